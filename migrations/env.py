@@ -1,0 +1,34 @@
+"""Alembic environment: plain SQLAlchemy, settings from the environment, no Flask."""
+
+from alembic import context
+from sqlalchemy import pool
+
+from storemon.config import load_settings
+from storemon.db import make_engine
+from storemon.models import Base
+
+config = context.config
+
+
+def run_migrations_online() -> None:
+    engine = config.attributes.get("engine")
+    owned = engine is None
+    if owned:
+        url = config.get_main_option("sqlalchemy.url") or load_settings().database_url
+        engine = make_engine(url)
+    try:
+        with engine.connect() as connection:
+            context.configure(
+                connection=connection,
+                target_metadata=Base.metadata,
+                render_as_batch=connection.dialect.name == "sqlite",
+            )
+            with context.begin_transaction():
+                context.run_migrations()
+            connection.commit()
+    finally:
+        if owned:
+            engine.dispose()
+
+
+run_migrations_online()

@@ -1,0 +1,104 @@
+"""Moving arrays in and out of the database in bulk: COPY on PostgreSQL, executemany on SQLite.
+
+Every function takes a SQLAlchemy ``Connection`` inside the caller's transaction and
+works on its driver connection (psycopg 3 or sqlite3) directly.
+"""
+
+from __future__ import annotations
+
+from contextlib import contextmanager
+from typing import Iterator, Sequence
+
+import numpy as np
+from sqlalchemy import Connection
+
+from .db import is_postgres
+
+# PostgreSQL's binary COPY: a fixed header, then per row a field count and, per field,
+# a length and the big-endian value; a -1 field count ends the stream.
+_COPY_HEADER = b"PGCOPY\n\xff\r\n\x00" + b"\x00" * 8
+_COPY_TRAILER = b"\xff\xff"
+_BINARY_TYPES = {"int2": ">i2", "int4": ">i4", "int8": ">i8", "bool": "u1"}
+_COPY_CHUNK_ROWS = 1 << 18
+
+
+def _copy_rows(columns: Sequence[tuple[str, str, np.ndarray]]) -> Iterator[bytes]:
+    """Binary COPY data for numeric columns, built a chunk at a time by NumPy, not per row."""
+    fields = [("count", ">i2")]
+    for name, sql_type, _ in columns:
+        fields += [(f"{name}_len", ">i4"), (name, _BINARY_TYPES[sql_type])]
+    row = np.dtype(fields)
+    n = len(columns[0][2]) if columns else 0
+    yield _COPY_HEADER
+    for lo in range(0, n, _COPY_CHUNK_ROWS):
+        hi = min(lo + _COPY_CHUNK_ROWS, n)
+        out = np.empty(hi - lo, row)
+        out["count"] = len(columns)
+        for name, _, values in columns:
+            out[f"{name}_len"] = row[name].itemsize
+            out[name] = values[lo:hi]
+        yield out.tobytes()
+    yield _COPY_TRAILER
+
+
+@contextmanager
+def staged(conn: Connection, table: str, columns: Sequence[tuple[str, str, Sequence]]) -> Iterator[str]:
+    """A temporary table filled with the given columns, dropped afterwards.
+
+    ``columns`` are (name, SQL type, values); numeric-only tables go through binary COPY.
+    """
+    driver = conn.connection.driver_connection
+    ddl = ", ".join(f"{name} {sql_type}" for name, sql_type, _ in columns)
+    conn.exec_driver_sql(f"CREATE TEMPORARY TABLE {table} ({ddl})")
+    names = ", ".join(name for name, _, _ in columns)
+    try:
+        if is_postgres(conn):
+            with driver.cursor() as cur:
+                if all(t in _BINARY_TYPES for _, t, _ in columns):
+                    with cur.copy(f"COPY {table} ({names}) FROM STDIN (FORMAT BINARY)") as copy:
+                        for block in _copy_rows([(n, t, np.asarray(v)) for n, t, v in columns]):
+                            copy.write(block)
+                else:
+                    with cur.copy(f"COPY {table} ({names}) FROM STDIN") as copy:
+                        for row in zip(*(_python_values(v) for _, _, v in columns)):
+                            copy.write_row(row)
+                cur.execute(f"ANALYZE {table}")
+        else:
+            marks = ", ".join("?" for _ in columns)
+            driver.executemany(f"INSERT INTO {table} ({names}) VALUES ({marks})",
+                               zip(*(_python_values(v) for _, _, v in columns)))
+        yield table
+    finally:
+        conn.exec_driver_sql(f"DROP TABLE {table}")
+
+
+def _python_values(values: Sequence) -> list:
+    return values.tolist() if isinstance(values, np.ndarray) else list(values)
+
+
+def execute(conn: Connection, sql: str, params: tuple = ()) -> int:
+    """Run one statement on the driver connection; return its row count.
+
+    The SQL uses ``%s`` placeholders (psycopg's); they become ``?`` for sqlite3.
+    """
+    driver = conn.connection.driver_connection
+    if not is_postgres(conn):
+        sql = sql.replace("%s", "?")
+    cur = driver.cursor()
+    try:
+        cur.execute(sql, params)
+        return cur.rowcount
+    finally:
+        cur.close()
+
+
+def fetch_all(conn: Connection, sql: str, params: tuple = ()) -> list[tuple]:
+    driver = conn.connection.driver_connection
+    if not is_postgres(conn):
+        sql = sql.replace("%s", "?")
+    cur = driver.cursor()
+    try:
+        cur.execute(sql, params)
+        return cur.fetchall()
+    finally:
+        cur.close()

@@ -1,0 +1,83 @@
+"""Settings from the environment: one loader for web, worker, CLI, Alembic and tests."""
+
+from __future__ import annotations
+
+import os
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Mapping
+
+PROJECT_ROOT = Path(__file__).resolve().parent.parent
+DEFAULT_DATABASE_URL = f"sqlite:///{PROJECT_ROOT / 'instance' / 'storemon.db'}"
+DEFAULT_REDIS_URL = "redis://127.0.0.1:6379/0"
+
+
+class ConfigError(ValueError):
+    """A setting is missing or malformed; the message is one line naming it."""
+
+
+@dataclass(frozen=True)
+class Settings:
+    database_url: str = DEFAULT_DATABASE_URL
+    redis_url: str = DEFAULT_REDIS_URL
+    queue_name: str = "reports"
+    report_job_timeout: int = 600
+    report_result_ttl: int = 3600
+    report_failure_ttl: int = 7 * 24 * 3600
+    max_upload_bytes: int = 1 << 20
+    dashboard_user: str | None = None
+    dashboard_password: str | None = None
+    log_level: str = "INFO"
+
+    @property
+    def dashboard_enabled(self) -> bool:
+        return bool(self.dashboard_user and self.dashboard_password)
+
+
+def normalise_database_url(url: str) -> str:
+    """Accept Heroku's ``postgres://`` and plain ``postgresql://``; always drive them with psycopg 3."""
+    url = url.strip()
+    for prefix in ("postgres://", "postgresql://"):
+        if url.startswith(prefix):
+            return "postgresql+psycopg://" + url[len(prefix):]
+    if url.startswith(("postgresql+psycopg://", "sqlite://")):
+        return url
+    raise ConfigError(
+        f"DATABASE_URL must be a postgresql:// or sqlite:// URL, got {url.split('://')[0]!r}"
+    )
+
+
+def _positive_int(environ: Mapping[str, str], name: str, default: int) -> int:
+    raw = environ.get(name)
+    if raw is None or raw.strip() == "":
+        return default
+    try:
+        value = int(raw)
+    except ValueError:
+        raise ConfigError(f"{name} must be a whole number of seconds or bytes, got {raw!r}") from None
+    if value <= 0:
+        raise ConfigError(f"{name} must be positive, got {value}")
+    return value
+
+
+def load_settings(environ: Mapping[str, str] = os.environ) -> Settings:
+    """Read and validate every setting; raise ConfigError with one clear line on a bad one."""
+    redis_url = environ.get("REDIS_URL") or DEFAULT_REDIS_URL
+    if not redis_url.startswith(("redis://", "rediss://", "unix://")):
+        raise ConfigError(f"REDIS_URL must be a redis://, rediss:// or unix:// URL, got {redis_url!r}")
+    log_level = (environ.get("LOG_LEVEL") or "INFO").upper()
+    if log_level not in {"DEBUG", "INFO", "WARNING", "ERROR", "CRITICAL"}:
+        raise ConfigError(f"LOG_LEVEL must be DEBUG, INFO, WARNING, ERROR or CRITICAL, got {log_level!r}")
+    queue_name = environ.get("RQ_QUEUE") or "reports"
+    return Settings(
+        database_url=normalise_database_url(environ.get("DATABASE_URL") or DEFAULT_DATABASE_URL),
+        redis_url=redis_url,
+        queue_name=queue_name,
+        report_job_timeout=_positive_int(environ, "REPORT_JOB_TIMEOUT", 600),
+        report_result_ttl=_positive_int(environ, "REPORT_RESULT_TTL", 3600),
+        report_failure_ttl=_positive_int(environ, "REPORT_FAILURE_TTL", 7 * 24 * 3600),
+        max_upload_bytes=_positive_int(environ, "MAX_UPLOAD_BYTES", 1 << 20),
+        dashboard_user=environ.get("DASHBOARD_USER") or None,
+        dashboard_password=environ.get("DASHBOARD_PASSWORD") or None,
+        log_level=log_level,
+    )

@@ -1,0 +1,27 @@
+"""The report CSV: SPEC's columns, minutes for the hour, hours for day and week, 2 decimals."""
+
+from __future__ import annotations
+
+import numpy as np
+
+from .report import Uptime
+
+HEADER = ("store_id,uptime_last_hour,uptime_last_day,uptime_last_week,"
+          "downtime_last_hour,downtime_last_day,downtime_last_week\n")
+_CENTI_MINUTE_US = 600_000  # 0.01 minute
+_CENTI_HOUR_US = 36_000_000  # 0.01 hour
+
+
+def _hundredths(us: np.ndarray, unit_us: int) -> list[str]:
+    """Round half up to 0.01 of a unit in integers, so no float ever decides a digit."""
+    centi = (us + unit_us // 2) // unit_us
+    return [f"{c // 100}.{c % 100:02d}" for c in centi.tolist()]
+
+
+def to_csv(uptime: Uptime) -> bytes:
+    units = (_CENTI_MINUTE_US, _CENTI_HOUR_US, _CENTI_HOUR_US)
+    columns = [_hundredths(u, unit) for u, unit in zip(uptime.up_us, units)]
+    columns += [_hundredths(d, unit) for d, unit in zip(uptime.down_us, units)]
+    lines = [HEADER]
+    lines.extend(",".join(row) + "\n" for row in zip(uptime.store_ids.tolist(), *columns))
+    return "".join(lines).encode()

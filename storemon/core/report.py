@@ -1,0 +1,166 @@
+"""Up and down time per store within business hours, over the last hour, day and week.
+
+SPEC, "From polls to up and down": evidence is the polls taken in business time within
+``[as_of - 8 d, as_of]``. A session with evidence is filled from its own polls, each
+instant taking the nearest poll's status (switching at midpoints, the end polls reaching
+to the session's edges); a session without takes the store's last known state, else the
+first later one; a store without evidence is down. Everything is done for all stores at
+once with sorted keys and ``searchsorted``; no Python loop runs per store or per poll.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from typing import Callable, Sequence
+
+import numpy as np
+
+from .sessions import business_sessions
+
+US = 1_000_000
+HOUR_US = 3600 * US
+DAY_US = 24 * HOUR_US
+WEEK_US = 7 * DAY_US
+LOOKBACK_US = 8 * DAY_US  # SPEC: only polls in [as_of - 8 d, as_of] are evidence
+WINDOWS_US = (HOUR_US, DAY_US, WEEK_US)
+_TIME_BITS = 41  # ~25 days of microseconds below the store index in a sort key
+
+ProgressFn = Callable[[float], None]
+
+
+@dataclass
+class ReportInput:
+    """Everything a report needs, as arrays. Stores are indexed 0..n-1 everywhere."""
+
+    store_ids: np.ndarray  # n opaque ids (str)
+    timezones: Sequence[str | None]  # n IANA names; None or unknown means America/Chicago
+    hours_store: np.ndarray  # business-hour rows: store index,
+    hours_day: np.ndarray  # weekday (0 = Monday),
+    hours_start_s: np.ndarray  # local start and end, seconds after midnight as written
+    hours_end_s: np.ndarray
+    poll_store: np.ndarray  # polls: store index, epoch microseconds, active?
+    poll_ts_us: np.ndarray
+    poll_active: np.ndarray
+    # Earliest poll of each store ever; a store is reported when it is at or before as_of.
+    # None: take it from the polls given.
+    first_poll_us: np.ndarray | None = None
+
+
+@dataclass
+class Uptime:
+    """The report's rows: listed stores sorted by id, and microseconds per window (hour, day, week)."""
+
+    as_of_us: int
+    store_ids: np.ndarray
+    up_us: tuple[np.ndarray, np.ndarray, np.ndarray]
+    down_us: tuple[np.ndarray, np.ndarray, np.ndarray]
+
+
+def _no_progress(_fraction: float) -> None:
+    pass
+
+
+def listed_stores(data: ReportInput, as_of_us: int) -> np.ndarray:
+    """Indices of the stores to report (a poll at or before as_of), sorted by store id."""
+    n = len(data.store_ids)
+    if data.first_poll_us is not None:
+        listed = np.asarray(data.first_poll_us) <= as_of_us
+    else:
+        listed = np.zeros(n, bool)
+        listed[data.poll_store[data.poll_ts_us <= as_of_us]] = True
+    chosen = np.flatnonzero(listed)
+    ids = np.asarray(data.store_ids, dtype=str)[chosen]
+    return chosen[np.argsort(ids, kind="stable")]
+
+
+def dedupe_polls(store: np.ndarray, ts_us: np.ndarray, active: np.ndarray
+                 ) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+    """One poll per (store, instant), inactive winning a disagreement (SPEC), sorted by (store, time)."""
+    order = np.lexsort((active, ts_us, store))  # inactive (False) first among equals
+    store, ts_us, active = store[order], ts_us[order], active[order]
+    first = np.ones(store.size, bool)
+    first[1:] = (store[1:] != store[:-1]) | (ts_us[1:] != ts_us[:-1])
+    return store[first], ts_us[first], active[first]
+
+
+def evidence_candidates(store: np.ndarray, ts_us: np.ndarray, active: np.ndarray, as_of_us: int
+                        ) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+    """The polls in the lookback ``[as_of - 8 d, as_of]``, deduplicated and sorted."""
+    keep = (ts_us >= as_of_us - LOOKBACK_US) & (ts_us <= as_of_us)
+    return dedupe_polls(store[keep], ts_us[keep], active[keep])
+
+
+def _overlap(start: np.ndarray, end: np.ndarray, w0: int, w1: int) -> np.ndarray:
+    return np.clip(np.minimum(end, w1) - np.maximum(start, w0), 0, None)
+
+
+def compute_uptime(data: ReportInput, as_of_us: int, on_progress: ProgressFn | None = None) -> Uptime:
+    progress = on_progress or _no_progress
+    n = len(data.store_ids)
+    if n >= 1 << (63 - _TIME_BITS):
+        raise ValueError(f"too many stores for one report: {n}")
+    progress(0.0)
+
+    # Business sessions (whole seconds) that cover the lookback, then in microseconds
+    # relative to a base a little before it, so a (store, time) key fits in int64.
+    lookback_start = as_of_us - LOOKBACK_US
+    sessions = business_sessions(list(data.timezones), np.asarray(data.hours_store, np.int64),
+                                 np.asarray(data.hours_day, np.int64), np.asarray(data.hours_start_s, np.int64),
+                                 np.asarray(data.hours_end_s, np.int64), lookback_start // US, -(-as_of_us // US))
+    progress(0.3)
+    base = lookback_start - 4 * DAY_US
+    s_store = sessions.store
+    s_start = np.maximum(sessions.start_s * US - base, 0)
+    s_end = np.clip(sessions.end_s * US - base, 0, (1 << _TIME_BITS) - 1)
+    s_key = (s_store << _TIME_BITS) | s_start
+
+    # Evidence: lookback polls that fall inside a session of their own store.
+    p_store, p_ts, p_active = evidence_candidates(np.asarray(data.poll_store, np.int64),
+                                             np.asarray(data.poll_ts_us, np.int64),
+                                             np.asarray(data.poll_active, bool), as_of_us)
+    p_rel = p_ts - base
+    p_key = (p_store << _TIME_BITS) | p_rel
+    p_session = np.searchsorted(s_key, p_key, side="right") - 1
+    inside = p_session >= 0
+    inside[inside] &= (s_store[p_session[inside]] == p_store[inside]) & (p_rel[inside] < s_end[p_session[inside]])
+    p_store, p_rel, p_active, p_session, p_key = (
+        p_store[inside], p_rel[inside], p_active[inside], p_session[inside], p_key[inside])
+    progress(0.6)
+
+    # Rule 1: each evidence poll owns the stretch of its session nearest to it: from the
+    # midpoint with the previous poll (or the session's start) to the midpoint with the next.
+    same_as_next = p_session[1:] == p_session[:-1]
+    midpoints = ((p_rel[1:] + p_rel[:-1]) // 2)[same_as_next]
+    own_start = s_start[p_session]
+    own_start[1:][same_as_next] = midpoints
+    own_end = s_end[p_session]
+    own_end[:-1][same_as_next] = midpoints
+
+    # Rule 2: a session without evidence takes the store's last known state, else the first
+    # later one. Rule 3 follows: a store without evidence has no poll to lend its sessions.
+    silent = np.flatnonzero(np.bincount(p_session, minlength=s_key.size) == 0)
+    silent_up = np.zeros(silent.size, bool)
+    if p_key.size:
+        before = np.searchsorted(p_key, s_key[silent], side="left") - 1
+        after = np.minimum(before + 1, p_key.size - 1)
+        before_known = (before >= 0) & (p_store[np.maximum(before, 0)] == s_store[silent])
+        after_known = p_store[after] == s_store[silent]
+        silent_up = np.where(before_known, p_active[np.maximum(before, 0)], after_known & p_active[after])
+    silent_active = silent[silent_up]
+    progress(0.8)
+
+    up, down = [], []
+    for length in WINDOWS_US:
+        w0, w1 = as_of_us - length - base, as_of_us - base
+        business = np.bincount(s_store, _overlap(s_start, s_end, w0, w1), minlength=n)
+        uptime = (np.bincount(p_store[p_active], _overlap(own_start[p_active], own_end[p_active], w0, w1), minlength=n)
+                  + np.bincount(s_store[silent_active], _overlap(s_start[silent_active], s_end[silent_active], w0, w1), minlength=n))
+        business_us = np.rint(business).astype(np.int64)
+        up_us = np.rint(uptime).astype(np.int64)
+        up.append(up_us)
+        down.append(business_us - up_us)
+
+    rows = listed_stores(data, as_of_us)
+    progress(1.0)
+    return Uptime(as_of_us, np.asarray(data.store_ids, dtype=str)[rows],
+                  tuple(u[rows] for u in up), tuple(d[rows] for d in down))

@@ -1,0 +1,101 @@
+"""Weekly local business hours to merged UTC sessions, for all stores at once.
+
+A session is a maximal stretch of continuous business time: intervals that overlap or
+touch, including across midnight, become one.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+import numpy as np
+
+from .localtime import local_to_utc_s, zone
+
+DAY_S = 86400
+END_OF_DAY_FROM_S = 23 * 3600 + 59 * 60  # SPEC: an end at or after 23:59:00 means 24:00
+
+
+@dataclass(frozen=True)
+class Sessions:
+    """Merged sessions sorted by (store, start); times are UTC epoch seconds, half-open."""
+
+    store: np.ndarray
+    start_s: np.ndarray
+    end_s: np.ndarray
+
+
+def normalise_ends(start_s: np.ndarray, end_s: np.ndarray) -> np.ndarray:
+    """Interval ends in seconds after the start day's midnight, per SPEC's rules."""
+    same = end_s == start_s
+    end = np.where(end_s >= END_OF_DAY_FROM_S, DAY_S, end_s)
+    end = np.where(end < start_s, end + DAY_S, end)  # runs past midnight into the next day
+    return np.where(same, start_s + DAY_S, end)  # start == end: 24 hours from the start
+
+
+def weekly_rows(n_stores: int, store: np.ndarray, day: np.ndarray, start_s: np.ndarray, end_s: np.ndarray
+                ) -> tuple[np.ndarray, np.ndarray, np.ndarray, np.ndarray]:
+    """The hours rows with ends normalised, plus all-day rows for stores with none (open 24x7)."""
+    always_open = np.flatnonzero(np.bincount(store, minlength=n_stores) == 0)
+    return (np.concatenate([store, np.repeat(always_open, 7)]),
+            np.concatenate([day, np.tile(np.arange(7), always_open.size)]),
+            np.concatenate([start_s, np.zeros(7 * always_open.size, np.int64)]),
+            np.concatenate([normalise_ends(start_s, end_s), np.full(7 * always_open.size, DAY_S)]))
+
+
+def business_sessions(timezones: list[str | None], store: np.ndarray, day: np.ndarray,
+                      start_s: np.ndarray, end_s: np.ndarray, first_s: int, last_s: int) -> Sessions:
+    """Sessions of every store covering at least UTC ``[first_s, last_s]``.
+
+    ``timezones`` has one IANA name (or None) per store; the hours rows are
+    (store, weekday 0 = Monday, local start, local end) with raw seconds after midnight.
+    """
+    n_stores = len(timezones)
+    store, day, start_s, end_s = weekly_rows(n_stores, store, day, start_s, end_s)
+
+    # Every local date that can reach the range: a UTC day either side for the offset,
+    # one more before for intervals that run past midnight.
+    rows_of_day = [np.flatnonzero(day == d) for d in range(7)]
+    parts = []
+    for date in range(first_s // DAY_S - 2, last_s // DAY_S + 2):
+        rows = rows_of_day[(date + 3) % 7]  # 1970-01-01 was a Thursday (3)
+        parts.append((rows, date * DAY_S))
+    rows = np.concatenate([r for r, _ in parts])
+    midnight = np.concatenate([np.full(r.size, m, np.int64) for r, m in parts])
+    i_store = store[rows]
+    wall_start = midnight + start_s[rows]
+    wall_end = midnight + end_s[rows]
+
+    # Local to UTC, one vectorised call per distinct timezone.
+    zones = [zone(name) for name in timezones]
+    zone_ids = {z: i for i, z in enumerate(dict.fromkeys(zones))}
+    zone_of_store = np.array([zone_ids[z] for z in zones], np.int64)
+    zone_of_row = zone_of_store[i_store] if n_stores else np.zeros(0, np.int64)
+    utc_start = np.empty_like(wall_start)
+    utc_end = np.empty_like(wall_end)
+    for z, zi in zone_ids.items():
+        sel = np.flatnonzero(zone_of_row == zi)
+        utc_start[sel] = local_to_utc_s(wall_start[sel], z, first_s, last_s)
+        utc_end[sel] = local_to_utc_s(wall_end[sel], z, first_s, last_s)
+
+    keep = utc_end > utc_start
+    return merge_intervals(i_store[keep], utc_start[keep], utc_end[keep])
+
+
+def merge_intervals(store: np.ndarray, start_s: np.ndarray, end_s: np.ndarray) -> Sessions:
+    """Merge overlapping or touching intervals of each store into sorted sessions."""
+    if store.size == 0:
+        return Sessions(store, start_s, end_s)
+    # One sortable key per (store, time): store in the high bits, time since base below.
+    base = int(start_s.min())
+    start_key = (store << 32) | (start_s - base)
+    end_key = (store << 32) | (end_s - base)
+    order = np.argsort(start_key, kind="stable")
+    start_key, end_key = start_key[order], end_key[order]
+    reach = np.maximum.accumulate(end_key)  # furthest end so far; a later store's keys are all larger
+    opens = np.ones(start_key.size, bool)
+    opens[1:] = start_key[1:] > reach[:-1]
+    first = np.flatnonzero(opens)
+    last = np.append(first[1:] - 1, start_key.size - 1)
+    low = (1 << 32) - 1
+    return Sessions(start_key[first] >> 32, (start_key[first] & low) + base, (reach[last] & low) + base)

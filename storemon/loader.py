@@ -1,0 +1,146 @@
+"""Loading a directory of CSV sources into the database, all or nothing.
+
+Every file is read and checked before anything is written; then one transaction
+creates the new stores, replaces the hours and timezones of the stores the files
+name, and appends the polls not stored yet. Loads take a lock, so two never interleave.
+"""
+
+from __future__ import annotations
+
+import time
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Callable
+
+import numpy as np
+from sqlalchemy import Connection, Engine
+
+from . import sources
+from .bulk import execute, fetch_all, staged
+from .core.localtime import is_known_timezone
+from .core.report import dedupe_polls
+from .db import is_postgres
+
+_LOAD_LOCK = 0x73746F72  # any constant; identifies storemon's load lock among advisory locks
+
+
+@dataclass
+class LoadSummary:
+    files: list[str] = field(default_factory=list)
+    rows_read: int = 0
+    new_polls: int = 0
+    stores: int = 0  # distinct stores the files name
+    unknown_timezones: list[str] = field(default_factory=list)
+    rejected: list[sources.Rejected] = field(default_factory=list)
+    rejected_lines: int = 0
+    seconds: float = 0.0
+
+
+def load_directory(engine: Engine, directory: Path, *, skip_bad: bool = False,
+                   on_progress: Callable[[str, int, int], None] | None = None) -> LoadSummary:
+    """Load whichever sources DIR holds. Strict unless ``skip_bad``: a bad line raises SourceError."""
+    started = time.perf_counter()
+    files = sources.find_sources(Path(directory))
+    summary = LoadSummary(files=[p.name for p in files.values()])
+
+    def reader_progress(path: Path):
+        return (lambda done, total: on_progress(path.name, done, total)) if on_progress else None
+
+    def read(name, reader):
+        if name not in files:
+            return None
+        return reader(files[name], strict=not skip_bad, rejected=summary.rejected,
+                      on_progress=reader_progress(files[name]))
+
+    timezones = read(sources.TIMEZONES, sources.read_timezones)
+    hours = read(sources.HOURS, sources.read_hours)
+    polls = read(sources.POLLS, sources.read_polls)
+    batches = [b for b in (timezones, hours, polls) if b is not None]
+    summary.rows_read = sum(b.rows_read for b in batches)
+    summary.rejected_lines = len(summary.rejected)
+    if timezones:
+        summary.unknown_timezones = sorted({n for n in timezones.names if not is_known_timezone(n)})
+
+    named = dict.fromkeys(timezones.store_ids if timezones else [])
+    for batch in (hours, polls):
+        if batch is not None:
+            named.update(dict.fromkeys(batch.stores.ids))
+    summary.stores = len(named)
+
+    with engine.begin() as conn:
+        if is_postgres(conn):
+            execute(conn, "SELECT pg_advisory_xact_lock(%s)", (_LOAD_LOCK,))
+        # (SQLite: the transaction began with BEGIN IMMEDIATE, which already excludes other writers.)
+        key_of = _store_keys(conn, list(named))
+        if timezones is not None:
+            _replace_timezones(conn, key_of, timezones)
+        if hours is not None:
+            _replace_hours(conn, key_of, hours)
+        if polls is not None:
+            summary.new_polls = _append_polls(conn, key_of, polls)
+    summary.seconds = time.perf_counter() - started
+    return summary
+
+
+def _store_keys(conn: Connection, store_ids: list[str]) -> dict[str, int]:
+    """Database keys of the named stores, creating the ones not seen before."""
+    key_of = dict(fetch_all(conn, "SELECT store_id, id FROM stores"))
+    new = [s for s in store_ids if s not in key_of]
+    if new:
+        newest = max(key_of.values(), default=0)
+        with staged(conn, "new_stores", [("store_id", "text", new)]):
+            execute(conn, "INSERT INTO stores (store_id) SELECT store_id FROM new_stores")
+        key_of.update(fetch_all(conn, "SELECT store_id, id FROM stores WHERE id > %s", (newest,)))
+    return key_of
+
+
+def _db_keys(key_of: dict[str, int], stores: sources.StoreKeys, index: np.ndarray) -> np.ndarray:
+    lookup = np.array([key_of[s] for s in stores.ids], np.int64)
+    return lookup[index] if index.size else np.zeros(0, np.int64)
+
+
+def _replace_timezones(conn: Connection, key_of: dict[str, int], batch: sources.TimezoneBatch) -> None:
+    keys = [key_of[s] for s in batch.store_ids]
+    with staged(conn, "timezone_stage", [("store", "int4", keys), ("timezone", "text", batch.names)]):
+        execute(conn, "UPDATE stores SET timezone = s.timezone FROM timezone_stage s WHERE stores.id = s.store")
+
+
+def _replace_hours(conn: Connection, key_of: dict[str, int], batch: sources.HoursBatch) -> None:
+    columns = [("store", "int4", _db_keys(key_of, batch.stores, batch.store)), ("day", "int2", batch.day),
+               ("start_s", "int4", batch.start_s), ("end_s", "int4", batch.end_s)]
+    with staged(conn, "hours_stage", columns):
+        execute(conn, "DELETE FROM business_hours WHERE store IN (SELECT store FROM hours_stage)")
+        execute(conn, "INSERT INTO business_hours (store, day, start_s, end_s)"
+                      " SELECT DISTINCT store, day, start_s, end_s FROM hours_stage")
+
+
+def _append_polls(conn: Connection, key_of: dict[str, int], batch: sources.PollBatch) -> int:
+    """Add the polls not stored yet; where an instant is stored active and arrives inactive,
+    it becomes inactive (SPEC). Returns how many polls are new."""
+    store, ts_us, active = dedupe_polls(_db_keys(key_of, batch.stores, batch.store), batch.ts_us, batch.active)
+    if store.size == 0:
+        return 0
+    columns = [("ts_us", "int8", ts_us), ("store", "int4", store), ("active", "bool", active)]
+    with staged(conn, "poll_stage", columns):
+        if is_postgres(conn):
+            # One pass: xmax is 0 exactly on the rows this statement inserted.
+            new = fetch_all(conn, """
+                WITH written AS (
+                    INSERT INTO polls (ts_us, store, active) SELECT ts_us, store, active FROM poll_stage
+                    ON CONFLICT (ts_us, store) DO UPDATE SET active = false
+                    WHERE polls.active AND NOT excluded.active
+                    RETURNING xmax = 0 AS inserted)
+                SELECT count(*) FROM written WHERE inserted""")[0][0]
+        else:
+            new = execute(conn, "INSERT INTO polls (ts_us, store, active) SELECT ts_us, store, active"
+                                " FROM poll_stage WHERE true ON CONFLICT DO NOTHING")
+            if new < store.size:
+                execute(conn, "UPDATE polls SET active = false FROM poll_stage s WHERE polls.ts_us = s.ts_us"
+                              " AND polls.store = s.store AND polls.active AND NOT s.active")
+
+    first = np.ones(store.size, bool)  # dedupe_polls sorts by (store, time): a store's first row is its earliest
+    first[1:] = store[1:] != store[:-1]
+    with staged(conn, "first_poll_stage", [("store", "int4", store[first]), ("first_us", "int8", ts_us[first])]):
+        execute(conn, "UPDATE stores SET first_poll_us = f.first_us FROM first_poll_stage f"
+                      " WHERE stores.id = f.store AND (stores.first_poll_us IS NULL OR f.first_us < stores.first_poll_us)")
+    return int(new)

@@ -1,0 +1,69 @@
+"""The schema, shaped for the report's read.
+
+Timestamps are int8 microseconds since the Unix epoch: exact, compact, the same in
+PostgreSQL and SQLite, and they land in NumPy without conversion. Stores get a
+compact integer key so the 2M-row polls table carries 4 bytes a row, not a UUID.
+"""
+
+from __future__ import annotations
+
+from datetime import datetime
+
+from sqlalchemy import BigInteger, Boolean, DateTime, ForeignKey, Integer, LargeBinary, SmallInteger, String, Text
+from sqlalchemy.orm import DeclarativeBase, Mapped, mapped_column
+
+
+class Base(DeclarativeBase):
+    pass
+
+
+class Store(Base):
+    __tablename__ = "stores"
+
+    id: Mapped[int] = mapped_column(Integer, primary_key=True)
+    store_id: Mapped[str] = mapped_column(Text, unique=True)
+    # As given in timezones.csv; NULL when the store has no row. Unknown names are
+    # kept too and fall back to America/Chicago when a report is computed.
+    timezone: Mapped[str | None] = mapped_column(Text)
+    # Earliest poll ever stored, so a report can list every store polled at or before
+    # as_of while reading only the 8-day lookback of the polls table.
+    first_poll_us: Mapped[int | None] = mapped_column(BigInteger)
+
+
+class BusinessHours(Base):
+    __tablename__ = "business_hours"
+
+    store: Mapped[int] = mapped_column(ForeignKey("stores.id", ondelete="CASCADE"), primary_key=True)
+    day: Mapped[int] = mapped_column(SmallInteger, primary_key=True)  # 0 = Monday
+    start_s: Mapped[int] = mapped_column(Integer, primary_key=True)  # local seconds after midnight
+    end_s: Mapped[int] = mapped_column(Integer, primary_key=True)
+
+
+class Poll(Base):
+    """One status poll. The key leads with time so the report's 8-day range is one index range scan.
+
+    No foreign key to stores: checking it would cost a lookup per row on hourly bulk loads,
+    and the loader creates the store rows in the same transaction.
+    """
+
+    __tablename__ = "polls"
+    __table_args__ = {"sqlite_with_rowid": False}
+
+    ts_us: Mapped[int] = mapped_column(BigInteger, primary_key=True)
+    store: Mapped[int] = mapped_column(Integer, primary_key=True)
+    active: Mapped[bool] = mapped_column(Boolean)
+
+
+class Report(Base):
+    """A requested report; the durable home of its status and CSV (Redis only caches it)."""
+
+    __tablename__ = "reports"
+
+    id: Mapped[str] = mapped_column(String(64), primary_key=True)
+    status: Mapped[str] = mapped_column(String(16))  # Pending, Running, Complete, Failed
+    requested_as_of_us: Mapped[int | None] = mapped_column(BigInteger)
+    as_of_us: Mapped[int | None] = mapped_column(BigInteger)
+    created_at: Mapped[datetime] = mapped_column(DateTime(timezone=True))
+    finished_at: Mapped[datetime | None] = mapped_column(DateTime(timezone=True))
+    error: Mapped[str | None] = mapped_column(Text)
+    csv: Mapped[bytes | None] = mapped_column(LargeBinary)

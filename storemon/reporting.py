@@ -1,0 +1,39 @@
+"""A whole report from the database: resolve as_of, read arrays, compute, write CSV bytes."""
+
+from __future__ import annotations
+
+from typing import Callable
+
+from sqlalchemy import Engine
+
+from .core import compute_uptime, to_csv
+from .queries import latest_poll_us, report_input
+
+
+class NoData(LookupError):
+    """There are no polls, so there is no default as_of and nothing to report."""
+
+
+def resolve_as_of(engine: Engine, as_of_us: int | None) -> int:
+    if as_of_us is not None:
+        return as_of_us
+    with engine.connect() as conn:
+        latest = latest_poll_us(conn)
+    if latest is None:
+        raise NoData("no polls are loaded yet: load a store_status.csv first (python -m storemon load DIR)")
+    return latest
+
+
+def build_report(engine: Engine, as_of_us: int | None = None,
+                 on_progress: Callable[[float], None] | None = None) -> tuple[int, bytes]:
+    """(the as_of used, the CSV bytes). ``as_of_us`` None means the latest poll."""
+    progress = on_progress or (lambda _f: None)
+    as_of = resolve_as_of(engine, as_of_us)
+    progress(0.0)
+    with engine.connect() as conn:
+        data = report_input(conn, as_of)
+    progress(0.4)
+    uptime = compute_uptime(data, as_of, on_progress=lambda f: progress(0.4 + 0.55 * f))
+    csv_bytes = to_csv(uptime)
+    progress(1.0)
+    return as_of, csv_bytes

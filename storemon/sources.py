@@ -1,0 +1,285 @@
+"""Reading the three CSV sources into arrays, with every row checked.
+
+Pure: no database here. Each reader returns a batch of arrays plus the rejected
+lines; in strict mode the first bad line raises ``SourceError`` naming the file,
+the line number and the problem.
+"""
+
+from __future__ import annotations
+
+import csv
+import gzip
+import io
+import re
+from dataclasses import dataclass, field
+from itertools import islice
+from pathlib import Path
+from typing import Callable, Iterator
+
+import numpy as np
+
+from .timeparse import parse_timestamps
+
+POLLS, HOURS, TIMEZONES = "store_status", "menu_hours", "timezones"
+SOURCE_NAMES = (TIMEZONES, HOURS, POLLS)
+CHUNK_ROWS = 100_000  # bounds memory: only this many parsed rows are held as Python objects
+
+ProgressFn = Callable[[int, int], None]  # (bytes read, total bytes)
+
+
+class SourceError(ValueError):
+    """A file cannot be loaded; the message names the file and, where there is one, the line."""
+
+
+@dataclass(frozen=True)
+class Rejected:
+    file: str
+    line: int
+    problem: str
+
+    def __str__(self) -> str:
+        return f"{self.file} line {self.line}: {self.problem}"
+
+
+@dataclass
+class StoreKeys:
+    """Store ids (opaque strings) in first-seen order, and each row's index into them."""
+
+    ids: list[str] = field(default_factory=list)
+    _index: dict[str, int] = field(default_factory=dict)
+
+    def keys(self, store_ids: list[str]) -> np.ndarray:
+        index = self._index
+        keys = np.fromiter((index.setdefault(s, len(index)) for s in store_ids), np.int64, len(store_ids))
+        if len(index) > len(self.ids):
+            self.ids.extend(list(index)[len(self.ids):])
+        return keys
+
+
+@dataclass
+class PollBatch:
+    stores: StoreKeys
+    store: np.ndarray  # int64 index into stores.ids
+    ts_us: np.ndarray  # int64 epoch microseconds
+    active: np.ndarray  # bool
+    rows_read: int = 0
+
+
+@dataclass
+class HoursBatch:
+    stores: StoreKeys
+    store: np.ndarray
+    day: np.ndarray  # 0 = Monday
+    start_s: np.ndarray  # local seconds after midnight
+    end_s: np.ndarray
+    rows_read: int = 0
+
+
+@dataclass
+class TimezoneBatch:
+    store_ids: list[str]
+    names: list[str]
+    rows_read: int = 0
+
+
+def find_sources(directory: Path) -> dict[str, Path]:
+    """The source files present in a directory, plain ``.csv`` or ``.csv.gz``."""
+    if not directory.is_dir():
+        raise SourceError(f"{directory}: not a directory")
+    found = {}
+    for name in SOURCE_NAMES:
+        candidates = [p for p in (directory / f"{name}.csv", directory / f"{name}.csv.gz") if p.is_file()]
+        if len(candidates) > 1:
+            raise SourceError(f"{directory}: both {name}.csv and {name}.csv.gz are present; keep one")
+        if candidates:
+            found[name] = candidates[0]
+    if not found:
+        raise SourceError(f"{directory}: none of store_status.csv, menu_hours.csv, timezones.csv (or .csv.gz) is there")
+    return found
+
+
+class _CountingReader(io.RawIOBase):
+    """Passes bytes through and counts them, so a progress bar can follow a (compressed) file."""
+
+    def __init__(self, raw, on_progress: ProgressFn | None, total: int):
+        self._raw, self._on_progress, self._total, self.done = raw, on_progress, total, 0
+
+    def readable(self) -> bool:
+        return True
+
+    def readinto(self, buffer) -> int:
+        n = self._raw.readinto(buffer)
+        self.done += n or 0
+        if self._on_progress:
+            self._on_progress(self.done, self._total)
+        return n
+
+
+def _open_text(path: Path, on_progress: ProgressFn | None) -> io.TextIOWrapper:
+    raw = _CountingReader(open(path, "rb"), on_progress, path.stat().st_size)
+    binary = io.BufferedReader(raw, 1 << 20)
+    if path.name.endswith(".gz"):
+        binary = gzip.GzipFile(fileobj=binary, mode="rb")
+    # utf-8-sig drops a byte-order mark if there is one
+    return io.TextIOWrapper(binary, encoding="utf-8-sig", newline="")
+
+
+def _chunks(path: Path, expected: dict[str, tuple[str, ...]], on_progress: ProgressFn | None
+            ) -> Iterator[tuple[int, dict[str, int], list[list[str]]]]:
+    """Yield (line number of the chunk's first row, column positions, rows) for a CSV file.
+
+    ``expected`` maps each logical column to the header names accepted for it.
+    Line numbers count the header as line 1; a quoted field spanning lines would shift
+    them, which the poller's files never have.
+    """
+    with _open_text(path, on_progress) as text:
+        reader = csv.reader(text)
+        try:
+            header = next(reader, None)
+            if header is None:
+                raise SourceError(f"{path.name}: the file is empty (no header line)")
+            names = [h.strip() for h in header]
+            columns = {}
+            for column, accepted in expected.items():
+                hits = [names.index(a) for a in accepted if a in names]
+                if not hits:
+                    wanted = " or ".join(accepted)
+                    raise SourceError(f"{path.name} line 1: header has no {wanted} column (found {','.join(names)})")
+                columns[column] = hits[0]
+            columns["_width"] = len(names)
+            line = 2
+            while rows := list(islice(reader, CHUNK_ROWS)):
+                yield line, columns, rows
+                line += len(rows)
+        except csv.Error as exc:
+            raise SourceError(f"{path.name} line {reader.line_num}: unreadable CSV ({exc})") from None
+        except UnicodeDecodeError:
+            raise SourceError(f"{path.name}: not UTF-8 text") from None
+        except (OSError, EOFError) as exc:  # a truncated or corrupt .gz
+            raise SourceError(f"{path.name}: cannot be read ({exc})") from None
+
+
+class _Rejections:
+    """Collects bad lines; in strict mode the first one stops the load."""
+
+    def __init__(self, file: str, strict: bool, sink: list[Rejected]):
+        self.file, self.strict, self.sink = file, strict, sink
+
+    def add(self, line: int, problem: str) -> None:
+        rejected = Rejected(self.file, line, problem)
+        if self.strict:
+            raise SourceError(str(rejected))
+        self.sink.append(rejected)
+
+    def check_shape(self, first_line: int, rows: list[list[str]], width: int) -> list[int]:
+        """Indices of rows with the header's field count; blank lines are passed over."""
+        good = []
+        for i, row in enumerate(rows):
+            if len(row) == width:
+                good.append(i)
+            elif row and any(f.strip() for f in row):
+                self.add(first_line + i, f"expected {width} fields, found {len(row)}")
+        return good
+
+    def missing(self, first_line: int, rows: list[list[str]], good: list[int], columns: dict[str, int]) -> list[int]:
+        kept = []
+        for i in good:
+            row = rows[i]
+            empty = [name for name, c in columns.items() if not name.startswith("_") and not row[c].strip()]
+            if empty:
+                self.add(first_line + i, f"missing {empty[0]}")
+            else:
+                kept.append(i)
+        return kept
+
+
+def read_polls(path: Path, *, strict: bool = True, rejected: list[Rejected] | None = None,
+               on_progress: ProgressFn | None = None) -> PollBatch:
+    rejections = _Rejections(path.name, strict, rejected if rejected is not None else [])
+    stores = StoreKeys()
+    parts_store, parts_ts, parts_active = [], [], []
+    rows_read = 0
+    expected = {"store_id": ("store_id",), "status": ("status",), "timestamp_utc": ("timestamp_utc",)}
+    for first_line, columns, rows in _chunks(path, expected, on_progress):
+        rows_read += len(rows)
+        good = rejections.check_shape(first_line, rows, columns["_width"])
+        good = rejections.missing(first_line, rows, good, columns)
+        c_id, c_status, c_ts = columns["store_id"], columns["status"], columns["timestamp_utc"]
+        statuses = np.array([rows[i][c_status].strip().lower() for i in good])
+        active = statuses == "active"
+        ts_us, ts_ok = parse_timestamps([rows[i][c_ts].strip() for i in good])
+        ok = ts_ok & (active | (statuses == "inactive"))
+        for j in np.flatnonzero(~ok).tolist():
+            row = rows[good[j]]
+            if not (active[j] or statuses[j] == "inactive"):
+                rejections.add(first_line + good[j], f"bad status {row[c_status]!r} (expected active or inactive)")
+            else:
+                rejections.add(first_line + good[j], f"bad timestamp {row[c_ts]!r}")
+        kept = np.flatnonzero(ok)
+        parts_store.append(stores.keys([rows[good[j]][c_id].strip() for j in kept.tolist()]))
+        parts_ts.append(ts_us[kept])
+        parts_active.append(active[kept])
+    return PollBatch(stores, _concat(parts_store, np.int64), _concat(parts_ts, np.int64),
+                     _concat(parts_active, bool), rows_read)
+
+
+_TIME = re.compile(r"(\d{1,2}):(\d{2})(?::(\d{2})(?:\.\d+)?)?")
+
+
+def parse_local_time(text: str) -> int:
+    """``HH:MM[:SS]`` as seconds after midnight; ``24:00`` is allowed as an end of day."""
+    match = _TIME.fullmatch(text.strip())
+    if not match:
+        raise ValueError(f"bad time {text!r} (expected HH:MM or HH:MM:SS)")
+    h, m, s = int(match[1]), int(match[2]), int(match[3] or 0)
+    if m > 59 or s > 59 or h > 24 or (h == 24 and (m or s)):
+        raise ValueError(f"bad time {text!r} (out of range)")
+    return h * 3600 + m * 60 + s
+
+
+def read_hours(path: Path, *, strict: bool = True, rejected: list[Rejected] | None = None,
+               on_progress: ProgressFn | None = None) -> HoursBatch:
+    rejections = _Rejections(path.name, strict, rejected if rejected is not None else [])
+    stores = StoreKeys()
+    ids, days, starts, ends = [], [], [], []
+    rows_read = 0
+    expected = {"store_id": ("store_id",), "day": ("day", "dayOfWeek"),
+                "start_time_local": ("start_time_local",), "end_time_local": ("end_time_local",)}
+    for first_line, columns, rows in _chunks(path, expected, on_progress):
+        rows_read += len(rows)
+        good = rejections.check_shape(first_line, rows, columns["_width"])
+        for i in rejections.missing(first_line, rows, good, columns):
+            row = rows[i]
+            day_text = row[columns["day"]].strip()
+            try:
+                if not (day_text.isdigit() and int(day_text) <= 6):
+                    raise ValueError(f"bad day {day_text!r} (expected 0 = Monday to 6 = Sunday)")
+                start = parse_local_time(row[columns["start_time_local"]])
+                end = parse_local_time(row[columns["end_time_local"]])
+            except ValueError as exc:
+                rejections.add(first_line + i, str(exc))
+                continue
+            ids.append(row[columns["store_id"]].strip())
+            days.append(int(day_text))
+            starts.append(start)
+            ends.append(end)
+    return HoursBatch(stores, stores.keys(ids), np.array(days, np.int64), np.array(starts, np.int64),
+                      np.array(ends, np.int64), rows_read)
+
+
+def read_timezones(path: Path, *, strict: bool = True, rejected: list[Rejected] | None = None,
+                   on_progress: ProgressFn | None = None) -> TimezoneBatch:
+    rejections = _Rejections(path.name, strict, rejected if rejected is not None else [])
+    latest: dict[str, str] = {}  # a store named twice keeps its last row
+    rows_read = 0
+    expected = {"store_id": ("store_id",), "timezone_str": ("timezone_str",)}
+    for first_line, columns, rows in _chunks(path, expected, on_progress):
+        rows_read += len(rows)
+        good = rejections.check_shape(first_line, rows, columns["_width"])
+        for i in rejections.missing(first_line, rows, good, columns):
+            latest[rows[i][columns["store_id"]].strip()] = rows[i][columns["timezone_str"]].strip()
+    return TimezoneBatch(list(latest), list(latest.values()), rows_read)
+
+
+def _concat(parts: list[np.ndarray], dtype) -> np.ndarray:
+    return np.concatenate(parts).astype(dtype, copy=False) if parts else np.zeros(0, dtype)
