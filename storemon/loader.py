@@ -7,10 +7,12 @@ name, and appends the polls not stored yet. Loads take a lock, so two never inte
 
 from __future__ import annotations
 
+import gc
 import time
+from contextlib import contextmanager
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Callable
+from typing import Callable, Iterator
 
 import numpy as np
 from sqlalchemy import Connection, Engine
@@ -52,9 +54,10 @@ def load_directory(engine: Engine, directory: Path, *, skip_bad: bool = False,
         return reader(files[name], strict=not skip_bad, rejected=summary.rejected,
                       on_progress=reader_progress(files[name]))
 
-    timezones = read(sources.TIMEZONES, sources.read_timezones)
-    hours = read(sources.HOURS, sources.read_hours)
-    polls = read(sources.POLLS, sources.read_polls)
+    with _gc_paused():
+        timezones = read(sources.TIMEZONES, sources.read_timezones)
+        hours = read(sources.HOURS, sources.read_hours)
+        polls = read(sources.POLLS, sources.read_polls)
     batches = [b for b in (timezones, hours, polls) if b is not None]
     summary.rows_read = sum(b.rows_read for b in batches)
     summary.rejected_lines = len(summary.rejected)
@@ -80,6 +83,19 @@ def load_directory(engine: Engine, directory: Path, *, skip_bad: bool = False,
             summary.new_polls = _append_polls(conn, key_of, polls)
     summary.seconds = time.perf_counter() - started
     return summary
+
+
+@contextmanager
+def _gc_paused() -> Iterator[None]:
+    """Parsing makes millions of short-lived lists and strings, none in a cycle; the cyclic
+    collector would only rescan them (a third of the parse time, measured)."""
+    enabled = gc.isenabled()
+    gc.disable()
+    try:
+        yield
+    finally:
+        if enabled:
+            gc.enable()
 
 
 def _store_keys(conn: Connection, store_ids: list[str]) -> dict[str, int]:
@@ -120,27 +136,26 @@ def _append_polls(conn: Connection, key_of: dict[str, int], batch: sources.PollB
     store, ts_us, active = dedupe_polls(_db_keys(key_of, batch.stores, batch.store), batch.ts_us, batch.active)
     if store.size == 0:
         return 0
-    columns = [("ts_us", "int8", ts_us), ("store", "int4", store), ("active", "bool", active)]
-    with staged(conn, "poll_stage", columns):
-        if is_postgres(conn):
-            # One pass: xmax is 0 exactly on the rows this statement inserted.
-            new = fetch_all(conn, """
-                WITH written AS (
-                    INSERT INTO polls (ts_us, store, active) SELECT ts_us, store, active FROM poll_stage
-                    ON CONFLICT (ts_us, store) DO UPDATE SET active = false
-                    WHERE polls.active AND NOT excluded.active
-                    RETURNING xmax = 0 AS inserted)
-                SELECT count(*) FROM written WHERE inserted""")[0][0]
-        else:
-            new = execute(conn, "INSERT INTO polls (ts_us, store, active) SELECT ts_us, store, active"
-                                " FROM poll_stage WHERE true ON CONFLICT DO NOTHING")
-            if new < store.size:
-                execute(conn, "UPDATE polls SET active = false FROM poll_stage s WHERE polls.ts_us = s.ts_us"
-                              " AND polls.store = s.store AND polls.active AND NOT s.active")
-
-    first = np.ones(store.size, bool)  # dedupe_polls sorts by (store, time): a store's first row is its earliest
+    first = np.ones(store.size, bool)  # sorted by (store, time): a store's first row is its earliest
     first[1:] = store[1:] != store[:-1]
     with staged(conn, "first_poll_stage", [("store", "int4", store[first]), ("first_us", "int8", ts_us[first])]):
         execute(conn, "UPDATE stores SET first_poll_us = f.first_us FROM first_poll_stage f"
                       " WHERE stores.id = f.store AND (stores.first_poll_us IS NULL OR f.first_us < stores.first_poll_us)")
-    return int(new)
+
+    # Stage in the key's order (time, store): new polls then land at the index's right-hand
+    # edge. Measured on PostgreSQL, a plain INSERT of the rows NOT EXISTS finds is 2-3x
+    # faster than INSERT ... ON CONFLICT; the load lock keeps other writers out meanwhile.
+    order = np.lexsort((store, ts_us))
+    columns = [("ts_us", "int8", ts_us[order]), ("store", "int4", store[order]), ("active", "bool", active[order])]
+    with staged(conn, "poll_stage", columns):
+        new = execute(conn, """
+            INSERT INTO polls (ts_us, store, active)
+            SELECT s.ts_us, s.store, s.active FROM poll_stage s
+            WHERE NOT EXISTS (SELECT 1 FROM polls p WHERE p.ts_us = s.ts_us AND p.store = s.store)
+            ORDER BY s.ts_us, s.store""")
+        if new < store.size:  # some were stored already: an inactive arrival overrides an active one
+            execute(conn, "UPDATE polls SET active = false FROM poll_stage s WHERE polls.ts_us = s.ts_us"
+                          " AND polls.store = s.store AND polls.active AND NOT s.active")
+    if new:
+        execute(conn, "ANALYZE polls")  # fresh statistics keep the report's range read on the index
+    return new

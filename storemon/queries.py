@@ -21,15 +21,17 @@ def _lookback_polls(conn: Connection, as_of_us: int) -> tuple[np.ndarray, np.nda
     """(store key, ts_us, active) of the polls in ``[as_of - 8 d, as_of]``, through the time index."""
     params = (as_of_us - LOOKBACK_US, as_of_us)
     if is_postgres(conn):
-        # One row of three packed byte strings: NumPy reads them without a Python object per poll.
+        # One row of packed byte strings that NumPy reads without a Python object per poll:
+        # time since the lookback's start with the status in its lowest bit, and the store.
         packed = fetch_all(conn, """
-            SELECT string_agg(int4send(store), ''::bytea), string_agg(int8send(ts_us), ''::bytea),
-                   string_agg(boolsend(active), ''::bytea)
-            FROM polls WHERE ts_us >= %s AND ts_us <= %s""", params)[0]
+            SELECT string_agg(int8send(((ts_us - %s) << 1) | active::int), ''::bytea),
+                   string_agg(int4send(store), ''::bytea)
+            FROM polls WHERE ts_us >= %s AND ts_us <= %s""", (params[0], *params))[0]
         if packed[0] is None:
             return np.zeros(0, np.int64), np.zeros(0, np.int64), np.zeros(0, bool)
-        return (np.frombuffer(packed[0], ">i4").astype(np.int64), np.frombuffer(packed[1], ">i8").astype(np.int64),
-                np.frombuffer(packed[2], np.uint8).astype(bool))
+        time_status = np.frombuffer(packed[0], ">i8").astype(np.int64)
+        return (np.frombuffer(packed[1], ">i4").astype(np.int64), (time_status >> 1) + params[0],
+                (time_status & 1).astype(bool))
     cur = conn.connection.driver_connection.cursor()
     try:
         cur.execute("SELECT store, ts_us, active FROM polls WHERE ts_us >= ? AND ts_us <= ?", params)
@@ -52,12 +54,14 @@ def report_input(conn: Connection, as_of_us: int) -> ReportInput:
         WHERE s.first_poll_us <= %s""", (as_of_us,)), np.int64).reshape(-1, 4)
     poll_store, poll_ts, poll_active = _lookback_polls(conn, as_of_us)
 
-    # Database keys to positions 0..n-1; keys come sorted, so searchsorted maps them.
+    # Database keys to positions 0..n-1 through a lookup table (keys are small serials).
+    position = np.zeros(int(keys.max(initial=0)) + 1, np.int64)
+    position[keys] = np.arange(keys.size)
     return ReportInput(
         store_ids=np.array([s[1] for s in stores], dtype=str) if stores else np.zeros(0, str),
         timezones=[s[2] for s in stores],
-        hours_store=np.searchsorted(keys, hours[:, 0]), hours_day=hours[:, 1],
+        hours_store=position[hours[:, 0]], hours_day=hours[:, 1],
         hours_start_s=hours[:, 2], hours_end_s=hours[:, 3],
-        poll_store=np.searchsorted(keys, poll_store), poll_ts_us=poll_ts, poll_active=poll_active,
+        poll_store=position[poll_store], poll_ts_us=poll_ts, poll_active=poll_active,
         first_poll_us=np.array([s[3] for s in stores], np.int64),
     )

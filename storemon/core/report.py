@@ -23,7 +23,7 @@ DAY_US = 24 * HOUR_US
 WEEK_US = 7 * DAY_US
 LOOKBACK_US = 8 * DAY_US  # SPEC: only polls in [as_of - 8 d, as_of] are evidence
 WINDOWS_US = (HOUR_US, DAY_US, WEEK_US)
-_TIME_BITS = 41  # ~25 days of microseconds below the store index in a sort key
+_TIME_BITS = 41  # ~25 days of microseconds below the store index in a sort key (2M stores fit above)
 
 ProgressFn = Callable[[float], None]
 
@@ -83,11 +83,21 @@ def dedupe_polls(store: np.ndarray, ts_us: np.ndarray, active: np.ndarray
     return store[first], ts_us[first], active[first]
 
 
-def evidence_candidates(store: np.ndarray, ts_us: np.ndarray, active: np.ndarray, as_of_us: int
-                        ) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
-    """The polls in the lookback ``[as_of - 8 d, as_of]``, deduplicated and sorted."""
+def _lookback_keys(store: np.ndarray, ts_us: np.ndarray, active: np.ndarray, as_of_us: int, base_us: int
+                   ) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+    """The lookback polls ``[as_of - 8 d, as_of]`` as sorted (store, time) keys, deduplicated.
+
+    One int64 holds store, time since ``base_us`` and status (lowest bit), so a single
+    sort orders them and puts inactive first among equal instants: SPEC's tie rule.
+    """
     keep = (ts_us >= as_of_us - LOOKBACK_US) & (ts_us <= as_of_us)
-    return dedupe_polls(store[keep], ts_us[keep], active[keep])
+    packed = (((store[keep] << _TIME_BITS) | (ts_us[keep] - base_us)) << 1) | active[keep]
+    packed.sort()
+    key = packed >> 1
+    first = np.ones(key.size, bool)
+    first[1:] = key[1:] != key[:-1]
+    key = key[first]
+    return key >> _TIME_BITS, key, (packed[first] & 1).astype(bool)
 
 
 def _overlap(start: np.ndarray, end: np.ndarray, w0: int, w1: int) -> np.ndarray:
@@ -97,7 +107,7 @@ def _overlap(start: np.ndarray, end: np.ndarray, w0: int, w1: int) -> np.ndarray
 def compute_uptime(data: ReportInput, as_of_us: int, on_progress: ProgressFn | None = None) -> Uptime:
     progress = on_progress or _no_progress
     n = len(data.store_ids)
-    if n >= 1 << (63 - _TIME_BITS):
+    if n >= 1 << (62 - _TIME_BITS):
         raise ValueError(f"too many stores for one report: {n}")
     progress(0.0)
 
@@ -115,11 +125,10 @@ def compute_uptime(data: ReportInput, as_of_us: int, on_progress: ProgressFn | N
     s_key = (s_store << _TIME_BITS) | s_start
 
     # Evidence: lookback polls that fall inside a session of their own store.
-    p_store, p_ts, p_active = evidence_candidates(np.asarray(data.poll_store, np.int64),
-                                             np.asarray(data.poll_ts_us, np.int64),
-                                             np.asarray(data.poll_active, bool), as_of_us)
-    p_rel = p_ts - base
-    p_key = (p_store << _TIME_BITS) | p_rel
+    p_store, p_key, p_active = _lookback_keys(np.asarray(data.poll_store, np.int64),
+                                              np.asarray(data.poll_ts_us, np.int64),
+                                              np.asarray(data.poll_active, bool), as_of_us, base)
+    p_rel = p_key & ((1 << _TIME_BITS) - 1)
     p_session = np.searchsorted(s_key, p_key, side="right") - 1
     inside = p_session >= 0
     inside[inside] &= (s_store[p_session[inside]] == p_store[inside]) & (p_rel[inside] < s_end[p_session[inside]])

@@ -1,0 +1,174 @@
+"""Loading the CSV sources: both dataset versions, appends, replacement, strictness."""
+
+from __future__ import annotations
+
+import csv
+from pathlib import Path
+
+import pytest
+
+from storemon.config import PROJECT_ROOT
+from storemon.loader import load_directory
+from storemon.sources import SourceError
+from storemon.timeparse import parse_instant
+
+from .helpers import hours_csv, polls_csv, rows, scalar, timezones_csv
+
+SEED = PROJECT_ROOT / "seed"
+
+
+def distinct_polls(path: Path) -> int:
+    with open(path, newline="", encoding="utf-8-sig") as f:
+        return len({(r["store_id"], parse_instant(r["timestamp_utc"])) for r in csv.DictReader(f)})
+
+
+def distinct_ids(*paths: Path) -> int:
+    ids = set()
+    for path in paths:
+        with open(path, newline="", encoding="utf-8-sig") as f:
+            ids |= {r["store_id"] for r in csv.DictReader(f)}
+    return len(ids)
+
+
+@pytest.mark.parametrize("version", ["2023-01", "2024-10"])
+def test_both_real_dataset_versions_load_as_they_are(engine, version):
+    source = SEED / version
+    summary = load_directory(engine, source)
+    expected_polls = distinct_polls(source / "store_status.csv")
+    assert summary.new_polls == expected_polls
+    assert scalar(engine, "SELECT count(*) FROM polls") == expected_polls
+    names = [source / f"{n}.csv" for n in ("store_status", "menu_hours", "timezones")]
+    assert scalar(engine, "SELECT count(*) FROM stores") == distinct_ids(*names) == summary.stores
+    with open(source / "menu_hours.csv", newline="") as f:
+        hour_rows = {tuple(r.values()) for r in csv.DictReader(f)}
+    assert scalar(engine, "SELECT count(*) FROM business_hours") == len(hour_rows)
+    # ids stay strings exactly as written: no integer parsing, no lost leading digits
+    some = next(iter(hour_rows))[0]
+    assert rows(engine, f"SELECT store_id FROM stores WHERE store_id = '{some}'") == [(some,)]
+
+
+def test_loading_the_same_files_again_adds_nothing(engine):
+    first = load_directory(engine, SEED / "2023-01")
+    before = rows(engine, "SELECT ts_us, store, active FROM polls ORDER BY ts_us, store")
+    again = load_directory(engine, SEED / "2023-01")
+    assert first.new_polls > 0 and again.new_polls == 0
+    assert rows(engine, "SELECT ts_us, store, active FROM polls ORDER BY ts_us, store") == before
+
+
+def test_a_newer_overlapping_file_adds_only_its_new_polls(engine, tmp_path):
+    old = [("s1", "active", "2023-01-22 10:05:00 UTC"), ("s1", "active", "2023-01-22 11:05:00.5 UTC"),
+           ("s2", "inactive", "2023-01-22 10:07:00 UTC")]
+    polls_csv(tmp_path / "old", old)
+    newer = old[1:] + [("s1", "active", "2023-01-22 12:05:00 UTC"), ("s3", "active", "2023-01-22 12:06:00 UTC")]
+    polls_csv(tmp_path / "new", newer)
+    assert load_directory(engine, tmp_path / "old").new_polls == 3
+    summary = load_directory(engine, tmp_path / "new")
+    assert summary.new_polls == 2
+    assert scalar(engine, "SELECT count(*) FROM polls") == 5
+    assert scalar(engine, "SELECT count(*) FROM stores") == 3
+
+
+def test_disagreeing_duplicates_keep_inactive_within_a_file_and_across_loads(engine, tmp_path):
+    polls_csv(tmp_path / "a", [("s1", "active", "2023-01-22 10:00:00 UTC"),
+                               ("s1", "inactive", "2023-01-22T10:00:00Z"),  # same instant, other spelling
+                               ("s1", "active", "2023-01-22 10:00:00 UTC"),
+                               ("s2", "active", "2023-01-22 10:00:00 UTC")])
+    polls_csv(tmp_path / "b", [("s2", "inactive", "2023-01-22 10:00:00 UTC"),
+                               ("s1", "active", "2023-01-22 10:00:00 UTC")])
+    assert load_directory(engine, tmp_path / "a").new_polls == 2
+    assert load_directory(engine, tmp_path / "b").new_polls == 0
+    assert rows(engine, "SELECT s.store_id, p.active FROM polls p JOIN stores s ON s.id = p.store"
+                        " ORDER BY s.store_id") == [("s1", False), ("s2", False)]
+
+
+def test_hours_and_timezones_replace_those_of_the_stores_a_file_names(engine, tmp_path):
+    hours_csv(tmp_path / "v1", [("a", 0, "09:00", "17:00"), ("a", 1, "09:00", "17:00"), ("b", 0, "10:00", "12:00")])
+    timezones_csv(tmp_path / "v1", [("a", "America/New_York"), ("b", "Asia/Beirut")])
+    hours_csv(tmp_path / "v2", [("a", 2, "08:00:00", "20:00:00")], day_column="dayOfWeek")
+    timezones_csv(tmp_path / "v2", [("a", "America/Denver")])
+    load_directory(engine, tmp_path / "v1")
+    load_directory(engine, tmp_path / "v2")
+    assert rows(engine, "SELECT s.store_id, h.day, h.start_s, h.end_s FROM business_hours h"
+                        " JOIN stores s ON s.id = h.store ORDER BY 1, 2") == [("a", 2, 8 * 3600, 20 * 3600),
+                                                                            ("b", 0, 10 * 3600, 12 * 3600)]
+    assert rows(engine, "SELECT store_id, timezone FROM stores ORDER BY 1") == [("a", "America/Denver"),
+                                                                               ("b", "Asia/Beirut")]
+
+
+def test_gzip_bom_no_final_newline_and_fraction_digits(engine, tmp_path):
+    polls_csv(tmp_path, [("s1", "active", "2023-01-22 12:09:39 UTC"), ("s1", "active", "2023-01-22 12:09:40.5 UTC"),
+                         ("s1", "inactive", "2023-01-22 12:09:41.123456 UTC"),
+                         ("s1", "active", "2023-01-22T13:09:41+01:00")], gz=True, bom=True, final_newline=False)
+    timezones_csv(tmp_path, [("s1", "Pacific/Honolulu")], bom=True, final_newline=False)
+    summary = load_directory(engine, tmp_path)
+    assert summary.new_polls == 4
+    assert rows(engine, "SELECT ts_us, active FROM polls ORDER BY ts_us") == [
+        (parse_instant("2023-01-22 12:09:39 UTC"), True), (parse_instant("2023-01-22 12:09:40.500000 UTC"), True),
+        (parse_instant("2023-01-22 12:09:41 UTC"), True), (parse_instant("2023-01-22 12:09:41.123456 UTC"), False)]
+    assert scalar(engine, "SELECT timezone FROM stores") == "Pacific/Honolulu"
+
+
+def test_unknown_timezones_load_and_are_listed(engine, tmp_path):
+    timezones_csv(tmp_path, [("a", "America/Chicago"), ("b", "Mars/Olympus_Mons"), ("c", "Not/AZone")])
+    summary = load_directory(engine, tmp_path)
+    assert summary.unknown_timezones == ["Mars/Olympus_Mons", "Not/AZone"]
+    assert scalar(engine, "SELECT timezone FROM stores WHERE store_id = 'b'") == "Mars/Olympus_Mons"
+
+
+BAD_ROWS = [
+    ("store_status", ["store_id,status,timestamp_utc", "s1,active,2023-01-22 10:00:00 UTC", "s1,actve,2023-01-22 11:00:00 UTC"],
+     "line 3: bad status 'actve'"),
+    ("store_status", ["store_id,status,timestamp_utc", "s1,active,2023-01-22 10:00:00 UTC", "s1,active,2023-02-30 11:00:00 UTC"],
+     "line 3: bad timestamp '2023-02-30 11:00:00 UTC'"),
+    ("store_status", ["store_id,status,timestamp_utc", "s1,active,yesterday"], "line 2: bad timestamp 'yesterday'"),
+    ("store_status", ["store_id,status,timestamp_utc", "s1,active,2023-01-22 10:00:00 UTC", "", "s1,active"],
+     "line 4: expected 3 fields, found 2"),
+    ("store_status", ["store_id,status,timestamp_utc", ",active,2023-01-22 10:00:00 UTC"], "line 2: missing store_id"),
+    ("menu_hours", ["store_id,day,start_time_local,end_time_local", "s1,7,09:00:00,17:00:00"], "line 2: bad day '7'"),
+    ("menu_hours", ["store_id,dayOfWeek,start_time_local,end_time_local", "s1,0,09:00:00,17:00:00", "s1,-1,09:00,10:00"],
+     "line 3: bad day '-1'"),
+    ("menu_hours", ["store_id,day,start_time_local,end_time_local", "s1,1,9am,17:00:00"], "line 2: bad time '9am'"),
+    ("menu_hours", ["store_id,day,start_time_local,end_time_local", "s1,1,09:00:00,25:00:00"], "line 2: bad time '25:00:00'"),
+    ("menu_hours", ["store_id,day,start_time_local,end_time_local", "s1,1,,17:00:00"], "line 2: missing start_time_local"),
+    ("timezones", ["store_id,timezone_str", "s1,"], "line 2: missing timezone_str"),
+    ("timezones", ["store_id,tz", "s1,UTC"], "line 1: header has no timezone_str column"),
+]
+
+
+@pytest.mark.parametrize("name,lines,message", BAD_ROWS, ids=[m for _, _, m in BAD_ROWS])
+def test_a_bad_row_stops_the_load_naming_file_and_line_and_writes_nothing(engine, tmp_path, name, lines, message):
+    from .helpers import write_csv
+
+    polls_csv(tmp_path, [("good", "active", "2023-01-22 10:00:00 UTC")])  # would load, if all were good
+    write_csv(tmp_path, name, lines)
+    with pytest.raises(SourceError) as caught:
+        load_directory(engine, tmp_path)
+    assert f"{name}.csv {message}" in str(caught.value)
+    for table in ("stores", "polls", "business_hours"):
+        assert scalar(engine, f"SELECT count(*) FROM {table}") == 0
+
+
+def test_skip_bad_loads_the_good_rows_and_lists_the_bad(engine, tmp_path):
+    polls_csv(tmp_path, [("s1", "active", "2023-01-22 10:00:00 UTC"), ("s1", "maybe", "2023-01-22 11:00:00 UTC"),
+                         ("s2", "inactive", "not a time"), ("s2", "inactive", "2023-01-22 11:00:00 UTC")])
+    hours_csv(tmp_path, [("s1", 0, "09:00", "17:00"), ("s1", 9, "09:00", "17:00")])
+    summary = load_directory(engine, tmp_path, skip_bad=True)
+    assert summary.new_polls == 2 and summary.rejected_lines == 3
+    assert [str(r) for r in summary.rejected] == [
+        "menu_hours.csv line 3: bad day '9' (expected 0 = Monday to 6 = Sunday)",
+        "store_status.csv line 3: bad status 'maybe' (expected active or inactive)",
+        "store_status.csv line 4: bad timestamp 'not a time'"]
+    assert scalar(engine, "SELECT count(*) FROM business_hours") == 1
+
+
+def test_first_poll_is_kept_per_store_across_loads(engine, tmp_path):
+    polls_csv(tmp_path / "a", [("s1", "active", "2023-01-22 10:00:00 UTC")])
+    polls_csv(tmp_path / "b", [("s1", "active", "2023-01-20 10:00:00 UTC"), ("s1", "active", "2023-01-23 10:00:00 UTC")])
+    load_directory(engine, tmp_path / "a")
+    load_directory(engine, tmp_path / "b")
+    assert scalar(engine, "SELECT first_poll_us FROM stores") == parse_instant("2023-01-20 10:00:00")
+
+
+def test_a_directory_without_sources_is_an_error(engine, tmp_path):
+    with pytest.raises(SourceError, match="none of store_status.csv"):
+        load_directory(engine, tmp_path)
