@@ -1,0 +1,39 @@
+"""Load benchmark: the full-scale poll file into PostgreSQL and SQLite, then the same file again.
+
+    .venv/bin/python -m bench.bench_load
+
+Generates bench/data/full (~1.97M polls, 14K stores) on first use.
+"""
+
+from __future__ import annotations
+
+import tempfile
+
+from .fixtures import dataset, fresh_postgres, measured
+
+LOAD = """
+from pathlib import Path
+from storemon.config import load_settings
+from storemon.db import make_engine, upgrade
+from storemon.loader import load_directory
+engine = make_engine(load_settings().database_url)
+upgrade(engine)
+started = time.perf_counter()
+summary = load_directory(engine, Path({directory!r}))
+result = {{'seconds': time.perf_counter() - started, 'new_polls': summary.new_polls, 'rows': summary.rows_read}}
+"""
+
+
+def main() -> None:
+    directory = dataset("full")
+    with tempfile.TemporaryDirectory() as tmp:
+        targets = [("PostgreSQL", fresh_postgres()), ("SQLite", f"sqlite:///{tmp}/bench.db")]
+        print(f"{'database':<11} {'run':<7} {'rows read':>10} {'new polls':>10} {'seconds':>8} {'peak MB':>8}")
+        for label, url in targets:
+            for run in ("first", "again"):
+                r = measured(LOAD.format(directory=str(directory)), url)
+                print(f"{label:<11} {run:<7} {r['rows']:>10} {r['new_polls']:>10} {r['seconds']:>8.2f} {r['peak_mb']:>8.0f}")
+
+
+if __name__ == "__main__":
+    main()

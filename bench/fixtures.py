@@ -1,0 +1,48 @@
+"""Full-scale benchmark data, generated on demand (never committed) with shared/tools/synth_polls.py."""
+
+from __future__ import annotations
+
+import json
+import os
+import shutil
+import subprocess
+import sys
+from pathlib import Path
+
+import psycopg
+
+ROOT = Path(__file__).resolve().parent.parent
+DATA = ROOT / "bench" / "data"
+SYNTH = Path(os.environ.get("SYNTH_POLLS", ROOT.parent / "shared" / "tools" / "synth_polls.py"))
+BENCH_PG = os.environ.get("BENCH_DATABASE_URL", "postgresql://root@127.0.0.1:5432/storemon_bench")
+
+
+def dataset(name: str, *synth_args: str) -> Path:
+    """bench/data/NAME holding the 2023-01 hours and timezones plus synthetic polls."""
+    directory = DATA / name
+    if not (directory / "store_status.csv").exists():
+        directory.mkdir(parents=True, exist_ok=True)
+        for source in ("menu_hours.csv", "timezones.csv"):
+            shutil.copy(ROOT / "seed" / "2023-01" / source, directory / source)
+        subprocess.run([sys.executable, str(SYNTH), str(ROOT / "seed" / "2023-01"),
+                        str(directory / "store_status.csv"), *synth_args], check=True)
+    return directory
+
+
+def fresh_postgres(url: str = BENCH_PG) -> str:
+    """Drop and create the benchmark database; return its URL."""
+    name = url.rsplit("/", 1)[1]
+    with psycopg.connect(url.rsplit("/", 1)[0] + "/postgres", autocommit=True) as conn:
+        conn.execute(f'DROP DATABASE IF EXISTS "{name}"')
+        conn.execute(f'CREATE DATABASE "{name}"')
+    return url
+
+
+def measured(code: str, database_url: str) -> dict:
+    """Run CODE in a fresh interpreter (so peak memory is its own); it prints a JSON dict last."""
+    env = {**os.environ, "DATABASE_URL": database_url, "PYTHONPATH": str(ROOT)}
+    prologue = "import json, resource, time\n"
+    epilogue = "\nresult['peak_mb'] = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024\nprint(json.dumps(result))\n"
+    done = subprocess.run([sys.executable, "-c", prologue + code + epilogue], env=env, cwd=ROOT,
+                          capture_output=True, text=True, check=True)
+    return json.loads(done.stdout.strip().splitlines()[-1])

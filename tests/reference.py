@@ -1,0 +1,86 @@
+"""A slow, obvious, per-store implementation of SPEC, written independently of the core.
+
+It uses datetime and zoneinfo directly (fold=0 gives SPEC's DST rules) and plain loops,
+so the property tests can compare the vectorised core with it number for number.
+"""
+
+from __future__ import annotations
+
+from datetime import date, datetime, time, timedelta, timezone
+from zoneinfo import ZoneInfo
+
+US = 1_000_000
+LOOKBACK = 8 * 86400 * US
+WINDOWS = (3600 * US, 86400 * US, 7 * 86400 * US)
+
+
+def _zone(name):
+    try:
+        return ZoneInfo(name) if name else ZoneInfo("America/Chicago")
+    except Exception:
+        return ZoneInfo("America/Chicago")
+
+
+def _instant_us(day: date, seconds: int, tz: ZoneInfo) -> int:
+    local = datetime.combine(day, time()) + timedelta(seconds=seconds)
+    return int(local.replace(tzinfo=tz, fold=0).timestamp()) * US
+
+
+def sessions(hours: list[tuple[int, int, int]], tz_name, as_of_us: int) -> list[tuple[int, int]]:
+    tz = _zone(tz_name)
+    if not hours:
+        hours = [(d, 0, 86400) for d in range(7)]
+    first_day = datetime.fromtimestamp((as_of_us - LOOKBACK) // US, timezone.utc).date() - timedelta(days=3)
+    intervals = []
+    for k in range(14):
+        day = first_day + timedelta(days=k)
+        for weekday, start, end in hours:
+            if weekday != day.weekday():
+                continue
+            if end == start:
+                end = start + 86400
+            elif end >= 23 * 3600 + 59 * 60:
+                end = 86400
+            elif end < start:
+                end += 86400
+            a, b = _instant_us(day, start, tz), _instant_us(day, end, tz)
+            if b > a:
+                intervals.append((a, b))
+    merged: list[list[int]] = []
+    for a, b in sorted(intervals):
+        if merged and a <= merged[-1][1]:
+            merged[-1][1] = max(merged[-1][1], b)
+        else:
+            merged.append([a, b])
+    return [(a, b) for a, b in merged]
+
+
+def store_uptime(hours, tz_name, polls: list[tuple[int, bool]], as_of_us: int) -> tuple[list[int], list[int]]:
+    """(up per window, down per window) in microseconds for one store."""
+    spans = sessions(hours, tz_name, as_of_us)
+    status: dict[int, bool] = {}
+    for t, active in polls:
+        if as_of_us - LOOKBACK <= t <= as_of_us:
+            status[t] = status.get(t, True) and active
+    evidence = sorted((t, a) for t, a in status.items() if any(s <= t < e for s, e in spans))
+    pieces = []  # (start, end, up)
+    for s, e in spans:
+        inside = [(t, a) for t, a in evidence if s <= t < e]
+        if inside:
+            for i, (t, a) in enumerate(inside):
+                left = s if i == 0 else (inside[i - 1][0] + t) // 2
+                right = e if i == len(inside) - 1 else (t + inside[i + 1][0]) // 2
+                pieces.append((left, right, a))
+        else:
+            earlier = [a for t, a in evidence if t < s]
+            later = [a for t, a in evidence if t >= e]
+            state = earlier[-1] if earlier else (later[0] if later else False)
+            pieces.append((s, e, state))
+    up, down = [], []
+    for length in WINDOWS:
+        w0, w1 = as_of_us - length, as_of_us
+        u = sum(max(0, min(b, w1) - max(a, w0)) for a, b, ok in pieces if ok)
+        d = sum(max(0, min(b, w1) - max(a, w0)) for a, b, ok in pieces if not ok)
+        up.append(u)
+        down.append(d)
+    return up, down
