@@ -54,10 +54,10 @@ def _migrate(engine) -> None:
 def _parse_as_of(_ctx, _param, value: str | None) -> int | None:
     if value is None:
         return None
-    from .timeparse import parse_instant
+    from .timeparse import parse_as_of
 
     try:
-        return parse_instant(value)
+        return parse_as_of(value)
     except ValueError as exc:
         raise click.BadParameter(str(exc)) from None
 

@@ -118,3 +118,14 @@ def parse_timestamps(texts: list[str]) -> tuple[np.ndarray, np.ndarray]:
         except ValueError:
             pass
     return values, ok
+
+
+_AS_OF_RANGE_US = (parse_instant("1971-01-01T00:00:00Z"), parse_instant("9998-12-31T00:00:00Z"))
+
+
+def parse_as_of(text: str) -> int:
+    """A report's reference instant from ISO 8601; raises ValueError saying what is wrong."""
+    value = parse_instant(text)
+    if not _AS_OF_RANGE_US[0] <= value < _AS_OF_RANGE_US[1]:
+        raise ValueError(f"as_of {text!r} is outside the years 1971 to 9998")
+    return value

@@ -64,3 +64,59 @@ def sqlite(tmp_path):
 def engine(request):
     """Each test using this runs once on PostgreSQL and once on the embedded SQLite default."""
     return request.getfixturevalue("pg" if request.param == "postgresql" else "sqlite")
+
+
+@pytest.fixture
+def redis_conn():
+    from storemon.queue import redis_client
+
+    client = redis_client(TEST_REDIS_URL)
+    client.flushdb()
+    yield client
+    client.flushdb()
+    client.close()
+
+
+@pytest.fixture
+def settings(pg, redis_conn, monkeypatch):
+    """Settings for the app and for jobs (which read the environment, as in production)."""
+    from storemon import jobs
+    from storemon.config import load_settings
+
+    monkeypatch.setenv("DATABASE_URL", TEST_DATABASE_URL)
+    monkeypatch.setenv("REDIS_URL", TEST_REDIS_URL)
+    monkeypatch.setenv("RQ_QUEUE", "reports-test")
+    monkeypatch.setenv("DASHBOARD_USER", "ops")
+    monkeypatch.setenv("DASHBOARD_PASSWORD", "s3cret")
+    jobs.reset_engine()
+    yield load_settings()
+    jobs.reset_engine()
+
+
+@pytest.fixture
+def make_app(settings):
+    """create_app(settings with changes), closing each app's engine and Redis client afterwards."""
+    from dataclasses import replace
+
+    from storemon.app import create_app
+
+    made = []
+
+    def make(**changes):
+        made.append(create_app(replace(settings, **changes)))
+        return made[-1]
+
+    yield make
+    for app in made:
+        app.extensions["storemon"].engine.dispose()
+        app.extensions["storemon"].redis.close()
+
+
+@pytest.fixture
+def app(make_app):
+    return make_app()
+
+
+@pytest.fixture
+def client(app):
+    return app.test_client()
