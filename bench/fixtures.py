@@ -23,7 +23,7 @@ def dataset(name: str, *synth_args: str) -> Path:
     if not (directory / "store_status.csv").exists():
         directory.mkdir(parents=True, exist_ok=True)
         for source in ("menu_hours.csv", "timezones.csv"):
-            shutil.copy(ROOT / "seed" / "2023-01" / source, directory / source)
+            shutil.copyfile(ROOT / "seed" / "2023-01" / source, directory / source)
         subprocess.run([sys.executable, str(SYNTH), str(ROOT / "seed" / "2023-01"),
                         str(directory / "store_status.csv"), *synth_args], check=True)
     return directory

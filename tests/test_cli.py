@@ -103,3 +103,13 @@ def test_a_bad_setting_fails_with_one_line(tmp_path):
                           capture_output=True, text=True, timeout=60)
     assert done.returncode == 1
     assert done.stderr.strip() == "Error: bad setting: DATABASE_URL must be a postgresql:// or sqlite:// URL, got 'mysql'"
+
+
+@pytest.mark.parametrize("entry", [["-c", "import wsgi"], ["worker.py"]])
+def test_the_web_and_worker_processes_also_fail_with_one_line_on_a_bad_setting(entry):
+    env = {**os.environ, "REDIS_URL": "http://localhost:6379"}
+    done = subprocess.run([sys.executable, *entry], cwd=PROJECT_ROOT, env=env, capture_output=True, text=True,
+                          timeout=60)
+    assert done.returncode == 1
+    assert done.stderr.strip() == ("bad setting: REDIS_URL must be a redis://, rediss:// or unix:// URL, "
+                                   "got 'http://localhost:6379'")

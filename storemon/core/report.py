@@ -162,12 +162,14 @@ def compute_uptime(data: ReportInput, as_of_us: int, on_progress: ProgressFn | N
     for length in WINDOWS_US:
         w0, w1 = as_of_us - length - base, as_of_us - base
         business = np.bincount(s_store, _overlap(s_start, s_end, w0, w1), minlength=n)
-        uptime = (np.bincount(p_store[p_active], _overlap(own_start[p_active], own_end[p_active], w0, w1), minlength=n)
-                  + np.bincount(s_store[silent_active], _overlap(s_start[silent_active], s_end[silent_active], w0, w1), minlength=n))
-        business_us = np.rint(business).astype(np.int64)
-        up_us = np.rint(uptime).astype(np.int64)
+        # float64 sums of whole microseconds stay exact far beyond a week (2**53 us is 285 years)
+        polled_up = np.bincount(p_store[p_active], _overlap(own_start[p_active], own_end[p_active], w0, w1),
+                                minlength=n)
+        silent_up_us = np.bincount(s_store[silent_active],
+                                   _overlap(s_start[silent_active], s_end[silent_active], w0, w1), minlength=n)
+        up_us = np.rint(polled_up + silent_up_us).astype(np.int64)
         up.append(up_us)
-        down.append(business_us - up_us)
+        down.append(np.rint(business).astype(np.int64) - up_us)
 
     rows = listed_stores(data, as_of_us)
     progress(1.0)

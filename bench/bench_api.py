@@ -1,0 +1,101 @@
+"""API benchmark: the whole service (waitress + one RQ worker) on the full-scale data in PostgreSQL.
+
+    .venv/bin/python -m bench.bench_api
+
+1. trigger -> Complete: POST /trigger_report, then GET every 20 ms until the CSV comes.
+2. GET /get_report latency while reports are computing, from this (second) process over
+   loopback on one keep-alive connection; the worker is kept busy with queued reports.
+"""
+
+from __future__ import annotations
+
+import http.client
+import json
+import os
+import signal
+import socket
+import statistics
+import subprocess
+import sys
+import time
+
+from .bench_report import prepare
+from .fixtures import ROOT
+
+REDIS_URL = os.environ.get("BENCH_REDIS_URL", "redis://127.0.0.1:6379/13")
+
+
+def free_port() -> int:
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        return s.getsockname()[1]
+
+
+def request(conn: http.client.HTTPConnection, method: str, path: str) -> tuple[int, bytes]:
+    conn.request(method, path)
+    response = conn.getresponse()
+    return response.status, response.read()
+
+
+def wait_until_up(port: int) -> None:
+    deadline = time.monotonic() + 30
+    while time.monotonic() < deadline:
+        try:
+            conn = http.client.HTTPConnection("127.0.0.1", port, timeout=5)
+            if request(conn, "GET", "/health")[0] == 200:
+                return
+        except OSError:
+            pass
+        time.sleep(0.1)
+    raise RuntimeError("the web process did not come up")
+
+
+def main() -> None:
+    database_url = prepare("full")
+    port = free_port()
+    env = {**os.environ, "DATABASE_URL": database_url, "REDIS_URL": REDIS_URL, "RQ_QUEUE": "bench",
+           "PYTHONPATH": str(ROOT), "LOG_LEVEL": "WARNING"}
+    subprocess.run(["redis-cli", "-u", REDIS_URL, "flushdb"], check=True, capture_output=True)
+    web = subprocess.Popen([sys.executable, "-m", "waitress", "--host=127.0.0.1", f"--port={port}", "--threads=8",
+                            "wsgi:app"], cwd=ROOT, env=env, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+    worker = subprocess.Popen([sys.executable, "-u", "worker.py"], cwd=ROOT, env=env,
+                              stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL, start_new_session=True)
+    try:
+        wait_until_up(port)
+        conn = http.client.HTTPConnection("127.0.0.1", port, timeout=30)
+
+        completions = []
+        for _ in range(6):
+            started = time.perf_counter()
+            report_id = json.loads(request(conn, "POST", "/trigger_report")[1])["report_id"]
+            while request(conn, "GET", f"/get_report/{report_id}")[0] != 200:
+                time.sleep(0.02)
+            completions.append(time.perf_counter() - started)
+        completions = completions[1:]  # the first pays for the worker's first fork and zone caches
+        print(f"trigger -> Complete, 5 runs after a warm-up: median {statistics.median(completions):.2f} s, "
+              f"max {max(completions):.2f} s")
+
+        ids = [json.loads(request(conn, "POST", "/trigger_report")[1])["report_id"] for _ in range(8)]
+        latencies, statuses = [], {}
+        watched = ids[-1]
+        while True:
+            t0 = time.perf_counter()
+            status, body = request(conn, "GET", f"/get_report/{watched}")
+            latencies.append(time.perf_counter() - t0)
+            if status == 200:
+                break
+            state = json.loads(body)["status"]
+            statuses[state] = statuses.get(state, 0) + 1
+        latencies.sort()
+        p = lambda q: latencies[min(len(latencies) - 1, int(q * len(latencies)))] * 1000  # noqa: E731
+        print(f"GET /get_report while 8 reports computed: {len(latencies)} requests ({statuses}), "
+              f"p50 {p(0.50):.1f} ms, p99 {p(0.99):.1f} ms, max {latencies[-1] * 1000:.1f} ms")
+    finally:
+        web.send_signal(signal.SIGTERM)
+        os.killpg(worker.pid, signal.SIGTERM)
+        web.wait(timeout=10)
+        worker.wait(timeout=30)
+
+
+if __name__ == "__main__":
+    main()

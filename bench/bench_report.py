@@ -1,0 +1,91 @@
+"""Report benchmark on PostgreSQL: database read to CSV written, and the core alone.
+
+    .venv/bin/python -m bench.bench_report [full] [scale10] [weeks8]
+
+full:    the full-scale file (~1.97M polls, 14K stores, 7.75 days)
+scale10: ten times wider (~20M polls, 140K stores)
+weeks8:  the full-scale stores over 8 weeks (~14M polls): only the 8-day lookback is read
+Each dataset is generated into bench/data/ and loaded into its own database on first use.
+"""
+
+from __future__ import annotations
+
+import sys
+
+from .fixtures import BENCH_PG, dataset, fresh_postgres, measured
+
+DATASETS = {
+    "full": (),
+    "scale10": ("--scale", "10"),
+    "weeks8": ("--days", "56", "--start", "2022-12-01"),
+}
+
+LOAD = """
+from pathlib import Path
+from storemon.config import load_settings
+from storemon.db import make_engine, upgrade
+from storemon.loader import load_directory
+engine = make_engine(load_settings().database_url)
+upgrade(engine)
+summary = load_directory(engine, Path({directory!r}))
+result = {{'polls': summary.new_polls}}
+"""
+
+REPORT = """
+import statistics, tempfile
+from pathlib import Path
+from storemon.config import load_settings
+from storemon.core import compute_uptime, to_csv
+from storemon.db import make_engine
+from storemon.queries import latest_poll_us, report_input
+engine = make_engine(load_settings().database_url)
+out = Path(tempfile.mkdtemp()) / 'report.csv'
+runs = []
+for _ in range(5):
+    t0 = time.perf_counter()
+    with engine.connect() as conn:
+        as_of = latest_poll_us(conn)
+        data = report_input(conn, as_of)
+    t1 = time.perf_counter()
+    uptime = compute_uptime(data, as_of)
+    t2 = time.perf_counter()
+    out.write_bytes(to_csv(uptime))
+    t3 = time.perf_counter()
+    runs.append((t3 - t0, t1 - t0, t2 - t1, t3 - t2))
+first = runs[0]
+median = [statistics.median(r[i] for r in runs) for i in range(4)]
+result = {'polls': int(data.poll_ts_us.size), 'stores': int(len(data.store_ids)), 'first': first, 'median': median}
+"""
+
+
+def database_for(name: str) -> str:
+    return BENCH_PG if name == "full" else f"{BENCH_PG}_{name}"
+
+
+def prepare(name: str) -> str:
+    import psycopg
+
+    url = database_for(name)
+    try:
+        with psycopg.connect(url) as conn:
+            loaded = conn.execute("SELECT count(*) FROM polls").fetchone()[0] > 0
+    except psycopg.Error:
+        loaded = False
+    if not loaded:
+        fresh_postgres(url)
+        measured(LOAD.format(directory=str(dataset(name, *DATASETS[name]))), url)
+    return url
+
+
+def main(names: list[str]) -> None:
+    print(f"{'dataset':<8} {'lookback polls':>14} {'stores':>7} {'whole s':>8} {'read s':>7} {'core s':>7} "
+          f"{'csv s':>6} {'first whole s':>13} {'peak MB':>8}")
+    for name in names:
+        r = measured(REPORT, prepare(name))
+        whole, read, core, csv = r["median"]
+        print(f"{name:<8} {r['polls']:>14} {r['stores']:>7} {whole:>8.2f} {read:>7.2f} {core:>7.2f} {csv:>6.2f} "
+              f"{r['first'][0]:>13.2f} {r['peak_mb']:>8.0f}")
+
+
+if __name__ == "__main__":
+    main(sys.argv[1:] or list(DATASETS))
