@@ -76,29 +76,25 @@ def _python_values(values: Sequence) -> list:
     return values.tolist() if isinstance(values, np.ndarray) else list(values)
 
 
-def execute(conn: Connection, sql: str, params: tuple = ()) -> int:
-    """Run one statement on the driver connection; return its row count.
-
-    The SQL uses ``%s`` placeholders (psycopg's); they become ``?`` for sqlite3.
-    """
-    driver = conn.connection.driver_connection
+@contextmanager
+def cursor(conn: Connection, sql: str, params: tuple) -> Iterator:
+    """A driver cursor that has run SQL written with ``%s`` placeholders (psycopg's; ``?`` for sqlite3)."""
     if not is_postgres(conn):
         sql = sql.replace("%s", "?")
-    cur = driver.cursor()
+    cur = conn.connection.driver_connection.cursor()
     try:
         cur.execute(sql, params)
-        return cur.rowcount
+        yield cur
     finally:
         cur.close()
+
+
+def execute(conn: Connection, sql: str, params: tuple = ()) -> int:
+    """Run one statement on the driver connection; return its row count."""
+    with cursor(conn, sql, params) as cur:
+        return cur.rowcount
 
 
 def fetch_all(conn: Connection, sql: str, params: tuple = ()) -> list[tuple]:
-    driver = conn.connection.driver_connection
-    if not is_postgres(conn):
-        sql = sql.replace("%s", "?")
-    cur = driver.cursor()
-    try:
-        cur.execute(sql, params)
+    with cursor(conn, sql, params) as cur:
         return cur.fetchall()
-    finally:
-        cur.close()

@@ -5,7 +5,7 @@ from __future__ import annotations
 import numpy as np
 from sqlalchemy import Connection
 
-from .bulk import fetch_all
+from .bulk import cursor, fetch_all
 from .core import LOOKBACK_US, ReportInput
 from .db import is_postgres
 
@@ -32,14 +32,10 @@ def _lookback_polls(conn: Connection, as_of_us: int) -> tuple[np.ndarray, np.nda
         time_status = np.frombuffer(packed[0], ">i8").astype(np.int64)
         return (np.frombuffer(packed[1], ">i4").astype(np.int64), (time_status >> 1) + params[0],
                 (time_status & 1).astype(bool))
-    cur = conn.connection.driver_connection.cursor()
-    try:
-        cur.execute("SELECT store, ts_us, active FROM polls WHERE ts_us >= ? AND ts_us <= ?", params)
-        parts = []
+    parts = []
+    with cursor(conn, "SELECT store, ts_us, active FROM polls WHERE ts_us >= %s AND ts_us <= %s", params) as cur:
         while rows := cur.fetchmany(_FETCH_ROWS):
             parts.append(np.array(rows, np.int64).reshape(-1, 3))
-    finally:
-        cur.close()
     table = np.concatenate(parts) if parts else np.zeros((0, 3), np.int64)
     return table[:, 0].copy(), table[:, 1].copy(), table[:, 2].astype(bool)
 

@@ -82,3 +82,16 @@ def test_polls_after_as_of_change_nothing(scenario, extra):
     as_of, stores = scenario
     later = [(h, tz, p + [(as_of + dt, a) for dt, a in extra]) for h, tz, p in stores]
     assert by_store(compute_uptime(to_input(stores), as_of)) == by_store(compute_uptime(to_input(later), as_of))
+
+
+@settings(max_examples=60, deadline=None)
+@given(scenarios(), st.integers(1, 7))
+def test_slicing_the_stores_changes_nothing(scenario, slice_polls):
+    from unittest import mock
+
+    from storemon.core import report
+
+    as_of, stores = scenario
+    whole = by_store(compute_uptime(to_input(stores), as_of))
+    with mock.patch.object(report, "_SLICE_POLLS", slice_polls):
+        assert by_store(compute_uptime(to_input(stores), as_of)) == whole
