@@ -34,8 +34,11 @@ class LoadSummary:
     stores: int = 0  # distinct stores the files name
     unknown_timezones: list[str] = field(default_factory=list)
     rejected: list[sources.Rejected] = field(default_factory=list)
-    rejected_lines: int = 0
     seconds: float = 0.0
+
+    @property
+    def rejected_lines(self) -> int:
+        return len(self.rejected)
 
 
 def load_directory(engine: Engine, directory: Path, *, skip_bad: bool = False,
@@ -60,8 +63,7 @@ def load_directory(engine: Engine, directory: Path, *, skip_bad: bool = False,
         polls = read(sources.POLLS, sources.read_polls)
     batches = [b for b in (timezones, hours, polls) if b is not None]
     summary.rows_read = sum(b.rows_read for b in batches)
-    summary.rejected_lines = len(summary.rejected)
-    if timezones:
+    if timezones is not None:
         summary.unknown_timezones = sorted({n for n in timezones.names if not is_known_timezone(n)})
 
     named = dict.fromkeys(timezones.store_ids if timezones else [])
