@@ -45,7 +45,7 @@ for _ in range(5):
     t0 = time.perf_counter()
     with engine.connect() as conn:
         as_of = latest_poll_us(conn)
-        data = report_input(conn, as_of)
+    data = report_input(engine, as_of)
     t1 = time.perf_counter()
     uptime = compute_uptime(data, as_of)
     t2 = time.perf_counter()

@@ -30,8 +30,7 @@ def build_report(engine: Engine, as_of_us: int | None = None,
     progress = on_progress or (lambda _f: None)
     as_of = resolve_as_of(engine, as_of_us)
     progress(0.0)
-    with engine.connect() as conn:
-        data = report_input(conn, as_of)
+    data = report_input(engine, as_of)
     progress(0.4)
     uptime = compute_uptime(data, as_of, on_progress=lambda f: progress(0.4 + 0.55 * f))
     csv_bytes = to_csv(uptime)

@@ -1,0 +1,38 @@
+"""Reading a report's inputs back out of the database, on both databases."""
+
+from __future__ import annotations
+
+from storemon.core import DAY_US, LOOKBACK_US
+from storemon.loader import load_directory
+from storemon.queries import report_input
+from storemon.timeparse import format_instant, parse_instant
+
+from .helpers import hours_csv, polls_csv, timezones_csv
+
+AS_OF = parse_instant("2023-01-25T12:00:00Z")
+
+
+def test_the_lookback_is_read_whole_and_nothing_outside_it(engine, tmp_path):
+    # the edges of the lookback and of each day the PostgreSQL readers split it into
+    offsets = [LOOKBACK_US + 1, LOOKBACK_US, LOOKBACK_US - 1, 5 * DAY_US, 5 * DAY_US - 1, DAY_US, 1, 0, -1]
+    instants = [AS_OF - o for o in offsets]
+    polls_csv(tmp_path, [(f"s{i % 3}", "active" if i % 2 else "inactive", format_instant(t))
+                         for i, t in enumerate(instants)])
+    hours_csv(tmp_path, [("s1", 3, "09:00", "17:00")])
+    timezones_csv(tmp_path, [("s2", "Asia/Beirut")])
+    load_directory(engine, tmp_path)
+    data = report_input(engine, AS_OF)
+    ids = data.store_ids.tolist()
+    assert sorted(ids) == ["s0", "s1", "s2"]
+    assert dict(zip(ids, data.timezones)) == {"s0": None, "s1": None, "s2": "Asia/Beirut"}
+    assert ([ids[i] for i in data.hours_store], data.hours_day.tolist()) == (["s1"], [3])
+    read = sorted(zip(data.poll_ts_us.tolist(), data.store_ids[data.poll_store].tolist(), data.poll_active.tolist()))
+    expected = sorted((t, f"s{i % 3}", bool(i % 2)) for i, t in enumerate(instants)
+                      if AS_OF - LOOKBACK_US <= t <= AS_OF)
+    assert read == expected and len(read) == 7
+
+
+def test_stores_first_polled_after_as_of_are_left_out(engine, tmp_path):
+    polls_csv(tmp_path, [("early", "active", "2023-01-20 10:00:00 UTC"), ("late", "active", "2023-01-26 10:00:00 UTC")])
+    load_directory(engine, tmp_path)
+    assert report_input(engine, AS_OF).store_ids.tolist() == ["early"]
