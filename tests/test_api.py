@@ -267,3 +267,23 @@ def test_the_dashboard_needs_its_credentials(client, settings):
 def test_the_dashboard_is_off_without_credentials(make_app):
     app = make_app(dashboard_user=None, dashboard_password=None)
     assert app.test_client().get("/rq/").status_code == 404
+
+
+def test_a_report_outlives_its_expired_rq_result(client, app, seeded, make_app):
+    short = make_app(report_result_ttl=1)
+    report_id = trigger(short.test_client(), query_string={"as_of": AS_OF})
+    run_jobs(short)
+    time.sleep(1.5)
+    assert queue_of(short).fetch_job(report_id) is None  # RQ has let it go
+    response = client.get(f"/get_report/{report_id}")
+    assert response.status_code == 200 and response.data == expected_csv(seeded, AS_OF)
+
+
+def test_running_a_finished_job_again_changes_nothing(client, app, seeded):
+    from storemon import jobs
+
+    report_id = trigger(client, query_string={"as_of": AS_OF})
+    run_jobs(app)
+    finished = reports.find(seeded, report_id)
+    assert jobs.generate_report(report_id) == expected_csv(seeded, AS_OF)  # e.g. a job re-run after a restart
+    assert reports.find(seeded, report_id) == finished

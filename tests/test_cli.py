@@ -113,3 +113,10 @@ def test_the_web_and_worker_processes_also_fail_with_one_line_on_a_bad_setting(e
     assert done.returncode == 1
     assert done.stderr.strip() == ("bad setting: REDIS_URL must be a redis://, rediss:// or unix:// URL, "
                                    "got 'http://localhost:6379'")
+
+
+def test_init_db_can_run_again(sqlite):
+    for _ in range(2):
+        done = storemon(sqlite, "init-db")
+        assert done.returncode == 0, done.stderr
+        assert "schema is up to date" in done.stdout
