@@ -72,6 +72,8 @@ def load_directory(engine: Engine, directory: Path, *, skip_bad: bool = False,
             named.update(dict.fromkeys(batch.stores.ids))
     summary.stores = len(named)
 
+    if on_progress:
+        on_progress("writing to the database", 0, 1)
     with engine.begin() as conn:
         if is_postgres(conn):
             execute(conn, "SELECT pg_advisory_xact_lock(%s)", (_LOAD_LOCK,))
