@@ -17,13 +17,13 @@ class _Bar:
     """A one-line progress bar on stderr, drawn only on a terminal and at most 10 times a second."""
 
     def __init__(self, enabled: bool):
-        self.enabled, self._last, self._drawn = enabled, 0.0, False
+        self.enabled, self._last, self._label, self._drawn = enabled, 0.0, "", False
 
     def __call__(self, label: str, fraction: float) -> None:
         now = time.monotonic()
-        if not self.enabled or (now - self._last < 0.1 and fraction < 1.0):
+        if not self.enabled or (now - self._last < 0.1 and fraction < 1.0 and label == self._label):
             return
-        self._last, self._drawn = now, True
+        self._last, self._label, self._drawn = now, label, True
         filled = int(30 * min(fraction, 1.0))
         sys.stderr.write(f"\r{label:<24.24} [{'#' * filled}{'.' * (30 - filled)}] {100 * fraction:5.1f}%")
         sys.stderr.flush()
