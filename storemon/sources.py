@@ -11,6 +11,7 @@ import csv
 import gzip
 import io
 import re
+from contextlib import contextmanager
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Callable, Iterator
@@ -107,10 +108,6 @@ class _CountingReader(io.RawIOBase):
     def readable(self) -> bool:
         return True
 
-    def close(self) -> None:
-        self._raw.close()
-        super().close()
-
     def readinto(self, buffer) -> int:
         n = self._raw.readinto(buffer)
         self.done += n or 0
@@ -119,13 +116,15 @@ class _CountingReader(io.RawIOBase):
         return n
 
 
-def _open_text(path: Path, on_progress: ProgressFn | None) -> io.TextIOWrapper:
-    raw = _CountingReader(open(path, "rb"), on_progress, path.stat().st_size)
-    binary = io.BufferedReader(raw, 1 << 20)
-    if path.name.endswith(".gz"):
-        binary = gzip.GzipFile(fileobj=binary, mode="rb")
-    # utf-8-sig drops a byte-order mark if there is one
-    return io.TextIOWrapper(binary, encoding="utf-8-sig", newline="")
+@contextmanager
+def _open_text(path: Path, on_progress: ProgressFn | None) -> Iterator[io.TextIOWrapper]:
+    with open(path, "rb") as file:  # closes the file even where GzipFile would leave it open
+        binary = io.BufferedReader(_CountingReader(file, on_progress, path.stat().st_size), 1 << 20)
+        if path.name.endswith(".gz"):
+            binary = gzip.GzipFile(fileobj=binary, mode="rb")
+        # utf-8-sig drops a byte-order mark if there is one
+        with io.TextIOWrapper(binary, encoding="utf-8-sig", newline="") as text:
+            yield text
 
 
 def _line_blocks(text: io.TextIOWrapper) -> Iterator[list[str]]:

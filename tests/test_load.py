@@ -172,3 +172,17 @@ def test_first_poll_is_kept_per_store_across_loads(engine, tmp_path):
 def test_a_directory_without_sources_is_an_error(engine, tmp_path):
     with pytest.raises(SourceError, match="none of store_status.csv"):
         load_directory(engine, tmp_path)
+
+
+def test_unreadable_files_are_named(engine, tmp_path):
+    (tmp_path / "store_status.csv.gz").write_bytes(b"not gzip at all")
+    with pytest.raises(SourceError, match=r"store_status.csv.gz: cannot be read"):
+        load_directory(engine, tmp_path)
+    (tmp_path / "store_status.csv.gz").unlink()
+    (tmp_path / "timezones.csv").write_bytes("store_id,timezone_str\ns1,Am\xe9rica/Chicago\n".encode("latin-1"))
+    with pytest.raises(SourceError, match=r"timezones.csv: not UTF-8 text"):
+        load_directory(engine, tmp_path)
+    (tmp_path / "timezones.csv").write_bytes(b"")
+    with pytest.raises(SourceError, match=r"timezones.csv: the file is empty"):
+        load_directory(engine, tmp_path)
+    assert scalar(engine, "SELECT count(*) FROM stores") == 0
