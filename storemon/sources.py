@@ -150,8 +150,8 @@ def _rows(block: str) -> list[list[str]]:
 
 
 def _chunks(path: Path, expected: dict[str, tuple[str, ...]], on_progress: ProgressFn | None
-            ) -> Iterator[tuple[int, dict[str, int], list[list[str]]]]:
-    """Yield (line number of the chunk's first row, column positions, rows) for a CSV file.
+            ) -> Iterator[tuple[int, dict[str, int], int, list[list[str]]]]:
+    """Yield (line number of the chunk's first row, column positions, fields a row, rows) for a CSV file.
 
     ``expected`` maps each logical column to the header names accepted for it.
     Line numbers count the header as line 1. A quoted field may not span lines.
@@ -162,9 +162,9 @@ def _chunks(path: Path, expected: dict[str, tuple[str, ...]], on_progress: Progr
             columns: dict[str, int] = {}
             for rows in _line_blocks(text):
                 if not columns:
-                    columns = _header_columns(path, rows.pop(0), expected)
-                    line = 2
-                yield line, columns, rows
+                    header = rows.pop(0)
+                    columns, width, line = _header_columns(path, header, expected), len(header), 2
+                yield line, columns, width, rows
                 line += len(rows)
             if not columns:
                 raise SourceError(f"{path.name}: the file is empty (no header line)")
@@ -177,6 +177,7 @@ def _chunks(path: Path, expected: dict[str, tuple[str, ...]], on_progress: Progr
 
 
 def _header_columns(path: Path, header: list[str], expected: dict[str, tuple[str, ...]]) -> dict[str, int]:
+    """Each expected column's position; every row must then have ``len(header)`` fields."""
     names = [h.strip() for h in header]
     columns = {}
     for column, accepted in expected.items():
@@ -185,7 +186,6 @@ def _header_columns(path: Path, header: list[str], expected: dict[str, tuple[str
             wanted = " or ".join(accepted)
             raise SourceError(f"{path.name} line 1: header has no {wanted} column (found {','.join(names)})")
         columns[column] = hits[0]
-    columns["_width"] = len(names)
     return columns
 
 
@@ -215,7 +215,7 @@ class _Rejections:
         kept = []
         for i in good:
             row = rows[i]
-            empty = [name for name, c in columns.items() if not name.startswith("_") and not row[c].strip()]
+            empty = [name for name, c in columns.items() if not row[c].strip()]
             if empty:
                 self.add(first_line + i, f"missing {empty[0]}")
             else:
@@ -230,13 +230,13 @@ def read_polls(path: Path, *, strict: bool = True, rejected: list[Rejected] | No
     parts_store, parts_ts, parts_active = [], [], []
     rows_read = 0
     expected = {"store_id": ("store_id",), "status": ("status",), "timestamp_utc": ("timestamp_utc",)}
-    for first_line, columns, rows in _chunks(path, expected, on_progress):
+    for first_line, columns, width, rows in _chunks(path, expected, on_progress):
         rows_read += len(rows)
         c_id, c_status, c_ts = columns["store_id"], columns["status"], columns["timestamp_utc"]
         # The hot path takes whole columns; per-row Python runs only where a row is odd.
         line_of = range(first_line, first_line + len(rows))
-        if set(map(len, rows)) != {columns["_width"]}:
-            good = rejections.check_shape(first_line, rows, columns["_width"])
+        if set(map(len, rows)) != {width}:
+            good = rejections.check_shape(first_line, rows, width)
             rows, line_of = [rows[i] for i in good], [first_line + i for i in good]
         ids = [row[c_id] for row in rows]
         statuses = np.array([row[c_status] for row in rows])
@@ -298,9 +298,9 @@ def read_hours(path: Path, *, strict: bool = True, rejected: list[Rejected] | No
     rows_read = 0
     expected = {"store_id": ("store_id",), "day": ("day", "dayOfWeek"),
                 "start_time_local": ("start_time_local",), "end_time_local": ("end_time_local",)}
-    for first_line, columns, rows in _chunks(path, expected, on_progress):
+    for first_line, columns, width, rows in _chunks(path, expected, on_progress):
         rows_read += len(rows)
-        good = rejections.check_shape(first_line, rows, columns["_width"])
+        good = rejections.check_shape(first_line, rows, width)
         for i in rejections.missing(first_line, rows, good, columns):
             row = rows[i]
             day_text = row[columns["day"]].strip()
@@ -326,9 +326,9 @@ def read_timezones(path: Path, *, strict: bool = True, rejected: list[Rejected] 
     latest: dict[str, str] = {}  # a store named twice keeps its last row
     rows_read = 0
     expected = {"store_id": ("store_id",), "timezone_str": ("timezone_str",)}
-    for first_line, columns, rows in _chunks(path, expected, on_progress):
+    for first_line, columns, width, rows in _chunks(path, expected, on_progress):
         rows_read += len(rows)
-        good = rejections.check_shape(first_line, rows, columns["_width"])
+        good = rejections.check_shape(first_line, rows, width)
         for i in rejections.missing(first_line, rows, good, columns):
             latest[rows[i][columns["store_id"]].strip()] = rows[i][columns["timezone_str"]].strip()
     return TimezoneBatch(list(latest), list(latest.values()), rows_read)
