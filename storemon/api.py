@@ -88,31 +88,28 @@ def get_report(report_id: str):
     row = reports.find(services.engine, report_id) if _REPORT_ID.fullmatch(report_id) else None
     if row is None:
         abort(404, f"unknown report id {report_id!r}")
+    job = None
+    if row.status not in (reports.COMPLETE, reports.FAILED):
+        try:
+            state = job_state(services.queue, report_id)
+        except RedisError:
+            log.exception("could not read job %s", report_id)
+            abort(503, "the report queue is unavailable; try again shortly")
+        if state is not None and state.status in (reports.PENDING, reports.RUNNING):
+            return _progress(row.id, state.status, state.progress)
+        if state is None and datetime.now(timezone.utc) - row.created_at < _ENQUEUE_GRACE:
+            return _progress(row.id, reports.PENDING, 0.0)
+        # The job is over, or lost: settle the row (a killed worker never ran our failure code).
+        if state is None:
+            reports.mark_failed(services.engine, report_id, "the report job was lost from the queue")
+        elif state.status == reports.FAILED:
+            reports.mark_failed(services.engine, report_id, failure_reason(state.job))
+        row, job = reports.find(services.engine, report_id), state and state.job
     if row.status == reports.COMPLETE:
-        return _csv_response(row)
+        return _csv_response(row, job)
     if row.status == reports.FAILED:
         return _failed(row.id, row.error)
-
-    try:
-        state = job_state(services.queue, report_id)
-    except RedisError:
-        log.exception("could not read job %s", report_id)
-        abort(503, "the report queue is unavailable; try again shortly")
-    if state is None:
-        if datetime.now(timezone.utc) - row.created_at < _ENQUEUE_GRACE:
-            return _progress(row.id, reports.PENDING, 0.0)
-        reports.mark_failed(services.engine, report_id, "the report job was lost from the queue")
-        return _failed(row.id, reports.find(services.engine, report_id).error)
-    if state.status in (reports.FAILED, reports.COMPLETE):
-        if state.status == reports.FAILED:  # e.g. a killed worker, which never ran our failure code
-            reports.mark_failed(services.engine, report_id, failure_reason(state.job))
-        row = reports.find(services.engine, report_id)
-        if row.status == reports.COMPLETE:
-            return _csv_response(row, state.job)
-        if row.status == reports.FAILED:
-            return _failed(row.id, row.error)
-        return _progress(row.id, reports.RUNNING, 1.0)
-    return _progress(row.id, state.status, state.progress)
+    return _progress(row.id, reports.RUNNING, 1.0)  # finished in RQ; its commit is not visible yet
 
 
 def _progress(report_id: str, status: str, progress: float):
