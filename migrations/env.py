@@ -14,8 +14,8 @@ def run_migrations_online() -> None:
     engine = config.attributes.get("engine")
     owned = engine is None
     if owned:
-        url = config.get_main_option("sqlalchemy.url") or load_settings().database_url
-        engine = make_engine(url)
+        # storemon's own calls hand over an engine; the alembic CLI reads DATABASE_URL
+        engine = make_engine(load_settings().database_url)
     try:
         with engine.connect() as connection:
             context.configure(

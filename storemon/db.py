@@ -43,14 +43,12 @@ def is_postgres(conn: Connection | Engine) -> bool:
     return conn.dialect.name == "postgresql"
 
 
-def alembic_config(engine_or_url):
+def alembic_config(engine: Engine):
     from alembic.config import Config
 
     cfg = Config()
     cfg.set_main_option("script_location", str(MIGRATIONS_DIR))
-    cfg.attributes["engine"] = engine_or_url if isinstance(engine_or_url, Engine) else None
-    if not isinstance(engine_or_url, Engine):
-        cfg.set_main_option("sqlalchemy.url", str(engine_or_url).replace("%", "%%"))
+    cfg.attributes["engine"] = engine
     return cfg
 
 
