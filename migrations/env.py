@@ -1,7 +1,6 @@
 """Alembic environment: plain SQLAlchemy, settings from the environment, no Flask."""
 
 from alembic import context
-from sqlalchemy import pool
 
 from storemon.config import load_settings
 from storemon.db import make_engine

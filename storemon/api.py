@@ -5,7 +5,7 @@ from __future__ import annotations
 import logging
 import re
 import secrets
-from datetime import datetime, timedelta, timezone
+from datetime import datetime, timedelta, UTC
 
 from flask import Blueprint, Response, abort, current_app, jsonify, request
 from redis.exceptions import RedisError
@@ -97,7 +97,7 @@ def get_report(report_id: str):
             abort(503, "the report queue is unavailable; try again shortly")
         if state is not None and state.status in (reports.PENDING, reports.RUNNING):
             return _progress(row.id, state.status, state.progress)
-        if state is None and datetime.now(timezone.utc) - row.created_at < _ENQUEUE_GRACE:
+        if state is None and datetime.now(UTC) - row.created_at < _ENQUEUE_GRACE:
             return _progress(row.id, reports.PENDING, 0.0)
         # The job is over, or lost: settle the row (a killed worker never ran our failure code).
         if state is None:

@@ -7,7 +7,7 @@ works on its driver connection (psycopg 3 or sqlite3) directly.
 from __future__ import annotations
 
 from contextlib import contextmanager
-from typing import Iterator, Sequence
+from collections.abc import Iterator, Sequence
 
 import numpy as np
 from sqlalchemy import Connection

@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 from dataclasses import dataclass
-from datetime import datetime, timezone
+from datetime import datetime, UTC
 
 from sqlalchemy import Engine, insert, select, update
 
@@ -24,7 +24,7 @@ class ReportRow:
 
 
 def _now() -> datetime:
-    return datetime.now(timezone.utc)
+    return datetime.now(UTC)
 
 
 def create(engine: Engine, report_id: str, requested_as_of_us: int | None) -> None:
@@ -40,7 +40,7 @@ def find(engine: Engine, report_id: str) -> ReportRow | None:
         row = conn.execute(select(*columns).where(_table.c.id == report_id)).first()
     if row is None:
         return None
-    created_at = row.created_at if row.created_at.tzinfo else row.created_at.replace(tzinfo=timezone.utc)
+    created_at = row.created_at if row.created_at.tzinfo else row.created_at.replace(tzinfo=UTC)
     return ReportRow(**{**row._asdict(), "created_at": created_at})
 
 

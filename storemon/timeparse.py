@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from datetime import datetime, timezone
+from datetime import datetime, UTC
 
 import numpy as np
 from dateutil.parser import isoparse
@@ -25,14 +25,14 @@ def parse_instant(text: str) -> int:
     except (ValueError, OverflowError):
         raise ValueError(f"not an ISO 8601 timestamp: {text!r}") from None
     if moment.tzinfo is None:
-        moment = moment.replace(tzinfo=timezone.utc)
-    delta = moment - datetime(1970, 1, 1, tzinfo=timezone.utc)
+        moment = moment.replace(tzinfo=UTC)
+    delta = moment - datetime(1970, 1, 1, tzinfo=UTC)
     return (delta.days * 86400 + delta.seconds) * US_PER_S + delta.microseconds
 
 
 def format_instant(us: int) -> str:
     """Epoch microseconds as ISO 8601 UTC, e.g. ``2023-01-25T18:13:22.479220Z``."""
-    moment = datetime.fromtimestamp(us // US_PER_S, timezone.utc).replace(microsecond=us % US_PER_S)
+    moment = datetime.fromtimestamp(us // US_PER_S, UTC).replace(microsecond=us % US_PER_S)
     return moment.isoformat().replace("+00:00", "Z")
 
 

@@ -6,7 +6,7 @@ so the property tests can compare the vectorised core with it number for number.
 
 from __future__ import annotations
 
-from datetime import date, datetime, time, timedelta, timezone
+from datetime import date, datetime, time, timedelta, UTC
 from zoneinfo import ZoneInfo
 
 US = 1_000_000
@@ -30,7 +30,7 @@ def sessions(hours: list[tuple[int, int, int]], tz_name, as_of_us: int) -> list[
     tz = _zone(tz_name)
     if not hours:
         hours = [(d, 0, 86400) for d in range(7)]
-    first_day = datetime.fromtimestamp((as_of_us - LOOKBACK) // US, timezone.utc).date() - timedelta(days=3)
+    first_day = datetime.fromtimestamp((as_of_us - LOOKBACK) // US, UTC).date() - timedelta(days=3)
     intervals = []
     for k in range(14):
         day = first_day + timedelta(days=k)

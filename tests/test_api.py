@@ -13,7 +13,7 @@ from concurrent.futures import ThreadPoolExecutor
 import pytest
 from rq import Queue
 from rq.registry import FailedJobRegistry
-from rq.worker import SimpleWorker, Worker
+from rq.worker import SimpleWorker
 from sqlalchemy import text
 
 from storemon import reports

@@ -9,8 +9,8 @@ from ``t + max(a, b)`` on; before that the old one does.
 
 from __future__ import annotations
 
-from datetime import datetime, timezone
-from functools import lru_cache
+from datetime import datetime, UTC
+from functools import lru_cache, cache
 from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
 
 import numpy as np
@@ -19,7 +19,7 @@ DEFAULT_TIMEZONE = "America/Chicago"
 _SAMPLE_S = 3600  # transitions are found by hourly sampling, then bisected to the second
 
 
-@lru_cache(maxsize=None)
+@cache
 def zone(name: str | None) -> ZoneInfo:
     """The IANA zone of that name; a missing or unknown name gives America/Chicago (SPEC)."""
     if name:
@@ -39,7 +39,7 @@ def is_known_timezone(name: str) -> bool:
 
 
 def _offset_s(tz: ZoneInfo, t: int) -> int:
-    return int(datetime.fromtimestamp(t, timezone.utc).astimezone(tz).utcoffset().total_seconds())
+    return int(datetime.fromtimestamp(t, UTC).astimezone(tz).utcoffset().total_seconds())
 
 
 @lru_cache(maxsize=4096)

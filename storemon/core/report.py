@@ -11,7 +11,7 @@ once with sorted keys and ``searchsorted``; no Python loop runs per store or per
 from __future__ import annotations
 
 from dataclasses import dataclass
-from typing import Callable, Sequence
+from collections.abc import Callable, Sequence
 
 import numpy as np
 
