@@ -120,3 +120,18 @@ def test_init_db_can_run_again(sqlite):
         done = storemon(sqlite, "init-db")
         assert done.returncode == 0, done.stderr
         assert "schema is up to date" in done.stdout
+
+
+def test_two_overlapping_loads_at_once_both_land_and_duplicate_nothing(engine, tmp_path):
+    rows = [(f"s{i % 50}", "active" if i % 3 else "inactive", f"2023-01-2{i % 5} {i % 24:02d}:{i % 60:02d}:07 UTC")
+            for i in range(6000)]
+    polls_csv(tmp_path / "a", rows[:4000])
+    polls_csv(tmp_path / "b", rows[2000:])
+    env = {**os.environ, "DATABASE_URL": engine.url.render_as_string(hide_password=False)}
+    loads = [subprocess.Popen([sys.executable, "-m", "storemon", "load", str(tmp_path / d)], cwd=PROJECT_ROOT,
+                              env=env, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True) for d in "ab"]
+    outputs = [p.communicate(timeout=120) for p in loads]
+    assert [p.returncode for p in loads] == [0, 0], outputs
+    distinct = len({(s, t) for s, _, t in rows})
+    new = sum(int(out.split(" new polls")[0].rsplit(" ", 1)[1]) for out, _ in outputs)
+    assert new == distinct == scalar(engine, "SELECT count(*) FROM polls")
