@@ -1,15 +1,16 @@
-"""Load benchmark: the full-scale poll file into PostgreSQL and SQLite, then the same file again.
+"""Load benchmark: the full-scale poll file into PostgreSQL and SQLite, the same file again,
+then the next hour's polls (what production loads every hour).
 
     .venv/bin/python -m bench.bench_load
 
-Generates bench/data/full (~1.97M polls, 14K stores) on first use.
+Generates bench/data/full (~1.97M polls, 14K stores) and bench/data/next_hour on first use.
 """
 
 from __future__ import annotations
 
 import tempfile
 
-from .fixtures import dataset, fresh_postgres, measured
+from .fixtures import BENCH_PG, dataset, fresh_postgres, measured
 
 LOAD = """
 from pathlib import Path
@@ -25,14 +26,17 @@ result = {{'seconds': time.perf_counter() - started, 'new_polls': summary.new_po
 
 
 def main() -> None:
-    directory = dataset("full")
+    runs = [("first", dataset("full")), ("again", dataset("full")),
+            ("next hour", dataset("next_hour", "--start", "2023-01-25T18:00", "--days", "0.042",
+                                          schedules=False))]
     with tempfile.TemporaryDirectory() as tmp:
-        targets = [("PostgreSQL", fresh_postgres()), ("SQLite", f"sqlite:///{tmp}/bench.db")]
-        print(f"{'database':<11} {'run':<7} {'rows read':>10} {'new polls':>10} {'seconds':>8} {'peak MB':>8}")
+        targets = [("PostgreSQL", fresh_postgres(f"{BENCH_PG}_load")), ("SQLite", f"sqlite:///{tmp}/bench.db")]
+        print(f"{'database':<11} {'run':<9} {'rows read':>10} {'new polls':>10} {'seconds':>8} {'peak MB':>8}")
         for label, url in targets:
-            for run in ("first", "again"):
+            for run, directory in runs:
                 r = measured(LOAD.format(directory=str(directory)), url)
-                print(f"{label:<11} {run:<7} {r['rows']:>10} {r['new_polls']:>10} {r['seconds']:>8.2f} {r['peak_mb']:>8.0f}")
+                print(f"{label:<11} {run:<9} {r['rows']:>10} {r['new_polls']:>10} {r['seconds']:>8.2f} "
+                      f"{r['peak_mb']:>8.0f}")
 
 
 if __name__ == "__main__":

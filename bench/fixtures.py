@@ -17,12 +17,12 @@ SYNTH = Path(os.environ.get("SYNTH_POLLS", ROOT.parent / "shared" / "tools" / "s
 BENCH_PG = os.environ.get("BENCH_DATABASE_URL", "postgresql://root@127.0.0.1:5432/storemon_bench")
 
 
-def dataset(name: str, *synth_args: str) -> Path:
-    """bench/data/NAME holding the 2023-01 hours and timezones plus synthetic polls."""
+def dataset(name: str, *synth_args: str, schedules: bool = True) -> Path:
+    """bench/data/NAME holding synthetic polls, and the 2023-01 hours and timezones if ``schedules``."""
     directory = DATA / name
     if not (directory / "store_status.csv").exists():
         directory.mkdir(parents=True, exist_ok=True)
-        for source in ("menu_hours.csv", "timezones.csv"):
+        for source in ("menu_hours.csv", "timezones.csv") if schedules else ():
             shutil.copyfile(ROOT / "seed" / "2023-01" / source, directory / source)
         subprocess.run([sys.executable, str(SYNTH), str(ROOT / "seed" / "2023-01"),
                         str(directory / "store_status.csv"), *synth_args], check=True)
