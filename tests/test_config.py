@@ -1,0 +1,39 @@
+"""Settings from the environment."""
+
+from __future__ import annotations
+
+import pytest
+
+from storemon.config import DEFAULT_DATABASE_URL, ConfigError, load_settings
+
+
+def test_defaults_are_the_embedded_database_and_local_redis():
+    settings = load_settings({})
+    assert settings.database_url == DEFAULT_DATABASE_URL and DEFAULT_DATABASE_URL.endswith("/instance/storemon.db")
+    assert settings.redis_url == "redis://127.0.0.1:6379/0"
+    assert not settings.dashboard_enabled
+
+
+@pytest.mark.parametrize("url", ["postgres://u:p@db:5432/x", "postgresql://u:p@db:5432/x",
+                                 "postgresql+psycopg://u:p@db:5432/x"])
+def test_heroku_and_plain_postgresql_urls_use_psycopg_3(url):
+    assert load_settings({"DATABASE_URL": url}).database_url == "postgresql+psycopg://u:p@db:5432/x"
+
+
+@pytest.mark.parametrize("environ,message", [
+    ({"DATABASE_URL": "mysql://x/y"}, "DATABASE_URL must be a postgresql:// or sqlite:// URL, got 'mysql'"),
+    ({"REDIS_URL": "localhost:6379"}, "REDIS_URL must be a redis://, rediss:// or unix:// URL"),
+    ({"REPORT_JOB_TIMEOUT": "ten"}, "REPORT_JOB_TIMEOUT must be a whole number"),
+    ({"REPORT_RESULT_TTL": "0"}, "REPORT_RESULT_TTL must be positive, got 0"),
+    ({"MAX_UPLOAD_BYTES": "-5"}, "MAX_UPLOAD_BYTES must be positive, got -5"),
+    ({"LOG_LEVEL": "LOUD"}, "LOG_LEVEL must be DEBUG, INFO, WARNING, ERROR or CRITICAL"),
+])
+def test_a_bad_setting_is_one_line_naming_it(environ, message):
+    with pytest.raises(ConfigError) as caught:
+        load_settings(environ)
+    assert str(caught.value).startswith(message) and "\n" not in str(caught.value)
+
+
+def test_the_dashboard_needs_both_credentials():
+    assert not load_settings({"DASHBOARD_USER": "ops"}).dashboard_enabled
+    assert load_settings({"DASHBOARD_USER": "ops", "DASHBOARD_PASSWORD": "pw"}).dashboard_enabled
