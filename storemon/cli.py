@@ -36,19 +36,16 @@ class _Bar:
 
 
 def _engine():
-    from .db import make_engine
+    """The configured database, its schema created or upgraded first."""
+    from .db import make_engine, upgrade
 
     try:
         settings = load_settings()
     except ConfigError as exc:
         raise click.ClickException(f"bad setting: {exc}") from None
-    return make_engine(settings.database_url)
-
-
-def _migrate(engine) -> None:
-    from .db import upgrade
-
+    engine = make_engine(settings.database_url)
     upgrade(engine)
+    return engine
 
 
 def _parse_as_of(_ctx, _param, value: str | None) -> int | None:
@@ -71,7 +68,6 @@ def cli() -> None:
 def init_db() -> None:
     """Create the schema or upgrade it to the newest migration (safe to run again)."""
     engine = _engine()
-    _migrate(engine)
     click.echo(f"schema is up to date in {engine.url.render_as_string(hide_password=True)}")
 
 
@@ -109,7 +105,6 @@ def load(directory: Path, skip_bad: bool) -> None:
     nothing is written, unless --skip-bad.
     """
     engine = _engine()
-    _migrate(engine)
     _load(engine, directory, skip_bad)
 
 
@@ -143,7 +138,6 @@ def report(as_of: int | None, out: Path | None) -> None:
     from .timeparse import format_instant
 
     engine = _engine()
-    _migrate(engine)
     as_of_used, rows = _report(engine, as_of, out)
     click.echo(f"report as of {format_instant(as_of_used)}: {rows} stores"
                + (f", written to {out}" if out else ""), err=True)
@@ -156,7 +150,6 @@ def demo(dataset: str) -> None:
     from .timeparse import format_instant
 
     engine = _engine()
-    _migrate(engine)
     _load(engine, SEED_DIR / dataset, skip_bad=False)
     out = PROJECT_ROOT / "instance" / f"report-{dataset}.csv"
     as_of_used, rows = _report(engine, None, out)

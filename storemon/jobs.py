@@ -66,10 +66,8 @@ def generate_report(report_id: str) -> bytes:
         raise LookupError(f"no report {report_id} in the database")
     if row.status == reports.COMPLETE:
         return reports.csv_of(engine, report_id)
-    progress = _Progress(get_current_job())
-    progress(0.0)
     try:
-        as_of_us, csv = build_report(engine, row.requested_as_of_us, on_progress=progress)
+        as_of_us, csv = build_report(engine, row.requested_as_of_us, on_progress=_Progress(get_current_job()))
     except NoData as exc:
         reports.mark_failed(engine, report_id, str(exc))
         raise
@@ -78,5 +76,4 @@ def generate_report(report_id: str) -> bytes:
         reports.mark_failed(engine, report_id, "the report could not be computed; the worker log has the details")
         raise
     reports.mark_complete(engine, report_id, as_of_us, csv)
-    progress(1.0)
     return csv

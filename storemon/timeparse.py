@@ -72,8 +72,7 @@ def _parse_fixed_layout(texts: list[str]) -> tuple[np.ndarray, np.ndarray]:
     ok &= (codes[:, 10] == ord(" ")) | (codes[:, 10] == ord("T"))
 
     def digit(position: int) -> np.ndarray:
-        value = codes[:, position].astype(np.int64) - ord("0")
-        return value
+        return codes[:, position].astype(np.int64) - ord("0")
 
     def number(*positions: int) -> np.ndarray:
         nonlocal ok

@@ -70,7 +70,7 @@ def business_sessions(timezones: list[str | None], store: np.ndarray, day: np.nd
     zones = [zone(name) for name in timezones]
     zone_ids = {z: i for i, z in enumerate(dict.fromkeys(zones))}
     zone_of_store = np.array([zone_ids[z] for z in zones], np.int64)
-    zone_of_row = zone_of_store[i_store] if n_stores else np.zeros(0, np.int64)
+    zone_of_row = zone_of_store[i_store]
     utc_start = np.empty_like(wall_start)
     utc_end = np.empty_like(wall_end)
     for z, zi in zone_ids.items():
