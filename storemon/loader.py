@@ -54,8 +54,11 @@ def load_directory(engine: Engine, directory: Path, *, skip_bad: bool = False,
     def read(name, reader):
         if name not in files:
             return None
-        return reader(files[name], strict=not skip_bad, rejected=summary.rejected,
-                      on_progress=reader_progress(files[name]))
+        first = len(summary.rejected)
+        batch = reader(files[name], strict=not skip_bad, rejected=summary.rejected,
+                       on_progress=reader_progress(files[name]))
+        summary.rejected[first:] = sorted(summary.rejected[first:], key=lambda r: r.line)
+        return batch
 
     with _gc_paused():
         timezones = read(sources.TIMEZONES, sources.read_timezones)

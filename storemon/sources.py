@@ -11,6 +11,7 @@ import csv
 import gzip
 import io
 import re
+import time
 from contextlib import contextmanager
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -18,7 +19,7 @@ from collections.abc import Callable, Iterator
 
 import numpy as np
 
-from .timeparse import parse_timestamps
+from .timeparse import AS_OF_MIN_US, US_PER_S, format_instant, parse_timestamps
 
 POLLS, HOURS, TIMEZONES = "store_status", "menu_hours", "timezones"
 SOURCE_NAMES = (TIMEZONES, HOURS, POLLS)
@@ -140,12 +141,33 @@ def _line_blocks(text: io.TextIOWrapper) -> Iterator[list[str]]:
         yield _rows(carry.rstrip("\r"))
 
 
+class BadLine(list):
+    """A line that cannot be split into fields at all; ``problem`` says why."""
+
+    def __init__(self, problem: str):
+        super().__init__()
+        self.problem = problem
+
+
+def _split_quoted(line: str) -> list[str]:
+    # One line at a time: csv.reader over several lines would silently join a quoted
+    # field that runs past a line's end with the next line.
+    try:
+        return next(csv.reader([line], strict=True), [])
+    except csv.Error as exc:
+        if "unexpected end of data" in str(exc):
+            return BadLine("a quoted field runs past the end of the line (fields may not span lines)")
+        return BadLine(f"malformed quoting ({exc})")
+
+
 def _rows(block: str) -> list[list[str]]:
     # Plain lines split on commas, several times faster than the csv module; a block
     # with any quote character goes through csv to honour quoting.
     lines = block.replace("\r\n", "\n").split("\n")
+    if "\x00" in block:
+        return [BadLine("the line holds a NUL character") if "\x00" in line else _rows(line)[0] for line in lines]
     if '"' in block:
-        return list(csv.reader(lines))
+        return [_split_quoted(line) for line in lines]
     return [line.split(",") for line in lines]
 
 
@@ -202,30 +224,63 @@ class _Rejections:
         self.sink.append(rejected)
 
     def check_shape(self, first_line: int, rows: list[list[str]], width: int) -> list[int]:
-        """Indices of rows with the header's field count; blank lines are passed over."""
+        """Indices of rows with the header's field count; blank lines (nothing but spaces
+        or tabs) are passed over, a line of other invisible characters is not."""
         good = []
         for i, row in enumerate(rows):
-            if len(row) == width:
+            if isinstance(row, BadLine):
+                self.add(first_line + i, row.problem)
+            elif len(row) == width:
                 good.append(i)
-            elif row and any(f.strip() for f in row):
+            elif any(f.strip(" \t") for f in row):
                 self.add(first_line + i, f"expected {width} fields, found {len(row)}")
         return good
 
-    def missing(self, first_line: int, rows: list[list[str]], good: list[int], columns: dict[str, int]) -> list[int]:
+    def usable(self, first_line: int, rows: list[list[str]], good: list[int], columns: dict[str, int],
+               optional: tuple[str, ...] = ()) -> list[int]:
+        """Indices of the rows with every required field and an acceptable store id."""
         kept = []
         for i in good:
             row = rows[i]
-            empty = [name for name, c in columns.items() if not row[c].strip()]
-            if empty:
-                self.add(first_line + i, f"missing {empty[0]}")
+            empty = [name for name, c in columns.items() if name not in optional and not row[c].strip()]
+            problem = f"missing {empty[0]}" if empty else store_id_problem(row[columns["store_id"]].strip())
+            if problem:
+                self.add(first_line + i, problem)
             else:
                 kept.append(i)
         return kept
 
 
+MAX_ID_CHARS = 255
+# A leading = + - @ makes a spreadsheet read the cell as a formula (CSV injection);
+# control characters (C0, DEL, C1) have no place in an id and NUL cannot be stored.
+_FORMULA_START = ("=", "+", "-", "@")
+_CONTROL = re.compile(r"[\x00-\x1f\x7f-\x9f]")
+
+
+def shown(value: str, limit: int = 60) -> str:
+    """A value quoted for a message, cut short if long."""
+    return repr(value) if len(value) <= limit else repr(value[:limit]) + f"... ({len(value)} characters)"
+
+
+def store_id_problem(store_id: str) -> str | None:
+    """Why a (trimmed, non-empty) store id is refused, or None."""
+    if len(store_id) > MAX_ID_CHARS:
+        return f"store_id is longer than {MAX_ID_CHARS} characters ({len(store_id)})"
+    if _CONTROL.search(store_id):
+        return f"store_id {shown(store_id)} holds a control character"
+    if store_id.startswith(_FORMULA_START):
+        return f"store_id {shown(store_id)} begins with {store_id[0]!r}, which spreadsheets read as a formula"
+    return None
+
+
 def read_polls(path: Path, *, strict: bool = True, rejected: list[Rejected] | None = None,
-               on_progress: ProgressFn | None = None) -> PollBatch:
+               on_progress: ProgressFn | None = None, now_us: int | None = None) -> PollBatch:
+    """Polls, each checked; a poll must lie between 1971 (as a report's as_of may) and a day
+    after ``now_us`` (default: the wall clock), since a poll from the future is bad input."""
     rejections = _Rejections(path.name, strict, rejected if rejected is not None else [])
+    earliest_us = AS_OF_MIN_US
+    latest_us = (now_us if now_us is not None else int(time.time() * US_PER_S)) + 86400 * US_PER_S
     stores = StoreKeys()
     parts_store, parts_ts, parts_active = [], [], []
     rows_read = 0
@@ -247,24 +302,33 @@ def read_polls(path: Path, *, strict: bool = True, rejected: list[Rejected] | No
             cleaned = np.char.lower(np.char.strip(statuses))
             active, known = cleaned == "active", (cleaned == "active") | (cleaned == "inactive")
         ts_us, ts_ok = parse_timestamps(stamps)
+        in_range = (ts_us >= earliest_us) & (ts_us <= latest_us)
         distinct = dict.fromkeys(ids)
         if any(s != s.strip() or not s for s in distinct):
             ids = [s.strip() for s in ids]
-            distinct = None
-        has_id = np.array([bool(s) for s in ids]) if "" in ids else np.ones(len(ids), bool)
-        ok = has_id & known & ts_ok
+            distinct = dict.fromkeys(ids)
+        has_id = np.array([bool(s) for s in ids]) if "" in distinct else np.ones(len(ids), bool)
+        bad_ids = {s: problem for s in distinct if s and (problem := store_id_problem(s))}
+        good_id = np.array([s not in bad_ids for s in ids]) if bad_ids else has_id
+        ok = has_id & good_id & known & ts_ok & in_range
         for j in np.flatnonzero(~ok).tolist():
             row = rows[j]
             if not has_id[j]:
                 problem = "missing store_id"
+            elif not good_id[j]:
+                problem = bad_ids[ids[j]]
             elif not row[c_status].strip():
                 problem = "missing status"
             elif not known[j]:
-                problem = f"bad status {row[c_status]!r} (expected active or inactive)"
+                problem = f"bad status {shown(row[c_status])} (expected active or inactive)"
             elif not row[c_ts].strip():
                 problem = "missing timestamp_utc"
+            elif not ts_ok[j]:
+                problem = f"bad timestamp {shown(row[c_ts])}"
+            elif ts_us[j] < earliest_us:
+                problem = f"timestamp {shown(row[c_ts])} is before {format_instant(earliest_us)}"
             else:
-                problem = f"bad timestamp {row[c_ts]!r}"
+                problem = f"timestamp {shown(row[c_ts])} is in the future (later than a day from now)"
             rejections.add(line_of[j], problem)
         kept = np.flatnonzero(ok)
         if kept.size < len(ids):
@@ -283,10 +347,10 @@ def parse_local_time(text: str) -> int:
     """``HH:MM[:SS]`` as seconds after midnight; ``24:00`` is allowed as an end of day."""
     match = _TIME.fullmatch(text.strip())
     if not match:
-        raise ValueError(f"bad time {text!r} (expected HH:MM or HH:MM:SS)")
+        raise ValueError(f"bad time {shown(text)} (expected HH:MM or HH:MM:SS)")
     h, m, s = int(match[1]), int(match[2]), int(match[3] or 0)
     if m > 59 or s > 59 or h > 24 or (h == 24 and (m or s)):
-        raise ValueError(f"bad time {text!r} (out of range)")
+        raise ValueError(f"bad time {shown(text)} (out of range)")
     return h * 3600 + m * 60 + s
 
 
@@ -301,12 +365,12 @@ def read_hours(path: Path, *, strict: bool = True, rejected: list[Rejected] | No
     for first_line, columns, width, rows in _chunks(path, expected, on_progress):
         rows_read += len(rows)
         good = rejections.check_shape(first_line, rows, width)
-        for i in rejections.missing(first_line, rows, good, columns):
+        for i in rejections.usable(first_line, rows, good, columns):
             row = rows[i]
             day_text = row[columns["day"]].strip()
             try:
                 if not (day_text.isdigit() and int(day_text) <= 6):
-                    raise ValueError(f"bad day {day_text!r} (expected 0 = Monday to 6 = Sunday)")
+                    raise ValueError(f"bad day {shown(day_text)} (expected 0 = Monday to 6 = Sunday)")
                 start = parse_local_time(row[columns["start_time_local"]])
                 end = parse_local_time(row[columns["end_time_local"]])
             except ValueError as exc:
@@ -329,8 +393,13 @@ def read_timezones(path: Path, *, strict: bool = True, rejected: list[Rejected] 
     for first_line, columns, width, rows in _chunks(path, expected, on_progress):
         rows_read += len(rows)
         good = rejections.check_shape(first_line, rows, width)
-        for i in rejections.missing(first_line, rows, good, columns):
-            latest[rows[i][columns["store_id"]].strip()] = rows[i][columns["timezone_str"]].strip()
+        # An empty name is allowed: like an unknown one, the store uses America/Chicago (with a warning).
+        for i in rejections.usable(first_line, rows, good, columns, optional=("timezone_str",)):
+            name = rows[i][columns["timezone_str"]].strip()
+            if len(name) > MAX_ID_CHARS or _CONTROL.search(name):
+                rejections.add(first_line + i, f"bad timezone_str {shown(name)}")
+                continue
+            latest[rows[i][columns["store_id"]].strip()] = name
     return TimezoneBatch(list(latest), list(latest.values()), rows_read)
 
 

@@ -119,12 +119,15 @@ def parse_timestamps(texts: list[str]) -> tuple[np.ndarray, np.ndarray]:
     return values, ok
 
 
-_AS_OF_RANGE_US = (parse_instant("1971-01-01T00:00:00Z"), parse_instant("9998-12-31T00:00:00Z"))
+# The instants storemon takes: a report's as_of, and so every poll (a poll from the
+# future is refused on load, which also keeps every default as_of in range).
+AS_OF_MIN_US = parse_instant("1971-01-01T00:00:00Z")
+AS_OF_MAX_US = parse_instant("9998-12-31T00:00:00Z")
 
 
 def parse_as_of(text: str) -> int:
     """A report's reference instant from ISO 8601; raises ValueError saying what is wrong."""
     value = parse_instant(text)
-    if not _AS_OF_RANGE_US[0] <= value < _AS_OF_RANGE_US[1]:
+    if not AS_OF_MIN_US <= value < AS_OF_MAX_US:
         raise ValueError(f"as_of {text!r} is outside the years 1971 to 9998")
     return value

@@ -130,7 +130,6 @@ BAD_ROWS = [
     ("menu_hours", ["store_id,day,start_time_local,end_time_local", "s1,1,9am,17:00:00"], "line 2: bad time '9am'"),
     ("menu_hours", ["store_id,day,start_time_local,end_time_local", "s1,1,09:00:00,25:00:00"], "line 2: bad time '25:00:00'"),
     ("menu_hours", ["store_id,day,start_time_local,end_time_local", "s1,1,,17:00:00"], "line 2: missing start_time_local"),
-    ("timezones", ["store_id,timezone_str", "s1,"], "line 2: missing timezone_str"),
     ("timezones", ["store_id,tz", "s1,UTC"], "line 1: header has no timezone_str column"),
 ]
 
@@ -186,3 +185,99 @@ def test_unreadable_files_are_named(engine, tmp_path):
     with pytest.raises(SourceError, match=r"timezones.csv: the file is empty"):
         load_directory(engine, tmp_path)
     assert scalar(engine, "SELECT count(*) FROM stores") == 0
+
+
+HOSTILE = [
+    ("store_status", ["store_id,status,timestamp_utc", '"a,b",active,2023-01-22 10:00:00 UTC',
+                      '"=HYPERLINK(""http://evil.example/x"",""click"")",active,2023-01-22 10:00:00 UTC'],
+     "line 3: store_id '=HYPERLINK(\"http://evil.example/x\",\"click\")' begins with '='"),
+    ("store_status", ["store_id,status,timestamp_utc", "@SUM(A1),active,2023-01-22 10:00:00 UTC"], "line 2: store_id '@SUM"),
+    ("store_status", ["store_id,status,timestamp_utc", "+1+1,active,2023-01-22 10:00:00 UTC"], "line 2: store_id '+1+1' begins"),
+    ("store_status", ["store_id,status,timestamp_utc", "-1+1,active,2023-01-22 10:00:00 UTC"], "line 2: store_id '-1+1' begins"),
+    ("store_status", ["store_id,status,timestamp_utc", "s\x07x,active,2023-01-22 10:00:00 UTC"],
+     "line 2: store_id 's\\x07x' holds a control character"),
+    ("store_status", ["store_id,status,timestamp_utc", "s1,active,2023-01-22 10:00:00 UTC", "s\x00x,active,2023-01-22 10:00:00 UTC"],
+     "line 3: the line holds a NUL character"),
+    ("store_status", ["store_id,status,timestamp_utc", "x" * 2800 + ",active,2023-01-22 10:00:00 UTC"],
+     "line 2: store_id is longer than 255 characters (2800)"),
+    ("store_status", ["store_id,status,timestamp_utc", "9000000000000000077,active,9999-12-31 23:00:00 UTC"],
+     "line 2: timestamp '9999-12-31 23:00:00 UTC' is in the future"),
+    ("store_status", ["store_id,status,timestamp_utc", "s1,active,2199-01-01 00:00:00 UTC"],
+     "line 2: timestamp '2199-01-01 00:00:00 UTC' is in the future"),
+    ("store_status", ["store_id,status,timestamp_utc", "s1,active,1970-06-01 00:00:00 UTC"],
+     "line 2: timestamp '1970-06-01 00:00:00 UTC' is before 1971-01-01T00:00:00Z"),
+    ("store_status", ["store_id,status,timestamp_utc", 's1,active,2023-01-22 10:00:00 UTC', '"s2', 'x",active,2023-01-22 10:00:00 UTC'],
+     "line 3: a quoted field runs past the end of the line"),
+    ("store_status", ["store_id,status,timestamp_utc", "s1,active,2023-01-22 10:00:00 UTC", "\x0b\x0c\x1c"],
+     "line 3: expected 3 fields, found 1"),
+    ("menu_hours", ["store_id,day,start_time_local,end_time_local", "=cmd,1,09:00,17:00"], "line 2: store_id '=cmd' begins"),
+    ("timezones", ["store_id,timezone_str", "s\x1bx,UTC"], "line 2: store_id 's\\x1bx' holds a control character"),
+    ("timezones", ["store_id,timezone_str", "s1,Europe/\x01Paris"], "line 2: bad timezone_str"),
+]
+
+
+@pytest.mark.parametrize("name,lines,message", HOSTILE, ids=[m[:50] for _, _, m in HOSTILE])
+def test_hostile_lines_stop_the_load_naming_the_line_and_write_nothing(engine, tmp_path, name, lines, message):
+    from .helpers import write_csv
+
+    polls_csv(tmp_path, [("good", "active", "2023-01-22 10:00:00 UTC")])
+    write_csv(tmp_path, name, lines)
+    with pytest.raises(SourceError) as caught:
+        load_directory(engine, tmp_path)
+    assert f"{name}.csv {message}" in str(caught.value)
+    assert len(str(caught.value)) < 300  # a long value is cut short in the message
+    for table in ("stores", "polls", "business_hours"):
+        assert scalar(engine, f"SELECT count(*) FROM {table}") == 0
+
+
+def test_skip_bad_skips_hostile_ids_and_timestamps_and_keeps_the_rest(engine, tmp_path):
+    from .helpers import write_csv
+
+    write_csv(tmp_path, "store_status", [
+        "store_id,status,timestamp_utc", "ok,active,2023-01-22 10:00:00 UTC", "x" * 2800 + ",active,2023-01-22 10:00:00 UTC",
+        "s\x00x,active,2023-01-22 10:00:00 UTC", "=1+1,active,2023-01-22 10:00:00 UTC",
+        "late,active,9999-12-31 23:00:00 UTC", "ok,inactive,2023-01-22 11:00:00 UTC"])
+    summary = load_directory(engine, tmp_path, skip_bad=True)
+    assert summary.new_polls == 2 and summary.rejected_lines == 4
+    assert [r.line for r in summary.rejected] == [3, 4, 5, 6]
+    assert rows(engine, "SELECT store_id FROM stores") == [("ok",)]
+
+
+def test_a_quoted_id_with_a_comma_loads_and_round_trips_through_the_report(engine, tmp_path):
+    from storemon.reporting import build_report
+
+    from .helpers import write_csv
+
+    write_csv(tmp_path, "store_status", ["store_id,status,timestamp_utc", '"a,b",active,2023-01-22 10:00:00 UTC',
+                                         '"say ""hi""",inactive,2023-01-22 10:00:00 UTC'])
+    load_directory(engine, tmp_path)
+    _, report = build_report(engine, parse_instant("2023-01-22T10:30:00Z"))
+    read = list(csv.reader(report.decode().splitlines()))
+    assert [r[0] for r in read[1:]] == ["a,b", 'say "hi"']
+    assert {len(r) for r in read} == {7}
+
+
+def test_an_empty_timezone_name_counts_as_unknown(engine, tmp_path):
+    timezones_csv(tmp_path, [("a", ""), ("b", "Europe/Paris"), ("c", "  ")])
+    summary = load_directory(engine, tmp_path)
+    assert summary.unknown_timezones == [""]
+    assert rows(engine, "SELECT store_id, timezone FROM stores ORDER BY 1") == [
+        ("a", ""), ("b", "Europe/Paris"), ("c", "")]
+
+
+def test_a_poll_just_under_a_day_ahead_of_the_clock_loads(engine, tmp_path):
+    import time
+
+    from storemon.timeparse import format_instant
+
+    soon = format_instant(int((time.time() + 23 * 3600) * 1_000_000))
+    polls_csv(tmp_path, [("s1", "active", soon)])
+    assert load_directory(engine, tmp_path).new_polls == 1
+
+
+def test_blank_lines_of_spaces_and_tabs_are_passed_over(engine, tmp_path):
+    from .helpers import write_csv
+
+    write_csv(tmp_path, "store_status", ["store_id,status,timestamp_utc", "s1,active,2023-01-22 10:00:00 UTC",
+                                         "   ", "\t", "", "s1,active,2023-01-22 11:00:00 UTC"])
+    assert load_directory(engine, tmp_path).new_polls == 2

@@ -1,4 +1,4 @@
-"""The report CSV: SPEC's columns, minutes for the hour, hours for day and week, 2 decimals."""
+"""The report CSV (RFC 4180): minutes for the hour, hours for day and week, 2 decimals."""
 
 from __future__ import annotations
 
@@ -18,10 +18,17 @@ def _hundredths(us: np.ndarray, unit_us: int) -> list[str]:
     return [f"{c // 100}.{c % 100:02d}" for c in centi.tolist()]
 
 
+def csv_field(text: str) -> str:
+    """RFC 4180: a field holding a comma, a double quote or a line break is quoted, its quotes doubled."""
+    if any(c in text for c in ',"\r\n'):
+        return '"' + text.replace('"', '""') + '"'
+    return text
+
+
 def to_csv(uptime: Uptime) -> bytes:
     units = (_CENTI_MINUTE_US, _CENTI_HOUR_US, _CENTI_HOUR_US)
     columns = [_hundredths(u, unit) for u, unit in zip(uptime.up_us, units)]
     columns += [_hundredths(d, unit) for d, unit in zip(uptime.down_us, units)]
     lines = [HEADER]
-    lines.extend(",".join(row) + "\n" for row in zip(uptime.store_ids.tolist(), *columns))
+    lines.extend(",".join(row) + "\n" for row in zip(map(csv_field, uptime.store_ids.tolist()), *columns))
     return "".join(lines).encode()
