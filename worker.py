@@ -1,33 +1,151 @@
 """The report worker: ``python -u worker.py`` (Procfile ``worker:``).
 
-Preloads NumPy and the engine so every forked job starts warm, opens no database
-connection in the parent (jobs create their own after the fork), and runs RQ's
-HerokuWorker, which hands a running job a warning before a platform restart kills it.
+Checks the database and its schema first and stops with one line if either is wrong.
+Preloads NumPy and the engine so every forked job starts warm, and runs RQ's HerokuWorker
+(which hands a running job a warning before a platform restart kills it), made to ride out
+Redis outages: a running job is not abandoned when a heartbeat cannot be sent, and when
+RQ's work loop gives up on Redis a new worker starts once Redis answers again. Every
+maintenance round (at start, and about every 45 s idle or between jobs) also settles
+stale reports (``storemon.reports.settle_stale``).
 """
 
 from __future__ import annotations
 
 import logging
+import signal
 import sys
+import threading
+from functools import cache
+
+from redis.exceptions import RedisError
 
 from storemon.config import ConfigError, Settings, load_settings
 
+log = logging.getLogger("storemon.worker")
 # Seconds between a busy worker's heartbeats: a worker killed outright is noticed by
-# RQ about a minute after its last one (RQ adds a fixed 60 s), and reported Failed.
+# RQ about a minute after its last one (RQ adds a fixed 60 s), and its job run again.
 JOB_MONITORING_INTERVAL = 5
+# An idle worker wakes this often (RQ's dequeue timeout is the TTL less 15 s) for maintenance.
+WORKER_TTL = 60
+MAINTENANCE_INTERVAL = 30
+START_WAIT_S = 30  # how long a starting worker waits for Redis before it gives up
+
+
+@cache
+def _worker_class():
+    from rq.worker import HerokuWorker
+
+    from storemon import db, jobs, reports
+
+    class ReportWorker(HerokuWorker):
+        stopping = False
+
+        def request_stop(self, signum, frame):
+            self.stopping = True
+            super().request_stop(signum, frame)
+
+        def maintain_heartbeats(self, job, execution):
+            try:
+                super().maintain_heartbeats(job, execution)
+            except RedisError as exc:  # keep watching the horse; its job needs Redis only to finish
+                self.log.warning("Redis unavailable (%s): heartbeat for job %s skipped", exc, job.id)
+
+        def execute_job(self, job, queue):
+            try:
+                super().execute_job(job, queue)
+            except RedisError as exc:
+                # The horse has ended; what RQ could not record is settled by its registry
+                # cleanup and our sweep once Redis is back (the report row is already durable).
+                self.log.warning("Redis unavailable (%s) while job %s ended", exc, job.id)
+
+        def run_maintenance_tasks(self):
+            super().run_maintenance_tasks()
+            try:
+                settings = jobs._settings()
+                changed = reports.settle_stale(jobs._engine(), self.queues[0], settings)
+                if changed:
+                    self.log.info("settled or re-queued %d stale report(s)", changed)
+            except RedisError:
+                raise
+            except Exception as exc:  # the database may be down: try again next round
+                self.log.warning("could not settle stale reports: %s", db.describe(exc))
+
+    return ReportWorker
 
 
 def build_worker(settings: Settings, worker_class=None):
     import numpy  # noqa: F401  (preloaded for the forks)
-    from rq.worker import HerokuWorker
 
     import storemon.jobs  # noqa: F401  (likewise)
     from storemon.queue import redis_client, report_queue
 
     redis = redis_client(settings.redis_url)
-    worker_class = worker_class or HerokuWorker
-    return worker_class([report_queue(redis, settings)], connection=redis,
-                        job_monitoring_interval=JOB_MONITORING_INTERVAL)
+    worker_class = worker_class or _worker_class()
+    return worker_class([report_queue(redis, settings)], connection=redis, worker_ttl=WORKER_TTL,
+                        maintenance_interval=MAINTENANCE_INTERVAL, job_monitoring_interval=JOB_MONITORING_INTERVAL)
+
+
+def check_database(settings: Settings) -> str | None:
+    """None if the database answers and its schema is current; else one line saying what is wrong."""
+    from storemon import db
+
+    engine = db.make_engine(settings.database_url, connect_timeout_s=10, statement_timeout_s=30)
+    try:
+        db.check_schema(engine)
+    except db.SchemaError as exc:
+        return str(exc)
+    except Exception as exc:
+        shown = engine.url.render_as_string(hide_password=True)
+        return f"the database at {shown} is unreachable: {db.describe(exc)}"
+    finally:
+        engine.dispose()
+    return None
+
+
+def _wait_for_redis(settings: Settings, stop: threading.Event, give_up_after_s: float | None) -> bool:
+    """Wait, with backoff, until Redis answers; False if stopped or out of patience first."""
+    from storemon.queue import redis_client
+
+    waited, delay = 0.0, 1.0
+    while not stop.is_set():
+        try:
+            redis_client(settings.redis_url).ping()
+            return True
+        except RedisError as exc:
+            if give_up_after_s is not None and waited >= give_up_after_s:
+                return False
+            log.warning("Redis at %s is unavailable (%s); trying again in %.0f s", settings.redis_url, exc, delay)
+        stop.wait(delay)
+        waited += delay
+        delay = min(delay * 2, 30.0)
+    return False
+
+
+def run(settings: Settings) -> None:
+    """Work until stopped by a signal, starting a new RQ worker whenever Redis trouble ended the last one."""
+    stop = threading.Event()
+    for signum in (signal.SIGTERM, signal.SIGINT):  # RQ installs its own while it works
+        signal.signal(signum, lambda *_: stop.set())
+    if not _wait_for_redis(settings, stop, START_WAIT_S):
+        sys.exit(f"Redis at {settings.redis_url} is unreachable")
+    while not stop.is_set():
+        try:
+            worker = build_worker(settings)
+            try:
+                worker.work(logging_level=settings.log_level)
+            finally:
+                # RQ's teardown stops the worker's pub/sub thread only if Redis answers; a
+                # thread left behind would retry its connection for as long as the process lives.
+                if worker.pubsub_thread is not None:
+                    worker.pubsub_thread.stop()
+            if worker.stopping:
+                return
+            log.warning("the RQ work loop ended on an error; starting a new worker once Redis answers")
+        except RedisError as exc:
+            log.warning("Redis unavailable (%s); starting a new worker once it answers", exc)
+        for signum in (signal.SIGTERM, signal.SIGINT):
+            signal.signal(signum, lambda *_: stop.set())
+        _wait_for_redis(settings, stop, None)
 
 
 def main() -> None:
@@ -35,8 +153,11 @@ def main() -> None:
         settings = load_settings()
     except ConfigError as exc:
         sys.exit(f"bad setting: {exc}")
+    problem = check_database(settings)  # before logging is set up: a problem is one line, nothing else
+    if problem:
+        sys.exit(problem)
     logging.basicConfig(level=settings.log_level, format="%(asctime)s %(levelname)s %(name)s: %(message)s")
-    build_worker(settings).work(logging_level=settings.log_level)
+    run(settings)
 
 
 if __name__ == "__main__":

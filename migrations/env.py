@@ -3,7 +3,7 @@
 from alembic import context
 
 from storemon.config import load_settings
-from storemon.db import make_engine
+from storemon.db import WRITE_LOCK, make_engine
 from storemon.models import Base
 
 config = context.config
@@ -23,6 +23,12 @@ def run_migrations_online() -> None:
                 render_as_batch=connection.dialect.name == "sqlite",
             )
             with context.begin_transaction():
+                # Under the loads' lock (SQLite: the writer lock of BEGIN IMMEDIATE), and the
+                # revision read after taking it: two first runs on an empty database then
+                # create the schema once, not twice at the same time.
+                if connection.dialect.name == "postgresql":
+                    connection.exec_driver_sql(f"SELECT pg_advisory_xact_lock({WRITE_LOCK})")
+                config.attributes["revision_before"] = context.get_context().get_current_revision()
                 context.run_migrations()
             connection.commit()
     finally:

@@ -3,16 +3,18 @@
 from __future__ import annotations
 
 import logging
+from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass
 
 from flask import Flask, jsonify
+from flask.json.provider import DefaultJSONProvider
 from redis import Redis
 from rq import Queue
-from sqlalchemy import Engine
+from sqlalchemy import Engine, exc as sa_exc
 from werkzeug.exceptions import HTTPException
 
+from . import db
 from .config import Settings, load_settings
-from .db import make_engine
 from .queue import redis_client, report_queue
 
 log = logging.getLogger(__name__)
@@ -20,17 +22,31 @@ log = logging.getLogger(__name__)
 
 @dataclass(frozen=True)
 class Services:
-    """What request handlers share: one engine, one raw Redis client, one queue (thread-safe all)."""
+    """What request handlers share: one engine, one raw Redis client, one queue (thread-safe all),
+    and a few threads that let /health give up on a dependency that does not answer."""
 
     settings: Settings
     engine: Engine
     redis: Redis
     queue: Queue
+    checks: ThreadPoolExecutor
+
+
+class JSONProvider(DefaultJSONProvider):
+    """Bytes (a report job's CSV result, as rq-dashboard shows it) become a short text preview."""
+
+    @staticmethod
+    def default(o):
+        if isinstance(o, bytes):
+            head = o[:300].decode("utf-8", "replace")
+            return f"{len(o):,} bytes: {head}" + ("..." if len(o) > 300 else "")
+        return DefaultJSONProvider.default(o)
 
 
 def create_app(settings: Settings | None = None) -> Flask:
     settings = settings or load_settings()
     app = Flask(__name__)
+    app.json = JSONProvider(app)
     app.config["MAX_CONTENT_LENGTH"] = settings.max_upload_bytes
     app.json.sort_keys = False
     register_services(app, settings)
@@ -41,8 +57,10 @@ def create_app(settings: Settings | None = None) -> Flask:
 
 def register_services(app: Flask, settings: Settings) -> None:
     redis = redis_client(settings.redis_url)
-    app.extensions["storemon"] = Services(settings, make_engine(settings.database_url), redis,
-                                          report_queue(redis, settings))
+    engine = db.make_engine(settings.database_url, connect_timeout_s=settings.database_timeout,
+                            statement_timeout_s=settings.database_timeout)
+    app.extensions["storemon"] = Services(settings, engine, redis, report_queue(redis, settings),
+                                          ThreadPoolExecutor(4, thread_name_prefix="health"))
 
 
 def register_blueprints(app: Flask, settings: Settings) -> None:
@@ -55,21 +73,37 @@ def register_blueprints(app: Flask, settings: Settings) -> None:
         mount_dashboard(app, settings)
 
 
+def _error(message: str, status: int, headers=None):
+    return jsonify(error=message, status=status), status, headers or {}
+
+
 def register_error_handlers(app: Flask) -> None:
     """Every error is JSON naming the problem; a 500 never shows a traceback."""
 
     @app.errorhandler(HTTPException)
     def http_error(exc: HTTPException):
-        response = jsonify(error=exc.description, status=exc.code)
-        response.status_code = exc.code or 500
-        for name in ("Allow", "WWW-Authenticate"):
-            if exc.get_response().headers.get(name):
-                response.headers[name] = exc.get_response().headers[name]
-        return response
+        own = exc.get_response().headers
+        return _error(exc.description, exc.code or 500,
+                      {name: own[name] for name in ("Allow", "WWW-Authenticate", "Retry-After") if name in own})
+
+    @app.errorhandler(sa_exc.SQLAlchemyError)
+    def database_error(exc: sa_exc.SQLAlchemyError):
+        if _schema_missing(exc):
+            return _error(f"the database has no storemon schema, or an old one; {db.INIT_DB_HINT}", 503)
+        if isinstance(exc, (sa_exc.OperationalError, sa_exc.InterfaceError, sa_exc.TimeoutError)) \
+                or db.is_transient(exc):
+            log.warning("database unavailable: %s", db.describe(exc))
+            return _error("the database is unavailable; try again shortly", 503, {"Retry-After": "5"})
+        return unexpected(exc)
 
     @app.errorhandler(Exception)
     def unexpected(exc: Exception):
         log.exception("unhandled error")
-        response = jsonify(error="internal error; the server log has the details", status=500)
-        response.status_code = 500
-        return response
+        return _error("internal error; the server log has the details", 500)
+
+
+def _schema_missing(exc: sa_exc.SQLAlchemyError) -> bool:
+    """A table or column the code needs is not there: the schema was never created or is behind."""
+    orig = getattr(exc, "orig", None)
+    sqlstate = getattr(orig, "sqlstate", None)
+    return sqlstate in ("42P01", "42703") or any(s in str(orig) for s in ("no such table", "no such column"))

@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import os
+import stat
 import sys
 import time
 from pathlib import Path
@@ -11,6 +13,7 @@ import click
 from .config import PROJECT_ROOT, ConfigError, load_settings
 
 SEED_DIR = PROJECT_ROOT / "seed"
+DEMO_DIR = PROJECT_ROOT / "instance"
 
 
 class _Bar:
@@ -35,17 +38,23 @@ class _Bar:
             self._drawn = False
 
 
-def _engine():
-    """The configured database, its schema created or upgraded first."""
-    from .db import make_engine, upgrade
-
+def _settings():
     try:
-        settings = load_settings()
+        return load_settings()
     except ConfigError as exc:
         raise click.ClickException(f"bad setting: {exc}") from None
-    engine = make_engine(settings.database_url)
-    upgrade(engine)
-    return engine
+
+
+def _migrated(database_url: str):
+    """An engine on the database, its schema created or upgraded first; and what the upgrade did."""
+    from .db import make_engine, upgrade
+
+    engine = make_engine(database_url)
+    return engine, upgrade(engine)
+
+
+def _engine():
+    return _migrated(_settings().database_url)[0]
 
 
 def _parse_as_of(_ctx, _param, value: str | None) -> int | None:
@@ -59,6 +68,12 @@ def _parse_as_of(_ctx, _param, value: str | None) -> int | None:
         raise click.BadParameter(str(exc)) from None
 
 
+def _check_out(_ctx, _param, value: Path | None) -> Path | None:
+    if value is not None and not value.parent.is_dir():
+        raise click.BadParameter(f"directory '{value.parent}' does not exist")
+    return value
+
+
 @click.group()
 def cli() -> None:
     """storemon: business-hours uptime reports for polled stores."""
@@ -67,8 +82,14 @@ def cli() -> None:
 @cli.command("init-db")
 def init_db() -> None:
     """Create the schema or upgrade it to the newest migration (safe to run again)."""
-    engine = _engine()
-    click.echo(f"schema is up to date in {engine.url.render_as_string(hide_password=True)}")
+    engine, (before, after) = _migrated(_settings().database_url)
+    where = engine.url.render_as_string(hide_password=True)
+    if before is None:
+        click.echo(f"created the schema (revision {after}) in {where}")
+    elif before != after:
+        click.echo(f"upgraded the schema from revision {before} to {after} in {where}")
+    else:
+        click.echo(f"the schema is already up to date (revision {after}) in {where}")
 
 
 def _load(engine, directory: Path, skip_bad: bool) -> None:
@@ -84,8 +105,8 @@ def _load(engine, directory: Path, skip_bad: bool) -> None:
         raise click.ClickException(f"{exc}; nothing was loaded") from None
     bar.done()
     if summary.unknown_timezones:
-        click.echo(f"warning: unknown timezone names, these stores use America/Chicago: "
-                   f"{', '.join(summary.unknown_timezones)}", err=True)
+        names = ", ".join(n if n else "(empty)" for n in summary.unknown_timezones)
+        click.echo(f"warning: unknown timezone names, these stores use America/Chicago: {names}", err=True)
     if summary.rejected_lines:
         click.echo(f"skipped {summary.rejected_lines} bad line(s); the first ones:", err=True)
         for rejected in summary.rejected[:5]:
@@ -104,8 +125,27 @@ def load(directory: Path, skip_bad: bool) -> None:
     replace those of the stores the files name. Any bad line stops the load and
     nothing is written, unless --skip-bad.
     """
-    engine = _engine()
-    _load(engine, directory, skip_bad)
+    _load(_engine(), directory, skip_bad)
+
+
+def write_file(out: Path, data: bytes) -> None:
+    """Write a whole file or nothing: a regular file (or a new one) by renaming a finished
+    temporary file over it; anything else (a device such as /dev/null, a FIFO) directly,
+    since renaming would replace the device itself."""
+    try:
+        regular = stat.S_ISREG(out.stat().st_mode)
+    except FileNotFoundError:
+        regular = True
+    if not regular:
+        with open(out, "wb") as f:
+            f.write(data)
+        return
+    tmp = out.with_name(f".{out.name}.{os.getpid()}.part")
+    try:
+        tmp.write_bytes(data)
+        tmp.replace(out)
+    finally:
+        tmp.unlink(missing_ok=True)
 
 
 def _report(engine, as_of: int | None, out: Path | None) -> tuple[int, int]:
@@ -122,39 +162,63 @@ def _report(engine, as_of: int | None, out: Path | None) -> tuple[int, int]:
         sys.stdout.buffer.write(csv_bytes)
         sys.stdout.flush()
     else:
-        out.parent.mkdir(parents=True, exist_ok=True)
-        tmp = out.with_name(out.name + ".part")
-        tmp.write_bytes(csv_bytes)
-        tmp.replace(out)  # never leave a half-written report behind
+        write_file(out, csv_bytes)
     return as_of_used, csv_bytes.count(b"\n") - 1
 
 
 @cli.command("report")
 @click.option("--as-of", callback=_parse_as_of, metavar="ISO8601",
               help="The report's reference instant (default: the latest poll).")
-@click.option("--out", type=click.Path(dir_okay=False, path_type=Path), help="Write the CSV here (default: stdout).")
+@click.option("--out", type=click.Path(dir_okay=False, path_type=Path), callback=_check_out,
+              help="Write the CSV here (default: stdout); its directory must exist.")
 def report(as_of: int | None, out: Path | None) -> None:
     """Compute the uptime report now, synchronously."""
     from .timeparse import format_instant
 
-    engine = _engine()
-    as_of_used, rows = _report(engine, as_of, out)
+    as_of_used, rows = _report(_engine(), as_of, out)
     click.echo(f"report as of {format_instant(as_of_used)}: {rows} stores"
                + (f", written to {out}" if out else ""), err=True)
 
 
 @cli.command("demo")
 @click.option("--dataset", type=click.Choice(["2023-01", "2024-10"]), default="2023-01", show_default=True)
-def demo(dataset: str) -> None:
-    """Set up the database, load seed/DATASET and write a report into instance/."""
+@click.option("--dir", "directory", type=click.Path(file_okay=False, path_type=Path), default=DEMO_DIR,
+              help="Where the demo's database and report go (default: instance/ in the checkout).")
+def demo(dataset: str, directory: Path) -> None:
+    """Load seed/DATASET into a fresh SQLite database of its own and write its report.
+
+    Each dataset gets its own database file (DIR/demo-DATASET.db), made anew on every
+    run, so demos never mix datasets and never touch DATABASE_URL's database.
+    """
     from .timeparse import format_instant
 
-    engine = _engine()
+    directory.mkdir(parents=True, exist_ok=True)
+    database = directory / f"demo-{dataset}.db"
+    for leftover in (database, database.with_name(database.name + "-wal"), database.with_name(database.name + "-shm")):
+        leftover.unlink(missing_ok=True)
+    engine, _ = _migrated(f"sqlite:///{database}")
     _load(engine, SEED_DIR / dataset, skip_bad=False)
-    out = PROJECT_ROOT / "instance" / f"report-{dataset}.csv"
+    out = directory / f"report-{dataset}.csv"
     as_of_used, rows = _report(engine, None, out)
     click.echo(f"report as of {format_instant(as_of_used)} for {rows} stores written to {out}")
+    click.echo(f"(the demo's database is {database}; DATABASE_URL=sqlite:///{database} points the service at it)")
 
 
 def main() -> None:
-    cli(prog_name="python -m storemon")
+    from alembic.util.exc import CommandError
+    from sqlalchemy.exc import SQLAlchemyError
+
+    from .db import describe
+
+    try:
+        cli(prog_name="python -m storemon")
+    except (SQLAlchemyError, CommandError) as exc:
+        # One line, not a traceback: the database is unreachable, missing, or refused the work.
+        try:
+            where = load_settings().database_url
+        except ConfigError:
+            where = "DATABASE_URL"
+        from sqlalchemy.engine import make_url
+
+        shown = make_url(where).render_as_string(hide_password=True) if "://" in where else where
+        sys.exit(f"Error: database {shown}: {describe(exc)}")

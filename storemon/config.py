@@ -24,6 +24,12 @@ class Settings:
     report_job_timeout: int = 600
     report_result_ttl: int = 3600
     report_failure_ttl: int = 7 * 24 * 3600
+    # A report whose worker dies (killed, restarted by the platform) runs again this many times.
+    report_retries: int = 2
+    # How long a running report waits out an unreachable database before it fails.
+    report_database_wait: int = 300
+    # The longest a web request waits for the database: to connect, and for each statement.
+    database_timeout: int = 3
     max_upload_bytes: int = 1 << 20
     dashboard_user: str | None = None
     dashboard_password: str | None = None
@@ -47,37 +53,44 @@ def normalise_database_url(url: str) -> str:
     )
 
 
-def _positive_int(environ: Mapping[str, str], name: str, default: int) -> int:
+def _int(environ: Mapping[str, str], name: str, default: int, minimum: int = 1) -> int:
     raw = environ.get(name)
     if raw is None or raw.strip() == "":
         return default
     try:
         value = int(raw)
     except ValueError:
-        raise ConfigError(f"{name} must be a whole number of seconds or bytes, got {raw!r}") from None
-    if value <= 0:
-        raise ConfigError(f"{name} must be positive, got {value}")
+        raise ConfigError(f"{name} must be a whole number, got {raw!r}") from None
+    if value < minimum:
+        raise ConfigError(f"{name} must be {'positive' if minimum == 1 else f'at least {minimum}'}, got {value}")
     return value
 
 
 def load_settings(environ: Mapping[str, str] = os.environ) -> Settings:
     """Read and validate every setting; raise ConfigError with one clear line on a bad one."""
+    defaults = Settings()
     redis_url = environ.get("REDIS_URL") or DEFAULT_REDIS_URL
     if not redis_url.startswith(("redis://", "rediss://", "unix://")):
         raise ConfigError(f"REDIS_URL must be a redis://, rediss:// or unix:// URL, got {redis_url!r}")
     log_level = (environ.get("LOG_LEVEL") or "INFO").upper()
     if log_level not in {"DEBUG", "INFO", "WARNING", "ERROR", "CRITICAL"}:
         raise ConfigError(f"LOG_LEVEL must be DEBUG, INFO, WARNING, ERROR or CRITICAL, got {log_level!r}")
-    queue_name = environ.get("RQ_QUEUE") or "reports"
-    return Settings(
+    settings = Settings(
         database_url=normalise_database_url(environ.get("DATABASE_URL") or DEFAULT_DATABASE_URL),
         redis_url=redis_url,
-        queue_name=queue_name,
-        report_job_timeout=_positive_int(environ, "REPORT_JOB_TIMEOUT", 600),
-        report_result_ttl=_positive_int(environ, "REPORT_RESULT_TTL", 3600),
-        report_failure_ttl=_positive_int(environ, "REPORT_FAILURE_TTL", 7 * 24 * 3600),
-        max_upload_bytes=_positive_int(environ, "MAX_UPLOAD_BYTES", 1 << 20),
+        queue_name=environ.get("RQ_QUEUE") or defaults.queue_name,
+        report_job_timeout=_int(environ, "REPORT_JOB_TIMEOUT", defaults.report_job_timeout),
+        report_result_ttl=_int(environ, "REPORT_RESULT_TTL", defaults.report_result_ttl),
+        report_failure_ttl=_int(environ, "REPORT_FAILURE_TTL", defaults.report_failure_ttl),
+        report_retries=_int(environ, "REPORT_RETRIES", defaults.report_retries, minimum=0),
+        report_database_wait=_int(environ, "REPORT_DATABASE_WAIT", defaults.report_database_wait, minimum=0),
+        database_timeout=_int(environ, "DATABASE_TIMEOUT", defaults.database_timeout),
+        max_upload_bytes=_int(environ, "MAX_UPLOAD_BYTES", defaults.max_upload_bytes),
         dashboard_user=environ.get("DASHBOARD_USER") or None,
         dashboard_password=environ.get("DASHBOARD_PASSWORD") or None,
         log_level=log_level,
     )
+    if settings.report_database_wait >= settings.report_job_timeout:
+        raise ConfigError(f"REPORT_DATABASE_WAIT ({settings.report_database_wait} s) must be shorter than "
+                          f"REPORT_JOB_TIMEOUT ({settings.report_job_timeout} s)")
+    return settings

@@ -1,30 +1,52 @@
 """rq-dashboard at /rq, behind HTTP basic auth from DASHBOARD_USER / DASHBOARD_PASSWORD.
 
-The auth hook is attached to rq-dashboard's (module-level) blueprint once, at import:
-attaching it inside create_app would fail for the second app built in one process.
+The checks run in an app-level ``before_request``, which Flask runs before the blueprint's
+own hook, so an unauthenticated request never reaches rq-dashboard (nor opens a Redis
+connection). The dashboard's state-changing routes also take plain GETs or simple POSTs,
+which a page on another site could fire with the browser's cached credentials: they are
+refused unless the request's Origin (or, without one, its Referer) is this service.
 """
 
 from __future__ import annotations
 
 import secrets
+from urllib.parse import urlsplit
 
 import rq_dashboard
-from flask import Flask, Response, current_app, request
+from flask import Flask, current_app, jsonify, request
 from rq_dashboard.web import setup_rq_connection
 
-blueprint = rq_dashboard.blueprint
+PREFIX = "/rq"
+_CHANGES_STATE = {f"rq_dashboard.{name}" for name in
+                  ("delete_job_view", "requeue_job_view", "requeue_all", "empty_queue", "compact_queue")}
 
 
-@blueprint.before_request
-def _require_basic_auth():
-    settings = current_app.extensions["storemon"].settings
+def _authenticated(settings) -> bool:
     auth = request.authorization
-    ok = (auth is not None and auth.type == "basic"
-          and secrets.compare_digest((auth.username or "").encode(), settings.dashboard_user.encode())
-          and secrets.compare_digest((auth.password or "").encode(), settings.dashboard_password.encode()))
-    if not ok:
-        return Response('{"error": "authentication required", "status": 401}', 401, mimetype="application/json",
-                        headers={"WWW-Authenticate": 'Basic realm="storemon rq-dashboard"'})
+    return (auth is not None and auth.type == "basic"
+            and secrets.compare_digest((auth.username or "").encode(), settings.dashboard_user.encode())
+            and secrets.compare_digest((auth.password or "").encode(), settings.dashboard_password.encode()))
+
+
+def _same_origin() -> bool:
+    """Whether the browser says the request comes from a page of this service."""
+    source = request.headers.get("Origin") or request.headers.get("Referer")
+    if not source or source == "null":
+        return False
+    parts = urlsplit(source)
+    return parts.scheme in ("http", "https") and parts.netloc == request.host
+
+
+def _guard():
+    if request.blueprint != "rq_dashboard" and request.path != PREFIX and not request.path.startswith(PREFIX + "/"):
+        return None
+    settings = current_app.extensions["storemon"].settings
+    if not _authenticated(settings):
+        return (jsonify(error="authentication required", status=401), 401,
+                {"WWW-Authenticate": 'Basic realm="storemon rq-dashboard"'})
+    if (request.endpoint in _CHANGES_STATE or request.method not in ("GET", "HEAD")) and not _same_origin():
+        return jsonify(error="refused: this dashboard action must come from the dashboard's own pages "
+                             "(Origin or Referer of this service)", status=403), 403
     return None
 
 
@@ -32,4 +54,5 @@ def mount_dashboard(app: Flask, settings) -> None:
     app.config.from_object(rq_dashboard.default_settings)
     app.config["RQ_DASHBOARD_REDIS_URL"] = settings.redis_url
     setup_rq_connection(app)
-    app.register_blueprint(blueprint, url_prefix="/rq")
+    app.before_request(_guard)
+    app.register_blueprint(rq_dashboard.blueprint, url_prefix=PREFIX)

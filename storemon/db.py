@@ -1,24 +1,59 @@
-"""Engine factory and schema migration; no Flask app context needed anywhere."""
+"""Engine factory, timeouts, schema checks and migration; no Flask app context needed anywhere."""
 
 from __future__ import annotations
 
+import sqlite3
+from functools import cache
 from pathlib import Path
 
-from sqlalchemy import Connection, Engine, create_engine, event
+import psycopg
+from sqlalchemy import Connection, Engine, create_engine, event, exc as sa_exc
 from sqlalchemy.engine import make_url
 
 from .config import PROJECT_ROOT
 
 MIGRATIONS_DIR = PROJECT_ROOT / "migrations"
+# PostgreSQL advisory lock key taken by loads and by migrations, so neither interleaves with
+# the other (two first-time loads used to create the same tables at once).
+WRITE_LOCK = 0x73746F72
+INIT_DB_HINT = "run `python -m storemon init-db`"
 
 
-def make_engine(database_url: str) -> Engine:
+class SchemaError(RuntimeError):
+    """The database has no storemon schema, or an older one than this code needs."""
+
+
+class _AnsweringConnection(psycopg.Connection):
+    """A psycopg connection that stops waiting for a server that has gone silent.
+
+    PostgreSQL's own statement_timeout cannot fire when the server is frozen (a stopped
+    process, a lost host), so every wait on the socket gets a deadline on this side too.
+    On expiry the connection is closed, so SQLAlchemy discards it rather than reusing it.
+    """
+
+    answer_timeout_s: float | None = None
+
+    def wait(self, gen, interval=0.1, timeout=None):
+        limit = timeout if timeout is not None else self.answer_timeout_s
+        try:
+            return super().wait(gen, interval=interval, timeout=limit)
+        except psycopg.OperationalError as exc:
+            if exc.sqlstate is not None or self.closed:
+                raise
+            self.pgconn.finish()  # the query's fate is unknown: never reuse this connection
+            raise psycopg.OperationalError(f"no answer from the database within {limit:g} s") from exc
+
+
+def make_engine(database_url: str, *, connect_timeout_s: int = 10, statement_timeout_s: int | None = None) -> Engine:
+    """An engine whose connections give up after ``connect_timeout_s`` to connect and, if set,
+    ``statement_timeout_s`` for any one statement (enforced by the server, and on this side
+    a little later in case the server itself is frozen)."""
     url = make_url(database_url)
     if url.get_backend_name() != "sqlite":
-        return create_engine(url, pool_pre_ping=True)
+        return _postgres_engine(url, connect_timeout_s, statement_timeout_s)
     if url.database and url.database != ":memory:":
         Path(url.database).parent.mkdir(parents=True, exist_ok=True)
-    engine = create_engine(url, connect_args={"timeout": 30})
+    engine = create_engine(url, connect_args={"timeout": statement_timeout_s or 30})
 
     # pysqlite opens transactions lazily and skips DDL; take over so BEGIN covers a
     # whole load (SQLAlchemy's documented recipe), and use WAL so the web process can
@@ -39,8 +74,85 @@ def make_engine(database_url: str) -> Engine:
     return engine
 
 
+def _postgres_engine(url, connect_timeout_s: int, statement_timeout_s: int | None) -> Engine:
+    connect_args = {"connect_timeout": connect_timeout_s,
+                    # a peer that vanishes without closing the connection is noticed in about a minute
+                    "keepalives": 1, "keepalives_idle": 30, "keepalives_interval": 10, "keepalives_count": 3}
+    options = {}
+    if statement_timeout_s:
+        connect_args["options"] = f"-c statement_timeout={statement_timeout_s * 1000}"
+        options["pool_timeout"] = statement_timeout_s
+    engine = create_engine(url, pool_pre_ping=True, connect_args=connect_args, **options)
+    answer_timeout_s = statement_timeout_s + 1 if statement_timeout_s else None
+
+    @event.listens_for(engine, "do_connect")
+    def _connect(_dialect, _record, cargs, cparams):
+        conn = _AnsweringConnection.connect(*cargs, **cparams)
+        conn.answer_timeout_s = answer_timeout_s
+        return conn
+
+    return engine
+
+
 def is_postgres(conn: Connection | Engine) -> bool:
     return conn.dialect.name == "postgresql"
+
+
+# SQLSTATE classes worth trying again: connection exceptions, transaction rollbacks
+# (serialization failures, deadlocks), insufficient resources (too many connections),
+# and the server shutting down or starting up. 57014 (a statement timeout) is not one.
+_TRANSIENT_SQLSTATES = ("08", "40", "53", "57P")
+
+
+def is_transient(exc: BaseException) -> bool:
+    """Whether a database error may pass if the same work is tried again later."""
+    if isinstance(exc, sa_exc.TimeoutError):  # no pooled connection came free in time
+        return True
+    if isinstance(exc, sa_exc.DBAPIError):
+        if exc.connection_invalidated:
+            return True
+        exc = exc.orig
+    if isinstance(exc, psycopg.Error):
+        if exc.sqlstate is None:  # raised on this side: refused, reset, timed out
+            return isinstance(exc, psycopg.OperationalError)
+        return exc.sqlstate.startswith(_TRANSIENT_SQLSTATES)
+    if isinstance(exc, sqlite3.OperationalError):
+        return "locked" in str(exc) or "busy" in str(exc)
+    return False
+
+
+def describe(exc: BaseException) -> str:
+    """One line saying what the database said, for logs and the command line."""
+    if isinstance(exc, sa_exc.StatementError) and exc.orig is not None:
+        exc = exc.orig
+    lines = [line.strip() for line in str(exc).splitlines() if line.strip()]
+    return (lines[0] if lines else type(exc).__name__)[:300]
+
+
+@cache
+def head_revision() -> str:
+    """The newest migration this code knows."""
+    from alembic.script import ScriptDirectory
+
+    return ScriptDirectory(str(MIGRATIONS_DIR)).get_current_head()
+
+
+def schema_revision(conn: Connection) -> str | None:
+    """The database's migration revision; None when it has no storemon schema."""
+    from alembic.runtime.migration import MigrationContext
+
+    return MigrationContext.configure(conn).get_current_revision()
+
+
+def check_schema(engine: Engine) -> None:
+    """Raise SchemaError naming the problem unless the schema is at the newest migration."""
+    with engine.connect() as conn:
+        current = schema_revision(conn)
+    if current is None:
+        raise SchemaError(f"the database has no storemon schema; {INIT_DB_HINT}")
+    if current != head_revision():
+        raise SchemaError(f"the database schema is at revision {current}, this code needs {head_revision()}; "
+                          f"{INIT_DB_HINT}")
 
 
 def alembic_config(engine: Engine):
@@ -52,8 +164,11 @@ def alembic_config(engine: Engine):
     return cfg
 
 
-def upgrade(engine: Engine) -> None:
-    """Create or upgrade the schema to the newest migration; safe to run again."""
+def upgrade(engine: Engine) -> tuple[str | None, str]:
+    """Create or upgrade the schema to the newest migration; safe to run again.
+    Returns (revision before, revision after)."""
     from alembic import command
 
-    command.upgrade(alembic_config(engine), "head")
+    cfg = alembic_config(engine)
+    command.upgrade(cfg, "head")
+    return cfg.attributes.get("revision_before"), head_revision()

@@ -1,4 +1,4 @@
-"""RQ entry points: thin glue between a queued job, the reports table and the engine.
+"""RQ entry points: thin glue between a queued job, the report's lifecycle and the engine.
 
 Importable without Flask; the worker preloads this module so every forked job starts warm.
 """
@@ -7,31 +7,52 @@ from __future__ import annotations
 
 import logging
 import os
+import random
 import time
 from functools import lru_cache
 
+from redis.exceptions import RedisError
 from rq import get_current_job
+from rq.exceptions import AbandonedJobError, ShutDownImminentException
+from rq.job import Job
 from sqlalchemy import Engine
 
-from . import reports
-from .config import load_settings
-from .db import make_engine
-from .reporting import NoData, build_report
+from . import db, reports
+from .config import Settings, load_settings
+from .queue import redis_client
+from .reporting import ReportError, build_report
 
 log = logging.getLogger(__name__)
 _PROGRESS_EVERY_S = 0.2
+_PROGRESS_REDIS_TIMEOUT_S = 1.0
+
+
+class DatabaseUnavailable(ReportError):
+    """The database stayed unreachable for longer than the report may wait."""
+
+
+class AlreadySettled(ReportError):
+    """The report was settled (Failed) elsewhere while this job ran; its result is dropped."""
+
+
+@lru_cache(maxsize=1)
+def _settings() -> Settings:
+    return load_settings()
 
 
 @lru_cache(maxsize=1)
 def _engine() -> Engine:
-    return make_engine(load_settings().database_url)
+    settings = _settings()
+    # Statements may take as long as the job; connecting may not.
+    return db.make_engine(settings.database_url, connect_timeout_s=10, statement_timeout_s=settings.report_job_timeout)
 
 
 def reset_engine(close: bool = True) -> None:
-    """Forget this process's engine (the next job makes a new one from the environment)."""
+    """Forget this process's engine and settings (the next job reads the environment again)."""
     if _engine.cache_info().currsize:
         _engine().dispose(close=close)
     _engine.cache_clear()
+    _settings.cache_clear()
 
 
 # A forked job must not use the parent's pooled connections (shared sockets corrupt each
@@ -40,40 +61,103 @@ os.register_at_fork(after_in_child=lambda: reset_engine(close=False))
 
 
 class _Progress:
-    """Writes the fraction done into the job's meta, at most every 0.2 s."""
+    """Writes the fraction done into the job's meta, at most every 0.2 s, and never fails the
+    report: Redis being down or frozen costs a progress update, not the job (short timeout)."""
 
-    def __init__(self, job):
-        self.job, self.last = job, 0.0
+    def __init__(self, job: Job | None):
+        self.job, self.last, self.redis = job, 0.0, None
 
     def __call__(self, fraction: float) -> None:
         now = time.monotonic()
         if self.job is None or (now - self.last < _PROGRESS_EVERY_S and fraction < 1.0):
             return
         self.last = now
-        self.job.meta["progress"] = round(min(max(fraction, 0.0), 1.0), 3)
-        self.job.save_meta()
+        try:
+            if self.redis is None:
+                self.redis = redis_client(_settings().redis_url, timeout_s=_PROGRESS_REDIS_TIMEOUT_S)
+            meta = Job(self.job.id, connection=self.redis, serializer=self.job.serializer)
+            meta.meta = {**self.job.meta, "progress": round(min(max(fraction, 0.0), 1.0), 3)}
+            if self.redis.exists(meta.key):  # never recreate a job Redis has lost
+                meta.save_meta()
+        except RedisError as exc:
+            log.warning("report %s: progress not recorded (%s)", self.job.id, exc)
+
+
+def _with_database_retry(report_id: str, attempt):
+    """Run ``attempt`` again, with backoff, while the database is unreachable, for up to
+    REPORT_DATABASE_WAIT seconds; the report stays Running meanwhile. Every step of an
+    attempt is idempotent, so a retry after an unknown outcome (a lost COMMIT) is safe."""
+    wait_s = _settings().report_database_wait
+    deadline = time.monotonic() + wait_s
+    delay = 0.5
+    while True:
+        try:
+            return attempt()
+        except Exception as exc:
+            if not db.is_transient(exc):
+                raise
+            if time.monotonic() + delay > deadline:
+                raise DatabaseUnavailable(f"the database was unreachable for {wait_s} s "
+                                          f"(REPORT_DATABASE_WAIT): {db.describe(exc)}") from exc
+            log.warning("report %s: database unavailable (%s); trying again in %.1f s",
+                        report_id, db.describe(exc), delay)
+            time.sleep(delay * random.uniform(0.8, 1.2))
+            delay = min(delay * 2, 10.0)
 
 
 def generate_report(report_id: str) -> bytes:
-    """Compute a report and store its CSV in the row and (returned) as the job's result.
+    """Compute a report, store its CSV in the row and return it as the job's result.
 
-    Safe to run again: a Complete report is returned as it is. On error the row is marked
-    Failed with a short message and the exception is re-raised, so RQ records the failure.
+    Safe to run again: a Complete report is returned as it is. A failure is raised, so RQ
+    records it; ``report_failed`` (the job's failure callback) settles the row.
     """
     engine = _engine()
-    row = reports.mark_running(engine, report_id)
-    if row is None:
-        raise LookupError(f"no report {report_id} in the database")
-    if row.status == reports.COMPLETE:
-        return reports.csv_of(engine, report_id)
+    progress = _Progress(get_current_job())
+
+    def attempt() -> bytes:
+        row = reports.start(engine, report_id)
+        if row is None:
+            raise ReportError(f"no report {report_id} in the database")
+        if row.status == reports.COMPLETE:
+            return reports.csv_of(engine, report_id)
+        if row.status == reports.FAILED:
+            raise AlreadySettled(f"the report had already failed: {row.error}")
+        as_of_us, csv = build_report(engine, row.requested_as_of_us, on_progress=progress)
+        if not reports.complete(engine, report_id, as_of_us, csv):
+            settled = reports.find(engine, report_id)
+            if settled is not None and settled.status == reports.COMPLETE:
+                return csv  # completed by another run of the same job (a retried COMMIT, a duplicate)
+            raise AlreadySettled(f"the report failed while it was computed: {settled and settled.error}")
+        return csv
+
+    return _with_database_retry(report_id, attempt)
+
+
+def report_failed(job: Job, connection, exc_type, exc_value, traceback) -> None:
+    """RQ's failure callback: settle the report, unless its worker died and RQ will run it again.
+
+    RQ calls it for a job that raised (in its work horse) and for a job whose worker vanished
+    (wherever the abandoned job is cleaned up). It reads ``job.retries_left`` right after this
+    returns, so setting it to 0 stops a retry that could only fail the same way.
+    """
+    if exc_type is not None and issubclass(exc_type, (AbandonedJobError, ShutDownImminentException)) \
+            and job.retries_left:
+        log.warning("report %s: its worker stopped (%s); RQ runs it again, %d retries left",
+                    job.id, exc_type.__name__, job.retries_left)
+        return
+    job.retries_left = 0
+    kind = f"{exc_type.__module__}.{exc_type.__name__}" if exc_type is not None else "unknown"
+    reason = reports.failure_reason(kind, str(exc_value or ""), job.timeout)
+    if exc_type is not None and issubclass(exc_type, AlreadySettled):
+        return  # the row is settled already; nothing to record
+    if reason.startswith("the report could not be computed"):
+        log.error("report %s failed", job.id, exc_info=(exc_type, exc_value, traceback))
     try:
-        as_of_us, csv = build_report(engine, row.requested_as_of_us, on_progress=_Progress(get_current_job()))
-    except NoData as exc:
-        reports.mark_failed(engine, report_id, str(exc))
-        raise
-    except Exception:
-        log.exception("report %s failed", report_id)
-        reports.mark_failed(engine, report_id, "the report could not be computed; the worker log has the details")
-        raise
-    reports.mark_complete(engine, report_id, as_of_us, csv)
-    return csv
+        reports.fail(_engine(), job.id, reason)
+    except Exception as exc:  # the periodic sweep settles it from RQ's record once the database is back
+        log.warning("report %s: could not record its failure (%s)", job.id, db.describe(exc))
+
+
+def report_stopped(job: Job, connection) -> None:
+    """RQ's stopped callback: an operator stopped the job (``rq job stop``, the dashboard)."""
+    reports.fail(_engine(), job.id, "the report was stopped by an operator")

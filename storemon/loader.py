@@ -21,9 +21,7 @@ from . import sources
 from .bulk import execute, fetch_all, staged
 from .core.localtime import is_known_timezone
 from .core.report import dedupe_polls
-from .db import is_postgres
-
-_LOAD_LOCK = 0x73746F72  # any constant; identifies storemon's load lock among advisory locks
+from .db import WRITE_LOCK, is_postgres
 
 
 @dataclass
@@ -79,7 +77,7 @@ def load_directory(engine: Engine, directory: Path, *, skip_bad: bool = False,
         on_progress("writing to the database", 0, 1)
     with engine.begin() as conn:
         if is_postgres(conn):
-            execute(conn, "SELECT pg_advisory_xact_lock(%s)", (_LOAD_LOCK,))
+            execute(conn, "SELECT pg_advisory_xact_lock(%s)", (WRITE_LOCK,))
         # (SQLite: the transaction began with BEGIN IMMEDIATE, which already excludes other writers.)
         key_of = _store_keys(conn, list(named))
         if timezones is not None:

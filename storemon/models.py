@@ -9,7 +9,8 @@ from __future__ import annotations
 
 from datetime import datetime
 
-from sqlalchemy import BigInteger, Boolean, DateTime, ForeignKey, Integer, LargeBinary, SmallInteger, String, Text
+from sqlalchemy import (BigInteger, Boolean, DateTime, ForeignKey, Index, Integer, LargeBinary, SmallInteger, String,
+                        Text, text)
 from sqlalchemy.orm import DeclarativeBase, Mapped, mapped_column
 
 
@@ -58,9 +59,15 @@ class Report(Base):
     """A requested report; the durable home of its status and CSV (Redis only caches it)."""
 
     __tablename__ = "reports"
+    __table_args__ = (
+        # the periodic sweep looks for reports that are not settled yet, among many that are
+        Index("reports_unsettled", "created_at", postgresql_where=text("status IN ('Pending', 'Running')"),
+              sqlite_where=text("status IN ('Pending', 'Running')")),
+    )
 
     id: Mapped[str] = mapped_column(String(64), primary_key=True)
-    status: Mapped[str] = mapped_column(String(16))  # Pending, Running, Complete, Failed
+    status: Mapped[str] = mapped_column(String(16))  # Pending, Running, Complete, Failed (storemon/reports.py)
+    attempts: Mapped[int] = mapped_column(Integer, server_default="0")  # how many times a job started on it
     requested_as_of_us: Mapped[int | None] = mapped_column(BigInteger)
     as_of_us: Mapped[int | None] = mapped_column(BigInteger)
     created_at: Mapped[datetime] = mapped_column(DateTime(timezone=True))

@@ -48,8 +48,13 @@ def _postgres_lookback(engine: Engine, snapshot: str, as_of_us: int) -> Polls:
             conn.exec_driver_sql(f"SET TRANSACTION SNAPSHOT '{snapshot}'")
             return [_packed_polls(conn, a, b, last=b == as_of_us) for a, b in share]
 
-    with ThreadPoolExecutor(_READERS) as pool:
+    pool = ThreadPoolExecutor(_READERS)
+    try:
         parts = [p for share in pool.map(read, [days[i::_READERS] for i in range(_READERS)]) for p in share]
+    finally:
+        # Interrupted (an error, a worker's shutdown signal), don't wait for a reader still
+        # blocked in its query: its connection goes when the process does.
+        pool.shutdown(wait=False, cancel_futures=True)
     return tuple(np.concatenate([p[i] for p in parts]) for i in range(3))
 
 

@@ -10,7 +10,11 @@ from .core import compute_uptime, to_csv
 from .queries import latest_poll_us, report_input
 
 
-class NoData(LookupError):
+class ReportError(Exception):
+    """A report that cannot be made; the message says why, in words fit for clients."""
+
+
+class NoData(ReportError):
     """There are no polls, so there is no default as_of and nothing to report."""
 
 

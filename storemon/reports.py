@@ -1,15 +1,43 @@
-"""The ``reports`` table: the durable record of every requested report and its CSV."""
+"""The life of a report, in one place: Pending -> Running -> Complete | Failed.
+
+The ``reports`` row is the durable record and the only source of a report's state; the
+RQ job of the same id is how the work gets done. Every transition is one guarded UPDATE,
+so Complete and Failed are final whatever order workers, callbacks and sweeps arrive in:
+
+- ``create``: a new row, Pending, committed before its job is queued.
+- ``start``: Pending or Running -> Running, one more attempt (a job that RQ runs again
+  after its worker died starts again).
+- ``complete``: Pending or Running -> Complete, with its CSV and as_of, in one transaction.
+- ``fail``: Pending or Running -> Failed, with a short reason fit for clients.
+
+Failures are settled where they happen: the job's own failure callback (which RQ runs
+in the work horse, or wherever an abandoned job is cleaned up), and ``reconcile`` for what
+no callback sees: a work horse killed on its last attempt, a job Redis lost. ``reconcile``
+runs for one report when it is asked about, and for every stale one in the workers'
+periodic sweep, so no report stays Pending or Running for ever.
+"""
 
 from __future__ import annotations
 
+import logging
 from dataclasses import dataclass
-from datetime import datetime, UTC
+from datetime import datetime, timedelta, UTC
 
+from rq.job import Job, JobStatus
+from rq.queue import Queue
 from sqlalchemy import Engine, insert, select, update
 
+from .config import Settings
 from .models import Report
+from .queue import enqueue_report, fetch_jobs
+
+log = logging.getLogger(__name__)
 
 PENDING, RUNNING, COMPLETE, FAILED = "Pending", "Running", "Complete", "Failed"
+UNSETTLED = (PENDING, RUNNING)
+# A report whose job Redis does not know is lost only after this long: the POST commits
+# the row before it enqueues, so a look in between must not call the report lost.
+LOST_AFTER = timedelta(seconds=30)
 _table = Report.__table__
 
 
@@ -21,27 +49,41 @@ class ReportRow:
     as_of_us: int | None
     created_at: datetime
     error: str | None
+    attempts: int
+
+
+@dataclass(frozen=True)
+class ReportState:
+    """What a client is told: the row's status, or for an unsettled report where its job is."""
+
+    row: ReportRow
+    status: str
+    progress: float
 
 
 def _now() -> datetime:
     return datetime.now(UTC)
 
 
+def _row(found) -> ReportRow:
+    created_at = found.created_at if found.created_at.tzinfo else found.created_at.replace(tzinfo=UTC)
+    return ReportRow(**{**found._asdict(), "created_at": created_at})
+
+
+_COLUMNS = [_table.c[name] for name in ReportRow.__dataclass_fields__]
+
+
 def create(engine: Engine, report_id: str, requested_as_of_us: int | None) -> None:
     with engine.begin() as conn:
         conn.execute(insert(_table).values(id=report_id, status=PENDING, requested_as_of_us=requested_as_of_us,
-                                           created_at=_now()))
+                                           created_at=_now(), attempts=0))
 
 
 def find(engine: Engine, report_id: str) -> ReportRow | None:
     """The report's state, without its CSV."""
-    columns = [_table.c[name] for name in ReportRow.__dataclass_fields__]
     with engine.connect() as conn:
-        row = conn.execute(select(*columns).where(_table.c.id == report_id)).first()
-    if row is None:
-        return None
-    created_at = row.created_at if row.created_at.tzinfo else row.created_at.replace(tzinfo=UTC)
-    return ReportRow(**{**row._asdict(), "created_at": created_at})
+        found = conn.execute(select(*_COLUMNS).where(_table.c.id == report_id)).first()
+    return None if found is None else _row(found)
 
 
 def csv_of(engine: Engine, report_id: str) -> bytes | None:
@@ -49,23 +91,133 @@ def csv_of(engine: Engine, report_id: str) -> bytes | None:
         return conn.execute(select(_table.c.csv).where(_table.c.id == report_id)).scalar()
 
 
-def mark_running(engine: Engine, report_id: str) -> ReportRow | None:
-    """Running, unless already Complete (a re-run job must not undo a finished report)."""
+def _transition(engine: Engine, report_id: str, **values) -> bool:
+    """Move an unsettled report on; False when it is already Complete or Failed (or unknown)."""
     with engine.begin() as conn:
-        conn.execute(update(_table).where(_table.c.id == report_id, _table.c.status != COMPLETE)
-                     .values(status=RUNNING, error=None))
+        done = conn.execute(update(_table).where(_table.c.id == report_id, _table.c.status.in_(UNSETTLED))
+                            .values(**values))
+    return done.rowcount == 1
+
+
+def start(engine: Engine, report_id: str) -> ReportRow | None:
+    """Running, one attempt more, unless already settled; the row as it now stands."""
+    _transition(engine, report_id, status=RUNNING, attempts=_table.c.attempts + 1)
     return find(engine, report_id)
 
 
-def mark_complete(engine: Engine, report_id: str, as_of_us: int, csv: bytes) -> None:
+def complete(engine: Engine, report_id: str, as_of_us: int, csv: bytes) -> bool:
     """CSV, as_of and status in one transaction: a report is never Complete without its CSV."""
-    with engine.begin() as conn:
-        conn.execute(update(_table).where(_table.c.id == report_id)
-                     .values(status=COMPLETE, as_of_us=as_of_us, csv=csv, error=None, finished_at=_now()))
+    return _transition(engine, report_id, status=COMPLETE, as_of_us=as_of_us, csv=csv, error=None,
+                       finished_at=_now())
 
 
-def mark_failed(engine: Engine, report_id: str, error: str) -> None:
-    """Failed with a short message for clients; a Complete report stays Complete."""
-    with engine.begin() as conn:
-        conn.execute(update(_table).where(_table.c.id == report_id, _table.c.status != COMPLETE)
-                     .values(status=FAILED, error=error[:500], finished_at=_now()))
+def fail(engine: Engine, report_id: str, reason: str) -> bool:
+    if _transition(engine, report_id, status=FAILED, error=reason[:500], finished_at=_now()):
+        log.warning("report %s failed: %s", report_id, reason)
+        return True
+    return False
+
+
+# --- why a job failed, in words for clients (tracebacks stay in the worker log and RQ) ---
+
+WORKER_LOST = "the worker computing this report stopped before it finished"
+
+
+def failure_reason(kind: str, message: str, timeout_s: int | None = None) -> str:
+    """A short, safe reason from an exception's class name and message.
+
+    storemon's own exceptions carry messages written for people; anything else is a bug
+    or an outage, named by its class only.
+    """
+    name = kind.rsplit(".", 1)[-1]
+    if name == "JobTimeoutException":
+        return f"the report timed out after {timeout_s} s (REPORT_JOB_TIMEOUT)" if timeout_s else \
+            "the report timed out (REPORT_JOB_TIMEOUT)"
+    if name == "ShutDownImminentException":
+        return "the report was stopped by a worker shutdown"
+    if name in ("AbandonedJobError", "WorkHorseTerminated"):
+        return WORKER_LOST
+    if kind.startswith("storemon.") and message:
+        return message
+    return f"the report could not be computed: unexpected {name}; the worker log has the details"
+
+
+def _rq_failure_reason(job: Job, attempts: int) -> str:
+    """The reason for a job RQ has recorded as failed, stopped or canceled."""
+    status = job.get_status(refresh=False)
+    if status == JobStatus.STOPPED:
+        return "the report was stopped by an operator"
+    if status == JobStatus.CANCELED:
+        return "the report was canceled in the queue"
+    result = job.latest_result()
+    text = (result.exc_string or "") if result is not None else ""
+    if "AbandonedJobError" in text or "Work-horse terminated" in text:
+        return WORKER_LOST + (f" ({attempts} attempts)" if attempts > 1 else "")
+    last = next((line for line in reversed(text.splitlines()) if line.strip()), "")
+    kind, _, message = last.partition(": ")
+    return failure_reason(kind.strip(), message.strip(), job.timeout)
+
+
+# --- reconciling the row with RQ ---
+
+_WAITING = {JobStatus.QUEUED, JobStatus.DEFERRED, JobStatus.SCHEDULED, JobStatus.CREATED}
+_ENDED = {JobStatus.FAILED, JobStatus.STOPPED, JobStatus.CANCELED}
+
+
+def _progress(job: Job) -> float:
+    return float(job.get_meta(refresh=False).get("progress", 0.0))
+
+
+def reconcile(engine: Engine, queue: Queue, settings: Settings, row: ReportRow, job: Job | None,
+              now: datetime | None = None) -> ReportState:
+    """Settle an unsettled row from what RQ knows of its job, and say where it stands."""
+    if row.status not in UNSETTLED:
+        return ReportState(row, row.status, 1.0)
+    if job is None:
+        if (now or _now()) - row.created_at < LOST_AFTER:
+            return ReportState(row, row.status, 0.0)
+        # Redis lost the job (flushed, restarted, or the web process died before enqueueing):
+        # the row holds all a job needs, so queue it again, as often as a dead worker would be.
+        if row.attempts > settings.report_retries:
+            fail(engine, row.id, f"the report's job was lost from the queue after {row.attempts} attempts")
+        elif enqueue_report(queue, settings, row.id):
+            log.warning("report %s: its job was lost from Redis; queued again", row.id)
+        return _state_of_row(engine, row)
+    status = job.get_status(refresh=False)
+    if status in _WAITING:
+        return ReportState(row, PENDING, _progress(job))
+    if status == JobStatus.STARTED:
+        return ReportState(row, RUNNING, _progress(job))
+    if status in _ENDED:
+        fail(engine, row.id, _rq_failure_reason(job, row.attempts))
+        return _state_of_row(engine, row)
+    # Finished: the job committed the row before it returned, so the row is settled now.
+    return _state_of_row(engine, row, progress=1.0)
+
+
+def _state_of_row(engine: Engine, row: ReportRow, progress: float = 0.0) -> ReportState:
+    fresh = find(engine, row.id) or row
+    return ReportState(fresh, fresh.status, 1.0 if fresh.status not in UNSETTLED else progress)
+
+
+def state(engine: Engine, queue: Queue, settings: Settings, report_id: str) -> ReportState | None:
+    """Where a report stands (None if unknown); an unsettled one is reconciled with RQ first."""
+    row = find(engine, report_id)
+    if row is None or row.status not in UNSETTLED:
+        return None if row is None else ReportState(row, row.status, 1.0)
+    return reconcile(engine, queue, settings, row, fetch_jobs(queue, [report_id])[0])
+
+
+def settle_stale(engine: Engine, queue: Queue, settings: Settings, limit: int = 1000) -> int:
+    """Reconcile every report unsettled for longer than LOST_AFTER; how many became settled or queued again."""
+    now = _now()
+    with engine.connect() as conn:
+        found = conn.execute(select(*_COLUMNS).where(_table.c.status.in_(UNSETTLED),
+                                                     _table.c.created_at < now - LOST_AFTER)
+                             .order_by(_table.c.created_at).limit(limit)).all()
+    rows = [_row(f) for f in found]
+    changed = 0
+    for row, job in zip(rows, fetch_jobs(queue, [r.id for r in rows]) if rows else []):
+        after = reconcile(engine, queue, settings, row, job, now)
+        changed += after.status != row.status or job is None
+    return changed

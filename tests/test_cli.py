@@ -87,14 +87,84 @@ def test_postgresql_and_sqlite_give_the_same_report(pg, sqlite, tmp_path):
     assert reports[0].count("\n") == 4
 
 
-def test_demo_sets_up_loads_the_seed_and_writes_a_report(tmp_path):
-    env = {**os.environ, "DATABASE_URL": f"sqlite:///{tmp_path / 'demo.db'}"}
-    done = subprocess.run([sys.executable, "-m", "storemon", "demo", "--dataset", "2024-10"], cwd=PROJECT_ROOT,
-                          env=env, capture_output=True, text=True, timeout=120)
+def run_cli(*args: str, **env: str) -> subprocess.CompletedProcess:
+    return subprocess.run([sys.executable, "-m", "storemon", *args], cwd=PROJECT_ROOT, env={**os.environ, **env},
+                          capture_output=True, text=True, timeout=120)
+
+
+def test_demo_keeps_each_dataset_in_a_fresh_database_of_its_own(tmp_path):
+    first = run_cli("demo", "--dir", str(tmp_path))
+    assert first.returncode == 0, first.stderr
+    assert f"written to {tmp_path / 'report-2023-01.csv'}" in first.stdout
+    first_report = (tmp_path / "report-2023-01.csv").read_text()
+    new_polls = first.stdout.split(" new polls")[0].rsplit(" ", 1)[1]
+    other = run_cli("demo", "--dataset", "2024-10", "--dir", str(tmp_path))
+    assert other.returncode == 0, other.stderr
+    report = (tmp_path / "report-2024-10.csv").read_text()
+    assert report.startswith("store_id,uptime_last_hour,")
+    with open(SEED / "2024-10" / "store_status.csv", newline="") as f:
+        polled = {r["store_id"] for r in csv.DictReader(f)}
+    assert {r["store_id"] for r in csv.DictReader(io.StringIO(report))} == polled  # no 2023 stores mixed in
+    again = run_cli("demo", "--dir", str(tmp_path))
+    assert again.returncode == 0 and f" {new_polls} new polls" in again.stdout  # made anew: every poll is new again
+    assert (tmp_path / "report-2023-01.csv").read_text() == first_report
+
+
+@pytest.mark.parametrize("command", [["init-db"], ["load", str(SEED / "2023-01")], ["report"]])
+@pytest.mark.parametrize("url", ["postgresql://root@127.0.0.1:1/nowhere", "postgresql://root@127.0.0.1:5432/no_such_db"])
+def test_an_unreachable_or_missing_database_is_one_line(command, url):
+    done = run_cli(*command, DATABASE_URL=url)
+    assert done.returncode == 1
+    lines = done.stderr.strip().splitlines()
+    assert len(lines) == 1 and lines[0].startswith("Error: database postgresql+psycopg://root@127.0.0.1:"), done.stderr
+    assert "Traceback" not in done.stderr
+
+
+def test_report_out_into_a_missing_directory_is_a_usage_error(sqlite, tmp_path):
+    done = storemon(sqlite, "report", "--out", str(tmp_path / "nope" / "r.csv"))
+    assert done.returncode == 2
+    assert f"directory '{tmp_path / 'nope'}' does not exist" in done.stderr
+    assert not (tmp_path / "nope").exists()
+
+
+def test_report_out_writes_into_a_device_or_fifo_without_replacing_it(engine, tmp_path):
+    polls_csv(tmp_path, [("s1", "active", "2023-01-22 10:00:00 UTC")])
+    assert storemon(engine, "load", str(tmp_path)).returncode == 0
+    done = storemon(engine, "report", "--out", "/dev/null")
     assert done.returncode == 0, done.stderr
-    report = PROJECT_ROOT / "instance" / "report-2024-10.csv"
-    assert f"written to {report}" in done.stdout
-    assert report.read_text().startswith("store_id,uptime_last_hour,")
+    assert os.path.exists("/dev/null") and not os.path.isfile("/dev/null")
+    fifo = tmp_path / "pipe"
+    os.mkfifo(fifo)
+    reader = subprocess.Popen(["cat", str(fifo)], stdout=subprocess.PIPE)
+    done = storemon(engine, "report", "--out", str(fifo))
+    assert done.returncode == 0, done.stderr
+    assert reader.communicate(timeout=30)[0].startswith(b"store_id,")
+    assert fifo.is_fifo()
+    regular = tmp_path / "r.csv"
+    regular.write_text("old")
+    assert storemon(engine, "report", "--out", str(regular)).returncode == 0
+    assert regular.read_text().startswith("store_id,") and list(tmp_path.glob("*.part")) == []
+
+
+def test_first_loads_on_an_empty_database_at_once_create_the_schema_once(tmp_path):
+    """Two loads, each migrating an empty database first, used to collide creating the tables."""
+    import psycopg
+
+    from .conftest import TEST_DATABASE_URL
+
+    polls_csv(tmp_path, [("s1", "active", "2023-01-22 10:00:00 UTC")])
+    base = TEST_DATABASE_URL.replace("postgresql+psycopg://", "postgresql://").rsplit("/", 1)[0]
+    for _ in range(3):
+        with psycopg.connect(base + "/postgres", autocommit=True) as conn:
+            conn.execute("DROP DATABASE IF EXISTS storemon_race WITH (FORCE)")
+            conn.execute("CREATE DATABASE storemon_race")
+        env = {**os.environ, "DATABASE_URL": base + "/storemon_race"}
+        loads = [subprocess.Popen([sys.executable, "-m", "storemon", "load", str(tmp_path)], cwd=PROJECT_ROOT, env=env,
+                                  stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True) for _ in range(3)]
+        outputs = [p.communicate(timeout=120) for p in loads]
+        assert [p.returncode for p in loads] == [0, 0, 0], outputs
+    with psycopg.connect(base + "/postgres", autocommit=True) as conn:
+        conn.execute("DROP DATABASE IF EXISTS storemon_race WITH (FORCE)")
 
 
 def test_a_bad_setting_fails_with_one_line(tmp_path):
@@ -115,11 +185,15 @@ def test_the_web_and_worker_processes_also_fail_with_one_line_on_a_bad_setting(e
                                    "got 'http://localhost:6379'")
 
 
-def test_init_db_can_run_again(sqlite):
-    for _ in range(2):
-        done = storemon(sqlite, "init-db")
-        assert done.returncode == 0, done.stderr
-        assert "schema is up to date" in done.stdout
+def test_init_db_says_what_it_did_and_can_run_again(tmp_path):
+    from storemon.db import head_revision, make_engine
+
+    engine = make_engine(f"sqlite:///{tmp_path / 'new.db'}")
+    first = storemon(engine, "init-db")
+    assert first.returncode == 0, first.stderr
+    assert first.stdout.startswith(f"created the schema (revision {head_revision()}) in sqlite:///")
+    again = storemon(engine, "init-db")
+    assert again.stdout.startswith(f"the schema is already up to date (revision {head_revision()})")
 
 
 def test_two_overlapping_loads_at_once_both_land_and_duplicate_nothing(engine, tmp_path):

@@ -1,0 +1,184 @@
+"""PostgreSQL, Redis and worker processes of a test's own, to stop, freeze, flush and kill.
+
+Fault tests never touch the machine's shared services: each instance here runs on a port
+of its own, from a temporary directory, and is removed afterwards.
+"""
+
+from __future__ import annotations
+
+import os
+import shutil
+import signal
+import socket
+import subprocess
+import sys
+import tempfile
+import time
+from pathlib import Path
+
+import psycopg
+import redis
+
+from storemon.config import PROJECT_ROOT
+
+PG_BIN = Path(subprocess.run(["pg_config", "--bindir"], capture_output=True, text=True, check=True).stdout.strip())
+
+
+def free_port() -> int:
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        return s.getsockname()[1]
+
+
+def wait_for(condition, timeout_s: float, what: str, every_s: float = 0.1):
+    """Poll until ``condition()`` is truthy; its value, or AssertionError naming ``what``."""
+    deadline = time.monotonic() + timeout_s
+    while True:
+        value = condition()
+        if value:
+            return value
+        if time.monotonic() > deadline:
+            raise AssertionError(f"timed out after {timeout_s} s waiting for {what}")
+        time.sleep(every_s)
+
+
+def _children(pid: int) -> list[int]:
+    found = []
+    for entry in os.listdir("/proc"):
+        if entry.isdigit():
+            try:
+                with open(f"/proc/{entry}/stat") as f:
+                    if int(f.read().rsplit(")", 1)[1].split()[1]) == pid:
+                        found.append(int(entry))
+            except OSError:
+                pass
+    return found
+
+
+class OwnPostgres:
+    """A PostgreSQL cluster in a temporary directory (initdb as the postgres user), trust auth for root."""
+
+    def __init__(self):
+        self.dir = Path(tempfile.mkdtemp(prefix="storemon-pg-"))
+        shutil.chown(self.dir, "postgres")
+        self.port = free_port()
+        self.data = self.dir / "data"
+        self._as_postgres(PG_BIN / "initdb", "-D", self.data, "-U", "root", "--auth=trust", "-E", "UTF8")
+        self.url = f"postgresql://root@127.0.0.1:{self.port}/storemon"
+
+    def _as_postgres(self, *command) -> None:
+        subprocess.run(["runuser", "-u", "postgres", "--", *map(str, command)], check=True,
+                       stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL, timeout=120)
+
+    def start(self) -> None:
+        options = f"-p {self.port} -k {self.dir} -c listen_addresses=127.0.0.1 -c fsync=off -c full_page_writes=off"
+        self._as_postgres(PG_BIN / "pg_ctl", "-D", self.data, "-l", self.dir / "log", "-o", options, "-w", "start")
+
+    def create_database(self) -> None:
+        with psycopg.connect(f"postgresql://root@127.0.0.1:{self.port}/postgres", autocommit=True) as conn:
+            conn.execute("CREATE DATABASE storemon")
+
+    def stop(self) -> None:
+        self._as_postgres(PG_BIN / "pg_ctl", "-D", self.data, "-m", "fast", "-w", "stop")
+
+    def _pids(self) -> list[int]:
+        postmaster = int((self.data / "postmaster.pid").read_text().split()[0])
+        return [postmaster, *_children(postmaster)]
+
+    def freeze(self) -> None:
+        for pid in self._pids():
+            os.kill(pid, signal.SIGSTOP)
+
+    def thaw(self) -> None:
+        for pid in self._pids():
+            os.kill(pid, signal.SIGCONT)
+
+    def remove(self) -> None:
+        try:
+            if (self.data / "postmaster.pid").exists():
+                self.thaw()
+                self._as_postgres(PG_BIN / "pg_ctl", "-D", self.data, "-m", "immediate", "-w", "stop")
+        finally:
+            shutil.rmtree(self.dir, ignore_errors=True)
+
+
+class OwnRedis:
+    """A redis-server on a port of its own, keeping nothing on disk."""
+
+    def __init__(self):
+        self.port = free_port()
+        self.url = f"redis://127.0.0.1:{self.port}/0"
+        self.process: subprocess.Popen | None = None
+
+    def start(self) -> None:
+        self.process = subprocess.Popen(["redis-server", "--port", str(self.port), "--bind", "127.0.0.1",
+                                         "--save", "", "--appendonly", "no"],
+                                        stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+        wait_for(self.answers, 10, "redis-server to start")
+
+    def answers(self) -> bool:
+        try:
+            return bool(redis.Redis.from_url(self.url, socket_timeout=1, socket_connect_timeout=1).ping())
+        except redis.RedisError:
+            return False
+
+    def stop(self) -> None:
+        if self.process is not None:
+            self.process.kill()
+            self.process.wait(timeout=10)
+            self.process = None
+
+    def freeze(self) -> None:
+        self.process.send_signal(signal.SIGSTOP)
+
+    def thaw(self) -> None:
+        self.process.send_signal(signal.SIGCONT)
+
+    def flushall(self) -> None:
+        redis.Redis.from_url(self.url).flushall()
+
+    def remove(self) -> None:
+        if self.process is not None:
+            self.thaw()
+            self.stop()
+
+
+class WorkerProcess:
+    """``python -u worker.py`` against the given services, its log kept for a failing test."""
+
+    def __init__(self, env: dict[str, str], log_path: Path):
+        self.log_path = log_path
+        self.log = open(log_path, "ab")
+        self.process = subprocess.Popen([sys.executable, "-u", "worker.py"], cwd=PROJECT_ROOT,
+                                        env={**os.environ, "PYTHONPATH": str(PROJECT_ROOT), **env},
+                                        stdout=self.log, stderr=subprocess.STDOUT, start_new_session=True)
+
+    @property
+    def pid(self) -> int:
+        return self.process.pid
+
+    def alive(self) -> bool:
+        return self.process.poll() is None
+
+    def horses(self) -> list[int]:
+        """The work horses (forked children, in process groups of their own) now running."""
+        return _children(self.pid)
+
+    def kill(self, signum=signal.SIGKILL) -> None:
+        os.kill(self.pid, signum)
+
+    def output(self) -> str:
+        return self.log_path.read_text(errors="replace")
+
+    def stop(self) -> None:
+        for pid in self.horses():
+            try:
+                os.kill(pid, signal.SIGKILL)
+            except ProcessLookupError:
+                pass
+        try:
+            os.killpg(self.pid, signal.SIGKILL)
+        except ProcessLookupError:
+            pass
+        self.process.wait(timeout=30)
+        self.log.close()

@@ -1,0 +1,121 @@
+"""A report's lifecycle (storemon/reports.py): guarded transitions, failure reasons, reconciling with RQ."""
+
+from __future__ import annotations
+
+import pytest
+from rq.job import Job, JobStatus
+from rq.worker import SimpleWorker
+from sqlalchemy import text
+
+from storemon import reports
+from storemon.loader import load_directory
+from storemon.config import PROJECT_ROOT
+
+from .test_api import AS_OF, age, expected_csv, queue_of, run_jobs, trigger
+
+
+def test_terminal_states_are_final(pg):
+    reports.create(pg, "r1", None)
+    assert reports.start(pg, "r1").status == reports.RUNNING
+    assert reports.fail(pg, "r1", "lost")
+    # a late worker cannot make a Failed report Complete, nor fail it again with another reason
+    assert not reports.complete(pg, "r1", 1, b"csv")
+    assert not reports.fail(pg, "r1", "other")
+    assert reports.start(pg, "r1").status == reports.FAILED
+    row = reports.find(pg, "r1")
+    assert (row.status, row.error, row.attempts, reports.csv_of(pg, "r1")) == ("Failed", "lost", 1, None)
+
+    reports.create(pg, "r2", None)
+    assert reports.complete(pg, "r2", 7, b"csv")
+    assert not reports.fail(pg, "r2", "too late")
+    assert reports.start(pg, "r2").status == reports.COMPLETE
+    assert reports.find(pg, "r2").as_of_us == 7 and reports.csv_of(pg, "r2") == b"csv"
+
+
+def test_each_start_counts_an_attempt(pg):
+    reports.create(pg, "r", None)
+    assert [reports.start(pg, "r").attempts for _ in range(3)] == [1, 2, 3]
+
+
+@pytest.mark.parametrize("kind,message,reason", [
+    ("rq.timeouts.JobTimeoutException", "Task exceeded maximum timeout value (600 seconds)",
+     "the report timed out after 600 s (REPORT_JOB_TIMEOUT)"),
+    ("rq.exceptions.ShutDownImminentException", "shut down imminent", "the report was stopped by a worker shutdown"),
+    ("rq.exceptions.AbandonedJobError", "", reports.WORKER_LOST),
+    ("storemon.jobs.DatabaseUnavailable", "the database was unreachable for 300 s (REPORT_DATABASE_WAIT): refused",
+     "the database was unreachable for 300 s (REPORT_DATABASE_WAIT): refused"),
+    ("builtins.ZeroDivisionError", "division by zero",
+     "the report could not be computed: unexpected ZeroDivisionError; the worker log has the details"),
+])
+def test_failure_reasons_say_what_failed(kind, message, reason):
+    assert reports.failure_reason(kind, message, 600) == reason
+
+
+def test_a_report_with_no_polls_fails_at_once_without_retries(client, app):
+    report_id = trigger(client)  # nothing loaded
+    run_jobs(app)
+    body = client.get(f"/get_report/{report_id}").get_json()
+    assert body["status"] == "Failed" and body["error"].startswith("no polls are loaded yet")
+    job = queue_of(app).fetch_job(report_id)
+    assert job.get_status() == JobStatus.FAILED and job.retries_left == 0
+    assert reports.find(app.extensions["storemon"].engine, report_id).attempts == 1  # tried once, not three times
+
+
+def test_a_row_never_queued_is_queued_by_the_sweep_and_completes(app, settings, pg):
+    load_directory(pg, PROJECT_ROOT / "seed" / "2023-01")
+    from storemon.timeparse import parse_instant
+
+    # as if the web process died between committing the row and enqueueing its job
+    reports.create(pg, "orphan", parse_instant(AS_OF))
+    queue = queue_of(app)
+    assert reports.settle_stale(pg, queue, settings) == 0  # too young to call lost
+    age(pg, "orphan", minutes=2)
+    assert reports.settle_stale(pg, queue, settings) == 1
+    assert queue.job_ids == ["orphan"]
+    run_jobs(app)
+    assert reports.find(pg, "orphan").status == reports.COMPLETE
+    assert reports.csv_of(pg, "orphan") == expected_csv(pg, AS_OF)
+
+
+def test_a_job_rq_failed_without_our_callback_is_settled_with_its_reason(app, settings, pg, redis_conn):
+    # e.g. a work horse killed on its last attempt: RQ records the failure, no callback runs
+    reports.create(pg, "dead", None)
+    reports.start(pg, "dead")
+    job = Job.create("storemon.jobs.generate_report", args=("dead",), id="dead", connection=redis_conn)
+    job.save()
+    with redis_conn.pipeline() as pipe:
+        job.set_status(JobStatus.FAILED, pipeline=pipe)
+        job._handle_failure("Work-horse terminated unexpectedly; waitpid returned 9 (signal 9); ", pipeline=pipe,
+                            worker_name="w")
+        pipe.execute()
+    state = reports.state(pg, queue_of(app), settings, "dead")
+    assert (state.status, state.row.error) == ("Failed", reports.WORKER_LOST)
+
+
+def test_a_lost_job_is_not_queued_again_for_ever(app, settings, pg):
+    reports.create(pg, "unlucky", None)
+    for _ in range(settings.report_retries + 1):
+        reports.start(pg, "unlucky")  # each attempt's job was lost
+    age(pg, "unlucky", minutes=2)
+    reports.settle_stale(pg, queue_of(app), settings)
+    row = reports.find(pg, "unlucky")
+    assert row.status == "Failed" and row.error == "the report's job was lost from the queue after 3 attempts"
+    assert queue_of(app).count == 0
+
+
+def test_the_sweep_leaves_queued_and_running_reports_alone(client, app, settings, pg):
+    waiting = trigger(client)
+    age(pg, waiting, minutes=5)
+    assert reports.settle_stale(pg, queue_of(app), settings) == 0
+    assert reports.find(pg, waiting).status == "Pending" and queue_of(app).job_ids == [waiting]
+
+
+def test_a_settled_report_keeps_its_state_when_its_job_runs_late(client, app, settings, pg):
+    load_directory(pg, PROJECT_ROOT / "seed" / "2023-01")
+    report_id = trigger(client, query_string={"as_of": AS_OF})
+    reports.fail(pg, report_id, "settled elsewhere")
+    SimpleWorker([queue_of(app)], connection=queue_of(app).connection).work(burst=True)
+    body = client.get(f"/get_report/{report_id}").get_json()
+    assert body == {"report_id": report_id, "status": "Failed", "error": "settled elsewhere"}
+    with pg.connect() as conn:
+        assert conn.execute(text("SELECT csv IS NULL FROM reports")).scalar()
