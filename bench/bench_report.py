@@ -74,6 +74,12 @@ def prepare(name: str) -> str:
     if not loaded:
         fresh_postgres(url)
         measured(LOAD.format(directory=str(dataset(name, *DATASETS[name]))), url)
+    else:  # loaded by an older checkout: bring its schema up to date (the worker checks it)
+        from storemon.db import make_engine, upgrade
+
+        engine = make_engine(url)
+        upgrade(engine)
+        engine.dispose()
     return url
 
 

@@ -49,6 +49,11 @@ class StoreKeys:
     ids: list[str] = field(default_factory=list)
     _index: dict[str, int] = field(default_factory=dict)
 
+    @property
+    def known(self) -> dict[str, int]:
+        """The ids seen so far (a mapping, for fast membership tests)."""
+        return self._index
+
     def keys(self, store_ids: list[str], distinct: dict[str, None] | None = None) -> np.ndarray:
         index = self._index
         # New ids are found among the distinct ones (fast, in C), then every row is a dict lookup.
@@ -308,7 +313,8 @@ def read_polls(path: Path, *, strict: bool = True, rejected: list[Rejected] | No
             ids = [s.strip() for s in ids]
             distinct = dict.fromkeys(ids)
         has_id = np.array([bool(s) for s in ids]) if "" in distinct else np.ones(len(ids), bool)
-        bad_ids = {s: problem for s in distinct if s and (problem := store_id_problem(s))}
+        # Only ids not accepted in an earlier block need checking (a few of the ~14K a block names).
+        bad_ids = {s: problem for s in distinct.keys() - stores.known.keys() if s and (problem := store_id_problem(s))}
         good_id = np.array([s not in bad_ids for s in ids]) if bad_ids else has_id
         ok = has_id & good_id & known & ts_ok & in_range
         for j in np.flatnonzero(~ok).tolist():
