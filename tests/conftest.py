@@ -110,6 +110,7 @@ def make_app(settings):
     for app in made:
         app.extensions["storemon"].engine.dispose()
         app.extensions["storemon"].redis.close()
+        app.extensions["storemon"].checks.shutdown(wait=False)
 
 
 @pytest.fixture

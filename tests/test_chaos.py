@@ -121,6 +121,7 @@ def stack(tmp_path):
     finally:
         if app is not None:
             app.extensions["storemon"].engine.dispose()
+            app.extensions["storemon"].checks.shutdown(wait=False)
         if engine is not None:
             engine.dispose()
         redis.remove()
