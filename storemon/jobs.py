@@ -83,21 +83,19 @@ class _Progress:
             log.warning("report %s: progress not recorded (%s)", self.job.id, exc)
 
 
-def _with_database_retry(report_id: str, attempt):
-    """Run ``attempt`` again, with backoff, while the database is unreachable, for up to
-    REPORT_DATABASE_WAIT seconds; the report stays Running meanwhile. Every step of an
-    attempt is idempotent, so a retry after an unknown outcome (a lost COMMIT) is safe."""
-    wait_s = _settings().report_database_wait
-    deadline = time.monotonic() + wait_s
+def _retrying(report_id: str, deadline: float, step):
+    """Run ``step`` again, with backoff, while the database is unreachable, until ``deadline``
+    (monotonic); the report stays Running meanwhile. Every step is idempotent, so running
+    one again after an unknown outcome (a COMMIT whose answer was lost) is safe."""
     delay = 0.5
     while True:
         try:
-            return attempt()
+            return step()
         except Exception as exc:
             if not db.is_transient(exc):
                 raise
             if time.monotonic() + delay > deadline:
-                raise DatabaseUnavailable(f"the database was unreachable for {wait_s} s "
+                raise DatabaseUnavailable(f"the database was unreachable for {_settings().report_database_wait} s "
                                           f"(REPORT_DATABASE_WAIT): {db.describe(exc)}") from exc
             log.warning("report %s: database unavailable (%s); trying again in %.1f s",
                         report_id, db.describe(exc), delay)
@@ -109,28 +107,31 @@ def generate_report(report_id: str) -> bytes:
     """Compute a report, store its CSV in the row and return it as the job's result.
 
     Safe to run again: a Complete report is returned as it is. A failure is raised, so RQ
-    records it; ``report_failed`` (the job's failure callback) settles the row.
+    records it; ``report_failed`` (the job's failure callback) settles the row. Transient
+    database errors are waited out for up to REPORT_DATABASE_WAIT in all.
     """
     engine = _engine()
     progress = _Progress(get_current_job())
+    deadline = time.monotonic() + _settings().report_database_wait
 
-    def attempt() -> bytes:
-        row = reports.start(engine, report_id)
-        if row is None:
-            raise ReportError(f"no report {report_id} in the database")
-        if row.status == reports.COMPLETE:
-            return reports.csv_of(engine, report_id)
-        if row.status == reports.FAILED:
-            raise AlreadySettled(f"the report had already failed: {row.error}")
+    row = _retrying(report_id, deadline, lambda: reports.start(engine, report_id))  # one attempt more
+    if row is None:
+        raise ReportError(f"no report {report_id} in the database")
+    if row.status == reports.COMPLETE:
+        return _retrying(report_id, deadline, lambda: reports.csv_of(engine, report_id))
+    if row.status == reports.FAILED:
+        raise AlreadySettled(f"the report had already failed: {row.error}")
+
+    def compute() -> bytes:
         as_of_us, csv = build_report(engine, row.requested_as_of_us, on_progress=progress)
-        if not reports.complete(engine, report_id, as_of_us, csv):
-            settled = reports.find(engine, report_id)
-            if settled is not None and settled.status == reports.COMPLETE:
-                return csv  # completed by another run of the same job (a retried COMMIT, a duplicate)
-            raise AlreadySettled(f"the report failed while it was computed: {settled and settled.error}")
-        return csv
+        if reports.complete(engine, report_id, as_of_us, csv):
+            return csv
+        settled = reports.find(engine, report_id)
+        if settled is not None and settled.status == reports.COMPLETE:
+            return csv  # completed by another run of the same job (a retried COMMIT, a duplicate)
+        raise AlreadySettled(f"the report failed while it was computed: {settled and settled.error}")
 
-    return _with_database_retry(report_id, attempt)
+    return _retrying(report_id, deadline, compute)
 
 
 def report_failed(job: Job, connection, exc_type, exc_value, traceback) -> None:

@@ -157,6 +157,7 @@ def test_a_database_outage_with_a_backlog_loses_nothing(stack):
     stack.wait_until_settled(ids, 180)
     expected = stack.expected()
     assert all(stack.csv(r) == expected for r in ids)
+    assert {reports.find(stack.engine, r).attempts for r in ids} == {1}  # waited out, not run again
     assert worker.alive()
 
 
