@@ -231,6 +231,16 @@ def test_redis_flushed_mid_report_never_turns_a_failed_report_complete(stack, he
     assert worker.alive()
 
 
+def test_a_worker_settles_a_report_nobody_asks_about(stack):
+    # committed, then the web process died before enqueueing; no client ever polls it
+    reports.create(stack.engine, "orphan", parse_instant(AS_OF))
+    with stack.engine.begin() as conn:
+        conn.execute(text("UPDATE reports SET created_at = created_at - interval '2 minutes'"))
+    stack.worker()  # its first maintenance round queues the report again, and it runs it
+    wait_for(lambda: reports.find(stack.engine, "orphan").status == "Complete", 60, "the report to complete")
+    assert reports.csv_of(stack.engine, "orphan") == stack.expected()
+
+
 def test_a_frozen_postgres_makes_requests_answer_503_in_seconds_not_hang(stack):
     report_id = stack.trigger()
     client = stack.client
