@@ -6,6 +6,7 @@ import os
 import stat
 import sys
 import time
+from contextlib import contextmanager
 from pathlib import Path
 
 import click
@@ -45,16 +46,24 @@ def _settings():
         raise click.ClickException(f"bad setting: {exc}") from None
 
 
-def _migrated(database_url: str):
-    """An engine on the database, its schema created or upgraded first; and what the upgrade did."""
-    from .db import make_engine, upgrade
+@contextmanager
+def _database(database_url: str):
+    """(engine, (revision before, revision after)) on the database, its schema created or
+    upgraded first. A database error inside the block (unreachable, missing, refusing)
+    ends the command with one line naming the database, not a traceback."""
+    from alembic.util.exc import CommandError
+    from sqlalchemy.exc import SQLAlchemyError
+
+    from .db import describe, make_engine, upgrade
 
     engine = make_engine(database_url)
-    return engine, upgrade(engine)
-
-
-def _engine():
-    return _migrated(_settings().database_url)[0]
+    try:
+        yield engine, upgrade(engine)
+    except (SQLAlchemyError, CommandError) as exc:
+        raise click.ClickException(f"database {engine.url.render_as_string(hide_password=True)}: "
+                                   f"{describe(exc)}") from None
+    finally:
+        engine.dispose()
 
 
 def _parse_as_of(_ctx, _param, value: str | None) -> int | None:
@@ -82,8 +91,8 @@ def cli() -> None:
 @cli.command("init-db")
 def init_db() -> None:
     """Create the schema or upgrade it to the newest migration (safe to run again)."""
-    engine, (before, after) = _migrated(_settings().database_url)
-    where = engine.url.render_as_string(hide_password=True)
+    with _database(_settings().database_url) as (engine, (before, after)):
+        where = engine.url.render_as_string(hide_password=True)
     if before is None:
         click.echo(f"created the schema (revision {after}) in {where}")
     elif before != after:
@@ -125,7 +134,8 @@ def load(directory: Path, skip_bad: bool) -> None:
     replace those of the stores the files name. Any bad line stops the load and
     nothing is written, unless --skip-bad.
     """
-    _load(_engine(), directory, skip_bad)
+    with _database(_settings().database_url) as (engine, _):
+        _load(engine, directory, skip_bad)
 
 
 def write_file(out: Path, data: bytes) -> None:
@@ -175,7 +185,8 @@ def report(as_of: int | None, out: Path | None) -> None:
     """Compute the uptime report now, synchronously."""
     from .timeparse import format_instant
 
-    as_of_used, rows = _report(_engine(), as_of, out)
+    with _database(_settings().database_url) as (engine, _):
+        as_of_used, rows = _report(engine, as_of, out)
     click.echo(f"report as of {format_instant(as_of_used)}: {rows} stores"
                + (f", written to {out}" if out else ""), err=True)
 
@@ -196,29 +207,13 @@ def demo(dataset: str, directory: Path) -> None:
     database = directory / f"demo-{dataset}.db"
     for leftover in (database, database.with_name(database.name + "-wal"), database.with_name(database.name + "-shm")):
         leftover.unlink(missing_ok=True)
-    engine, _ = _migrated(f"sqlite:///{database}")
-    _load(engine, SEED_DIR / dataset, skip_bad=False)
     out = directory / f"report-{dataset}.csv"
-    as_of_used, rows = _report(engine, None, out)
+    with _database(f"sqlite:///{database}") as (engine, _):
+        _load(engine, SEED_DIR / dataset, skip_bad=False)
+        as_of_used, rows = _report(engine, None, out)
     click.echo(f"report as of {format_instant(as_of_used)} for {rows} stores written to {out}")
     click.echo(f"(the demo's database is {database}; DATABASE_URL=sqlite:///{database} points the service at it)")
 
 
 def main() -> None:
-    from alembic.util.exc import CommandError
-    from sqlalchemy.exc import SQLAlchemyError
-
-    from .db import describe
-
-    try:
-        cli(prog_name="python -m storemon")
-    except (SQLAlchemyError, CommandError) as exc:
-        # One line, not a traceback: the database is unreachable, missing, or refused the work.
-        try:
-            where = load_settings().database_url
-        except ConfigError:
-            where = "DATABASE_URL"
-        from sqlalchemy.engine import make_url
-
-        shown = make_url(where).render_as_string(hide_password=True) if "://" in where else where
-        sys.exit(f"Error: database {shown}: {describe(exc)}")
+    cli(prog_name="python -m storemon")
