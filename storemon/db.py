@@ -38,7 +38,7 @@ class _AnsweringConnection(psycopg.Connection):
         try:
             return super().wait(gen, interval=interval, timeout=limit)
         except psycopg.OperationalError as exc:
-            if exc.sqlstate is not None or self.closed:
+            if limit is None or exc.sqlstate is not None or self.closed:
                 raise
             self.pgconn.finish()  # the query's fate is unknown: never reuse this connection
             raise psycopg.OperationalError(f"no answer from the database within {limit:g} s") from exc
