@@ -9,7 +9,7 @@ import secrets
 import time
 from concurrent.futures import TimeoutError as FutureTimeout
 
-from flask import Blueprint, Response, abort, current_app, jsonify, request
+from flask import Blueprint, Response, abort, current_app, jsonify, request, url_for
 from redis.exceptions import RedisError
 
 from . import db, reports
@@ -111,6 +111,65 @@ def get_report(report_id: str):
     if state.status == reports.FAILED:
         return jsonify(report_id=state.row.id, status=reports.FAILED, error=state.row.error or "the report failed")
     return jsonify(report_id=state.row.id, status=state.status, progress=state.progress), 202
+
+
+def _instant(moment) -> str | None:
+    return None if moment is None else moment.isoformat().replace("+00:00", "Z")
+
+
+def _described(state: reports.ReportState) -> dict:
+    row = state.row
+    return {
+        "report_id": row.id, "status": state.status, "progress": state.progress,
+        "requested_as_of": None if row.requested_as_of_us is None else format_instant(row.requested_as_of_us),
+        "as_of": None if row.as_of_us is None else format_instant(row.as_of_us),
+        "created_at": _instant(row.created_at), "started_at": _instant(row.started_at),
+        "finished_at": _instant(row.finished_at),
+        "duration_s": (round((row.finished_at - row.started_at).total_seconds(), 3)
+                       if row.finished_at and row.started_at else None),
+        "rows": row.row_count, "error": row.error,
+    }
+
+
+_STATUSES = (reports.PENDING, reports.RUNNING, reports.COMPLETE, reports.FAILED)
+MAX_PAGE = 100
+
+
+@api.get("/reports")
+def report_history():
+    """The newest reports first, a page at a time: ``?status=&limit=&before=REPORT_ID``."""
+    services = _services()
+    status = request.args.get("status") or None
+    if status is not None and status not in _STATUSES:
+        abort(400, f"status must be one of {', '.join(_STATUSES)}")
+    raw_limit = request.args.get("limit", "20")
+    if not raw_limit.isdigit() or not 1 <= int(raw_limit) <= MAX_PAGE:
+        abort(400, f"limit must be a whole number from 1 to {MAX_PAGE}")
+    limit = int(raw_limit)
+    before = None
+    if (before_id := request.args.get("before")) is not None:
+        before = reports.find(services.engine, before_id) if _REPORT_ID.fullmatch(before_id) else None
+        if before is None:
+            abort(400, "before must be the report_id of a report, e.g. the last one of the previous page")
+    try:
+        page = reports.history(services.engine, services.queue, services.settings, status=status, limit=limit,
+                               before=before)
+    except RedisError:
+        log.exception("could not read the jobs of unsettled reports")
+        abort(503, QUEUE_UNAVAILABLE)
+    following = None
+    if len(page) == limit:
+        following = url_for("api.report_history", status=status, limit=limit, before=page[-1].row.id)
+    return jsonify(reports=[_described(state) for state in page], next=following)
+
+
+@api.get("/reports/latest")
+def latest_report():
+    """The newest Complete report's CSV, as get_report serves it."""
+    row = reports.latest_complete(_services().engine)
+    if row is None:
+        abort(404, "no report is complete yet")
+    return _csv_response(row)
 
 
 def _csv_response(row: reports.ReportRow) -> Response:

@@ -63,6 +63,7 @@ class Report(Base):
         # the periodic sweep looks for reports that are not settled yet, among many that are
         Index("reports_unsettled", "created_at", postgresql_where=text("status IN ('Pending', 'Running')"),
               sqlite_where=text("status IN ('Pending', 'Running')")),
+        Index("reports_newest", "created_at", "id"),  # history, newest first
     )
 
     id: Mapped[str] = mapped_column(String(64), primary_key=True)
@@ -71,6 +72,8 @@ class Report(Base):
     requested_as_of_us: Mapped[int | None] = mapped_column(BigInteger)
     as_of_us: Mapped[int | None] = mapped_column(BigInteger)
     created_at: Mapped[datetime] = mapped_column(DateTime(timezone=True))
+    started_at: Mapped[datetime | None] = mapped_column(DateTime(timezone=True))  # when a job first took it
     finished_at: Mapped[datetime | None] = mapped_column(DateTime(timezone=True))
+    row_count: Mapped[int | None] = mapped_column(Integer)  # stores listed in the CSV
     error: Mapped[str | None] = mapped_column(Text)
     csv: Mapped[bytes | None] = mapped_column(LargeBinary)

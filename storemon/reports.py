@@ -25,7 +25,7 @@ from datetime import datetime, timedelta, UTC
 
 from rq.job import Job, JobStatus
 from rq.queue import Queue
-from sqlalchemy import Engine, insert, select, update
+from sqlalchemy import Engine, func, insert, select, tuple_, update
 
 from .config import Settings
 from .models import Report
@@ -50,6 +50,9 @@ class ReportRow:
     created_at: datetime
     error: str | None
     attempts: int
+    started_at: datetime | None
+    finished_at: datetime | None
+    row_count: int | None
 
 
 @dataclass(frozen=True)
@@ -65,9 +68,14 @@ def _now() -> datetime:
     return datetime.now(UTC)
 
 
+def _utc(moment: datetime | None) -> datetime | None:
+    """SQLite hands timestamps back without their zone; every one stored is UTC."""
+    return moment.replace(tzinfo=UTC) if moment is not None and moment.tzinfo is None else moment
+
+
 def _row(found) -> ReportRow:
-    created_at = found.created_at if found.created_at.tzinfo else found.created_at.replace(tzinfo=UTC)
-    return ReportRow(**{**found._asdict(), "created_at": created_at})
+    values = found._asdict()
+    return ReportRow(**{**values, **{k: _utc(values[k]) for k in ("created_at", "started_at", "finished_at")}})
 
 
 _COLUMNS = [_table.c[name] for name in ReportRow.__dataclass_fields__]
@@ -101,14 +109,15 @@ def _transition(engine: Engine, report_id: str, **values) -> bool:
 
 def start(engine: Engine, report_id: str) -> ReportRow | None:
     """Running, one attempt more, unless already settled; the row as it now stands."""
-    _transition(engine, report_id, status=RUNNING, attempts=_table.c.attempts + 1)
+    _transition(engine, report_id, status=RUNNING, attempts=_table.c.attempts + 1,
+                started_at=func.coalesce(_table.c.started_at, _now()))
     return find(engine, report_id)
 
 
 def complete(engine: Engine, report_id: str, as_of_us: int, csv: bytes) -> bool:
     """CSV, as_of and status in one transaction: a report is never Complete without its CSV."""
     return _transition(engine, report_id, status=COMPLETE, as_of_us=as_of_us, csv=csv, error=None,
-                       finished_at=_now())
+                       finished_at=_now(), row_count=csv.count(b"\n") - 1)  # ids never hold a line break
 
 
 def fail(engine: Engine, report_id: str, reason: str) -> bool:
@@ -221,3 +230,27 @@ def settle_stale(engine: Engine, queue: Queue, settings: Settings, limit: int = 
         after = reconcile(engine, queue, settings, row, job, now)
         changed += after.status != row.status or job is None
     return changed
+
+
+def history(engine: Engine, queue: Queue, settings: Settings, *, status: str | None = None, limit: int = 20,
+            before: ReportRow | None = None) -> list[ReportState]:
+    """Reports newest first (those created before ``before``, if given), unsettled ones reconciled."""
+    query = select(*_COLUMNS).order_by(_table.c.created_at.desc(), _table.c.id.desc()).limit(limit)
+    if status is not None:
+        query = query.where(_table.c.status == status)
+    if before is not None:
+        query = query.where(tuple_(_table.c.created_at, _table.c.id) < tuple_(before.created_at, before.id))
+    with engine.connect() as conn:
+        rows = [_row(found) for found in conn.execute(query)]
+    unsettled = [r for r in rows if r.status in UNSETTLED]
+    jobs = dict(zip([r.id for r in unsettled], fetch_jobs(queue, [r.id for r in unsettled]) if unsettled else []))
+    return [reconcile(engine, queue, settings, r, jobs[r.id]) if r.id in jobs else ReportState(r, r.status, 1.0)
+            for r in rows]
+
+
+def latest_complete(engine: Engine) -> ReportRow | None:
+    """The newest Complete report."""
+    with engine.connect() as conn:
+        found = conn.execute(select(*_COLUMNS).where(_table.c.status == COMPLETE)
+                             .order_by(_table.c.created_at.desc(), _table.c.id.desc()).limit(1)).first()
+    return None if found is None else _row(found)

@@ -359,3 +359,55 @@ def test_dashboard_actions_need_a_request_from_the_dashboard_itself(client, meth
     assert same.status_code == 200
     from_page = client.open(path, method=method, auth=auth, headers={"Referer": "http://localhost/rq/"})
     assert from_page.status_code == 200
+
+
+def test_report_history_newest_first_paginated_and_filtered(client, app, seeded):
+    ids = [trigger(client, query_string={"as_of": AS_OF}) for _ in range(3)]
+    run_jobs(app)
+    failing = trigger(client)
+    reports.fail(seeded, failing, "stopped for the test")
+    queue_of(app).empty()
+    waiting = trigger(client)
+    page = client.get("/reports?limit=2").get_json()
+    assert [r["report_id"] for r in page["reports"]] == [waiting, failing]
+    assert page["reports"][0] | {"created_at": None} == {
+        "report_id": waiting, "status": "Pending", "progress": 0.0, "requested_as_of": None, "as_of": None,
+        "created_at": None, "started_at": None, "finished_at": None, "duration_s": None, "rows": None, "error": None}
+    assert (page["reports"][1]["status"], page["reports"][1]["error"]) == ("Failed", "stopped for the test")
+    rest = client.get(page["next"]).get_json()
+    assert [r["report_id"] for r in rest["reports"]] == ids[::-1][:2]
+    last = client.get(rest["next"]).get_json()
+    assert [r["report_id"] for r in last["reports"]] == [ids[0]] and last["next"] is None
+    done = last["reports"][0]
+    rows = expected_csv(seeded, AS_OF).count(b"\n") - 1
+    assert (done["status"], done["as_of"], done["requested_as_of"], done["rows"]) == ("Complete", AS_OF, AS_OF, rows)
+    assert done["created_at"] <= done["started_at"] <= done["finished_at"] and done["duration_s"] >= 0
+    complete = client.get("/reports?status=Complete&limit=100").get_json()["reports"]
+    assert [r["report_id"] for r in complete] == ids[::-1]
+
+
+@pytest.mark.parametrize("query,message", [
+    ("status=Done", "status must be one of Pending, Running, Complete, Failed"),
+    ("limit=0", "limit must be a whole number from 1 to 100"),
+    ("limit=101", "limit must be a whole number from 1 to 100"),
+    ("limit=ten", "limit must be a whole number from 1 to 100"),
+    ("before=nope", "before must be the report_id of a report"),
+])
+def test_report_history_names_a_bad_parameter(client, query, message):
+    response = client.get(f"/reports?{query}")
+    assert response.status_code == 400 and response.get_json()["error"].startswith(message)
+
+
+def test_the_latest_complete_report(client, app, seeded):
+    missing = client.get("/reports/latest")
+    assert missing.status_code == 404 and missing.get_json()["error"] == "no report is complete yet"
+    older = trigger(client, query_string={"as_of": "2023-01-24T06:30:00Z"})
+    run_jobs(app)
+    newer = trigger(client, query_string={"as_of": AS_OF})
+    run_jobs(app)
+    trigger(client)  # pending: not the latest complete one
+    latest = client.get("/reports/latest")
+    assert latest.status_code == 200 and latest.data == expected_csv(seeded, AS_OF)
+    assert latest.headers["X-Report-Status"] == "Complete" and latest.headers["X-Report-As-Of"] == AS_OF
+    assert latest.headers["Content-Disposition"] == f"attachment; filename=report-{newer}.csv"
+    assert older != newer

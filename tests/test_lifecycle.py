@@ -119,3 +119,21 @@ def test_a_settled_report_keeps_its_state_when_its_job_runs_late(client, app, se
     assert body == {"report_id": report_id, "status": "Failed", "error": "settled elsewhere"}
     with pg.connect() as conn:
         assert conn.execute(text("SELECT csv IS NULL FROM reports")).scalar()
+
+
+def test_history_pages_newest_first_on_both_databases(engine):
+    for n in range(5):
+        reports.create(engine, f"r{n}", None)
+        reports.start(engine, f"r{n}")
+        if n % 2:
+            reports.fail(engine, f"r{n}", "no")
+        else:
+            reports.complete(engine, f"r{n}", n, b"header\nrow\n")
+    first = reports.history(engine, None, None, limit=2)
+    assert [s.row.id for s in first] == ["r4", "r3"]
+    second = reports.history(engine, None, None, limit=2, before=first[-1].row)
+    assert [s.row.id for s in second] == ["r2", "r1"]
+    assert [s.row.id for s in reports.history(engine, None, None, status="Complete", limit=10)] == ["r4", "r2", "r0"]
+    newest = reports.latest_complete(engine)
+    assert (newest.id, newest.row_count, newest.attempts) == ("r4", 1, 1)
+    assert newest.created_at.tzinfo is not None and newest.started_at <= newest.finished_at
