@@ -12,7 +12,10 @@ from concurrent.futures import TimeoutError as FutureTimeout
 from flask import Blueprint, Response, abort, current_app, jsonify, request, url_for
 from redis.exceptions import RedisError
 
-from . import db, reports
+from werkzeug.datastructures import WWWAuthenticate
+from werkzeug.exceptions import Unauthorized
+
+from . import db, reports, tokens
 from .queue import enqueue_report
 from .timeparse import format_instant, parse_as_of
 
@@ -26,6 +29,35 @@ QUEUE_UNAVAILABLE = "the report queue (Redis) is unavailable; try again shortly"
 
 def _services():
     return current_app.extensions["storemon"]
+
+
+_REPORT_ENDPOINTS = {f"api.{name}" for name in
+                     ("trigger_report", "get_report", "get_report_by_query", "report_history", "latest_report")}
+
+
+def bearer_token() -> str | None:
+    scheme, _, token = request.headers.get("Authorization", "").partition(" ")
+    return (token.strip() or None) if scheme.lower() == "bearer" else None
+
+
+def require_scope(scope: str) -> tokens.TokenInfo:
+    """The caller's token if it grants ``scope``: 401 (with WWW-Authenticate: Bearer) when it is
+    missing, unknown or revoked, 403 when it lacks the scope."""
+    token = bearer_token()
+    owner = tokens.verify(_services().engine, token) if token else None
+    if owner is None:
+        raise Unauthorized("a valid API token is required: Authorization: Bearer TOKEN"
+                           + (" (this one is unknown or revoked)" if token else ""),
+                           www_authenticate=WWWAuthenticate("bearer", {"realm": "storemon"}))
+    if not owner.allows(scope):
+        abort(403, f"this token may not do this: it needs the {scope} scope (it has {', '.join(owner.scopes)})")
+    return owner
+
+
+@api.before_request
+def _authorize():
+    if request.endpoint in _REPORT_ENDPOINTS and _services().settings.require_report_token:
+        require_scope("report")
 
 
 def _json_body() -> dict | None:

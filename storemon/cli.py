@@ -215,5 +215,57 @@ def demo(dataset: str, directory: Path) -> None:
     click.echo(f"(the demo's database is {database}; DATABASE_URL=sqlite:///{database} points the service at it)")
 
 
+@cli.group("token")
+def token() -> None:
+    """API tokens: create (shown once), list, revoke."""
+
+
+@token.command("create")
+@click.argument("name")
+@click.option("--scope", "scopes", multiple=True, required=True, type=click.Choice(["ingest", "report", "admin"]),
+              help="What the token may do; give it once per scope.")
+def token_create(name: str, scopes: tuple[str, ...]) -> None:
+    """Make a token called NAME and print it, the only time it is shown."""
+    from .tokens import TokenError, create
+
+    with _database(_settings().database_url) as (engine, _):
+        try:
+            made = create(engine, name, list(scopes))
+        except TokenError as exc:
+            raise click.ClickException(str(exc)) from None
+    click.echo(made)
+    click.echo(f"token {name!r} ({', '.join(sorted(set(scopes)))}) created; it is shown only this once", err=True)
+
+
+@token.command("list")
+def token_list() -> None:
+    """The tokens: name, scopes, created, last used, revoked."""
+    from .tokens import list_all
+
+    def when(moment) -> str:
+        return moment.strftime("%Y-%m-%d %H:%M:%SZ") if moment else "-"
+
+    with _database(_settings().database_url) as (engine, _):
+        found = list_all(engine)
+    click.echo(f"{'name':<24} {'scopes':<20} {'created':<21} {'last used':<21} revoked")
+    for t in found:
+        click.echo(f"{t.name:<24} {','.join(t.scopes):<20} {when(t.created_at):<21} {when(t.last_used_at):<21} "
+                   f"{when(t.revoked_at)}")
+
+
+@token.command("revoke")
+@click.argument("name")
+def token_revoke(name: str) -> None:
+    """Revoke the token called NAME; it is refused from the next request on."""
+    from .tokens import TokenError, revoke
+
+    with _database(_settings().database_url) as (engine, _):
+        try:
+            revoke(engine, name)
+        except TokenError as exc:
+            raise click.ClickException(str(exc)) from None
+    click.echo(f"token {name!r} revoked")
+
+
 def main() -> None:
     cli(prog_name="python -m storemon")

@@ -31,6 +31,8 @@ class Settings:
     # The longest a web request waits for the database: to connect, and for each statement.
     database_timeout: int = 3
     max_upload_bytes: int = 1 << 20
+    # The report endpoints want a bearer token of scope report (or admin); off for the embedded demo.
+    require_report_token: bool = False
     dashboard_user: str | None = None
     dashboard_password: str | None = None
     log_level: str = "INFO"
@@ -66,6 +68,17 @@ def _int(environ: Mapping[str, str], name: str, default: int, minimum: int = 1) 
     return value
 
 
+def _bool(environ: Mapping[str, str], name: str, default: bool) -> bool:
+    raw = (environ.get(name) or "").strip().lower()
+    if not raw:
+        return default
+    if raw in ("1", "true", "yes", "on"):
+        return True
+    if raw in ("0", "false", "no", "off"):
+        return False
+    raise ConfigError(f"{name} must be true or false, got {environ[name]!r}")
+
+
 def load_settings(environ: Mapping[str, str] = os.environ) -> Settings:
     """Read and validate every setting; raise ConfigError with one clear line on a bad one."""
     defaults = Settings()
@@ -86,6 +99,7 @@ def load_settings(environ: Mapping[str, str] = os.environ) -> Settings:
         report_database_wait=_int(environ, "REPORT_DATABASE_WAIT", defaults.report_database_wait, minimum=0),
         database_timeout=_int(environ, "DATABASE_TIMEOUT", defaults.database_timeout),
         max_upload_bytes=_int(environ, "MAX_UPLOAD_BYTES", defaults.max_upload_bytes),
+        require_report_token=_bool(environ, "REQUIRE_REPORT_TOKEN", defaults.require_report_token),
         dashboard_user=environ.get("DASHBOARD_USER") or None,
         dashboard_password=environ.get("DASHBOARD_PASSWORD") or None,
         log_level=log_level,

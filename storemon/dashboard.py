@@ -1,4 +1,4 @@
-"""rq-dashboard at /rq, behind HTTP basic auth from DASHBOARD_USER / DASHBOARD_PASSWORD.
+"""rq-dashboard at /rq, behind HTTP basic auth from DASHBOARD_USER / DASHBOARD_PASSWORD, or an admin token.
 
 The checks run in an app-level ``before_request``, which Flask runs before the blueprint's
 own hook, so an unauthenticated request never reaches rq-dashboard (nor opens a Redis
@@ -15,6 +15,9 @@ from urllib.parse import urlsplit
 import rq_dashboard
 from flask import Flask, current_app, jsonify, request
 from rq_dashboard.web import setup_rq_connection
+
+from . import tokens
+from .api import bearer_token
 
 PREFIX = "/rq"
 _CHANGES_STATE = {f"rq_dashboard.{name}" for name in
@@ -40,11 +43,17 @@ def _same_origin() -> bool:
 def _guard():
     if request.blueprint != "rq_dashboard" and request.path != PREFIX and not request.path.startswith(PREFIX + "/"):
         return None
-    settings = current_app.extensions["storemon"].settings
-    if not _authenticated(settings):
-        return (jsonify(error="authentication required", status=401), 401,
+    services = current_app.extensions["storemon"]
+    token = bearer_token()
+    # A browser never sends a bearer token by itself, so a request bearing an admin token
+    # needs no same-origin check; basic auth, which a browser caches and resends, does.
+    by_token = token is not None and (owner := tokens.verify(services.engine, token)) is not None \
+        and owner.allows("admin")
+    if not by_token and not _authenticated(services.settings):
+        return (jsonify(error="authentication required: basic auth, or an admin token", status=401), 401,
                 {"WWW-Authenticate": 'Basic realm="storemon rq-dashboard"'})
-    if (request.endpoint in _CHANGES_STATE or request.method not in ("GET", "HEAD")) and not _same_origin():
+    if not by_token and (request.endpoint in _CHANGES_STATE or request.method not in ("GET", "HEAD")) \
+            and not _same_origin():
         return jsonify(error="refused: this dashboard action must come from the dashboard's own pages "
                              "(Origin or Referer of this service)", status=403), 403
     return None

@@ -77,3 +77,17 @@ class Report(Base):
     row_count: Mapped[int | None] = mapped_column(Integer)  # stores listed in the CSV
     error: Mapped[str | None] = mapped_column(Text)
     csv: Mapped[bytes | None] = mapped_column(LargeBinary)
+
+
+class ApiToken(Base):
+    """A bearer token for the API; only its SHA-256 is kept (storemon/tokens.py)."""
+
+    __tablename__ = "api_tokens"
+
+    id: Mapped[int] = mapped_column(Integer, primary_key=True)
+    name: Mapped[str] = mapped_column(String(100), unique=True)
+    token_hash: Mapped[str] = mapped_column(String(64), unique=True)
+    scopes: Mapped[str] = mapped_column(String(100))  # comma-separated: ingest, report, admin
+    created_at: Mapped[datetime] = mapped_column(DateTime(timezone=True))
+    last_used_at: Mapped[datetime | None] = mapped_column(DateTime(timezone=True))
+    revoked_at: Mapped[datetime | None] = mapped_column(DateTime(timezone=True))

@@ -18,7 +18,7 @@ from storemon.db import make_engine, upgrade
 TEST_DATABASE_URL = normalise_database_url(
     os.environ.get("TEST_DATABASE_URL", "postgresql://root@127.0.0.1:5432/storemon_test"))
 TEST_REDIS_URL = os.environ.get("TEST_REDIS_URL", "redis://127.0.0.1:6379/15")
-TABLES = "stores, business_hours, polls, reports"
+TABLES = "stores, business_hours, polls, reports, api_tokens"
 
 
 def _create_database(url: str) -> None:

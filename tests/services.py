@@ -85,19 +85,26 @@ class OwnPostgres:
         postmaster = int((self.data / "postmaster.pid").read_text().split()[0])
         return [postmaster, *_children(postmaster)]
 
-    def freeze(self) -> None:
+    def _signal_all(self, signum) -> None:
         for pid in self._pids():
-            os.kill(pid, signal.SIGSTOP)
+            try:
+                os.kill(pid, signum)
+            except ProcessLookupError:  # a backend that ended meanwhile
+                pass
+
+    def freeze(self) -> None:
+        self._signal_all(signal.SIGSTOP)
 
     def thaw(self) -> None:
-        for pid in self._pids():
-            os.kill(pid, signal.SIGCONT)
+        self._signal_all(signal.SIGCONT)
 
     def remove(self) -> None:
         try:
             if (self.data / "postmaster.pid").exists():
                 self.thaw()
-                self._as_postgres(PG_BIN / "pg_ctl", "-D", self.data, "-m", "immediate", "-w", "stop")
+                subprocess.run(["runuser", "-u", "postgres", "--", str(PG_BIN / "pg_ctl"), "-D", str(self.data),
+                                "-m", "immediate", "-w", "stop"], stdout=subprocess.DEVNULL,
+                               stderr=subprocess.DEVNULL, timeout=120)
         finally:
             shutil.rmtree(self.dir, ignore_errors=True)
 

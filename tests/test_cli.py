@@ -213,3 +213,19 @@ def test_two_overlapping_loads_at_once_both_land_and_duplicate_nothing(engine, t
     distinct = len({(s, t) for s, _, t in rows})
     new = sum(int(out.split(" new polls")[0].rsplit(" ", 1)[1]) for out, _ in outputs)
     assert new == distinct == scalar(engine, "SELECT count(*) FROM polls")
+
+
+def test_tokens_from_the_command_line(sqlite):
+    made = storemon(sqlite, "token", "create", "poller", "--scope", "ingest", "--scope", "report")
+    assert made.returncode == 0, made.stderr
+    token = made.stdout.strip()
+    assert token.startswith("sm_") and "shown only this once" in made.stderr
+    again = storemon(sqlite, "token", "create", "poller", "--scope", "admin")
+    assert again.returncode == 1 and "a token named 'poller' exists already" in again.stderr
+    listed = storemon(sqlite, "token", "list").stdout.splitlines()
+    assert listed[1].split()[:2] == ["poller", "ingest,report"] and token not in "".join(listed)
+    assert storemon(sqlite, "token", "revoke", "poller").stdout.strip() == "token 'poller' revoked"
+    assert storemon(sqlite, "token", "list").stdout.splitlines()[1].split()[-2:] != ["-", "-"]
+    gone = storemon(sqlite, "token", "revoke", "poller")
+    assert gone.returncode == 1 and "no active token named 'poller'" in gone.stderr
+    assert storemon(sqlite, "token", "create", "x", "--scope", "root").returncode == 2
