@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import sqlite3
+from datetime import UTC, datetime
 from functools import cache
 from pathlib import Path
 
@@ -92,6 +93,12 @@ def _postgres_engine(url, connect_timeout_s: int, statement_timeout_s: int | Non
         return conn
 
     return engine
+
+
+def as_utc(moment: datetime | None) -> datetime | None:
+    """A stored timestamp as an aware UTC one: SQLite hands them back without a zone, and
+    every one storemon stores is UTC."""
+    return moment.replace(tzinfo=UTC) if moment is not None and moment.tzinfo is None else moment
 
 
 def is_postgres(conn: Connection | Engine) -> bool:

@@ -28,6 +28,7 @@ from rq.queue import Queue
 from sqlalchemy import Engine, func, insert, select, tuple_, update
 
 from .config import Settings
+from .db import as_utc
 from .models import Report
 from .queue import enqueue_report, fetch_jobs
 
@@ -68,14 +69,9 @@ def _now() -> datetime:
     return datetime.now(UTC)
 
 
-def _utc(moment: datetime | None) -> datetime | None:
-    """SQLite hands timestamps back without their zone; every one stored is UTC."""
-    return moment.replace(tzinfo=UTC) if moment is not None and moment.tzinfo is None else moment
-
-
 def _row(found) -> ReportRow:
     values = found._asdict()
-    return ReportRow(**{**values, **{k: _utc(values[k]) for k in ("created_at", "started_at", "finished_at")}})
+    return ReportRow(**{**values, **{k: as_utc(values[k]) for k in ("created_at", "started_at", "finished_at")}})
 
 
 _COLUMNS = [_table.c[name] for name in ReportRow.__dataclass_fields__]

@@ -14,6 +14,7 @@ from datetime import datetime, timedelta, UTC
 
 from sqlalchemy import Engine, insert, select, update
 
+from .db import as_utc
 from .models import ApiToken
 
 SCOPES = ("ingest", "report", "admin")
@@ -42,13 +43,9 @@ def _hash(token: str) -> str:
     return hashlib.sha256(token.encode()).hexdigest()
 
 
-def _utc(moment: datetime | None) -> datetime | None:
-    return moment.replace(tzinfo=UTC) if moment is not None and moment.tzinfo is None else moment
-
-
 def _info(found) -> TokenInfo:
-    return TokenInfo(found.name, tuple(found.scopes.split(",")), _utc(found.created_at), _utc(found.last_used_at),
-                     _utc(found.revoked_at))
+    return TokenInfo(found.name, tuple(found.scopes.split(",")), as_utc(found.created_at), as_utc(found.last_used_at),
+                     as_utc(found.revoked_at))
 
 
 def create(engine: Engine, name: str, scopes: list[str]) -> str:
@@ -90,7 +87,7 @@ def verify(engine: Engine, token: str) -> TokenInfo | None:
     if found is None or found.revoked_at is not None or not secrets.compare_digest(found.token_hash, digest):
         return None
     now = datetime.now(UTC)
-    last = _utc(found.last_used_at)
+    last = as_utc(found.last_used_at)
     if last is None or now - last > _TOUCH_EVERY:
         with engine.begin() as conn:
             conn.execute(update(_table).where(_table.c.id == found.id).values(last_used_at=now))
