@@ -61,8 +61,8 @@ def _worker_class():
         def run_maintenance_tasks(self):
             super().run_maintenance_tasks()
             try:
-                settings = jobs._settings()
-                changed = reports.settle_stale(jobs._engine(), self.queues[0], settings)
+                settings = jobs.process_settings()
+                changed = reports.settle_stale(jobs.process_engine(), self.queues[0], settings)
                 if changed:
                     self.log.info("settled or re-queued %d stale report(s)", changed)
             except RedisError:

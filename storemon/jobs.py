@@ -36,23 +36,25 @@ class AlreadySettled(ReportError):
 
 
 @lru_cache(maxsize=1)
-def _settings() -> Settings:
+def process_settings() -> Settings:
+    """This worker process's settings, read from the environment once."""
     return load_settings()
 
 
 @lru_cache(maxsize=1)
-def _engine() -> Engine:
-    settings = _settings()
+def process_engine() -> Engine:
+    """This process's database engine (made anew in each forked work horse)."""
+    settings = process_settings()
     # Statements may take as long as the job; connecting may not.
     return db.make_engine(settings.database_url, connect_timeout_s=10, statement_timeout_s=settings.report_job_timeout)
 
 
 def reset_engine(close: bool = True) -> None:
     """Forget this process's engine and settings (the next job reads the environment again)."""
-    if _engine.cache_info().currsize:
-        _engine().dispose(close=close)
-    _engine.cache_clear()
-    _settings.cache_clear()
+    if process_engine.cache_info().currsize:
+        process_engine().dispose(close=close)
+    process_engine.cache_clear()
+    process_settings.cache_clear()
 
 
 # A forked job must not use the parent's pooled connections (shared sockets corrupt each
@@ -74,7 +76,7 @@ class _Progress:
         self.last = now
         try:
             if self.redis is None:
-                self.redis = redis_client(_settings().redis_url, timeout_s=_PROGRESS_REDIS_TIMEOUT_S)
+                self.redis = redis_client(process_settings().redis_url, timeout_s=_PROGRESS_REDIS_TIMEOUT_S)
             meta = Job(self.job.id, connection=self.redis, serializer=self.job.serializer)
             meta.meta = {**self.job.meta, "progress": round(min(max(fraction, 0.0), 1.0), 3)}
             if self.redis.exists(meta.key):  # never recreate a job Redis has lost
@@ -95,8 +97,9 @@ def _retrying(report_id: str, deadline: float, step):
             if not db.is_transient(exc):
                 raise
             if time.monotonic() + delay > deadline:
-                raise DatabaseUnavailable(f"the database was unreachable for {_settings().report_database_wait} s "
-                                          f"(REPORT_DATABASE_WAIT): {db.describe(exc)}") from exc
+                wait_s = process_settings().report_database_wait
+                raise DatabaseUnavailable(f"the database was unreachable for {wait_s} s (REPORT_DATABASE_WAIT): "
+                                          f"{db.describe(exc)}") from exc
             log.warning("report %s: database unavailable (%s); trying again in %.1f s",
                         report_id, db.describe(exc), delay)
             time.sleep(delay * random.uniform(0.8, 1.2))
@@ -110,9 +113,9 @@ def generate_report(report_id: str) -> bytes:
     records it; ``report_failed`` (the job's failure callback) settles the row. Transient
     database errors are waited out for up to REPORT_DATABASE_WAIT in all.
     """
-    engine = _engine()
+    engine = process_engine()
     progress = _Progress(get_current_job())
-    deadline = time.monotonic() + _settings().report_database_wait
+    deadline = time.monotonic() + process_settings().report_database_wait
 
     row = _retrying(report_id, deadline, lambda: reports.start(engine, report_id))  # one attempt more
     if row is None:
@@ -154,11 +157,11 @@ def report_failed(job: Job, connection, exc_type, exc_value, traceback) -> None:
     if reason.startswith("the report could not be computed"):
         log.error("report %s failed", job.id, exc_info=(exc_type, exc_value, traceback))
     try:
-        reports.fail(_engine(), job.id, reason)
+        reports.fail(process_engine(), job.id, reason)
     except Exception as exc:  # the periodic sweep settles it from RQ's record once the database is back
         log.warning("report %s: could not record its failure (%s)", job.id, db.describe(exc))
 
 
 def report_stopped(job: Job, connection) -> None:
     """RQ's stopped callback: an operator stopped the job (``rq job stop``, the dashboard)."""
-    reports.fail(_engine(), job.id, "the report was stopped by an operator")
+    reports.fail(process_engine(), job.id, "the report was stopped by an operator")
