@@ -267,5 +267,22 @@ def token_revoke(name: str) -> None:
     click.echo(f"token {name!r} revoked")
 
 
+@cli.command("clock")
+def clock() -> None:
+    """Run the clock process: enqueue the hourly report, settling and retention on schedule."""
+    import logging
+    import signal
+    import threading
+
+    from .clock import run
+
+    settings = _settings()
+    logging.basicConfig(level=settings.log_level, format="%(asctime)s %(levelname)s %(name)s: %(message)s")
+    stop = threading.Event()
+    for signum in (signal.SIGTERM, signal.SIGINT):
+        signal.signal(signum, lambda *_: stop.set())
+    run(settings, stop)
+
+
 def main() -> None:
     cli(prog_name="python -m storemon")

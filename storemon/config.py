@@ -33,6 +33,12 @@ class Settings:
     max_upload_bytes: int = 1 << 20
     # The report endpoints want a bearer token of scope report (or admin); off for the embedded demo.
     require_report_token: bool = False
+    # The clock process (python -m storemon clock): cron schedules (UTC), an interval, and retention.
+    report_schedule: str = "5 * * * *"
+    settle_every: int = 60
+    retention_schedule: str = "30 3 * * *"
+    report_retention_days: int = 30
+    poll_retention_days: int = 90  # 0 keeps every poll
     dashboard_user: str | None = None
     dashboard_password: str | None = None
     log_level: str = "INFO"
@@ -79,6 +85,21 @@ def _bool(environ: Mapping[str, str], name: str, default: bool) -> bool:
     raise ConfigError(f"{name} must be true or false, got {environ[name]!r}")
 
 
+def _cron(environ: Mapping[str, str], name: str, default: str) -> str:
+    """A five-field cron expression (UTC), or empty to turn the schedule off."""
+    raw = environ.get(name)
+    if raw is None:
+        return default
+    value = raw.strip()
+    if value:
+        from croniter import croniter
+
+        if not croniter.is_valid(value) or len(value.split()) != 5:
+            raise ConfigError(f"{name} must be a five-field cron expression such as '5 * * * *', or empty, "
+                              f"got {raw!r}")
+    return value
+
+
 def load_settings(environ: Mapping[str, str] = os.environ) -> Settings:
     """Read and validate every setting; raise ConfigError with one clear line on a bad one."""
     defaults = Settings()
@@ -100,10 +121,18 @@ def load_settings(environ: Mapping[str, str] = os.environ) -> Settings:
         database_timeout=_int(environ, "DATABASE_TIMEOUT", defaults.database_timeout),
         max_upload_bytes=_int(environ, "MAX_UPLOAD_BYTES", defaults.max_upload_bytes),
         require_report_token=_bool(environ, "REQUIRE_REPORT_TOKEN", defaults.require_report_token),
+        report_schedule=_cron(environ, "REPORT_SCHEDULE", defaults.report_schedule),
+        settle_every=_int(environ, "SETTLE_EVERY", defaults.settle_every),
+        retention_schedule=_cron(environ, "RETENTION_SCHEDULE", defaults.retention_schedule),
+        report_retention_days=_int(environ, "REPORT_RETENTION_DAYS", defaults.report_retention_days),
+        poll_retention_days=_int(environ, "POLL_RETENTION_DAYS", defaults.poll_retention_days, minimum=0),
         dashboard_user=environ.get("DASHBOARD_USER") or None,
         dashboard_password=environ.get("DASHBOARD_PASSWORD") or None,
         log_level=log_level,
     )
+    if 0 < settings.poll_retention_days <= 8:
+        raise ConfigError(f"POLL_RETENTION_DAYS must be 0 (keep all) or more than the 8-day lookback, "
+                          f"got {settings.poll_retention_days}")
     if settings.report_database_wait >= settings.report_job_timeout:
         raise ConfigError(f"REPORT_DATABASE_WAIT ({settings.report_database_wait} s) must be shorter than "
                           f"REPORT_JOB_TIMEOUT ({settings.report_job_timeout} s)")

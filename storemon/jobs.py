@@ -165,3 +165,40 @@ def report_failed(job: Job, connection, exc_type, exc_value, traceback) -> None:
 def report_stopped(job: Job, connection) -> None:
     """RQ's stopped callback: an operator stopped the job (``rq job stop``, the dashboard)."""
     reports.fail(process_engine(), job.id, "the report was stopped by an operator")
+
+
+# --- routine work the clock process enqueues (storemon/clock.py) ---
+
+def _queue():
+    from .queue import report_queue
+
+    settings = process_settings()
+    return report_queue(redis_client(settings.redis_url), settings)
+
+
+def scheduled_report() -> str:
+    """The hourly report: a report as of the latest poll, made like a POST /trigger_report."""
+    import secrets
+
+    from .queue import enqueue_report
+
+    report_id = secrets.token_urlsafe(24)
+    reports.create(process_engine(), report_id, None)
+    enqueue_report(_queue(), process_settings(), report_id)  # a lost enqueue is re-queued by the sweep
+    log.info("scheduled report %s queued", report_id)
+    return report_id
+
+
+def settle() -> int:
+    """Settle or re-queue stale reports (the workers' maintenance does it too, less often when busy)."""
+    return reports.settle_stale(process_engine(), _queue(), process_settings())
+
+
+def apply_retention() -> dict:
+    """Delete reports and polls past their retention."""
+    from .retention import apply
+
+    settings = process_settings()
+    removed = apply(process_engine(), settings.report_retention_days, settings.poll_retention_days)
+    log.info("retention removed %d report(s) and %d poll(s)", removed.reports, removed.polls)
+    return {"reports": removed.reports, "polls": removed.polls}

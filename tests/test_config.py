@@ -27,6 +27,10 @@ def test_heroku_and_plain_postgresql_urls_use_psycopg_3(url):
     ({"REPORT_RESULT_TTL": "0"}, "REPORT_RESULT_TTL must be positive, got 0"),
     ({"MAX_UPLOAD_BYTES": "-5"}, "MAX_UPLOAD_BYTES must be positive, got -5"),
     ({"LOG_LEVEL": "LOUD"}, "LOG_LEVEL must be DEBUG, INFO, WARNING, ERROR or CRITICAL"),
+    ({"POLL_RETENTION_DAYS": "7"}, "POLL_RETENTION_DAYS must be 0 (keep all) or more than the 8-day lookback"),
+    ({"RETENTION_SCHEDULE": "* * *"}, "RETENTION_SCHEDULE must be a five-field cron expression"),
+    ({"REQUIRE_REPORT_TOKEN": "maybe"}, "REQUIRE_REPORT_TOKEN must be true or false"),
+    ({"REPORT_DATABASE_WAIT": "900"}, "REPORT_DATABASE_WAIT (900 s) must be shorter than REPORT_JOB_TIMEOUT"),
 ])
 def test_a_bad_setting_is_one_line_naming_it(environ, message):
     with pytest.raises(ConfigError) as caught:
@@ -37,3 +41,8 @@ def test_a_bad_setting_is_one_line_naming_it(environ, message):
 def test_the_dashboard_needs_both_credentials():
     assert not load_settings({"DASHBOARD_USER": "ops"}).dashboard_enabled
     assert load_settings({"DASHBOARD_USER": "ops", "DASHBOARD_PASSWORD": "pw"}).dashboard_enabled
+
+
+def test_schedules_can_be_turned_off_and_polls_kept():
+    settings = load_settings({"REPORT_SCHEDULE": "", "RETENTION_SCHEDULE": " ", "POLL_RETENTION_DAYS": "0"})
+    assert (settings.report_schedule, settings.retention_schedule, settings.poll_retention_days) == ("", "", 0)

@@ -1,0 +1,86 @@
+"""The clock process (``python -m storemon clock``, Procfile ``clock:``): routine work onto RQ.
+
+RQ's own CronScheduler enqueues, each on its setting's schedule: the hourly report
+(REPORT_SCHEDULE), settling stale reports (every SETTLE_EVERY seconds) and retention
+(RETENTION_SCHEDULE); workers run them. Cron schedules read UTC. Only one clock works
+at a time: it holds a lease in Redis, renewed with every scheduler heartbeat (at most a
+minute apart), so a second clock started by mistake waits and takes over only if the
+first stops or loses Redis for longer than the lease.
+"""
+
+from __future__ import annotations
+
+import logging
+import os
+import threading
+import time
+
+from redis.exceptions import LockError, RedisError
+from rq.cron import CronScheduler
+from rq.exceptions import StopRequested
+
+from . import jobs
+from .config import Settings
+from .queue import redis_client
+
+log = logging.getLogger(__name__)
+LEASE_KEY = "storemon:clock:lease"
+LEASE_S = 90  # longer than the scheduler's longest sleep (60 s) between heartbeats
+
+
+class LeasedCronScheduler(CronScheduler):
+    """A CronScheduler that stops when its lease on the clock's role cannot be renewed."""
+
+    def __init__(self, *args, lease, **kwargs):
+        super().__init__(*args, **kwargs)
+        self.lease, self.lease_lost = lease, False
+
+    def heartbeat(self) -> None:
+        super().heartbeat()
+        try:
+            self.lease.extend(LEASE_S, replace_ttl=True)
+        except LockError:
+            self.log.warning("the clock's lease was lost; another clock may run the schedules now")
+            self.lease_lost = True
+            raise StopRequested() from None
+
+
+def build_scheduler(settings: Settings, redis, lease) -> LeasedCronScheduler:
+    scheduler = LeasedCronScheduler(connection=redis, lease=lease, logging_level=settings.log_level)
+    queue = settings.queue_name
+    if settings.report_schedule:
+        scheduler.register(jobs.scheduled_report, queue, cron=settings.report_schedule, name="hourly report")
+    scheduler.register(jobs.settle, queue, interval=settings.settle_every, name="settle stale reports")
+    if settings.retention_schedule:
+        scheduler.register(jobs.apply_retention, queue, cron=settings.retention_schedule, name="retention")
+    return scheduler
+
+
+def run(settings: Settings, stop: threading.Event, retry_s: float = 5.0) -> None:
+    """Wait for the lease, run the schedules while holding it; again after losing it or Redis.
+    Returns once stopped (SIGTERM or SIGINT, which RQ's scheduler also answers)."""
+    os.environ["TZ"] = "UTC"  # cron expressions read the local clock: make it UTC
+    time.tzset()
+    while not stop.is_set():
+        try:
+            redis = redis_client(settings.redis_url)
+            lease = redis.lock(LEASE_KEY, timeout=LEASE_S)
+            if not lease.acquire(blocking=False):
+                stop.wait(retry_s)
+                continue
+            log.info("this clock holds the lease and runs the schedules")
+            scheduler = build_scheduler(settings, redis, lease)
+            scheduler.start()
+            if not scheduler.lease_lost:  # stopped by a signal: hand the role over at once
+                _release(lease)
+                return
+        except RedisError as exc:
+            log.warning("Redis unavailable (%s); the clock tries again in %g s", exc, retry_s)
+            stop.wait(retry_s)
+
+
+def _release(lease) -> None:
+    try:
+        lease.release()
+    except (LockError, RedisError):
+        pass  # expired or unreachable: it lapses by itself

@@ -1,0 +1,60 @@
+"""Retention: old reports and polls go, in batches; what an unsettled report needs stays."""
+
+from __future__ import annotations
+
+from datetime import datetime, timedelta, UTC
+
+import pytest
+
+from storemon import reports, retention
+from storemon.loader import load_directory
+from storemon.timeparse import format_instant
+
+from .helpers import polls_csv, rows, scalar
+
+NOW = datetime(2026, 11, 30, 12, 0, tzinfo=UTC)
+
+
+def days_ago(days: float) -> str:
+    return format_instant(int((NOW - timedelta(days=days)).timestamp() * 1_000_000))
+
+
+@pytest.fixture
+def history(engine, tmp_path):
+    polls_csv(tmp_path, [(f"s{i}", "active", days_ago(d)) for i, d in enumerate([100, 91, 89.5, 1, 95.5])])
+    load_directory(engine, tmp_path)
+    for report_id, status, age in [("old-done", "Complete", 40), ("old-failed", "Failed", 40),
+                                   ("recent", "Complete", 10), ("old-waiting", "Pending", 40)]:
+        reports.create(engine, report_id, None)
+        if status == "Complete":
+            reports.complete(engine, report_id, 1, b"h\n")
+        elif status == "Failed":
+            reports.fail(engine, report_id, "no")
+        with engine.begin() as conn:
+            conn.exec_driver_sql(f"UPDATE reports SET created_at = '{(NOW - timedelta(days=age)).isoformat()}'"
+                                 f" WHERE id = '{report_id}'")
+    return engine
+
+
+def test_old_reports_and_polls_go_and_first_polls_stay(history):
+    first_polls = rows(history, "SELECT store_id, first_poll_us FROM stores ORDER BY 1")
+    removed = retention.apply(history, report_days=30, poll_days=90, now=NOW)
+    assert removed == retention.Removed(reports=2, polls=3)
+    assert rows(history, "SELECT id FROM reports ORDER BY id") == [("old-waiting",), ("recent",)]
+    assert scalar(history, "SELECT count(*) FROM polls") == 2
+    assert rows(history, "SELECT store_id, first_poll_us FROM stores ORDER BY 1") == first_polls  # still listed
+
+
+def test_an_unsettled_report_keeps_its_lookback(history):
+    from storemon.timeparse import parse_instant
+
+    reports.create(history, "past", parse_instant(days_ago(95)))  # needs polls back to 103 days ago
+    removed = retention.apply(history, report_days=30, poll_days=90, now=NOW)
+    assert removed.polls == 0
+
+
+def test_polls_go_in_batches_and_keeping_all_is_possible(history, monkeypatch):
+    assert retention.apply(history, report_days=30, poll_days=0, now=NOW).polls == 0
+    monkeypatch.setattr(retention, "BATCH_POLLS", 1)
+    assert retention.apply(history, report_days=30, poll_days=90, now=NOW).polls == 3
+    assert scalar(history, "SELECT count(*) FROM polls") == 2
