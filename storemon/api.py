@@ -5,7 +5,6 @@ from __future__ import annotations
 import json
 import logging
 import re
-import secrets
 import time
 from concurrent.futures import TimeoutError as FutureTimeout
 
@@ -16,7 +15,6 @@ from werkzeug.datastructures import WWWAuthenticate
 from werkzeug.exceptions import Unauthorized
 
 from . import db, reports, tokens
-from .queue import enqueue_report
 from .timeparse import format_instant, parse_as_of
 
 log = logging.getLogger(__name__)
@@ -103,14 +101,12 @@ def _requested_as_of() -> int | None:
 def trigger_report():
     services = _services()
     as_of_us = _requested_as_of()
-    report_id = secrets.token_urlsafe(24)
-    # The row is committed before the job exists, so the worker always finds it.
-    reports.create(services.engine, report_id, as_of_us)
     try:
-        enqueue_report(services.queue, services.settings, report_id)
-    except RedisError:
-        log.exception("could not enqueue report %s", report_id)
-        reports.fail(services.engine, report_id, "the report could not be queued: Redis was unavailable")
+        report_id = reports.submit(services.engine, services.queue, services.settings, as_of_us)
+    except reports.QueueUnavailable as exc:
+        # the caller is told 503 and may try again: settle this one rather than leave it to the sweep
+        log.exception("could not enqueue report %s", exc.report_id)
+        reports.fail(services.engine, exc.report_id, "the report could not be queued: Redis was unavailable")
         abort(503, QUEUE_UNAVAILABLE)
     response = jsonify(report_id=report_id)
     response.status_code = 202

@@ -150,10 +150,10 @@ def report_failed(job: Job, connection, exc_type, exc_value, traceback) -> None:
                     job.id, exc_type.__name__, job.retries_left)
         return
     job.retries_left = 0
-    kind = f"{exc_type.__module__}.{exc_type.__name__}" if exc_type is not None else "unknown"
-    reason = reports.failure_reason(kind, str(exc_value or ""), job.timeout)
     if exc_type is not None and issubclass(exc_type, AlreadySettled):
         return  # the row is settled already; nothing to record
+    kind = f"{exc_type.__module__}.{exc_type.__name__}" if exc_type is not None else "unknown"
+    reason = reports.failure_reason(kind, str(exc_value or ""), job.timeout)
     if reason.startswith("the report could not be computed"):
         log.error("report %s failed", job.id, exc_info=(exc_type, exc_value, traceback))
     try:
@@ -177,14 +177,9 @@ def _queue():
 
 
 def scheduled_report() -> str:
-    """The hourly report: a report as of the latest poll, made like a POST /trigger_report."""
-    import secrets
-
-    from .queue import enqueue_report
-
-    report_id = secrets.token_urlsafe(24)
-    reports.create(process_engine(), report_id, None)
-    enqueue_report(_queue(), process_settings(), report_id)  # a lost enqueue is re-queued by the sweep
+    """The hourly report: a report as of the latest poll, made as POST /trigger_report makes one.
+    (If Redis does not take its job, the row stays Pending and the sweep queues it again.)"""
+    report_id = reports.submit(process_engine(), _queue(), process_settings(), None)
     log.info("scheduled report %s queued", report_id)
     return report_id
 

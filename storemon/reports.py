@@ -11,8 +11,8 @@ so Complete and Failed are final whatever order workers, callbacks and sweeps ar
 - ``fail``: Pending or Running -> Failed, with a short reason fit for clients.
 
 Failures are settled where they happen: the job's own failure callback (which RQ runs
-in the work horse, or wherever an abandoned job is cleaned up), and ``reconcile`` for what
-no callback sees: a work horse killed on its last attempt, a job Redis lost. ``reconcile``
+in the work horse, or wherever an abandoned job is cleaned up), and reconciling for what
+no callback sees: a work horse killed on its last attempt, a job Redis lost. Reconciling
 runs for one report when it is asked about, and for every stale one in the workers'
 periodic sweep, so no report stays Pending or Running for ever.
 """
@@ -20,9 +20,11 @@ periodic sweep, so no report stays Pending or Running for ever.
 from __future__ import annotations
 
 import logging
+import secrets
 from dataclasses import dataclass
 from datetime import datetime, timedelta, UTC
 
+from redis.exceptions import RedisError
 from rq.job import Job, JobStatus
 from rq.queue import Queue
 from sqlalchemy import Engine, func, insert, select, tuple_, update
@@ -81,6 +83,26 @@ def create(engine: Engine, report_id: str, requested_as_of_us: int | None) -> No
     with engine.begin() as conn:
         conn.execute(insert(_table).values(id=report_id, status=PENDING, requested_as_of_us=requested_as_of_us,
                                            created_at=_now(), attempts=0))
+
+
+class QueueUnavailable(Exception):
+    """Redis did not take a new report's job; its row, committed already, is still Pending."""
+
+    def __init__(self, report_id: str):
+        super().__init__(f"report {report_id} could not be queued")
+        self.report_id = report_id
+
+
+def submit(engine: Engine, queue: Queue, settings: Settings, requested_as_of_us: int | None) -> str:
+    """A new report (random, unguessable id): its row committed first, so a worker always
+    finds it, then its job queued. Raises QueueUnavailable if Redis does not take the job."""
+    report_id = secrets.token_urlsafe(24)
+    create(engine, report_id, requested_as_of_us)
+    try:
+        enqueue_report(queue, settings, report_id)
+    except RedisError as exc:
+        raise QueueUnavailable(report_id) from exc
+    return report_id
 
 
 def find(engine: Engine, report_id: str) -> ReportRow | None:
@@ -173,13 +195,11 @@ def _progress(job: Job) -> float:
     return float(job.get_meta(refresh=False).get("progress", 0.0))
 
 
-def reconcile(engine: Engine, queue: Queue, settings: Settings, row: ReportRow, job: Job | None,
-              now: datetime | None = None) -> ReportState:
+def _reconcile(engine: Engine, queue: Queue, settings: Settings, row: ReportRow, job: Job | None,
+               now: datetime) -> ReportState:
     """Settle an unsettled row from what RQ knows of its job, and say where it stands."""
-    if row.status not in UNSETTLED:
-        return ReportState(row, row.status, 1.0)
     if job is None:
-        if (now or _now()) - row.created_at < LOST_AFTER:
+        if now - row.created_at < LOST_AFTER:
             return ReportState(row, row.status, 0.0)
         # Redis lost the job (flushed, restarted, or the web process died before enqueueing):
         # the row holds all a job needs, so queue it again, as often as a dead worker would be.
@@ -200,6 +220,21 @@ def reconcile(engine: Engine, queue: Queue, settings: Settings, row: ReportRow, 
     return _state_of_row(engine, row, progress=1.0)
 
 
+def _jobs_of(queue: Queue, rows: list[ReportRow]) -> dict[str, Job | None]:
+    """The jobs of the unsettled reports among ``rows``, fetched in one go (None where Redis lost one)."""
+    unsettled = [r.id for r in rows if r.status in UNSETTLED]
+    return dict(zip(unsettled, fetch_jobs(queue, unsettled))) if unsettled else {}
+
+
+def _reconciled(engine: Engine, queue: Queue, settings: Settings, rows: list[ReportRow],
+                jobs: dict[str, Job | None] | None = None) -> list[ReportState]:
+    """Where each report stands; the unsettled ones reconciled with their jobs."""
+    jobs = _jobs_of(queue, rows) if jobs is None else jobs
+    now = _now()
+    return [_reconcile(engine, queue, settings, r, jobs[r.id], now) if r.id in jobs else ReportState(r, r.status, 1.0)
+            for r in rows]
+
+
 def _state_of_row(engine: Engine, row: ReportRow, progress: float = 0.0) -> ReportState:
     fresh = find(engine, row.id) or row
     return ReportState(fresh, fresh.status, 1.0 if fresh.status not in UNSETTLED else progress)
@@ -208,45 +243,41 @@ def _state_of_row(engine: Engine, row: ReportRow, progress: float = 0.0) -> Repo
 def state(engine: Engine, queue: Queue, settings: Settings, report_id: str) -> ReportState | None:
     """Where a report stands (None if unknown); an unsettled one is reconciled with RQ first."""
     row = find(engine, report_id)
-    if row is None or row.status not in UNSETTLED:
-        return None if row is None else ReportState(row, row.status, 1.0)
-    return reconcile(engine, queue, settings, row, fetch_jobs(queue, [report_id])[0])
+    return None if row is None else _reconciled(engine, queue, settings, [row])[0]
+
+
+def _newest_first(query):
+    return query.order_by(_table.c.created_at.desc(), _table.c.id.desc())
 
 
 def settle_stale(engine: Engine, queue: Queue, settings: Settings, limit: int = 1000) -> int:
     """Reconcile every report unsettled for longer than LOST_AFTER; how many became settled or queued again."""
-    now = _now()
     with engine.connect() as conn:
         found = conn.execute(select(*_COLUMNS).where(_table.c.status.in_(UNSETTLED),
-                                                     _table.c.created_at < now - LOST_AFTER)
+                                                     _table.c.created_at < _now() - LOST_AFTER)
                              .order_by(_table.c.created_at).limit(limit)).all()
     rows = [_row(f) for f in found]
-    changed = 0
-    for row, job in zip(rows, fetch_jobs(queue, [r.id for r in rows]) if rows else []):
-        after = reconcile(engine, queue, settings, row, job, now)
-        changed += after.status != row.status or job is None
-    return changed
+    jobs = _jobs_of(queue, rows)
+    after = _reconciled(engine, queue, settings, rows, jobs)
+    # Every one is past LOST_AFTER, so one without a job was queued again (its status unchanged).
+    return sum(state.status != row.status or jobs[row.id] is None for row, state in zip(rows, after))
 
 
 def history(engine: Engine, queue: Queue, settings: Settings, *, status: str | None = None, limit: int = 20,
             before: ReportRow | None = None) -> list[ReportState]:
     """Reports newest first (those created before ``before``, if given), unsettled ones reconciled."""
-    query = select(*_COLUMNS).order_by(_table.c.created_at.desc(), _table.c.id.desc()).limit(limit)
+    query = _newest_first(select(*_COLUMNS)).limit(limit)
     if status is not None:
         query = query.where(_table.c.status == status)
     if before is not None:
         query = query.where(tuple_(_table.c.created_at, _table.c.id) < tuple_(before.created_at, before.id))
     with engine.connect() as conn:
         rows = [_row(found) for found in conn.execute(query)]
-    unsettled = [r for r in rows if r.status in UNSETTLED]
-    jobs = dict(zip([r.id for r in unsettled], fetch_jobs(queue, [r.id for r in unsettled]) if unsettled else []))
-    return [reconcile(engine, queue, settings, r, jobs[r.id]) if r.id in jobs else ReportState(r, r.status, 1.0)
-            for r in rows]
+    return _reconciled(engine, queue, settings, rows)
 
 
 def latest_complete(engine: Engine) -> ReportRow | None:
     """The newest Complete report."""
     with engine.connect() as conn:
-        found = conn.execute(select(*_COLUMNS).where(_table.c.status == COMPLETE)
-                             .order_by(_table.c.created_at.desc(), _table.c.id.desc()).limit(1)).first()
+        found = conn.execute(_newest_first(select(*_COLUMNS).where(_table.c.status == COMPLETE)).limit(1)).first()
     return None if found is None else _row(found)
