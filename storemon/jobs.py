@@ -62,6 +62,12 @@ def reset_engine(close: bool = True) -> None:
 os.register_at_fork(after_in_child=lambda: reset_engine(close=False))
 
 
+_SAVE_META_IF_JOB = """
+if redis.call('HEXISTS', KEYS[1], 'data') == 1 then return redis.call('HSET', KEYS[1], 'meta', ARGV[1]) end
+return 0
+"""
+
+
 class _Progress:
     """Writes the fraction done into the job's meta, at most every 0.2 s, and never fails the
     report: Redis being down or frozen costs a progress update, not the job (short timeout)."""
@@ -77,10 +83,10 @@ class _Progress:
         try:
             if self.redis is None:
                 self.redis = redis_client(process_settings().redis_url, timeout_s=_PROGRESS_REDIS_TIMEOUT_S)
-            meta = Job(self.job.id, connection=self.redis, serializer=self.job.serializer)
-            meta.meta = {**self.job.meta, "progress": round(min(max(fraction, 0.0), 1.0), 3)}
-            if self.redis.exists(meta.key):  # never recreate a job Redis has lost
-                meta.save_meta()
+            meta = {**self.job.meta, "progress": round(min(max(fraction, 0.0), 1.0), 3)}
+            # In one step, and only into a whole job: after a flush, a meta field alone would
+            # leave a fragment that RQ cannot read and that blocks queueing the report again.
+            self.redis.eval(_SAVE_META_IF_JOB, 1, self.job.key, self.job.serializer.dumps(meta))
         except RedisError as exc:
             log.warning("report %s: progress not recorded (%s)", self.job.id, exc)
 

@@ -34,20 +34,30 @@ def enqueue_report(queue: Queue, settings: Settings, report_id: str) -> bool:
     callback stops that for failures that another run would only repeat. Returns False if
     a job of that id is already in Redis.
     """
-    try:
+    def enqueue() -> None:
         queue.enqueue_call(REPORT_JOB, args=(report_id,), job_id=report_id, description=f"report {report_id}",
                            timeout=settings.report_job_timeout, result_ttl=settings.report_result_ttl,
                            failure_ttl=settings.report_failure_ttl,
                            retry=Retry(max=settings.report_retries) if settings.report_retries else None,
                            on_failure=Callback(ON_FAILURE), on_stopped=Callback(ON_STOPPED), unique=True)
+
+    try:
+        enqueue()
     except DuplicateJobError:
-        return False
+        if fetch_job(queue, report_id) is not None:
+            return False
+        # only a fragment of a job that RQ cannot read holds the id: clear it, queue anew
+        queue.connection.delete(Job.key_for(report_id))
+        enqueue()
     return True
 
 
 def fetch_jobs(queue: Queue, report_ids: list[str]) -> list[Job | None]:
     """The reports' jobs, None where Redis no longer knows one."""
-    return Job.fetch_many(report_ids, connection=queue.connection)
+    try:
+        return Job.fetch_many(report_ids, connection=queue.connection)
+    except NoSuchJobError:  # a job hash RQ cannot read (a fragment) among them: it is lost too
+        return [fetch_job(queue, report_id) for report_id in report_ids]
 
 
 def fetch_job(queue: Queue, report_id: str) -> Job | None:

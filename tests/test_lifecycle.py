@@ -137,3 +137,23 @@ def test_history_pages_newest_first_on_both_databases(engine):
     newest = reports.latest_complete(engine)
     assert (newest.id, newest.row_count, newest.attempts) == ("r4", 1, 1)
     assert newest.created_at.tzinfo is not None and newest.started_at <= newest.finished_at
+
+
+def test_progress_never_leaves_a_fragment_of_a_lost_job_and_a_fragment_reads_as_lost(client, app, redis_conn):
+    from storemon import jobs
+    from storemon.queue import fetch_jobs
+
+    report_id = trigger(client)
+    job = queue_of(app).fetch_job(report_id)
+    progress = jobs._Progress(job)
+    progress(0.5)
+    assert queue_of(app).fetch_job(report_id).get_meta(refresh=True)["progress"] == 0.5
+    redis_conn.flushdb()  # Redis loses the job while its report is computing
+    progress(1.0)
+    assert not redis_conn.exists(job.key)
+    redis_conn.hset(job.key, "meta", b"x")  # a fragment, as a racing writer once left
+    assert fetch_jobs(queue_of(app), [report_id]) == [None]
+    age(app.extensions["storemon"].engine, report_id, minutes=2)
+    assert reports.state(app.extensions["storemon"].engine, queue_of(app), app.extensions["storemon"].settings,
+                         report_id).status == "Pending"
+    assert queue_of(app).job_ids == [report_id]  # queued again, the fragment cleared
