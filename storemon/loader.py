@@ -1,7 +1,7 @@
-"""Loading a directory of CSV sources into the database, all or nothing.
+"""Loading sources (a directory's CSV files, or request bodies) into the database, all or nothing.
 
-Every file is read and checked before anything is written; then one transaction
-creates the new stores, replaces the hours and timezones of the stores the files
+Every source is read and checked before anything is written; then one transaction
+creates the new stores, replaces the hours and timezones of the stores the sources
 name, and appends the polls not stored yet. Loads take a lock, so two never interleave.
 """
 
@@ -29,49 +29,61 @@ class LoadSummary:
     files: list[str] = field(default_factory=list)
     rows_read: int = 0
     new_polls: int = 0
-    stores: int = 0  # distinct stores the files name
+    stores: int = 0  # distinct stores the sources name
     unknown_timezones: list[str] = field(default_factory=list)
-    rejected: list[sources.Rejected] = field(default_factory=list)
+    rejected_rows: sources.RejectedRows = field(default_factory=sources.RejectedRows)
     seconds: float = 0.0
 
     @property
+    def rejected(self) -> list[sources.Rejected]:
+        """The first rejected rows, in order (up to ``RejectedRows.keep``)."""
+        return self.rejected_rows.first
+
+    @property
     def rejected_lines(self) -> int:
-        return len(self.rejected)
+        return self.rejected_rows.count
 
 
 def load_directory(engine: Engine, directory: Path, *, skip_bad: bool = False,
                    on_progress: Callable[[str, int, int], None] | None = None) -> LoadSummary:
     """Load whichever sources DIR holds. Strict unless ``skip_bad``: a bad line raises SourceError."""
-    started = time.perf_counter()
     files = sources.find_sources(Path(directory))
-    summary = LoadSummary(files=[p.name for p in files.values()])
+    return load_sources(engine, {kind: sources.CsvSource.of_file(path) for kind, path in files.items()},
+                        skip_bad=skip_bad, on_progress=on_progress)
 
-    def reader_progress(path: Path):
-        return (lambda done, total: on_progress(path.name, done, total)) if on_progress else None
 
-    def read(name, reader):
-        if name not in files:
+_READERS = {sources.TIMEZONES: sources.read_timezones, sources.HOURS: sources.read_hours,
+            sources.POLLS: sources.read_polls}
+
+
+def load_sources(engine: Engine, named: dict[str, sources.Source], *, skip_bad: bool = False,
+                 on_progress: Callable[[str, int, int], None] | None = None, keep_rejected: int = 1000
+                 ) -> LoadSummary:
+    """Read and check every source (keyed by sources.POLLS, HOURS or TIMEZONES), then write
+    them all in one transaction. Strict unless ``skip_bad``: a bad row raises SourceError."""
+    started = time.perf_counter()
+    summary = LoadSummary(files=[s.name for s in named.values()],
+                          rejected_rows=sources.RejectedRows(keep=keep_rejected))
+
+    def read(kind):
+        if kind not in named:
             return None
-        first = len(summary.rejected)
-        batch = reader(files[name], strict=not skip_bad, rejected=summary.rejected,
-                       on_progress=reader_progress(files[name]))
-        summary.rejected[first:] = sorted(summary.rejected[first:], key=lambda r: r.line)
-        return batch
+        source = named[kind]
+        progress = (lambda done, total: on_progress(source.name, done, total)) if on_progress else None
+        return _READERS[kind](source, strict=not skip_bad, rejected=summary.rejected_rows, on_progress=progress)
 
     with _gc_paused():
-        timezones = read(sources.TIMEZONES, sources.read_timezones)
-        hours = read(sources.HOURS, sources.read_hours)
-        polls = read(sources.POLLS, sources.read_polls)
+        timezones, hours, polls = (read(kind) for kind in sources.SOURCE_NAMES)
     batches = [b for b in (timezones, hours, polls) if b is not None]
     summary.rows_read = sum(b.rows_read for b in batches)
     if timezones is not None:
         summary.unknown_timezones = sorted({n for n in timezones.names if not is_known_timezone(n)})
 
-    named = dict.fromkeys(timezones.store_ids if timezones else [])
+    stores = dict.fromkeys(timezones.store_ids if timezones else [])
     for batch in (hours, polls):
         if batch is not None:
-            named.update(dict.fromkeys(batch.stores.ids))
-    summary.stores = len(named)
+            stores.update(dict.fromkeys(batch.stores.ids))
+    summary.stores = len(stores)
 
     if on_progress:
         on_progress("writing to the database", 0, 1)
@@ -79,7 +91,7 @@ def load_directory(engine: Engine, directory: Path, *, skip_bad: bool = False,
         if is_postgres(conn):
             execute(conn, "SELECT pg_advisory_xact_lock(%s)", (WRITE_LOCK,))
         # (SQLite: the transaction began with BEGIN IMMEDIATE, which already excludes other writers.)
-        key_of = _store_keys(conn, list(named))
+        key_of = _store_keys(conn, list(stores))
         if timezones is not None:
             _replace_timezones(conn, key_of, timezones)
         if hours is not None:

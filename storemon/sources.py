@@ -1,8 +1,9 @@
 """Reading the three CSV sources into arrays, with every row checked.
 
-Pure: no database here. Each reader returns a batch of arrays plus the rejected
-lines; in strict mode the first bad line raises ``SourceError`` naming the file,
-the line number and the problem.
+Pure: no database here. A source is a CSV file or stream (a request body, maybe
+gzipped) or a JSON array; each reader returns a batch of arrays plus the rejected
+rows; in strict mode the first bad row raises ``SourceError`` naming the source,
+the line number (or array index) and the problem.
 """
 
 from __future__ import annotations
@@ -10,12 +11,14 @@ from __future__ import annotations
 import csv
 import gzip
 import io
+import json
 import re
 import time
-from contextlib import contextmanager
+from contextlib import AbstractContextManager, contextmanager, nullcontext
 from dataclasses import dataclass, field
 from pathlib import Path
 from collections.abc import Callable, Iterator
+from typing import BinaryIO
 
 import numpy as np
 
@@ -29,17 +32,40 @@ ProgressFn = Callable[[int, int], None]  # (bytes read, total bytes)
 
 
 class SourceError(ValueError):
-    """A file cannot be loaded; the message names the file and, where there is one, the line."""
+    """A source cannot be loaded; the message names it and, where there is one, the line.
+    ``rejected`` holds the first bad rows when bad rows are why (strict mode)."""
+
+    def __init__(self, message: str, rejected: list[Rejected] | None = None):
+        super().__init__(message)
+        self.rejected = rejected or []
+
+
+class SourceTooLarge(SourceError):
+    """A source is larger than allowed once decompressed (a gzip bomb, or just too much)."""
 
 
 @dataclass(frozen=True)
 class Rejected:
     file: str
-    line: int
+    line: int  # a line number (CSV, header = 1) or an array index (JSON)
     problem: str
+    unit: str = "line"
 
     def __str__(self) -> str:
-        return f"{self.file} line {self.line}: {self.problem}"
+        return f"{self.file} {self.unit} {self.line}: {self.problem}"
+
+
+@dataclass
+class RejectedRows:
+    """The rows a lenient load passes over: the first ``keep`` in detail, in order; all counted."""
+
+    keep: int = 1000
+    count: int = 0
+    first: list[Rejected] = field(default_factory=list)
+
+    def extend(self, found: list[Rejected]) -> None:
+        self.count += len(found)
+        self.first.extend(found[:max(self.keep - len(self.first), 0)])
 
 
 @dataclass
@@ -106,10 +132,13 @@ def find_sources(directory: Path) -> dict[str, Path]:
 
 
 class _CountingReader(io.RawIOBase):
-    """Passes bytes through and counts them, so a progress bar can follow a (compressed) file."""
+    """Passes bytes through and counts them: for a progress bar following a (compressed) file,
+    and to stop a source that grows past ``limit`` bytes (once decompressed)."""
 
-    def __init__(self, raw, on_progress: ProgressFn | None, total: int):
+    def __init__(self, raw, on_progress: ProgressFn | None = None, total: int = 0, limit: int | None = None,
+                 name: str = ""):
         self._raw, self._on_progress, self._total, self.done = raw, on_progress, total, 0
+        self._limit, self._name = limit, name
 
     def readable(self) -> bool:
         return True
@@ -117,29 +146,143 @@ class _CountingReader(io.RawIOBase):
     def readinto(self, buffer) -> int:
         n = self._raw.readinto(buffer)
         self.done += n or 0
+        if self._limit is not None and self.done > self._limit:
+            raise SourceTooLarge(f"{self._name}: larger than {self._limit:,} bytes once decompressed")
         if self._on_progress:
             self._on_progress(self.done, self._total)
         return n
 
 
-@contextmanager
-def _open_text(path: Path, on_progress: ProgressFn | None) -> Iterator[io.TextIOWrapper]:
-    with open(path, "rb") as file:  # closes the file even where GzipFile would leave it open
-        binary = io.BufferedReader(_CountingReader(file, on_progress, path.stat().st_size), 1 << 20)
-        if path.name.endswith(".gz"):
-            binary = gzip.GzipFile(fileobj=binary, mode="rb")
-        # utf-8-sig drops a byte-order mark if there is one
-        with io.TextIOWrapper(binary, encoding="utf-8-sig", newline="") as text:
-            yield text
+class CsvSource:
+    """CSV text with a header line: a file (plain or ``.gz``) or a stream such as a request body."""
+
+    unit = "line"
+
+    def __init__(self, name: str, opener: Callable[[], AbstractContextManager[BinaryIO]], *, size: int = 0,
+                 gzipped: bool = False, max_inflated: int | None = None):
+        self.name, self._opener, self._size, self._gzipped = name, opener, size, gzipped
+        self._max_inflated = max_inflated
+
+    @classmethod
+    def of_file(cls, path: Path) -> CsvSource:
+        return cls(path.name, lambda: open(path, "rb"), size=path.stat().st_size, gzipped=path.name.endswith(".gz"))
+
+    @classmethod
+    def of_stream(cls, name: str, stream: BinaryIO, *, gzipped: bool = False,
+                  max_inflated: int | None = None) -> CsvSource:
+        return cls(name, lambda: nullcontext(stream), gzipped=gzipped, max_inflated=max_inflated)
+
+    @contextmanager
+    def open_binary(self, on_progress: ProgressFn | None = None) -> Iterator[BinaryIO]:
+        with self._opener() as raw:  # closes a file even where GzipFile would leave it open
+            binary = io.BufferedReader(_CountingReader(raw, on_progress, self._size), 1 << 20)
+            if self._gzipped:
+                binary = gzip.GzipFile(fileobj=binary, mode="rb")
+            if self._max_inflated is not None:
+                binary = io.BufferedReader(_CountingReader(binary, limit=self._max_inflated, name=self.name), 1 << 20)
+            yield binary
+
+    def chunks(self, expected: dict[str, tuple[str, ...]], on_progress: ProgressFn | None = None
+               ) -> Iterator[tuple[int, dict[str, int], int, list[list[str]]]]:
+        """Yield (line number of the chunk's first row, column positions, fields a row, rows).
+
+        ``expected`` maps each logical column to the header names accepted for it.
+        Line numbers count the header as line 1. A quoted field may not span lines.
+        """
+        line = 1
+        try:
+            # utf-8-sig drops a byte-order mark if there is one
+            with self.open_binary(on_progress) as binary, \
+                    io.TextIOWrapper(binary, encoding="utf-8-sig", newline="") as text:
+                columns: dict[str, int] = {}
+                for rows in _line_blocks(text):
+                    if not columns:
+                        header = rows.pop(0)
+                        columns, width, line = _header_columns(self.name, header, expected), len(header), 2
+                    yield line, columns, width, rows
+                    line += len(rows)
+                if not columns:
+                    raise SourceError(f"{self.name}: empty (no header line)")
+        except _LineTooLong:
+            raise SourceError(f"{self.name} line {line}: longer than {MAX_LINE_CHARS:,} characters") from None
+        except csv.Error as exc:
+            raise SourceError(f"{self.name} near line {line}: unreadable CSV ({exc})") from None
+        except UnicodeDecodeError:
+            raise SourceError(f"{self.name}: not UTF-8 text") from None
+        except (OSError, EOFError) as exc:  # a truncated or corrupt .gz
+            raise SourceError(f"{self.name}: cannot be read ({exc})") from None
+
+
+class JsonSource:
+    """A JSON array with one object a row, keyed by the CSV header's names; rows are
+    numbered by their array index (from 0)."""
+
+    unit = "item"
+    BLOCK_ITEMS = 50_000
+
+    def __init__(self, name: str, data: bytes):
+        self.name, self._data = name, data
+
+    def chunks(self, expected: dict[str, tuple[str, ...]], on_progress: ProgressFn | None = None
+               ) -> Iterator[tuple[int, dict[str, int], int, list[list[str]]]]:
+        try:
+            items = json.loads(self._data)
+        except (ValueError, RecursionError) as exc:  # RecursionError: nested deeper than the parser follows
+            raise SourceError(f"{self.name}: not valid JSON ({str(exc)[:200]})") from None
+        self._data = b""
+        if not isinstance(items, list):
+            raise SourceError(f"{self.name}: expected a JSON array of objects, one a row")
+        columns = {name: i for i, name in enumerate(expected)}
+        for first in range(0, len(items), self.BLOCK_ITEMS):
+            yield first, columns, len(columns), [_json_row(item, expected)
+                                                 for item in items[first:first + self.BLOCK_ITEMS]]
+
+
+def _json_row(item, expected: dict[str, tuple[str, ...]]) -> list[str]:
+    """An item as the fields a CSV row would hold: a string as it is, a whole number as text,
+    null or absent as empty (so the checks that follow say what is missing)."""
+    if not isinstance(item, dict):
+        return BadLine(f"expected a JSON object, found {type(item).__name__}")
+    row = []
+    for accepted in expected.values():
+        key = next((a for a in accepted if a in item), accepted[0])
+        value = item.get(key)
+        if value is None:
+            row.append("")
+        elif isinstance(value, str):
+            row.append(value)
+        elif isinstance(value, int) and not isinstance(value, bool):
+            row.append(str(value))
+        else:
+            return BadLine(f"{key} must be a string, found {type(value).__name__}")
+    return row
+
+
+Source = CsvSource | JsonSource
+
+
+def _as_source(source: Source | Path) -> Source:
+    return CsvSource.of_file(source) if isinstance(source, Path) else source
+
+
+MAX_LINE_CHARS = 1 << 20  # far beyond any real row; bounds what one line can cost
+
+
+class _LineTooLong(Exception):
+    pass
 
 
 def _line_blocks(text: io.TextIOWrapper) -> Iterator[list[str]]:
-    """The file's lines (without line ends), a few megabytes at a time."""
+    """The text's lines (without line ends), a few megabytes at a time."""
     carry = ""
     while block := text.read(BLOCK_CHARS):
         block = carry + block
         cut = block.rfind("\n") + 1
         carry = block[cut:]
+        if len(carry) > MAX_LINE_CHARS:
+            if cut:
+                yield _rows(block[:cut - 1])
+            raise _LineTooLong
         if cut:
             yield _rows(block[:cut - 1])
     if carry:
@@ -176,34 +319,7 @@ def _rows(block: str) -> list[list[str]]:
     return [line.split(",") for line in lines]
 
 
-def _chunks(path: Path, expected: dict[str, tuple[str, ...]], on_progress: ProgressFn | None
-            ) -> Iterator[tuple[int, dict[str, int], int, list[list[str]]]]:
-    """Yield (line number of the chunk's first row, column positions, fields a row, rows) for a CSV file.
-
-    ``expected`` maps each logical column to the header names accepted for it.
-    Line numbers count the header as line 1. A quoted field may not span lines.
-    """
-    line = 1
-    try:
-        with _open_text(path, on_progress) as text:
-            columns: dict[str, int] = {}
-            for rows in _line_blocks(text):
-                if not columns:
-                    header = rows.pop(0)
-                    columns, width, line = _header_columns(path, header, expected), len(header), 2
-                yield line, columns, width, rows
-                line += len(rows)
-            if not columns:
-                raise SourceError(f"{path.name}: the file is empty (no header line)")
-    except csv.Error as exc:
-        raise SourceError(f"{path.name} near line {line}: unreadable CSV ({exc})") from None
-    except UnicodeDecodeError:
-        raise SourceError(f"{path.name}: not UTF-8 text") from None
-    except (OSError, EOFError) as exc:  # a truncated or corrupt .gz
-        raise SourceError(f"{path.name}: cannot be read ({exc})") from None
-
-
-def _header_columns(path: Path, header: list[str], expected: dict[str, tuple[str, ...]]) -> dict[str, int]:
+def _header_columns(name: str, header: list[str], expected: dict[str, tuple[str, ...]]) -> dict[str, int]:
     """Each expected column's position; every row must then have ``len(header)`` fields."""
     names = [h.strip() for h in header]
     columns = {}
@@ -211,22 +327,33 @@ def _header_columns(path: Path, header: list[str], expected: dict[str, tuple[str
         hits = [names.index(a) for a in accepted if a in names]
         if not hits:
             wanted = " or ".join(accepted)
-            raise SourceError(f"{path.name} line 1: header has no {wanted} column (found {','.join(names)})")
+            raise SourceError(f"{name} line 1: header has no {wanted} column (found {','.join(names)})")
         columns[column] = hits[0]
     return columns
 
 
-class _Rejections:
-    """Collects bad lines; in strict mode the first one stops the load."""
+STRICT_SHOWN = 20  # bad rows a strict load names before it stops
 
-    def __init__(self, file: str, strict: bool, sink: list[Rejected]):
-        self.file, self.strict, self.sink = file, strict, sink
+
+class _Rejections:
+    """Collects a chunk's bad rows, then, in row order, either stops the load with the first
+    ones (strict) or hands them to ``sink`` and goes on."""
+
+    def __init__(self, source: Source, strict: bool, sink: RejectedRows | None):
+        self.name, self.unit, self.strict = source.name, source.unit, strict
+        self.sink = sink if sink is not None else RejectedRows()
+        self._chunk: list[Rejected] = []
 
     def add(self, line: int, problem: str) -> None:
-        rejected = Rejected(self.file, line, problem)
+        self._chunk.append(Rejected(self.name, line, problem, self.unit))
+
+    def end_chunk(self) -> None:
+        if not self._chunk:
+            return
+        found, self._chunk = sorted(self._chunk, key=lambda r: r.line), []
         if self.strict:
-            raise SourceError(str(rejected))
-        self.sink.append(rejected)
+            raise SourceError(str(found[0]), found[:STRICT_SHOWN])
+        self.sink.extend(found)
 
     def check_shape(self, first_line: int, rows: list[list[str]], width: int) -> list[int]:
         """Indices of rows with the header's field count; blank lines (nothing but spaces
@@ -279,18 +406,19 @@ def store_id_problem(store_id: str) -> str | None:
     return None
 
 
-def read_polls(path: Path, *, strict: bool = True, rejected: list[Rejected] | None = None,
+def read_polls(source: Source | Path, *, strict: bool = True, rejected: RejectedRows | None = None,
                on_progress: ProgressFn | None = None, now_us: int | None = None) -> PollBatch:
     """Polls, each checked; a poll must lie between 1971 (as a report's as_of may) and a day
     after ``now_us`` (default: the wall clock), since a poll from the future is bad input."""
-    rejections = _Rejections(path.name, strict, rejected if rejected is not None else [])
+    source = _as_source(source)
+    rejections = _Rejections(source, strict, rejected)
     earliest_us = AS_OF_MIN_US
     latest_us = (now_us if now_us is not None else int(time.time() * US_PER_S)) + 86400 * US_PER_S
     stores = StoreKeys()
     parts_store, parts_ts, parts_active = [], [], []
     rows_read = 0
     expected = {"store_id": ("store_id",), "status": ("status",), "timestamp_utc": ("timestamp_utc",)}
-    for first_line, columns, width, rows in _chunks(path, expected, on_progress):
+    for first_line, columns, width, rows in source.chunks(expected, on_progress):
         rows_read += len(rows)
         c_id, c_status, c_ts = columns["store_id"], columns["status"], columns["timestamp_utc"]
         # The hot path takes whole columns; per-row Python runs only where a row is odd.
@@ -342,6 +470,7 @@ def read_polls(path: Path, *, strict: bool = True, rejected: list[Rejected] | No
         parts_store.append(stores.keys(ids, distinct))
         parts_ts.append(ts_us[kept])
         parts_active.append(active[kept])
+        rejections.end_chunk()
     return PollBatch(stores, _concat(parts_store, np.int64), _concat(parts_ts, np.int64),
                      _concat(parts_active, bool), rows_read)
 
@@ -360,15 +489,16 @@ def parse_local_time(text: str) -> int:
     return h * 3600 + m * 60 + s
 
 
-def read_hours(path: Path, *, strict: bool = True, rejected: list[Rejected] | None = None,
+def read_hours(source: Source | Path, *, strict: bool = True, rejected: RejectedRows | None = None,
                on_progress: ProgressFn | None = None) -> HoursBatch:
-    rejections = _Rejections(path.name, strict, rejected if rejected is not None else [])
+    source = _as_source(source)
+    rejections = _Rejections(source, strict, rejected)
     stores = StoreKeys()
     ids, days, starts, ends = [], [], [], []
     rows_read = 0
     expected = {"store_id": ("store_id",), "day": ("day", "dayOfWeek"),
                 "start_time_local": ("start_time_local",), "end_time_local": ("end_time_local",)}
-    for first_line, columns, width, rows in _chunks(path, expected, on_progress):
+    for first_line, columns, width, rows in source.chunks(expected, on_progress):
         rows_read += len(rows)
         good = rejections.check_shape(first_line, rows, width)
         for i in rejections.usable(first_line, rows, good, columns):
@@ -386,17 +516,19 @@ def read_hours(path: Path, *, strict: bool = True, rejected: list[Rejected] | No
             days.append(int(day_text))
             starts.append(start)
             ends.append(end)
+        rejections.end_chunk()
     return HoursBatch(stores, stores.keys(ids), np.array(days, np.int64), np.array(starts, np.int64),
                       np.array(ends, np.int64), rows_read)
 
 
-def read_timezones(path: Path, *, strict: bool = True, rejected: list[Rejected] | None = None,
+def read_timezones(source: Source | Path, *, strict: bool = True, rejected: RejectedRows | None = None,
                    on_progress: ProgressFn | None = None) -> TimezoneBatch:
-    rejections = _Rejections(path.name, strict, rejected if rejected is not None else [])
+    source = _as_source(source)
+    rejections = _Rejections(source, strict, rejected)
     latest: dict[str, str] = {}  # a store named twice keeps its last row
     rows_read = 0
     expected = {"store_id": ("store_id",), "timezone_str": ("timezone_str",)}
-    for first_line, columns, width, rows in _chunks(path, expected, on_progress):
+    for first_line, columns, width, rows in source.chunks(expected, on_progress):
         rows_read += len(rows)
         good = rejections.check_shape(first_line, rows, width)
         # An empty name is allowed: like an unknown one, the store uses America/Chicago (with a warning).
@@ -406,6 +538,7 @@ def read_timezones(path: Path, *, strict: bool = True, rejected: list[Rejected] 
                 rejections.add(first_line + i, f"bad timezone_str {shown(name)}")
                 continue
             latest[rows[i][columns["store_id"]].strip()] = name
+        rejections.end_chunk()
     return TimezoneBatch(list(latest), list(latest.values()), rows_read)
 
 
