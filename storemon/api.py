@@ -11,10 +11,8 @@ from concurrent.futures import TimeoutError as FutureTimeout
 from flask import Blueprint, Response, abort, current_app, jsonify, request, url_for
 from redis.exceptions import RedisError
 
-from werkzeug.datastructures import WWWAuthenticate
-from werkzeug.exceptions import Unauthorized
-
-from . import db, reports, tokens
+from . import db, reports
+from .access import require_scope
 from .timeparse import format_instant, parse_as_of
 
 log = logging.getLogger(__name__)
@@ -31,25 +29,6 @@ def _services():
 
 _REPORT_ENDPOINTS = {f"api.{name}" for name in
                      ("trigger_report", "get_report", "get_report_by_query", "report_history", "latest_report")}
-
-
-def bearer_token() -> str | None:
-    scheme, _, token = request.headers.get("Authorization", "").partition(" ")
-    return (token.strip() or None) if scheme.lower() == "bearer" else None
-
-
-def require_scope(scope: str) -> tokens.TokenInfo:
-    """The caller's token if it grants ``scope``: 401 (with WWW-Authenticate: Bearer) when it is
-    missing, unknown or revoked, 403 when it lacks the scope."""
-    token = bearer_token()
-    owner = tokens.verify(_services().engine, token) if token else None
-    if owner is None:
-        raise Unauthorized("a valid API token is required: Authorization: Bearer TOKEN"
-                           + (" (this one is unknown or revoked)" if token else ""),
-                           www_authenticate=WWWAuthenticate("bearer", {"realm": "storemon"}))
-    if not owner.allows(scope):
-        abort(403, f"this token may not do this: it needs the {scope} scope (it has {', '.join(owner.scopes)})")
-    return owner
 
 
 @api.before_request
@@ -102,7 +81,7 @@ def trigger_report():
     services = _services()
     as_of_us = _requested_as_of()
     try:
-        report_id = reports.submit(services.engine, services.queue, services.settings, as_of_us)
+        report_id, coalesced = reports.submit(services.engine, services.queue, services.settings, as_of_us)
     except reports.QueueUnavailable as exc:
         # the caller is told 503 and may try again: settle this one rather than leave it to the sweep
         log.exception("could not enqueue report %s", exc.report_id)
@@ -111,6 +90,8 @@ def trigger_report():
     response = jsonify(report_id=report_id)
     response.status_code = 202
     response.headers["Location"] = f"/get_report/{report_id}"
+    if coalesced:  # the same request is queued already: its report answers this one too
+        response.headers["X-Report-Coalesced"] = "true"
     return response
 
 

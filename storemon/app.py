@@ -12,8 +12,10 @@ from redis import Redis
 from rq import Queue
 from sqlalchemy import Engine, exc as sa_exc
 from werkzeug.exceptions import HTTPException
+from werkzeug.middleware.proxy_fix import ProxyFix
 
 from . import db
+from .access import register_rate_limits
 from .config import Settings, load_settings
 from .queue import redis_client, report_queue
 
@@ -22,11 +24,13 @@ log = logging.getLogger(__name__)
 
 @dataclass(frozen=True)
 class Services:
-    """What request handlers share: one engine, one raw Redis client, one queue (thread-safe all),
-    and a few threads that let /health give up on a dependency that does not answer."""
+    """What request handlers share: an engine for quick requests, one for ingestion (longer
+    timeouts), one raw Redis client, one queue (thread-safe all), and a few threads that let
+    /health give up on a dependency that does not answer."""
 
     settings: Settings
     engine: Engine
+    ingest_engine: Engine
     redis: Redis
     queue: Queue
     checks: ThreadPoolExecutor
@@ -49,7 +53,11 @@ def create_app(settings: Settings | None = None) -> Flask:
     app.json = JSONProvider(app)
     app.config["MAX_CONTENT_LENGTH"] = settings.max_upload_bytes
     app.json.sort_keys = False
+    if settings.proxy_hops:
+        app.wsgi_app = ProxyFix(app.wsgi_app, x_for=settings.proxy_hops, x_proto=settings.proxy_hops,
+                                x_host=settings.proxy_hops)
     register_services(app, settings)
+    register_rate_limits(app, settings)
     register_blueprints(app, settings)
     register_error_handlers(app)
     return app
@@ -59,14 +67,18 @@ def register_services(app: Flask, settings: Settings) -> None:
     redis = redis_client(settings.redis_url)
     engine = db.make_engine(settings.database_url, connect_timeout_s=settings.database_timeout,
                             statement_timeout_s=settings.database_timeout)
-    app.extensions["storemon"] = Services(settings, engine, redis, report_queue(redis, settings),
+    ingest_engine = db.make_engine(settings.database_url, connect_timeout_s=settings.database_timeout,
+                                   statement_timeout_s=settings.ingest_timeout)
+    app.extensions["storemon"] = Services(settings, engine, ingest_engine, redis, report_queue(redis, settings),
                                           ThreadPoolExecutor(4, thread_name_prefix="health"))
 
 
 def register_blueprints(app: Flask, settings: Settings) -> None:
     from .api import api
+    from .ingest import ingest
 
     app.register_blueprint(api)
+    app.register_blueprint(ingest)
     if settings.dashboard_enabled:
         from .dashboard import mount_dashboard
 

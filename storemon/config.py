@@ -5,7 +5,7 @@ from __future__ import annotations
 import os
 from dataclasses import dataclass
 from pathlib import Path
-from collections.abc import Mapping
+from collections.abc import Callable, Mapping
 
 PROJECT_ROOT = Path(__file__).resolve().parent.parent
 DEFAULT_DATABASE_URL = f"sqlite:///{PROJECT_ROOT / 'instance' / 'storemon.db'}"
@@ -31,6 +31,16 @@ class Settings:
     # The longest a web request waits for the database: to connect, and for each statement.
     database_timeout: int = 3
     max_upload_bytes: int = 1 << 20
+    # Ingestion (POST /polls, PUT /business_hours, PUT /timezones): the largest body as sent,
+    # the most it may grow to once decompressed, and the longest its transaction may wait or run.
+    max_ingest_bytes: int = 64 << 20
+    max_ingest_inflated_bytes: int = 256 << 20
+    ingest_timeout: int = 120
+    # Requests a client (its token, else its address) may make; "" turns a limit off.
+    trigger_rate_limit: str = "30/minute"
+    api_rate_limit: str = "1200/minute"
+    # Proxies in front of the web process (Heroku's router: 1) whose X-Forwarded-For is believed.
+    proxy_hops: int = 0
     # The report endpoints want a bearer token of scope report (or admin); off for the embedded demo.
     require_report_token: bool = False
     # The clock process (python -m storemon clock): cron schedules (UTC), an interval, and retention.
@@ -85,19 +95,41 @@ def _bool(environ: Mapping[str, str], name: str, default: bool) -> bool:
     raise ConfigError(f"{name} must be true or false, got {environ[name]!r}")
 
 
-def _cron(environ: Mapping[str, str], name: str, default: str) -> str:
-    """A five-field cron expression (UTC), or empty to turn the schedule off."""
+def _is_cron(value: str) -> bool:
+    from croniter import croniter
+
+    return croniter.is_valid(value) and len(value.split()) == 5
+
+
+def _is_rate(value: str) -> bool:
+    from limits import parse_many
+
+    try:
+        return bool(parse_many(value))
+    except ValueError:
+        return False
+
+
+def _optional(environ: Mapping[str, str], name: str, default: str, valid: Callable[[str], bool],
+              expected: str) -> str:
+    """A text setting that ``valid`` accepts, or empty to turn its feature off."""
     raw = environ.get(name)
     if raw is None:
         return default
     value = raw.strip()
-    if value:
-        from croniter import croniter
-
-        if not croniter.is_valid(value) or len(value.split()) != 5:
-            raise ConfigError(f"{name} must be a five-field cron expression such as '5 * * * *', or empty, "
-                              f"got {raw!r}")
+    if value and not valid(value):
+        raise ConfigError(f"{name} must be {expected}, or empty, got {raw!r}")
     return value
+
+
+def _cron(environ: Mapping[str, str], name: str, default: str) -> str:
+    """A five-field cron expression (UTC), or empty to turn the schedule off."""
+    return _optional(environ, name, default, _is_cron, "a five-field cron expression such as '5 * * * *'")
+
+
+def _rate(environ: Mapping[str, str], name: str, default: str) -> str:
+    """A rate limit such as '30/minute' or '5/second; 100/hour', or empty for none."""
+    return _optional(environ, name, default, _is_rate, "a rate limit such as '30/minute' or '5/second; 100/hour'")
 
 
 def load_settings(environ: Mapping[str, str] = os.environ) -> Settings:
@@ -120,6 +152,12 @@ def load_settings(environ: Mapping[str, str] = os.environ) -> Settings:
         report_database_wait=_int(environ, "REPORT_DATABASE_WAIT", defaults.report_database_wait, minimum=0),
         database_timeout=_int(environ, "DATABASE_TIMEOUT", defaults.database_timeout),
         max_upload_bytes=_int(environ, "MAX_UPLOAD_BYTES", defaults.max_upload_bytes),
+        max_ingest_bytes=_int(environ, "MAX_INGEST_BYTES", defaults.max_ingest_bytes),
+        max_ingest_inflated_bytes=_int(environ, "MAX_INGEST_INFLATED_BYTES", defaults.max_ingest_inflated_bytes),
+        ingest_timeout=_int(environ, "INGEST_TIMEOUT", defaults.ingest_timeout),
+        trigger_rate_limit=_rate(environ, "TRIGGER_RATE_LIMIT", defaults.trigger_rate_limit),
+        api_rate_limit=_rate(environ, "API_RATE_LIMIT", defaults.api_rate_limit),
+        proxy_hops=_int(environ, "PROXY_HOPS", defaults.proxy_hops, minimum=0),
         require_report_token=_bool(environ, "REQUIRE_REPORT_TOKEN", defaults.require_report_token),
         report_schedule=_cron(environ, "REPORT_SCHEDULE", defaults.report_schedule),
         settle_every=_int(environ, "SETTLE_EVERY", defaults.settle_every),

@@ -16,8 +16,7 @@ import rq_dashboard
 from flask import Flask, current_app, jsonify, request
 from rq_dashboard.web import setup_rq_connection
 
-from . import tokens
-from .api import bearer_token
+from .access import caller
 
 PREFIX = "/rq"
 _CHANGES_STATE = {f"rq_dashboard.{name}" for name in
@@ -44,11 +43,9 @@ def _guard():
     if request.blueprint != "rq_dashboard" and request.path != PREFIX and not request.path.startswith(PREFIX + "/"):
         return None
     services = current_app.extensions["storemon"]
-    token = bearer_token()
     # A browser never sends a bearer token by itself, so a request bearing an admin token
     # needs no same-origin check; basic auth, which a browser caches and resends, does.
-    by_token = token is not None and (owner := tokens.verify(services.engine, token)) is not None \
-        and owner.allows("admin")
+    by_token = (owner := caller()) is not None and owner.allows("admin")
     if not by_token and not _authenticated(services.settings):
         return (jsonify(error="authentication required: basic auth, or an admin token", status=401), 401,
                 {"WWW-Authenticate": 'Basic realm="storemon rq-dashboard"'})

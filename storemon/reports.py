@@ -93,16 +93,38 @@ class QueueUnavailable(Exception):
         self.report_id = report_id
 
 
-def submit(engine: Engine, queue: Queue, settings: Settings, requested_as_of_us: int | None) -> str:
-    """A new report (random, unguessable id): its row committed first, so a worker always
-    finds it, then its job queued. Raises QueueUnavailable if Redis does not take the job."""
+def submit(engine: Engine, queue: Queue, settings: Settings, requested_as_of_us: int | None) -> tuple[str, bool]:
+    """A report for ``requested_as_of_us``, and whether it was coalesced: a Pending report
+    asking for the same as_of whose job is still waiting in the queue gives the same answer
+    a new one would (neither has read any data yet), so its id is returned instead.
+
+    Otherwise a new report (random, unguessable id): its row committed first, so a worker
+    always finds it, then its job queued. Raises QueueUnavailable if Redis does not take the job."""
+    twin = _queued_twin(engine, queue, requested_as_of_us)
+    if twin is not None:
+        return twin, True
     report_id = secrets.token_urlsafe(24)
     create(engine, report_id, requested_as_of_us)
     try:
         enqueue_report(queue, settings, report_id)
     except RedisError as exc:
         raise QueueUnavailable(report_id) from exc
-    return report_id
+    return report_id, False
+
+
+def _queued_twin(engine: Engine, queue: Queue, requested_as_of_us: int | None) -> str | None:
+    wanted = _table.c.requested_as_of_us
+    with engine.connect() as conn:
+        found = conn.execute(select(_table.c.id).where(
+            _table.c.status == PENDING, wanted.is_(None) if requested_as_of_us is None else wanted == requested_as_of_us,
+        ).order_by(_table.c.created_at.desc()).limit(1)).scalar()
+    if found is None:
+        return None
+    try:
+        job = fetch_jobs(queue, [found])[0]
+    except RedisError:
+        return None  # the new report's own enqueue will say whether Redis is there
+    return found if job is not None and job.get_status(refresh=False) == JobStatus.QUEUED else None
 
 
 def find(engine: Engine, report_id: str) -> ReportRow | None:

@@ -30,6 +30,9 @@ def test_heroku_and_plain_postgresql_urls_use_psycopg_3(url):
     ({"POLL_RETENTION_DAYS": "7"}, "POLL_RETENTION_DAYS must be 0 (keep all) or more than the 8-day lookback"),
     ({"RETENTION_SCHEDULE": "* * *"}, "RETENTION_SCHEDULE must be a five-field cron expression"),
     ({"REQUIRE_REPORT_TOKEN": "maybe"}, "REQUIRE_REPORT_TOKEN must be true or false"),
+    ({"TRIGGER_RATE_LIMIT": "lots"}, "TRIGGER_RATE_LIMIT must be a rate limit such as '30/minute'"),
+    ({"MAX_INGEST_BYTES": "0"}, "MAX_INGEST_BYTES must be positive, got 0"),
+    ({"PROXY_HOPS": "-1"}, "PROXY_HOPS must be at least 0, got -1"),
     ({"REPORT_DATABASE_WAIT": "900"}, "REPORT_DATABASE_WAIT (900 s) must be shorter than REPORT_JOB_TIMEOUT"),
 ])
 def test_a_bad_setting_is_one_line_naming_it(environ, message):
@@ -46,3 +49,5 @@ def test_the_dashboard_needs_both_credentials():
 def test_schedules_can_be_turned_off_and_polls_kept():
     settings = load_settings({"REPORT_SCHEDULE": "", "RETENTION_SCHEDULE": " ", "POLL_RETENTION_DAYS": "0"})
     assert (settings.report_schedule, settings.retention_schedule, settings.poll_retention_days) == ("", "", 0)
+    assert load_settings({"API_RATE_LIMIT": ""}).api_rate_limit == ""
+    assert load_settings({"TRIGGER_RATE_LIMIT": "5/second; 100/hour"}).trigger_rate_limit == "5/second; 100/hour"

@@ -98,3 +98,37 @@ def test_the_dashboard_takes_an_admin_token_too(guarded):
     assert client.get("/rq/0/data/queues.json", headers=bearer(made["report"])).status_code == 401
     # a bearer token is never sent by a browser on its own: no same-origin check needed
     assert client.post("/rq/requeue/reports-test", headers=bearer(made["admin"])).status_code == 200
+
+
+def test_rate_limits_answer_429_with_retry_after_then_recover(make_app, pg):
+    import time
+
+    app = make_app(trigger_rate_limit="2/5seconds", api_rate_limit="100/minute")
+    client = app.test_client()
+    made = {name: tokens.create(pg, name, ["report"]) for name in ("a", "b")}
+    answers = [client.post("/trigger_report", headers=bearer(made["a"])) for _ in range(3)]
+    assert [a.status_code for a in answers] == [202, 202, 429]
+    limited = answers[2]
+    assert limited.get_json()["error"].startswith("rate limit exceeded: at most 2 per 5 second for this token")
+    wait_s = int(limited.headers["Retry-After"])
+    assert 1 <= wait_s <= 5
+    # per token: another token, and a caller without one (counted by address), have their own budgets
+    assert client.post("/trigger_report", headers=bearer(made["b"])).status_code == 202
+    assert client.post("/trigger_report").status_code == 202
+    # the other endpoints, and /health, are not held back by the trigger limit
+    assert client.get("/reports", headers=bearer(made["a"])).status_code == 200
+    assert client.get("/health").status_code == 200
+    time.sleep(wait_s + 0.5)
+    assert client.post("/trigger_report", headers=bearer(made["a"])).status_code == 202
+
+
+def test_the_general_limit_counts_every_api_call_but_health(make_app):
+    client = make_app(api_rate_limit="3/minute").test_client()
+    assert [client.get("/reports").status_code for _ in range(4)] == [200, 200, 200, 429]
+    assert client.get("/get_report/nope").status_code == 429
+    assert all(client.get("/health").status_code == 200 for _ in range(5))
+    # behind a proxy (PROXY_HOPS=1), each client address forwarded is counted on its own
+    proxied = make_app(api_rate_limit="3/minute", proxy_hops=1).test_client()
+    for address in ("203.0.113.7", "203.0.113.8"):
+        statuses = [proxied.get("/reports", headers={"X-Forwarded-For": address}).status_code for _ in range(4)]
+        assert statuses == [200, 200, 200, 429]

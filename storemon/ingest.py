@@ -1,0 +1,105 @@
+"""Ingestion over HTTP: POST /polls, PUT /business_hours, PUT /timezones.
+
+A body is one source in the loader's sense (CSV with its header, plain or gzip, or a JSON
+array of objects), read and checked by the same code as ``python -m storemon load`` and
+written the same way: all or nothing, in one transaction, under the load lock. Every call
+needs a token with the ``ingest`` scope.
+"""
+
+from __future__ import annotations
+
+import logging
+
+from flask import Blueprint, abort, current_app, jsonify, request
+
+from . import sources
+from .access import require_scope
+from .loader import LoadSummary, load_sources
+
+log = logging.getLogger(__name__)
+ingest = Blueprint("ingest", __name__)
+
+CSV_TYPES = {"text/csv", "application/csv", "text/plain"}
+JSON_TYPES = {"application/json"}
+SHOWN_REJECTED = 100  # bad rows listed in detail in an answer; all are counted
+
+
+def _services():
+    return current_app.extensions["storemon"]
+
+
+@ingest.before_request
+def _authorize():
+    require_scope("ingest")
+    # Larger than the report endpoints' limit (MAX_CONTENT_LENGTH); Werkzeug answers 413 past it.
+    request.max_content_length = _services().settings.max_ingest_bytes
+
+
+@ingest.post("/polls")
+def polls():
+    """Append polls; a poll stored already is stored once (inactive wins)."""
+    return _ingest(sources.POLLS)
+
+
+@ingest.put("/business_hours")
+def business_hours():
+    """Replace the business hours of every store the body names."""
+    return _ingest(sources.HOURS)
+
+
+@ingest.put("/timezones")
+def timezones():
+    """Replace the timezone of every store the body names."""
+    return _ingest(sources.TIMEZONES)
+
+
+def _flag(name: str) -> bool:
+    raw = request.args.get(name, "false").strip().lower()
+    if raw not in ("true", "false", "1", "0"):
+        abort(400, f"{name} must be true or false")
+    return raw in ("true", "1")
+
+
+def _body_source(kind: str) -> sources.Source:
+    """The request body as a source, by its Content-Type and Content-Encoding."""
+    encoding = request.headers.get("Content-Encoding", "identity").strip().lower()
+    if encoding not in ("identity", "gzip"):
+        abort(415, f"Content-Encoding {encoding!r} is not supported; send the body plain or gzip")
+    settings = _services().settings
+    name = "request body"
+    body = sources.CsvSource.of_stream(name, request.stream, gzipped=encoding == "gzip",
+                                       max_inflated=settings.max_ingest_inflated_bytes)
+    if request.mimetype in CSV_TYPES:
+        return body
+    if request.mimetype in JSON_TYPES:
+        with body.open_binary() as binary:  # a JSON document is parsed whole, so it is read whole
+            return sources.JsonSource(name, binary.read())
+    abort(415, f"Content-Type must be text/csv or application/json (got {request.mimetype or 'none'})")
+
+
+def _rejected(rows: list[sources.Rejected]) -> list[dict]:
+    return [{"index" if r.unit == "item" else "line": r.line, "problem": r.problem} for r in rows]
+
+
+def _ingest(kind: str):
+    skip_bad = _flag("skip_bad")
+    services = _services()
+    try:
+        summary: LoadSummary = load_sources(services.ingest_engine, {kind: _body_source(kind)},
+                                            skip_bad=skip_bad, keep_rejected=SHOWN_REJECTED)
+    except sources.SourceTooLarge as exc:
+        abort(413, f"{exc}; nothing was stored")
+    except sources.SourceError as exc:
+        answer = {"error": f"{exc}; nothing was stored (?skip_bad=true stores the good rows)"
+                  if exc.rejected else f"{exc}; nothing was stored", "status": 400}
+        if exc.rejected:
+            answer["rejected"] = _rejected(exc.rejected)
+        return jsonify(answer), 400
+    answer = {"rows_read": summary.rows_read, "new_polls": summary.new_polls, "stores": summary.stores,
+              "rejected": _rejected(summary.rejected), "rejected_count": summary.rejected_lines,
+              "seconds": round(summary.seconds, 3)}
+    if summary.unknown_timezones:
+        answer["unknown_timezones"] = summary.unknown_timezones
+    log.info("ingested %s: %d rows, %d new polls, %d stores, %d rejected, %.3f s", kind, summary.rows_read,
+             summary.new_polls, summary.stores, summary.rejected_lines, summary.seconds)
+    return jsonify(answer)
