@@ -3,8 +3,9 @@
 A request's token is checked at most once (the answer is kept on ``flask.g``). Rate
 limits count per token, or per client address for a request without a valid one, in
 the Redis the queue uses (the ``limits`` library's moving window: exact, and atomic there).
-If Redis does not answer, requests are let through: limits protect the service, they
-must not take it down.
+If Redis does not answer, requests are let through, and for a few seconds limits are not
+even tried, so a frozen Redis costs one timeout, not one per request: limits protect
+the service, they must not take it down.
 """
 
 from __future__ import annotations
@@ -13,11 +14,12 @@ import logging
 import math
 import time
 
-from flask import Flask, abort, current_app, g, jsonify, request
+from flask import abort, current_app, g, jsonify, request
 from limits import parse_many
 from limits.errors import StorageError
 from limits.storage import RedisStorage
 from limits.strategies import MovingWindowRateLimiter
+from redis import ConnectionPool
 from redis.exceptions import RedisError
 from werkzeug.datastructures import WWWAuthenticate
 from werkzeug.exceptions import Unauthorized
@@ -29,6 +31,7 @@ log = logging.getLogger(__name__)
 # Not limited: the health check (probes) and the dashboard (behind its own login).
 UNLIMITED = {"api.health", "static"}
 TRIGGER = "api.trigger_report"
+PAUSE_S = 10
 
 
 def bearer_token() -> str | None:
@@ -60,16 +63,20 @@ def require_scope(scope: str) -> tokens.TokenInfo:
 class RateLimits:
     """The trigger limit for POST /trigger_report, the general one for every other API call."""
 
-    def __init__(self, settings, redis_url: str):
+    def __init__(self, settings):
         self.trigger = parse_many(settings.trigger_rate_limit) if settings.trigger_rate_limit else []
         self.general = parse_many(settings.api_rate_limit) if settings.api_rate_limit else []
-        storage = RedisStorage(redis_url, wrap_exceptions=True, socket_timeout=1, socket_connect_timeout=1)
+        # Connections of its own with short timeouts: a frozen Redis delays a call by half a second.
+        self._pool = ConnectionPool.from_url(settings.redis_url, socket_timeout=0.5, socket_connect_timeout=0.5)
+        storage = RedisStorage(settings.redis_url, connection_pool=self._pool, wrap_exceptions=True)
         self.limiter = MovingWindowRateLimiter(storage)
+        self._paused_until = 0.0  # monotonic time until which Redis is not asked (it did not answer)
 
     def check(self):
         """Before each request: None to go on, or the 429 answer."""
         endpoint = request.endpoint or ""
-        if endpoint in UNLIMITED or not endpoint or endpoint.startswith("rq_dashboard."):
+        if endpoint in UNLIMITED or not endpoint or endpoint.startswith("rq_dashboard.") \
+                or time.monotonic() < self._paused_until:
             return None
         group, items = ("trigger", self.trigger) if endpoint == TRIGGER else ("api", self.general)
         owner = caller()
@@ -84,10 +91,9 @@ class RateLimits:
                                        status=429)
                     return response, 429, {"Retry-After": str(wait_s)}
         except (StorageError, RedisError) as exc:
-            log.warning("rate limits not checked, Redis did not answer: %s", exc)
+            self._paused_until = time.monotonic() + PAUSE_S
+            log.warning("rate limits not checked for %d s, Redis did not answer: %s", PAUSE_S, exc)
         return None
 
-
-def register_rate_limits(app: Flask, settings) -> None:
-    limits = RateLimits(settings, settings.redis_url)
-    app.before_request(limits.check)
+    def close(self) -> None:
+        self._pool.disconnect()

@@ -6,16 +6,16 @@ import logging
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass
 
-from flask import Flask, jsonify
+from flask import Flask, jsonify, request
 from flask.json.provider import DefaultJSONProvider
 from redis import Redis
 from rq import Queue
 from sqlalchemy import Engine, exc as sa_exc
-from werkzeug.exceptions import HTTPException
+from werkzeug.exceptions import HTTPException, RequestEntityTooLarge
 from werkzeug.middleware.proxy_fix import ProxyFix
 
 from . import db
-from .access import register_rate_limits
+from .access import RateLimits
 from .config import Settings, load_settings
 from .queue import redis_client, report_queue
 
@@ -34,6 +34,15 @@ class Services:
     redis: Redis
     queue: Queue
     checks: ThreadPoolExecutor
+    rate_limits: RateLimits
+
+    def close(self) -> None:
+        """Let go of every connection and thread (tests make many apps)."""
+        self.engine.dispose()
+        self.ingest_engine.dispose()
+        self.redis.close()
+        self.rate_limits.close()
+        self.checks.shutdown(wait=False)
 
 
 class JSONProvider(DefaultJSONProvider):
@@ -57,7 +66,7 @@ def create_app(settings: Settings | None = None) -> Flask:
         app.wsgi_app = ProxyFix(app.wsgi_app, x_for=settings.proxy_hops, x_proto=settings.proxy_hops,
                                 x_host=settings.proxy_hops)
     register_services(app, settings)
-    register_rate_limits(app, settings)
+    app.before_request(app.extensions["storemon"].rate_limits.check)
     register_blueprints(app, settings)
     register_error_handlers(app)
     return app
@@ -70,7 +79,7 @@ def register_services(app: Flask, settings: Settings) -> None:
     ingest_engine = db.make_engine(settings.database_url, connect_timeout_s=settings.database_timeout,
                                    statement_timeout_s=settings.ingest_timeout)
     app.extensions["storemon"] = Services(settings, engine, ingest_engine, redis, report_queue(redis, settings),
-                                          ThreadPoolExecutor(4, thread_name_prefix="health"))
+                                          ThreadPoolExecutor(4, thread_name_prefix="health"), RateLimits(settings))
 
 
 def register_blueprints(app: Flask, settings: Settings) -> None:
@@ -95,6 +104,9 @@ def register_error_handlers(app: Flask) -> None:
     @app.errorhandler(HTTPException)
     def http_error(exc: HTTPException):
         own = exc.get_response().headers
+        if isinstance(exc, RequestEntityTooLarge) and exc.description == RequestEntityTooLarge.description:
+            exc.description = (f"the request body is larger than the {request.max_content_length:,} bytes "
+                               "this endpoint accepts")
         return _error(exc.description, exc.code or 500,
                       {name: own[name] for name in ("Allow", "WWW-Authenticate", "Retry-After") if name in own})
 

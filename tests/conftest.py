@@ -108,10 +108,7 @@ def make_app(settings):
 
     yield make
     for app in made:
-        app.extensions["storemon"].engine.dispose()
-        app.extensions["storemon"].ingest_engine.dispose()
-        app.extensions["storemon"].redis.close()
-        app.extensions["storemon"].checks.shutdown(wait=False)
+        app.extensions["storemon"].close()
 
 
 @pytest.fixture

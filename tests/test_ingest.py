@@ -182,6 +182,7 @@ def test_bodies_past_the_limits_are_413_and_store_nothing(make_app, pg, made):
     assert len(big) > 65536 > len(gzip.compress(polls_body(POLLS * 20_000)))
     too_big = send(client, made["ingest"], body=big)
     assert too_big.status_code == 413
+    assert too_big.get_json()["error"].startswith("the request body is larger than the 65,536 bytes this endpoint")
     # a small gzip body that inflates past the limit (a gzip bomb)
     bomb = send(client, made["ingest"], body=polls_body(POLLS * 20_000), gzipped=True)
     assert bomb.status_code == 413 and "larger than 1,048,576 bytes once decompressed" in bomb.get_json()["error"]
