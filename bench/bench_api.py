@@ -18,6 +18,8 @@ import statistics
 import subprocess
 import sys
 import time
+from collections.abc import Iterator
+from contextlib import contextmanager
 
 from .bench_report import prepare
 from .fixtures import ROOT
@@ -50,11 +52,12 @@ def wait_until_up(port: int) -> None:
     raise RuntimeError("the web process did not come up")
 
 
-def main() -> None:
-    database_url = prepare("full")
+@contextmanager
+def service(database_url: str, api_rate_limit: str = "") -> Iterator[http.client.HTTPConnection]:
+    """waitress (8 threads) and one worker.py on the database, Redis flushed; a keep-alive connection."""
     port = free_port()
     env = {**os.environ, "DATABASE_URL": database_url, "REDIS_URL": REDIS_URL, "RQ_QUEUE": "bench",
-           "PYTHONPATH": str(ROOT), "LOG_LEVEL": "WARNING", "API_RATE_LIMIT": os.environ.get("BENCH_API_RATE_LIMIT", ""),
+           "PYTHONPATH": str(ROOT), "LOG_LEVEL": "WARNING", "API_RATE_LIMIT": api_rate_limit,
            "TRIGGER_RATE_LIMIT": ""}
     subprocess.run(["redis-cli", "-u", REDIS_URL, "flushdb"], check=True, capture_output=True)
     web = subprocess.Popen([sys.executable, "-m", "waitress", "--host=127.0.0.1", f"--port={port}", "--threads=8",
@@ -63,7 +66,16 @@ def main() -> None:
                               stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL, start_new_session=True)
     try:
         wait_until_up(port)
-        conn = http.client.HTTPConnection("127.0.0.1", port, timeout=30)
+        yield http.client.HTTPConnection("127.0.0.1", port, timeout=60)
+    finally:
+        web.send_signal(signal.SIGTERM)
+        os.killpg(worker.pid, signal.SIGTERM)
+        web.wait(timeout=10)
+        worker.wait(timeout=30)
+
+
+def main() -> None:
+    with service(prepare("full"), os.environ.get("BENCH_API_RATE_LIMIT", "")) as conn:
 
         completions = []
         for _ in range(6):
@@ -93,11 +105,6 @@ def main() -> None:
         p = lambda q: latencies[min(len(latencies) - 1, int(q * len(latencies)))] * 1000  # noqa: E731
         print(f"GET /get_report while 8 reports computed: {len(latencies)} requests ({statuses}), "
               f"p50 {p(0.50):.1f} ms, p99 {p(0.99):.1f} ms, max {latencies[-1] * 1000:.1f} ms")
-    finally:
-        web.send_signal(signal.SIGTERM)
-        os.killpg(worker.pid, signal.SIGTERM)
-        web.wait(timeout=10)
-        worker.wait(timeout=30)
 
 
 if __name__ == "__main__":

@@ -14,7 +14,7 @@ import logging
 import math
 import time
 
-from flask import abort, current_app, g, jsonify, request
+from flask import abort, current_app, g, jsonify, request, session
 from limits import parse_many
 from limits.errors import StorageError
 from limits.storage import RedisStorage
@@ -30,7 +30,7 @@ log = logging.getLogger(__name__)
 
 # Not limited: the health check (probes) and the dashboard (behind its own login).
 UNLIMITED = {"api.health", "static"}
-TRIGGER = "api.trigger_report"
+TRIGGERS = {"api.trigger_report", "console.trigger"}
 PAUSE_S = 10
 
 
@@ -40,10 +40,20 @@ def bearer_token() -> str | None:
 
 
 def caller() -> tokens.TokenInfo | None:
-    """The owner of the request's valid token, or None (no token, or an unknown or revoked one)."""
+    """The owner of the request's valid token, or None (no token, or an unknown or revoked one).
+
+    The token is the bearer token, or for a GET the one a person signed in to the console
+    with (its hash is in the signed session cookie; a cookie never authorises a change,
+    which a page elsewhere could make a browser send)."""
     if "storemon_caller" not in g:
+        engine = current_app.extensions["storemon"].engine
         token = bearer_token()
-        g.storemon_caller = tokens.verify(current_app.extensions["storemon"].engine, token) if token else None
+        if token:
+            g.storemon_caller = tokens.verify(engine, token)
+        elif request.method in ("GET", "HEAD") and isinstance(digest := session.get("token_hash"), str):
+            g.storemon_caller = tokens.verify_hash(engine, digest)
+        else:
+            g.storemon_caller = None
     return g.storemon_caller
 
 
@@ -78,7 +88,7 @@ class RateLimits:
         if endpoint in UNLIMITED or not endpoint or endpoint.startswith("rq_dashboard.") \
                 or time.monotonic() < self._paused_until:
             return None
-        group, items = ("trigger", self.trigger) if endpoint == TRIGGER else ("api", self.general)
+        group, items = ("trigger", self.trigger) if endpoint in TRIGGERS else ("api", self.general)
         owner = caller()
         key = f"token:{owner.name}" if owner else f"address:{request.remote_addr}"
         try:

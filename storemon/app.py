@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import logging
+import secrets
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass
 
@@ -18,6 +19,7 @@ from . import db
 from .access import RateLimits
 from .config import Settings, load_settings
 from .queue import redis_client, report_queue
+from .timeparse import format_instant
 
 log = logging.getLogger(__name__)
 
@@ -62,6 +64,10 @@ def create_app(settings: Settings | None = None) -> Flask:
     app.json = JSONProvider(app)
     app.config["MAX_CONTENT_LENGTH"] = settings.max_upload_bytes
     app.json.sort_keys = False
+    # the console's session cookie: signed, never read by scripts, not sent by other sites' forms
+    app.secret_key = settings.secret_key or secrets.token_hex(32)
+    app.config.update(SESSION_COOKIE_HTTPONLY=True, SESSION_COOKIE_SAMESITE="Lax",
+                      SESSION_COOKIE_SECURE=settings.secure_cookies)
     if settings.proxy_hops:
         app.wsgi_app = ProxyFix(app.wsgi_app, x_for=settings.proxy_hops, x_proto=settings.proxy_hops,
                                 x_host=settings.proxy_hops)
@@ -84,10 +90,15 @@ def register_services(app: Flask, settings: Settings) -> None:
 
 def register_blueprints(app: Flask, settings: Settings) -> None:
     from .api import api
+    from .console import console
     from .ingest import ingest
+    from .stores import stores
 
     app.register_blueprint(api)
     app.register_blueprint(ingest)
+    app.register_blueprint(stores)
+    app.register_blueprint(console)
+    app.add_template_filter(format_instant, "instant")
     if settings.dashboard_enabled:
         from .dashboard import mount_dashboard
 

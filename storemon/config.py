@@ -49,6 +49,10 @@ class Settings:
     retention_schedule: str = "30 3 * * *"
     report_retention_days: int = 30
     poll_retention_days: int = 90  # 0 keeps every poll
+    # Signs the console's session cookie; unset, each process makes a random one (sessions then
+    # end with the process and do not cross web processes). Secure cookies: HTTPS only.
+    secret_key: str | None = None
+    secure_cookies: bool = False
     dashboard_user: str | None = None
     dashboard_password: str | None = None
     log_level: str = "INFO"
@@ -164,6 +168,8 @@ def load_settings(environ: Mapping[str, str] = os.environ) -> Settings:
         retention_schedule=_cron(environ, "RETENTION_SCHEDULE", defaults.retention_schedule),
         report_retention_days=_int(environ, "REPORT_RETENTION_DAYS", defaults.report_retention_days),
         poll_retention_days=_int(environ, "POLL_RETENTION_DAYS", defaults.poll_retention_days, minimum=0),
+        secret_key=environ.get("SECRET_KEY") or None,
+        secure_cookies=_bool(environ, "SECURE_COOKIES", defaults.secure_cookies),
         dashboard_user=environ.get("DASHBOARD_USER") or None,
         dashboard_password=environ.get("DASHBOARD_PASSWORD") or None,
         log_level=log_level,

@@ -48,7 +48,8 @@ class Poll(Base):
     """
 
     __tablename__ = "polls"
-    __table_args__ = {"sqlite_with_rowid": False}
+    # (store, ts_us): a store page reads one store's polls (the loader rebuilds it after a large load)
+    __table_args__ = (Index("polls_by_store", "store", "ts_us"), {"sqlite_with_rowid": False})
 
     ts_us: Mapped[int] = mapped_column(BigInteger, primary_key=True)
     store: Mapped[int] = mapped_column(Integer, primary_key=True)

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 from concurrent.futures import ThreadPoolExecutor
+from dataclasses import dataclass
 
 import numpy as np
 from sqlalchemy import Connection, Engine
@@ -97,3 +98,40 @@ def report_input(engine: Engine, as_of_us: int) -> ReportInput:
         poll_store=position[poll_store], poll_ts_us=poll_ts, poll_active=poll_active,
         first_poll_us=np.array([s[3] for s in stores], np.int64),
     )
+
+
+@dataclass(frozen=True)
+class StoreRecord:
+    store_id: str
+    timezone: str | None
+    hours: list[tuple[int, int, int]]  # (weekday, local start s, local end s) as loaded
+
+
+def store_input(engine: Engine, store_id: str, since_us: int, until_us: int) -> tuple[StoreRecord, ReportInput] | None:
+    """One store's record, and its report input holding its polls in ``[since, until]``
+    (index scans on ``polls_by_store``); None for an unknown store."""
+    with engine.connect() as conn:
+        found = fetch_all(conn, "SELECT id, timezone, first_poll_us FROM stores WHERE store_id = %s", (store_id,))
+        if not found:
+            return None
+        key, timezone, first_poll_us = found[0]
+        hours = fetch_all(conn, "SELECT day, start_s, end_s FROM business_hours WHERE store = %s"
+                                " ORDER BY day, start_s", (key,))
+        polls = np.array(fetch_all(conn, "SELECT ts_us, active FROM polls WHERE store = %s AND ts_us >= %s"
+                                         " AND ts_us <= %s", (key, since_us, until_us)), np.int64).reshape(-1, 2)
+    h = np.array(hours, np.int64).reshape(-1, 3)
+    data = ReportInput(
+        store_ids=np.array([store_id]), timezones=[timezone],
+        hours_store=np.zeros(len(h), np.int64), hours_day=h[:, 0], hours_start_s=h[:, 1], hours_end_s=h[:, 2],
+        poll_store=np.zeros(len(polls), np.int64), poll_ts_us=polls[:, 0].copy(), poll_active=polls[:, 1].astype(bool),
+        first_poll_us=np.array([first_poll_us if first_poll_us is not None else np.iinfo(np.int64).max], np.int64))
+    return StoreRecord(store_id, timezone, [tuple(r) for r in hours]), data
+
+
+def find_stores(engine: Engine, prefix: str, limit: int) -> list[tuple[str, str | None]]:
+    """(store_id, timezone) of the stores whose id starts with ``prefix``, ignoring case, in id
+    order. A scan of the stores table (14K rows: a few ms), as a collation-aware index range
+    on a prefix is not reliable."""
+    with engine.connect() as conn:
+        return fetch_all(conn, "SELECT store_id, timezone FROM stores WHERE lower(substr(store_id, 1, %s)) = %s"
+                               " ORDER BY store_id LIMIT %s", (len(prefix), prefix.lower(), limit))

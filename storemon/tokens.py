@@ -80,7 +80,16 @@ def revoke(engine: Engine, name: str) -> None:
 
 def verify(engine: Engine, token: str) -> TokenInfo | None:
     """The token's owner, or None for an unknown or revoked one."""
-    digest = _hash(token)
+    return verify_hash(engine, _hash(token))
+
+
+def hash_of(token: str) -> str:
+    """What a console session keeps of the token it was signed in with."""
+    return _hash(token)
+
+
+def verify_hash(engine: Engine, digest: str) -> TokenInfo | None:
+    """The owner of the token with this SHA-256, or None for an unknown or revoked one."""
     with engine.connect() as conn:
         found = conn.execute(select(_table).where(_table.c.token_hash == digest)).first()
     # The lookup is by hash, so timing says nothing of the token; compare anyway, in constant time.

@@ -25,6 +25,12 @@ def csv_field(text: str) -> str:
     return text
 
 
+def row_values(up_us: tuple[int, int, int], down_us: tuple[int, int, int]) -> list[str]:
+    """One store's six numbers as its report row writes them."""
+    units = (_CENTI_MINUTE_US, _CENTI_HOUR_US, _CENTI_HOUR_US)
+    return [_hundredths(np.array([us]), unit)[0] for us, unit in zip((*up_us, *down_us), units * 2)]
+
+
 def to_csv(uptime: Uptime) -> bytes:
     units = (_CENTI_MINUTE_US, _CENTI_HOUR_US, _CENTI_HOUR_US)
     columns = [_hundredths(u, unit) for u, unit in zip(uptime.up_us, units)]

@@ -105,12 +105,72 @@ def _overlap(start: np.ndarray, end: np.ndarray, w0: int, w1: int) -> np.ndarray
     return np.clip(np.minimum(end, w1) - np.maximum(start, w0), 0, None)
 
 
-def _polled_uptime(s_store, s_start, s_end, p_store, p_key, p_active, windows, n) -> list[np.ndarray]:
-    """Uptime per store in each window (float64 microseconds) from sessions and their stores' polls.
+@dataclass
+class _Keyed:
+    """A report's inputs in the core's own terms: microseconds after ``base`` (a little before
+    the lookback), sessions sorted by (store, start), lookback polls as sorted (store, time) keys."""
 
-    Sessions are sorted (store, start) keys relative to the base, polls sorted (store, time)
-    keys; both cover the same stores, so this runs on one slice of stores at a time.
+    base: int
+    windows: list[tuple[int, int]]
+    s_store: np.ndarray
+    s_start: np.ndarray
+    s_end: np.ndarray
+    p_store: np.ndarray
+    p_key: np.ndarray
+    p_active: np.ndarray
+
+
+def _keyed(data: ReportInput, as_of_us: int, progress: ProgressFn) -> _Keyed:
+    n = len(data.store_ids)
+    if n >= 1 << (62 - _TIME_BITS):
+        raise ValueError(f"too many stores for one report: {n}")
+    # Business sessions (whole seconds) that cover the lookback, then in microseconds
+    # relative to a base a little before it, so a (store, time) key fits in int64.
+    lookback_start = as_of_us - LOOKBACK_US
+    sessions = business_sessions(list(data.timezones), np.asarray(data.hours_store, np.int64),
+                                 np.asarray(data.hours_day, np.int64), np.asarray(data.hours_start_s, np.int64),
+                                 np.asarray(data.hours_end_s, np.int64), lookback_start // US, -(-as_of_us // US))
+    progress(0.2)
+    base = lookback_start - 4 * DAY_US
+    s_start = np.maximum(sessions.start_s * US - base, 0)
+    s_end = np.clip(sessions.end_s * US - base, 0, (1 << _TIME_BITS) - 1)
+    windows = [(as_of_us - length - base, as_of_us - base) for length in WINDOWS_US]
+    p_store, p_key, p_active = _lookback_keys(np.asarray(data.poll_store, np.int64),
+                                              np.asarray(data.poll_ts_us, np.int64),
+                                              np.asarray(data.poll_active, bool), as_of_us, base)
+    progress(0.4)
+    return _Keyed(base, windows, sessions.store, s_start, s_end, p_store, p_key, p_active)
+
+
+@dataclass
+class Filled:
+    """How SPEC's rules fill the sessions of some stores (times relative, as in ``_Keyed``).
+
+    Rule 1, per evidence poll (a lookback poll inside a session of its own store): its
+    store, time, status, session, and the stretch of the session it owns. Rules 2 and 3,
+    per session without evidence: the evidence poll whose state it takes (the store's last
+    one before it, else its first one after) or -1 (the store has none: down).
     """
+
+    poll_store: np.ndarray
+    poll_rel: np.ndarray
+    poll_active: np.ndarray
+    poll_session: np.ndarray
+    own_start: np.ndarray
+    own_end: np.ndarray
+    silent: np.ndarray
+    lender: np.ndarray
+
+    @property
+    def silent_up(self) -> np.ndarray:
+        if self.poll_active.size == 0:
+            return np.zeros(self.silent.size, bool)
+        return (self.lender >= 0) & self.poll_active[np.maximum(self.lender, 0)]
+
+
+def fill_sessions(s_store, s_start, s_end, p_store, p_key, p_active) -> Filled:
+    """Sessions are sorted (store, start) times relative to the base, polls sorted (store, time)
+    keys; both cover the same stores, so this runs on one slice of stores at a time."""
     s_key = (s_store << _TIME_BITS) | s_start
 
     # Evidence: the polls that fall inside a session of their own store.
@@ -133,16 +193,22 @@ def _polled_uptime(s_store, s_start, s_end, p_store, p_key, p_active, windows, n
     # Rule 2: a session without evidence takes the store's last known state, else the first
     # later one. Rule 3 follows: a store without evidence has no poll to lend its sessions.
     silent = np.flatnonzero(np.bincount(p_session, minlength=s_key.size) == 0)
-    silent_up = np.zeros(silent.size, bool)
+    lender = np.full(silent.size, -1, np.int64)
     if p_key.size:
         before = np.searchsorted(p_key, s_key[silent], side="left") - 1
         after = np.minimum(before + 1, p_key.size - 1)
         before_known = (before >= 0) & (p_store[np.maximum(before, 0)] == s_store[silent])
         after_known = p_store[after] == s_store[silent]
-        silent_up = np.where(before_known, p_active[np.maximum(before, 0)], after_known & p_active[after])
-    silent = silent[silent_up]
+        lender = np.where(before_known, before, np.where(after_known, after, -1))
+    return Filled(p_store, p_rel, p_active, p_session, own_start, own_end, silent, lender)
 
-    up_store, up_start, up_end = p_store[p_active], own_start[p_active], own_end[p_active]
+
+def _polled_uptime(s_store, s_start, s_end, p_store, p_key, p_active, windows, n) -> list[np.ndarray]:
+    """Uptime per store in each window (float64 microseconds) from sessions and their stores' polls."""
+    filled = fill_sessions(s_store, s_start, s_end, p_store, p_key, p_active)
+    up = filled.poll_active
+    up_store, up_start, up_end = filled.poll_store[up], filled.own_start[up], filled.own_end[up]
+    silent = filled.silent[filled.silent_up]
     uptime = []
     for w0, w1 in windows:
         near = up_end > w0  # the hour and day windows touch only the last few polls of each store
@@ -160,43 +226,24 @@ def _store_slices(p_store: np.ndarray, rows: int) -> list[tuple[int, int]]:
 def compute_uptime(data: ReportInput, as_of_us: int, on_progress: ProgressFn | None = None) -> Uptime:
     progress = on_progress or _no_progress
     n = len(data.store_ids)
-    if n >= 1 << (62 - _TIME_BITS):
-        raise ValueError(f"too many stores for one report: {n}")
     progress(0.0)
-
-    # Business sessions (whole seconds) that cover the lookback, then in microseconds
-    # relative to a base a little before it, so a (store, time) key fits in int64.
-    lookback_start = as_of_us - LOOKBACK_US
-    sessions = business_sessions(list(data.timezones), np.asarray(data.hours_store, np.int64),
-                                 np.asarray(data.hours_day, np.int64), np.asarray(data.hours_start_s, np.int64),
-                                 np.asarray(data.hours_end_s, np.int64), lookback_start // US, -(-as_of_us // US))
-    progress(0.2)
-    base = lookback_start - 4 * DAY_US
-    s_store = sessions.store
-    s_start = np.maximum(sessions.start_s * US - base, 0)
-    s_end = np.clip(sessions.end_s * US - base, 0, (1 << _TIME_BITS) - 1)
-    windows = [(as_of_us - length - base, as_of_us - base) for length in WINDOWS_US]
-
-    p_store, p_key, p_active = _lookback_keys(np.asarray(data.poll_store, np.int64),
-                                              np.asarray(data.poll_ts_us, np.int64),
-                                              np.asarray(data.poll_active, bool), as_of_us, base)
-    progress(0.4)
+    k = _keyed(data, as_of_us, progress)
     # A slice of stores at a time: every temporary array stays a few megabytes, which the
     # allocator reuses, instead of hundreds that are faulted in afresh (2-3x faster at 20M polls).
-    uptime = [np.zeros(n) for _ in windows]
-    slices = _store_slices(p_store, _SLICE_POLLS)
+    uptime = [np.zeros(n) for _ in k.windows]
+    slices = _store_slices(k.p_store, _SLICE_POLLS)
     for done, (lo, hi) in enumerate(slices, 1):
-        a = np.searchsorted(s_store, p_store[lo], side="left")
-        b = np.searchsorted(s_store, p_store[hi - 1], side="right")
-        part = _polled_uptime(s_store[a:b], s_start[a:b], s_end[a:b], p_store[lo:hi], p_key[lo:hi],
-                              p_active[lo:hi], windows, n)
+        a = np.searchsorted(k.s_store, k.p_store[lo], side="left")
+        b = np.searchsorted(k.s_store, k.p_store[hi - 1], side="right")
+        part = _polled_uptime(k.s_store[a:b], k.s_start[a:b], k.s_end[a:b], k.p_store[lo:hi], k.p_key[lo:hi],
+                              k.p_active[lo:hi], k.windows, n)
         for total, piece in zip(uptime, part):
             total += piece
         progress(0.4 + 0.55 * done / len(slices))
 
     up, down = [], []
-    for (w0, w1), window_up in zip(windows, uptime):
-        business = np.bincount(s_store, _overlap(s_start, s_end, w0, w1), minlength=n)
+    for (w0, w1), window_up in zip(k.windows, uptime):
+        business = np.bincount(k.s_store, _overlap(k.s_start, k.s_end, w0, w1), minlength=n)
         # float64 sums of whole microseconds stay exact far beyond a week (2**53 us is 285 years)
         up_us = np.rint(window_up).astype(np.int64)
         up.append(up_us)

@@ -1,0 +1,137 @@
+"""The operator console: the fleet page, store pages, search, and signing in.
+
+Server-rendered (Jinja) from stored reports and the per-store timeline; a little
+JavaScript follows running reports. Access follows the report endpoints: open when they
+are, otherwise a person signs in with a report token, kept (as its hash) in a signed,
+HttpOnly, SameSite=Lax session cookie. Every form that changes state carries a CSRF token.
+"""
+
+from __future__ import annotations
+
+import secrets
+from urllib.parse import urlsplit
+
+from flask import Blueprint, abort, current_app, flash, redirect, render_template, request, session, url_for
+from redis.exceptions import RedisError
+
+from . import reports, tokens
+from .access import caller
+from .fleet import fleet_of
+from .queries import find_stores
+from .storeview import chart_days, describe
+from .stores import requested_as_of, timeline_of, weekly_uptime
+from .timeparse import format_instant, parse_as_of
+
+console = Blueprint("console", __name__, template_folder="templates", static_folder="static",
+                    static_url_path="/console/static")
+OPEN = {"console.signin", "console.static"}
+RECENT = 10
+
+
+def _services():
+    return current_app.extensions["storemon"]
+
+
+def csrf_token() -> str:
+    if "csrf" not in session:
+        session["csrf"] = secrets.token_urlsafe(32)
+    return session["csrf"]
+
+
+@console.app_context_processor
+def _template_helpers():
+    return {"csrf_token": csrf_token, "signed_in": "token_hash" in session,
+            "tokens_required": _services().settings.require_report_token}
+
+
+@console.before_request
+def _guard():
+    if request.method == "POST":
+        sent = request.form.get("csrf", "")
+        if not sent or not secrets.compare_digest(sent, session.get("csrf", "")):
+            abort(400, "this form has expired or did not come from this console; reload the page and try again")
+    if request.endpoint in OPEN or not _services().settings.require_report_token:
+        return None
+    owner = caller()
+    if owner is None or not owner.allows("report"):
+        return redirect(url_for("console.signin", next=request.full_path.rstrip("?")))
+    return None
+
+
+def _safe_next(target: str | None) -> str:
+    """Only a path of this site: never another host (an open redirect)."""
+    if not target or not target.startswith("/") or target.startswith("//") or urlsplit(target).netloc:
+        return url_for("console.fleet")
+    return target
+
+
+@console.route("/signin", methods=["GET", "POST"])
+def signin():
+    if request.method == "POST":
+        token = request.form.get("token", "").strip()
+        owner = tokens.verify(_services().engine, token) if token else None
+        if owner is None or not owner.allows("report"):
+            flash("That token is unknown, revoked, or lacks the report scope.", "error")
+            return render_template("signin.html", next=request.form.get("next")), 401
+        session.clear()  # a fresh session (and CSRF token) on sign-in
+        session["token_hash"] = tokens.hash_of(token)
+        return redirect(_safe_next(request.form.get("next")))
+    return render_template("signin.html", next=request.args.get("next"))
+
+
+@console.post("/signout")
+def signout():
+    session.clear()
+    return redirect(url_for("console.signin"))
+
+
+@console.get("/")
+def fleet():
+    engine = _services().engine
+    latest = reports.latest_complete(engine)
+    summary = fleet_of(engine, latest.id) if latest else None
+    try:
+        recent = reports.history(engine, _services().queue, _services().settings, limit=RECENT)
+    except RedisError:
+        recent = None
+    return render_template("fleet.html", latest=latest, summary=summary, recent=recent,
+                           as_of=format_instant(latest.as_of_us) if latest else None)
+
+
+@console.post("/console/trigger")
+def trigger():
+    raw = request.form.get("as_of", "").strip()
+    try:
+        as_of_us = parse_as_of(raw) if raw else None
+    except ValueError as exc:
+        flash(f"Bad as_of: {exc}", "error")
+        return redirect(url_for("console.fleet"))
+    services = _services()
+    try:
+        report_id, coalesced = reports.submit(services.engine, services.queue, services.settings, as_of_us)
+    except reports.QueueUnavailable as exc:
+        reports.fail(services.engine, exc.report_id, "the report could not be queued: Redis was unavailable")
+        flash("The report queue (Redis) is unavailable; try again shortly.", "error")
+        return redirect(url_for("console.fleet"))
+    flash(f"Report {report_id} {'was already queued' if coalesced else 'queued'}.", "info")
+    return redirect(url_for("console.fleet") + f"#report-{report_id}")
+
+
+@console.get("/stores/<path:store_id>")
+def store(store_id: str):
+    as_of_us = requested_as_of()
+    record, computed = timeline_of(store_id, as_of_us)
+    report_id, weekly = weekly_uptime()
+    return render_template("store.html", store=describe(record, computed), days=chart_days(computed, record.timezone),
+                           requested=request.args.get("as_of", ""), latest_report=report_id,
+                           weekly_in_latest=weekly.get(store_id))
+
+
+@console.get("/search")
+def search():
+    query = request.args.get("q", "").strip()[:255]
+    found = find_stores(_services().engine, query, 50) if query else []
+    if len(found) == 1 or any(store_id == query for store_id, _ in found):
+        return redirect(url_for("console.store", store_id=query if any(s == query for s, _ in found) else found[0][0]))
+    _, weekly = weekly_uptime()
+    return render_template("search.html", query=query, found=[(s, tz, weekly.get(s)) for s, tz in found])

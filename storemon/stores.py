@@ -1,0 +1,87 @@
+"""Stores as JSON: find them by id prefix, and one store's timeline (why it was up or down).
+
+Both follow the report endpoints' access rule. The timeline is computed on request for the
+one store, by the batch report's own core (``storemon.core.timeline``).
+"""
+
+from __future__ import annotations
+
+from flask import Blueprint, abort, current_app, jsonify, request
+
+from . import reports
+from .access import require_scope
+from .core.report import DAY_US, LOOKBACK_US
+from .core.timeline import StoreTimeline, store_timeline
+from .fleet import fleet_of
+from .queries import StoreRecord, find_stores, latest_poll_us, store_input
+from .storeview import describe
+from .timeparse import parse_as_of
+
+stores = Blueprint("stores", __name__)
+MAX_FOUND = 100
+
+
+def _services():
+    return current_app.extensions["storemon"]
+
+
+@stores.before_request
+def _authorize():
+    if _services().settings.require_report_token:
+        require_scope("report")
+
+
+def requested_as_of() -> int | None:
+    raw = request.args.get("as_of", "").strip()
+    if not raw:
+        return None
+    try:
+        return parse_as_of(raw)
+    except ValueError as exc:
+        abort(400, f"bad as_of: {exc}")
+
+
+def timeline_of(store_id: str, as_of_us: int | None) -> tuple[StoreRecord, StoreTimeline]:
+    """The store's timeline as of ``as_of_us`` (default: the latest poll); 404 for an unknown store."""
+    engine = _services().engine
+    if as_of_us is None:
+        with engine.connect() as conn:
+            as_of_us = latest_poll_us(conn)
+        if as_of_us is None:
+            abort(404, "no polls are loaded yet")
+    # the lookback, and a day either side so that polls it does not use can be shown as such
+    found = store_input(engine, store_id, as_of_us - LOOKBACK_US - DAY_US, as_of_us + DAY_US)
+    if found is None:
+        abort(404, f"unknown store {store_id[:64]!r}")
+    record, data = found
+    return record, store_timeline(data, as_of_us)
+
+
+@stores.get("/stores/<path:store_id>/timeline")
+def timeline(store_id: str):
+    record, computed = timeline_of(store_id, requested_as_of())
+    return jsonify(describe(record, computed))
+
+
+def weekly_uptime() -> tuple[str | None, dict[str, float | None]]:
+    """The newest Complete report's id and weekly uptime (%) by store, or (None, {})."""
+    engine = _services().engine
+    latest = reports.latest_complete(engine)
+    if latest is None:
+        return None, {}
+    return latest.id, fleet_of(engine, latest.id).weekly_pct
+
+
+@stores.get("/stores")
+def search():
+    prefix = request.args.get("q", "").strip()
+    raw_limit = request.args.get("limit", "20")
+    if not raw_limit.isdigit() or not 1 <= int(raw_limit) <= MAX_FOUND:
+        abort(400, f"limit must be a whole number from 1 to {MAX_FOUND}")
+    if len(prefix) > 255:
+        abort(400, "q is longer than a store id can be (255 characters)")
+    report_id, weekly = weekly_uptime()
+    found = find_stores(_services().engine, prefix, int(raw_limit))
+    return jsonify(report_id=report_id, stores=[
+        {"store_id": store_id, "timezone": timezone, "weekly_uptime_pct": weekly.get(store_id)}
+        for store_id, timezone in found])

@@ -1,0 +1,296 @@
+"""The console in a real browser: headless Chromium (the OS's package) driven by Selenium,
+against the real web process (waitress), a worker, PostgreSQL and Redis.
+
+Screenshots of every page go to tests/screenshots/ (ignored by git).
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import signal
+import subprocess
+import sys
+import time
+import urllib.request
+from datetime import datetime, timedelta
+from pathlib import Path
+from zoneinfo import ZoneInfo
+
+import pytest
+
+from storemon.config import PROJECT_ROOT
+from storemon.loader import load_directory
+
+from .conftest import TEST_DATABASE_URL, TEST_REDIS_URL
+from .helpers import hours_csv, polls_csv, timezones_csv
+from .services import WorkerProcess, free_port, wait_for
+
+pytestmark = pytest.mark.slow
+SHOTS = PROJECT_ROOT / "tests" / "screenshots"
+AS_OF = "2023-01-25T12:00:00Z"
+DST_AS_OF = "2023-03-12T12:00:00Z"
+# A store for each SPEC rule: (store id, as_of, the rule its sessions must show)
+RULES = [("rule-switch", AS_OF, "own_polls"), ("rule-last-known", AS_OF, "last_known"),
+         ("rule-first-later", AS_OF, "first_later"), ("rule-no-evidence", AS_OF, "no_evidence"),
+         ("rule-overnight", AS_OF, "own_polls"), ("rule-dst", DST_AS_OF, "own_polls")]
+
+
+def _rules_dataset(directory: Path) -> Path:
+    timezones_csv(directory, [(s, "UTC") for s, _, _ in RULES[:-1]] + [("rule-dst", "America/Chicago")])
+    hours_csv(directory, [("rule-switch", 0, "09:00", "12:00"), ("rule-no-evidence", 0, "09:00", "10:00"),
+                          ("rule-overnight", 1, "18:00", "02:00"), ("rule-dst", 6, "01:00", "04:00")]
+              + [(s, d, "09:00", "10:00") for s in ("rule-last-known", "rule-first-later") for d in range(7)])
+    polls_csv(directory, [
+        ("rule-switch", "active", "2023-01-23 10:14:00 UTC"), ("rule-switch", "inactive", "2023-01-23 11:15:00 UTC"),
+        ("rule-last-known", "inactive", "2023-01-19 09:30:00 UTC"),
+        ("rule-first-later", "active", "2023-01-25 09:30:00 UTC"),
+        ("rule-no-evidence", "active", "2023-01-23 11:00:00 UTC"),
+        ("rule-overnight", "active", "2023-01-24 19:00:00 UTC"), ("rule-overnight", "inactive", "2023-01-25 01:00:00 UTC"),
+        ("rule-dst", "active", "2023-03-12 07:30:00 UTC"), ("rule-dst", "inactive", "2023-03-12 08:45:00 UTC")])
+    return directory
+
+
+@pytest.fixture
+def served(pg, redis_conn, tmp_path):
+    """The seed data and the rule stores, served by waitress, with a worker."""
+    load_directory(pg, PROJECT_ROOT / "seed" / "2023-01")
+    load_directory(pg, _rules_dataset(tmp_path / "rules"))
+    env = {"DATABASE_URL": TEST_DATABASE_URL, "REDIS_URL": TEST_REDIS_URL, "RQ_QUEUE": "reports-test",
+           "LOG_LEVEL": "WARNING", "PYTHONPATH": str(PROJECT_ROOT)}
+    port = free_port()
+    log = open(tmp_path / "web.log", "wb")
+    web = subprocess.Popen([sys.executable, "-m", "waitress", "--host=127.0.0.1", f"--port={port}", "--threads=8",
+                            "wsgi:app"], cwd=PROJECT_ROOT, env={**os.environ, **env}, stdout=log, stderr=subprocess.STDOUT)
+    worker = WorkerProcess(env, tmp_path / "worker.log")
+    base = f"http://127.0.0.1:{port}"
+    try:
+        wait_for(lambda: _status(base + "/health") == 200, 30, "the web process to answer")
+        yield base
+    finally:
+        web.send_signal(signal.SIGTERM)
+        web.wait(timeout=10)
+        log.close()
+        worker.stop()
+
+
+def _status(url: str) -> int | None:
+    try:
+        with urllib.request.urlopen(url, timeout=5) as response:
+            return response.status
+    except OSError:
+        return None
+
+
+def _get(url: str) -> bytes:
+    with urllib.request.urlopen(url, timeout=30) as response:
+        return response.read()
+
+
+@pytest.fixture
+def browser(tmp_path):
+    from selenium import webdriver
+    from selenium.webdriver.chrome.service import Service
+
+    options = webdriver.ChromeOptions()
+    options.binary_location = "/usr/bin/chromium"
+    for argument in ("--headless=new", "--no-sandbox", "--disable-dev-shm-usage", "--window-size=1280,900"):
+        options.add_argument(argument)
+    options.set_capability("goog:loggingPrefs", {"browser": "ALL"})
+    options.add_experimental_option("prefs", {"download.default_directory": str(tmp_path / "downloads"),
+                                              "download.prompt_for_download": False})
+    driver = webdriver.Chrome(options=options, service=Service("/usr/bin/chromedriver"))
+    driver.implicitly_wait(0)
+    SHOTS.mkdir(exist_ok=True)
+    yield driver
+    driver.quit()
+
+
+def screenshot(driver, name: str) -> None:
+    """The whole page, not only the window."""
+    width = driver.get_window_size()["width"]
+    driver.set_window_size(width, max(900, driver.execute_script("return document.body.scrollHeight") + 40))
+    driver.save_screenshot(str(SHOTS / name))
+    driver.set_window_size(width, 900)
+
+
+def no_console_errors(driver) -> None:
+    errors = [entry for entry in driver.get_log("browser") if entry["level"] == "SEVERE"]
+    assert errors == []
+
+
+def fits_a_phone(driver, shot: str) -> None:
+    driver.set_window_size(390, 844)
+    assert driver.execute_script("return document.documentElement.scrollWidth") <= 390
+    screenshot(driver, shot)
+    driver.set_window_size(1280, 900)
+
+
+def keyboard_reaches(driver, *element_ids: str) -> None:
+    from selenium.webdriver.common.action_chains import ActionChains
+    from selenium.webdriver.common.keys import Keys
+
+    driver.execute_script("document.activeElement && document.activeElement.blur(); window.scrollTo(0, 0)")
+    reached = set()
+    for _ in range(60):
+        ActionChains(driver).send_keys(Keys.TAB).perform()
+        reached.add(driver.execute_script("return document.activeElement.id"))
+    assert set(element_ids) <= reached
+
+
+def test_trigger_watch_progress_and_download_from_the_fleet_page(served, browser, tmp_path):
+    from selenium.webdriver.common.by import By
+
+    browser.get(served + "/")
+    assert "No report is complete yet" in browser.page_source
+    keyboard_reaches(browser, "q", "as_of", "trigger")
+    browser.find_element(By.ID, "as_of").send_keys(AS_OF)
+    browser.find_element(By.ID, "trigger").click()
+    wait_for(lambda: "#report-" in browser.current_url, 10, "the page to come back")
+    report_id = browser.current_url.split("#report-")[1]
+    row = f"tr[data-report-id='{report_id}']"
+    seen = []
+
+    def complete() -> bool:
+        status = browser.find_element(By.CSS_SELECTOR, row).get_attribute("data-status")
+        seen.append(int(browser.find_element(By.CSS_SELECTOR, f"{row} progress").get_attribute("value")))
+        return status == "Complete"
+
+    wait_for(complete, 60, "the report to complete in the page", every_s=0.05)
+    assert seen[-1] == 100 and seen == sorted(seen)  # it only rises
+    assert browser.find_element(By.CSS_SELECTOR, f"{row} .pct").text == "100 %"
+    browser.find_element(By.CSS_SELECTOR, f"{row} .download a").click()
+    downloaded = tmp_path / "downloads" / f"report-{report_id}.csv"
+    wait_for(downloaded.exists, 30, "the download")
+    assert downloaded.read_bytes() == _get(f"{served}/get_report/{report_id}")
+    no_console_errors(browser)
+
+    browser.get(served + "/")  # now from the report just made
+    stores = _get(f"{served}/get_report/{report_id}").count(b"\n") - 1
+    assert f"{stores:,} stores" in browser.find_element(By.CLASS_NAME, "lede").text
+    assert len(browser.find_elements(By.CSS_SELECTOR, ".histogram .bar")) == 10
+    worst = browser.find_elements(By.CSS_SELECTOR, "table.worst a")
+    assert len(worst) == 25
+    screenshot(browser, "fleet.png")
+    fits_a_phone(browser, "fleet-phone.png")
+    no_console_errors(browser)
+
+    worst[0].click()  # a real store of the sample, from the worst list
+    assert browser.find_elements(By.CSS_SELECTOR, ".band") and browser.find_elements(By.ID, "sessions")
+    screenshot(browser, "store-worst.png")
+    no_console_errors(browser)
+    # and the sample's puzzle: a store down all week although its polls are active (they fall
+    # outside its business hours), which its page shows as faded polls beside the hatched hours
+    rows = [line.split(",") for line in _get(f"{served}/get_report/{report_id}").decode().splitlines()[1:]]
+    puzzling = next(r[0] for r in rows if not r[0].startswith("rule-") and float(r[3]) == 0 < float(r[6])
+                    and (polls := json.loads(_get(f"{served}/stores/{r[0]}/timeline?as_of={AS_OF}"))["polls"])
+                    and all(p["status"] == "active" and p["use"] == "outside_hours" for p in polls))
+    browser.get(f"{served}/stores/{puzzling}?as_of={AS_OF}")
+    assert browser.find_elements(By.CSS_SELECTOR, "rect.seg.down")
+    assert browser.find_elements(By.CSS_SELECTOR, "circle.poll.active.ignored[data-role='outside_hours']")
+    screenshot(browser, "store.png")
+    fits_a_phone(browser, "store-phone.png")
+    no_console_errors(browser)
+
+    browser.find_element(By.ID, "q").send_keys("rule-sw\n")  # a unique prefix goes straight to the store
+    wait_for(lambda: browser.current_url.endswith("/stores/rule-switch"), 10, "the store page")
+    browser.find_element(By.ID, "q").send_keys("rule-\n")
+    wait_for(lambda: "/search?q=rule-" in browser.current_url, 10, "the search page")
+    assert len(browser.find_elements(By.CSS_SELECTOR, "table.data tbody tr")) == len(RULES)
+    screenshot(browser, "search.png")
+    no_console_errors(browser)
+
+
+def _chart_range(timezone: str, as_of: str) -> tuple[str, str]:
+    """The chart's span in UTC: local midnight 6 days before as_of's local date, to as_of."""
+    tz = ZoneInfo(timezone)
+    moment = datetime.fromisoformat(as_of.replace("Z", "+00:00"))
+    first = (moment.astimezone(tz) - timedelta(days=6)).date()
+    start = datetime(first.year, first.month, first.day, tzinfo=tz).astimezone(ZoneInfo("UTC"))
+    return start.isoformat().replace("+00:00", "Z"), as_of
+
+
+def _merged(pieces: list[tuple]) -> list[tuple]:
+    """(start, end, status) pieces, those that touch with the same status joined."""
+    out: list[tuple] = []
+    for start, end, status in sorted(pieces):
+        if out and out[-1][2] == status and out[-1][1] == start:
+            out[-1] = (out[-1][0], end, status)
+        else:
+            out.append((start, end, status))
+    return out
+
+
+def _instant(text: str) -> datetime:
+    return datetime.fromisoformat(text.replace("Z", "+00:00"))
+
+
+def test_each_rules_store_page_matches_its_timeline_json_and_report_row(served, browser):
+    from selenium.webdriver.common.by import By
+
+    report_rows = {}
+    for as_of in (AS_OF, DST_AS_OF):
+        request = urllib.request.Request(f"{served}/trigger_report?as_of={as_of}", method="POST")
+        report_id = json.loads(urllib.request.urlopen(request, timeout=10).read())["report_id"]
+        wait_for(lambda report_id=report_id: _status(f"{served}/get_report/{report_id}") == 200, 60, "the report")
+        for line in _get(f"{served}/get_report/{report_id}").decode().splitlines()[1:]:
+            store_id, *values = line.split(",")
+            report_rows[(store_id, as_of)] = values
+
+    for store_id, as_of, rule in RULES:
+        browser.get(f"{served}/stores/{store_id}?as_of={as_of}")
+        timeline = json.loads(_get(f"{served}/stores/{store_id}/timeline?as_of={as_of}"))
+        assert rule in {s["rule"] for s in timeline["sessions"]}
+        # the page's report row is the JSON's and the full report's
+        cells = {c.get_attribute("data-col"): c.text for c in browser.find_elements(By.CSS_SELECTOR, "#report-row td")}
+        assert cells == timeline["row"]
+        assert list(cells.values()) == report_rows[(store_id, as_of)]
+        # the chart's stretches, joined across midnights, are the JSON's segments cut to the chart's days
+        drawn = _merged([(_instant(r.get_attribute("data-start")), _instant(r.get_attribute("data-end")),
+                          r.get_attribute("data-status"))
+                         for r in browser.find_elements(By.CSS_SELECTOR, "rect.seg[data-start]")])
+        lo, hi = _chart_range(timeline["timezone_used"], as_of)
+        expected = []
+        for session in timeline["sessions"]:
+            for g in session["segments"]:
+                start, end = max(_instant(g["start"]), _instant(lo)), min(_instant(g["end"]), _instant(hi))
+                if end > start:
+                    expected.append((start, end, g["status"]))
+        assert drawn == _merged(expected) and drawn
+        words = [td.text for td in browser.find_elements(By.CSS_SELECTOR, "#sessions td:nth-child(3)")]
+        assert set(words) == {s["explanation"] for s in timeline["sessions"]}
+        screenshot(browser, f"{store_id}.png")
+        no_console_errors(browser)
+    # the DST night's band is 23 hours long
+    browser.get(f"{served}/stores/rule-dst?as_of={DST_AS_OF}")
+    assert "(23 h)" in browser.find_element(By.CSS_SELECTOR, ".band[data-date='2023-03-12'] .band-label").text
+
+
+def test_pages_need_sign_in_when_tokens_are_required(pg, redis_conn, browser, tmp_path):
+    from selenium.webdriver.common.by import By
+
+    from storemon import tokens
+
+    load_directory(pg, _rules_dataset(tmp_path / "rules"))
+    token = tokens.create(pg, "person", ["report"])
+    env = {"DATABASE_URL": TEST_DATABASE_URL, "REDIS_URL": TEST_REDIS_URL, "RQ_QUEUE": "reports-test",
+           "LOG_LEVEL": "WARNING", "REQUIRE_REPORT_TOKEN": "true", "PYTHONPATH": str(PROJECT_ROOT)}
+    port = free_port()
+    web = subprocess.Popen([sys.executable, "-m", "waitress", "--host=127.0.0.1", f"--port={port}", "wsgi:app"],
+                           cwd=PROJECT_ROOT, env={**os.environ, **env}, stdout=subprocess.DEVNULL,
+                           stderr=subprocess.DEVNULL)
+    try:
+        base = f"http://127.0.0.1:{port}"
+        wait_for(lambda: _status(base + "/health") == 200, 30, "the web process to answer")
+        browser.get(f"{base}/stores/rule-switch?as_of={AS_OF}")
+        assert "/signin" in browser.current_url
+        keyboard_reaches(browser, "token")
+        browser.find_element(By.ID, "token").send_keys(token + "\n")
+        time.sleep(0.2)
+        assert browser.current_url.endswith(f"/stores/rule-switch?as_of={AS_OF}")
+        assert browser.find_elements(By.CSS_SELECTOR, "rect.seg")
+        screenshot(browser, "signed-in-store.png")
+        no_console_errors(browser)
+    finally:
+        web.send_signal(signal.SIGTERM)
+        web.wait(timeout=10)

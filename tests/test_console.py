@@ -1,0 +1,134 @@
+"""The console's pages and the stores JSON, through the Flask app on real PostgreSQL and Redis."""
+
+from __future__ import annotations
+
+import csv
+import io
+import re
+
+import pytest
+
+from storemon import tokens
+from storemon.core import compute_uptime
+from storemon.queries import report_input
+from storemon.timeparse import parse_instant
+
+from .helpers import hours_csv, polls_csv, timezones_csv
+from .test_api import AS_OF, SEED, run_jobs, trigger
+
+
+@pytest.fixture
+def seeded(pg):
+    from storemon.loader import load_directory
+
+    load_directory(pg, SEED / "2023-01")
+    return pg
+
+
+def test_every_stores_timeline_totals_are_its_report_row_to_the_microsecond(client, seeded):
+    as_of = parse_instant(AS_OF)
+    uptime = compute_uptime(report_input(seeded, as_of), as_of)
+    ids = uptime.store_ids.tolist()
+    for k in list(range(0, len(ids), max(1, len(ids) // 60))):  # 60 stores spread over the id range
+        answer = client.get(f"/stores/{ids[k]}/timeline", query_string={"as_of": AS_OF})
+        assert answer.status_code == 200
+        totals = answer.get_json()["totals_us"]
+        assert [totals[f"uptime_last_{w}"] for w in ("hour", "day", "week")] == [int(u[k]) for u in uptime.up_us]
+        assert [totals[f"downtime_last_{w}"] for w in ("hour", "day", "week")] == [int(d[k]) for d in uptime.down_us]
+
+
+def test_a_timeline_explains_each_session(client, pg, tmp_path):
+    from storemon.loader import load_directory
+
+    timezones_csv(tmp_path, [("s1", "UTC")])
+    hours_csv(tmp_path, [("s1", 0, "09:00", "12:00"), ("s1", 1, "09:00", "10:00"), ("s1", 2, "09:00", "10:00")])
+    polls_csv(tmp_path, [("s1", "active", "2023-01-23 10:14:00 UTC"), ("s1", "inactive", "2023-01-23 11:15:00 UTC"),
+                         ("s1", "active", "2023-01-24 13:00:00 UTC")])
+    load_directory(pg, tmp_path)
+    answer = client.get("/stores/s1/timeline", query_string={"as_of": "2023-01-25T12:00:00Z"}).get_json()
+    words = {s["start"]["utc"]: (s["rule"], s["explanation"]) for s in answer["sessions"]}
+    assert words["2023-01-23T09:00:00Z"] == ("own_polls", "from its own polls, up at first, switching at 10:44:30")
+    assert words["2023-01-24T09:00:00Z"] == ("last_known", "no poll in this session: last known state, inactive, "
+                                                           "from Mon 11:15")
+    assert words["2023-01-18T09:00:00Z"] == ("first_later", "no poll in this session or before it: first later "
+                                                            "state, active, from Mon 10:14")
+    assert [p["use"] for p in answer["polls"]] == ["evidence", "evidence", "outside_hours"]
+    assert answer["row"] == {"uptime_last_hour": "0.00", "uptime_last_day": "0.00", "uptime_last_week": "1.74",
+                             "downtime_last_hour": "0.00", "downtime_last_day": "1.00", "downtime_last_week": "3.26"}
+    page = client.get("/stores/s1", query_string={"as_of": "2023-01-25T12:00:00Z"})
+    assert page.status_code == 200 and b"switching at 10:44:30" in page.data
+    assert len(re.findall(rb'class="seg (?:up|down)"', page.data)) >= 4
+
+
+def test_unknown_stores_bad_as_of_and_bad_limits_are_named(client, seeded):
+    assert client.get("/stores/nope/timeline").get_json()["error"] == "unknown store 'nope'"
+    assert client.get("/stores/nope").status_code == 404
+    bad = client.get("/stores/nope/timeline", query_string={"as_of": "soon"})
+    assert bad.status_code == 400 and bad.get_json()["error"].startswith("bad as_of")
+    assert client.get("/stores", query_string={"limit": "0"}).status_code == 400
+
+
+def test_search_by_prefix_with_the_latest_weekly_uptime(client, app, seeded):
+    first = client.get("/stores", query_string={"q": "10", "limit": 5}).get_json()
+    assert first["report_id"] is None and len(first["stores"]) == 5
+    assert all(s["store_id"].startswith("10") and s["weekly_uptime_pct"] is None for s in first["stores"])
+    report_id = trigger(client, query_string={"as_of": AS_OF})
+    run_jobs(app)
+    after = client.get("/stores", query_string={"q": "10", "limit": 5}).get_json()
+    assert after["report_id"] == report_id
+    rows = {r[0]: r for r in csv.reader(io.StringIO(client.get(f"/get_report/{report_id}").data.decode()))}
+    for s in after["stores"]:
+        if s["store_id"] not in rows:  # not in the report (no poll by its as_of)
+            assert s["weekly_uptime_pct"] is None
+            continue
+        up, down = float(rows[s["store_id"]][3]), float(rows[s["store_id"]][6])
+        assert s["weekly_uptime_pct"] == (round(100 * up / (up + down), 2) if up + down else None)
+    one = after["stores"][0]["store_id"]
+    assert client.get("/search", query_string={"q": one}).headers["Location"].endswith(f"/stores/{one}")
+    listing = client.get("/search", query_string={"q": "10"})
+    assert listing.status_code == 200 and one.encode() in listing.data
+
+
+def test_the_fleet_page_from_the_latest_report(client, app, seeded):
+    assert b"No report is complete yet" in client.get("/").data
+    report_id = trigger(client, query_string={"as_of": AS_OF})
+    run_jobs(app)
+    page = client.get("/").data.decode()
+    stores = client.get(f"/get_report/{report_id}").data.decode().count("\n") - 1
+    assert f"<strong>{stores:,}</strong> stores" in page and f'id="report-{report_id}"' in page
+    assert page.count('class="bar"') == 10 and len(re.findall(r'<tr><td><a href="/stores/', page)) == 25
+
+
+def csrf_of(page: bytes) -> str:
+    return re.search(rb'name="csrf" value="([^"]+)"', page)[1].decode()
+
+
+def test_trigger_from_the_console_needs_its_csrf_token(client, app, seeded):
+    refused = client.post("/console/trigger", data={"as_of": AS_OF})
+    assert refused.status_code == 400 and "this form has expired" in refused.get_json()["error"]
+    token = csrf_of(client.get("/").data)
+    sent = client.post("/console/trigger", data={"as_of": AS_OF, "csrf": token})
+    assert sent.status_code == 302 and "#report-" in sent.headers["Location"]
+    bad = client.post("/console/trigger", data={"as_of": "tomorrow", "csrf": token}, follow_redirects=True)
+    assert b"Bad as_of" in bad.data
+
+
+def test_with_report_tokens_required_a_person_signs_in(make_app, seeded):
+    client = make_app(require_report_token=True).test_client()
+    made = {scope: tokens.create(seeded, scope, [scope]) for scope in ("report", "ingest")}
+    for path in ("/", "/stores/x", "/search?q=1"):
+        answer = client.get(path)
+        assert answer.status_code == 302 and "/signin?next=" in answer.headers["Location"]
+    assert client.get("/stores/x/timeline").status_code == 401  # JSON: the API's answer
+    form = csrf_of(client.get("/signin").data)
+    wrong = client.post("/signin", data={"csrf": form, "token": made["ingest"], "next": "/"})
+    assert wrong.status_code == 401 and b"lacks the report scope" in wrong.data
+    signed = client.post("/signin", data={"csrf": form, "token": made["report"], "next": "//evil.example/"})
+    assert signed.status_code == 302 and signed.headers["Location"] == "/"  # never off-site
+    cookie = signed.headers["Set-Cookie"]
+    assert "HttpOnly" in cookie and "SameSite=Lax" in cookie and made["report"] not in cookie
+    assert client.get("/").status_code == 200
+    assert client.get("/reports").status_code == 200  # the page's script reads it with the cookie
+    assert client.post("/trigger_report").status_code == 401  # a cookie never authorises a change via the API
+    tokens.revoke(seeded, "report")
+    assert client.get("/").status_code == 302  # revoked: signed out at once
