@@ -51,3 +51,25 @@ def test_schedules_can_be_turned_off_and_polls_kept():
     assert (settings.report_schedule, settings.retention_schedule, settings.poll_retention_days) == ("", "", 0)
     assert load_settings({"API_RATE_LIMIT": ""}).api_rate_limit == ""
     assert load_settings({"TRIGGER_RATE_LIMIT": "5/second; 100/hour"}).trigger_rate_limit == "5/second; 100/hour"
+
+
+def test_app_json_describes_every_setting_the_code_reads_and_the_procfiles_processes():
+    import json
+    import sys
+
+    from storemon.config import PROJECT_ROOT
+
+    read = set()
+
+    class Recording(dict):
+        def get(self, key, default=None):
+            read.add(key)
+            return default
+
+    load_settings(Recording())
+    manifest = json.loads((PROJECT_ROOT / "app.json").read_text())
+    from_addons = {"DATABASE_URL", "REDIS_URL"}  # set by the PostgreSQL and Redis add-ons
+    assert set(manifest["env"]) | from_addons == read
+    procfile = {line.split(":")[0] for line in (PROJECT_ROOT / "Procfile").read_text().splitlines() if line}
+    assert set(manifest["formation"]) == procfile - {"release"}
+    assert (PROJECT_ROOT / ".python-version").read_text().strip() == f"{sys.version_info[0]}.{sys.version_info[1]}"
