@@ -20,6 +20,7 @@ from functools import cache
 from redis.exceptions import RedisError
 
 from storemon.config import ConfigError, Settings, load_settings
+from storemon.logs import configure_logging
 
 log = logging.getLogger("storemon.worker")
 # Seconds between a busy worker's heartbeats: a worker killed outright is noticed by
@@ -156,7 +157,7 @@ def main() -> None:
     problem = check_database(settings)  # before logging is set up: a problem is one line, nothing else
     if problem:
         sys.exit(problem)
-    logging.basicConfig(level=settings.log_level, format="%(asctime)s %(levelname)s %(name)s: %(message)s")
+    configure_logging(settings)
     run(settings)
 
 

@@ -3,9 +3,12 @@
 import sys
 
 from storemon.app import create_app
-from storemon.config import ConfigError
+from storemon.config import ConfigError, load_settings
+from storemon.logs import configure_logging
 
 try:
-    app = create_app()
+    settings = load_settings()
 except ConfigError as exc:  # one clear line, not a traceback, for a bad setting
     sys.exit(f"bad setting: {exc}")
+configure_logging(settings)
+app = create_app(settings)

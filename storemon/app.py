@@ -3,11 +3,14 @@
 from __future__ import annotations
 
 import logging
+import re
 import secrets
+import time
+import uuid
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass
 
-from flask import Flask, jsonify, request
+from flask import Flask, g, jsonify, request
 from flask.json.provider import DefaultJSONProvider
 from redis import Redis
 from rq import Queue
@@ -15,7 +18,7 @@ from sqlalchemy import Engine, exc as sa_exc
 from werkzeug.exceptions import HTTPException, RequestEntityTooLarge
 from werkzeug.middleware.proxy_fix import ProxyFix
 
-from . import db
+from . import db, logs
 from .access import RateLimits
 from .config import Settings, load_settings
 from .queue import redis_client, report_queue
@@ -71,11 +74,44 @@ def create_app(settings: Settings | None = None) -> Flask:
     if settings.proxy_hops:
         app.wsgi_app = ProxyFix(app.wsgi_app, x_for=settings.proxy_hops, x_proto=settings.proxy_hops,
                                 x_host=settings.proxy_hops)
+    register_request_log(app)
     register_services(app, settings)
     app.before_request(app.extensions["storemon"].rate_limits.check)
     register_blueprints(app, settings)
     register_error_handlers(app)
     return app
+
+
+_REQUEST_ID = re.compile(r"[A-Za-z0-9._:-]{1,128}")
+request_log = logging.getLogger("storemon.requests")
+
+
+def register_request_log(app: Flask) -> None:
+    """Each request logged once, when answered: method, path, status, duration, and its id
+    (the caller's ``X-Request-ID`` if it is sane, else a new one), which the answer carries back
+    and every log line written for the request shows."""
+
+    @app.before_request
+    def _begin():
+        sent = request.headers.get("X-Request-ID", "")
+        g.request_id = sent if _REQUEST_ID.fullmatch(sent) else uuid.uuid4().hex
+        g.request_id_token = logs.request_id.set(g.request_id)
+        g.request_started = time.perf_counter()
+
+    @app.after_request
+    def _answered(response):
+        if "request_started" in g:
+            duration_ms = round((time.perf_counter() - g.request_started) * 1000, 1)
+            response.headers["X-Request-ID"] = g.request_id
+            request_log.info("%s %s %s %.1f ms", request.method, request.path, response.status_code, duration_ms,
+                             extra={"method": request.method, "path": request.path,
+                                    "status": response.status_code, "duration_ms": duration_ms})
+        return response
+
+    @app.teardown_request
+    def _end(_exc):
+        if "request_id_token" in g:
+            logs.request_id.reset(g.pop("request_id_token"))
 
 
 def register_services(app: Flask, settings: Settings) -> None:

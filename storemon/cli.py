@@ -270,14 +270,14 @@ def token_revoke(name: str) -> None:
 @cli.command("clock")
 def clock() -> None:
     """Run the clock process: enqueue the hourly report, settling and retention on schedule."""
-    import logging
     import signal
     import threading
 
     from .clock import run
+    from .logs import configure_logging
 
     settings = _settings()
-    logging.basicConfig(level=settings.log_level, format="%(asctime)s %(levelname)s %(name)s: %(message)s")
+    configure_logging(settings)
     stop = threading.Event()
     for signum in (signal.SIGTERM, signal.SIGINT):
         signal.signal(signum, lambda *_: stop.set())
@@ -285,4 +285,17 @@ def clock() -> None:
 
 
 def main() -> None:
+    from dataclasses import replace
+
+    from .logs import configure_logging
+
+    try:
+        settings = load_settings()
+    except ConfigError:
+        settings = None  # the command itself stops with the bad setting named
+    if settings is not None:
+        # A command speaks for itself: library chatter (Alembic's INFO lines) only with LOG_LEVEL=DEBUG.
+        # The clock, a long-running process, logs at LOG_LEVEL.
+        configure_logging(settings if settings.log_level in ("DEBUG", "WARNING", "ERROR", "CRITICAL")
+                          else replace(settings, log_level="WARNING"))
     cli(prog_name="python -m storemon")

@@ -56,6 +56,7 @@ class Settings:
     dashboard_user: str | None = None
     dashboard_password: str | None = None
     log_level: str = "INFO"
+    log_format: str = "text"  # or json: one object a line
 
     @property
     def dashboard_enabled(self) -> bool:
@@ -97,6 +98,15 @@ def _bool(environ: Mapping[str, str], name: str, default: bool) -> bool:
     if raw in ("0", "false", "no", "off"):
         return False
     raise ConfigError(f"{name} must be true or false, got {environ[name]!r}")
+
+
+def _choice(environ: Mapping[str, str], name: str, choices: tuple[str, ...], default: str) -> str:
+    raw = (environ.get(name) or "").strip().lower()
+    if not raw:
+        return default
+    if raw not in choices:
+        raise ConfigError(f"{name} must be {' or '.join(choices)}, got {environ[name]!r}")
+    return raw
 
 
 def _is_cron(value: str) -> bool:
@@ -173,6 +183,7 @@ def load_settings(environ: Mapping[str, str] = os.environ) -> Settings:
         dashboard_user=environ.get("DASHBOARD_USER") or None,
         dashboard_password=environ.get("DASHBOARD_PASSWORD") or None,
         log_level=log_level,
+        log_format=_choice(environ, "LOG_FORMAT", ("text", "json"), defaults.log_format),
     )
     if 0 < settings.poll_retention_days <= 8:
         raise ConfigError(f"POLL_RETENTION_DAYS must be 0 (keep all) or more than the 8-day lookback, "

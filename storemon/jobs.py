@@ -17,10 +17,11 @@ from rq.exceptions import AbandonedJobError, ShutDownImminentException
 from rq.job import Job
 from sqlalchemy import Engine
 
-from . import db, reports
+from . import db, logs, reports
 from .config import Settings, load_settings
 from .queue import redis_client
 from .reporting import ReportError, build_report
+from .timeparse import format_instant
 
 log = logging.getLogger(__name__)
 _PROGRESS_EVERY_S = 0.2
@@ -117,8 +118,17 @@ def generate_report(report_id: str) -> bytes:
 
     Safe to run again: a Complete report is returned as it is. A failure is raised, so RQ
     records it; ``report_failed`` (the job's failure callback) settles the row. Transient
-    database errors are waited out for up to REPORT_DATABASE_WAIT in all.
+    database errors are waited out for up to REPORT_DATABASE_WAIT in all. Every log line
+    written meanwhile carries the report's id.
     """
+    token = logs.report_id.set(report_id)
+    try:
+        return _generate(report_id)
+    finally:
+        logs.report_id.reset(token)
+
+
+def _generate(report_id: str) -> bytes:
     engine = process_engine()
     progress = _Progress(get_current_job())
     deadline = time.monotonic() + process_settings().report_database_wait
@@ -132,8 +142,11 @@ def generate_report(report_id: str) -> bytes:
         raise AlreadySettled(f"the report had already failed: {row.error}")
 
     def compute() -> bytes:
+        started = time.perf_counter()
         as_of_us, csv = build_report(engine, row.requested_as_of_us, on_progress=progress)
         if reports.complete(engine, report_id, as_of_us, csv):
+            log.info("complete: as of %s, %d stores, %.2f s", format_instant(as_of_us), csv.count(b"\n") - 1,
+                     time.perf_counter() - started)
             return csv
         settled = reports.find(engine, report_id)
         if settled is not None and settled.status == reports.COMPLETE:

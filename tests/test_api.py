@@ -433,3 +433,43 @@ def test_the_latest_complete_report(client, app, seeded):
     assert latest.headers["X-Report-Status"] == "Complete" and latest.headers["X-Report-As-Of"] == AS_OF
     assert latest.headers["Content-Disposition"] == f"attachment; filename=report-{newer}.csv"
     assert older != newer
+
+
+@pytest.fixture
+def captured_logs(capsys):
+    """configure_logging as a process would do it, onto the captured stderr; undone afterwards."""
+    import logging
+
+    root = logging.getLogger()
+    saved = root.handlers[:], root.level
+    yield lambda: capsys.readouterr().err
+    root.handlers[:] = saved[0]
+    root.setLevel(saved[1])
+
+
+def test_every_request_is_logged_once_with_its_id_and_json_lines_parse(make_app, settings, captured_logs):
+    import json
+    from dataclasses import replace
+
+    from storemon.logs import configure_logging
+
+    configure_logging(replace(settings, log_format="json"))
+    client = make_app().test_client()
+    answer = client.get("/health", headers={"X-Request-ID": "abc-123"})
+    assert answer.headers["X-Request-ID"] == "abc-123"
+    made = client.get("/get_report/nope", headers={"X-Request-ID": "x" * 500}).headers["X-Request-ID"]
+    assert len(made) == 32  # not sane: a new one
+    lines = [json.loads(line) for line in captured_logs().splitlines()]
+    requests = [line for line in lines if line["logger"] == "storemon.requests"]
+    assert [(r["request_id"], r["method"], r["path"], r["status"]) for r in requests] == [
+        ("abc-123", "GET", "/health", 200), (made, "GET", "/get_report/nope", 404)]
+    assert all(r["duration_ms"] >= 0 and r["level"] == "INFO" for r in requests)
+
+
+def test_a_reports_log_lines_carry_its_id(client, app, seeded, settings, captured_logs):
+    from storemon.logs import configure_logging
+
+    configure_logging(settings)
+    report_id = trigger(client, query_string={"as_of": AS_OF})
+    run_jobs(app)
+    assert f"storemon.jobs [report={report_id}]: complete: as of {AS_OF}" in captured_logs()

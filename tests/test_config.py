@@ -33,6 +33,7 @@ def test_heroku_and_plain_postgresql_urls_use_psycopg_3(url):
     ({"TRIGGER_RATE_LIMIT": "lots"}, "TRIGGER_RATE_LIMIT must be a rate limit such as '30/minute'"),
     ({"MAX_INGEST_BYTES": "0"}, "MAX_INGEST_BYTES must be positive, got 0"),
     ({"PROXY_HOPS": "-1"}, "PROXY_HOPS must be at least 0, got -1"),
+    ({"LOG_FORMAT": "xml"}, "LOG_FORMAT must be text or json, got 'xml'"),
     ({"REPORT_DATABASE_WAIT": "900"}, "REPORT_DATABASE_WAIT (900 s) must be shorter than REPORT_JOB_TIMEOUT"),
 ])
 def test_a_bad_setting_is_one_line_naming_it(environ, message):
