@@ -52,20 +52,27 @@ def wait_until_up(port: int) -> None:
     raise RuntimeError("the web process did not come up")
 
 
-@contextmanager
-def service(database_url: str, api_rate_limit: str = "") -> Iterator[http.client.HTTPConnection]:
-    """waitress (8 threads) and one worker.py on the database, Redis flushed; a keep-alive connection."""
+def start_web(database_url: str, api_rate_limit: str = "") -> tuple[subprocess.Popen, int, dict]:
+    """waitress (8 threads) serving wsgi:app on the database and a free port, once it answers;
+    no rate limit on triggers. Returns the process, its port and its environment."""
     port = free_port()
     env = {**os.environ, "DATABASE_URL": database_url, "REDIS_URL": REDIS_URL, "RQ_QUEUE": "bench",
            "PYTHONPATH": str(ROOT), "LOG_LEVEL": "WARNING", "API_RATE_LIMIT": api_rate_limit,
            "TRIGGER_RATE_LIMIT": ""}
-    subprocess.run(["redis-cli", "-u", REDIS_URL, "flushdb"], check=True, capture_output=True)
     web = subprocess.Popen([sys.executable, "-m", "waitress", "--host=127.0.0.1", f"--port={port}", "--threads=8",
                             "wsgi:app"], cwd=ROOT, env=env, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+    wait_until_up(port)
+    return web, port, env
+
+
+@contextmanager
+def service(database_url: str, api_rate_limit: str = "") -> Iterator[http.client.HTTPConnection]:
+    """The web process and one worker.py on the database, Redis flushed; a keep-alive connection."""
+    subprocess.run(["redis-cli", "-u", REDIS_URL, "flushdb"], check=True, capture_output=True)
+    web, port, env = start_web(database_url, api_rate_limit)
     worker = subprocess.Popen([sys.executable, "-u", "worker.py"], cwd=ROOT, env=env,
                               stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL, start_new_session=True)
     try:
-        wait_until_up(port)
         yield http.client.HTTPConnection("127.0.0.1", port, timeout=60)
     finally:
         web.send_signal(signal.SIGTERM)

@@ -15,17 +15,14 @@ from __future__ import annotations
 import gzip
 import http.client
 import json
-import os
 import statistics
-import subprocess
-import sys
 import time
 from datetime import datetime, timedelta
 from pathlib import Path
 
-from .bench_api import free_port, wait_until_up
+from .bench_api import start_web
 from .bench_load import LOAD
-from .fixtures import BENCH_PG, ROOT, dataset, fresh_postgres, measured
+from .fixtures import BENCH_PG, dataset, fresh_postgres, measured
 
 MiB = 1 << 20
 
@@ -38,19 +35,14 @@ def peak_mb(pid: int) -> float:
 
 
 class WebProcess:
-    """waitress serving wsgi:app on a free port, with a token of scope ingest in its database."""
+    """The web process alone (no worker), freshly started, so its peak memory is this run's."""
 
     def __init__(self, database_url: str):
-        self.database_url, self.port = database_url, free_port()
+        self.database_url = database_url
 
     def __enter__(self) -> WebProcess:
-        env = {**os.environ, "DATABASE_URL": self.database_url, "PYTHONPATH": str(ROOT), "LOG_LEVEL": "WARNING",
-               "API_RATE_LIMIT": "", "REDIS_URL": "redis://127.0.0.1:6379/13"}
-        self.process = subprocess.Popen([sys.executable, "-m", "waitress", "--host=127.0.0.1", f"--port={self.port}",
-                                         "wsgi:app"], cwd=ROOT, env=env, stdout=subprocess.DEVNULL,
-                                        stderr=subprocess.DEVNULL)
-        wait_until_up(self.port)
-        self.conn = http.client.HTTPConnection("127.0.0.1", self.port, timeout=300)
+        self.process, port, _ = start_web(self.database_url)
+        self.conn = http.client.HTTPConnection("127.0.0.1", port, timeout=300)
         return self
 
     def send(self, token: str, body: bytes, content_type: str = "text/csv", gzipped: bool = False) -> tuple[float, dict]:

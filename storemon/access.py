@@ -14,7 +14,7 @@ import logging
 import math
 import time
 
-from flask import abort, current_app, g, jsonify, request, session
+from flask import abort, g, jsonify, request, session
 from limits import parse_many
 from limits.errors import StorageError
 from limits.storage import RedisStorage
@@ -46,7 +46,9 @@ def caller() -> tokens.TokenInfo | None:
     with (its hash is in the signed session cookie; a cookie never authorises a change,
     which a page elsewhere could make a browser send)."""
     if "storemon_caller" not in g:
-        engine = current_app.extensions["storemon"].engine
+        from .app import current_services  # (the app module imports this one)
+
+        engine = current_services().engine
         token = bearer_token()
         if token:
             g.storemon_caller = tokens.verify(engine, token)

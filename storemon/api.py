@@ -8,10 +8,11 @@ import re
 import time
 from concurrent.futures import TimeoutError as FutureTimeout
 
-from flask import Blueprint, Response, abort, current_app, jsonify, request, url_for
+from flask import Blueprint, Response, abort, jsonify, request, url_for
 from redis.exceptions import RedisError
 
 from . import db, reports
+from .app import current_services
 from .access import require_scope
 from .timeparse import format_instant, parse_as_of
 
@@ -23,9 +24,6 @@ HEALTH_TIMEOUT_S = 1.5  # /health answers within this, whatever is down
 QUEUE_UNAVAILABLE = "the report queue (Redis) is unavailable; try again shortly"
 
 
-def _services():
-    return current_app.extensions["storemon"]
-
 
 _REPORT_ENDPOINTS = {f"api.{name}" for name in
                      ("trigger_report", "get_report", "get_report_by_query", "report_history", "latest_report")}
@@ -33,7 +31,7 @@ _REPORT_ENDPOINTS = {f"api.{name}" for name in
 
 @api.before_request
 def _authorize():
-    if request.endpoint in _REPORT_ENDPOINTS and _services().settings.require_report_token:
+    if request.endpoint in _REPORT_ENDPOINTS and current_services().settings.require_report_token:
         require_scope("report")
 
 
@@ -78,14 +76,11 @@ def _requested_as_of() -> int | None:
 
 @api.post("/trigger_report")
 def trigger_report():
-    services = _services()
+    services = current_services()
     as_of_us = _requested_as_of()
     try:
         report_id, coalesced = reports.submit(services.engine, services.queue, services.settings, as_of_us)
-    except reports.QueueUnavailable as exc:
-        # the caller is told 503 and may try again: settle this one rather than leave it to the sweep
-        log.exception("could not enqueue report %s", exc.report_id)
-        reports.fail(services.engine, exc.report_id, "the report could not be queued: Redis was unavailable")
+    except reports.QueueUnavailable:
         abort(503, QUEUE_UNAVAILABLE)
     response = jsonify(report_id=report_id)
     response.status_code = 202
@@ -105,7 +100,7 @@ def get_report_by_query():
 
 @api.get("/get_report/<report_id>")
 def get_report(report_id: str):
-    services = _services()
+    services = current_services()
     try:
         state = (reports.state(services.engine, services.queue, services.settings, report_id)
                  if _REPORT_ID.fullmatch(report_id) else None)
@@ -147,7 +142,7 @@ MAX_PAGE = 100
 @api.get("/reports")
 def report_history():
     """The newest reports first, a page at a time: ``?status=&limit=&before=REPORT_ID``."""
-    services = _services()
+    services = current_services()
     status = request.args.get("status") or None
     if status is not None and status not in _STATUSES:
         abort(400, f"status must be one of {', '.join(_STATUSES)}")
@@ -175,7 +170,7 @@ def report_history():
 @api.get("/reports/latest")
 def latest_report():
     """The newest Complete report's CSV, as get_report serves it."""
-    row = reports.latest_complete(_services().engine)
+    row = reports.latest_complete(current_services().engine)
     if row is None:
         abort(404, "no report is complete yet")
     return _csv_response(row)
@@ -183,7 +178,7 @@ def latest_report():
 
 def _csv_response(row: reports.ReportRow) -> Response:
     # Served from the row, the durable copy; the job's RQ result holds the same bytes for RQ's users.
-    response = Response(reports.csv_of(_services().engine, row.id), mimetype="text/csv")
+    response = Response(reports.csv_of(current_services().engine, row.id), mimetype="text/csv")
     response.headers["Content-Disposition"] = f"attachment; filename=report-{row.id}.csv"
     response.headers["X-Report-Status"] = reports.COMPLETE
     response.headers["X-Report-As-Of"] = format_instant(row.as_of_us)
@@ -203,7 +198,7 @@ def _redis_health(services) -> tuple[str, int]:
 @api.get("/health")
 def health():
     """Each dependency checked in its own thread, so a frozen one costs HEALTH_TIMEOUT_S, not a hang."""
-    services = _services()
+    services = current_services()
     deadline = time.monotonic() + HEALTH_TIMEOUT_S
     database = services.checks.submit(_database_health, services.engine)
     redis = services.checks.submit(_redis_health, services)

@@ -10,7 +10,7 @@ import uuid
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass
 
-from flask import Flask, g, jsonify, request
+from flask import Flask, current_app, g, jsonify, request
 from flask.json.provider import DefaultJSONProvider
 from redis import Redis
 from rq import Queue
@@ -48,6 +48,11 @@ class Services:
         self.redis.close()
         self.rate_limits.close()
         self.checks.shutdown(wait=False)
+
+
+def current_services() -> Services:
+    """The services of the app handling the current request."""
+    return current_app.extensions["storemon"]
 
 
 class JSONProvider(DefaultJSONProvider):

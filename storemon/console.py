@@ -11,10 +11,11 @@ from __future__ import annotations
 import secrets
 from urllib.parse import urlsplit
 
-from flask import Blueprint, abort, current_app, flash, redirect, render_template, request, session, url_for
+from flask import Blueprint, abort, flash, redirect, render_template, request, session, url_for
 from redis.exceptions import RedisError
 
 from . import reports, tokens
+from .app import current_services
 from .access import caller
 from .fleet import fleet_of
 from .queries import find_stores
@@ -28,9 +29,6 @@ OPEN = {"console.signin", "console.static"}
 RECENT = 10
 
 
-def _services():
-    return current_app.extensions["storemon"]
-
 
 def csrf_token() -> str:
     if "csrf" not in session:
@@ -41,7 +39,7 @@ def csrf_token() -> str:
 @console.app_context_processor
 def _template_helpers():
     return {"csrf_token": csrf_token, "signed_in": "token_hash" in session,
-            "tokens_required": _services().settings.require_report_token}
+            "tokens_required": current_services().settings.require_report_token}
 
 
 @console.before_request
@@ -50,7 +48,7 @@ def _guard():
         sent = request.form.get("csrf", "")
         if not sent or not secrets.compare_digest(sent, session.get("csrf", "")):
             abort(400, "this form has expired or did not come from this console; reload the page and try again")
-    if request.endpoint in OPEN or not _services().settings.require_report_token:
+    if request.endpoint in OPEN or not current_services().settings.require_report_token:
         return None
     owner = caller()
     if owner is None or not owner.allows("report"):
@@ -69,7 +67,7 @@ def _safe_next(target: str | None) -> str:
 def signin():
     if request.method == "POST":
         token = request.form.get("token", "").strip()
-        owner = tokens.verify(_services().engine, token) if token else None
+        owner = tokens.verify(current_services().engine, token) if token else None
         if owner is None or not owner.allows("report"):
             flash("That token is unknown, revoked, or lacks the report scope.", "error")
             return render_template("signin.html", next=request.form.get("next")), 401
@@ -87,11 +85,11 @@ def signout():
 
 @console.get("/")
 def fleet():
-    engine = _services().engine
+    engine = current_services().engine
     latest = reports.latest_complete(engine)
     summary = fleet_of(engine, latest.id) if latest else None
     try:
-        recent = reports.history(engine, _services().queue, _services().settings, limit=RECENT)
+        recent = reports.history(engine, current_services().queue, current_services().settings, limit=RECENT)
     except RedisError:
         recent = None
     return render_template("fleet.html", latest=latest, summary=summary, recent=recent,
@@ -106,11 +104,10 @@ def trigger():
     except ValueError as exc:
         flash(f"Bad as_of: {exc}", "error")
         return redirect(url_for("console.fleet"))
-    services = _services()
+    services = current_services()
     try:
         report_id, coalesced = reports.submit(services.engine, services.queue, services.settings, as_of_us)
-    except reports.QueueUnavailable as exc:
-        reports.fail(services.engine, exc.report_id, "the report could not be queued: Redis was unavailable")
+    except reports.QueueUnavailable:
         flash("The report queue (Redis) is unavailable; try again shortly.", "error")
         return redirect(url_for("console.fleet"))
     flash(f"Report {report_id} {'was already queued' if coalesced else 'queued'}.", "info")
@@ -130,8 +127,9 @@ def store(store_id: str):
 @console.get("/search")
 def search():
     query = request.args.get("q", "").strip()[:255]
-    found = find_stores(_services().engine, query, 50) if query else []
-    if len(found) == 1 or any(store_id == query for store_id, _ in found):
-        return redirect(url_for("console.store", store_id=query if any(s == query for s, _ in found) else found[0][0]))
+    found = find_stores(current_services().engine, query, 50) if query else []
+    ids = [store_id for store_id, _ in found]
+    if query in ids or len(ids) == 1:  # the store itself, or the one store the prefix names
+        return redirect(url_for("console.store", store_id=query if query in ids else ids[0]))
     _, weekly = weekly_uptime()
     return render_template("search.html", query=query, found=[(s, tz, weekly.get(s)) for s, tz in found])

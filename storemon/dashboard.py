@@ -13,10 +13,11 @@ import secrets
 from urllib.parse import urlsplit
 
 import rq_dashboard
-from flask import Flask, current_app, jsonify, request
+from flask import Flask, jsonify, request
 from rq_dashboard.web import setup_rq_connection
 
 from .access import caller
+from .app import current_services
 
 PREFIX = "/rq"
 _CHANGES_STATE = {f"rq_dashboard.{name}" for name in
@@ -42,7 +43,7 @@ def _same_origin() -> bool:
 def _guard():
     if request.blueprint != "rq_dashboard" and request.path != PREFIX and not request.path.startswith(PREFIX + "/"):
         return None
-    services = current_app.extensions["storemon"]
+    services = current_services()
     # A browser never sends a bearer token by itself, so a request bearing an admin token
     # needs no same-origin check; basic auth, which a browser caches and resends, does.
     by_token = (owner := caller()) is not None and owner.allows("admin")

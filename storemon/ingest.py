@@ -10,9 +10,10 @@ from __future__ import annotations
 
 import logging
 
-from flask import Blueprint, abort, current_app, jsonify, request
+from flask import Blueprint, abort, jsonify, request
 
 from . import sources
+from .app import current_services
 from .access import require_scope
 from .loader import LoadSummary, load_sources
 
@@ -24,15 +25,12 @@ JSON_TYPES = {"application/json"}
 SHOWN_REJECTED = 100  # bad rows listed in detail in an answer; all are counted
 
 
-def _services():
-    return current_app.extensions["storemon"]
-
 
 @ingest.before_request
 def _authorize():
     require_scope("ingest")
     # Larger than the report endpoints' limit (MAX_CONTENT_LENGTH); Werkzeug answers 413 past it.
-    request.max_content_length = _services().settings.max_ingest_bytes
+    request.max_content_length = current_services().settings.max_ingest_bytes
 
 
 @ingest.post("/polls")
@@ -65,7 +63,7 @@ def _body_source(kind: str) -> sources.Source:
     encoding = request.headers.get("Content-Encoding", "identity").strip().lower()
     if encoding not in ("identity", "gzip"):
         abort(415, f"Content-Encoding {encoding!r} is not supported; send the body plain or gzip")
-    settings = _services().settings
+    settings = current_services().settings
     name = "request body"
     body = sources.CsvSource.of_stream(name, request.stream, gzipped=encoding == "gzip",
                                        max_inflated=settings.max_ingest_inflated_bytes)
@@ -83,7 +81,7 @@ def _rejected(rows: list[sources.Rejected]) -> list[dict]:
 
 def _ingest(kind: str):
     skip_bad = _flag("skip_bad")
-    services = _services()
+    services = current_services()
     try:
         summary: LoadSummary = load_sources(services.ingest_engine, {kind: _body_source(kind)},
                                             skip_bad=skip_bad, keep_rejected=SHOWN_REJECTED)

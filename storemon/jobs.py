@@ -198,7 +198,7 @@ def _queue():
 def scheduled_report() -> str:
     """The hourly report: a report as of the latest poll, made as POST /trigger_report makes one.
     (If Redis does not take its job, the row stays Pending and the sweep queues it again.)"""
-    report_id, _ = reports.submit(process_engine(), _queue(), process_settings(), None)
+    report_id, _ = reports.submit(process_engine(), _queue(), process_settings(), None, caller_retries=False)
     log.info("scheduled report %s queued", report_id)
     return report_id
 

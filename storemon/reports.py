@@ -86,20 +86,26 @@ def create(engine: Engine, report_id: str, requested_as_of_us: int | None) -> No
 
 
 class QueueUnavailable(Exception):
-    """Redis did not take a new report's job; its row, committed already, is still Pending."""
+    """Redis did not take a new report's job."""
 
     def __init__(self, report_id: str):
         super().__init__(f"report {report_id} could not be queued")
         self.report_id = report_id
 
 
-def submit(engine: Engine, queue: Queue, settings: Settings, requested_as_of_us: int | None) -> tuple[str, bool]:
+UNQUEUED = "the report could not be queued: Redis was unavailable"
+
+
+def submit(engine: Engine, queue: Queue, settings: Settings, requested_as_of_us: int | None, *,
+           caller_retries: bool = True) -> tuple[str, bool]:
     """A report for ``requested_as_of_us``, and whether it was coalesced: a Pending report
     asking for the same as_of whose job is still waiting in the queue gives the same answer
     a new one would (neither has read any data yet), so its id is returned instead.
 
     Otherwise a new report (random, unguessable id): its row committed first, so a worker
-    always finds it, then its job queued. Raises QueueUnavailable if Redis does not take the job."""
+    always finds it, then its job queued. If Redis does not take the job, QueueUnavailable
+    is raised; a caller that is told so and may try again (``caller_retries``) leaves no
+    report behind (the row is settled Failed), others leave it Pending for the sweep to queue."""
     twin = _queued_twin(engine, queue, requested_as_of_us)
     if twin is not None:
         return twin, True
@@ -108,6 +114,9 @@ def submit(engine: Engine, queue: Queue, settings: Settings, requested_as_of_us:
     try:
         enqueue_report(queue, settings, report_id)
     except RedisError as exc:
+        log.exception("could not enqueue report %s", report_id)
+        if caller_retries:
+            fail(engine, report_id, UNQUEUED)
         raise QueueUnavailable(report_id) from exc
     return report_id, False
 

@@ -6,9 +6,10 @@ one store, by the batch report's own core (``storemon.core.timeline``).
 
 from __future__ import annotations
 
-from flask import Blueprint, abort, current_app, jsonify, request
+from flask import Blueprint, abort, jsonify, request
 
 from . import reports
+from .app import current_services
 from .access import require_scope
 from .core.report import DAY_US, LOOKBACK_US
 from .core.timeline import StoreTimeline, store_timeline
@@ -21,13 +22,10 @@ stores = Blueprint("stores", __name__)
 MAX_FOUND = 100
 
 
-def _services():
-    return current_app.extensions["storemon"]
-
 
 @stores.before_request
 def _authorize():
-    if _services().settings.require_report_token:
+    if current_services().settings.require_report_token:
         require_scope("report")
 
 
@@ -43,7 +41,7 @@ def requested_as_of() -> int | None:
 
 def timeline_of(store_id: str, as_of_us: int | None) -> tuple[StoreRecord, StoreTimeline]:
     """The store's timeline as of ``as_of_us`` (default: the latest poll); 404 for an unknown store."""
-    engine = _services().engine
+    engine = current_services().engine
     if as_of_us is None:
         with engine.connect() as conn:
             as_of_us = latest_poll_us(conn)
@@ -65,7 +63,7 @@ def timeline(store_id: str):
 
 def weekly_uptime() -> tuple[str | None, dict[str, float | None]]:
     """The newest Complete report's id and weekly uptime (%) by store, or (None, {})."""
-    engine = _services().engine
+    engine = current_services().engine
     latest = reports.latest_complete(engine)
     if latest is None:
         return None, {}
@@ -81,7 +79,7 @@ def search():
     if len(prefix) > 255:
         abort(400, "q is longer than a store id can be (255 characters)")
     report_id, weekly = weekly_uptime()
-    found = find_stores(_services().engine, prefix, int(raw_limit))
+    found = find_stores(current_services().engine, prefix, int(raw_limit))
     return jsonify(report_id=report_id, stores=[
         {"store_id": store_id, "timezone": timezone, "weekly_uptime_pct": weekly.get(store_id)}
         for store_id, timezone in found])

@@ -1,6 +1,6 @@
 """One store's part of a report, laid open: its sessions, the rule that filled each, its polls.
 
-The batch report's own code runs on the one store's data (``compute_uptime`` for the totals,
+The batch report's own code runs on the one store's data (``compute_uptime``'s steps for the totals,
 and the same session and fill steps for the detail), so a timeline and a report cannot
 disagree: the totals are the store's report row, to the microsecond.
 """
@@ -11,7 +11,7 @@ from dataclasses import dataclass
 
 import numpy as np
 
-from .report import LOOKBACK_US, ReportInput, _keyed, _no_progress, compute_uptime, dedupe_polls, fill_sessions
+from .report import LOOKBACK_US, ReportInput, _keyed, _no_progress, _uptime_of, dedupe_polls, fill_sessions
 
 # How a session was filled (SPEC, "From polls to up and down")
 OWN_POLLS, LAST_KNOWN, FIRST_LATER, NO_EVIDENCE = "own_polls", "last_known", "first_later", "no_evidence"
@@ -74,8 +74,8 @@ def store_timeline(data: ReportInput, as_of_us: int) -> StoreTimeline:
     after as_of are marked as such, not used (as the report would not use them)."""
     if len(data.store_ids) != 1:
         raise ValueError("a timeline is of one store")
-    uptime = compute_uptime(data, as_of_us)
     keyed = _keyed(data, as_of_us, _no_progress)
+    uptime = _uptime_of(data, as_of_us, keyed, _no_progress)
     filled = fill_sessions(keyed.s_store, keyed.s_start, keyed.s_end, keyed.p_store, keyed.p_key, keyed.p_active)
     base, lookback_start = keyed.base, as_of_us - LOOKBACK_US
     poll_us = filled.poll_rel + base
