@@ -12,6 +12,7 @@ from __future__ import annotations
 
 import logging
 import math
+import secrets
 import time
 
 from flask import abort, g, jsonify, request, session
@@ -28,8 +29,8 @@ from . import tokens
 
 log = logging.getLogger(__name__)
 
-# Not limited: the health check (probes) and the dashboard (behind its own login).
-UNLIMITED = {"api.health", "static"}
+# Not limited: the health check (probes), metrics (scrapers) and the dashboard (behind its own login).
+UNLIMITED = {"api.health", "static", "metrics.scrape"}
 TRIGGERS = {"api.trigger_report", "console.trigger"}
 PAUSE_S = 10
 
@@ -37,6 +38,14 @@ PAUSE_S = 10
 def bearer_token() -> str | None:
     scheme, _, token = request.headers.get("Authorization", "").partition(" ")
     return (token.strip() or None) if scheme.lower() == "bearer" else None
+
+
+def dashboard_login(settings) -> bool:
+    """Whether the request bears the dashboard's basic-auth login (never, if none is set)."""
+    auth = request.authorization
+    return (settings.dashboard_enabled and auth is not None and auth.type == "basic"
+            and secrets.compare_digest((auth.username or "").encode(), settings.dashboard_user.encode())
+            and secrets.compare_digest((auth.password or "").encode(), settings.dashboard_password.encode()))
 
 
 def caller() -> tokens.TokenInfo | None:

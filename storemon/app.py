@@ -21,6 +21,7 @@ from werkzeug.middleware.proxy_fix import ProxyFix
 from . import db, logs
 from .access import RateLimits
 from .config import Settings, load_settings
+from .metrics import Metrics
 from .queue import redis_client, report_queue
 from .timeparse import format_instant
 
@@ -40,6 +41,7 @@ class Services:
     queue: Queue
     checks: ThreadPoolExecutor
     rate_limits: RateLimits
+    metrics: Metrics
 
     def close(self) -> None:
         """Let go of every connection and thread (tests make many apps)."""
@@ -108,6 +110,9 @@ def register_request_log(app: Flask) -> None:
         if "request_started" in g:
             duration_ms = round((time.perf_counter() - g.request_started) * 1000, 1)
             response.headers["X-Request-ID"] = g.request_id
+            route = request.url_rule.rule if request.url_rule is not None else "(unmatched)"
+            current_services().metrics.observe_request(request.method, route, response.status_code,
+                                                       duration_ms / 1000)
             request_log.info("%s %s %s %.1f ms", request.method, request.path, response.status_code, duration_ms,
                              extra={"method": request.method, "path": request.path,
                                     "status": response.status_code, "duration_ms": duration_ms})
@@ -125,20 +130,24 @@ def register_services(app: Flask, settings: Settings) -> None:
                             statement_timeout_s=settings.database_timeout)
     ingest_engine = db.make_engine(settings.database_url, connect_timeout_s=settings.database_timeout,
                                    statement_timeout_s=settings.ingest_timeout)
-    app.extensions["storemon"] = Services(settings, engine, ingest_engine, redis, report_queue(redis, settings),
-                                          ThreadPoolExecutor(4, thread_name_prefix="health"), RateLimits(settings))
+    queue = report_queue(redis, settings)
+    app.extensions["storemon"] = Services(settings, engine, ingest_engine, redis, queue,
+                                          ThreadPoolExecutor(4, thread_name_prefix="health"), RateLimits(settings),
+                                          Metrics(engine, queue))
 
 
 def register_blueprints(app: Flask, settings: Settings) -> None:
     from .api import api
     from .console import console
     from .ingest import ingest
+    from .metrics import metrics
     from .stores import stores
 
     app.register_blueprint(api)
     app.register_blueprint(ingest)
     app.register_blueprint(stores)
     app.register_blueprint(console)
+    app.register_blueprint(metrics)
     app.add_template_filter(format_instant, "instant")
     if settings.dashboard_enabled:
         from .dashboard import mount_dashboard

@@ -9,26 +9,18 @@ refused unless the request's Origin (or, without one, its Referer) is this servi
 
 from __future__ import annotations
 
-import secrets
 from urllib.parse import urlsplit
 
 import rq_dashboard
 from flask import Flask, jsonify, request
 from rq_dashboard.web import setup_rq_connection
 
-from .access import caller
+from .access import caller, dashboard_login
 from .app import current_services
 
 PREFIX = "/rq"
 _CHANGES_STATE = {f"rq_dashboard.{name}" for name in
                   ("delete_job_view", "requeue_job_view", "requeue_all", "empty_queue", "compact_queue")}
-
-
-def _authenticated(settings) -> bool:
-    auth = request.authorization
-    return (auth is not None and auth.type == "basic"
-            and secrets.compare_digest((auth.username or "").encode(), settings.dashboard_user.encode())
-            and secrets.compare_digest((auth.password or "").encode(), settings.dashboard_password.encode()))
 
 
 def _same_origin() -> bool:
@@ -47,7 +39,7 @@ def _guard():
     # A browser never sends a bearer token by itself, so a request bearing an admin token
     # needs no same-origin check; basic auth, which a browser caches and resends, does.
     by_token = (owner := caller()) is not None and owner.allows("admin")
-    if not by_token and not _authenticated(services.settings):
+    if not by_token and not dashboard_login(services.settings):
         return (jsonify(error="authentication required: basic auth, or an admin token", status=401), 401,
                 {"WWW-Authenticate": 'Basic realm="storemon rq-dashboard"'})
     if not by_token and (request.endpoint in _CHANGES_STATE or request.method not in ("GET", "HEAD")) \

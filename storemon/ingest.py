@@ -16,6 +16,7 @@ from . import sources
 from .app import current_services
 from .access import require_scope
 from .loader import LoadSummary, load_sources
+from .metrics import tally_ingested
 
 log = logging.getLogger(__name__)
 ingest = Blueprint("ingest", __name__)
@@ -93,6 +94,7 @@ def _ingest(kind: str):
         if exc.rejected:
             answer["rejected"] = _rejected(exc.rejected)
         return jsonify(answer), 400
+    tally_ingested(services.redis, kind, summary.rows_read, summary.rejected_lines)
     answer = {"rows_read": summary.rows_read, "new_polls": summary.new_polls, "stores": summary.stores,
               "rejected": _rejected(summary.rejected), "rejected_count": summary.rejected_lines,
               "seconds": round(summary.seconds, 3)}

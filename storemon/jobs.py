@@ -130,7 +130,9 @@ def generate_report(report_id: str) -> bytes:
 
 def _generate(report_id: str) -> bytes:
     engine = process_engine()
-    progress = _Progress(get_current_job())
+    job = get_current_job()
+    progress = _Progress(job)
+    tallies = job.connection if job is not None else redis_client(process_settings().redis_url)
     deadline = time.monotonic() + process_settings().report_database_wait
 
     row = _retrying(report_id, deadline, lambda: reports.start(engine, report_id))  # one attempt more
@@ -144,7 +146,7 @@ def _generate(report_id: str) -> bytes:
     def compute() -> bytes:
         started = time.perf_counter()
         as_of_us, csv = build_report(engine, row.requested_as_of_us, on_progress=progress)
-        if reports.complete(engine, report_id, as_of_us, csv):
+        if reports.complete(engine, tallies, report_id, as_of_us, csv):
             log.info("complete: as of %s, %d stores, %.2f s", format_instant(as_of_us), csv.count(b"\n") - 1,
                      time.perf_counter() - started)
             return csv
@@ -176,14 +178,14 @@ def report_failed(job: Job, connection, exc_type, exc_value, traceback) -> None:
     if reason.startswith("the report could not be computed"):
         log.error("report %s failed", job.id, exc_info=(exc_type, exc_value, traceback))
     try:
-        reports.fail(process_engine(), job.id, reason)
+        reports.fail(process_engine(), connection, job.id, reason)
     except Exception as exc:  # the periodic sweep settles it from RQ's record once the database is back
         log.warning("report %s: could not record its failure (%s)", job.id, db.describe(exc))
 
 
 def report_stopped(job: Job, connection) -> None:
     """RQ's stopped callback: an operator stopped the job (``rq job stop``, the dashboard)."""
-    reports.fail(process_engine(), job.id, "the report was stopped by an operator")
+    reports.fail(process_engine(), connection, job.id, "the report was stopped by an operator")
 
 
 # --- routine work the clock process enqueues (storemon/clock.py) ---

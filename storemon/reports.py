@@ -24,6 +24,7 @@ import secrets
 from dataclasses import dataclass
 from datetime import datetime, timedelta, UTC
 
+from redis import Redis
 from redis.exceptions import RedisError
 from rq.job import Job, JobStatus
 from rq.queue import Queue
@@ -31,6 +32,7 @@ from sqlalchemy import Engine, func, insert, select, tuple_, update
 
 from .config import Settings
 from .db import as_utc
+from .metrics import tally_report
 from .models import Report
 from .queue import enqueue_report, fetch_jobs
 
@@ -116,8 +118,9 @@ def submit(engine: Engine, queue: Queue, settings: Settings, requested_as_of_us:
     except RedisError as exc:
         log.exception("could not enqueue report %s", report_id)
         if caller_retries:
-            fail(engine, report_id, UNQUEUED)
+            fail(engine, queue.connection, report_id, UNQUEUED)
         raise QueueUnavailable(report_id) from exc
+    tally_report(queue.connection, "triggered")
     return report_id, False
 
 
@@ -163,15 +166,26 @@ def start(engine: Engine, report_id: str) -> ReportRow | None:
     return find(engine, report_id)
 
 
-def complete(engine: Engine, report_id: str, as_of_us: int, csv: bytes) -> bool:
-    """CSV, as_of and status in one transaction: a report is never Complete without its CSV."""
-    return _transition(engine, report_id, status=COMPLETE, as_of_us=as_of_us, csv=csv, error=None,
-                       finished_at=_now(), row_count=csv.count(b"\n") - 1)  # ids never hold a line break
+def complete(engine: Engine, redis: Redis, report_id: str, as_of_us: int, csv: bytes) -> bool:
+    """CSV, as_of and status in one transaction: a report is never Complete without its CSV.
+    (Redis, where the metrics' tallies are kept, is told afterwards.)"""
+    finished_at = _now()
+    with engine.begin() as conn:
+        started_at = conn.execute(
+            update(_table).where(_table.c.id == report_id, _table.c.status.in_(UNSETTLED))
+            .values(status=COMPLETE, as_of_us=as_of_us, csv=csv, error=None, finished_at=finished_at,
+                    row_count=csv.count(b"\n") - 1)  # ids never hold a line break
+            .returning(_table.c.started_at)).first()
+    if started_at is None:
+        return False  # settled already
+    tally_report(redis, "completed", (finished_at - (as_utc(started_at[0]) or finished_at)).total_seconds())
+    return True
 
 
-def fail(engine: Engine, report_id: str, reason: str) -> bool:
+def fail(engine: Engine, redis: Redis, report_id: str, reason: str) -> bool:
     if _transition(engine, report_id, status=FAILED, error=reason[:500], finished_at=_now()):
         log.warning("report %s failed: %s", report_id, reason)
+        tally_report(redis, "failed")
         return True
     return False
 
@@ -235,7 +249,8 @@ def _reconcile(engine: Engine, queue: Queue, settings: Settings, row: ReportRow,
         # Redis lost the job (flushed, restarted, or the web process died before enqueueing):
         # the row holds all a job needs, so queue it again, as often as a dead worker would be.
         if row.attempts > settings.report_retries:
-            fail(engine, row.id, f"the report's job was lost from the queue after {row.attempts} attempts")
+            fail(engine, queue.connection, row.id,
+                 f"the report's job was lost from the queue after {row.attempts} attempts")
         elif enqueue_report(queue, settings, row.id):
             log.warning("report %s: its job was lost from Redis; queued again", row.id)
         return _state_of_row(engine, row)
@@ -245,7 +260,7 @@ def _reconcile(engine: Engine, queue: Queue, settings: Settings, row: ReportRow,
     if status == JobStatus.STARTED:
         return ReportState(row, RUNNING, _progress(job))
     if status in _ENDED:
-        fail(engine, row.id, _rq_failure_reason(job, row.attempts))
+        fail(engine, queue.connection, row.id, _rq_failure_reason(job, row.attempts))
         return _state_of_row(engine, row)
     # Finished: the job committed the row before it returned, so the row is settled now.
     return _state_of_row(engine, row, progress=1.0)

@@ -67,6 +67,16 @@ def engine(request):
 
 
 @pytest.fixture
+def seeded(pg):
+    """PostgreSQL holding the seed data (the real 2023-01 hours and zones, a sample of polls)."""
+    from storemon.config import PROJECT_ROOT
+    from storemon.loader import load_directory
+
+    load_directory(pg, PROJECT_ROOT / "seed" / "2023-01")
+    return pg
+
+
+@pytest.fixture
 def redis_conn():
     from storemon.queue import redis_client
 

@@ -17,7 +17,6 @@ from sqlalchemy import text
 
 from storemon import reports
 from storemon.config import PROJECT_ROOT
-from storemon.loader import load_directory
 from storemon.reporting import build_report
 from storemon.timeparse import parse_instant
 
@@ -43,12 +42,6 @@ def trigger(client, **kw) -> str:
 
 def expected_csv(pg, as_of: str | None = None) -> bytes:
     return build_report(pg, parse_instant(as_of) if as_of else None)[1]
-
-
-@pytest.fixture
-def seeded(pg):
-    load_directory(pg, SEED / "2023-01")
-    return pg
 
 
 def test_trigger_poll_and_download_match_the_cli(client, app, seeded):
@@ -383,11 +376,11 @@ def test_dashboard_actions_need_a_request_from_the_dashboard_itself(client, meth
     assert from_page.status_code == 200
 
 
-def test_report_history_newest_first_paginated_and_filtered(client, app, seeded):
+def test_report_history_newest_first_paginated_and_filtered(client, app, seeded, redis_conn):
     ids = [trigger(client, query_string={"as_of": a}) for a in (AS_OF, "2023-01-25T18:00:00Z", "2023-01-24T06:30:00Z")]
     run_jobs(app)
     failing = trigger(client)
-    reports.fail(seeded, failing, "stopped for the test")
+    reports.fail(seeded, redis_conn, failing, "stopped for the test")
     queue_of(app).empty()
     waiting = trigger(client)
     page = client.get("/reports?limit=2").get_json()

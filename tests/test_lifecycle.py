@@ -14,20 +14,20 @@ from storemon.config import PROJECT_ROOT
 from .test_api import AS_OF, age, expected_csv, queue_of, run_jobs, trigger
 
 
-def test_terminal_states_are_final(pg):
+def test_terminal_states_are_final(pg, redis_conn):
     reports.create(pg, "r1", None)
     assert reports.start(pg, "r1").status == reports.RUNNING
-    assert reports.fail(pg, "r1", "lost")
+    assert reports.fail(pg, redis_conn, "r1", "lost")
     # a late worker cannot make a Failed report Complete, nor fail it again with another reason
-    assert not reports.complete(pg, "r1", 1, b"csv")
-    assert not reports.fail(pg, "r1", "other")
+    assert not reports.complete(pg, redis_conn, "r1", 1, b"csv")
+    assert not reports.fail(pg, redis_conn, "r1", "other")
     assert reports.start(pg, "r1").status == reports.FAILED
     row = reports.find(pg, "r1")
     assert (row.status, row.error, row.attempts, reports.csv_of(pg, "r1")) == ("Failed", "lost", 1, None)
 
     reports.create(pg, "r2", None)
-    assert reports.complete(pg, "r2", 7, b"csv")
-    assert not reports.fail(pg, "r2", "too late")
+    assert reports.complete(pg, redis_conn, "r2", 7, b"csv")
+    assert not reports.fail(pg, redis_conn, "r2", "too late")
     assert reports.start(pg, "r2").status == reports.COMPLETE
     assert reports.find(pg, "r2").as_of_us == 7 and reports.csv_of(pg, "r2") == b"csv"
 
@@ -110,10 +110,10 @@ def test_the_sweep_leaves_queued_and_running_reports_alone(client, app, settings
     assert reports.find(pg, waiting).status == "Pending" and queue_of(app).job_ids == [waiting]
 
 
-def test_a_settled_report_keeps_its_state_when_its_job_runs_late(client, app, settings, pg):
+def test_a_settled_report_keeps_its_state_when_its_job_runs_late(client, app, settings, pg, redis_conn):
     load_directory(pg, PROJECT_ROOT / "seed" / "2023-01")
     report_id = trigger(client, query_string={"as_of": AS_OF})
-    reports.fail(pg, report_id, "settled elsewhere")
+    reports.fail(pg, redis_conn, report_id, "settled elsewhere")
     SimpleWorker([queue_of(app)], connection=queue_of(app).connection).work(burst=True)
     body = client.get(f"/get_report/{report_id}").get_json()
     assert body == {"report_id": report_id, "status": "Failed", "error": "settled elsewhere"}
@@ -121,14 +121,14 @@ def test_a_settled_report_keeps_its_state_when_its_job_runs_late(client, app, se
         assert conn.execute(text("SELECT csv IS NULL FROM reports")).scalar()
 
 
-def test_history_pages_newest_first_on_both_databases(engine):
+def test_history_pages_newest_first_on_both_databases(engine, redis_conn):
     for n in range(5):
         reports.create(engine, f"r{n}", None)
         reports.start(engine, f"r{n}")
         if n % 2:
-            reports.fail(engine, f"r{n}", "no")
+            reports.fail(engine, redis_conn, f"r{n}", "no")
         else:
-            reports.complete(engine, f"r{n}", n, b"header\nrow\n")
+            reports.complete(engine, redis_conn, f"r{n}", n, b"header\nrow\n")
     first = reports.history(engine, None, None, limit=2)
     assert [s.row.id for s in first] == ["r4", "r3"]
     second = reports.history(engine, None, None, limit=2, before=first[-1].row)

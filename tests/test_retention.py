@@ -20,16 +20,16 @@ def days_ago(days: float) -> str:
 
 
 @pytest.fixture
-def history(engine, tmp_path):
+def history(engine, tmp_path, redis_conn):
     polls_csv(tmp_path, [(f"s{i}", "active", days_ago(d)) for i, d in enumerate([100, 91, 89.5, 1, 95.5])])
     load_directory(engine, tmp_path)
     for report_id, status, age in [("old-done", "Complete", 40), ("old-failed", "Failed", 40),
                                    ("recent", "Complete", 10), ("old-waiting", "Pending", 40)]:
         reports.create(engine, report_id, None)
         if status == "Complete":
-            reports.complete(engine, report_id, 1, b"h\n")
+            reports.complete(engine, redis_conn, report_id, 1, b"h\n")
         elif status == "Failed":
-            reports.fail(engine, report_id, "no")
+            reports.fail(engine, redis_conn, report_id, "no")
         with engine.begin() as conn:
             conn.exec_driver_sql(f"UPDATE reports SET created_at = '{(NOW - timedelta(days=age)).isoformat()}'"
                                  f" WHERE id = '{report_id}'")

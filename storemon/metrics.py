@@ -1,0 +1,194 @@
+"""Prometheus metrics at GET /metrics, in its text format (the official prometheus_client).
+
+Three sources, each where it is true:
+
+- Requests (count by route and status, latency histogram) are counted in the web process
+  that answered them, as Prometheus expects of a process it scrapes.
+- What happens to reports and ingested rows happens in many processes (web, work horses,
+  the clock's sweeps), so it is tallied in one Redis hash that every process adds to and a
+  scrape reads (a Redis flush starts the tallies again, which Prometheus reads as a reset).
+- Queue depth, workers, unsettled reports and the newest report's age are read from RQ's
+  registries and the database when scraped, so they are never stale.
+
+A tally that Redis does not take is dropped: metrics must never fail a report or a load.
+"""
+
+from __future__ import annotations
+
+import logging
+import math
+import secrets
+import time
+
+from flask import Blueprint, Response
+from prometheus_client import CONTENT_TYPE_LATEST, CollectorRegistry, Counter, Histogram, generate_latest
+from prometheus_client.core import CounterMetricFamily, GaugeMetricFamily, HistogramMetricFamily
+from redis import Redis
+from redis.exceptions import RedisError
+from rq import Queue, Worker
+from sqlalchemy import Engine, func, select
+from werkzeug.datastructures import WWWAuthenticate
+from werkzeug.exceptions import Unauthorized
+
+log = logging.getLogger(__name__)
+metrics = Blueprint("metrics", __name__)
+
+TALLIES_KEY = "storemon:metrics"
+REPORT_OUTCOMES = ("triggered", "completed", "failed")
+REPORT_DURATION_BUCKETS_S = (0.25, 0.5, 1, 2, 5, 10, 30, 60, 120, 300, 600, math.inf)
+REQUEST_DURATION_BUCKETS_S = (0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1, 2.5, 5, 10, 30, math.inf)
+
+
+def _bucket_name(bound: float) -> str:
+    return "+Inf" if bound == math.inf else repr(float(bound))
+
+
+# --- tallies kept in Redis, added to by any process ---
+
+def tally_report(redis: Redis, outcome: str, duration_s: float | None = None) -> None:
+    """One more report triggered, completed or failed (a completed one with its duration)."""
+    fields = {f"reports_{outcome}": 1}
+    if duration_s is not None:
+        fields["report_seconds_count"] = 1
+        for bound in REPORT_DURATION_BUCKETS_S:
+            if duration_s <= bound:
+                fields[f"report_seconds_le_{_bucket_name(bound)}"] = 1
+    _add(redis, fields, duration_s)
+
+
+def tally_ingested(redis: Redis, kind: str, rows: int, rejected: int) -> None:
+    """Rows read by an ingestion call, and those of them rejected."""
+    _add(redis, {f"ingested_{kind}": rows, f"rejected_{kind}": rejected})
+
+
+def _add(redis: Redis, fields: dict[str, int], duration_s: float | None = None) -> None:
+    try:
+        with redis.pipeline(transaction=True) as pipe:  # one histogram never seen half-updated
+            for name, amount in fields.items():
+                pipe.hincrby(TALLIES_KEY, name, amount)
+            if duration_s is not None:
+                pipe.hincrbyfloat(TALLIES_KEY, "report_seconds_sum", duration_s)
+            pipe.execute()
+    except RedisError as exc:
+        log.warning("metrics: a tally was dropped, Redis did not answer (%s)", exc)
+
+
+# --- what one web process counts ---
+
+class Metrics:
+    """The web process's registry: its own request metrics, and what a scrape reads from Redis,
+    RQ and the database."""
+
+    def __init__(self, engine: Engine, queue: Queue):
+        self.registry = CollectorRegistry()
+        self.requests = Counter("storemon_http_requests", "HTTP requests answered, by route and status",
+                                ["method", "route", "status"], registry=self.registry)
+        self.latency = Histogram("storemon_http_request_duration_seconds", "Time to answer an HTTP request",
+                                 ["method", "route"], buckets=REQUEST_DURATION_BUCKETS_S, registry=self.registry)
+        self.registry.register(_ScrapeTimeCollector(engine, queue))
+
+    def observe_request(self, method: str, route: str, status: int, duration_s: float) -> None:
+        self.requests.labels(method, route, str(status)).inc()
+        self.latency.labels(method, route).observe(duration_s)
+
+    def exposition(self) -> bytes:
+        return generate_latest(self.registry)
+
+
+class _ScrapeTimeCollector:
+    def __init__(self, engine: Engine, queue: Queue):
+        self.engine, self.queue = engine, queue
+
+    def collect(self):
+        up = GaugeMetricFamily("storemon_dependency_up", "Whether a scrape could read the dependency",
+                               labels=["dependency"])
+        for name, read in (("redis", self._from_redis), ("database", self._from_database)):
+            try:
+                families = list(read())
+            except Exception as exc:  # a scrape shows what it could read, and says what it could not
+                log.warning("metrics: could not read the %s (%s)", name, exc)
+                families = []
+            up.add_metric([name], 1.0 if families else 0.0)
+            yield from families
+        yield up
+
+    def _from_redis(self):
+        redis = self.queue.connection
+        raw = {k.decode(): v.decode() for k, v in redis.hgetall(TALLIES_KEY).items()}
+        for outcome in REPORT_OUTCOMES:
+            yield CounterMetricFamily(f"storemon_reports_{outcome}", f"Reports {outcome}",
+                                      value=int(raw.get(f"reports_{outcome}", 0)))
+        yield HistogramMetricFamily(
+            "storemon_report_duration_seconds", "Time from a report's first start to its CSV",
+            buckets=[(_bucket_name(b), int(raw.get(f"report_seconds_le_{_bucket_name(b)}", 0)))
+                     for b in REPORT_DURATION_BUCKETS_S],
+            sum_value=float(raw.get("report_seconds_sum", 0.0)))
+        ingested = CounterMetricFamily("storemon_ingested_rows", "Rows read by ingestion over HTTP", labels=["kind"])
+        rejected = CounterMetricFamily("storemon_rejected_rows", "Rows ingestion rejected as malformed",
+                                       labels=["kind"])
+        for name, value in raw.items():
+            if name.startswith("ingested_"):
+                ingested.add_metric([name.removeprefix("ingested_")], int(value))
+            elif name.startswith("rejected_"):
+                rejected.add_metric([name.removeprefix("rejected_")], int(value))
+        yield ingested
+        yield rejected
+        jobs = GaugeMetricFamily("storemon_queue_jobs", "Report queue jobs by state (from RQ's registries)",
+                                 labels=["state"])
+        queue = self.queue
+        for state, count in (("queued", queue.count), ("started", queue.started_job_registry.count),
+                             ("deferred", queue.deferred_job_registry.count),
+                             ("scheduled", queue.scheduled_job_registry.count),
+                             ("failed", queue.failed_job_registry.count)):
+            jobs.add_metric([state], count)
+        yield jobs
+        yield GaugeMetricFamily("storemon_workers", "RQ workers listening on the report queue",
+                                value=Worker.count(connection=redis, queue=queue))
+
+    def _from_database(self):
+        from .models import Report
+        from .reports import COMPLETE, UNSETTLED
+
+        table = Report.__table__
+        with self.engine.connect() as conn:
+            unsettled = dict(conn.execute(select(table.c.status, func.count()).where(table.c.status.in_(UNSETTLED))
+                                          .group_by(table.c.status)).all())
+            newest = conn.execute(select(func.max(table.c.finished_at)).where(table.c.status == COMPLETE)).scalar()
+        waiting = GaugeMetricFamily("storemon_reports_unsettled", "Reports not yet Complete or Failed",
+                                    labels=["status"])
+        for status in UNSETTLED:
+            waiting.add_metric([status], unsettled.get(status, 0))
+        yield waiting
+        if newest is not None:
+            from .db import as_utc
+
+            yield GaugeMetricFamily("storemon_newest_report_age_seconds",
+                                    "Seconds since the newest Complete report was finished",
+                                    value=max(0.0, time.time() - as_utc(newest).timestamp()))
+
+
+# --- the endpoint ---
+
+def _allowed(settings) -> bool:
+    """The metrics token, an admin token, or the dashboard's login."""
+    from .access import bearer_token, caller, dashboard_login
+
+    token = bearer_token()
+    if token and settings.metrics_token and secrets.compare_digest(token.encode(), settings.metrics_token.encode()):
+        return True
+    owner = caller() if token else None
+    return (owner is not None and owner.allows("admin")) or dashboard_login(settings)
+
+
+@metrics.get("/metrics")
+def scrape():
+    """The service's metrics in Prometheus' text format."""
+    from .app import current_services
+
+    services = current_services()
+    if not _allowed(services.settings):
+        raise Unauthorized("metrics need METRICS_TOKEN or an admin token (Authorization: Bearer), "
+                           "or the dashboard's login (basic auth)",
+                           www_authenticate=WWWAuthenticate("basic", {"realm": "storemon metrics"}))
+    return Response(services.metrics.exposition(), mimetype=CONTENT_TYPE_LATEST)
+
