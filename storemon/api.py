@@ -143,7 +143,7 @@ MAX_PAGE = 100
 def report_history():
     """The newest reports first, a page at a time: ``?status=&limit=&before=REPORT_ID``."""
     services = current_services()
-    status = request.args.get("status") or None
+    status = request.args.get("status")
     if status is not None and status not in _STATUSES:
         abort(400, f"status must be one of {', '.join(_STATUSES)}")
     raw_limit = request.args.get("limit", "20")
@@ -152,9 +152,11 @@ def report_history():
     limit = int(raw_limit)
     before = None
     if (before_id := request.args.get("before")) is not None:
-        before = reports.find(services.engine, before_id) if _REPORT_ID.fullmatch(before_id) else None
-        if before is None:
+        if not _REPORT_ID.fullmatch(before_id):
             abort(400, "before must be the report_id of a report, e.g. the last one of the previous page")
+        before = reports.find(services.engine, before_id)
+        if before is None:
+            abort(404, f"before names no report: unknown report id {before_id!r}")
     try:
         page = reports.history(services.engine, services.queue, services.settings, status=status, limit=limit,
                                before=before)

@@ -141,6 +141,7 @@ def register_blueprints(app: Flask, settings: Settings) -> None:
     from .console import console
     from .ingest import ingest
     from .metrics import metrics
+    from .openapi import docs, openapi
     from .stores import stores
 
     app.register_blueprint(api)
@@ -148,6 +149,8 @@ def register_blueprints(app: Flask, settings: Settings) -> None:
     app.register_blueprint(stores)
     app.register_blueprint(console)
     app.register_blueprint(metrics)
+    app.register_blueprint(openapi)
+    app.register_blueprint(docs)
     app.add_template_filter(format_instant, "instant")
     if settings.dashboard_enabled:
         from .dashboard import mount_dashboard

@@ -10,6 +10,7 @@ from sqlalchemy import Connection, Engine
 
 from .bulk import cursor, fetch_all
 from .core import DAY_US, LOOKBACK_US, ReportInput
+from .sources import CONTROL_CHARACTER
 
 _FETCH_ROWS = 200_000
 # PostgreSQL: the lookback is read a day at a time by two connections sharing one
@@ -110,6 +111,8 @@ class StoreRecord:
 def store_input(engine: Engine, store_id: str, since_us: int, until_us: int) -> tuple[StoreRecord, ReportInput] | None:
     """One store's record, and its report input holding its polls in ``[since, until]``
     (index scans on ``polls_by_store``); None for an unknown store."""
+    if CONTROL_CHARACTER.search(store_id):
+        return None  # no stored id holds one (and PostgreSQL text cannot hold a NUL)
     with engine.connect() as conn:
         found = fetch_all(conn, "SELECT id, timezone, first_poll_us FROM stores WHERE store_id = %s", (store_id,))
         if not found:
@@ -132,6 +135,8 @@ def find_stores(engine: Engine, prefix: str, limit: int) -> list[tuple[str, str 
     """(store_id, timezone) of the stores whose id starts with ``prefix``, ignoring case, in id
     order. A scan of the stores table (14K rows: a few ms), as a collation-aware index range
     on a prefix is not reliable."""
+    if CONTROL_CHARACTER.search(prefix):
+        return []  # no stored id holds one (and PostgreSQL text cannot hold a NUL)
     with engine.connect() as conn:
         return fetch_all(conn, "SELECT store_id, timezone FROM stores WHERE lower(substr(store_id, 1, %s)) = %s"
                                " ORDER BY store_id LIMIT %s", (len(prefix), prefix.lower(), limit))

@@ -239,10 +239,14 @@ class JsonSource:
 
 
 def _json_row(item, expected: dict[str, tuple[str, ...]]) -> list[str]:
-    """An item as the fields a CSV row would hold: a string as it is, a whole number as text,
-    null or absent as empty (so the checks that follow say what is missing)."""
+    """An item as the fields a CSV row would hold: a string as it is, a whole number (2 or 2.0)
+    as text, null or absent as empty (so the checks that follow say what is missing). A field
+    no column takes is refused, as a CSV column would be: it is most likely a misspelt one."""
     if not isinstance(item, dict):
         return BadLine(f"expected a JSON object, found {type(item).__name__}")
+    unknown = item.keys() - {name for accepted in expected.values() for name in accepted}
+    if unknown:
+        return BadLine(f"unknown field {shown(min(unknown))} (expected {', '.join(expected)})")
     row = []
     for accepted in expected.values():
         key = next((a for a in accepted if a in item), accepted[0])
@@ -253,6 +257,8 @@ def _json_row(item, expected: dict[str, tuple[str, ...]]) -> list[str]:
             row.append(value)
         elif isinstance(value, int) and not isinstance(value, bool):
             row.append(str(value))
+        elif isinstance(value, float) and value.is_integer():
+            row.append(str(int(value)))
         else:
             return BadLine(f"{key} must be a string, found {type(value).__name__}")
     return row
@@ -387,7 +393,7 @@ MAX_ID_CHARS = 255
 # A leading = + - @ makes a spreadsheet read the cell as a formula (CSV injection);
 # control characters (C0, DEL, C1) have no place in an id and NUL cannot be stored.
 _FORMULA_START = ("=", "+", "-", "@")
-_CONTROL = re.compile(r"[\x00-\x1f\x7f-\x9f]")
+CONTROL_CHARACTER = re.compile(r"[\x00-\x1f\x7f-\x9f]")  # never in a stored id or zone name
 
 
 def shown(value: str, limit: int = 60) -> str:
@@ -399,7 +405,7 @@ def store_id_problem(store_id: str) -> str | None:
     """Why a (trimmed, non-empty) store id is refused, or None."""
     if len(store_id) > MAX_ID_CHARS:
         return f"store_id is longer than {MAX_ID_CHARS} characters ({len(store_id)})"
-    if _CONTROL.search(store_id):
+    if CONTROL_CHARACTER.search(store_id):
         return f"store_id {shown(store_id)} holds a control character"
     if store_id.startswith(_FORMULA_START):
         return f"store_id {shown(store_id)} begins with {store_id[0]!r}, which spreadsheets read as a formula"
@@ -534,7 +540,7 @@ def read_timezones(source: Source | Path, *, strict: bool = True, rejected: Reje
         # An empty name is allowed: like an unknown one, the store uses America/Chicago (with a warning).
         for i in rejections.usable(first_line, rows, good, columns, optional=("timezone_str",)):
             name = rows[i][columns["timezone_str"]].strip()
-            if len(name) > MAX_ID_CHARS or _CONTROL.search(name):
+            if len(name) > MAX_ID_CHARS or CONTROL_CHARACTER.search(name):
                 rejections.add(first_line + i, f"bad timezone_str {shown(name)}")
                 continue
             latest[rows[i][columns["store_id"]].strip()] = name

@@ -189,3 +189,31 @@ class WorkerProcess:
             pass
         self.process.wait(timeout=30)
         self.log.close()
+
+
+class WebProcess:
+    """waitress serving ``wsgi:app`` on a free port, its log kept for a failing test; ready once /health answers."""
+
+    def __init__(self, env: dict[str, str], log_path: Path):
+        self.port = free_port()
+        self.base = f"http://127.0.0.1:{self.port}"
+        self.log = open(log_path, "ab")
+        self.process = subprocess.Popen(
+            [sys.executable, "-m", "waitress", "--host=127.0.0.1", f"--port={self.port}", "--threads=8", "wsgi:app"],
+            cwd=PROJECT_ROOT, env={**os.environ, "PYTHONPATH": str(PROJECT_ROOT), **env},
+            stdout=self.log, stderr=subprocess.STDOUT)
+        wait_for(lambda: self._answers(), 30, "the web process to answer")
+
+    def _answers(self) -> bool:
+        import urllib.request
+
+        try:
+            with urllib.request.urlopen(self.base + "/health", timeout=5) as response:
+                return response.status == 200
+        except OSError:
+            return False
+
+    def stop(self) -> None:
+        self.process.send_signal(signal.SIGTERM)
+        self.process.wait(timeout=10)
+        self.log.close()

@@ -406,11 +406,17 @@ def test_report_history_newest_first_paginated_and_filtered(client, app, seeded,
     ("limit=0", "limit must be a whole number from 1 to 100"),
     ("limit=101", "limit must be a whole number from 1 to 100"),
     ("limit=ten", "limit must be a whole number from 1 to 100"),
-    ("before=nope", "before must be the report_id of a report"),
+    ("before=no%20pe", "before must be the report_id of a report"),
 ])
 def test_report_history_names_a_bad_parameter(client, query, message):
     response = client.get(f"/reports?{query}")
     assert response.status_code == 400 and response.get_json()["error"].startswith(message)
+
+
+def test_report_history_before_an_unknown_report_is_a_404(client):
+    response = client.get("/reports?before=nope")
+    assert response.status_code == 404 and response.get_json()["error"] == \
+        "before names no report: unknown report id 'nope'"
 
 
 def test_the_latest_complete_report(client, app, seeded):

@@ -7,10 +7,6 @@ Screenshots of every page go to tests/screenshots/ (ignored by git).
 from __future__ import annotations
 
 import json
-import os
-import signal
-import subprocess
-import sys
 import time
 import urllib.request
 from datetime import datetime, timedelta
@@ -24,7 +20,7 @@ from storemon.loader import load_directory
 
 from .conftest import TEST_DATABASE_URL, TEST_REDIS_URL
 from .helpers import hours_csv, polls_csv, timezones_csv
-from .services import WorkerProcess, free_port, wait_for
+from .services import WebProcess, WorkerProcess, wait_for
 
 pytestmark = pytest.mark.slow
 SHOTS = PROJECT_ROOT / "tests" / "screenshots"
@@ -57,20 +53,13 @@ def served(pg, redis_conn, tmp_path):
     load_directory(pg, PROJECT_ROOT / "seed" / "2023-01")
     load_directory(pg, _rules_dataset(tmp_path / "rules"))
     env = {"DATABASE_URL": TEST_DATABASE_URL, "REDIS_URL": TEST_REDIS_URL, "RQ_QUEUE": "reports-test",
-           "LOG_LEVEL": "WARNING", "PYTHONPATH": str(PROJECT_ROOT)}
-    port = free_port()
-    log = open(tmp_path / "web.log", "wb")
-    web = subprocess.Popen([sys.executable, "-m", "waitress", "--host=127.0.0.1", f"--port={port}", "--threads=8",
-                            "wsgi:app"], cwd=PROJECT_ROOT, env={**os.environ, **env}, stdout=log, stderr=subprocess.STDOUT)
+           "LOG_LEVEL": "WARNING"}
+    web = WebProcess(env, tmp_path / "web.log")
     worker = WorkerProcess(env, tmp_path / "worker.log")
-    base = f"http://127.0.0.1:{port}"
     try:
-        wait_for(lambda: _status(base + "/health") == 200, 30, "the web process to answer")
-        yield base
+        yield web.base
     finally:
-        web.send_signal(signal.SIGTERM)
-        web.wait(timeout=10)
-        log.close()
+        web.stop()
         worker.stop()
 
 
@@ -274,15 +263,10 @@ def test_pages_need_sign_in_when_tokens_are_required(pg, redis_conn, browser, tm
     load_directory(pg, _rules_dataset(tmp_path / "rules"))
     token = tokens.create(pg, "person", ["report"])
     env = {"DATABASE_URL": TEST_DATABASE_URL, "REDIS_URL": TEST_REDIS_URL, "RQ_QUEUE": "reports-test",
-           "LOG_LEVEL": "WARNING", "REQUIRE_REPORT_TOKEN": "true", "PYTHONPATH": str(PROJECT_ROOT)}
-    port = free_port()
-    web = subprocess.Popen([sys.executable, "-m", "waitress", "--host=127.0.0.1", f"--port={port}", "wsgi:app"],
-                           cwd=PROJECT_ROOT, env={**os.environ, **env}, stdout=subprocess.DEVNULL,
-                           stderr=subprocess.DEVNULL)
+           "LOG_LEVEL": "WARNING", "REQUIRE_REPORT_TOKEN": "true"}
+    web = WebProcess(env, tmp_path / "web.log")
     try:
-        base = f"http://127.0.0.1:{port}"
-        wait_for(lambda: _status(base + "/health") == 200, 30, "the web process to answer")
-        browser.get(f"{base}/stores/rule-switch?as_of={AS_OF}")
+        browser.get(f"{web.base}/stores/rule-switch?as_of={AS_OF}")
         assert "/signin" in browser.current_url
         keyboard_reaches(browser, "token")
         browser.find_element(By.ID, "token").send_keys(token + "\n")
@@ -292,5 +276,16 @@ def test_pages_need_sign_in_when_tokens_are_required(pg, redis_conn, browser, tm
         screenshot(browser, "signed-in-store.png")
         no_console_errors(browser)
     finally:
-        web.send_signal(signal.SIGTERM)
-        web.wait(timeout=10)
+        web.stop()
+
+
+def test_the_api_docs_render_from_the_service_alone(served, browser):
+    from selenium.webdriver.common.by import By
+
+    browser.get(f"{served}/docs/")
+    wait_for(lambda: len(browser.find_elements(By.CSS_SELECTOR, ".opblock")) >= 12, 30, "the operations to render")
+    assert "storemon" in browser.find_element(By.CSS_SELECTOR, ".info .title").text
+    loaded = browser.execute_script("return performance.getEntriesByType('resource').map(e => e.name)")
+    assert loaded and all(url.startswith(served) for url in loaded), loaded  # nothing from a CDN
+    screenshot(browser, "docs.png")
+    no_console_errors(browser)

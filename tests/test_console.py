@@ -66,6 +66,11 @@ def test_unknown_stores_bad_as_of_and_bad_limits_are_named(client, seeded):
     bad = client.get("/stores/nope/timeline", query_string={"as_of": "soon"})
     assert bad.status_code == 400 and bad.get_json()["error"].startswith("bad as_of")
     assert client.get("/stores", query_string={"limit": "0"}).status_code == 400
+    # no stored id holds a control character (and PostgreSQL text cannot hold a NUL)
+    assert client.get("/stores/a%00b/timeline").get_json()["error"] == "unknown store 'a\\x00b'"
+    assert client.get("/stores/a%00b").status_code == 404
+    assert client.get("/stores", query_string={"q": "1\x00"}).get_json()["stores"] == []
+    assert client.get("/search", query_string={"q": "1\x00"}).status_code == 200
 
 
 def test_search_by_prefix_with_the_latest_weekly_uptime(client, app, seeded):

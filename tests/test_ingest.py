@@ -98,12 +98,18 @@ def test_skip_bad_stores_the_good_rows_and_lists_the_rejected(client, pg, made):
 def test_json_rows_are_named_by_their_array_index(client, pg, made):
     items = [{"store_id": "s1", "status": "active", "timestamp_utc": "2023-01-25 10:00:00 UTC"}, 7,
              {"store_id": "s2", "status": True, "timestamp_utc": "2023-01-25 10:00:00 UTC"},
-             {"store_id": "s3", "status": "active"}]
+             {"store_id": "s3", "status": "active"},
+             {"store_id": "s4", "status": "active", "timestamp": "2023-01-25 10:00:00 UTC"},
+             {"store_id": 5.0, "status": "active", "timestamp_utc": "2023-01-25 10:00:00 UTC"},
+             {"store_id": 5.5, "status": "active", "timestamp_utc": "2023-01-25 10:00:00 UTC"}]
     refused = client.post("/polls", json=items, headers={"Authorization": f"Bearer {made['ingest']}"})
     assert refused.status_code == 400
-    assert refused.get_json()["rejected"] == [{"index": 1, "problem": "expected a JSON object, found int"},
-                                              {"index": 2, "problem": "status must be a string, found bool"},
-                                              {"index": 3, "problem": "missing timestamp_utc"}]
+    assert refused.get_json()["rejected"] == [
+        {"index": 1, "problem": "expected a JSON object, found int"},
+        {"index": 2, "problem": "status must be a string, found bool"},
+        {"index": 3, "problem": "missing timestamp_utc"},
+        {"index": 4, "problem": "unknown field 'timestamp' (expected store_id, status, timestamp_utc)"},
+        {"index": 6, "problem": "store_id must be a string, found float"}]  # 5.0 is a whole number: "5"
     assert stored_polls(pg) == []
     for body, message in ((b"{not json", "request body: not valid JSON"),
                           (b'{"store_id": "s1"}', "request body: expected a JSON array of objects")):

@@ -1,0 +1,298 @@
+"""The HTTP API's contract as an OpenAPI 3.1 document (GET /openapi.json), and its human page (GET /docs).
+
+The document is written here by hand, beside the code it describes, and kept true by a
+test that runs schemathesis against the live web process and worker: every answer the
+service gives must be one this document allows. Patterns are as tight as the checks the
+service makes, so that what the document calls valid the service accepts.
+"""
+
+from __future__ import annotations
+
+from flask import Blueprint, jsonify
+from flask_swagger_ui import get_swaggerui_blueprint
+
+from . import __version__
+
+openapi = Blueprint("openapi", __name__)
+
+# An instant as the API writes it, and one as generated examples of valid input take it: any
+# ISO 8601 instant is read, but only 1971-9998 is allowed (days 1-28 keep every month valid).
+INSTANT = {"type": "string", "examples": ["2023-01-25T12:00:00Z"]}
+AS_OF_INPUT = {"type": "string", "examples": ["2023-01-25T12:00:00Z"],
+               "pattern": r"^(197[1-9]|19[89][0-9]|20[0-9]{2})-(0[1-9]|1[0-2])-(0[1-9]|1[0-9]|2[0-8])"
+                          r"T([01][0-9]|2[0-3]):[0-5][0-9]:[0-5][0-9]Z$"}
+REPORT_ID = {"type": "string", "pattern": "^[A-Za-z0-9_-]{1,64}$", "examples": ["Zx3k9aPq2mW8rT1vB6nY4cD7fG0hJ5sL"]}
+STORE_ID = {"type": "string", "minLength": 1, "examples": ["8419537941919820732"]}
+STATUS = {"type": "string", "enum": ["Pending", "Running", "Complete", "Failed"]}
+
+# Ingestion bodies: a CSV text with its header, or a JSON array of objects keyed like the header.
+# The CSV patterns describe a plain subset; the JSON schemas say what the service accepts:
+# fields are trimmed, a store id holds no control character and does not begin with a
+# character a spreadsheet reads as a formula, and a whole number may stand for a text.
+_ID = "[a-z0-9]{1,12}"
+_DAY = "(0[1-9]|1[0-9]|2[0-8])"
+_CLOCK = "([01][0-9]|2[0-3]):[0-5][0-9]"
+_TEXT = r"[^\x00-\x1f\x7f-\x9f]"  # any character but a control one
+_JSON_ID = {"type": ["string", "integer"], "minimum": 0,  # 1 to 255 characters once trimmed:
+            "pattern": r"^\s*[^=+\-@\s\x00-\x1f\x7f-\x9f]([^\x00-\x1f\x7f-\x9f]{0,253}[^\s\x00-\x1f\x7f-\x9f])?\s*$"}
+_JSON_TIME = {"type": "string", "pattern": r"^ *([01]?[0-9]|2[0-3]):[0-5][0-9](:[0-5][0-9])? *$"}
+INGESTED = {
+    "polls": ("store_id,status,timestamp_utc", f"{_ID},(active|inactive),2023-01-{_DAY} {_CLOCK}:[0-5][0-9] UTC",
+              {"store_id": _JSON_ID,
+               "status": {"type": "string", "pattern": "^\\s*([Aa][Cc][Tt]|[Ii][Nn][Aa][Cc][Tt])[Ii][Vv][Ee]\\s*$",
+                          "description": "active or inactive (any case)"},
+               "timestamp_utc": {"type": "string", "pattern": rf"^2023-01-{_DAY}[ T]{_CLOCK}:[0-5][0-9]"
+                                                              rf"(\.[0-9]{{1,6}})?( UTC|Z|\+00:00)$"}}),
+    "business_hours": ("store_id,day,start_time_local,end_time_local", f"{_ID},[0-6],{_CLOCK}:00,{_CLOCK}:00",
+                       {"store_id": _JSON_ID,
+                        "day": {"type": ["integer", "string"], "minimum": 0, "maximum": 6,
+                                "pattern": "^ *0*[0-6] *$", "description": "0 = Monday to 6 = Sunday"},
+                        "start_time_local": _JSON_TIME, "end_time_local": _JSON_TIME}),
+    "timezones": ("store_id,timezone_str", f"{_ID},(America/Chicago|Asia/Kolkata|Europe/Berlin|)",
+                  {"store_id": _JSON_ID,
+                   # an IANA name; one the service does not know is stored, listed in the answer's
+                   # unknown_timezones, and read as America/Chicago
+                   "timezone_str": {"type": ["string", "integer", "null"], "maxLength": 255,
+                                    "pattern": f"^{_TEXT}*$"}}),
+}
+
+ERROR = {"type": "object", "required": ["error", "status"], "properties": {
+    "error": {"type": "string", "description": "What is wrong, in words"},
+    "status": {"type": "integer", "description": "The HTTP status, repeated"},
+    "rejected": {"type": "array", "description": "Ingestion only: the first bad rows",
+                 "items": {"$ref": "#/components/schemas/RejectedRow"}},
+}}
+
+_ERRORS = {
+    400: "The request is malformed; the error names the problem",
+    401: "A valid token is required (or the one sent is unknown or revoked)",
+    403: "The token lacks the scope this needs",
+    404: "Not found",
+    413: "The request body is too large",
+    415: "The body's Content-Type or Content-Encoding is not one this endpoint reads",
+    429: "Rate limit exceeded; Retry-After says when to try again",
+    503: "The database or Redis is unavailable; Retry-After may say when to try again",
+}
+
+
+def _errors(*codes: int) -> dict:
+    return {str(code): {"description": _ERRORS[code],
+                        "content": {"application/json": {"schema": {"$ref": "#/components/schemas/Error"}}}}
+            for code in codes}
+
+
+def _json(schema: dict, description: str, **extra) -> dict:
+    return {"description": description, "content": {"application/json": {"schema": schema}}, **extra}
+
+
+def _ref(name: str) -> dict:
+    return {"$ref": f"#/components/schemas/{name}"}
+
+
+def _query(name: str, schema: dict, description: str, required: bool = False) -> dict:
+    return {"name": name, "in": "query", "required": required, "schema": schema, "description": description}
+
+
+AS_OF_QUERY = _query("as_of", AS_OF_INPUT, "The report's reference instant, ISO 8601 (UTC when no offset is "
+                                           "given); default: the latest stored poll")
+# a store page's as_of may also be empty (the console's form sends it so): the latest poll
+AS_OF_OR_EMPTY = {**AS_OF_QUERY, "schema": {"anyOf": [AS_OF_INPUT, {"const": ""}]}}
+# Report endpoints take a token when REQUIRE_REPORT_TOKEN is on; the embedded demo runs without.
+REPORT_SECURITY = [{}, {"bearer": []}]
+_REPORT_ERRORS = (401, 403, 429, 503)
+
+COMPLETE_CSV = {
+    "description": "Complete: the report's CSV (hour in minutes, day and week in hours)",
+    "headers": {"X-Report-As-Of": {"schema": INSTANT, "description": "The instant the report is computed for"},
+                "X-Report-Status": {"schema": {"const": "Complete"}}},
+    "content": {"text/csv": {"schema": {"type": "string"}, "examples": {"report": {"value": (
+        "store_id,uptime_last_hour,uptime_last_day,uptime_last_week,"
+        "downtime_last_hour,downtime_last_day,downtime_last_week\n"
+        "8419537941919820732,60.0,20.12,123.5,0.0,3.88,44.5\n")}}}},
+}
+FAILED_OR_WAITING = {
+    "200": {**COMPLETE_CSV, "description": "Complete: the CSV; Failed: JSON with the reason",
+            "content": {**COMPLETE_CSV["content"], "application/json": {"schema": _ref("FailedReport")}}},
+    "202": _json(_ref("WaitingReport"), "Pending or Running, with the fraction done"),
+}
+
+
+def document() -> dict:
+    polls, hours, zones = (_ingest_operation(kind, summary) for kind, summary in (
+        ("polls", "Append polls (a poll stored already is kept once; inactive wins)"),
+        ("business_hours", "Replace the business hours of every store the body names"),
+        ("timezones", "Replace the timezone of every store the body names")))
+    return {
+        "openapi": "3.1.0",
+        "info": {"title": "storemon", "version": __version__,
+                 "description": "Uptime and downtime of every store within its business hours, as CSV "
+                                "reports computed asynchronously; ingestion of polls, hours and timezones; "
+                                "store timelines; health and metrics. Report semantics: docs/semantics.md."},
+        "paths": {
+            "/trigger_report": {"post": {
+                "operationId": "trigger_report", "tags": ["reports"], "security": REPORT_SECURITY,
+                "summary": "Start a report; answers at once with its id",
+                "description": "as_of may come in the query string or a JSON body, not both with different "
+                               "values. A trigger identical to one still queued gets that report's id "
+                               "(X-Report-Coalesced: true).",
+                "parameters": [AS_OF_QUERY],
+                "requestBody": {"required": False, "content": {"application/json": {"schema": {
+                    "type": "object", "additionalProperties": False,
+                    "properties": {"as_of": {"anyOf": [AS_OF_INPUT, {"type": "null"}]}}}}}},
+                "responses": {"202": _json(_ref("Triggered"), "Queued", headers={
+                    "Location": {"schema": {"type": "string"}, "description": "Where to poll the report"},
+                    "X-Report-Coalesced": {"schema": {"const": "true"},
+                                           "description": "Present when an identical queued report answers"}}),
+                              **_errors(400, 413, *_REPORT_ERRORS)}}},
+            "/get_report": {"get": {
+                "operationId": "get_report_by_query", "tags": ["reports"], "security": REPORT_SECURITY,
+                "summary": "A report's status, or its CSV once Complete",
+                "parameters": [_query("report_id", {"type": "string", "minLength": 1}, "The id trigger_report gave",
+                                      True)],
+                "responses": {**FAILED_OR_WAITING, **_errors(400, 404, *_REPORT_ERRORS)}}},
+            "/get_report/{report_id}": {"get": {
+                "operationId": "get_report", "tags": ["reports"], "security": REPORT_SECURITY,
+                "summary": "A report's status, or its CSV once Complete",
+                "parameters": [{"name": "report_id", "in": "path", "required": True, "schema": {"type": "string"}}],
+                "responses": {**FAILED_OR_WAITING, **_errors(404, *_REPORT_ERRORS)}}},
+            "/reports": {"get": {
+                "operationId": "report_history", "tags": ["reports"], "security": REPORT_SECURITY,
+                "summary": "Reports, newest first, a page at a time",
+                "parameters": [
+                    _query("status", STATUS, "Only reports in this state"),
+                    _query("limit", {"type": "integer", "minimum": 1, "maximum": 100, "default": 20}, "Page size"),
+                    _query("before", REPORT_ID, "The last report_id of the previous page (its `next` link)"),
+                ],
+                "responses": {"200": _json(_ref("ReportPage"), "A page of reports"),
+                              **_errors(400, 404, *_REPORT_ERRORS)}}},
+            "/reports/latest": {"get": {
+                "operationId": "latest_report", "tags": ["reports"], "security": REPORT_SECURITY,
+                "summary": "The newest Complete report's CSV",
+                "responses": {"200": COMPLETE_CSV, **_errors(404, *_REPORT_ERRORS)}}},
+            "/polls": {"post": polls},
+            "/business_hours": {"put": hours},
+            "/timezones": {"put": zones},
+            "/stores": {"get": {
+                "operationId": "find_stores", "tags": ["stores"], "security": REPORT_SECURITY,
+                "summary": "Stores whose id begins with q, with their weekly uptime in the newest report",
+                "parameters": [_query("q", {"type": "string", "maxLength": 255}, "A store id prefix"),
+                               _query("limit", {"type": "integer", "minimum": 1, "maximum": 100, "default": 20},
+                                      "At most this many")],
+                "responses": {"200": _json(_ref("StoreList"), "Matching stores, by id"),
+                              **_errors(400, *_REPORT_ERRORS)}}},
+            "/stores/{store_id}/timeline": {"get": {
+                "operationId": "store_timeline", "tags": ["stores"], "security": REPORT_SECURITY,
+                "summary": "One store's sessions, segments and polls: why the report says what it says",
+                "parameters": [{"name": "store_id", "in": "path", "required": True, "schema": STORE_ID},
+                               AS_OF_OR_EMPTY],
+                "responses": {"200": _json(_ref("Timeline"), "The store's timeline"),
+                              **_errors(400, 404, *_REPORT_ERRORS)}}},
+            "/health": {"get": {
+                "operationId": "health", "tags": ["operations"], "security": [{}],
+                "summary": "Whether the database and Redis answer",
+                "responses": {"200": _json(_ref("Health"), "Both answer"),
+                              "503": _json(_ref("Health"), "One does not; each says why")}}},
+            "/metrics": {"get": {
+                "operationId": "metrics", "tags": ["operations"],
+                "security": [{"bearer": []}, {"basic": []}],
+                "summary": "Prometheus metrics (METRICS_TOKEN, an admin token, or the dashboard's login)",
+                "responses": {"200": {"description": "Prometheus text format",
+                                      "content": {"text/plain": {"schema": {"type": "string"}}}},
+                              **_errors(401)}}},
+        },
+        "components": {
+            "securitySchemes": {
+                "bearer": {"type": "http", "scheme": "bearer",
+                           "description": "An API token (python -m storemon token create NAME --scope ...)"},
+                "basic": {"type": "http", "scheme": "basic", "description": "The dashboard's login"},
+            },
+            "schemas": _schemas(),
+        },
+    }
+
+
+def _ingest_operation(kind: str, summary: str) -> dict:
+    header, row, item = INGESTED[kind]
+    return {
+        "operationId": f"ingest_{kind}", "tags": ["ingestion"], "security": [{"bearer": []}],
+        "summary": summary,
+        "description": "All or nothing: one transaction. A CSV body has its header line; a JSON body is an "
+                       "array of objects keyed like it. gzip with Content-Encoding: gzip. Needs the ingest scope.",
+        "parameters": [_query("skip_bad", {"type": "boolean", "default": False},
+                              "Store the good rows and list the bad ones, instead of refusing the body")],
+        "requestBody": {"required": True, "content": {
+            "text/csv": {"schema": {"type": "string", "pattern": f"^{header}\n({row}\n)*$"}},
+            "application/json": {"schema": {"type": "array", "items": {
+                "type": "object", "properties": item, "additionalProperties": False,
+                "required": ["store_id"] if kind == "timezones" else list(item)}}},  # no zone: none
+        }},
+        "responses": {"200": _json(_ref("Ingested"), "Stored"), **_errors(400, 401, 403, 413, 415, 429, 503)},
+    }
+
+
+def _schemas() -> dict:
+    nullable = {"type": ["string", "null"]}
+    window = {"type": "number", "minimum": 0}
+    moment = {"type": "object", "required": ["utc", "local"], "properties": {"utc": INSTANT, "local": INSTANT}}
+    return {
+        "Error": ERROR,
+        "RejectedRow": {"type": "object", "required": ["problem"], "properties": {
+            "line": {"type": "integer", "description": "CSV line (the header is line 1)"},
+            "index": {"type": "integer", "description": "JSON array index"},
+            "problem": {"type": "string"}}},
+        "Triggered": {"type": "object", "required": ["report_id"], "properties": {"report_id": REPORT_ID}},
+        "WaitingReport": {"type": "object", "required": ["report_id", "status", "progress"], "properties": {
+            "report_id": REPORT_ID, "status": {"enum": ["Pending", "Running"]},
+            "progress": {"type": "number", "minimum": 0, "maximum": 1}}},
+        "FailedReport": {"type": "object", "required": ["report_id", "status", "error"], "properties": {
+            "report_id": REPORT_ID, "status": {"const": "Failed"}, "error": {"type": "string"}}},
+        "Report": {"type": "object", "required": ["report_id", "status", "progress", "created_at"], "properties": {
+            "report_id": REPORT_ID, "status": STATUS, "progress": {"type": "number", "minimum": 0, "maximum": 1},
+            "requested_as_of": nullable, "as_of": nullable, "created_at": INSTANT,
+            "started_at": nullable, "finished_at": nullable, "duration_s": {"type": ["number", "null"]},
+            "rows": {"type": ["integer", "null"]}, "error": nullable}},
+        "ReportPage": {"type": "object", "required": ["reports", "next"], "properties": {
+            "reports": {"type": "array", "items": _ref("Report")},
+            "next": {**nullable, "description": "The next page's URL, or null on the last"}}},
+        "Ingested": {"type": "object", "required": ["rows_read", "new_polls", "stores", "rejected",
+                                                    "rejected_count", "seconds"], "properties": {
+            "rows_read": {"type": "integer"}, "new_polls": {"type": "integer"}, "stores": {"type": "integer"},
+            "rejected": {"type": "array", "items": _ref("RejectedRow")}, "rejected_count": {"type": "integer"},
+            "seconds": {"type": "number"},
+            "unknown_timezones": {"type": "array", "items": {"type": "string"}}}},
+        "StoreList": {"type": "object", "required": ["report_id", "stores"], "properties": {
+            "report_id": {**nullable, "description": "The newest Complete report, whose weekly uptime is shown"},
+            "stores": {"type": "array", "items": {"type": "object", "required": ["store_id"], "properties": {
+                "store_id": {"type": "string"}, "timezone": nullable,
+                "weekly_uptime_pct": {"type": ["number", "null"]}}}}}},
+        "Timeline": {"type": "object", "required": ["store_id", "timezone_used", "as_of", "listed", "sessions",
+                                                    "polls"], "properties": {
+            "store_id": {"type": "string"}, "timezone": nullable, "timezone_used": {"type": "string"},
+            "as_of": moment, "listed": {"type": "boolean"},
+            "hours": {"type": ["array", "null"], "items": {"type": "object", "properties": {
+                "day": {"type": "string"}, "weekday": {"type": "integer"},
+                "start": {"type": "string"}, "end": {"type": "string"}}}},
+            "totals_us": {"type": ["object", "null"], "additionalProperties": {"type": "integer"}},
+            "row": {"type": ["object", "null"], "description": "The store's CSV row",
+                    "additionalProperties": {"type": "string", "pattern": r"^[0-9]+\.[0-9]{2}$"}},
+            "sessions": {"type": "array", "items": {"type": "object", "properties": {
+                "start": moment, "end": moment, "rule": {"type": "string"}, "explanation": {"type": "string"},
+                "segments": {"type": "array", "items": {"type": "object", "properties": {
+                    "start": INSTANT, "end": INSTANT, "status": {"enum": ["up", "down"]},
+                    "seconds": window}}}}}},
+            "polls": {"type": "array", "items": {"type": "object", "properties": {
+                "timestamp_utc": INSTANT, "local": INSTANT, "status": {"enum": ["active", "inactive"]},
+                "use": {"type": "string"}, "explanation": {"type": "string"}}}}}},
+        "Health": {"type": "object", "required": ["status", "database", "redis"], "properties": {
+            "status": {"enum": ["ok", "unavailable"]}, "database": {"type": "string"},
+            "redis": {"type": "string"}, "queue_depth": {"type": "integer"}}},
+    }
+
+
+@openapi.get("/openapi.json")
+def openapi_json():
+    return jsonify(document())
+
+
+docs = get_swaggerui_blueprint("/docs", "/openapi.json", config={"app_name": "storemon API"},
+                               blueprint_name="docs")
