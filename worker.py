@@ -1,12 +1,12 @@
 """The report worker: ``python -u worker.py`` (Procfile ``worker:``).
 
 Checks the database and its schema first and stops with one line if either is wrong.
-Preloads NumPy and the engine so every forked job starts warm, and runs RQ's HerokuWorker
+Preloads NumPy and the core so every forked job starts warm, and runs RQ's HerokuWorker
 (which hands a running job a warning before a platform restart kills it), made to ride out
 Redis outages: a running job is not abandoned when a heartbeat cannot be sent, and when
 RQ's work loop gives up on Redis a new worker starts once Redis answers again. Every
 maintenance round (at start, and about every 45 s idle or between jobs) also settles
-stale reports (``storemon.reports.settle_stale``).
+stale reports (``storemon.reports.lifecycle.settle_stale``).
 """
 
 from __future__ import annotations
@@ -36,7 +36,8 @@ START_WAIT_S = 30  # how long a starting worker waits for Redis before it gives 
 def _worker_class():
     from rq.worker import HerokuWorker
 
-    from storemon import db, jobs, reports
+    from storemon.database import engines
+    from storemon.reports import jobs, lifecycle
 
     class ReportWorker(HerokuWorker):
         stopping = False
@@ -63,13 +64,13 @@ def _worker_class():
             super().run_maintenance_tasks()
             try:
                 settings = jobs.process_settings()
-                changed = reports.settle_stale(jobs.process_engine(), self.queues[0], settings)
+                changed = lifecycle.settle_stale(jobs.process_engine(), self.queues[0], settings)
                 if changed:
                     self.log.info("settled or re-queued %d stale report(s)", changed)
             except RedisError:
                 raise
             except Exception as exc:  # the database may be down: try again next round
-                self.log.warning("could not settle stale reports: %s", db.describe(exc))
+                self.log.warning("could not settle stale reports: %s", engines.describe(exc))
 
     return ReportWorker
 
@@ -77,8 +78,8 @@ def _worker_class():
 def build_worker(settings: Settings, worker_class=None):
     import numpy  # noqa: F401  (preloaded for the forks)
 
-    import storemon.jobs  # noqa: F401  (likewise)
-    from storemon.queue import redis_client, report_queue
+    import storemon.reports.jobs  # noqa: F401  (likewise)
+    from storemon.reports.queue import redis_client, report_queue
 
     redis = redis_client(settings.redis_url)
     worker_class = worker_class or _worker_class()
@@ -88,16 +89,16 @@ def build_worker(settings: Settings, worker_class=None):
 
 def check_database(settings: Settings) -> str | None:
     """None if the database answers and its schema is current; else one line saying what is wrong."""
-    from storemon import db
+    from storemon.database import engines
 
-    engine = db.make_engine(settings.database_url, connect_timeout_s=10, statement_timeout_s=30)
+    engine = engines.make_engine(settings.database_url, connect_timeout_s=10, statement_timeout_s=30)
     try:
-        db.check_schema(engine)
-    except db.SchemaError as exc:
+        engines.check_schema(engine)
+    except engines.SchemaError as exc:
         return str(exc)
     except Exception as exc:
         shown = engine.url.render_as_string(hide_password=True)
-        return f"the database at {shown} is unreachable: {db.describe(exc)}"
+        return f"the database at {shown} is unreachable: {engines.describe(exc)}"
     finally:
         engine.dispose()
     return None
@@ -105,7 +106,7 @@ def check_database(settings: Settings) -> str | None:
 
 def _wait_for_redis(settings: Settings, stop: threading.Event, give_up_after_s: float | None) -> bool:
     """Wait, with backoff, until Redis answers; False if stopped or out of patience first."""
-    from storemon.queue import redis_client
+    from storemon.reports.queue import redis_client
 
     waited, delay = 0.0, 1.0
     while not stop.is_set():

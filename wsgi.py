@@ -2,7 +2,7 @@
 
 import sys
 
-from storemon.app import create_app
+from storemon.web.app import create_app
 from storemon.config import ConfigError, load_settings
 from storemon.logs import configure_logging
 

@@ -15,8 +15,8 @@ from .fixtures import BENCH_PG, dataset, fresh_postgres, measured
 LOAD = """
 from pathlib import Path
 from storemon.config import load_settings
-from storemon.db import make_engine, upgrade
-from storemon.loader import load_directory
+from storemon.database.engines import make_engine, upgrade
+from storemon.database.loader import load_directory
 engine = make_engine(load_settings().database_url)
 upgrade(engine)
 started = time.perf_counter()

@@ -23,8 +23,8 @@ DATASETS = {
 LOAD = """
 from pathlib import Path
 from storemon.config import load_settings
-from storemon.db import make_engine, upgrade
-from storemon.loader import load_directory
+from storemon.database.engines import make_engine, upgrade
+from storemon.database.loader import load_directory
 engine = make_engine(load_settings().database_url)
 upgrade(engine)
 summary = load_directory(engine, Path({directory!r}))
@@ -36,8 +36,8 @@ import statistics, tempfile
 from pathlib import Path
 from storemon.config import load_settings
 from storemon.core import compute_uptime, to_csv
-from storemon.db import make_engine
-from storemon.queries import latest_poll_us, report_input
+from storemon.database.engines import make_engine
+from storemon.database.queries import latest_poll_us, report_input
 engine = make_engine(load_settings().database_url)
 out = Path(tempfile.mkdtemp()) / 'report.csv'
 runs = []
@@ -75,7 +75,7 @@ def prepare(name: str) -> str:
         fresh_postgres(url)
         measured(LOAD.format(directory=str(dataset(name, *DATASETS[name]))), url)
     else:  # loaded by an older checkout: bring its schema up to date (the worker checks it)
-        from storemon.db import make_engine, upgrade
+        from storemon.database.engines import make_engine, upgrade
 
         engine = make_engine(url)
         upgrade(engine)

@@ -3,8 +3,8 @@
 from alembic import context
 
 from storemon.config import load_settings
-from storemon.db import WRITE_LOCK, make_engine
-from storemon.models import Base
+from storemon.database.engines import WRITE_LOCK, make_engine
+from storemon.database.models import Base
 
 config = context.config
 

@@ -1,6 +1,6 @@
 """storemon: business-hours uptime reports for polled stores.
 
-Kept import-light on purpose: the RQ worker imports ``storemon.jobs`` and must not
+Kept import-light on purpose: the RQ worker imports ``storemon.reports.jobs`` and must not
 pull in Flask through this module.
 """
 

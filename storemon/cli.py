@@ -54,7 +54,7 @@ def _database(database_url: str):
     from alembic.util.exc import CommandError
     from sqlalchemy.exc import SQLAlchemyError
 
-    from .db import describe, make_engine, upgrade
+    from .database.engines import describe, make_engine, upgrade
 
     engine = make_engine(database_url)
     try:
@@ -102,7 +102,7 @@ def init_db() -> None:
 
 
 def _load(engine, directory: Path, skip_bad: bool) -> None:
-    from .loader import load_directory
+    from .database.loader import load_directory
     from .sources import SourceError
 
     bar = _Bar(sys.stderr.isatty())
@@ -159,7 +159,7 @@ def write_file(out: Path, data: bytes) -> None:
 
 
 def _report(engine, as_of: int | None, out: Path | None) -> tuple[int, int]:
-    from .reporting import NoData, build_report
+    from .reports.build import NoData, build_report
 
     bar = _Bar(sys.stderr.isatty())
     try:
@@ -226,7 +226,7 @@ def token() -> None:
               help="What the token may do; give it once per scope.")
 def token_create(name: str, scopes: tuple[str, ...]) -> None:
     """Make a token called NAME and print it, the only time it is shown."""
-    from .tokens import TokenError, create
+    from .database.tokens import TokenError, create
 
     with _database(_settings().database_url) as (engine, _):
         try:
@@ -240,7 +240,7 @@ def token_create(name: str, scopes: tuple[str, ...]) -> None:
 @token.command("list")
 def token_list() -> None:
     """The tokens: name, scopes, created, last used, revoked."""
-    from .tokens import list_all
+    from .database.tokens import list_all
 
     def when(moment) -> str:
         return moment.strftime("%Y-%m-%d %H:%M:%SZ") if moment else "-"
@@ -257,7 +257,7 @@ def token_list() -> None:
 @click.argument("name")
 def token_revoke(name: str) -> None:
     """Revoke the token called NAME; it is refused from the next request on."""
-    from .tokens import TokenError, revoke
+    from .database.tokens import TokenError, revoke
 
     with _database(_settings().database_url) as (engine, _):
         try:
@@ -273,7 +273,7 @@ def clock() -> None:
     import signal
     import threading
 
-    from .clock import run
+    from .reports.clock import run
     from .logs import configure_logging
 
     settings = _settings()

@@ -13,7 +13,7 @@ from sqlalchemy import text
 from sqlalchemy.engine import make_url
 
 from storemon.config import normalise_database_url
-from storemon.db import make_engine, upgrade
+from storemon.database.engines import make_engine, upgrade
 
 TEST_DATABASE_URL = normalise_database_url(
     os.environ.get("TEST_DATABASE_URL", "postgresql://root@127.0.0.1:5432/storemon_test"))
@@ -54,7 +54,7 @@ def pg(pg_engine):
 
 @pytest.fixture
 def sqlite(tmp_path):
-    engine = make_engine(f"sqlite:///{tmp_path / 'storemon.db'}")
+    engine = make_engine(f"sqlite:///{tmp_path / 'storemon.database.engines'}")
     upgrade(engine)
     yield engine
     engine.dispose()
@@ -70,7 +70,7 @@ def engine(request):
 def seeded(pg):
     """PostgreSQL holding the seed data (the real 2023-01 hours and zones, a sample of polls)."""
     from storemon.config import PROJECT_ROOT
-    from storemon.loader import load_directory
+    from storemon.database.loader import load_directory
 
     load_directory(pg, PROJECT_ROOT / "seed" / "2023-01")
     return pg
@@ -78,7 +78,7 @@ def seeded(pg):
 
 @pytest.fixture
 def redis_conn():
-    from storemon.queue import redis_client
+    from storemon.reports.queue import redis_client
 
     client = redis_client(TEST_REDIS_URL)
     client.flushdb()
@@ -90,7 +90,7 @@ def redis_conn():
 @pytest.fixture
 def settings(pg, redis_conn, monkeypatch):
     """Settings for the app and for jobs (which read the environment, as in production)."""
-    from storemon import jobs
+    from storemon.reports import jobs
     from storemon.config import load_settings
 
     monkeypatch.setenv("DATABASE_URL", TEST_DATABASE_URL)
@@ -108,7 +108,7 @@ def make_app(settings):
     """create_app(settings with changes), closing each app's engine and Redis client afterwards."""
     from dataclasses import replace
 
-    from storemon.app import create_app
+    from storemon.web.app import create_app
 
     made = []
 

@@ -15,9 +15,9 @@ from rq.registry import FailedJobRegistry
 from rq.worker import SimpleWorker
 from sqlalchemy import text
 
-from storemon import reports
+from storemon.reports import lifecycle
 from storemon.config import PROJECT_ROOT
-from storemon.reporting import build_report
+from storemon.reports.build import build_report
 from storemon.timeparse import parse_instant
 
 SEED = PROJECT_ROOT / "seed"
@@ -264,13 +264,13 @@ def test_a_report_outlives_its_expired_rq_result(client, app, seeded, make_app):
 
 
 def test_running_a_finished_job_again_changes_nothing(client, app, seeded):
-    from storemon import jobs
+    from storemon.reports import jobs
 
     report_id = trigger(client, query_string={"as_of": AS_OF})
     run_jobs(app)
-    finished = reports.find(seeded, report_id)
+    finished = lifecycle.find(seeded, report_id)
     assert jobs.generate_report(report_id) == expected_csv(seeded, AS_OF)  # e.g. a job re-run after a restart
-    assert reports.find(seeded, report_id) == finished
+    assert lifecycle.find(seeded, report_id) == finished
 
 
 def test_an_unreachable_database_is_a_503_naming_it(make_app, redis_conn):
@@ -305,7 +305,7 @@ def scratch_database():
 def test_health_and_the_api_say_when_the_schema_is_missing_or_old(make_app, scratch_database):
     from alembic import command
 
-    from storemon.db import alembic_config, head_revision
+    from storemon.database.engines import alembic_config, head_revision
 
     app = make_app(database_url=scratch_database)
     client = app.test_client()
@@ -380,7 +380,7 @@ def test_report_history_newest_first_paginated_and_filtered(client, app, seeded,
     ids = [trigger(client, query_string={"as_of": a}) for a in (AS_OF, "2023-01-25T18:00:00Z", "2023-01-24T06:30:00Z")]
     run_jobs(app)
     failing = trigger(client)
-    reports.fail(seeded, redis_conn, failing, "stopped for the test")
+    lifecycle.fail(seeded, redis_conn, failing, "stopped for the test")
     queue_of(app).empty()
     waiting = trigger(client)
     page = client.get("/reports?limit=2").get_json()
@@ -471,4 +471,4 @@ def test_a_reports_log_lines_carry_its_id(client, app, seeded, settings, capture
     configure_logging(settings)
     report_id = trigger(client, query_string={"as_of": AS_OF})
     run_jobs(app)
-    assert f"storemon.jobs [report={report_id}]: complete: as of {AS_OF}" in captured_logs()
+    assert f"storemon.reports.jobs [report={report_id}]: complete: as of {AS_OF}" in captured_logs()

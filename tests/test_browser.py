@@ -16,7 +16,7 @@ from zoneinfo import ZoneInfo
 import pytest
 
 from storemon.config import PROJECT_ROOT
-from storemon.loader import load_directory
+from storemon.database.loader import load_directory
 
 from .conftest import TEST_DATABASE_URL, TEST_REDIS_URL
 from .helpers import hours_csv, polls_csv, timezones_csv
@@ -258,7 +258,7 @@ def test_each_rules_store_page_matches_its_timeline_json_and_report_row(served, 
 def test_pages_need_sign_in_when_tokens_are_required(pg, redis_conn, browser, tmp_path):
     from selenium.webdriver.common.by import By
 
-    from storemon import tokens
+    from storemon.database import tokens
 
     load_directory(pg, _rules_dataset(tmp_path / "rules"))
     token = tokens.create(pg, "person", ["report"])

@@ -15,12 +15,12 @@ from dataclasses import dataclass, field, replace
 import pytest
 from sqlalchemy import text
 
-from storemon import reports
-from storemon.app import create_app
+from storemon.reports import lifecycle
+from storemon.web.app import create_app
 from storemon.config import PROJECT_ROOT, load_settings
-from storemon.db import make_engine, upgrade
-from storemon.loader import load_directory
-from storemon.reporting import build_report
+from storemon.database.engines import make_engine, upgrade
+from storemon.database.loader import load_directory
+from storemon.reports.build import build_report
 from storemon.timeparse import format_instant, parse_instant
 
 from .services import OwnPostgres, OwnRedis, WorkerProcess, wait_for
@@ -78,7 +78,7 @@ class Stack:
         def settled():
             states = {r: self.status(r) for r in report_ids}
             if never_failed:
-                failed = {r: reports.find(self.engine, r).error for r, s in states.items() if s == "Failed"}
+                failed = {r: lifecycle.find(self.engine, r).error for r, s in states.items() if s == "Failed"}
                 assert not failed, f"reports falsely Failed: {failed}\n{self.worker_output()}"
             return all(s == "Complete" for s in states.values())
         try:
@@ -167,7 +167,7 @@ def test_a_database_outage_with_a_backlog_loses_nothing(stack):
     stack.postgres.start()
     stack.wait_until_settled(ids, 180)
     assert all(stack.csv(r) == stack.expected(r) for r in ids)
-    assert {reports.find(stack.engine, r).attempts for r in ids} == {1}  # waited out, not run again
+    assert {lifecycle.find(stack.engine, r).attempts for r in ids} == {1}  # waited out, not run again
     assert worker.alive()
 
 
@@ -187,7 +187,7 @@ def test_the_worker_rides_out_a_redis_outage_of_over_a_minute(stack, held):
     stack.redis.stop()
     time.sleep(3)
     held.release()  # the report finishes while Redis is down: its row is what counts
-    wait_for(lambda: reports.find(stack.engine, first).status == "Complete", 60, "the report to complete")
+    wait_for(lambda: lifecycle.find(stack.engine, first).status == "Complete", 60, "the report to complete")
     time.sleep(62)
     assert worker.alive(), worker.output()
     assert stack.status(first) == "Complete"  # served from the database, with Redis still down
@@ -220,7 +220,7 @@ def test_a_frozen_redis_mid_report(stack, held):
     assert time.monotonic() - started < 5
     health = stack.client.get("/health")
     assert health.status_code == 503 and health.get_json()["redis"].startswith("no answer within")
-    wait_for(lambda: reports.find(stack.engine, report_id).status == "Complete", 60, "the report to complete")
+    wait_for(lambda: lifecycle.find(stack.engine, report_id).status == "Complete", 60, "the report to complete")
     time.sleep(5)
     stack.redis.thaw()
     later = stack.trigger()
@@ -243,12 +243,12 @@ def test_redis_flushed_mid_report_never_turns_a_failed_report_complete(stack, he
 
 def test_a_worker_settles_a_report_nobody_asks_about(stack):
     # committed, then the web process died before enqueueing; no client ever polls it
-    reports.create(stack.engine, "orphan", parse_instant(AS_OF))
+    lifecycle.create(stack.engine, "orphan", parse_instant(AS_OF))
     with stack.engine.begin() as conn:
         conn.execute(text("UPDATE reports SET created_at = created_at - interval '2 minutes'"))
     stack.worker()  # its first maintenance round queues the report again, and it runs it
-    wait_for(lambda: reports.find(stack.engine, "orphan").status == "Complete", 60, "the report to complete")
-    assert reports.csv_of(stack.engine, "orphan") == stack.expected()
+    wait_for(lambda: lifecycle.find(stack.engine, "orphan").status == "Complete", 60, "the report to complete")
+    assert lifecycle.csv_of(stack.engine, "orphan") == stack.expected()
 
 
 def test_a_frozen_postgres_makes_requests_answer_503_in_seconds_not_hang(stack):
@@ -299,7 +299,7 @@ def test_a_killed_worker_loses_no_report(stack, held, victim):
     # RQ notices a dead worker about a minute after its last heartbeat, then runs its job again
     stack.wait_until_settled([report_id], 200)
     assert stack.csv(report_id) == stack.expected(report_id)
-    assert reports.find(stack.engine, report_id).attempts >= (2 if victim != "parent" else 1)
+    assert lifecycle.find(stack.engine, report_id).attempts >= (2 if victim != "parent" else 1)
 
 
 def test_a_worker_stopped_mid_report_hands_the_report_on(stack, held):

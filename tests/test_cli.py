@@ -190,7 +190,7 @@ def test_the_web_and_worker_processes_also_fail_with_one_line_on_a_bad_setting(e
 
 
 def test_init_db_says_what_it_did_and_can_run_again(tmp_path):
-    from storemon.db import head_revision, make_engine
+    from storemon.database.engines import head_revision, make_engine
 
     engine = make_engine(f"sqlite:///{tmp_path / 'new.db'}")
     first = storemon(engine, "init-db")

@@ -9,9 +9,9 @@ import sys
 
 from rq.job import Job
 
-from storemon import reports
+from storemon.reports import lifecycle
 from storemon.config import PROJECT_ROOT
-from storemon.loader import load_directory
+from storemon.database.loader import load_directory
 
 from .services import wait_for
 from .test_api import queue_of, run_jobs
@@ -24,7 +24,7 @@ def clock(env: dict, log) -> subprocess.Popen:
 
 def settle_jobs(queue) -> int:
     return sum(1 for job in Job.fetch_many(queue.job_ids, connection=queue.connection)
-               if job is not None and job.func_name == "storemon.jobs.settle")
+               if job is not None and job.func_name == "storemon.reports.jobs.settle")
 
 
 def test_two_clocks_enqueue_each_schedule_once_and_the_second_takes_over(app, settings, tmp_path):
@@ -59,16 +59,16 @@ def test_two_clocks_enqueue_each_schedule_once_and_the_second_takes_over(app, se
 def test_the_scheduled_report_and_settle_jobs_do_their_work(app, settings, pg):
     load_directory(pg, PROJECT_ROOT / "seed" / "2023-01")
     queue = queue_of(app)
-    queue.enqueue("storemon.jobs.scheduled_report")
+    queue.enqueue("storemon.reports.jobs.scheduled_report")
     run_jobs(app)  # the scheduled job queues the report; the same burst runs it
-    made = reports.latest_complete(pg)
+    made = lifecycle.latest_complete(pg)
     assert made is not None and made.requested_as_of_us is None and made.row_count == 3966
-    reports.create(pg, "orphan", None)
+    lifecycle.create(pg, "orphan", None)
     with pg.begin() as conn:
         conn.exec_driver_sql("UPDATE reports SET created_at = created_at - interval '2 minutes' WHERE id = 'orphan'")
-    queue.enqueue("storemon.jobs.settle")
+    queue.enqueue("storemon.reports.jobs.settle")
     run_jobs(app)
-    assert reports.find(pg, "orphan").status == "Complete"
+    assert lifecycle.find(pg, "orphan").status == "Complete"
 
 
 def test_a_bad_schedule_is_one_line(tmp_path):

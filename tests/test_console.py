@@ -8,9 +8,9 @@ import re
 
 import pytest
 
-from storemon import tokens
+from storemon.database import tokens
 from storemon.core import compute_uptime
-from storemon.queries import report_input
+from storemon.database.queries import report_input
 from storemon.timeparse import parse_instant
 
 from .helpers import hours_csv, polls_csv, timezones_csv
@@ -19,7 +19,7 @@ from .test_api import AS_OF, SEED, run_jobs, trigger
 
 @pytest.fixture
 def seeded(pg):
-    from storemon.loader import load_directory
+    from storemon.database.loader import load_directory
 
     load_directory(pg, SEED / "2023-01")
     return pg
@@ -38,7 +38,7 @@ def test_every_stores_timeline_totals_are_its_report_row_to_the_microsecond(clie
 
 
 def test_a_timeline_explains_each_session(client, pg, tmp_path):
-    from storemon.loader import load_directory
+    from storemon.database.loader import load_directory
 
     timezones_csv(tmp_path, [("s1", "UTC")])
     hours_csv(tmp_path, [("s1", 0, "09:00", "12:00"), ("s1", 1, "09:00", "10:00"), ("s1", 2, "09:00", "10:00")])

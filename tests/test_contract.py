@@ -17,7 +17,7 @@ import urllib.request
 import pytest
 from sqlalchemy import text
 
-from storemon import tokens
+from storemon.database import tokens
 from storemon.config import PROJECT_ROOT
 
 from .conftest import TEST_DATABASE_URL, TEST_REDIS_URL

@@ -89,9 +89,9 @@ def test_polls_after_as_of_change_nothing(scenario, extra):
 def test_slicing_the_stores_changes_nothing(scenario, slice_polls):
     from unittest import mock
 
-    from storemon.core import report
+    from storemon.core import uptime
 
     as_of, stores = scenario
     whole = by_store(compute_uptime(to_input(stores), as_of))
-    with mock.patch.object(report, "_SLICE_POLLS", slice_polls):
+    with mock.patch.object(uptime, "_SLICE_POLLS", slice_polls):
         assert by_store(compute_uptime(to_input(stores), as_of)) == whole

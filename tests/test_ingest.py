@@ -7,10 +7,10 @@ import threading
 
 import pytest
 
-from storemon import tokens
+from storemon.database import tokens
 from storemon.config import PROJECT_ROOT
-from storemon.db import make_engine, upgrade
-from storemon.reporting import build_report
+from storemon.database.engines import make_engine, upgrade
+from storemon.reports.build import build_report
 from storemon.timeparse import parse_instant
 
 from .helpers import rows, scalar
@@ -214,7 +214,7 @@ def test_ingestion_on_the_embedded_sqlite_default(make_app, tmp_path, redis_conn
 
 def test_a_report_sees_a_batch_wholly_or_not_at_all(client, pg, made):
     """Reports built while a large batch is being written match the data before it or after it."""
-    from storemon.loader import load_directory
+    from storemon.database.loader import load_directory
 
     load_directory(pg, SEED / "2023-01")
     as_of = parse_instant("2023-01-25T18:00:00Z")

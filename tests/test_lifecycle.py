@@ -1,4 +1,4 @@
-"""A report's lifecycle (storemon/reports.py): guarded transitions, failure reasons, reconciling with RQ."""
+"""A report's lifecycle (storemon/reports/lifecycle.py): guarded transitions, failure reasons, reconciling with RQ."""
 
 from __future__ import annotations
 
@@ -7,48 +7,48 @@ from rq.job import Job, JobStatus
 from rq.worker import SimpleWorker
 from sqlalchemy import text
 
-from storemon import reports
-from storemon.loader import load_directory
+from storemon.reports import lifecycle
+from storemon.database.loader import load_directory
 from storemon.config import PROJECT_ROOT
 
 from .test_api import AS_OF, age, expected_csv, queue_of, run_jobs, trigger
 
 
 def test_terminal_states_are_final(pg, redis_conn):
-    reports.create(pg, "r1", None)
-    assert reports.start(pg, "r1").status == reports.RUNNING
-    assert reports.fail(pg, redis_conn, "r1", "lost")
+    lifecycle.create(pg, "r1", None)
+    assert lifecycle.start(pg, "r1").status == lifecycle.RUNNING
+    assert lifecycle.fail(pg, redis_conn, "r1", "lost")
     # a late worker cannot make a Failed report Complete, nor fail it again with another reason
-    assert not reports.complete(pg, redis_conn, "r1", 1, b"csv")
-    assert not reports.fail(pg, redis_conn, "r1", "other")
-    assert reports.start(pg, "r1").status == reports.FAILED
-    row = reports.find(pg, "r1")
-    assert (row.status, row.error, row.attempts, reports.csv_of(pg, "r1")) == ("Failed", "lost", 1, None)
+    assert not lifecycle.complete(pg, redis_conn, "r1", 1, b"csv")
+    assert not lifecycle.fail(pg, redis_conn, "r1", "other")
+    assert lifecycle.start(pg, "r1").status == lifecycle.FAILED
+    row = lifecycle.find(pg, "r1")
+    assert (row.status, row.error, row.attempts, lifecycle.csv_of(pg, "r1")) == ("Failed", "lost", 1, None)
 
-    reports.create(pg, "r2", None)
-    assert reports.complete(pg, redis_conn, "r2", 7, b"csv")
-    assert not reports.fail(pg, redis_conn, "r2", "too late")
-    assert reports.start(pg, "r2").status == reports.COMPLETE
-    assert reports.find(pg, "r2").as_of_us == 7 and reports.csv_of(pg, "r2") == b"csv"
+    lifecycle.create(pg, "r2", None)
+    assert lifecycle.complete(pg, redis_conn, "r2", 7, b"csv")
+    assert not lifecycle.fail(pg, redis_conn, "r2", "too late")
+    assert lifecycle.start(pg, "r2").status == lifecycle.COMPLETE
+    assert lifecycle.find(pg, "r2").as_of_us == 7 and lifecycle.csv_of(pg, "r2") == b"csv"
 
 
 def test_each_start_counts_an_attempt(pg):
-    reports.create(pg, "r", None)
-    assert [reports.start(pg, "r").attempts for _ in range(3)] == [1, 2, 3]
+    lifecycle.create(pg, "r", None)
+    assert [lifecycle.start(pg, "r").attempts for _ in range(3)] == [1, 2, 3]
 
 
 @pytest.mark.parametrize("kind,message,reason", [
     ("rq.timeouts.JobTimeoutException", "Task exceeded maximum timeout value (600 seconds)",
      "the report timed out after 600 s (REPORT_JOB_TIMEOUT)"),
     ("rq.exceptions.ShutDownImminentException", "shut down imminent", "the report was stopped by a worker shutdown"),
-    ("rq.exceptions.AbandonedJobError", "", reports.WORKER_LOST),
-    ("storemon.jobs.DatabaseUnavailable", "the database was unreachable for 300 s (REPORT_DATABASE_WAIT): refused",
+    ("rq.exceptions.AbandonedJobError", "", lifecycle.WORKER_LOST),
+    ("storemon.reports.jobs.DatabaseUnavailable", "the database was unreachable for 300 s (REPORT_DATABASE_WAIT): refused",
      "the database was unreachable for 300 s (REPORT_DATABASE_WAIT): refused"),
     ("builtins.ZeroDivisionError", "division by zero",
      "the report could not be computed: unexpected ZeroDivisionError; the worker log has the details"),
 ])
 def test_failure_reasons_say_what_failed(kind, message, reason):
-    assert reports.failure_reason(kind, message, 600) == reason
+    assert lifecycle.failure_reason(kind, message, 600) == reason
 
 
 def test_a_report_with_no_polls_fails_at_once_without_retries(client, app):
@@ -58,7 +58,7 @@ def test_a_report_with_no_polls_fails_at_once_without_retries(client, app):
     assert body["status"] == "Failed" and body["error"].startswith("no polls are loaded yet")
     job = queue_of(app).fetch_job(report_id)
     assert job.get_status() == JobStatus.FAILED and job.retries_left == 0
-    assert reports.find(app.extensions["storemon"].engine, report_id).attempts == 1  # tried once, not three times
+    assert lifecycle.find(app.extensions["storemon"].engine, report_id).attempts == 1  # tried once, not three times
 
 
 def test_a_row_never_queued_is_queued_by_the_sweep_and_completes(app, settings, pg):
@@ -66,39 +66,39 @@ def test_a_row_never_queued_is_queued_by_the_sweep_and_completes(app, settings, 
     from storemon.timeparse import parse_instant
 
     # as if the web process died between committing the row and enqueueing its job
-    reports.create(pg, "orphan", parse_instant(AS_OF))
+    lifecycle.create(pg, "orphan", parse_instant(AS_OF))
     queue = queue_of(app)
-    assert reports.settle_stale(pg, queue, settings) == 0  # too young to call lost
+    assert lifecycle.settle_stale(pg, queue, settings) == 0  # too young to call lost
     age(pg, "orphan", minutes=2)
-    assert reports.settle_stale(pg, queue, settings) == 1
+    assert lifecycle.settle_stale(pg, queue, settings) == 1
     assert queue.job_ids == ["orphan"]
     run_jobs(app)
-    assert reports.find(pg, "orphan").status == reports.COMPLETE
-    assert reports.csv_of(pg, "orphan") == expected_csv(pg, AS_OF)
+    assert lifecycle.find(pg, "orphan").status == lifecycle.COMPLETE
+    assert lifecycle.csv_of(pg, "orphan") == expected_csv(pg, AS_OF)
 
 
 def test_a_job_rq_failed_without_our_callback_is_settled_with_its_reason(app, settings, pg, redis_conn):
     # e.g. a work horse killed on its last attempt: RQ records the failure, no callback runs
-    reports.create(pg, "dead", None)
-    reports.start(pg, "dead")
-    job = Job.create("storemon.jobs.generate_report", args=("dead",), id="dead", connection=redis_conn)
+    lifecycle.create(pg, "dead", None)
+    lifecycle.start(pg, "dead")
+    job = Job.create("storemon.reports.jobs.generate_report", args=("dead",), id="dead", connection=redis_conn)
     job.save()
     with redis_conn.pipeline() as pipe:
         job.set_status(JobStatus.FAILED, pipeline=pipe)
         job._handle_failure("Work-horse terminated unexpectedly; waitpid returned 9 (signal 9); ", pipeline=pipe,
                             worker_name="w")
         pipe.execute()
-    state = reports.state(pg, queue_of(app), settings, "dead")
-    assert (state.status, state.row.error) == ("Failed", reports.WORKER_LOST)
+    state = lifecycle.state(pg, queue_of(app), settings, "dead")
+    assert (state.status, state.row.error) == ("Failed", lifecycle.WORKER_LOST)
 
 
 def test_a_lost_job_is_not_queued_again_for_ever(app, settings, pg):
-    reports.create(pg, "unlucky", None)
+    lifecycle.create(pg, "unlucky", None)
     for _ in range(settings.report_retries + 1):
-        reports.start(pg, "unlucky")  # each attempt's job was lost
+        lifecycle.start(pg, "unlucky")  # each attempt's job was lost
     age(pg, "unlucky", minutes=2)
-    reports.settle_stale(pg, queue_of(app), settings)
-    row = reports.find(pg, "unlucky")
+    lifecycle.settle_stale(pg, queue_of(app), settings)
+    row = lifecycle.find(pg, "unlucky")
     assert row.status == "Failed" and row.error == "the report's job was lost from the queue after 3 attempts"
     assert queue_of(app).count == 0
 
@@ -106,14 +106,14 @@ def test_a_lost_job_is_not_queued_again_for_ever(app, settings, pg):
 def test_the_sweep_leaves_queued_and_running_reports_alone(client, app, settings, pg):
     waiting = trigger(client)
     age(pg, waiting, minutes=5)
-    assert reports.settle_stale(pg, queue_of(app), settings) == 0
-    assert reports.find(pg, waiting).status == "Pending" and queue_of(app).job_ids == [waiting]
+    assert lifecycle.settle_stale(pg, queue_of(app), settings) == 0
+    assert lifecycle.find(pg, waiting).status == "Pending" and queue_of(app).job_ids == [waiting]
 
 
 def test_a_settled_report_keeps_its_state_when_its_job_runs_late(client, app, settings, pg, redis_conn):
     load_directory(pg, PROJECT_ROOT / "seed" / "2023-01")
     report_id = trigger(client, query_string={"as_of": AS_OF})
-    reports.fail(pg, redis_conn, report_id, "settled elsewhere")
+    lifecycle.fail(pg, redis_conn, report_id, "settled elsewhere")
     SimpleWorker([queue_of(app)], connection=queue_of(app).connection).work(burst=True)
     body = client.get(f"/get_report/{report_id}").get_json()
     assert body == {"report_id": report_id, "status": "Failed", "error": "settled elsewhere"}
@@ -123,25 +123,25 @@ def test_a_settled_report_keeps_its_state_when_its_job_runs_late(client, app, se
 
 def test_history_pages_newest_first_on_both_databases(engine, redis_conn):
     for n in range(5):
-        reports.create(engine, f"r{n}", None)
-        reports.start(engine, f"r{n}")
+        lifecycle.create(engine, f"r{n}", None)
+        lifecycle.start(engine, f"r{n}")
         if n % 2:
-            reports.fail(engine, redis_conn, f"r{n}", "no")
+            lifecycle.fail(engine, redis_conn, f"r{n}", "no")
         else:
-            reports.complete(engine, redis_conn, f"r{n}", n, b"header\nrow\n")
-    first = reports.history(engine, None, None, limit=2)
+            lifecycle.complete(engine, redis_conn, f"r{n}", n, b"header\nrow\n")
+    first = lifecycle.history(engine, None, None, limit=2)
     assert [s.row.id for s in first] == ["r4", "r3"]
-    second = reports.history(engine, None, None, limit=2, before=first[-1].row)
+    second = lifecycle.history(engine, None, None, limit=2, before=first[-1].row)
     assert [s.row.id for s in second] == ["r2", "r1"]
-    assert [s.row.id for s in reports.history(engine, None, None, status="Complete", limit=10)] == ["r4", "r2", "r0"]
-    newest = reports.latest_complete(engine)
+    assert [s.row.id for s in lifecycle.history(engine, None, None, status="Complete", limit=10)] == ["r4", "r2", "r0"]
+    newest = lifecycle.latest_complete(engine)
     assert (newest.id, newest.row_count, newest.attempts) == ("r4", 1, 1)
     assert newest.created_at.tzinfo is not None and newest.started_at <= newest.finished_at
 
 
 def test_progress_never_leaves_a_fragment_of_a_lost_job_and_a_fragment_reads_as_lost(client, app, redis_conn):
-    from storemon import jobs
-    from storemon.queue import fetch_jobs
+    from storemon.reports import jobs
+    from storemon.reports.queue import fetch_jobs
 
     report_id = trigger(client)
     job = queue_of(app).fetch_job(report_id)
@@ -154,6 +154,6 @@ def test_progress_never_leaves_a_fragment_of_a_lost_job_and_a_fragment_reads_as_
     redis_conn.hset(job.key, "meta", b"x")  # a fragment, as a racing writer once left
     assert fetch_jobs(queue_of(app), [report_id]) == [None]
     age(app.extensions["storemon"].engine, report_id, minutes=2)
-    assert reports.state(app.extensions["storemon"].engine, queue_of(app), app.extensions["storemon"].settings,
+    assert lifecycle.state(app.extensions["storemon"].engine, queue_of(app), app.extensions["storemon"].settings,
                          report_id).status == "Pending"
     assert queue_of(app).job_ids == [report_id]  # queued again, the fragment cleared

@@ -8,7 +8,7 @@ from pathlib import Path
 import pytest
 
 from storemon.config import PROJECT_ROOT
-from storemon.loader import load_directory
+from storemon.database.loader import load_directory
 from storemon.sources import SourceError
 from storemon.timeparse import parse_instant
 
@@ -244,7 +244,7 @@ def test_skip_bad_skips_hostile_ids_and_timestamps_and_keeps_the_rest(engine, tm
 
 
 def test_a_quoted_id_with_a_comma_loads_and_round_trips_through_the_report(engine, tmp_path):
-    from storemon.reporting import build_report
+    from storemon.reports.build import build_report
 
     from .helpers import write_csv
 

@@ -7,7 +7,7 @@ import base64
 from prometheus_client.parser import text_string_to_metric_families
 from rq import Worker
 
-from storemon import tokens
+from storemon.database import tokens
 
 from .test_api import queue_of, run_jobs, trigger
 from .test_ingest import polls_body, send

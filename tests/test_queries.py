@@ -3,8 +3,8 @@
 from __future__ import annotations
 
 from storemon.core import DAY_US, LOOKBACK_US
-from storemon.loader import load_directory
-from storemon.queries import report_input
+from storemon.database.loader import load_directory
+from storemon.database.queries import report_input
 from storemon.timeparse import format_instant, parse_instant
 
 from .helpers import hours_csv, polls_csv, timezones_csv

@@ -6,8 +6,9 @@ from datetime import datetime, timedelta, UTC
 
 import pytest
 
-from storemon import reports, retention
-from storemon.loader import load_directory
+from storemon.reports import lifecycle
+from storemon.database import retention
+from storemon.database.loader import load_directory
 from storemon.timeparse import format_instant
 
 from .helpers import polls_csv, rows, scalar
@@ -25,11 +26,11 @@ def history(engine, tmp_path, redis_conn):
     load_directory(engine, tmp_path)
     for report_id, status, age in [("old-done", "Complete", 40), ("old-failed", "Failed", 40),
                                    ("recent", "Complete", 10), ("old-waiting", "Pending", 40)]:
-        reports.create(engine, report_id, None)
+        lifecycle.create(engine, report_id, None)
         if status == "Complete":
-            reports.complete(engine, redis_conn, report_id, 1, b"h\n")
+            lifecycle.complete(engine, redis_conn, report_id, 1, b"h\n")
         elif status == "Failed":
-            reports.fail(engine, redis_conn, report_id, "no")
+            lifecycle.fail(engine, redis_conn, report_id, "no")
         with engine.begin() as conn:
             conn.exec_driver_sql(f"UPDATE reports SET created_at = '{(NOW - timedelta(days=age)).isoformat()}'"
                                  f" WHERE id = '{report_id}'")
@@ -48,7 +49,7 @@ def test_old_reports_and_polls_go_and_first_polls_stay(history):
 def test_an_unsettled_report_keeps_its_lookback(history):
     from storemon.timeparse import parse_instant
 
-    reports.create(history, "past", parse_instant(days_ago(95)))  # needs polls back to 103 days ago
+    lifecycle.create(history, "past", parse_instant(days_ago(95)))  # needs polls back to 103 days ago
     removed = retention.apply(history, report_days=30, poll_days=90, now=NOW)
     assert removed.polls == 0
 

@@ -7,7 +7,7 @@ import numpy as np
 from hypothesis import given, settings, strategies as st
 
 from storemon.core import compute_uptime
-from storemon.core.report import ReportInput
+from storemon.core.uptime import ReportInput
 from storemon.core.timeline import (AFTER_AS_OF, BEFORE_LOOKBACK, EVIDENCE, FIRST_LATER, LAST_KNOWN, NO_EVIDENCE,
                                     OUTSIDE_HOURS, OWN_POLLS, Segment, store_timeline)
 from storemon.timeparse import parse_instant as at

@@ -6,7 +6,7 @@ import hashlib
 
 import pytest
 
-from storemon import tokens
+from storemon.database import tokens
 
 from .helpers import rows
 from .test_api import AS_OF, run_jobs
@@ -62,7 +62,7 @@ def bearer(token: str) -> dict:
 
 
 def test_report_endpoints_want_a_report_token_when_required(guarded, pg):
-    from storemon.loader import load_directory
+    from storemon.database.loader import load_directory
     from storemon.config import PROJECT_ROOT
 
     app, made = guarded

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import numpy as np
 
-from .report import Uptime
+from .uptime import Uptime
 
 HEADER = ("store_id,uptime_last_hour,uptime_last_day,uptime_last_week,"
           "downtime_last_hour,downtime_last_day,downtime_last_week\n")

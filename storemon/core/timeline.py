@@ -11,7 +11,7 @@ from dataclasses import dataclass
 
 import numpy as np
 
-from .report import LOOKBACK_US, ReportInput, _keyed, _no_progress, _uptime_of, dedupe_polls, fill_sessions
+from .uptime import LOOKBACK_US, ReportInput, _keyed, _no_progress, _uptime_of, dedupe_polls, fill_sessions
 
 # How a session was filled (SPEC, "From polls to up and down")
 OWN_POLLS, LAST_KNOWN, FIRST_LATER, NO_EVIDENCE = "own_polls", "last_known", "first_later", "no_evidence"

@@ -5,12 +5,11 @@ Three sources, each where it is true:
 - Requests (count by route and status, latency histogram) are counted in the web process
   that answered them, as Prometheus expects of a process it scrapes.
 - What happens to reports and ingested rows happens in many processes (web, work horses,
-  the clock's sweeps), so it is tallied in one Redis hash that every process adds to and a
-  scrape reads (a Redis flush starts the tallies again, which Prometheus reads as a reset).
+  the clock's sweeps), so it is tallied in one Redis hash (storemon/reports/tallies.py) that
+  every process adds to and a scrape reads (a Redis flush starts the tallies again, which
+  Prometheus reads as a reset).
 - Queue depth, workers, unsettled reports and the newest report's age are read from RQ's
   registries and the database when scraped, so they are never stale.
-
-A tally that Redis does not take is dropped: metrics must never fail a report or a load.
 """
 
 from __future__ import annotations
@@ -23,54 +22,17 @@ import time
 from flask import Blueprint, Response
 from prometheus_client import CONTENT_TYPE_LATEST, CollectorRegistry, Counter, Histogram, generate_latest
 from prometheus_client.core import CounterMetricFamily, GaugeMetricFamily, HistogramMetricFamily
-from redis import Redis
-from redis.exceptions import RedisError
 from rq import Queue, Worker
 from sqlalchemy import Engine, func, select
 from werkzeug.datastructures import WWWAuthenticate
 from werkzeug.exceptions import Unauthorized
 
+from ..reports.tallies import REPORT_DURATION_BUCKETS_S, REPORT_OUTCOMES, TALLIES_KEY, bucket_name
+
 log = logging.getLogger(__name__)
 metrics = Blueprint("metrics", __name__)
 
-TALLIES_KEY = "storemon:metrics"
-REPORT_OUTCOMES = ("triggered", "completed", "failed")
-REPORT_DURATION_BUCKETS_S = (0.25, 0.5, 1, 2, 5, 10, 30, 60, 120, 300, 600, math.inf)
 REQUEST_DURATION_BUCKETS_S = (0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1, 2.5, 5, 10, 30, math.inf)
-
-
-def _bucket_name(bound: float) -> str:
-    return "+Inf" if bound == math.inf else repr(float(bound))
-
-
-# --- tallies kept in Redis, added to by any process ---
-
-def tally_report(redis: Redis, outcome: str, duration_s: float | None = None) -> None:
-    """One more report triggered, completed or failed (a completed one with its duration)."""
-    fields = {f"reports_{outcome}": 1}
-    if duration_s is not None:
-        fields["report_seconds_count"] = 1
-        for bound in REPORT_DURATION_BUCKETS_S:
-            if duration_s <= bound:
-                fields[f"report_seconds_le_{_bucket_name(bound)}"] = 1
-    _add(redis, fields, duration_s)
-
-
-def tally_ingested(redis: Redis, kind: str, rows: int, rejected: int) -> None:
-    """Rows read by an ingestion call, and those of them rejected."""
-    _add(redis, {f"ingested_{kind}": rows, f"rejected_{kind}": rejected})
-
-
-def _add(redis: Redis, fields: dict[str, int], duration_s: float | None = None) -> None:
-    try:
-        with redis.pipeline(transaction=True) as pipe:  # one histogram never seen half-updated
-            for name, amount in fields.items():
-                pipe.hincrby(TALLIES_KEY, name, amount)
-            if duration_s is not None:
-                pipe.hincrbyfloat(TALLIES_KEY, "report_seconds_sum", duration_s)
-            pipe.execute()
-    except RedisError as exc:
-        log.warning("metrics: a tally was dropped, Redis did not answer (%s)", exc)
 
 
 # --- what one web process counts ---
@@ -120,7 +82,7 @@ class _ScrapeTimeCollector:
                                       value=int(raw.get(f"reports_{outcome}", 0)))
         yield HistogramMetricFamily(
             "storemon_report_duration_seconds", "Time from a report's first start to its CSV",
-            buckets=[(_bucket_name(b), int(raw.get(f"report_seconds_le_{_bucket_name(b)}", 0)))
+            buckets=[(bucket_name(b), int(raw.get(f"report_seconds_le_{bucket_name(b)}", 0)))
                      for b in REPORT_DURATION_BUCKETS_S],
             sum_value=float(raw.get("report_seconds_sum", 0.0)))
         ingested = CounterMetricFamily("storemon_ingested_rows", "Rows read by ingestion over HTTP", labels=["kind"])
@@ -146,8 +108,8 @@ class _ScrapeTimeCollector:
                                 value=Worker.count(connection=redis, queue=queue))
 
     def _from_database(self):
-        from .models import Report
-        from .reports import COMPLETE, UNSETTLED
+        from ..database.models import Report
+        from ..reports.lifecycle import COMPLETE, UNSETTLED
 
         table = Report.__table__
         with self.engine.connect() as conn:
@@ -160,7 +122,7 @@ class _ScrapeTimeCollector:
             waiting.add_metric([status], unsettled.get(status, 0))
         yield waiting
         if newest is not None:
-            from .db import as_utc
+            from ..database.engines import as_utc
 
             yield GaugeMetricFamily("storemon_newest_report_age_seconds",
                                     "Seconds since the newest Complete report was finished",

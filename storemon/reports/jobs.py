@@ -1,4 +1,4 @@
-"""RQ entry points: thin glue between a queued job, the report's lifecycle and the engine.
+"""RQ entry points: thin glue between a queued job, the report's lifecycle and its computation.
 
 Importable without Flask; the worker preloads this module so every forked job starts warm.
 """
@@ -17,11 +17,13 @@ from rq.exceptions import AbandonedJobError, ShutDownImminentException
 from rq.job import Job
 from sqlalchemy import Engine
 
-from . import db, logs, reports
-from .config import Settings, load_settings
+from ..database import engines
+from .. import logs
+from . import lifecycle
+from ..config import Settings, load_settings
 from .queue import redis_client
-from .reporting import ReportError, build_report
-from .timeparse import format_instant
+from .build import ReportError, build_report
+from ..timeparse import format_instant
 
 log = logging.getLogger(__name__)
 _PROGRESS_EVERY_S = 0.2
@@ -47,7 +49,7 @@ def process_engine() -> Engine:
     """This process's database engine (made anew in each forked work horse)."""
     settings = process_settings()
     # Statements may take as long as the job; connecting may not.
-    return db.make_engine(settings.database_url, connect_timeout_s=10, statement_timeout_s=settings.report_job_timeout)
+    return engines.make_engine(settings.database_url, connect_timeout_s=10, statement_timeout_s=settings.report_job_timeout)
 
 
 def reset_engine(close: bool = True) -> None:
@@ -101,14 +103,14 @@ def _retrying(report_id: str, deadline: float, step):
         try:
             return step()
         except Exception as exc:
-            if not db.is_transient(exc):
+            if not engines.is_transient(exc):
                 raise
             if time.monotonic() + delay > deadline:
                 wait_s = process_settings().report_database_wait
                 raise DatabaseUnavailable(f"the database was unreachable for {wait_s} s (REPORT_DATABASE_WAIT): "
-                                          f"{db.describe(exc)}") from exc
+                                          f"{engines.describe(exc)}") from exc
             log.warning("report %s: database unavailable (%s); trying again in %.1f s",
-                        report_id, db.describe(exc), delay)
+                        report_id, engines.describe(exc), delay)
             time.sleep(delay * random.uniform(0.8, 1.2))
             delay = min(delay * 2, 10.0)
 
@@ -135,23 +137,23 @@ def _generate(report_id: str) -> bytes:
     tallies = job.connection if job is not None else redis_client(process_settings().redis_url)
     deadline = time.monotonic() + process_settings().report_database_wait
 
-    row = _retrying(report_id, deadline, lambda: reports.start(engine, report_id))  # one attempt more
+    row = _retrying(report_id, deadline, lambda: lifecycle.start(engine, report_id))  # one attempt more
     if row is None:
         raise ReportError(f"no report {report_id} in the database")
-    if row.status == reports.COMPLETE:
-        return _retrying(report_id, deadline, lambda: reports.csv_of(engine, report_id))
-    if row.status == reports.FAILED:
+    if row.status == lifecycle.COMPLETE:
+        return _retrying(report_id, deadline, lambda: lifecycle.csv_of(engine, report_id))
+    if row.status == lifecycle.FAILED:
         raise AlreadySettled(f"the report had already failed: {row.error}")
 
     def compute() -> bytes:
         started = time.perf_counter()
         as_of_us, csv = build_report(engine, row.requested_as_of_us, on_progress=progress)
-        if reports.complete(engine, tallies, report_id, as_of_us, csv):
+        if lifecycle.complete(engine, tallies, report_id, as_of_us, csv):
             log.info("complete: as of %s, %d stores, %.2f s", format_instant(as_of_us), csv.count(b"\n") - 1,
                      time.perf_counter() - started)
             return csv
-        settled = reports.find(engine, report_id)
-        if settled is not None and settled.status == reports.COMPLETE:
+        settled = lifecycle.find(engine, report_id)
+        if settled is not None and settled.status == lifecycle.COMPLETE:
             return csv  # completed by another run of the same job (a retried COMMIT, a duplicate)
         raise AlreadySettled(f"the report failed while it was computed: {settled and settled.error}")
 
@@ -174,21 +176,21 @@ def report_failed(job: Job, connection, exc_type, exc_value, traceback) -> None:
     if exc_type is not None and issubclass(exc_type, AlreadySettled):
         return  # the row is settled already; nothing to record
     kind = f"{exc_type.__module__}.{exc_type.__name__}" if exc_type is not None else "unknown"
-    reason = reports.failure_reason(kind, str(exc_value or ""), job.timeout)
+    reason = lifecycle.failure_reason(kind, str(exc_value or ""), job.timeout)
     if reason.startswith("the report could not be computed"):
         log.error("report %s failed", job.id, exc_info=(exc_type, exc_value, traceback))
     try:
-        reports.fail(process_engine(), connection, job.id, reason)
+        lifecycle.fail(process_engine(), connection, job.id, reason)
     except Exception as exc:  # the periodic sweep settles it from RQ's record once the database is back
-        log.warning("report %s: could not record its failure (%s)", job.id, db.describe(exc))
+        log.warning("report %s: could not record its failure (%s)", job.id, engines.describe(exc))
 
 
 def report_stopped(job: Job, connection) -> None:
     """RQ's stopped callback: an operator stopped the job (``rq job stop``, the dashboard)."""
-    reports.fail(process_engine(), connection, job.id, "the report was stopped by an operator")
+    lifecycle.fail(process_engine(), connection, job.id, "the report was stopped by an operator")
 
 
-# --- routine work the clock process enqueues (storemon/clock.py) ---
+# --- routine work the clock process enqueues (storemon/reports/clock.py) ---
 
 def _queue():
     from .queue import report_queue
@@ -200,19 +202,19 @@ def _queue():
 def scheduled_report() -> str:
     """The hourly report: a report as of the latest poll, made as POST /trigger_report makes one.
     (If Redis does not take its job, the row stays Pending and the sweep queues it again.)"""
-    report_id, _ = reports.submit(process_engine(), _queue(), process_settings(), None, caller_retries=False)
+    report_id, _ = lifecycle.submit(process_engine(), _queue(), process_settings(), None, caller_retries=False)
     log.info("scheduled report %s queued", report_id)
     return report_id
 
 
 def settle() -> int:
     """Settle or re-queue stale reports (the workers' maintenance does it too, less often when busy)."""
-    return reports.settle_stale(process_engine(), _queue(), process_settings())
+    return lifecycle.settle_stale(process_engine(), _queue(), process_settings())
 
 
 def apply_retention() -> dict:
     """Delete reports and polls past their retention."""
-    from .retention import apply
+    from ..database.retention import apply
 
     settings = process_settings()
     removed = apply(process_engine(), settings.report_retention_days, settings.poll_retention_days)

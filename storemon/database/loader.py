@@ -17,11 +17,11 @@ from collections.abc import Callable, Iterator
 import numpy as np
 from sqlalchemy import Connection, Engine
 
-from . import sources
+from .. import sources
 from .bulk import execute, fetch_all, staged
-from .core.localtime import is_known_timezone
-from .core.report import dedupe_polls
-from .db import WRITE_LOCK, is_postgres
+from ..core.localtime import is_known_timezone
+from ..core.uptime import dedupe_polls
+from .engines import WRITE_LOCK, is_postgres
 
 
 @dataclass

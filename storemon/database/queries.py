@@ -9,8 +9,8 @@ import numpy as np
 from sqlalchemy import Connection, Engine
 
 from .bulk import cursor, fetch_all
-from .core import DAY_US, LOOKBACK_US, ReportInput
-from .sources import CONTROL_CHARACTER
+from ..core import DAY_US, LOOKBACK_US, ReportInput
+from ..sources import CONTROL_CHARACTER
 
 _FETCH_ROWS = 200_000
 # PostgreSQL: the lookback is read a day at a time by two connections sharing one

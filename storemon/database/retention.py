@@ -13,9 +13,9 @@ from datetime import datetime, timedelta, UTC
 from sqlalchemy import Engine, delete, func, select
 
 from .bulk import execute, fetch_all
-from .core import DAY_US, LOOKBACK_US
+from ..core import DAY_US, LOOKBACK_US
 from .models import Report
-from .reports import UNSETTLED
+from ..reports.lifecycle import UNSETTLED
 
 BATCH_POLLS = 50_000
 _reports = Report.__table__

@@ -6,8 +6,8 @@ from collections.abc import Callable
 
 from sqlalchemy import Engine
 
-from .core import compute_uptime, to_csv
-from .queries import latest_poll_us, report_input
+from ..core import compute_uptime, to_csv
+from ..database.queries import latest_poll_us, report_input
 
 
 class ReportError(Exception):

@@ -7,12 +7,12 @@ from rq import Callback, Queue, Retry
 from rq.exceptions import DuplicateJobError, NoSuchJobError
 from rq.job import Job
 
-from .config import Settings
+from ..config import Settings
 
-# Named by path, so the web process never imports the engine (NumPy) to enqueue.
-REPORT_JOB = "storemon.jobs.generate_report"
-ON_FAILURE = "storemon.jobs.report_failed"
-ON_STOPPED = "storemon.jobs.report_stopped"
+# Named by path, so the web process never imports the core (NumPy) to enqueue.
+REPORT_JOB = "storemon.reports.jobs.generate_report"
+ON_FAILURE = "storemon.reports.jobs.report_failed"
+ON_STOPPED = "storemon.reports.jobs.report_stopped"
 # Redis answers in well under a millisecond; one that is silent this long is down or frozen.
 REDIS_TIMEOUT_S = 3
 

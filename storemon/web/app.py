@@ -18,12 +18,13 @@ from sqlalchemy import Engine, exc as sa_exc
 from werkzeug.exceptions import HTTPException, RequestEntityTooLarge
 from werkzeug.middleware.proxy_fix import ProxyFix
 
-from . import db, logs
+from ..database import engines
+from .. import logs
 from .access import RateLimits
-from .config import Settings, load_settings
+from ..config import Settings, load_settings
 from .metrics import Metrics
-from .queue import redis_client, report_queue
-from .timeparse import format_instant
+from ..reports.queue import redis_client, report_queue
+from ..timeparse import format_instant
 
 log = logging.getLogger(__name__)
 
@@ -126,9 +127,9 @@ def register_request_log(app: Flask) -> None:
 
 def register_services(app: Flask, settings: Settings) -> None:
     redis = redis_client(settings.redis_url)
-    engine = db.make_engine(settings.database_url, connect_timeout_s=settings.database_timeout,
+    engine = engines.make_engine(settings.database_url, connect_timeout_s=settings.database_timeout,
                             statement_timeout_s=settings.database_timeout)
-    ingest_engine = db.make_engine(settings.database_url, connect_timeout_s=settings.database_timeout,
+    ingest_engine = engines.make_engine(settings.database_url, connect_timeout_s=settings.database_timeout,
                                    statement_timeout_s=settings.ingest_timeout)
     queue = report_queue(redis, settings)
     app.extensions["storemon"] = Services(settings, engine, ingest_engine, redis, queue,
@@ -177,10 +178,10 @@ def register_error_handlers(app: Flask) -> None:
     @app.errorhandler(sa_exc.SQLAlchemyError)
     def database_error(exc: sa_exc.SQLAlchemyError):
         if _schema_missing(exc):
-            return _error(f"the database has no storemon schema, or an old one; {db.INIT_DB_HINT}", 503)
+            return _error(f"the database has no storemon schema, or an old one; {engines.INIT_DB_HINT}", 503)
         if isinstance(exc, (sa_exc.OperationalError, sa_exc.InterfaceError, sa_exc.TimeoutError)) \
-                or db.is_transient(exc):
-            log.warning("database unavailable: %s", db.describe(exc))
+                or engines.is_transient(exc):
+            log.warning("database unavailable: %s", engines.describe(exc))
             return _error("the database is unavailable; try again shortly", 503, {"Retry-After": "5"})
         return unexpected(exc)
 

@@ -11,7 +11,7 @@ from __future__ import annotations
 from flask import Blueprint, jsonify
 from flask_swagger_ui import get_swaggerui_blueprint
 
-from . import __version__
+from .. import __version__
 
 openapi = Blueprint("openapi", __name__)
 

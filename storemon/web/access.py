@@ -25,7 +25,7 @@ from redis.exceptions import RedisError
 from werkzeug.datastructures import WWWAuthenticate
 from werkzeug.exceptions import Unauthorized
 
-from . import tokens
+from ..database import tokens
 
 log = logging.getLogger(__name__)
 

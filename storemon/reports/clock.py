@@ -20,7 +20,7 @@ from rq.cron import CronScheduler
 from rq.exceptions import StopRequested
 
 from . import jobs
-from .config import Settings
+from ..config import Settings
 from .queue import redis_client
 
 log = logging.getLogger(__name__)

@@ -8,15 +8,15 @@ from __future__ import annotations
 
 from flask import Blueprint, abort, jsonify, request
 
-from . import reports
+from ..reports import lifecycle
 from .app import current_services
 from .access import require_scope
-from .core.report import DAY_US, LOOKBACK_US
-from .core.timeline import StoreTimeline, store_timeline
+from ..core.uptime import DAY_US, LOOKBACK_US
+from ..core.timeline import StoreTimeline, store_timeline
 from .fleet import fleet_of
-from .queries import StoreRecord, find_stores, latest_poll_us, store_input
+from ..database.queries import StoreRecord, find_stores, latest_poll_us, store_input
 from .storeview import describe
-from .timeparse import parse_as_of
+from ..timeparse import parse_as_of
 
 stores = Blueprint("stores", __name__)
 MAX_FOUND = 100
@@ -64,7 +64,7 @@ def timeline(store_id: str):
 def weekly_uptime() -> tuple[str | None, dict[str, float | None]]:
     """The newest Complete report's id and weekly uptime (%) by store, or (None, {})."""
     engine = current_services().engine
-    latest = reports.latest_complete(engine)
+    latest = lifecycle.latest_complete(engine)
     if latest is None:
         return None, {}
     return latest.id, fleet_of(engine, latest.id).weekly_pct

@@ -6,12 +6,12 @@ from __future__ import annotations
 
 from datetime import datetime, timedelta, UTC
 
-from .core.csvout import row_values
-from .core.localtime import zone
-from .core.timeline import (AFTER_AS_OF, BEFORE_LOOKBACK, EVIDENCE, FIRST_LATER, LAST_KNOWN, NO_EVIDENCE,
+from ..core.csvout import row_values
+from ..core.localtime import zone
+from ..core.timeline import (AFTER_AS_OF, BEFORE_LOOKBACK, EVIDENCE, FIRST_LATER, LAST_KNOWN, NO_EVIDENCE,
                             OUTSIDE_HOURS, StoreTimeline)
-from .queries import StoreRecord
-from .timeparse import format_instant
+from ..database.queries import StoreRecord
+from ..timeparse import format_instant
 
 DAYS = ("Monday", "Tuesday", "Wednesday", "Thursday", "Friday", "Saturday", "Sunday")
 WINDOWS = ("last_hour", "last_day", "last_week")

@@ -11,7 +11,7 @@ from functools import lru_cache
 import numpy as np
 from sqlalchemy import Engine
 
-from . import reports
+from ..reports import lifecycle
 
 WINDOWS = ("last_hour", "last_day", "last_week")
 BINS = 10  # the histogram's bars: 0-10 %, ..., 90-100 %
@@ -31,7 +31,7 @@ class Fleet:
 @lru_cache(maxsize=4)
 def fleet_of(engine: Engine, report_id: str) -> Fleet:
     """The fleet as a Complete report saw it; read and parsed once per report (its CSV never changes)."""
-    return summarise(report_id, reports.csv_of(engine, report_id))
+    return summarise(report_id, lifecycle.csv_of(engine, report_id))
 
 
 def summarise(report_id: str, csv_bytes: bytes, worst: int = 25) -> Fleet:

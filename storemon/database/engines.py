@@ -11,7 +11,7 @@ import psycopg
 from sqlalchemy import Connection, Engine, create_engine, event, exc as sa_exc
 from sqlalchemy.engine import make_url
 
-from .config import PROJECT_ROOT
+from ..config import PROJECT_ROOT
 
 MIGRATIONS_DIR = PROJECT_ROOT / "migrations"
 # PostgreSQL advisory lock key taken by loads and by migrations, so neither interleaves with

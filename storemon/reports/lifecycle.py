@@ -30,10 +30,10 @@ from rq.job import Job, JobStatus
 from rq.queue import Queue
 from sqlalchemy import Engine, func, insert, select, tuple_, update
 
-from .config import Settings
-from .db import as_utc
-from .metrics import tally_report
-from .models import Report
+from ..config import Settings
+from ..database.engines import as_utc
+from .tallies import tally_report
+from ..database.models import Report
 from .queue import enqueue_report, fetch_jobs
 
 log = logging.getLogger(__name__)

@@ -12,11 +12,11 @@ import logging
 
 from flask import Blueprint, abort, jsonify, request
 
-from . import sources
+from .. import sources
 from .app import current_services
 from .access import require_scope
-from .loader import LoadSummary, load_sources
-from .metrics import tally_ingested
+from ..database.loader import LoadSummary, load_sources
+from ..reports.tallies import tally_ingested
 
 log = logging.getLogger(__name__)
 ingest = Blueprint("ingest", __name__)

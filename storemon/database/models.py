@@ -68,7 +68,7 @@ class Report(Base):
     )
 
     id: Mapped[str] = mapped_column(String(64), primary_key=True)
-    status: Mapped[str] = mapped_column(String(16))  # Pending, Running, Complete, Failed (storemon/reports.py)
+    status: Mapped[str] = mapped_column(String(16))  # Pending, Running, Complete, Failed (storemon/reports/lifecycle.py)
     attempts: Mapped[int] = mapped_column(Integer, server_default="0")  # how many times a job started on it
     requested_as_of_us: Mapped[int | None] = mapped_column(BigInteger)
     as_of_us: Mapped[int | None] = mapped_column(BigInteger)
@@ -81,7 +81,7 @@ class Report(Base):
 
 
 class ApiToken(Base):
-    """A bearer token for the API; only its SHA-256 is kept (storemon/tokens.py)."""
+    """A bearer token for the API; only its SHA-256 is kept (storemon/database/tokens.py)."""
 
     __tablename__ = "api_tokens"
 

@@ -11,10 +11,11 @@ from concurrent.futures import TimeoutError as FutureTimeout
 from flask import Blueprint, Response, abort, jsonify, request, url_for
 from redis.exceptions import RedisError
 
-from . import db, reports
+from ..database import engines
+from ..reports import lifecycle
 from .app import current_services
 from .access import require_scope
-from .timeparse import format_instant, parse_as_of
+from ..timeparse import format_instant, parse_as_of
 
 log = logging.getLogger(__name__)
 api = Blueprint("api", __name__)
@@ -79,8 +80,8 @@ def trigger_report():
     services = current_services()
     as_of_us = _requested_as_of()
     try:
-        report_id, coalesced = reports.submit(services.engine, services.queue, services.settings, as_of_us)
-    except reports.QueueUnavailable:
+        report_id, coalesced = lifecycle.submit(services.engine, services.queue, services.settings, as_of_us)
+    except lifecycle.QueueUnavailable:
         abort(503, QUEUE_UNAVAILABLE)
     response = jsonify(report_id=report_id)
     response.status_code = 202
@@ -102,7 +103,7 @@ def get_report_by_query():
 def get_report(report_id: str):
     services = current_services()
     try:
-        state = (reports.state(services.engine, services.queue, services.settings, report_id)
+        state = (lifecycle.state(services.engine, services.queue, services.settings, report_id)
                  if _REPORT_ID.fullmatch(report_id) else None)
     except RedisError:
         log.exception("could not read the job of report %s", report_id)
@@ -110,10 +111,10 @@ def get_report(report_id: str):
     if state is None:
         shown = report_id if len(report_id) <= 64 else report_id[:64] + "..."
         abort(404, f"unknown report id {shown!r}")
-    if state.status == reports.COMPLETE:
+    if state.status == lifecycle.COMPLETE:
         return _csv_response(state.row)
-    if state.status == reports.FAILED:
-        return jsonify(report_id=state.row.id, status=reports.FAILED, error=state.row.error or "the report failed")
+    if state.status == lifecycle.FAILED:
+        return jsonify(report_id=state.row.id, status=lifecycle.FAILED, error=state.row.error or "the report failed")
     return jsonify(report_id=state.row.id, status=state.status, progress=state.progress), 202
 
 
@@ -121,7 +122,7 @@ def _instant(moment) -> str | None:
     return None if moment is None else moment.isoformat().replace("+00:00", "Z")
 
 
-def _described(state: reports.ReportState) -> dict:
+def _described(state: lifecycle.ReportState) -> dict:
     row = state.row
     return {
         "report_id": row.id, "status": state.status, "progress": state.progress,
@@ -135,7 +136,7 @@ def _described(state: reports.ReportState) -> dict:
     }
 
 
-_STATUSES = (reports.PENDING, reports.RUNNING, reports.COMPLETE, reports.FAILED)
+_STATUSES = (lifecycle.PENDING, lifecycle.RUNNING, lifecycle.COMPLETE, lifecycle.FAILED)
 MAX_PAGE = 100
 
 
@@ -154,11 +155,11 @@ def report_history():
     if (before_id := request.args.get("before")) is not None:
         if not _REPORT_ID.fullmatch(before_id):
             abort(400, "before must be the report_id of a report, e.g. the last one of the previous page")
-        before = reports.find(services.engine, before_id)
+        before = lifecycle.find(services.engine, before_id)
         if before is None:
             abort(404, f"before names no report: unknown report id {before_id!r}")
     try:
-        page = reports.history(services.engine, services.queue, services.settings, status=status, limit=limit,
+        page = lifecycle.history(services.engine, services.queue, services.settings, status=status, limit=limit,
                                before=before)
     except RedisError:
         log.exception("could not read the jobs of unsettled reports")
@@ -172,23 +173,23 @@ def report_history():
 @api.get("/reports/latest")
 def latest_report():
     """The newest Complete report's CSV, as get_report serves it."""
-    row = reports.latest_complete(current_services().engine)
+    row = lifecycle.latest_complete(current_services().engine)
     if row is None:
         abort(404, "no report is complete yet")
     return _csv_response(row)
 
 
-def _csv_response(row: reports.ReportRow) -> Response:
+def _csv_response(row: lifecycle.ReportRow) -> Response:
     # Served from the row, the durable copy; the job's RQ result holds the same bytes for RQ's users.
-    response = Response(reports.csv_of(current_services().engine, row.id), mimetype="text/csv")
+    response = Response(lifecycle.csv_of(current_services().engine, row.id), mimetype="text/csv")
     response.headers["Content-Disposition"] = f"attachment; filename=report-{row.id}.csv"
-    response.headers["X-Report-Status"] = reports.COMPLETE
+    response.headers["X-Report-Status"] = lifecycle.COMPLETE
     response.headers["X-Report-As-Of"] = format_instant(row.as_of_us)
     return response
 
 
 def _database_health(engine) -> str:
-    db.check_schema(engine)
+    engines.check_schema(engine)
     return "ok"
 
 
@@ -210,10 +211,10 @@ def health():
             outcome = future.result(timeout=max(deadline - time.monotonic(), 0.0))
         except FutureTimeout:
             checks[name], healthy = f"no answer within {HEALTH_TIMEOUT_S} s", False
-        except db.SchemaError as exc:
+        except engines.SchemaError as exc:
             checks[name], healthy = str(exc), False
         except Exception as exc:  # report, don't raise: this is what the endpoint is for
-            checks[name], healthy = f"unreachable ({db.describe(exc) if name == 'database' else exc})", False
+            checks[name], healthy = f"unreachable ({engines.describe(exc) if name == 'database' else exc})", False
         else:
             if name == "redis":
                 checks["redis"], checks["queue_depth"] = outcome

@@ -12,7 +12,7 @@ from collections.abc import Iterator, Sequence
 import numpy as np
 from sqlalchemy import Connection
 
-from .db import is_postgres
+from .engines import is_postgres
 
 # PostgreSQL's binary COPY: a fixed header, then per row a field count and, per field,
 # a length and the big-endian value; a -1 field count ends the stream.

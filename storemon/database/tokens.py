@@ -14,7 +14,7 @@ from datetime import datetime, timedelta, UTC
 
 from sqlalchemy import Engine, insert, select, update
 
-from .db import as_utc
+from .engines import as_utc
 from .models import ApiToken
 
 SCOPES = ("ingest", "report", "admin")

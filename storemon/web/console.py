@@ -14,14 +14,15 @@ from urllib.parse import urlsplit
 from flask import Blueprint, abort, flash, redirect, render_template, request, session, url_for
 from redis.exceptions import RedisError
 
-from . import reports, tokens
+from ..reports import lifecycle
+from ..database import tokens
 from .app import current_services
 from .access import caller
 from .fleet import fleet_of
-from .queries import find_stores
+from ..database.queries import find_stores
 from .storeview import chart_days, describe
 from .stores import requested_as_of, timeline_of, weekly_uptime
-from .timeparse import format_instant, parse_as_of
+from ..timeparse import format_instant, parse_as_of
 
 console = Blueprint("console", __name__, template_folder="templates", static_folder="static",
                     static_url_path="/console/static")
@@ -86,10 +87,10 @@ def signout():
 @console.get("/")
 def fleet():
     engine = current_services().engine
-    latest = reports.latest_complete(engine)
+    latest = lifecycle.latest_complete(engine)
     summary = fleet_of(engine, latest.id) if latest else None
     try:
-        recent = reports.history(engine, current_services().queue, current_services().settings, limit=RECENT)
+        recent = lifecycle.history(engine, current_services().queue, current_services().settings, limit=RECENT)
     except RedisError:
         recent = None
     return render_template("fleet.html", latest=latest, summary=summary, recent=recent,
@@ -106,8 +107,8 @@ def trigger():
         return redirect(url_for("console.fleet"))
     services = current_services()
     try:
-        report_id, coalesced = reports.submit(services.engine, services.queue, services.settings, as_of_us)
-    except reports.QueueUnavailable:
+        report_id, coalesced = lifecycle.submit(services.engine, services.queue, services.settings, as_of_us)
+    except lifecycle.QueueUnavailable:
         flash("The report queue (Redis) is unavailable; try again shortly.", "error")
         return redirect(url_for("console.fleet"))
     flash(f"Report {report_id} {'was already queued' if coalesced else 'queued'}.", "info")

@@ -1,0 +1,1 @@
+"""A report's life and work: its state, its computation from the database, RQ's queue and jobs, the clock."""

@@ -1,0 +1,1 @@
+"""The web process: the Flask app, its blueprints (API, ingestion, stores, console, metrics, OpenAPI), access rules."""
