@@ -1,12 +1,16 @@
-"""``python -m storemon``: init-db, load, report, and demo (the quick start's main job)."""
+"""The command line: ``python -m storemon COMMAND``, or ``flask --app wsgi COMMAND`` (the app
+registers the same commands on its ``app.cli``).
+
+Only ``init-db`` and ``demo`` create or upgrade the schema; every other command checks it
+first and, when it is missing or behind, stops with one line saying to run ``init-db``.
+"""
 
 from __future__ import annotations
 
 import os
 import stat
 import sys
-import time
-from contextlib import contextmanager
+from contextlib import ExitStack, contextmanager
 from pathlib import Path
 
 import click
@@ -17,26 +21,29 @@ SEED_DIR = PROJECT_ROOT / "seed"
 DEMO_DIR = PROJECT_ROOT / "instance"
 
 
-class _Bar:
-    """A one-line progress bar on stderr, drawn only on a terminal and at most 10 times a second."""
+class _ProgressBars:
+    """The long steps' progress as click progress bars on stderr, one a step, on a terminal only
+    (a pipe or a log file gets no bar)."""
 
-    def __init__(self, enabled: bool):
-        self.enabled, self._last, self._label, self._drawn = enabled, 0.0, "", False
+    STEPS = 1000
 
-    def __call__(self, label: str, fraction: float) -> None:
-        now = time.monotonic()
-        if not self.enabled or (now - self._last < 0.1 and fraction < 1.0 and label == self._label):
+    def __init__(self):
+        self.enabled = sys.stderr.isatty()
+        self._stack, self._bar, self._step = ExitStack(), None, None
+
+    def __call__(self, step: str, fraction: float) -> None:
+        if not self.enabled:
             return
-        self._last, self._label, self._drawn = now, label, True
-        filled = int(30 * min(fraction, 1.0))
-        sys.stderr.write(f"\r{label:<24.24} [{'#' * filled}{'.' * (30 - filled)}] {100 * fraction:5.1f}%")
-        sys.stderr.flush()
+        if step != self._step:
+            self.close()
+            self._step = step
+            self._bar = self._stack.enter_context(click.progressbar(length=self.STEPS, label=f"{step:<24.24}",
+                                                                    file=sys.stderr, show_eta=False))
+        self._bar.update(round(min(max(fraction, 0.0), 1.0) * self.STEPS) - self._bar.pos)
 
-    def done(self) -> None:
-        if self._drawn:
-            sys.stderr.write("\r" + " " * 70 + "\r")
-            sys.stderr.flush()
-            self._drawn = False
+    def close(self) -> None:
+        self._stack.close()
+        self._bar = self._step = None
 
 
 def _settings():
@@ -47,21 +54,26 @@ def _settings():
 
 
 @contextmanager
-def _database(database_url: str):
-    """(engine, (revision before, revision after)) on the database, its schema created or
-    upgraded first. A database error inside the block (unreachable, missing, refusing)
-    ends the command with one line naming the database, not a traceback."""
+def _database(database_url: str, *, check: bool = True):
+    """An engine on the database, whose schema is checked first unless ``check`` is off (for
+    init-db and demo, which create or upgrade it). A schema that is missing or behind, and a
+    database error inside the block (unreachable, missing, refusing), end the command with
+    one line naming the database, not a traceback."""
     from alembic.util.exc import CommandError
     from sqlalchemy.exc import SQLAlchemyError
 
-    from .database.engines import describe, make_engine, upgrade
+    from .database.engines import SchemaError, check_schema, describe, make_engine
 
     engine = make_engine(database_url)
+    where = engine.url.render_as_string(hide_password=True)
     try:
-        yield engine, upgrade(engine)
+        if check:
+            check_schema(engine)
+        yield engine
+    except SchemaError as exc:
+        raise click.ClickException(f"database {where}: {exc}") from None
     except (SQLAlchemyError, CommandError) as exc:
-        raise click.ClickException(f"database {engine.url.render_as_string(hide_password=True)}: "
-                                   f"{describe(exc)}") from None
+        raise click.ClickException(f"database {where}: {describe(exc)}") from None
     finally:
         engine.dispose()
 
@@ -91,7 +103,10 @@ def cli() -> None:
 @cli.command("init-db")
 def init_db() -> None:
     """Create the schema or upgrade it to the newest migration (safe to run again)."""
-    with _database(_settings().database_url) as (engine, (before, after)):
+    from .database.engines import upgrade
+
+    with _database(_settings().database_url, check=False) as engine:
+        before, after = upgrade(engine)
         where = engine.url.render_as_string(hide_password=True)
     if before is None:
         click.echo(f"created the schema (revision {after}) in {where}")
@@ -105,14 +120,13 @@ def _load(engine, directory: Path, skip_bad: bool) -> None:
     from .database.loader import load_directory
     from .sources import SourceError
 
-    bar = _Bar(sys.stderr.isatty())
+    bars = _ProgressBars()
     try:
-        summary = load_directory(engine, directory, skip_bad=skip_bad,
-                                 on_progress=lambda name, done, total: bar(name, done / max(total, 1)))
+        summary = load_directory(engine, directory, skip_bad=skip_bad, on_progress=bars)
     except SourceError as exc:
-        bar.done()
         raise click.ClickException(f"{exc}; nothing was loaded") from None
-    bar.done()
+    finally:
+        bars.close()
     if summary.unknown_timezones:
         names = ", ".join(n if n else "(empty)" for n in summary.unknown_timezones)
         click.echo(f"warning: unknown timezone names, these stores use America/Chicago: {names}", err=True)
@@ -134,7 +148,7 @@ def load(directory: Path, skip_bad: bool) -> None:
     replace those of the stores the files name. Any bad line stops the load and
     nothing is written, unless --skip-bad.
     """
-    with _database(_settings().database_url) as (engine, _):
+    with _database(_settings().database_url) as engine:
         _load(engine, directory, skip_bad)
 
 
@@ -161,13 +175,13 @@ def write_file(out: Path, data: bytes) -> None:
 def _report(engine, as_of: int | None, out: Path | None) -> tuple[int, int]:
     from .reports.build import NoData, build_report
 
-    bar = _Bar(sys.stderr.isatty())
+    bars = _ProgressBars()
     try:
-        as_of_used, csv_bytes = build_report(engine, as_of, on_progress=lambda f: bar("computing report", f))
+        as_of_used, csv_bytes = build_report(engine, as_of, on_progress=bars)
     except NoData as exc:
-        bar.done()
         raise click.ClickException(str(exc)) from None
-    bar.done()
+    finally:
+        bars.close()
     if out is None:
         sys.stdout.buffer.write(csv_bytes)
         sys.stdout.flush()
@@ -185,7 +199,7 @@ def report(as_of: int | None, out: Path | None) -> None:
     """Compute the uptime report now, synchronously."""
     from .timeparse import format_instant
 
-    with _database(_settings().database_url) as (engine, _):
+    with _database(_settings().database_url) as engine:
         as_of_used, rows = _report(engine, as_of, out)
     click.echo(f"report as of {format_instant(as_of_used)}: {rows} stores"
                + (f", written to {out}" if out else ""), err=True)
@@ -208,7 +222,10 @@ def demo(dataset: str, directory: Path) -> None:
     for leftover in (database, database.with_name(database.name + "-wal"), database.with_name(database.name + "-shm")):
         leftover.unlink(missing_ok=True)
     out = directory / f"report-{dataset}.csv"
-    with _database(f"sqlite:///{database}") as (engine, _):
+    from .database.engines import upgrade
+
+    with _database(f"sqlite:///{database}", check=False) as engine:
+        upgrade(engine)
         _load(engine, SEED_DIR / dataset, skip_bad=False)
         as_of_used, rows = _report(engine, None, out)
     click.echo(f"report as of {format_instant(as_of_used)} for {rows} stores written to {out}")
@@ -228,7 +245,7 @@ def token_create(name: str, scopes: tuple[str, ...]) -> None:
     """Make a token called NAME and print it, the only time it is shown."""
     from .database.tokens import TokenError, create
 
-    with _database(_settings().database_url) as (engine, _):
+    with _database(_settings().database_url) as engine:
         try:
             made = create(engine, name, list(scopes))
         except TokenError as exc:
@@ -245,7 +262,7 @@ def token_list() -> None:
     def when(moment) -> str:
         return moment.strftime("%Y-%m-%d %H:%M:%SZ") if moment else "-"
 
-    with _database(_settings().database_url) as (engine, _):
+    with _database(_settings().database_url) as engine:
         found = list_all(engine)
     click.echo(f"{'name':<24} {'scopes':<20} {'created':<21} {'last used':<21} revoked")
     for t in found:
@@ -259,7 +276,7 @@ def token_revoke(name: str) -> None:
     """Revoke the token called NAME; it is refused from the next request on."""
     from .database.tokens import TokenError, revoke
 
-    with _database(_settings().database_url) as (engine, _):
+    with _database(_settings().database_url) as engine:
         try:
             revoke(engine, name)
         except TokenError as exc:

@@ -55,3 +55,5 @@ def configure_logging(settings) -> None:
     root = logging.getLogger()
     root.handlers[:] = [handler]
     root.setLevel(settings.log_level)
+    # Alembic narrates every migration step at INFO; init-db says in one line what it did.
+    logging.getLogger("alembic").setLevel("DEBUG" if settings.log_level == "DEBUG" else "WARNING")

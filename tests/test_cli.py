@@ -1,4 +1,5 @@
-"""The command line as a user runs it: real processes, exit codes, messages."""
+"""The command line: most commands run in process with click's CliRunner; the exit codes and
+one-line errors a user sees, concurrency, and `flask --app wsgi` run as real processes."""
 
 from __future__ import annotations
 
@@ -8,9 +9,12 @@ import os
 import stat
 import subprocess
 import sys
+from dataclasses import dataclass
 
 import pytest
+from click.testing import CliRunner
 
+from storemon.cli import cli
 from storemon.config import PROJECT_ROOT
 
 from .helpers import hours_csv, polls_csv, scalar, timezones_csv
@@ -18,9 +22,25 @@ from .helpers import hours_csv, polls_csv, scalar, timezones_csv
 SEED = PROJECT_ROOT / "seed"
 
 
-def storemon(engine, *args: str) -> subprocess.CompletedProcess:
-    env = {**os.environ, "DATABASE_URL": engine.url.render_as_string(hide_password=False)}
-    return subprocess.run([sys.executable, "-m", "storemon", *args], cwd=PROJECT_ROOT, env=env,
+@dataclass
+class Ran:
+    returncode: int
+    stdout: str
+    stderr: str
+
+
+def storemon(engine, *args: str) -> Ran:
+    """``python -m storemon ARGS`` on the engine's database, in this process."""
+    result = CliRunner().invoke(cli, list(args), env={"DATABASE_URL": engine.url.render_as_string(hide_password=False)},
+                                prog_name="python -m storemon")
+    if result.exception is not None and not isinstance(result.exception, SystemExit):
+        raise result.exception
+    return Ran(result.exit_code, result.stdout, result.stderr)
+
+
+def run_cli(*args: str, **env: str) -> subprocess.CompletedProcess:
+    """``python -m storemon ARGS`` as a process of its own."""
+    return subprocess.run([sys.executable, "-m", "storemon", *args], cwd=PROJECT_ROOT, env={**os.environ, **env},
                           capture_output=True, text=True, timeout=120)
 
 
@@ -88,11 +108,6 @@ def test_postgresql_and_sqlite_give_the_same_report(pg, sqlite, tmp_path):
     assert reports[0].count("\n") == 4
 
 
-def run_cli(*args: str, **env: str) -> subprocess.CompletedProcess:
-    return subprocess.run([sys.executable, "-m", "storemon", *args], cwd=PROJECT_ROOT, env={**os.environ, **env},
-                          capture_output=True, text=True, timeout=120)
-
-
 def test_demo_keeps_each_dataset_in_a_fresh_database_of_its_own(tmp_path):
     first = run_cli("demo", "--dir", str(tmp_path))
     assert first.returncode == 0, first.stderr
@@ -150,25 +165,78 @@ def test_report_out_writes_into_a_device_or_fifo_without_replacing_it(engine, tm
     assert regular.read_text().startswith("store_id,") and list(tmp_path.glob("*.part")) == []
 
 
-def test_first_loads_on_an_empty_database_at_once_create_the_schema_once(tmp_path):
-    """Two loads, each migrating an empty database first, used to collide creating the tables."""
+def test_init_db_runs_at_once_on_an_empty_database_create_the_schema_once():
+    """Two first migrations of an empty database used to collide creating the tables."""
     import psycopg
 
     from .conftest import TEST_DATABASE_URL
 
-    polls_csv(tmp_path, [("s1", "active", "2023-01-22 10:00:00 UTC")])
     base = TEST_DATABASE_URL.replace("postgresql+psycopg://", "postgresql://").rsplit("/", 1)[0]
     for _ in range(3):
         with psycopg.connect(base + "/postgres", autocommit=True) as conn:
             conn.execute("DROP DATABASE IF EXISTS storemon_race WITH (FORCE)")
             conn.execute("CREATE DATABASE storemon_race")
         env = {**os.environ, "DATABASE_URL": base + "/storemon_race"}
-        loads = [subprocess.Popen([sys.executable, "-m", "storemon", "load", str(tmp_path)], cwd=PROJECT_ROOT, env=env,
-                                  stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True) for _ in range(3)]
-        outputs = [p.communicate(timeout=120) for p in loads]
-        assert [p.returncode for p in loads] == [0, 0, 0], outputs
+        runs = [subprocess.Popen([sys.executable, "-m", "storemon", "init-db"], cwd=PROJECT_ROOT, env=env,
+                                 stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True) for _ in range(3)]
+        outputs = [p.communicate(timeout=120) for p in runs]
+        assert [p.returncode for p in runs] == [0, 0, 0], outputs
+        assert sum(out.startswith("created the schema") for out, _ in outputs) == 1, outputs
     with psycopg.connect(base + "/postgres", autocommit=True) as conn:
         conn.execute("DROP DATABASE IF EXISTS storemon_race WITH (FORCE)")
+
+
+def test_only_init_db_and_demo_migrate_the_others_say_to_run_init_db(tmp_path):
+    from storemon.database.engines import make_engine
+
+    engine = make_engine(f"sqlite:///{tmp_path / 'empty.db'}")
+    polls_csv(tmp_path, [("s1", "active", "2023-01-22 10:00:00 UTC")])
+    for args in (["load", str(tmp_path)], ["report"], ["token", "list"]):
+        done = storemon(engine, *args)
+        assert done.returncode == 1
+        assert done.stderr.strip().splitlines() == [
+            f"Error: database sqlite:///{tmp_path / 'empty.db'}: the database has no storemon schema; "
+            "run `python -m storemon init-db`"]
+    assert storemon(engine, "init-db").returncode == 0
+    assert storemon(engine, "load", str(tmp_path)).returncode == 0
+    engine.dispose()
+
+
+def test_the_commands_are_flask_commands_too(tmp_path):
+    env = {**os.environ, "DATABASE_URL": f"sqlite:///{tmp_path / 'flask.db'}"}
+    flask = [sys.executable, "-m", "flask", "--app", "wsgi"]
+    made = subprocess.run([*flask, "init-db"], cwd=PROJECT_ROOT, env=env, capture_output=True, text=True, timeout=120)
+    assert made.returncode == 0 and made.stdout.startswith("created the schema"), made.stderr
+    loaded = subprocess.run([*flask, "load", str(SEED / "2023-01")], cwd=PROJECT_ROOT, env=env, capture_output=True,
+                            text=True, timeout=120)
+    assert loaded.returncode == 0 and "13822 stores" in loaded.stdout, loaded.stderr
+    listed = subprocess.run([*flask, "--help"], cwd=PROJECT_ROOT, env=env, capture_output=True, text=True, timeout=60)
+    assert all(f"  {name} " in listed.stdout for name in ("init-db", "load", "report", "token", "demo", "clock"))
+
+
+def test_a_terminal_sees_click_progress_bars_and_a_pipe_none(engine, tmp_path):
+    import pty
+
+    polls_csv(tmp_path, [(f"s{i % 40}", "active", f"2023-01-2{i % 5} {i % 24:02d}:00:00 UTC") for i in range(3000)])
+    controller, terminal = pty.openpty()
+    env = {**os.environ, "DATABASE_URL": engine.url.render_as_string(hide_password=False)}
+    done = subprocess.run([sys.executable, "-m", "storemon", "load", str(tmp_path)], cwd=PROJECT_ROOT, env=env,
+                          stdout=subprocess.PIPE, stderr=terminal, timeout=120)
+    os.close(terminal)
+    shown = b""
+    while True:
+        try:
+            chunk = os.read(controller, 65536)
+        except OSError:  # the terminal's other end is closed: all is read
+            break
+        if not chunk:
+            break
+        shown += chunk
+    os.close(controller)
+    assert done.returncode == 0
+    assert b"store_status.csv" in shown and b"100%" in shown and b"#" in shown
+    piped = run_cli("load", str(tmp_path), DATABASE_URL=env["DATABASE_URL"])
+    assert piped.returncode == 0 and piped.stderr == ""
 
 
 def test_a_bad_setting_fails_with_one_line(tmp_path):

@@ -146,10 +146,10 @@ def test_progress_never_leaves_a_fragment_of_a_lost_job_and_a_fragment_reads_as_
     report_id = trigger(client)
     job = queue_of(app).fetch_job(report_id)
     progress = jobs._Progress(job)
-    progress(0.5)
+    progress("computing report", 0.5)
     assert queue_of(app).fetch_job(report_id).get_meta(refresh=True)["progress"] == 0.5
     redis_conn.flushdb()  # Redis loses the job while its report is computing
-    progress(1.0)
+    progress("computing report", 1.0)
     assert not redis_conn.exists(job.key)
     redis_conn.hset(job.key, "meta", b"x")  # a fragment, as a racing writer once left
     assert fetch_jobs(queue_of(app), [report_id]) == [None]

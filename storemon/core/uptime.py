@@ -26,7 +26,10 @@ WINDOWS_US = (HOUR_US, DAY_US, WEEK_US)
 _SLICE_POLLS = 250_000
 _TIME_BITS = 41  # ~25 days of microseconds below the store index in a sort key (2M stores fit above)
 
-ProgressFn = Callable[[float], None]
+# Progress: (what is being done, the fraction of it done), the one progress callback of
+# every long step (reading sources, loading, computing); a caller shows or forwards it.
+Progress = Callable[[str, float], None]
+COMPUTING = "computing uptime"
 
 
 @dataclass
@@ -57,7 +60,7 @@ class Uptime:
     down_us: tuple[np.ndarray, np.ndarray, np.ndarray]
 
 
-def _no_progress(_fraction: float) -> None:
+def _no_progress(_step: str, _fraction: float) -> None:
     pass
 
 
@@ -120,7 +123,7 @@ class _Keyed:
     p_active: np.ndarray
 
 
-def _keyed(data: ReportInput, as_of_us: int, progress: ProgressFn) -> _Keyed:
+def _keyed(data: ReportInput, as_of_us: int, progress: Progress) -> _Keyed:
     n = len(data.store_ids)
     if n >= 1 << (62 - _TIME_BITS):
         raise ValueError(f"too many stores for one report: {n}")
@@ -130,7 +133,7 @@ def _keyed(data: ReportInput, as_of_us: int, progress: ProgressFn) -> _Keyed:
     sessions = business_sessions(list(data.timezones), np.asarray(data.hours_store, np.int64),
                                  np.asarray(data.hours_day, np.int64), np.asarray(data.hours_start_s, np.int64),
                                  np.asarray(data.hours_end_s, np.int64), lookback_start // US, -(-as_of_us // US))
-    progress(0.2)
+    progress(COMPUTING, 0.2)
     base = lookback_start - 4 * DAY_US
     s_start = np.maximum(sessions.start_s * US - base, 0)
     s_end = np.clip(sessions.end_s * US - base, 0, (1 << _TIME_BITS) - 1)
@@ -138,7 +141,7 @@ def _keyed(data: ReportInput, as_of_us: int, progress: ProgressFn) -> _Keyed:
     p_store, p_key, p_active = _lookback_keys(np.asarray(data.poll_store, np.int64),
                                               np.asarray(data.poll_ts_us, np.int64),
                                               np.asarray(data.poll_active, bool), as_of_us, base)
-    progress(0.4)
+    progress(COMPUTING, 0.4)
     return _Keyed(base, windows, sessions.store, s_start, s_end, p_store, p_key, p_active)
 
 
@@ -223,13 +226,13 @@ def _store_slices(p_store: np.ndarray, rows: int) -> list[tuple[int, int]]:
     return list(zip(cuts, cuts[1:] + [p_store.size]))
 
 
-def compute_uptime(data: ReportInput, as_of_us: int, on_progress: ProgressFn | None = None) -> Uptime:
+def compute_uptime(data: ReportInput, as_of_us: int, on_progress: Progress | None = None) -> Uptime:
     progress = on_progress or _no_progress
-    progress(0.0)
+    progress(COMPUTING, 0.0)
     return _uptime_of(data, as_of_us, _keyed(data, as_of_us, progress), progress)
 
 
-def _uptime_of(data: ReportInput, as_of_us: int, k: _Keyed, progress: ProgressFn) -> Uptime:
+def _uptime_of(data: ReportInput, as_of_us: int, k: _Keyed, progress: Progress) -> Uptime:
     """The report's rows from its inputs in the core's terms (``_keyed``)."""
     n = len(data.store_ids)
     # A slice of stores at a time: every temporary array stays a few megabytes, which the
@@ -243,7 +246,7 @@ def _uptime_of(data: ReportInput, as_of_us: int, k: _Keyed, progress: ProgressFn
                               k.p_active[lo:hi], k.windows, n)
         for total, piece in zip(uptime, part):
             total += piece
-        progress(0.4 + 0.55 * done / len(slices))
+        progress(COMPUTING, 0.4 + 0.55 * done / len(slices))
 
     up, down = [], []
     for (w0, w1), window_up in zip(k.windows, uptime):
@@ -254,6 +257,6 @@ def _uptime_of(data: ReportInput, as_of_us: int, k: _Keyed, progress: ProgressFn
         down.append(np.rint(business).astype(np.int64) - up_us)
 
     rows = listed_stores(data, as_of_us)
-    progress(1.0)
+    progress(COMPUTING, 1.0)
     return Uptime(as_of_us, np.asarray(data.store_ids, dtype=str)[rows],
                   tuple(u[rows] for u in up), tuple(d[rows] for d in down))

@@ -12,13 +12,14 @@ import time
 from contextlib import contextmanager
 from dataclasses import dataclass, field
 from pathlib import Path
-from collections.abc import Callable, Iterator
+from collections.abc import Iterator
 
 import numpy as np
 from sqlalchemy import Connection, Engine
 
 from .. import sources
 from .bulk import execute, fetch_all, staged
+from ..core import Progress
 from ..core.localtime import is_known_timezone
 from ..core.uptime import dedupe_polls
 from .engines import WRITE_LOCK, is_postgres
@@ -45,7 +46,7 @@ class LoadSummary:
 
 
 def load_directory(engine: Engine, directory: Path, *, skip_bad: bool = False,
-                   on_progress: Callable[[str, int, int], None] | None = None) -> LoadSummary:
+                   on_progress: Progress | None = None) -> LoadSummary:
     """Load whichever sources DIR holds. Strict unless ``skip_bad``: a bad line raises SourceError."""
     files = sources.find_sources(Path(directory))
     return load_sources(engine, {kind: sources.CsvSource.of_file(path) for kind, path in files.items()},
@@ -57,7 +58,7 @@ _READERS = {sources.TIMEZONES: sources.read_timezones, sources.HOURS: sources.re
 
 
 def load_sources(engine: Engine, named: dict[str, sources.Source], *, skip_bad: bool = False,
-                 on_progress: Callable[[str, int, int], None] | None = None, keep_rejected: int = 1000
+                 on_progress: Progress | None = None, keep_rejected: int = 1000
                  ) -> LoadSummary:
     """Read and check every source (keyed by sources.POLLS, HOURS or TIMEZONES), then write
     them all in one transaction. Strict unless ``skip_bad``: a bad row raises SourceError."""
@@ -69,8 +70,7 @@ def load_sources(engine: Engine, named: dict[str, sources.Source], *, skip_bad: 
         if kind not in named:
             return None
         source = named[kind]
-        progress = (lambda done, total: on_progress(source.name, done, total)) if on_progress else None
-        return _READERS[kind](source, strict=not skip_bad, rejected=summary.rejected_rows, on_progress=progress)
+        return _READERS[kind](source, strict=not skip_bad, rejected=summary.rejected_rows, on_progress=on_progress)
 
     with _gc_paused():
         timezones, hours, polls = (read(kind) for kind in sources.SOURCE_NAMES)
@@ -86,7 +86,7 @@ def load_sources(engine: Engine, named: dict[str, sources.Source], *, skip_bad: 
     summary.stores = len(stores)
 
     if on_progress:
-        on_progress("writing to the database", 0, 1)
+        on_progress("writing to the database", 0.0)
     with engine.begin() as conn:
         if is_postgres(conn):
             execute(conn, "SELECT pg_advisory_xact_lock(%s)", (WRITE_LOCK,))

@@ -2,12 +2,13 @@
 
 from __future__ import annotations
 
-from collections.abc import Callable
-
 from sqlalchemy import Engine
 
-from ..core import compute_uptime, to_csv
+from ..core import Progress, compute_uptime, to_csv
 from ..database.queries import latest_poll_us, report_input
+
+
+REPORTING = "computing report"
 
 
 class ReportError(Exception):
@@ -29,14 +30,18 @@ def resolve_as_of(engine: Engine, as_of_us: int | None) -> int:
 
 
 def build_report(engine: Engine, as_of_us: int | None = None,
-                 on_progress: Callable[[float], None] | None = None) -> tuple[int, bytes]:
-    """(the as_of used, the CSV bytes). ``as_of_us`` None means the latest poll."""
-    progress = on_progress or (lambda _f: None)
+                 on_progress: Progress | None = None) -> tuple[int, bytes]:
+    """(the as_of used, the CSV bytes). ``as_of_us`` None means the latest poll. Progress is
+    reported as one step, the whole report, reading its data included."""
+    def progress(fraction: float) -> None:
+        if on_progress is not None:
+            on_progress(REPORTING, fraction)
+
     as_of = resolve_as_of(engine, as_of_us)
     progress(0.0)
     data = report_input(engine, as_of)
     progress(0.4)
-    uptime = compute_uptime(data, as_of, on_progress=lambda f: progress(0.4 + 0.55 * f))
+    uptime = compute_uptime(data, as_of, on_progress=lambda _step, f: progress(0.4 + 0.55 * f))
     csv_bytes = to_csv(uptime)
     progress(1.0)
     return as_of, csv_bytes

@@ -78,7 +78,7 @@ class _Progress:
     def __init__(self, job: Job | None):
         self.job, self.last, self.redis = job, 0.0, None
 
-    def __call__(self, fraction: float) -> None:
+    def __call__(self, _step: str, fraction: float) -> None:
         now = time.monotonic()
         if self.job is None or (now - self.last < _PROGRESS_EVERY_S and fraction < 1.0):
             return

@@ -1,0 +1,15 @@
+"""Reading the inputs (polls, business hours, timezones) into arrays, every row checked; no SQL.
+
+``text`` reads CSV text and JSON arrays into rows of fields, with line numbers and limits;
+``schemas`` knows the three sources' columns and checks, and makes arrays of the rows.
+"""
+
+from .schemas import (CONTROL_CHARACTER, HOURS, POLLS, SOURCE_NAMES, TIMEZONES, HoursBatch, PollBatch, StoreKeys,
+                      TimezoneBatch, find_sources, parse_local_time, read_hours, read_polls, read_timezones,
+                      store_id_problem)
+from .text import CsvSource, JsonSource, Rejected, RejectedRows, Source, SourceError, SourceTooLarge
+
+__all__ = ["CONTROL_CHARACTER", "HOURS", "POLLS", "SOURCE_NAMES", "TIMEZONES", "HoursBatch", "PollBatch", "StoreKeys",
+           "TimezoneBatch", "find_sources", "parse_local_time", "read_hours", "read_polls", "read_timezones",
+           "store_id_problem", "CsvSource", "JsonSource", "Rejected", "RejectedRows", "Source", "SourceError",
+           "SourceTooLarge"]

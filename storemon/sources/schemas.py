@@ -1,0 +1,294 @@
+"""The three sources' schemas: their columns, the checks on every row, and the arrays they become.
+
+Pure: no database here. Each reader takes a source (storemon.sources.text) and returns a
+batch of arrays plus the rejected rows; in strict mode the first bad rows raise SourceError
+naming the source, the line number (or array index) and the problem.
+"""
+
+from __future__ import annotations
+
+import re
+import time
+from dataclasses import dataclass, field
+from pathlib import Path
+
+import numpy as np
+
+from ..core import Progress
+from ..timeparse import AS_OF_MIN_US, US_PER_S, format_instant, parse_timestamps
+from .text import BadLine, Rejected, RejectedRows, Source, SourceError, as_source, shown
+
+POLLS, HOURS, TIMEZONES = "store_status", "menu_hours", "timezones"
+SOURCE_NAMES = (TIMEZONES, HOURS, POLLS)
+
+
+def find_sources(directory: Path) -> dict[str, Path]:
+    """The source files present in a directory, plain ``.csv`` or ``.csv.gz``."""
+    if not directory.is_dir():
+        raise SourceError(f"{directory}: not a directory")
+    found = {}
+    for name in SOURCE_NAMES:
+        candidates = [p for p in (directory / f"{name}.csv", directory / f"{name}.csv.gz") if p.is_file()]
+        if len(candidates) > 1:
+            raise SourceError(f"{directory}: both {name}.csv and {name}.csv.gz are present; keep one")
+        if candidates:
+            found[name] = candidates[0]
+    if not found:
+        raise SourceError(f"{directory}: none of store_status.csv, menu_hours.csv, timezones.csv (or .csv.gz) is there")
+    return found
+
+
+@dataclass
+class StoreKeys:
+    """Store ids (opaque strings) in first-seen order, and each row's index into them."""
+
+    ids: list[str] = field(default_factory=list)
+    _index: dict[str, int] = field(default_factory=dict)
+
+    @property
+    def known(self) -> dict[str, int]:
+        """The ids seen so far (a mapping, for fast membership tests)."""
+        return self._index
+
+    def keys(self, store_ids: list[str], distinct: dict[str, None] | None = None) -> np.ndarray:
+        index = self._index
+        # New ids are found among the distinct ones (fast, in C), then every row is a dict lookup.
+        new = [s for s in (distinct if distinct is not None else dict.fromkeys(store_ids)) if s not in index]
+        index.update(zip(new, range(len(index), len(index) + len(new))))
+        self.ids.extend(new)
+        return np.array(list(map(index.__getitem__, store_ids)), np.int64)
+
+
+@dataclass
+class PollBatch:
+    stores: StoreKeys
+    store: np.ndarray  # int64 index into stores.ids
+    ts_us: np.ndarray  # int64 epoch microseconds
+    active: np.ndarray  # bool
+    rows_read: int = 0
+
+
+@dataclass
+class HoursBatch:
+    stores: StoreKeys
+    store: np.ndarray
+    day: np.ndarray  # 0 = Monday
+    start_s: np.ndarray  # local seconds after midnight
+    end_s: np.ndarray
+    rows_read: int = 0
+
+
+@dataclass
+class TimezoneBatch:
+    store_ids: list[str]
+    names: list[str]
+    rows_read: int = 0
+
+
+STRICT_SHOWN = 20  # bad rows a strict load names before it stops
+
+
+class _Rejections:
+    """Collects a chunk's bad rows, then, in row order, either stops the load with the first
+    ones (strict) or hands them to ``sink`` and goes on."""
+
+    def __init__(self, source: Source, strict: bool, sink: RejectedRows | None):
+        self.name, self.unit, self.strict = source.name, source.unit, strict
+        self.sink = sink if sink is not None else RejectedRows()
+        self._chunk: list[Rejected] = []
+
+    def add(self, line: int, problem: str) -> None:
+        self._chunk.append(Rejected(self.name, line, problem, self.unit))
+
+    def end_chunk(self) -> None:
+        if not self._chunk:
+            return
+        found, self._chunk = sorted(self._chunk, key=lambda r: r.line), []
+        if self.strict:
+            raise SourceError(str(found[0]), found[:STRICT_SHOWN])
+        self.sink.extend(found)
+
+    def check_shape(self, first_line: int, rows: list[list[str]], width: int) -> list[int]:
+        """Indices of rows with the header's field count; blank lines (nothing but spaces
+        or tabs) are passed over, a line of other invisible characters is not."""
+        good = []
+        for i, row in enumerate(rows):
+            if isinstance(row, BadLine):
+                self.add(first_line + i, row.problem)
+            elif len(row) == width:
+                good.append(i)
+            elif any(f.strip(" \t") for f in row):
+                self.add(first_line + i, f"expected {width} fields, found {len(row)}")
+        return good
+
+    def usable(self, first_line: int, rows: list[list[str]], good: list[int], columns: dict[str, int],
+               optional: tuple[str, ...] = ()) -> list[int]:
+        """Indices of the rows with every required field and an acceptable store id."""
+        kept = []
+        for i in good:
+            row = rows[i]
+            empty = [name for name, c in columns.items() if name not in optional and not row[c].strip()]
+            problem = f"missing {empty[0]}" if empty else store_id_problem(row[columns["store_id"]].strip())
+            if problem:
+                self.add(first_line + i, problem)
+            else:
+                kept.append(i)
+        return kept
+
+
+MAX_ID_CHARS = 255
+# A leading = + - @ makes a spreadsheet read the cell as a formula (CSV injection);
+# control characters (C0, DEL, C1) have no place in an id and NUL cannot be stored.
+_FORMULA_START = ("=", "+", "-", "@")
+CONTROL_CHARACTER = re.compile(r"[\x00-\x1f\x7f-\x9f]")  # never in a stored id or zone name
+
+
+def store_id_problem(store_id: str) -> str | None:
+    """Why a (trimmed, non-empty) store id is refused, or None."""
+    if len(store_id) > MAX_ID_CHARS:
+        return f"store_id is longer than {MAX_ID_CHARS} characters ({len(store_id)})"
+    if CONTROL_CHARACTER.search(store_id):
+        return f"store_id {shown(store_id)} holds a control character"
+    if store_id.startswith(_FORMULA_START):
+        return f"store_id {shown(store_id)} begins with {store_id[0]!r}, which spreadsheets read as a formula"
+    return None
+
+
+def read_polls(source: Source | Path, *, strict: bool = True, rejected: RejectedRows | None = None,
+               on_progress: Progress | None = None, now_us: int | None = None) -> PollBatch:
+    """Polls, each checked; a poll must lie between 1971 (as a report's as_of may) and a day
+    after ``now_us`` (default: the wall clock), since a poll from the future is bad input."""
+    source = as_source(source)
+    rejections = _Rejections(source, strict, rejected)
+    earliest_us = AS_OF_MIN_US
+    latest_us = (now_us if now_us is not None else int(time.time() * US_PER_S)) + 86400 * US_PER_S
+    stores = StoreKeys()
+    parts_store, parts_ts, parts_active = [], [], []
+    rows_read = 0
+    expected = {"store_id": ("store_id",), "status": ("status",), "timestamp_utc": ("timestamp_utc",)}
+    for first_line, columns, width, rows in source.chunks(expected, on_progress):
+        rows_read += len(rows)
+        c_id, c_status, c_ts = columns["store_id"], columns["status"], columns["timestamp_utc"]
+        # The hot path takes whole columns; per-row Python runs only where a row is odd.
+        line_of = range(first_line, first_line + len(rows))
+        if set(map(len, rows)) != {width}:
+            good = rejections.check_shape(first_line, rows, width)
+            rows, line_of = [rows[i] for i in good], [first_line + i for i in good]
+        ids = [row[c_id] for row in rows]
+        statuses = np.array([row[c_status] for row in rows])
+        stamps = [row[c_ts] for row in rows]
+        active = statuses == "active"
+        known = active | (statuses == "inactive")
+        if not known.all():  # tolerate case and spaces before calling a status bad
+            cleaned = np.char.lower(np.char.strip(statuses))
+            active, known = cleaned == "active", (cleaned == "active") | (cleaned == "inactive")
+        ts_us, ts_ok = parse_timestamps(stamps)
+        in_range = (ts_us >= earliest_us) & (ts_us <= latest_us)
+        distinct = dict.fromkeys(ids)
+        if any(s != s.strip() or not s for s in distinct):
+            ids = [s.strip() for s in ids]
+            distinct = dict.fromkeys(ids)
+        has_id = np.array([bool(s) for s in ids]) if "" in distinct else np.ones(len(ids), bool)
+        # Only ids not accepted in an earlier block need checking (a few of the ~14K a block names).
+        bad_ids = {s: problem for s in distinct.keys() - stores.known.keys() if s and (problem := store_id_problem(s))}
+        good_id = np.array([s not in bad_ids for s in ids]) if bad_ids else has_id
+        ok = has_id & good_id & known & ts_ok & in_range
+        for j in np.flatnonzero(~ok).tolist():
+            row = rows[j]
+            if not has_id[j]:
+                problem = "missing store_id"
+            elif not good_id[j]:
+                problem = bad_ids[ids[j]]
+            elif not row[c_status].strip():
+                problem = "missing status"
+            elif not known[j]:
+                problem = f"bad status {shown(row[c_status])} (expected active or inactive)"
+            elif not row[c_ts].strip():
+                problem = "missing timestamp_utc"
+            elif not ts_ok[j]:
+                problem = f"bad timestamp {shown(row[c_ts])}"
+            elif ts_us[j] < earliest_us:
+                problem = f"timestamp {shown(row[c_ts])} is before {format_instant(earliest_us)}"
+            else:
+                problem = f"timestamp {shown(row[c_ts])} is in the future (later than a day from now)"
+            rejections.add(line_of[j], problem)
+        kept = np.flatnonzero(ok)
+        if kept.size < len(ids):
+            ids, distinct = [ids[j] for j in kept.tolist()], None
+        parts_store.append(stores.keys(ids, distinct))
+        parts_ts.append(ts_us[kept])
+        parts_active.append(active[kept])
+        rejections.end_chunk()
+    return PollBatch(stores, _concat(parts_store, np.int64), _concat(parts_ts, np.int64),
+                     _concat(parts_active, bool), rows_read)
+
+
+_TIME = re.compile(r"(\d{1,2}):(\d{2})(?::(\d{2})(?:\.\d+)?)?")
+
+
+def parse_local_time(text: str) -> int:
+    """``HH:MM[:SS]`` as seconds after midnight; ``24:00`` is allowed as an end of day."""
+    match = _TIME.fullmatch(text.strip())
+    if not match:
+        raise ValueError(f"bad time {shown(text)} (expected HH:MM or HH:MM:SS)")
+    h, m, s = int(match[1]), int(match[2]), int(match[3] or 0)
+    if m > 59 or s > 59 or h > 24 or (h == 24 and (m or s)):
+        raise ValueError(f"bad time {shown(text)} (out of range)")
+    return h * 3600 + m * 60 + s
+
+
+def read_hours(source: Source | Path, *, strict: bool = True, rejected: RejectedRows | None = None,
+               on_progress: Progress | None = None) -> HoursBatch:
+    source = as_source(source)
+    rejections = _Rejections(source, strict, rejected)
+    stores = StoreKeys()
+    ids, days, starts, ends = [], [], [], []
+    rows_read = 0
+    expected = {"store_id": ("store_id",), "day": ("day", "dayOfWeek"),
+                "start_time_local": ("start_time_local",), "end_time_local": ("end_time_local",)}
+    for first_line, columns, width, rows in source.chunks(expected, on_progress):
+        rows_read += len(rows)
+        good = rejections.check_shape(first_line, rows, width)
+        for i in rejections.usable(first_line, rows, good, columns):
+            row = rows[i]
+            day_text = row[columns["day"]].strip()
+            try:
+                if not (day_text.isdigit() and int(day_text) <= 6):
+                    raise ValueError(f"bad day {shown(day_text)} (expected 0 = Monday to 6 = Sunday)")
+                start = parse_local_time(row[columns["start_time_local"]])
+                end = parse_local_time(row[columns["end_time_local"]])
+            except ValueError as exc:
+                rejections.add(first_line + i, str(exc))
+                continue
+            ids.append(row[columns["store_id"]].strip())
+            days.append(int(day_text))
+            starts.append(start)
+            ends.append(end)
+        rejections.end_chunk()
+    return HoursBatch(stores, stores.keys(ids), np.array(days, np.int64), np.array(starts, np.int64),
+                      np.array(ends, np.int64), rows_read)
+
+
+def read_timezones(source: Source | Path, *, strict: bool = True, rejected: RejectedRows | None = None,
+                   on_progress: Progress | None = None) -> TimezoneBatch:
+    source = as_source(source)
+    rejections = _Rejections(source, strict, rejected)
+    latest: dict[str, str] = {}  # a store named twice keeps its last row
+    rows_read = 0
+    expected = {"store_id": ("store_id",), "timezone_str": ("timezone_str",)}
+    for first_line, columns, width, rows in source.chunks(expected, on_progress):
+        rows_read += len(rows)
+        good = rejections.check_shape(first_line, rows, width)
+        # An empty name is allowed: like an unknown one, the store uses America/Chicago (with a warning).
+        for i in rejections.usable(first_line, rows, good, columns, optional=("timezone_str",)):
+            name = rows[i][columns["timezone_str"]].strip()
+            if len(name) > MAX_ID_CHARS or CONTROL_CHARACTER.search(name):
+                rejections.add(first_line + i, f"bad timezone_str {shown(name)}")
+                continue
+            latest[rows[i][columns["store_id"]].strip()] = name
+        rejections.end_chunk()
+    return TimezoneBatch(list(latest), list(latest.values()), rows_read)
+
+
+def _concat(parts: list[np.ndarray], dtype) -> np.ndarray:
+    return np.concatenate(parts).astype(dtype, copy=False) if parts else np.zeros(0, dtype)

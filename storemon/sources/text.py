@@ -1,0 +1,273 @@
+"""Reading CSV text and JSON arrays into rows of fields, with the line (or index) of each.
+
+A source is a CSV file or stream (a request body, maybe gzipped) with a header line, or a
+JSON array of objects keyed like that header. Its text is read a few megabytes at a time,
+so memory stays bounded whatever its size; what cannot be read at all (not UTF-8, a corrupt
+gzip, a line past MAX_LINE_CHARS, more than allowed once decompressed) is a SourceError
+naming the source and the line. What the fields mean is storemon.sources.schemas' business.
+"""
+
+from __future__ import annotations
+
+import csv
+import gzip
+import io
+import json
+from contextlib import AbstractContextManager, contextmanager, nullcontext
+from dataclasses import dataclass, field
+from pathlib import Path
+from collections.abc import Callable, Iterator
+from typing import BinaryIO
+
+from ..core import Progress
+
+BLOCK_CHARS = 4 << 20  # bounds memory: only one block of lines is held as Python objects at a time
+
+
+class SourceError(ValueError):
+    """A source cannot be loaded; the message names it and, where there is one, the line.
+    ``rejected`` holds the first bad rows when bad rows are why (strict mode)."""
+
+    def __init__(self, message: str, rejected: list[Rejected] | None = None):
+        super().__init__(message)
+        self.rejected = rejected or []
+
+
+class SourceTooLarge(SourceError):
+    """A source is larger than allowed once decompressed (a gzip bomb, or just too much)."""
+
+
+@dataclass(frozen=True)
+class Rejected:
+    file: str
+    line: int  # a line number (CSV, header = 1) or an array index (JSON)
+    problem: str
+    unit: str = "line"
+
+    def __str__(self) -> str:
+        return f"{self.file} {self.unit} {self.line}: {self.problem}"
+
+
+@dataclass
+class RejectedRows:
+    """The rows a lenient load passes over: the first ``keep`` in detail, in order; all counted."""
+
+    keep: int = 1000
+    count: int = 0
+    first: list[Rejected] = field(default_factory=list)
+
+    def extend(self, found: list[Rejected]) -> None:
+        self.count += len(found)
+        self.first.extend(found[:max(self.keep - len(self.first), 0)])
+
+
+def shown(value: str, limit: int = 60) -> str:
+    """A value quoted for a message, cut short if long."""
+    return repr(value) if len(value) <= limit else repr(value[:limit]) + f"... ({len(value)} characters)"
+
+
+class _CountingReader(io.RawIOBase):
+    """Passes bytes through and counts them: for a progress bar following a (compressed) file,
+    and to stop a source that grows past ``limit`` bytes (once decompressed)."""
+
+    def __init__(self, raw, name: str, on_progress: Progress | None = None, total: int = 0,
+                 limit: int | None = None):
+        self._raw, self._on_progress, self._total, self.done = raw, on_progress, total, 0
+        self._limit, self._name = limit, name
+
+    def readable(self) -> bool:
+        return True
+
+    def readinto(self, buffer) -> int:
+        n = self._raw.readinto(buffer)
+        self.done += n or 0
+        if self._limit is not None and self.done > self._limit:
+            raise SourceTooLarge(f"{self._name}: larger than {self._limit:,} bytes once decompressed")
+        if self._on_progress:
+            self._on_progress(self._name, self.done / self._total if self._total else 0.0)
+        return n
+
+
+class CsvSource:
+    """CSV text with a header line: a file (plain or ``.gz``) or a stream such as a request body."""
+
+    unit = "line"
+
+    def __init__(self, name: str, opener: Callable[[], AbstractContextManager[BinaryIO]], *, size: int = 0,
+                 gzipped: bool = False, max_inflated: int | None = None):
+        self.name, self._opener, self._size, self._gzipped = name, opener, size, gzipped
+        self._max_inflated = max_inflated
+
+    @classmethod
+    def of_file(cls, path: Path) -> CsvSource:
+        return cls(path.name, lambda: open(path, "rb"), size=path.stat().st_size, gzipped=path.name.endswith(".gz"))
+
+    @classmethod
+    def of_stream(cls, name: str, stream: BinaryIO, *, gzipped: bool = False,
+                  max_inflated: int | None = None) -> CsvSource:
+        return cls(name, lambda: nullcontext(stream), gzipped=gzipped, max_inflated=max_inflated)
+
+    @contextmanager
+    def open_binary(self, on_progress: Progress | None = None) -> Iterator[BinaryIO]:
+        with self._opener() as raw:  # closes a file even where GzipFile would leave it open
+            binary = io.BufferedReader(_CountingReader(raw, self.name, on_progress, self._size), 1 << 20)
+            if self._gzipped:
+                binary = gzip.GzipFile(fileobj=binary, mode="rb")
+            if self._max_inflated is not None:
+                binary = io.BufferedReader(_CountingReader(binary, self.name, limit=self._max_inflated), 1 << 20)
+            yield binary
+
+    def chunks(self, expected: dict[str, tuple[str, ...]], on_progress: Progress | None = None
+               ) -> Iterator[tuple[int, dict[str, int], int, list[list[str]]]]:
+        """Yield (line number of the chunk's first row, column positions, fields a row, rows).
+
+        ``expected`` maps each logical column to the header names accepted for it.
+        Line numbers count the header as line 1. A quoted field may not span lines.
+        """
+        line = 1
+        try:
+            # utf-8-sig drops a byte-order mark if there is one
+            with self.open_binary(on_progress) as binary, \
+                    io.TextIOWrapper(binary, encoding="utf-8-sig", newline="") as text:
+                columns: dict[str, int] = {}
+                for rows in _line_blocks(text):
+                    if not columns:
+                        header = rows.pop(0)
+                        columns, width, line = _header_columns(self.name, header, expected), len(header), 2
+                    yield line, columns, width, rows
+                    line += len(rows)
+                if not columns:
+                    raise SourceError(f"{self.name}: empty (no header line)")
+        except _LineTooLong:
+            raise SourceError(f"{self.name} line {line}: longer than {MAX_LINE_CHARS:,} characters") from None
+        except csv.Error as exc:
+            raise SourceError(f"{self.name} near line {line}: unreadable CSV ({exc})") from None
+        except UnicodeDecodeError:
+            raise SourceError(f"{self.name}: not UTF-8 text") from None
+        except (OSError, EOFError) as exc:  # a truncated or corrupt .gz
+            raise SourceError(f"{self.name}: cannot be read ({exc})") from None
+
+
+class JsonSource:
+    """A JSON array with one object a row, keyed by the CSV header's names; rows are
+    numbered by their array index (from 0)."""
+
+    unit = "item"
+    BLOCK_ITEMS = 50_000
+
+    def __init__(self, name: str, data: bytes):
+        self.name, self._data = name, data
+
+    def chunks(self, expected: dict[str, tuple[str, ...]], on_progress: Progress | None = None
+               ) -> Iterator[tuple[int, dict[str, int], int, list[list[str]]]]:
+        try:
+            items = json.loads(self._data)
+        except (ValueError, RecursionError) as exc:  # RecursionError: nested deeper than the parser follows
+            raise SourceError(f"{self.name}: not valid JSON ({str(exc)[:200]})") from None
+        self._data = b""
+        if not isinstance(items, list):
+            raise SourceError(f"{self.name}: expected a JSON array of objects, one a row")
+        columns = {name: i for i, name in enumerate(expected)}
+        for first in range(0, len(items), self.BLOCK_ITEMS):
+            yield first, columns, len(columns), [_json_row(item, expected)
+                                                 for item in items[first:first + self.BLOCK_ITEMS]]
+
+
+def _json_row(item, expected: dict[str, tuple[str, ...]]) -> list[str]:
+    """An item as the fields a CSV row would hold: a string as it is, a whole number (2 or 2.0)
+    as text, null or absent as empty (so the checks that follow say what is missing). A field
+    no column takes is refused, as a CSV column would be: it is most likely a misspelt one."""
+    if not isinstance(item, dict):
+        return BadLine(f"expected a JSON object, found {type(item).__name__}")
+    unknown = item.keys() - {name for accepted in expected.values() for name in accepted}
+    if unknown:
+        return BadLine(f"unknown field {shown(min(unknown))} (expected {', '.join(expected)})")
+    row = []
+    for accepted in expected.values():
+        key = next((a for a in accepted if a in item), accepted[0])
+        value = item.get(key)
+        if value is None:
+            row.append("")
+        elif isinstance(value, str):
+            row.append(value)
+        elif isinstance(value, int) and not isinstance(value, bool):
+            row.append(str(value))
+        elif isinstance(value, float) and value.is_integer():
+            row.append(str(int(value)))
+        else:
+            return BadLine(f"{key} must be a string, found {type(value).__name__}")
+    return row
+
+
+Source = CsvSource | JsonSource
+
+
+def as_source(source: Source | Path) -> Source:
+    return CsvSource.of_file(source) if isinstance(source, Path) else source
+
+
+MAX_LINE_CHARS = 1 << 20  # far beyond any real row; bounds what one line can cost
+
+
+class _LineTooLong(Exception):
+    pass
+
+
+def _line_blocks(text: io.TextIOWrapper) -> Iterator[list[str]]:
+    """The text's lines (without line ends), a few megabytes at a time."""
+    carry = ""
+    while block := text.read(BLOCK_CHARS):
+        block = carry + block
+        cut = block.rfind("\n") + 1
+        carry = block[cut:]
+        if len(carry) > MAX_LINE_CHARS:
+            if cut:
+                yield _rows(block[:cut - 1])
+            raise _LineTooLong
+        if cut:
+            yield _rows(block[:cut - 1])
+    if carry:
+        yield _rows(carry.rstrip("\r"))
+
+
+class BadLine(list):
+    """A line that cannot be split into fields at all; ``problem`` says why."""
+
+    def __init__(self, problem: str):
+        super().__init__()
+        self.problem = problem
+
+
+def _split_quoted(line: str) -> list[str]:
+    # One line at a time: csv.reader over several lines would silently join a quoted
+    # field that runs past a line's end with the next line.
+    try:
+        return next(csv.reader([line], strict=True), [])
+    except csv.Error as exc:
+        if "unexpected end of data" in str(exc):
+            return BadLine("a quoted field runs past the end of the line (fields may not span lines)")
+        return BadLine(f"malformed quoting ({exc})")
+
+
+def _rows(block: str) -> list[list[str]]:
+    # Plain lines split on commas, several times faster than the csv module; a block
+    # with any quote character goes through csv to honour quoting.
+    lines = block.replace("\r\n", "\n").split("\n")
+    if "\x00" in block:
+        return [BadLine("the line holds a NUL character") if "\x00" in line else _rows(line)[0] for line in lines]
+    if '"' in block:
+        return [_split_quoted(line) for line in lines]
+    return [line.split(",") for line in lines]
+
+
+def _header_columns(name: str, header: list[str], expected: dict[str, tuple[str, ...]]) -> dict[str, int]:
+    """Each expected column's position; every row must then have ``len(header)`` fields."""
+    names = [h.strip() for h in header]
+    columns = {}
+    for column, accepted in expected.items():
+        hits = [names.index(a) for a in accepted if a in names]
+        if not hits:
+            wanted = " or ".join(accepted)
+            raise SourceError(f"{name} line 1: header has no {wanted} column (found {','.join(names)})")
+        columns[column] = hits[0]
+    return columns
