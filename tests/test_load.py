@@ -281,3 +281,29 @@ def test_blank_lines_of_spaces_and_tabs_are_passed_over(engine, tmp_path):
     write_csv(tmp_path, "store_status", ["store_id,status,timestamp_utc", "s1,active,2023-01-22 10:00:00 UTC",
                                          "   ", "\t", "", "s1,active,2023-01-22 11:00:00 UTC"])
     assert load_directory(engine, tmp_path).new_polls == 2
+
+
+def test_polls_parsed_in_parallel_processes_are_those_parsed_in_one(tmp_path, monkeypatch):
+    """Small blocks make a small file take the parallel path: the same polls, stores, line
+    numbers and first error as one process reading it."""
+    import numpy as np
+
+    from storemon.sources import RejectedRows, read_polls, schemas, text
+
+    monkeypatch.setattr(text, "BLOCK_CHARS", 2048)
+    monkeypatch.setattr(schemas, "BLOCK_CHARS", 2048)
+    good = [(f"s{i % 37}", "active" if i % 3 else "inactive", f"2023-01-2{i % 6} {i % 24:02d}:{i % 60:02d}:07 UTC")
+            for i in range(3000)]
+    bad = {500: ("s1", "up", "2023-01-22 10:00:00 UTC"), 1700: ("=cmd", "active", "2023-01-22 10:00:00 UTC"),
+           2900: ("s2", "active", "yesterday")}
+    path = polls_csv(tmp_path, [bad.get(i, row) for i, row in enumerate(good)])
+    assert path.stat().st_size > schemas.PARALLEL_FROM_BLOCKS * 2048
+    lenient = [RejectedRows(), RejectedRows()]
+    one, many = (read_polls(path, strict=False, rejected=r, workers=w) for r, w in zip(lenient, (1, 2)))
+    assert one.stores.ids == many.stores.ids and one.rows_read == many.rows_read == 3000
+    for field in ("store", "ts_us", "active"):
+        assert np.array_equal(getattr(one, field), getattr(many, field))
+    assert lenient[0].first == lenient[1].first and [r.line for r in lenient[1].first] == [502, 1702, 2902]
+    for workers in (1, 2):
+        with pytest.raises(SourceError, match="store_status.csv line 502: bad status 'up'"):
+            read_polls(path, workers=workers)

@@ -41,32 +41,36 @@ def _copy_rows(columns: Sequence[tuple[str, str, np.ndarray]]) -> Iterator[bytes
     yield _COPY_TRAILER
 
 
+def copy_into(conn: Connection, table: str, columns: Sequence[tuple[str, str, Sequence]]) -> None:
+    """Append the given columns, (name, SQL type, values), to a table: binary COPY on
+    PostgreSQL when every column is numeric, text COPY otherwise; executemany on SQLite."""
+    driver = conn.connection.driver_connection
+    names = ", ".join(name for name, _, _ in columns)
+    if is_postgres(conn):
+        with driver.cursor() as cur:
+            if all(t in _BINARY_TYPES for _, t, _ in columns):
+                with cur.copy(f"COPY {table} ({names}) FROM STDIN (FORMAT BINARY)") as copy:
+                    for block in _copy_rows([(n, t, np.asarray(v)) for n, t, v in columns]):
+                        copy.write(block)
+            else:
+                with cur.copy(f"COPY {table} ({names}) FROM STDIN") as copy:
+                    for row in zip(*(_python_values(v) for _, _, v in columns)):
+                        copy.write_row(row)
+    else:
+        marks = ", ".join("?" for _ in columns)
+        driver.executemany(f"INSERT INTO {table} ({names}) VALUES ({marks})",
+                           zip(*(_python_values(v) for _, _, v in columns)))
+
+
 @contextmanager
 def staged(conn: Connection, table: str, columns: Sequence[tuple[str, str, Sequence]]) -> Iterator[str]:
-    """A temporary table filled with the given columns, dropped afterwards.
-
-    ``columns`` are (name, SQL type, values); numeric-only tables go through binary COPY.
-    """
-    driver = conn.connection.driver_connection
+    """A temporary table filled with the given columns, dropped afterwards."""
     ddl = ", ".join(f"{name} {sql_type}" for name, sql_type, _ in columns)
     conn.exec_driver_sql(f"CREATE TEMPORARY TABLE {table} ({ddl})")
-    names = ", ".join(name for name, _, _ in columns)
     try:
+        copy_into(conn, table, columns)
         if is_postgres(conn):
-            with driver.cursor() as cur:
-                if all(t in _BINARY_TYPES for _, t, _ in columns):
-                    with cur.copy(f"COPY {table} ({names}) FROM STDIN (FORMAT BINARY)") as copy:
-                        for block in _copy_rows([(n, t, np.asarray(v)) for n, t, v in columns]):
-                            copy.write(block)
-                else:
-                    with cur.copy(f"COPY {table} ({names}) FROM STDIN") as copy:
-                        for row in zip(*(_python_values(v) for _, _, v in columns)):
-                            copy.write_row(row)
-                cur.execute(f"ANALYZE {table}")
-        else:
-            marks = ", ".join("?" for _ in columns)
-            driver.executemany(f"INSERT INTO {table} ({names}) VALUES ({marks})",
-                               zip(*(_python_values(v) for _, _, v in columns)))
+            conn.exec_driver_sql(f"ANALYZE {table}")
         yield table
     finally:
         conn.exec_driver_sql(f"DROP TABLE {table}")

@@ -1,27 +1,28 @@
 """Loading sources (a directory's CSV files, or request bodies) into the database, all or nothing.
 
-Every source is read and checked before anything is written; then one transaction
-creates the new stores, replaces the hours and timezones of the stores the sources
-name, and appends the polls not stored yet. Loads take a lock, so two never interleave.
+One transaction creates the new stores, replaces the hours and timezones of the stores
+the sources name, and appends the polls not stored yet; a bad row (strict mode) raises
+before it commits, so nothing is written. Loads take a lock, so two never interleave.
 """
 
 from __future__ import annotations
 
 import gc
+import os
 import time
 from contextlib import contextmanager
 from dataclasses import dataclass, field
 from pathlib import Path
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
+from concurrent.futures import ThreadPoolExecutor
 
 import numpy as np
 from sqlalchemy import Connection, Engine
 
 from .. import sources
-from .bulk import execute, fetch_all, staged
+from .bulk import copy_into, execute, fetch_all, staged
 from ..core import Progress
 from ..core.localtime import is_known_timezone
-from ..core.uptime import dedupe_polls
 from .engines import WRITE_LOCK, is_postgres
 
 
@@ -50,7 +51,7 @@ def load_directory(engine: Engine, directory: Path, *, skip_bad: bool = False,
     """Load whichever sources DIR holds. Strict unless ``skip_bad``: a bad line raises SourceError."""
     files = sources.find_sources(Path(directory))
     return load_sources(engine, {kind: sources.CsvSource.of_file(path) for kind, path in files.items()},
-                        skip_bad=skip_bad, on_progress=on_progress)
+                        skip_bad=skip_bad, on_progress=on_progress, local_files=True)
 
 
 _READERS = {sources.TIMEZONES: sources.read_timezones, sources.HOURS: sources.read_hours,
@@ -58,10 +59,16 @@ _READERS = {sources.TIMEZONES: sources.read_timezones, sources.HOURS: sources.re
 
 
 def load_sources(engine: Engine, named: dict[str, sources.Source], *, skip_bad: bool = False,
-                 on_progress: Progress | None = None, keep_rejected: int = 1000
-                 ) -> LoadSummary:
-    """Read and check every source (keyed by sources.POLLS, HOURS or TIMEZONES), then write
-    them all in one transaction. Strict unless ``skip_bad``: a bad row raises SourceError."""
+                 on_progress: Progress | None = None, keep_rejected: int = 1000,
+                 local_files: bool = False) -> LoadSummary:
+    """Read and check every source (keyed by sources.POLLS, HOURS or TIMEZONES), and write
+    them all in one transaction. Strict unless ``skip_bad``: a bad row raises SourceError.
+
+    ``local_files`` (a command's files, read at disk speed) puts every core to work: the
+    polls are parsed in parallel processes, and while the stores, timezones and hours are
+    written, the database working beside the parser. A request body, read at the client's
+    pace in a web process, is read whole, in that process, before the transaction takes the
+    loads' lock."""
     started = time.perf_counter()
     summary = LoadSummary(files=[s.name for s in named.values()],
                           rejected_rows=sources.RejectedRows(keep=keep_rejected))
@@ -69,37 +76,65 @@ def load_sources(engine: Engine, named: dict[str, sources.Source], *, skip_bad: 
     def read(kind):
         if kind not in named:
             return None
-        source = named[kind]
-        return _READERS[kind](source, strict=not skip_bad, rejected=summary.rejected_rows, on_progress=on_progress)
+        options = {"workers": os.cpu_count() or 1} if kind == sources.POLLS and local_files else {}
+        with _gc_paused():
+            return _READERS[kind](named[kind], strict=not skip_bad, rejected=summary.rejected_rows,
+                                  on_progress=on_progress, **options)
 
-    with _gc_paused():
-        timezones, hours, polls = (read(kind) for kind in sources.SOURCE_NAMES)
+    timezones, hours = read(sources.TIMEZONES), read(sources.HOURS)
+    polls = None if local_files else read(sources.POLLS)
+    with engine.begin() as conn, _alongside(conn) as writer:
+        if is_postgres(conn):
+            execute(conn, "SELECT pg_advisory_xact_lock(%s)", (WRITE_LOCK,))
+        # (SQLite: the transaction began with BEGIN IMMEDIATE, which already excludes other writers.)
+        places = writer(_write_places, conn, timezones, hours)
+        if local_files:  # a bad poll still stores nothing: it raises before the commit
+            polls = read(sources.POLLS)
+        key_of = places()
+        if on_progress:
+            on_progress("writing to the database", 0.0)
+        if polls is not None:
+            key_of = _store_keys(conn, polls.stores.ids, key_of)
+            summary.new_polls = _append_polls(conn, key_of, polls)
     batches = [b for b in (timezones, hours, polls) if b is not None]
     summary.rows_read = sum(b.rows_read for b in batches)
     if timezones is not None:
         summary.unknown_timezones = sorted({n for n in timezones.names if not is_known_timezone(n)})
-
-    stores = dict.fromkeys(timezones.store_ids if timezones else [])
+    named_stores = set(timezones.store_ids if timezones else [])
     for batch in (hours, polls):
         if batch is not None:
-            stores.update(dict.fromkeys(batch.stores.ids))
-    summary.stores = len(stores)
-
-    if on_progress:
-        on_progress("writing to the database", 0.0)
-    with engine.begin() as conn:
-        if is_postgres(conn):
-            execute(conn, "SELECT pg_advisory_xact_lock(%s)", (WRITE_LOCK,))
-        # (SQLite: the transaction began with BEGIN IMMEDIATE, which already excludes other writers.)
-        key_of = _store_keys(conn, list(stores))
-        if timezones is not None:
-            _replace_timezones(conn, key_of, timezones)
-        if hours is not None:
-            _replace_hours(conn, key_of, hours)
-        if polls is not None:
-            summary.new_polls = _append_polls(conn, key_of, polls)
+            named_stores.update(batch.stores.ids)
+    summary.stores = len(named_stores)
     summary.seconds = time.perf_counter() - started
     return summary
+
+
+def _write_places(conn: Connection, timezones: sources.TimezoneBatch | None,
+                  hours: sources.HoursBatch | None) -> dict[str, int]:
+    """Create the stores the timezones and hours name, replace those; the stores' keys."""
+    named = dict.fromkeys(timezones.store_ids if timezones else [])
+    named.update(dict.fromkeys(hours.stores.ids if hours else []))
+    key_of = _store_keys(conn, list(named))
+    if timezones is not None:
+        _replace_timezones(conn, key_of, timezones)
+    if hours is not None:
+        _replace_hours(conn, key_of, hours)
+    return key_of
+
+
+@contextmanager
+def _alongside(conn: Connection) -> Iterator[Callable]:
+    """``writer(fn, *args)`` starts ``fn`` on a thread of its own and returns a function that
+    waits for its result (on PostgreSQL, whose server works in a process of its own; on SQLite,
+    which works in this one, it runs at once)."""
+    if not is_postgres(conn):
+        def run_now(fn, *args):
+            result = fn(*args)
+            return lambda: result
+        yield run_now
+        return
+    with ThreadPoolExecutor(1, thread_name_prefix="load-writer") as pool:
+        yield lambda fn, *args: pool.submit(fn, *args).result
 
 
 @contextmanager
@@ -115,15 +150,15 @@ def _gc_paused() -> Iterator[None]:
             gc.enable()
 
 
-def _store_keys(conn: Connection, store_ids: list[str]) -> dict[str, int]:
-    """Database keys of the named stores, creating the ones not seen before."""
-    key_of = dict(fetch_all(conn, "SELECT store_id, id FROM stores"))
+def _store_keys(conn: Connection, store_ids: list[str], known: dict[str, int] | None = None) -> dict[str, int]:
+    """Database keys of the named stores (and of those ``known``), creating the ones not seen before."""
+    key_of = dict(known) if known is not None else dict(fetch_all(conn, "SELECT store_id, id FROM stores"))
     new = [s for s in store_ids if s not in key_of]
     if new:
-        newest = max(key_of.values(), default=0)
         with staged(conn, "new_stores", [("store_id", "text", new)]):
-            execute(conn, "INSERT INTO stores (store_id) SELECT store_id FROM new_stores")
-        key_of.update(fetch_all(conn, "SELECT store_id, id FROM stores WHERE id > %s", (newest,)))
+            found = fetch_all(conn, "INSERT INTO stores (store_id) SELECT store_id FROM new_stores"
+                                    " RETURNING store_id, id")
+        key_of.update(found)
     return key_of
 
 
@@ -147,46 +182,90 @@ def _replace_hours(conn: Connection, key_of: dict[str, int], batch: sources.Hour
                       " SELECT DISTINCT store, day, start_s, end_s FROM hours_stage")
 
 
+def _distinct_polls(store: np.ndarray, ts_us: np.ndarray, active: np.ndarray
+                    ) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+    """One poll per (store, instant), inactive winning a disagreement (SPEC), in the key's
+    order (time, store). Packed into one int64 (time since the earliest, store, status in the
+    lowest bit), one sort does it when they fit (a batch spanning up to years); else lexsort."""
+    if store.size == 0:
+        return store, ts_us, active
+    base_us, span_us = int(ts_us.min()), int(ts_us.max() - ts_us.min())
+    store_bits = max(int(store.max()).bit_length(), 1)
+    if span_us.bit_length() + store_bits + 1 > 63:
+        order = np.lexsort((active, store, ts_us))  # inactive (False) first among equals
+        store, ts_us, active = store[order], ts_us[order], active[order]
+        first = np.ones(store.size, bool)
+        first[1:] = (store[1:] != store[:-1]) | (ts_us[1:] != ts_us[:-1])
+        return store[first], ts_us[first], active[first]
+    packed = (((ts_us - base_us) << store_bits | store) << 1) | active
+    packed.sort()
+    key = packed >> 1
+    first = np.ones(key.size, bool)
+    first[1:] = key[1:] != key[:-1]
+    key = key[first]
+    return key & ((1 << store_bits) - 1), (key >> store_bits) + base_us, (packed[first] & 1).astype(bool)
+
+
 def _append_polls(conn: Connection, key_of: dict[str, int], batch: sources.PollBatch) -> int:
     """Add the polls not stored yet; where an instant is stored active and arrives inactive,
     it becomes inactive (SPEC). Returns how many polls are new."""
-    store, ts_us, active = dedupe_polls(_db_keys(key_of, batch.stores, batch.store), batch.ts_us, batch.active)
+    store, ts_us, active = _distinct_polls(_db_keys(key_of, batch.stores, batch.store), batch.ts_us, batch.active)
     if store.size == 0:
         return 0
-    first = np.ones(store.size, bool)  # sorted by (store, time): a store's first row is its earliest
-    first[1:] = store[1:] != store[:-1]
-    with staged(conn, "first_poll_stage", [("store", "int4", store[first]), ("first_us", "int8", ts_us[first])]):
+    stores_seen, earliest = np.unique(store, return_index=True)  # in time order, a store's first row is its earliest
+    with staged(conn, "first_poll_stage", [("store", "int4", stores_seen), ("first_us", "int8", ts_us[earliest])]):
         execute(conn, "UPDATE stores SET first_poll_us = f.first_us FROM first_poll_stage f"
                       " WHERE stores.id = f.store AND (stores.first_poll_us IS NULL OR f.first_us < stores.first_poll_us)")
 
-    # Stage in the key's order (time, store): new polls then land at the index's right-hand
-    # edge. Measured on PostgreSQL, a plain INSERT of the rows NOT EXISTS finds is 2-3x
-    # faster than INSERT ... ON CONFLICT; the load lock keeps other writers out meanwhile.
-    order = np.lexsort((store, ts_us))
-    columns = [("ts_us", "int8", ts_us[order]), ("store", "int4", store[order]), ("active", "bool", active[order])]
+    columns = [("ts_us", "int8", ts_us), ("store", "int4", store), ("active", "bool", active)]
     planned = _polls_planned(conn)
-    # The per-store index costs a scattered insert per row (it nearly doubled a first load of
-    # 2M polls); a load larger than the table is cheaper to index afresh, by one sort.
-    rebuild = store.size > planned
-    with staged(conn, "poll_stage", columns):
-        if rebuild:
-            execute(conn, "DROP INDEX polls_by_store")
-        new = execute(conn, """
-            INSERT INTO polls (ts_us, store, active)
-            SELECT s.ts_us, s.store, s.active FROM poll_stage s
-            WHERE NOT EXISTS (SELECT 1 FROM polls p WHERE p.ts_us = s.ts_us AND p.store = s.store)
-            ORDER BY s.ts_us, s.store""")
-        if new < store.size:  # some were stored already: an inactive arrival overrides an active one
-            execute(conn, "UPDATE polls SET active = false FROM poll_stage s WHERE polls.ts_us = s.ts_us"
-                          " AND polls.store = s.store AND polls.active AND NOT s.active")
-        if rebuild:
-            execute(conn, "CREATE INDEX polls_by_store ON polls (store, ts_us)")
+    if not fetch_all(conn, "SELECT 1 FROM polls LIMIT 1"):
+        # A first load: nothing stored to compare with, so the rows (distinct already) are
+        # copied straight in, and the indexes are built afterwards, each by one sort.
+        with _polls_indexes_rebuilt(conn, primary_key=True):
+            copy_into(conn, "polls", columns)
+        new = store.size
+    else:
+        # Staged in key order, new polls land at the index's right-hand edge. Measured on
+        # PostgreSQL, a plain INSERT of the rows NOT EXISTS finds is 2-3x faster than
+        # INSERT ... ON CONFLICT; the load lock keeps other writers out meanwhile.
+        with staged(conn, "poll_stage", columns), _polls_indexes_rebuilt(conn, rebuild=store.size > planned):
+            new = execute(conn, """
+                INSERT INTO polls (ts_us, store, active)
+                SELECT s.ts_us, s.store, s.active FROM poll_stage s
+                WHERE NOT EXISTS (SELECT 1 FROM polls p WHERE p.ts_us = s.ts_us AND p.store = s.store)
+                ORDER BY s.ts_us, s.store""")
+            if new < store.size:  # some were stored already: an inactive arrival overrides an active one
+                execute(conn, "UPDATE polls SET active = false FROM poll_stage s WHERE polls.ts_us = s.ts_us"
+                              " AND polls.store = s.store AND polls.active AND NOT s.active")
     if new * 10 > planned:
         # Fresh statistics keep the report's range read on the index. An hourly batch adds
         # well under 10% and skips this (tens of ms on the full data); PostgreSQL's
         # autovacuum analyses by the same rule.
         execute(conn, "ANALYZE polls")
     return new
+
+
+@contextmanager
+def _polls_indexes_rebuilt(conn: Connection, rebuild: bool = True, primary_key: bool = False) -> Iterator[None]:
+    """Without the per-store index (and, into an empty table on PostgreSQL, without the
+    primary key) while the block inserts, then with them built afresh. The per-store index
+    costs a scattered insert per row (it nearly doubled a first load of 2M polls); a load
+    larger than the table is cheaper to index afresh, by one sort. (SQLite's polls table is
+    WITHOUT ROWID: its key is the table itself and stays.)"""
+    if not rebuild:
+        yield
+        return
+    primary_key = primary_key and is_postgres(conn)
+    execute(conn, "DROP INDEX polls_by_store")
+    if primary_key:
+        execute(conn, "ALTER TABLE polls DROP CONSTRAINT polls_pkey")
+    yield
+    if is_postgres(conn):
+        execute(conn, "SET LOCAL maintenance_work_mem = '256MB'")  # the sorts in memory, not in files
+    if primary_key:  # the rows are in key order already: this sort is quick, and checks them distinct
+        execute(conn, "ALTER TABLE polls ADD CONSTRAINT polls_pkey PRIMARY KEY (ts_us, store)")
+    execute(conn, "CREATE INDEX polls_by_store ON polls (store)")
 
 
 def _polls_planned(conn: Connection) -> float:

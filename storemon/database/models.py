@@ -9,7 +9,7 @@ from __future__ import annotations
 
 from datetime import datetime
 
-from sqlalchemy import (BigInteger, Boolean, DateTime, ForeignKey, Index, Integer, LargeBinary, SmallInteger, String,
+from sqlalchemy import (BigInteger, Boolean, DateTime, Index, Integer, LargeBinary, SmallInteger, String,
                         Text, text)
 from sqlalchemy.orm import DeclarativeBase, Mapped, mapped_column
 
@@ -32,9 +32,13 @@ class Store(Base):
 
 
 class BusinessHours(Base):
+    """A store's weekly business hours, one row an interval. No foreign key to stores, as for
+    polls: the loader creates the stores in the same transaction, and checking the key would
+    cost a lookup per row."""
+
     __tablename__ = "business_hours"
 
-    store: Mapped[int] = mapped_column(ForeignKey("stores.id", ondelete="CASCADE"), primary_key=True)
+    store: Mapped[int] = mapped_column(Integer, primary_key=True)
     day: Mapped[int] = mapped_column(SmallInteger, primary_key=True)  # 0 = Monday
     start_s: Mapped[int] = mapped_column(Integer, primary_key=True)  # local seconds after midnight
     end_s: Mapped[int] = mapped_column(Integer, primary_key=True)
@@ -48,8 +52,9 @@ class Poll(Base):
     """
 
     __tablename__ = "polls"
-    # (store, ts_us): a store page reads one store's polls (the loader rebuilds it after a large load)
-    __table_args__ = (Index("polls_by_store", "store", "ts_us"), {"sqlite_with_rowid": False})
+    # by store: a store page reads one store's polls, a few thousand at most (the loader
+    # rebuilds it after a large load)
+    __table_args__ = (Index("polls_by_store", "store"), {"sqlite_with_rowid": False})
 
     ts_us: Mapped[int] = mapped_column(BigInteger, primary_key=True)
     store: Mapped[int] = mapped_column(Integer, primary_key=True)

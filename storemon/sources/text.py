@@ -98,6 +98,11 @@ class CsvSource:
         self.name, self._opener, self._size, self._gzipped = name, opener, size, gzipped
         self._max_inflated = max_inflated
 
+    @property
+    def size(self) -> int:
+        """Bytes as stored (compressed, for a .gz); 0 for a stream."""
+        return self._size
+
     @classmethod
     def of_file(cls, path: Path) -> CsvSource:
         return cls(path.name, lambda: open(path, "rb"), size=path.stat().st_size, gzipped=path.name.endswith(".gz"))
@@ -117,12 +122,14 @@ class CsvSource:
                 binary = io.BufferedReader(_CountingReader(binary, self.name, limit=self._max_inflated), 1 << 20)
             yield binary
 
-    def chunks(self, expected: dict[str, tuple[str, ...]], on_progress: Progress | None = None
-               ) -> Iterator[tuple[int, dict[str, int], int, list[list[str]]]]:
+    def chunks(self, expected: dict[str, tuple[str, ...]], on_progress: Progress | None = None,
+               split: bool = True) -> Iterator[tuple[int, dict[str, int], int, list[list[str]] | str]]:
         """Yield (line number of the chunk's first row, column positions, fields a row, rows).
 
         ``expected`` maps each logical column to the header names accepted for it.
         Line numbers count the header as line 1. A quoted field may not span lines.
+        Unless ``split``, a chunk's rows come as its text, for ``split_lines`` elsewhere
+        (another process).
         """
         line = 1
         try:
@@ -130,12 +137,16 @@ class CsvSource:
             with self.open_binary(on_progress) as binary, \
                     io.TextIOWrapper(binary, encoding="utf-8-sig", newline="") as text:
                 columns: dict[str, int] = {}
-                for rows in _line_blocks(text):
+                for block in _text_blocks(text):
                     if not columns:
-                        header = rows.pop(0)
+                        head, newline, block = block.partition("\n")
+                        header = split_lines(head.rstrip("\r"))[0]
                         columns, width, line = _header_columns(self.name, header, expected), len(header), 2
+                        if not newline:
+                            continue
+                    rows = split_lines(block) if split else block
                     yield line, columns, width, rows
-                    line += len(rows)
+                    line += len(rows) if split else block.count("\n") + 1
                 if not columns:
                     raise SourceError(f"{self.name}: empty (no header line)")
         except _LineTooLong:
@@ -213,8 +224,8 @@ class _LineTooLong(Exception):
     pass
 
 
-def _line_blocks(text: io.TextIOWrapper) -> Iterator[list[str]]:
-    """The text's lines (without line ends), a few megabytes at a time."""
+def _text_blocks(text: io.TextIOWrapper) -> Iterator[str]:
+    """The text a few megabytes at a time, in whole lines (without the last line end)."""
     carry = ""
     while block := text.read(BLOCK_CHARS):
         block = carry + block
@@ -222,12 +233,12 @@ def _line_blocks(text: io.TextIOWrapper) -> Iterator[list[str]]:
         carry = block[cut:]
         if len(carry) > MAX_LINE_CHARS:
             if cut:
-                yield _rows(block[:cut - 1])
+                yield block[:cut - 1]
             raise _LineTooLong
         if cut:
-            yield _rows(block[:cut - 1])
+            yield block[:cut - 1]
     if carry:
-        yield _rows(carry.rstrip("\r"))
+        yield carry.rstrip("\r")
 
 
 class BadLine(list):
@@ -249,12 +260,13 @@ def _split_quoted(line: str) -> list[str]:
         return BadLine(f"malformed quoting ({exc})")
 
 
-def _rows(block: str) -> list[list[str]]:
+def split_lines(block: str) -> list[list[str]]:
+    """A block of lines as rows of fields (a line that cannot be split is a BadLine)."""
     # Plain lines split on commas, several times faster than the csv module; a block
     # with any quote character goes through csv to honour quoting.
     lines = block.replace("\r\n", "\n").split("\n")
     if "\x00" in block:
-        return [BadLine("the line holds a NUL character") if "\x00" in line else _rows(line)[0] for line in lines]
+        return [BadLine("the line holds a NUL character") if "\x00" in line else split_lines(line)[0] for line in lines]
     if '"' in block:
         return [_split_quoted(line) for line in lines]
     return [line.split(",") for line in lines]
