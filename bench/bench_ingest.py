@@ -64,7 +64,7 @@ class WebProcess:
 
 
 def make_token(database_url: str) -> str:
-    code = ("from storemon import tokens\nfrom storemon.database.engines import make_engine, upgrade\n"
+    code = ("from storemon.database import tokens\nfrom storemon.database.engines import make_engine, upgrade\n"
             "from storemon.config import load_settings\nengine = make_engine(load_settings().database_url)\n"
             "upgrade(engine)\nresult = {'token': tokens.create(engine, 'bench', ['ingest'])}\n")
     return measured(code, database_url)["token"]
