@@ -307,3 +307,15 @@ def test_polls_parsed_in_parallel_processes_are_those_parsed_in_one(tmp_path, mo
     for workers in (1, 2):
         with pytest.raises(SourceError, match="store_status.csv line 502: bad status 'up'"):
             read_polls(path, workers=workers)
+
+
+def test_hours_written_while_bad_polls_are_parsed_are_rolled_back(engine, tmp_path):
+    """On PostgreSQL the stores, timezones and hours are written while the polls are parsed;
+    a bad poll found afterwards still leaves nothing behind."""
+    timezones_csv(tmp_path, [("s1", "Asia/Kolkata"), ("s2", "UTC")])
+    hours_csv(tmp_path, [("s1", 0, "09:00", "17:00"), ("s2", 1, "10:00", "12:00")])
+    polls_csv(tmp_path, [("s1", "active", "2023-01-22 10:00:00 UTC")] * 50 + [("s3", "maybe", "2023-01-22 10:00:00 UTC")])
+    with pytest.raises(SourceError, match="store_status.csv line 52: bad status 'maybe'"):
+        load_directory(engine, tmp_path)
+    for table in ("stores", "polls", "business_hours"):
+        assert scalar(engine, f"SELECT count(*) FROM {table}") == 0

@@ -65,8 +65,8 @@ def load_sources(engine: Engine, named: dict[str, sources.Source], *, skip_bad: 
     them all in one transaction. Strict unless ``skip_bad``: a bad row raises SourceError.
 
     ``local_files`` (a command's files, read at disk speed) puts every core to work: the
-    polls are parsed in parallel processes, and while the stores, timezones and hours are
-    written, the database working beside the parser. A request body, read at the client's
+    polls are parsed in parallel processes, and on PostgreSQL while the stores, timezones
+    and hours are written, the database server working beside the parser. A request body, read at the client's
     pace in a web process, is read whole, in that process, before the transaction takes the
     loads' lock."""
     started = time.perf_counter()
@@ -82,13 +82,16 @@ def load_sources(engine: Engine, named: dict[str, sources.Source], *, skip_bad: 
                                   on_progress=on_progress, **options)
 
     timezones, hours = read(sources.TIMEZONES), read(sources.HOURS)
-    polls = None if local_files else read(sources.POLLS)
+    # On PostgreSQL a command's files are parsed while its server writes; SQLite writes in
+    # this process, and its lock would only be held longer.
+    polls_alongside = local_files and is_postgres(engine)
+    polls = None if polls_alongside else read(sources.POLLS)
     with engine.begin() as conn, _alongside(conn) as writer:
         if is_postgres(conn):
             execute(conn, "SELECT pg_advisory_xact_lock(%s)", (WRITE_LOCK,))
         # (SQLite: the transaction began with BEGIN IMMEDIATE, which already excludes other writers.)
         places = writer(_write_places, conn, timezones, hours)
-        if local_files:  # a bad poll still stores nothing: it raises before the commit
+        if polls_alongside:  # a bad poll still stores nothing: it raises before the commit
             polls = read(sources.POLLS)
         key_of = places()
         if on_progress:
