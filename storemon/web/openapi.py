@@ -142,7 +142,13 @@ def document() -> dict:
                 "responses": {"202": _json(_ref("Triggered"), "Queued", headers={
                     "Location": {"schema": {"type": "string"}, "description": "Where to poll the report"},
                     "X-Report-Coalesced": {"schema": {"const": "true"},
-                                           "description": "Present when an identical queued report answers"}}),
+                                           "description": "Present when an identical queued report answers"}},
+                    links={"GetReport": {"operationId": "get_report",
+                                         "parameters": {"report_id": "$response.body#/report_id"},
+                                         "description": "The report, while it computes and once it is done"},
+                           "ReportsBefore": {"operationId": "report_history",
+                                             "parameters": {"before": "$response.body#/report_id"},
+                                             "description": "The reports made before it"}}),
                               **_errors(400, 413, *_REPORT_ERRORS)}}},
             "/get_report": {"get": {
                 "operationId": "get_report_by_query", "tags": ["reports"], "security": REPORT_SECURITY,
