@@ -13,7 +13,7 @@ from pathlib import Path
 from collections.abc import Callable, Mapping
 
 PROJECT_ROOT = Path(__file__).resolve().parent.parent
-DEFAULT_DATABASE_URL = f"sqlite:///{PROJECT_ROOT / 'instance' / 'storemon.database.engines'}"
+DEFAULT_DATABASE_URL = f"sqlite:///{PROJECT_ROOT / 'instance' / 'storemon.db'}"
 DEFAULT_REDIS_URL = "redis://127.0.0.1:6379/0"
 
 

@@ -54,7 +54,7 @@ def pg(pg_engine):
 
 @pytest.fixture
 def sqlite(tmp_path):
-    engine = make_engine(f"sqlite:///{tmp_path / 'storemon.database.engines'}")
+    engine = make_engine(f"sqlite:///{tmp_path / 'storemon.db'}")
     upgrade(engine)
     yield engine
     engine.dispose()

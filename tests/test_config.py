@@ -9,7 +9,7 @@ from storemon.config import DEFAULT_DATABASE_URL, ConfigError, load_settings
 
 def test_defaults_are_the_embedded_database_and_local_redis():
     settings = load_settings({})
-    assert settings.database_url == DEFAULT_DATABASE_URL and DEFAULT_DATABASE_URL.endswith("/instance/storemon.database.engines")
+    assert settings.database_url == DEFAULT_DATABASE_URL and DEFAULT_DATABASE_URL.endswith("/instance/storemon.db")
     assert settings.redis_url == "redis://127.0.0.1:6379/0"
     assert not settings.dashboard_enabled
 
