@@ -151,39 +151,34 @@ def csv_of(engine: Engine, report_id: str) -> bytes | None:
         return conn.execute(select(_table.c.csv).where(_table.c.id == report_id)).scalar()
 
 
-def _transition(engine: Engine, report_id: str, **values) -> bool:
-    """Move an unsettled report on; False when it is already Complete or Failed (or unknown)."""
+def _transition(engine: Engine, report_id: str, **values) -> ReportRow | None:
+    """Move an unsettled report on; the row as it now stands, or None when it was already
+    Complete or Failed (or is unknown)."""
     with engine.begin() as conn:
-        done = conn.execute(update(_table).where(_table.c.id == report_id, _table.c.status.in_(UNSETTLED))
-                            .values(**values))
-    return done.rowcount == 1
+        found = conn.execute(update(_table).where(_table.c.id == report_id, _table.c.status.in_(UNSETTLED))
+                             .values(**values).returning(*_COLUMNS)).first()
+    return None if found is None else _row(found)
 
 
 def start(engine: Engine, report_id: str) -> ReportRow | None:
     """Running, one attempt more, unless already settled; the row as it now stands."""
-    _transition(engine, report_id, status=RUNNING, attempts=_table.c.attempts + 1,
-                started_at=func.coalesce(_table.c.started_at, _now()))
-    return find(engine, report_id)
+    return _transition(engine, report_id, status=RUNNING, attempts=_table.c.attempts + 1,
+                       started_at=func.coalesce(_table.c.started_at, _now())) or find(engine, report_id)
 
 
 def complete(engine: Engine, redis: Redis, report_id: str, as_of_us: int, csv: bytes) -> bool:
     """CSV, as_of and status in one transaction: a report is never Complete without its CSV.
     (Redis, where the metrics' tallies are kept, is told afterwards.)"""
-    finished_at = _now()
-    with engine.begin() as conn:
-        started_at = conn.execute(
-            update(_table).where(_table.c.id == report_id, _table.c.status.in_(UNSETTLED))
-            .values(status=COMPLETE, as_of_us=as_of_us, csv=csv, error=None, finished_at=finished_at,
-                    row_count=csv.count(b"\n") - 1)  # ids never hold a line break
-            .returning(_table.c.started_at)).first()
-    if started_at is None:
-        return False  # settled already
-    tally_report(redis, "completed", (finished_at - (as_utc(started_at[0]) or finished_at)).total_seconds())
+    row = _transition(engine, report_id, status=COMPLETE, as_of_us=as_of_us, csv=csv, error=None, finished_at=_now(),
+                      row_count=csv.count(b"\n") - 1)  # ids never hold a line break
+    if row is None:
+        return False
+    tally_report(redis, "completed", (row.finished_at - (row.started_at or row.finished_at)).total_seconds())
     return True
 
 
 def fail(engine: Engine, redis: Redis, report_id: str, reason: str) -> bool:
-    if _transition(engine, report_id, status=FAILED, error=reason[:500], finished_at=_now()):
+    if _transition(engine, report_id, status=FAILED, error=reason[:500], finished_at=_now()) is not None:
         log.warning("report %s failed: %s", report_id, reason)
         tally_report(redis, "failed")
         return True
