@@ -319,3 +319,26 @@ def test_hours_written_while_bad_polls_are_parsed_are_rolled_back(engine, tmp_pa
         load_directory(engine, tmp_path)
     for table in ("stores", "polls", "business_hours"):
         assert scalar(engine, f"SELECT count(*) FROM {table}") == 0
+
+
+def test_a_load_too_wide_to_pack_is_deduplicated_the_same_way():
+    """One sort of packed (time, store, status) keys when they fit in 63 bits, lexsort else:
+    the same polls, in the key's order, inactive winning."""
+    import numpy as np
+
+    from storemon.database.loader import _distinct_polls
+
+    rng = np.random.default_rng(7)
+    store = rng.integers(0, 50, 4000)
+    steps = rng.integers(0, 40, 4000)
+    active = rng.integers(0, 2, 4000).astype(bool)
+    day_us, wide_us = 86_400_000_000, 1 << 56  # the second makes time and store overflow 63 bits
+    packed = _distinct_polls(store, steps * day_us, active)
+    wide = _distinct_polls(store, steps * wide_us, active)
+    assert np.array_equal(packed[0], wide[0]) and np.array_equal(packed[2], wide[2])
+    assert np.array_equal(packed[1] // day_us, wide[1] // wide_us)
+    expected = {}
+    for s, t, a in zip(store.tolist(), steps.tolist(), active.tolist()):
+        expected[(t, s)] = expected.get((t, s), True) and a
+    assert [(t, s) for s, t in zip(packed[0].tolist(), (packed[1] // day_us).tolist())] == sorted(expected)
+    assert packed[2].tolist() == [expected[k] for k in sorted(expected)]

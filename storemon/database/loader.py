@@ -23,6 +23,7 @@ from .. import sources
 from .bulk import copy_into, execute, fetch_all, staged
 from ..core import Progress
 from ..core.localtime import is_known_timezone
+from ..core.uptime import dedupe_polls
 from .engines import WRITE_LOCK, is_postgres
 
 
@@ -66,9 +67,9 @@ def load_sources(engine: Engine, named: dict[str, sources.Source], *, skip_bad: 
 
     ``local_files`` (a command's files, read at disk speed) puts every core to work: the
     polls are parsed in parallel processes, and on PostgreSQL while the stores, timezones
-    and hours are written, the database server working beside the parser. A request body, read at the client's
-    pace in a web process, is read whole, in that process, before the transaction takes the
-    loads' lock."""
+    and hours are written, the database server working beside the parser. A request body,
+    read at the client's pace in a web process, is read whole, in that process, before the
+    transaction takes the loads' lock."""
     started = time.perf_counter()
     summary = LoadSummary(files=[s.name for s in named.values()],
                           rejected_rows=sources.RejectedRows(keep=keep_rejected))
@@ -195,11 +196,9 @@ def _distinct_polls(store: np.ndarray, ts_us: np.ndarray, active: np.ndarray
     base_us, span_us = int(ts_us.min()), int(ts_us.max() - ts_us.min())
     store_bits = max(int(store.max()).bit_length(), 1)
     if span_us.bit_length() + store_bits + 1 > 63:
-        order = np.lexsort((active, store, ts_us))  # inactive (False) first among equals
-        store, ts_us, active = store[order], ts_us[order], active[order]
-        first = np.ones(store.size, bool)
-        first[1:] = (store[1:] != store[:-1]) | (ts_us[1:] != ts_us[:-1])
-        return store[first], ts_us[first], active[first]
+        store, ts_us, active = dedupe_polls(store, ts_us, active)  # (store, time) order
+        order = np.lexsort((store, ts_us))
+        return store[order], ts_us[order], active[order]
     packed = (((ts_us - base_us) << store_bits | store) << 1) | active
     packed.sort()
     key = packed >> 1

@@ -56,10 +56,10 @@ class StoreKeys:
         """The ids seen so far (a mapping, for fast membership tests)."""
         return self._index
 
-    def keys(self, store_ids: list[str], distinct: dict[str, None] | None = None) -> np.ndarray:
+    def keys(self, store_ids: list[str]) -> np.ndarray:
         index = self._index
         # New ids are found among the distinct ones (fast, in C), then every row is a dict lookup.
-        new = [s for s in (distinct if distinct is not None else dict.fromkeys(store_ids)) if s not in index]
+        new = [s for s in dict.fromkeys(store_ids) if s not in index]
         index.update(zip(new, range(len(index), len(index) + len(new))))
         self.ids.extend(new)
         return np.array(list(map(index.__getitem__, store_ids)), np.int64)
