@@ -15,6 +15,7 @@ from collections.abc import Callable, Mapping
 PROJECT_ROOT = Path(__file__).resolve().parent.parent
 DEFAULT_DATABASE_URL = f"sqlite:///{PROJECT_ROOT / 'instance' / 'storemon.db'}"
 DEFAULT_REDIS_URL = "redis://127.0.0.1:6379/0"
+DEFAULT_REPORT_CACHE_DIR = str(PROJECT_ROOT / "instance" / "report-cache")
 
 
 class ConfigError(ValueError):
@@ -131,6 +132,10 @@ class Settings:
     report_retries: int = setting("REPORT_RETRIES", 2, _int, minimum=0)
     # How long a running report waits out an unreachable database before it fails.
     report_database_wait: int = setting("REPORT_DATABASE_WAIT", 300, _int, minimum=0)
+    # Reports keep the lookback's polls in a local file between runs and read only what changed
+    # since (storemon/database/pollcache.py); off, every report reads them all. Same CSV either way.
+    report_cache: bool = setting("REPORT_CACHE", True, _bool)
+    report_cache_dir: str = setting("REPORT_CACHE_DIR", DEFAULT_REPORT_CACHE_DIR)
     # The longest a web request waits for the database: to connect, and for each statement.
     database_timeout: int = setting("DATABASE_TIMEOUT", 3, _int)
     max_upload_bytes: int = setting("MAX_UPLOAD_BYTES", 1 << 20, _int)

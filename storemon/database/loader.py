@@ -21,6 +21,7 @@ from sqlalchemy import Connection, Engine
 
 from .. import sources
 from .bulk import copy_into, execute, fetch_all, staged
+from .changes import next_change
 from ..core import Progress
 from ..core.localtime import is_known_timezone
 from ..core.uptime import dedupe_polls
@@ -219,27 +220,31 @@ def _append_polls(conn: Connection, key_of: dict[str, int], batch: sources.PollB
         execute(conn, "UPDATE stores SET first_poll_us = f.first_us FROM first_poll_stage f"
                       " WHERE stores.id = f.store AND (stores.first_poll_us IS NULL OR f.first_us < stores.first_poll_us)")
 
-    columns = [("ts_us", "int8", ts_us), ("store", "int4", store), ("active", "bool", active)]
+    change = next_change(conn)  # numbered, so a report's cache reads only what changed since
     planned = _polls_planned(conn)
     if not fetch_all(conn, "SELECT 1 FROM polls LIMIT 1"):
         # A first load: nothing stored to compare with, so the rows (distinct already) are
         # copied straight in, and the indexes are built afterwards, each by one sort.
-        with _polls_indexes_rebuilt(conn, primary_key=True):
+        columns = [("ts_us", "int8", ts_us), ("store", "int4", store), ("active", "bool", active),
+                   ("seq", "int8", np.full(store.size, change, np.int64))]
+        with _polls_indexes_rebuilt(conn, empty=True):
             copy_into(conn, "polls", columns)
         new = store.size
     else:
         # Staged in key order, new polls land at the index's right-hand edge. Measured on
         # PostgreSQL, a plain INSERT of the rows NOT EXISTS finds is 2-3x faster than
         # INSERT ... ON CONFLICT; the load lock keeps other writers out meanwhile.
+        columns = [("ts_us", "int8", ts_us), ("store", "int4", store), ("active", "bool", active)]
         with staged(conn, "poll_stage", columns), _polls_indexes_rebuilt(conn, rebuild=store.size > planned):
             new = execute(conn, """
-                INSERT INTO polls (ts_us, store, active)
-                SELECT s.ts_us, s.store, s.active FROM poll_stage s
+                INSERT INTO polls (ts_us, store, active, seq)
+                SELECT s.ts_us, s.store, s.active, %s FROM poll_stage s
                 WHERE NOT EXISTS (SELECT 1 FROM polls p WHERE p.ts_us = s.ts_us AND p.store = s.store)
-                ORDER BY s.ts_us, s.store""")
+                ORDER BY s.ts_us, s.store""", (change,))
             if new < store.size:  # some were stored already: an inactive arrival overrides an active one
-                execute(conn, "UPDATE polls SET active = false FROM poll_stage s WHERE polls.ts_us = s.ts_us"
-                              " AND polls.store = s.store AND polls.active AND NOT s.active")
+                execute(conn, "UPDATE polls SET active = false, overridden_seq = %s FROM poll_stage s"
+                              " WHERE polls.ts_us = s.ts_us AND polls.store = s.store AND polls.active AND NOT s.active",
+                        (change,))
     if new * 10 > planned:
         # Fresh statistics keep the report's range read on the index. An hourly batch adds
         # well under 10% and skips this (tens of ms on the full data); PostgreSQL's
@@ -249,25 +254,29 @@ def _append_polls(conn: Connection, key_of: dict[str, int], batch: sources.PollB
 
 
 @contextmanager
-def _polls_indexes_rebuilt(conn: Connection, rebuild: bool = True, primary_key: bool = False) -> Iterator[None]:
-    """Without the per-store index (and, into an empty table on PostgreSQL, without the
-    primary key) while the block inserts, then with them built afresh. The per-store index
-    costs a scattered insert per row (it nearly doubled a first load of 2M polls); a load
-    larger than the table is cheaper to index afresh, by one sort. (SQLite's polls table is
-    WITHOUT ROWID: its key is the table itself and stays.)"""
+def _polls_indexes_rebuilt(conn: Connection, rebuild: bool = True, empty: bool = False) -> Iterator[None]:
+    """Without the per-store index (and, into an ``empty`` table, without the change index
+    and, on PostgreSQL, the primary key) while the block inserts, then with them built
+    afresh. The per-store index costs a scattered insert per row (it nearly doubled a first
+    load of 2M polls); a load larger than the table is cheaper to index afresh, by one sort.
+    (SQLite's polls table is WITHOUT ROWID: its key is the table itself and stays.)"""
     if not rebuild:
         yield
         return
-    primary_key = primary_key and is_postgres(conn)
+    postgres = is_postgres(conn)
     execute(conn, "DROP INDEX polls_by_store")
-    if primary_key:
-        execute(conn, "ALTER TABLE polls DROP CONSTRAINT polls_pkey")
+    if empty:
+        execute(conn, "DROP INDEX polls_by_seq")
+        if postgres:
+            execute(conn, "ALTER TABLE polls DROP CONSTRAINT polls_pkey")
     yield
-    if is_postgres(conn):
+    if postgres:
         execute(conn, "SET LOCAL maintenance_work_mem = '256MB'")  # the sorts in memory, not in files
-    if primary_key:  # the rows are in key order already: this sort is quick, and checks them distinct
+    if empty and postgres:  # the rows are in key order already: this sort is quick, and checks them distinct
         execute(conn, "ALTER TABLE polls ADD CONSTRAINT polls_pkey PRIMARY KEY (ts_us, store)")
     execute(conn, "CREATE INDEX polls_by_store ON polls (store)")
+    if empty:
+        execute(conn, "CREATE INDEX polls_by_seq ON polls (seq)")
 
 
 def _polls_planned(conn: Connection) -> float:

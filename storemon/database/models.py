@@ -54,11 +54,44 @@ class Poll(Base):
     __tablename__ = "polls"
     # by store: a store page reads one store's polls, a few thousand at most (the loader
     # rebuilds it after a large load)
-    __table_args__ = (Index("polls_by_store", "store"), {"sqlite_with_rowid": False})
+    __table_args__ = (
+        Index("polls_by_store", "store"),
+        # what changed since a report last read: new polls, and those turned inactive (few)
+        Index("polls_by_seq", "seq"),
+        Index("polls_overridden", "overridden_seq", postgresql_where=text("overridden_seq IS NOT NULL"),
+              sqlite_where=text("overridden_seq IS NOT NULL")),
+        {"sqlite_with_rowid": False},
+    )
 
     ts_us: Mapped[int] = mapped_column(BigInteger, primary_key=True)
     store: Mapped[int] = mapped_column(Integer, primary_key=True)
     active: Mapped[bool] = mapped_column(Boolean)
+    # The numbered change (data_version.seq) that stored this poll, and the one that turned it
+    # inactive (an inactive poll arriving for a stored active one); NULL if none did.
+    seq: Mapped[int] = mapped_column(BigInteger, server_default="0")
+    overridden_seq: Mapped[int | None] = mapped_column(BigInteger)
+
+
+class DataVersion(Base):
+    """One row counting the changes to the polls: every load that stores polls and every
+    retention batch takes the next number, in commit order (each holds this row until it
+    commits). A new epoch means the count started afresh (a new database, the row removed),
+    so nothing numbered under an older epoch may be trusted."""
+
+    __tablename__ = "data_version"
+
+    id: Mapped[int] = mapped_column(Integer, primary_key=True)
+    epoch: Mapped[str] = mapped_column(String(32))
+    seq: Mapped[int] = mapped_column(BigInteger)
+
+
+class PollDeletion(Base):
+    """Retention's batches: change ``seq`` deleted every poll before ``before_us``."""
+
+    __tablename__ = "poll_deletions"
+
+    seq: Mapped[int] = mapped_column(BigInteger, primary_key=True, autoincrement=False)
+    before_us: Mapped[int] = mapped_column(BigInteger)
 
 
 class Report(Base):

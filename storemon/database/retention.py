@@ -2,7 +2,9 @@
 
 Polls go in batches of whole key ranges, each its own short transaction, oldest first,
 so loads (which append at the newest end) and reports (which read the last 8 days) are
-never held up for long, and no load lock is taken.
+never held up for long, and no load lock is taken. Each batch is a numbered change
+(storemon/database/changes.py) recorded in poll_deletions, so a report's cache drops
+what retention removed.
 """
 
 from __future__ import annotations
@@ -13,6 +15,7 @@ from datetime import datetime, timedelta, UTC
 from sqlalchemy import Engine, delete, func, select
 
 from .bulk import execute, fetch_all
+from .changes import next_change
 from ..core import DAY_US, LOOKBACK_US
 from .models import Report
 from ..reports.lifecycle import UNSETTLED
@@ -55,4 +58,8 @@ def _delete_oldest_polls(engine: Engine, cutoff_us: int) -> int:
         edge = fetch_all(conn, "SELECT ts_us FROM polls WHERE ts_us < %s ORDER BY ts_us LIMIT 1 OFFSET %s",
                          (cutoff_us, BATCH_POLLS - 1))
         upto = min(edge[0][0] + 1, cutoff_us) if edge else cutoff_us  # a whole instant at a time
+        if not fetch_all(conn, "SELECT 1 FROM polls WHERE ts_us < %s LIMIT 1", (upto,)):
+            return 0
+        change = next_change(conn)  # before deleting: it waits for a load holding the counter
+        execute(conn, "INSERT INTO poll_deletions (seq, before_us) VALUES (%s, %s)", (change, upto))
         return execute(conn, "DELETE FROM polls WHERE ts_us < %s", (upto,))

@@ -2,13 +2,17 @@
 
 from __future__ import annotations
 
+import logging
+
 from sqlalchemy import Engine
 
 from ..core import Progress, compute_uptime, to_csv
+from ..database.pollcache import PollCache
 from ..database.queries import latest_poll_us, report_input
 
 
 REPORTING = "computing report"
+log = logging.getLogger(__name__)
 
 
 class ReportError(Exception):
@@ -29,17 +33,28 @@ def resolve_as_of(engine: Engine, as_of_us: int | None) -> int:
     return latest
 
 
-def build_report(engine: Engine, as_of_us: int | None = None,
-                 on_progress: Progress | None = None) -> tuple[int, bytes]:
+def report_cache(settings, engine: Engine) -> PollCache | None:
+    """The poll cache a report on this engine uses, or None with REPORT_CACHE off."""
+    if not settings.report_cache:
+        return None
+    return PollCache.for_database(settings.report_cache_dir, engine.url.render_as_string(hide_password=False))
+
+
+def build_report(engine: Engine, as_of_us: int | None = None, on_progress: Progress | None = None,
+                 cache: PollCache | None = None) -> tuple[int, bytes]:
     """(the as_of used, the CSV bytes). ``as_of_us`` None means the latest poll. Progress is
-    reported as one step, the whole report, reading its data included."""
+    reported as one step, the whole report, reading its data included. With a ``cache``, the
+    polls come from it and what changed since; the caller writes it back (``cache.save()``)
+    when the report is delivered."""
     def progress(fraction: float) -> None:
         if on_progress is not None:
             on_progress(REPORTING, fraction)
 
     as_of = resolve_as_of(engine, as_of_us)
     progress(0.0)
-    data = report_input(engine, as_of)
+    data = report_input(engine, as_of, cache)
+    if cache is not None:
+        log.info("report polls: cache %s", cache.outcome)
     progress(0.4)
     uptime = compute_uptime(data, as_of, on_progress=lambda _step, f: progress(0.4 + 0.55 * f))
     csv_bytes = to_csv(uptime)

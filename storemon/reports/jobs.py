@@ -22,7 +22,7 @@ from .. import logs
 from . import lifecycle
 from ..config import Settings, load_settings
 from .queue import redis_client
-from .build import ReportError, build_report
+from .build import ReportError, build_report, report_cache
 from ..timeparse import format_instant
 
 log = logging.getLogger(__name__)
@@ -145,12 +145,16 @@ def _generate(report_id: str) -> bytes:
     if row.status == lifecycle.FAILED:
         raise AlreadySettled(f"the report had already failed: {row.error}")
 
+    cache = report_cache(process_settings(), engine)
+
     def compute() -> bytes:
         started = time.perf_counter()
-        as_of_us, csv = build_report(engine, row.requested_as_of_us, on_progress=progress)
+        as_of_us, csv = build_report(engine, row.requested_as_of_us, on_progress=progress, cache=cache)
         if lifecycle.complete(engine, tallies, report_id, as_of_us, csv):
             log.info("complete: as of %s, %d stores, %.2f s", format_instant(as_of_us), csv.count(b"\n") - 1,
                      time.perf_counter() - started)
+            if cache is not None:
+                cache.save()  # for the next report; the client has its CSV already
             return csv
         settled = lifecycle.find(engine, report_id)
         if settled is not None and settled.status == lifecycle.COMPLETE:

@@ -1,0 +1,206 @@
+"""The lookback's polls kept between reports in a local file, as of a numbered change.
+
+Polls are append-only but for two changes, both numbered (storemon/database/changes.py):
+an inactive poll overriding an active one, and retention deleting the oldest. So a report
+need not read eight days of polls to learn one new hour: it maps the file a previous
+report left, reads what changed since its change number, and writes the result back for
+the next one. The cache is an optimisation only; a report with it is byte-identical to
+one without (REPORT_CACHE=off), and any doubt about a file (another database, another
+epoch, a torn or foreign file, a range it does not cover) means reading everything.
+
+The file holds the polls at or after ``base`` as one sorted int64 key each, store key
+above and time since ``base`` below, and a status byte each. Writers write a whole file
+under a temporary name and rename it over the old one, so readers (other workers on the
+machine, a work horse killed mid-write) see one whole version or the one before.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import json
+import logging
+import os
+import secrets
+import time
+from dataclasses import dataclass, replace
+from pathlib import Path
+
+import numpy as np
+
+log = logging.getLogger(__name__)
+
+TIME_BITS = 41  # ~25 days of microseconds below the store key in a cache key
+_LOW = (1 << TIME_BITS) - 1
+MAX_STORE_KEY = (1 << (63 - TIME_BITS)) - 1  # 4M stores
+MAX_SPAN_US = _LOW
+_MAGIC, _END = b"SMPOLLS1", b"SMPOLLS$"
+_ALIGN = 64
+_STALE_TEMP_S = 600  # a temporary file this old was left by a writer that died
+
+
+@dataclass(frozen=True)
+class PollState:
+    """Every poll at or after ``base_us`` as of change ``seq`` of ``epoch``: sorted, distinct
+    (store key, time) keys and their statuses."""
+
+    epoch: str
+    seq: int
+    base_us: int
+    key: np.ndarray  # int64, store << TIME_BITS | (ts_us - base_us), strictly increasing
+    active: np.ndarray  # bool
+
+    @staticmethod
+    def of(epoch: str, seq: int, base_us: int, store: np.ndarray, ts_us: np.ndarray, active: np.ndarray
+           ) -> PollState:
+        """From distinct polls at or after ``base_us``, in any order."""
+        key = pack(store, ts_us, base_us)
+        order = np.argsort(key, kind="stable")
+        return PollState(epoch, seq, base_us, key[order], np.asarray(active, bool)[order])
+
+    @property
+    def newest_us(self) -> int | None:
+        return None if self.key.size == 0 else int((self.key & _LOW).max()) + self.base_us
+
+    def window(self, since_us: int, until_us: int) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+        """(store key, ts_us, active) of the polls in ``[since, until]``, sorted by (store, time)."""
+        rel = self.key & _LOW
+        inside = (rel >= since_us - self.base_us) & (rel <= until_us - self.base_us)
+        key = self.key[inside]
+        return key >> TIME_BITS, (key & _LOW) + self.base_us, np.asarray(self.active[inside], bool)
+
+    def changed(self, seq: int, deleted_before_us: int | None, store: np.ndarray, ts_us: np.ndarray,
+                active: np.ndarray, overridden_store: np.ndarray, overridden_ts_us: np.ndarray) -> PollState:
+        """This state brought to change ``seq``: retention deleted every poll before
+        ``deleted_before_us`` (None: nothing), these polls were stored (at or after base),
+        and these were turned inactive."""
+        key, status = self.key, np.asarray(self.active, bool)
+        if deleted_before_us is not None and deleted_before_us > self.base_us:
+            kept = (key & _LOW) >= deleted_before_us - self.base_us
+            key, status = key[kept], status[kept]
+        if overridden_store.size:
+            status = status.copy()
+            found, at = _find(key, pack(overridden_store, overridden_ts_us, self.base_us))
+            status[at[found]] = False
+        if store.size:
+            new_key = pack(store, ts_us, self.base_us)
+            order = np.argsort(new_key, kind="stable")
+            new_key, new_active = new_key[order], np.asarray(active, bool)[order]
+            found, at = _find(key, new_key)
+            if found.any():  # stored again after retention removed it: inactive still wins
+                status = status.copy()
+                status[at[found]] &= new_active[found]
+                new_key, new_active, at = new_key[~found], new_active[~found], at[~found]
+            key, status = np.insert(key, at, new_key), np.insert(status, at, new_active)
+        return PollState(self.epoch, seq, self.base_us, key, status)
+
+    def rebased(self, base_us: int) -> PollState:
+        """Without the polls before ``base_us`` (only moves forward)."""
+        if base_us <= self.base_us:
+            return self
+        shift = base_us - self.base_us
+        kept = (self.key & _LOW) >= shift
+        return replace(self, base_us=base_us, key=self.key[kept] - shift, active=self.active[kept])
+
+
+def pack(store: np.ndarray, ts_us: np.ndarray, base_us: int) -> np.ndarray:
+    return (np.asarray(store, np.int64) << TIME_BITS) | (np.asarray(ts_us, np.int64) - base_us)
+
+
+def fits(max_store_key: int, base_us: int, newest_us: int) -> bool:
+    """Whether polls of these store keys from ``base`` to ``newest`` fit a cache key."""
+    return max_store_key <= MAX_STORE_KEY and 0 <= newest_us - base_us <= MAX_SPAN_US
+
+
+def _find(sorted_keys: np.ndarray, wanted: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+    """(found?, insertion point) of each wanted key in the sorted keys."""
+    at = np.searchsorted(sorted_keys, wanted)
+    found = at < sorted_keys.size
+    found[found] = sorted_keys[at[found]] == wanted[found]
+    return found, at
+
+
+class PollCache:
+    """One cache file: ``DIR/NAME.polls``, named after the database it caches."""
+
+    def __init__(self, directory: Path, name: str):
+        self.directory = Path(directory)
+        self.path = self.directory / f"{name}.polls"
+        self.pending: PollState | None = None  # a newer state to write when the report is done
+        # How the last read used it: "current" (nothing had changed), "updated" (changes read),
+        # "built" (everything read, then cached), "bypassed" (an as_of it does not cover).
+        self.outcome: str | None = None
+
+    @classmethod
+    def for_database(cls, directory: Path, database_url: str, part: str = "all") -> PollCache:
+        """The cache of one database (its URL, password aside) and one part of its stores."""
+        from sqlalchemy.engine import make_url
+
+        shown = make_url(database_url).render_as_string(hide_password=True)
+        return cls(directory, f"{hashlib.sha256(shown.encode()).hexdigest()[:16]}-{part}")
+
+    def load(self) -> PollState | None:
+        """The state the file holds, mapped rather than read; None if there is none or it is
+        not whole (a reader never trusts a file it cannot account for to the byte)."""
+        try:
+            with open(self.path, "rb") as f:
+                head = f.read(16)
+                if len(head) < 16 or head[:8] != _MAGIC:
+                    return None
+                size = int.from_bytes(head[8:], "little")
+                header = json.loads(f.read(size))
+            count, start = int(header["count"]), _aligned(16 + size)
+            ends = start + 8 * count
+            if os.path.getsize(self.path) != ends + count + len(_END):
+                return None
+            mapped = np.memmap(self.path, np.uint8, "r")
+            if bytes(mapped[ends + count:]) != _END:
+                return None
+            key = mapped[start:ends].view(np.int64)
+            active = mapped[ends:ends + count].view(np.bool_)
+            return PollState(str(header["epoch"]), int(header["seq"]), int(header["base_us"]), key, active)
+        except (OSError, ValueError, KeyError, TypeError):
+            return None
+
+    def save(self) -> None:
+        """Write the pending state, if any: whole, under a temporary name, then renamed over
+        the old file. A failure costs the next report a full read, never a wrong one."""
+        state, self.pending = self.pending, None
+        if state is None:
+            return
+        started = time.perf_counter()
+        try:
+            self.directory.mkdir(parents=True, exist_ok=True)
+            self._remove_stale_temporaries()
+            header = json.dumps({"epoch": state.epoch, "seq": state.seq, "base_us": state.base_us,
+                                 "count": int(state.key.size)}).encode()
+            tmp = self.directory / f".{self.path.name}.{os.getpid()}.{secrets.token_hex(4)}.tmp"
+            try:
+                with open(tmp, "wb") as f:
+                    f.write(_MAGIC + len(header).to_bytes(8, "little") + header)
+                    f.write(b"\0" * (_aligned(16 + len(header)) - 16 - len(header)))
+                    f.write(np.ascontiguousarray(state.key, np.int64).tobytes())
+                    f.write(np.ascontiguousarray(state.active, np.bool_).tobytes())
+                    f.write(_END)
+                    f.flush()
+                    os.fsync(f.fileno())
+                os.replace(tmp, self.path)
+            finally:
+                tmp.unlink(missing_ok=True)
+        except OSError as exc:
+            log.warning("the report cache %s was not written (%s)", self.path, exc)
+            return
+        log.debug("report cache %s: %d polls as of change %d written in %.3f s", self.path, state.key.size,
+                  state.seq, time.perf_counter() - started)
+
+    def _remove_stale_temporaries(self) -> None:
+        now = time.time()
+        for tmp in self.directory.glob(f".{self.path.name}.*.tmp"):
+            try:
+                if now - tmp.stat().st_mtime > _STALE_TEMP_S:
+                    tmp.unlink()
+            except OSError:
+                pass
+
+
+def _aligned(offset: int) -> int:
+    return -(-offset // _ALIGN) * _ALIGN
