@@ -1,28 +1,38 @@
 """API benchmark: the whole service (waitress + one RQ worker) on the full-scale data in PostgreSQL.
 
-    .venv/bin/python -m bench.bench_api
+    .venv/bin/python -m bench.bench_api [--workers N]
 
-1. trigger -> Complete: POST /trigger_report, then GET every 20 ms until the CSV comes.
-2. GET /get_report latency while reports are computing, from this (second) process over
+1. The first report of a freshly started worker (its warm-up done), with and without a
+   report cache on its disk.
+2. Hourly: one more hour of polls loaded, then POST /trigger_report and GET every 20 ms
+   until the CSV comes; five hours after a warm-up, on a copy of the benchmark database.
+3. trigger -> Complete again, nothing loaded in between.
+4. GET /get_report latency while reports are computing, from this (second) process over
    loopback on one keep-alive connection; the worker is kept busy with queued reports.
 """
 
 from __future__ import annotations
 
+import argparse
 import http.client
 import json
 import os
+import shutil
 import signal
 import socket
 import statistics
 import subprocess
 import sys
+import tempfile
 import time
 from collections.abc import Iterator
 from contextlib import contextmanager
+from pathlib import Path
+
+import psycopg
 
 from .bench_report import prepare
-from .fixtures import ROOT
+from .fixtures import ROOT, dataset, measured
 
 REDIS_URL = os.environ.get("BENCH_REDIS_URL", "redis://127.0.0.1:6379/13")
 
@@ -65,53 +75,139 @@ def start_web(database_url: str, api_rate_limit: str = "") -> tuple[subprocess.P
     return web, port, env
 
 
+def copy_database(url: str, name: str) -> str:
+    """A fresh copy of the database at ``url`` named ``name`` (PostgreSQL's template copy); its URL."""
+    with psycopg.connect(url.rsplit("/", 1)[0] + "/postgres", autocommit=True) as conn:
+        conn.execute(f'DROP DATABASE IF EXISTS "{name}"')
+        conn.execute(f'CREATE DATABASE "{name}" TEMPLATE "{url.rsplit("/", 1)[1]}"')
+    return url.rsplit("/", 1)[0] + "/" + name
+
+
+def start_workers(env: dict, count: int) -> list[subprocess.Popen]:
+    """``count`` worker.py processes, returned once each has warmed up and registered with RQ."""
+    from redis import Redis
+    from rq import Worker
+
+    redis = Redis.from_url(REDIS_URL)
+    before = len(Worker.all(connection=redis))
+    workers = [subprocess.Popen([sys.executable, "-u", "worker.py"], cwd=ROOT, env=env, stdout=subprocess.DEVNULL,
+                                stderr=subprocess.DEVNULL, start_new_session=True) for _ in range(count)]
+    deadline = time.monotonic() + 120
+    while len(Worker.all(connection=redis)) < before + count:
+        if time.monotonic() > deadline:
+            raise RuntimeError("the workers did not start")
+        time.sleep(0.05)
+    return workers
+
+
+def stop_workers(workers: list[subprocess.Popen]) -> None:
+    for worker in workers:
+        os.killpg(worker.pid, signal.SIGTERM)
+    for worker in workers:
+        worker.wait(timeout=60)
+
+
 @contextmanager
-def service(database_url: str, api_rate_limit: str = "") -> Iterator[http.client.HTTPConnection]:
-    """The web process and one worker.py on the database, Redis flushed; a keep-alive connection."""
+def service(database_url: str, api_rate_limit: str = "", workers: int = 1, cache_dir: str | None = None
+            ) -> Iterator[tuple[http.client.HTTPConnection, dict]]:
+    """The web process and worker.py processes on the database, Redis flushed; a keep-alive
+    connection, and the environment the processes run in."""
     subprocess.run(["redis-cli", "-u", REDIS_URL, "flushdb"], check=True, capture_output=True)
     web, port, env = start_web(database_url, api_rate_limit)
-    worker = subprocess.Popen([sys.executable, "-u", "worker.py"], cwd=ROOT, env=env,
-                              stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL, start_new_session=True)
+    if cache_dir:
+        env["REPORT_CACHE_DIR"] = cache_dir
+    started = start_workers(env, workers)
     try:
-        yield http.client.HTTPConnection("127.0.0.1", port, timeout=60)
+        yield http.client.HTTPConnection("127.0.0.1", port, timeout=600), env
     finally:
         web.send_signal(signal.SIGTERM)
-        os.killpg(worker.pid, signal.SIGTERM)
+        stop_workers(started)
         web.wait(timeout=10)
-        worker.wait(timeout=30)
+
+
+def trigger_to_csv(conn: http.client.HTTPConnection, query: str = "") -> float:
+    started = time.perf_counter()
+    report_id = json.loads(request(conn, "POST", f"/trigger_report{query}")[1])["report_id"]
+    while request(conn, "GET", f"/get_report/{report_id}")[0] != 200:
+        time.sleep(0.02)
+    return time.perf_counter() - started
+
+
+LOAD_HOUR = """
+from pathlib import Path
+from storemon.config import load_settings
+from storemon.database.engines import make_engine
+from storemon.database.loader import load_directory
+summary = load_directory(make_engine(load_settings().database_url), Path({directory!r}))
+result = {{'new_polls': summary.new_polls}}
+"""
+
+
+def hours_after(source: Path, count: int) -> Iterator[Path]:
+    """Directories holding the benchmark's next hour of polls moved 0, 1, ... hours later."""
+    from .bench_ingest import shifted
+
+    lines = (source / "store_status.csv").read_text().splitlines()
+    with tempfile.TemporaryDirectory() as tmp:
+        for k in range(count):
+            directory = Path(tmp) / f"hour-{k}"
+            directory.mkdir()
+            (directory / "store_status.csv").write_bytes(shifted(lines, k))
+            yield directory
+
+
+def summary(label: str, times: list[float]) -> None:
+    print(f"{label}: median {statistics.median(times):.3f} s, max {max(times):.3f} s ({len(times)} runs)")
 
 
 def main() -> None:
-    with service(prepare("full"), os.environ.get("BENCH_API_RATE_LIMIT", "")) as conn:
+    parser = argparse.ArgumentParser()
+    parser.add_argument("--workers", type=int, default=1)
+    args = parser.parse_args()
+    rate_limit = os.environ.get("BENCH_API_RATE_LIMIT", "")
+    url = copy_database(prepare("full"), "storemon_bench_api")
+    next_hour = dataset("next_hour", "--start", "2023-01-25T18:00", "--days", "0.042", schedules=False)
+    cache_dir = tempfile.mkdtemp(prefix="storemon-bench-cache-")
+    try:
+        for label, keep in (("no cache on disk", False), ("a cache on disk", True)):
+            firsts = []
+            for _ in range(3):
+                if not keep:
+                    shutil.rmtree(cache_dir, ignore_errors=True)
+                with service(url, rate_limit, args.workers, cache_dir) as (conn, _):
+                    firsts.append(trigger_to_csv(conn))
+            summary(f"first report of a freshly started worker, {label}", firsts)
 
-        completions = []
-        for _ in range(6):
-            started = time.perf_counter()
-            report_id = json.loads(request(conn, "POST", "/trigger_report")[1])["report_id"]
-            while request(conn, "GET", f"/get_report/{report_id}")[0] != 200:
-                time.sleep(0.02)
-            completions.append(time.perf_counter() - started)
-        completions = completions[1:]  # the first pays for the worker's first fork and zone caches
-        print(f"trigger -> Complete, 5 runs after a warm-up: median {statistics.median(completions):.2f} s, "
-              f"max {max(completions):.2f} s")
+        with service(url, rate_limit, args.workers, cache_dir) as (conn, env):
+            trigger_to_csv(conn)
+            hourly = []
+            for k, directory in enumerate(hours_after(next_hour, 6)):
+                measured(LOAD_HOUR.format(directory=str(directory)), url)
+                elapsed = trigger_to_csv(conn)
+                if k:  # the first pays for its process's first fork and connections
+                    hourly.append(elapsed)
+            summary("hourly: one more hour loaded, then trigger -> CSV", hourly)
+            summary("trigger -> CSV, nothing new", [trigger_to_csv(conn) for _ in range(5)])
 
-        # eight different as_of, so that none is coalesced onto another
-        ids = [json.loads(request(conn, "POST", f"/trigger_report?as_of=2023-01-25T{10 + i}:00:00Z")[1])["report_id"]
-               for i in range(8)]
-        latencies, statuses = [], {}
-        watched = ids[-1]
-        while True:
-            t0 = time.perf_counter()
-            status, body = request(conn, "GET", f"/get_report/{watched}")
-            latencies.append(time.perf_counter() - t0)
-            if status == 200:
-                break
-            state = json.loads(body)["status"]
-            statuses[state] = statuses.get(state, 0) + 1
-        latencies.sort()
-        p = lambda q: latencies[min(len(latencies) - 1, int(q * len(latencies)))] * 1000  # noqa: E731
-        print(f"GET /get_report while 8 reports computed: {len(latencies)} requests ({statuses}), "
-              f"p50 {p(0.50):.1f} ms, p99 {p(0.99):.1f} ms, max {latencies[-1] * 1000:.1f} ms")
+            # eight different as_of, so that none is coalesced onto another
+            ids = [json.loads(request(conn, "POST", f"/trigger_report?as_of=2023-01-25T{10 + i}:00:00Z")[1])["report_id"]
+                   for i in range(8)]
+            latencies, statuses = [], {}
+            watched = ids[-1]
+            while True:
+                t0 = time.perf_counter()
+                status, body = request(conn, "GET", f"/get_report/{watched}")
+                latencies.append(time.perf_counter() - t0)
+                if status == 200:
+                    break
+                state = json.loads(body)["status"]
+                statuses[state] = statuses.get(state, 0) + 1
+            latencies.sort()
+            p = lambda q: latencies[min(len(latencies) - 1, int(q * len(latencies)))] * 1000  # noqa: E731
+            print(f"GET /get_report while 8 reports computed: {len(latencies)} requests ({statuses}), "
+                  f"p50 {p(0.50):.1f} ms, p99 {p(0.99):.1f} ms, max {latencies[-1] * 1000:.1f} ms")
+    finally:
+        shutil.rmtree(cache_dir, ignore_errors=True)
 
 
 if __name__ == "__main__":

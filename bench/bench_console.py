@@ -20,7 +20,7 @@ def percentile(values: list[float], q: float) -> float:
 
 
 def main() -> None:
-    with service(prepare("full")) as conn:
+    with service(prepare("full")) as (conn, _):
         first = json.loads(request(conn, "POST", "/trigger_report")[1])["report_id"]
         while request(conn, "GET", f"/get_report/{first}")[0] != 200:
             time.sleep(0.05)

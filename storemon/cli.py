@@ -59,11 +59,15 @@ def _database(database_url: str, *, check: bool = True):
     init-db and demo, which create or upgrade it). A schema that is missing or behind, and a
     database error inside the block (unreachable, missing, refusing), end the command with
     one line naming the database, not a traceback."""
-    from alembic.util.exc import CommandError
     from sqlalchemy.exc import SQLAlchemyError
 
     from .database.engines import SchemaError, check_schema, describe, make_engine
 
+    failures: tuple[type[Exception], ...] = (SQLAlchemyError,)
+    if not check:  # the command migrates: Alembic's own errors too (a command that only checks never imports it)
+        from alembic.util.exc import CommandError
+
+        failures += (CommandError,)
     engine = make_engine(database_url)
     where = engine.url.render_as_string(hide_password=True)
     try:
@@ -72,7 +76,7 @@ def _database(database_url: str, *, check: bool = True):
         yield engine
     except SchemaError as exc:
         raise click.ClickException(f"database {where}: {exc}") from None
-    except (SQLAlchemyError, CommandError) as exc:
+    except failures as exc:
         raise click.ClickException(f"database {where}: {describe(exc)}") from None
     finally:
         engine.dispose()

@@ -136,6 +136,9 @@ class Settings:
     # since (storemon/database/pollcache.py); off, every report reads them all. Same CSV either way.
     report_cache: bool = setting("REPORT_CACHE", True, _bool)
     report_cache_dir: str = setting("REPORT_CACHE_DIR", DEFAULT_REPORT_CACHE_DIR)
+    # On PostgreSQL, a report listing more stores than this is cut into parts of at most this
+    # many, in store_id order, each an RQ job, joined by a last one; 0 never cuts one.
+    report_shard_stores: int = setting("REPORT_SHARD_STORES", 50_000, _int, minimum=0)
     # The longest a web request waits for the database: to connect, and for each statement.
     database_timeout: int = setting("DATABASE_TIMEOUT", 3, _int)
     max_upload_bytes: int = setting("MAX_UPLOAD_BYTES", 1 << 20, _int)

@@ -54,6 +54,22 @@ def test_an_unsettled_report_keeps_its_lookback(history):
     assert removed.polls == 0
 
 
+def test_a_sharded_report_in_progress_keeps_its_lookback(history):
+    from storemon.timeparse import parse_instant
+
+    lifecycle.create(history, "parts", None)  # as of the latest poll, which its planning fixed
+    lifecycle.planned(history, "parts", parse_instant(days_ago(95)))
+    assert retention.apply(history, report_days=30, poll_days=90, now=NOW).polls == 0
+
+
+def test_each_batch_is_a_numbered_change(history):
+    removed = retention.apply(history, report_days=30, poll_days=90, now=NOW)
+    deletions = rows(history, "SELECT seq, before_us FROM poll_deletions")
+    assert removed.polls == 3 and len(deletions) == 1
+    assert deletions[0][0] == scalar(history, "SELECT seq FROM data_version")
+    assert scalar(history, "SELECT min(ts_us) FROM polls") >= deletions[0][1]
+
+
 def test_polls_go_in_batches_and_keeping_all_is_possible(history, monkeypatch):
     assert retention.apply(history, report_days=30, poll_days=0, now=NOW).polls == 0
     monkeypatch.setattr(retention, "BATCH_POLLS", 1)

@@ -4,7 +4,6 @@ from __future__ import annotations
 
 import sqlite3
 from datetime import UTC, datetime
-from functools import cache
 from pathlib import Path
 
 import psycopg
@@ -45,13 +44,15 @@ class _AnsweringConnection(psycopg.Connection):
             raise psycopg.OperationalError(f"no answer from the database within {limit:g} s") from exc
 
 
-def make_engine(database_url: str, *, connect_timeout_s: int = 10, statement_timeout_s: int | None = None) -> Engine:
+def make_engine(database_url: str, *, connect_timeout_s: int = 10, statement_timeout_s: int | None = None,
+                lock_timeout_s: int | None = None) -> Engine:
     """An engine whose connections give up after ``connect_timeout_s`` to connect and, if set,
     ``statement_timeout_s`` for any one statement (enforced by the server, and on this side
-    a little later in case the server itself is frozen)."""
+    a little later in case the server itself is frozen) and ``lock_timeout_s`` waiting for a
+    lock (PostgreSQL; SQLite's readers never wait)."""
     url = make_url(database_url)
     if url.get_backend_name() != "sqlite":
-        return _postgres_engine(url, connect_timeout_s, statement_timeout_s)
+        return _postgres_engine(url, connect_timeout_s, statement_timeout_s, lock_timeout_s)
     if url.database and url.database != ":memory:":
         Path(url.database).parent.mkdir(parents=True, exist_ok=True)
     engine = create_engine(url, connect_args={"timeout": statement_timeout_s or 30})
@@ -75,14 +76,19 @@ def make_engine(database_url: str, *, connect_timeout_s: int = 10, statement_tim
     return engine
 
 
-def _postgres_engine(url, connect_timeout_s: int, statement_timeout_s: int | None) -> Engine:
+def _postgres_engine(url, connect_timeout_s: int, statement_timeout_s: int | None,
+                     lock_timeout_s: int | None) -> Engine:
     connect_args = {"connect_timeout": connect_timeout_s,
                     # a peer that vanishes without closing the connection is noticed in about a minute
                     "keepalives": 1, "keepalives_idle": 30, "keepalives_interval": 10, "keepalives_count": 3}
-    options = {}
+    options, server = {}, []
     if statement_timeout_s:
-        connect_args["options"] = f"-c statement_timeout={statement_timeout_s * 1000}"
+        server.append(f"-c statement_timeout={statement_timeout_s * 1000}")
         options["pool_timeout"] = statement_timeout_s
+    if lock_timeout_s:
+        server.append(f"-c lock_timeout={lock_timeout_s * 1000}")
+    if server:
+        connect_args["options"] = " ".join(server)
     engine = create_engine(url, pool_pre_ping=True, connect_args=connect_args, **options)
     answer_timeout_s = statement_timeout_s + 1 if statement_timeout_s else None
 
@@ -136,19 +142,24 @@ def describe(exc: BaseException) -> str:
     return (lines[0] if lines else type(exc).__name__)[:300]
 
 
-@cache
+# The newest migration this code knows, written here so that checking a database's schema
+# reads one row and imports no Alembic (a test keeps it equal to the migrations' head).
+HEAD_REVISION = "0007"
+
+
 def head_revision() -> str:
     """The newest migration this code knows."""
-    from alembic.script import ScriptDirectory
-
-    return ScriptDirectory(str(MIGRATIONS_DIR)).get_current_head()
+    return HEAD_REVISION
 
 
 def schema_revision(conn: Connection) -> str | None:
     """The database's migration revision; None when it has no storemon schema."""
-    from alembic.runtime.migration import MigrationContext
+    from sqlalchemy import inspect
 
-    return MigrationContext.configure(conn).get_current_revision()
+    if not inspect(conn).has_table("alembic_version"):
+        return None
+    found = conn.exec_driver_sql("SELECT version_num FROM alembic_version").first()
+    return None if found is None else found[0]
 
 
 def check_schema(engine: Engine) -> None:

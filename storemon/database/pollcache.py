@@ -9,7 +9,8 @@ one without (REPORT_CACHE=off), and any doubt about a file (another database, an
 epoch, a torn or foreign file, a range it does not cover) means reading everything.
 
 The file holds the polls at or after ``base`` as one sorted int64 key each, store key
-above and time since ``base`` below, and a status byte each. Writers write a whole file
+above and time since ``base`` below, and a status byte each; a part of a sharded report
+names the stores it holds in its header. Writers write a whole file
 under a temporary name and rename it over the old one, so readers (other workers on the
 machine, a work horse killed mid-write) see one whole version or the one before.
 """
@@ -48,14 +49,21 @@ class PollState:
     base_us: int
     key: np.ndarray  # int64, store << TIME_BITS | (ts_us - base_us), strictly increasing
     active: np.ndarray  # bool
+    stores: np.ndarray | None = None  # the store keys it holds the polls of (sorted); None: every store
 
     @staticmethod
-    def of(epoch: str, seq: int, base_us: int, store: np.ndarray, ts_us: np.ndarray, active: np.ndarray
-           ) -> PollState:
+    def of(epoch: str, seq: int, base_us: int, store: np.ndarray, ts_us: np.ndarray, active: np.ndarray,
+           stores: np.ndarray | None = None) -> PollState:
         """From distinct polls at or after ``base_us``, in any order."""
         key = pack(store, ts_us, base_us)
         order = np.argsort(key, kind="stable")
-        return PollState(epoch, seq, base_us, key[order], np.asarray(active, bool)[order])
+        return PollState(epoch, seq, base_us, key[order], np.asarray(active, bool)[order], stores)
+
+    def restricted(self, stores: np.ndarray) -> PollState:
+        """Only the polls of these stores (sorted keys), and holding them: the caller adds the
+        polls of those it did not hold before."""
+        kept = np.isin(self.key >> TIME_BITS, stores)
+        return replace(self, key=self.key[kept], active=self.active[kept], stores=np.asarray(stores, np.int64))
 
     @property
     def newest_us(self) -> int | None:
@@ -157,7 +165,8 @@ class PollCache:
                 return None
             key = mapped[start:ends].view(np.int64)
             active = mapped[ends:ends + count].view(np.bool_)
-            return PollState(str(header["epoch"]), int(header["seq"]), int(header["base_us"]), key, active)
+            stores = None if header.get("stores") is None else np.array(header["stores"], np.int64)
+            return PollState(str(header["epoch"]), int(header["seq"]), int(header["base_us"]), key, active, stores)
         except (OSError, ValueError, KeyError, TypeError):
             return None
 
@@ -171,8 +180,9 @@ class PollCache:
         try:
             self.directory.mkdir(parents=True, exist_ok=True)
             self._remove_stale_temporaries()
+            stores = None if state.stores is None else np.asarray(state.stores).tolist()
             header = json.dumps({"epoch": state.epoch, "seq": state.seq, "base_us": state.base_us,
-                                 "count": int(state.key.size)}).encode()
+                                 "count": int(state.key.size), "stores": stores}).encode()
             tmp = self.directory / f".{self.path.name}.{os.getpid()}.{secrets.token_hex(4)}.tmp"
             try:
                 with open(tmp, "wb") as f:

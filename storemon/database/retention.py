@@ -45,9 +45,10 @@ def apply(engine: Engine, report_days: int, poll_days: int, now: datetime | None
 
 
 def _poll_cutoff_us(engine: Engine, cutoff_us: int) -> int:
-    """The cutoff, moved back to spare the lookback of any unsettled report with an explicit as_of."""
+    """The cutoff, moved back to spare the lookback of any unsettled report with an explicit
+    as_of, or with one fixed when it was cut into parts (whose parts read it later)."""
     with engine.connect() as conn:
-        earliest = conn.execute(select(func.min(_reports.c.requested_as_of_us))
+        earliest = conn.execute(select(func.min(func.coalesce(_reports.c.as_of_us, _reports.c.requested_as_of_us)))
                                 .where(_reports.c.status.in_(UNSETTLED))).scalar()
     return cutoff_us if earliest is None else min(cutoff_us, earliest - LOOKBACK_US)
 

@@ -6,7 +6,8 @@ import logging
 
 from sqlalchemy import Engine
 
-from ..core import Progress, compute_uptime, to_csv
+from ..core import LOOKBACK_US, Progress, compute_uptime, to_csv
+from ..core.sessions import business_sessions
 from ..database.pollcache import PollCache
 from ..database.queries import latest_poll_us, report_input
 
@@ -60,3 +61,21 @@ def build_report(engine: Engine, as_of_us: int | None = None, on_progress: Progr
     csv_bytes = to_csv(uptime)
     progress(1.0)
     return as_of, csv_bytes
+
+
+def warm_up(engine: Engine, cache: PollCache | None) -> str | None:
+    """Do, for the newest polls, what a fresh process's first report would do before its own
+    work: bring the cache up to date (or build it) and compute the zone transitions of the
+    stored zones. A worker does it before it takes jobs, so every work horse it forks starts
+    warm. Returns how the cache served (None: nothing to do)."""
+    with engine.connect() as conn:
+        as_of = latest_poll_us(conn)
+    if as_of is None:
+        return None
+    data = report_input(engine, as_of, cache)
+    business_sessions(list(data.timezones), data.hours_store, data.hours_day, data.hours_start_s, data.hours_end_s,
+                      (as_of - LOOKBACK_US) // 1_000_000, -(-as_of // 1_000_000))
+    if cache is None:
+        return None
+    cache.save()
+    return cache.outcome

@@ -14,7 +14,7 @@ from functools import lru_cache
 from redis.exceptions import RedisError
 from rq import get_current_job
 from rq.exceptions import AbandonedJobError, ShutDownImminentException
-from rq.job import Job
+from rq.job import Job, JobStatus
 from sqlalchemy import Engine
 
 from ..database import engines
@@ -22,7 +22,8 @@ from .. import logs
 from . import lifecycle
 from ..config import Settings, load_settings
 from .queue import redis_client
-from .build import ReportError, build_report, report_cache
+from . import shards
+from .build import ReportError, build_report, report_cache, resolve_as_of
 from ..timeparse import format_instant
 
 log = logging.getLogger(__name__)
@@ -145,11 +146,23 @@ def _generate(report_id: str) -> bytes:
     if row.status == lifecycle.FAILED:
         raise AlreadySettled(f"the report had already failed: {row.error}")
 
-    cache = report_cache(process_settings(), engine)
+    settings = process_settings()
+    as_of_us = _retrying(report_id, deadline, lambda: resolve_as_of(engine, row.requested_as_of_us))
+    if _retrying(report_id, deadline, lambda: shards.sharded(engine, settings, as_of_us)):
+        def cut() -> bytes:
+            lifecycle.planned(engine, report_id, as_of_us)  # retention spares its lookback from now on
+            count = shards.plan(engine, _queue(), settings, report_id, row.attempts, as_of_us)
+            if job is not None:
+                job.meta.update(parts=count, attempt=row.attempts)
+                job.save_meta()
+            return b""  # the report's CSV is the join's result
+        return _retrying(report_id, deadline, cut)
+
+    cache = report_cache(settings, engine)
 
     def compute() -> bytes:
         started = time.perf_counter()
-        as_of_us, csv = build_report(engine, row.requested_as_of_us, on_progress=progress, cache=cache)
+        _, csv = build_report(engine, as_of_us, on_progress=progress, cache=cache)
         if lifecycle.complete(engine, tallies, report_id, as_of_us, csv):
             log.info("complete: as of %s, %d stores, %.2f s", format_instant(as_of_us), csv.count(b"\n") - 1,
                      time.perf_counter() - started)
@@ -164,17 +177,84 @@ def _generate(report_id: str) -> bytes:
     return _retrying(report_id, deadline, compute)
 
 
-def report_failed(job: Job, connection, exc_type, exc_value, traceback) -> None:
-    """RQ's failure callback: settle the report, unless its worker died and RQ will run it again.
+def compute_part(data: bytes) -> bytes:
+    """A part of a sharded report (storemon/reports/shards.py): its CSV rows, the job's result."""
+    part = shards.Part.loads(data)
+    token = logs.report_id.set(part.report_id)
+    try:
+        engine = process_engine()
+        deadline = time.monotonic() + process_settings().report_database_wait
+        row = _retrying(part.report_id, deadline, lambda: lifecycle.find(engine, part.report_id))
+        if row is None or row.status not in lifecycle.UNSETTLED:
+            raise AlreadySettled(f"the report is {row.status if row else 'gone'}; {part.label} not computed")
+        cache = shards.part_cache(process_settings(), engine, part)
+        rows = _retrying(part.report_id, deadline, lambda: shards.compute(engine, part, cache, _Progress(get_current_job())))
+        if cache is not None:
+            cache.save()
+        return rows
+    finally:
+        logs.report_id.reset(token)
 
-    RQ calls it for a job that raised (in its work horse) and for a job whose worker vanished
-    (wherever the abandoned job is cleaned up). It reads ``job.retries_left`` right after this
-    returns, so setting it to 0 stops a retry that could only fail the same way.
-    """
+
+def join_parts(report_id: str, attempt: int, count: int, as_of_us: int) -> bytes:
+    """The last job of a sharded report: its parts' rows joined in order, the report completed."""
+    from .queue import fetch_jobs, part_job_ids
+
+    token = logs.report_id.set(report_id)
+    try:
+        engine = process_engine()
+        job = get_current_job()
+        deadline = time.monotonic() + process_settings().report_database_wait
+        queue = _queue()
+        parts = fetch_jobs(queue, part_job_ids(report_id, attempt, count))
+        if any(part is None for part in parts):  # Redis lost one: its rows are nowhere
+            _retrying(report_id, deadline, lambda: lifecycle.replan(engine, queue, process_settings(), report_id, attempt))
+            return b""
+        rows = []
+        for index, part in enumerate(parts):
+            if part.get_status(refresh=False) != JobStatus.FINISHED:  # it failed, and failed the report
+                raise AlreadySettled(f"part {index + 1} of {count} did not finish")
+            rows.append(part.return_value())
+        csv = shards.joined(rows)
+        tallies = job.connection if job is not None else redis_client(process_settings().redis_url)
+        if _retrying(report_id, deadline, lambda: lifecycle.complete(engine, tallies, report_id, as_of_us, csv)):
+            log.info("complete: as of %s, %d stores in %d parts", format_instant(as_of_us), csv.count(b"\n") - 1, count)
+            return csv
+        settled = lifecycle.find(engine, report_id)
+        if settled is not None and settled.status == lifecycle.COMPLETE:
+            return csv
+        raise AlreadySettled(f"the report failed while its parts were computed: {settled and settled.error}")
+    finally:
+        logs.report_id.reset(token)
+
+
+def _report_of(job: Job) -> str:
+    """The report a job works for: its own id, or for a part or a join, the one its meta names."""
+    return job.meta.get("report_id", job.id)
+
+
+def part_failed(job: Job, connection, exc_type, exc_value, traceback) -> None:
+    """A part's failure callback: RQ runs a part whose worker died again; any other failure
+    fails the report at once, naming the part (the join, which runs once every part has
+    ended, then finds the report settled)."""
+    where = job.description.split(", ", 1)[-1] if job.description else "a part"
+    _settle_failure(job, connection, exc_type, exc_value, traceback, f"{where} failed: ")
+
+
+def report_failed(job: Job, connection, exc_type, exc_value, traceback) -> None:
+    """RQ's failure callback: settle the report, unless its worker died and RQ will run it again."""
+    _settle_failure(job, connection, exc_type, exc_value, traceback)
+
+
+def _settle_failure(job: Job, connection, exc_type, exc_value, traceback, prefix: str = "") -> None:
+    """RQ calls a failure callback for a job that raised (in its work horse) and for a job whose
+    worker vanished (wherever the abandoned job is cleaned up). It reads ``job.retries_left``
+    right after this returns, so setting it to 0 stops a retry that could only fail the same way."""
+    report_id = _report_of(job)
     if exc_type is not None and issubclass(exc_type, (AbandonedJobError, ShutDownImminentException)) \
             and job.retries_left:
-        log.warning("report %s: its worker stopped (%s); RQ runs it again, %d retries left",
-                    job.id, exc_type.__name__, job.retries_left)
+        log.warning("report %s: the worker of job %s stopped (%s); RQ runs it again, %d retries left",
+                    report_id, job.id, exc_type.__name__, job.retries_left)
         return
     job.retries_left = 0
     if exc_type is not None and issubclass(exc_type, AlreadySettled):
@@ -182,16 +262,16 @@ def report_failed(job: Job, connection, exc_type, exc_value, traceback) -> None:
     kind = f"{exc_type.__module__}.{exc_type.__name__}" if exc_type is not None else "unknown"
     reason = lifecycle.failure_reason(kind, str(exc_value or ""), job.timeout)
     if reason.startswith("the report could not be computed"):
-        log.error("report %s failed", job.id, exc_info=(exc_type, exc_value, traceback))
+        log.error("report %s: job %s failed", report_id, job.id, exc_info=(exc_type, exc_value, traceback))
     try:
-        lifecycle.fail(process_engine(), connection, job.id, reason)
+        lifecycle.fail(process_engine(), connection, report_id, prefix + reason)
     except Exception as exc:  # the periodic sweep settles it from RQ's record once the database is back
-        log.warning("report %s: could not record its failure (%s)", job.id, engines.describe(exc))
+        log.warning("report %s: could not record its failure (%s)", report_id, engines.describe(exc))
 
 
 def report_stopped(job: Job, connection) -> None:
     """RQ's stopped callback: an operator stopped the job (``rq job stop``, the dashboard)."""
-    lifecycle.fail(process_engine(), connection, job.id, "the report was stopped by an operator")
+    lifecycle.fail(process_engine(), connection, _report_of(job), "the report was stopped by an operator")
 
 
 # --- routine work the clock process enqueues (storemon/reports/clock.py) ---

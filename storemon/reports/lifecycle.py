@@ -34,7 +34,7 @@ from ..config import Settings
 from ..database.engines import as_utc
 from .tallies import tally_report
 from ..database.models import Report
-from .queue import enqueue_report, fetch_jobs
+from .queue import enqueue_report, fetch_jobs, join_job_id, part_job_ids
 
 log = logging.getLogger(__name__)
 
@@ -166,6 +166,12 @@ def start(engine: Engine, report_id: str) -> ReportRow | None:
                        started_at=func.coalesce(_table.c.started_at, _now())) or find(engine, report_id)
 
 
+def planned(engine: Engine, report_id: str, as_of_us: int) -> None:
+    """A sharded report's as_of, recorded when it is cut into parts (retention spares the
+    lookback of every unsettled report by it)."""
+    _transition(engine, report_id, as_of_us=as_of_us)
+
+
 def complete(engine: Engine, redis: Redis, report_id: str, as_of_us: int, csv: bytes) -> bool:
     """CSV, as_of and status in one transaction: a report is never Complete without its CSV.
     (Redis, where the metrics' tallies are kept, is told afterwards.)"""
@@ -257,8 +263,51 @@ def _reconcile(engine: Engine, queue: Queue, settings: Settings, row: ReportRow,
     if status in _ENDED:
         fail(engine, queue.connection, row.id, _rq_failure_reason(job, row.attempts))
         return _state_of_row(engine, row)
+    if "parts" in job.get_meta(refresh=False):
+        return _reconcile_parts(engine, queue, settings, row, job)
     # Finished: the job committed the row before it returned, so the row is settled now.
     return _state_of_row(engine, row, progress=1.0)
+
+
+def replan(engine: Engine, queue: Queue, settings: Settings, report_id: str, attempt: int) -> None:
+    """A part of a sharded report, or its join, was lost from Redis: plan the report again from
+    the start (a new run of its job), as often as a lost job is queued again. ``attempt`` is
+    the run whose plan was lost: a later plan is left alone."""
+    row = find(engine, report_id)
+    if row is None or row.status not in UNSETTLED:
+        return
+    planning = fetch_jobs(queue, [report_id])[0]
+    if planning is not None and planning.get_meta(refresh=False).get("attempt") not in (attempt, None):
+        return  # planned again already
+    if row.attempts > settings.report_retries:
+        fail(engine, queue.connection, report_id, f"the report's parts were lost from the queue after {row.attempts} attempts")
+        return
+    if planning is not None:
+        planning.delete()
+    if enqueue_report(queue, settings, report_id):
+        log.warning("report %s: a part or its join was lost from Redis; planned again", report_id)
+
+
+def _reconcile_parts(engine: Engine, queue: Queue, settings: Settings, row: ReportRow, job: Job) -> ReportState:
+    """A sharded report whose planning job has finished: it stands where its parts and their
+    join stand. Its progress is the parts' progress; a join that failed fails it; a part or
+    the join that Redis lost means planning it again, as often as a lost job is queued again."""
+    meta = job.get_meta(refresh=False)
+    count, attempt = int(meta["parts"]), int(meta["attempt"])
+    parts = fetch_jobs(queue, part_job_ids(row.id, attempt, count))
+    join = fetch_jobs(queue, [join_job_id(row.id, attempt)])[0]
+    if join is not None and join.get_status(refresh=False) == JobStatus.FINISHED:
+        return _state_of_row(engine, row, progress=1.0)
+    if join is None or (join.get_status(refresh=False) in _WAITING and any(p is None for p in parts)):
+        # (The planning job queued every part and the join before it finished.)
+        replan(engine, queue, settings, row.id, attempt)
+        return _state_of_row(engine, row)
+    if join.get_status(refresh=False) in _ENDED:
+        fail(engine, queue.connection, row.id, _rq_failure_reason(join, row.attempts))
+        return _state_of_row(engine, row)
+    done = [1.0 if p is not None and p.get_status(refresh=False) == JobStatus.FINISHED
+            else (_progress(p) if p is not None else 0.0) for p in parts]
+    return ReportState(row, RUNNING, round(0.99 * sum(done) / len(done), 3))
 
 
 def _jobs_of(queue: Queue, rows: list[ReportRow]) -> dict[str, Job | None]:

@@ -5,7 +5,7 @@ from __future__ import annotations
 from redis import Redis
 from rq import Callback, Queue, Retry
 from rq.exceptions import DuplicateJobError, NoSuchJobError
-from rq.job import Job
+from rq.job import Dependency, Job, JobStatus
 
 from ..config import Settings
 
@@ -13,6 +13,9 @@ from ..config import Settings
 REPORT_JOB = "storemon.reports.jobs.generate_report"
 ON_FAILURE = "storemon.reports.jobs.report_failed"
 ON_STOPPED = "storemon.reports.jobs.report_stopped"
+PART_JOB = "storemon.reports.jobs.compute_part"
+JOIN_JOB = "storemon.reports.jobs.join_parts"
+ON_PART_FAILURE = "storemon.reports.jobs.part_failed"
 # Redis answers in well under a millisecond; one that is silent this long is down or frozen.
 REDIS_TIMEOUT_S = 3
 
@@ -50,6 +53,41 @@ def enqueue_report(queue: Queue, settings: Settings, report_id: str) -> bool:
         queue.connection.delete(Job.key_for(report_id))
         enqueue()
     return True
+
+
+def part_job_ids(report_id: str, attempt: int, count: int) -> list[str]:
+    """The jobs of a sharded report's parts, as planned by its ``attempt``-th run."""
+    return [f"{report_id}-{attempt}-part{index}" for index in range(count)]
+
+
+def join_job_id(report_id: str, attempt: int) -> str:
+    return f"{report_id}-{attempt}-join"
+
+
+def enqueue_parts(queue: Queue, settings: Settings, report_id: str, attempt: int, parts: list[tuple],
+                  join_args: tuple) -> None:
+    """Queue a sharded report's parts (``parts``: each one's job arguments) and the job that
+    joins them, which runs once every part has finished or failed for good. The parts are
+    saved first and queued last, so the join is registered as waiting on every one before
+    any can end; each job's meta names the report."""
+    count = len(parts)
+    common = dict(timeout=settings.report_job_timeout, result_ttl=settings.report_result_ttl,
+                  failure_ttl=settings.report_failure_ttl, ttl=settings.report_failure_ttl,
+                  meta={"report_id": report_id}, on_stopped=Callback(ON_STOPPED))
+    jobs = [queue.create_job(PART_JOB, args=args, job_id=job_id, status=JobStatus.CREATED,
+                             description=f"report {report_id}, part {index + 1} of {count}",
+                             retry=Retry(max=settings.report_retries) if settings.report_retries else None,
+                             on_failure=Callback(ON_PART_FAILURE), **common)
+            for index, (job_id, args) in enumerate(zip(part_job_ids(report_id, attempt, count), parts))]
+    for job in jobs:
+        job.save()
+    queue.enqueue_call(JOIN_JOB, args=join_args, job_id=join_job_id(report_id, attempt),
+                       description=f"report {report_id}, joining {count} parts",
+                       depends_on=Dependency(jobs, allow_failure=True), on_failure=Callback(ON_FAILURE), **common)
+    with queue.connection.pipeline() as pipe:
+        for job in jobs:
+            queue.enqueue_job(job, pipeline=pipe)
+        pipe.execute()
 
 
 def fetch_jobs(queue: Queue, report_ids: list[str]) -> list[Job | None]:

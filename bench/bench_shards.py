@@ -1,0 +1,128 @@
+"""Sharded reports through the service: waitress and N worker.py processes on PostgreSQL, a
+fleet ten or thirty times the full scale, REPORT_SHARD_STORES=50000 (the default).
+
+    .venv/bin/python -m bench.bench_shards [--scale 10] [--workers 1 2] [--hours 4]
+
+For each worker count: the first report (every part's cache cold), then hourly reports,
+each after one more hour of polls is loaded (parts read their caches and what changed),
+timed from POST /trigger_report to the CSV downloaded. The peak resident memory of every
+worker process and work horse is sampled every 20 ms; the CSV is checked byte for byte
+against the single-job report of the same as_of (REPORT_SHARD_STORES=0, no cache).
+Each scale is generated into bench/data/ and loaded into a database of its own on first use.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import os
+import shutil
+import statistics
+import tempfile
+import threading
+import time
+
+from .bench_api import copy_database, hours_after, request, service, LOAD_HOUR
+from .bench_report import DATASETS, prepare
+from .fixtures import dataset, measured
+
+DATASETS.setdefault("scale30", ("--scale", "30"))
+
+
+class MemorySampler:
+    """The largest resident set of any process below the given ones, sampled."""
+
+    def __init__(self):
+        self.peak_mb, self.roots, self._stop = 0.0, [], threading.Event()
+        self._thread = threading.Thread(target=self._run, daemon=True)
+
+    def __enter__(self):
+        self._thread.start()
+        return self
+
+    def __exit__(self, *exc):
+        self._stop.set()
+        self._thread.join()
+
+    def _run(self) -> None:
+        while not self._stop.wait(0.02):
+            for pid in self._processes():
+                try:
+                    with open(f"/proc/{pid}/status") as f:
+                        for line in f:
+                            if line.startswith("VmRSS:"):
+                                self.peak_mb = max(self.peak_mb, int(line.split()[1]) / 1024)
+                except OSError:
+                    pass
+
+    def _processes(self) -> list[int]:
+        found = []
+        for entry in os.listdir("/proc"):
+            if entry.isdigit():
+                try:
+                    with open(f"/proc/{entry}/cmdline", "rb") as f:
+                        if b"worker.py" in f.read():
+                            found.append(int(entry))
+                except OSError:
+                    pass
+        return found
+
+
+def timed_report(conn) -> tuple[float, str]:
+    started = time.perf_counter()
+    report_id = json.loads(request(conn, "POST", "/trigger_report")[1])["report_id"]
+    while True:
+        status, body = request(conn, "GET", f"/get_report/{report_id}")
+        if status == 200 and not body.startswith(b"{"):
+            return time.perf_counter() - started, report_id
+        if status == 200:
+            raise RuntimeError(body.decode())
+        time.sleep(0.02)
+
+
+CHECK = """
+from storemon.config import load_settings
+from storemon.database.engines import make_engine
+from storemon.reports import lifecycle
+from storemon.reports.build import build_report
+engine = make_engine(load_settings().database_url)
+row = lifecycle.find(engine, {report_id!r})
+single = build_report(engine, row.as_of_us)[1]
+result = {{'same': single == lifecycle.csv_of(engine, {report_id!r}), 'rows': single.count(b'\\n') - 1}}
+"""
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser()
+    parser.add_argument("--scale", type=int, default=10)
+    parser.add_argument("--workers", type=int, nargs="+", default=[1, 2])
+    parser.add_argument("--hours", type=int, default=4)
+    args = parser.parse_args()
+    name = f"scale{args.scale}"
+    DATASETS.setdefault(name, ("--scale", str(args.scale)))
+    source = prepare(name)
+    next_hour = dataset(f"next_hour_{name}", "--start", "2023-01-25T18:00", "--days", "0.042",
+                        "--scale", str(args.scale), schedules=False)
+    os.environ["REPORT_SHARD_STORES"] = os.environ.get("REPORT_SHARD_STORES", "50000")
+    for workers in args.workers:
+        url = copy_database(source, "storemon_bench_shards")
+        cache_dir = tempfile.mkdtemp(prefix="storemon-bench-cache-")
+        try:
+            with MemorySampler() as memory, service(url, "", workers, cache_dir) as (conn, _):
+                first, report_id = timed_report(conn)
+                hourly = []
+                for directory in hours_after(next_hour, args.hours):
+                    measured(LOAD_HOUR.format(directory=str(directory)), url)
+                    elapsed, report_id = timed_report(conn)
+                    hourly.append(elapsed)
+            check = measured(CHECK.format(report_id=report_id), url)
+        finally:
+            shutil.rmtree(cache_dir, ignore_errors=True)
+        print(f"{name}, {workers} worker(s): first report (caches cold) {first:.2f} s; hourly, one more hour "
+              f"loaded: median {statistics.median(hourly):.2f} s, max {max(hourly):.2f} s ({len(hourly)} hours); "
+              f"peak worker/horse RSS {memory.peak_mb:.0f} MB; {check['rows']:,} stores; "
+              f"{'byte-identical to' if check['same'] else 'DIFFERENT FROM'} the single-job report", flush=True)
+
+
+if __name__ == "__main__":
+    main()
