@@ -12,6 +12,7 @@ stale reports (``storemon.reports.lifecycle.settle_stale``).
 
 from __future__ import annotations
 
+import gc
 import logging
 import signal
 import sys
@@ -44,6 +45,13 @@ def _worker_class():
     class ReportWorker(HerokuWorker):
         stopping = False
 
+        def fork_work_horse(self, job, queue):
+            # Every object alive now moves out of the cyclic collector's sight: a collection in
+            # the forked horse would otherwise walk the parent's whole heap and copy every page
+            # it touches (measured: the horse's first 14K-row query 52 ms instead of 10 ms).
+            gc.freeze()
+            return super().fork_work_horse(job, queue)
+
         def request_stop(self, signum, frame):
             self.stopping = True
             super().request_stop(signum, frame)
@@ -64,6 +72,8 @@ def _worker_class():
 
         def run_maintenance_tasks(self):
             super().run_maintenance_tasks()
+            gc.unfreeze()  # while idle: collect what the parent made since the last fork
+            gc.collect()
             try:
                 settings = jobs.process_settings()
                 changed = lifecycle.settle_stale(jobs.process_engine(), self.queues[0], settings)

@@ -21,11 +21,11 @@ def _hundredths(us: np.ndarray, unit_us: int) -> list[str]:
         return []
     if centi.min() < 0:  # never in a report (no time is negative): formatted one by one
         return [f"{c // 100}.{c % 100:02d}" for c in centi.tolist()]
-    return _written(1 << max(int(centi.max()).bit_length(), 14))[centi].tolist()
+    return written_hundredths(1 << max(int(centi.max()).bit_length(), 15))[centi].tolist()
 
 
 @lru_cache(maxsize=8)
-def _written(count: int) -> np.ndarray:
+def written_hundredths(count: int) -> np.ndarray:
     """Every hundredths value below ``count`` as text, looked up rather than formatted a row at
     a time (a week in hours is 16,800 hundredths: a report's values fit the first table)."""
     return np.array([f"{c // 100}.{c % 100:02d}" for c in range(count)], dtype=object)
