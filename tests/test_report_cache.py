@@ -288,6 +288,9 @@ def test_changes_merge_like_a_fresh_read():
     expected = PollState.of("e", 2, base, store[keep | ~old], ts[keep | ~old], final[keep | ~old])
     assert np.array_equal(changed.key, expected.key) and np.array_equal(changed.active, expected.active)
     assert np.all(np.diff(changed.key) > 0)
+    held = state.restricted(np.arange(0, 300, 2))  # a part's state keeps naming its stores
+    assert np.array_equal(held.changed(3, None, store[:0], ts[:0], active[:0], store[:0], ts[:0]).stores,
+                          np.arange(0, 300, 2))
     rebased = changed.rebased(cut)
     assert np.array_equal(rebased.window(cut, base + 10 ** 9)[1], changed.window(cut, base + 10 ** 9)[1])
 

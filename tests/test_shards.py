@@ -23,7 +23,7 @@ from storemon.timeparse import format_instant
 
 from .helpers import scalar
 from .services import WorkerProcess, wait_for
-from .test_report_cache import HOUR_US, START, Loads, base_data, sweep, wait_for_csv
+from .test_report_cache import HOUR_US, START, STORES, Loads, base_data, sweep, wait_for_csv
 
 AS_OF = START + 9 * 24 * HOUR_US - HOUR_US // 2
 PART_STORES = 5  # the 12 stores of base_data in 3 parts of 4
@@ -128,12 +128,14 @@ def test_a_sharded_report_equals_the_single_job_report(settings, app, data, work
         parts = part_jobs(app, report_id)
         assert len(parts) == 3 and all(p.get_status() == "finished" for p in parts)
         assert [p.return_value().count(b"\n") for p in parts] == [4, 4, 4]
-    # an hour later, the parts come from their caches brought up to date
-    Loads(data, tmp_path / "next")(polls=sweep(9 * 24))
-    report_id = trigger(client, None)
-    assert wait_for_csv(client, report_id) == build_report(data)[1]
+    # hours later, the parts come from their caches brought up to date
+    for hour in (9 * 24, 9 * 24 + 1):
+        Loads(data, tmp_path / f"next-{hour}")(polls=sweep(hour, stores=["store-00a"] + STORES))  # and a new store
+        report_id = trigger(client, None)
+        assert wait_for_csv(client, report_id) == build_report(data)[1]
     logs = "".join((tmp_path / f"worker-{i}.log").read_text() for i in range(2))
-    assert "cache updated" in logs and "cut into 3 parts" in logs
+    assert "cut into 3 parts" in logs
+    assert logs.count("cache built") == 3 and logs.count("cache updated") >= 6  # read whole once, then changes
 
 
 def test_progress_is_the_parts_progress_and_a_killed_part_runs_again(settings, app, data, workers, held):

@@ -215,12 +215,18 @@ def _brought_up_to_date(conn: Connection, state: PollState, chosen: Selection, s
     """The cached state with the changes after its own up to ``seq``: polls stored, polls
     turned inactive, and retention's deletions. None if they reach beyond a cache key."""
     base, done = state.base_us, state.seq
-    held = Selection(chosen.seq, state.stores if chosen.stores is None else chosen.stores)
-    store, ts_us, active = _selected_polls(conn, "seq > %s AND ts_us >= %s", (done, base), base, held)
-    where, params = Selection(None, held.stores).where("overridden_seq > %s AND overridden_seq <= %s AND ts_us >= %s",
-                                                       (done, seq, base))
-    overridden = np.array(fetch_all(conn, f"SELECT store, ts_us FROM polls WHERE {where}", params),
+    # Every store's changes (an index range on seq: an hour's worth is small), kept for the
+    # stores it holds here: asking PostgreSQL for a part's 50K stores by key costs more.
+    store, ts_us, active = _selected_polls(conn, "seq > %s AND ts_us >= %s", (done, base), base,
+                                           Selection(chosen.seq))
+    overridden = np.array(fetch_all(conn, "SELECT store, ts_us FROM polls WHERE overridden_seq > %s"
+                                          " AND overridden_seq <= %s AND ts_us >= %s", (done, seq, base)),
                           np.int64).reshape(-1, 2)
+    held = state.stores if chosen.stores is None else chosen.stores
+    if held is not None:
+        mine = np.isin(store, held)
+        store, ts_us, active = store[mine], ts_us[mine], active[mine]
+        overridden = overridden[np.isin(overridden[:, 0], held)]
     newest = max(state.newest_us or base, int(ts_us.max(initial=base)))
     max_key = max(int(store.max(initial=0)), int(state.key[-1] >> pollcache.TIME_BITS) if state.key.size else 0)
     if not pollcache.fits(max_key, base, newest):
@@ -235,7 +241,8 @@ def _with_stores(snap: Snapshot, state: PollState, chosen: Selection, stores: np
     state = state.restricted(stores)
     if missing.size == 0:
         return state
-    newest = latest_poll_us(snap.conn) or state.base_us
-    store, ts_us, active = snap.polls(state.base_us, max(newest, state.base_us), Selection(chosen.seq, missing))
+    # by store (polls_by_store): a few stores' polls, not a range of everyone's
+    store, ts_us, active = _selected_polls(snap.conn, "ts_us >= %s", (state.base_us,), state.base_us,
+                                           Selection(chosen.seq, missing))
     empty = np.zeros(0, np.int64)
     return state.changed(state.seq, None, store, ts_us, active, empty, empty)

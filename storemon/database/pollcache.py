@@ -56,7 +56,7 @@ class PollState:
            stores: np.ndarray | None = None) -> PollState:
         """From distinct polls at or after ``base_us``, in any order."""
         key = pack(store, ts_us, base_us)
-        order = np.argsort(key, kind="stable")
+        order = np.argsort(key)  # (distinct keys: any sort gives the one order)
         return PollState(epoch, seq, base_us, key[order], np.asarray(active, bool)[order], stores)
 
     def restricted(self, stores: np.ndarray) -> PollState:
@@ -91,7 +91,7 @@ class PollState:
             status[at[found]] = False
         if store.size:
             new_key = pack(store, ts_us, self.base_us)
-            order = np.argsort(new_key, kind="stable")
+            order = np.argsort(new_key)
             new_key, new_active = new_key[order], np.asarray(active, bool)[order]
             found, at = _find(key, new_key)
             if found.any():  # stored again after retention removed it: inactive still wins
@@ -99,7 +99,7 @@ class PollState:
                 status[at[found]] &= new_active[found]
                 new_key, new_active, at = new_key[~found], new_active[~found], at[~found]
             key, status = np.insert(key, at, new_key), np.insert(status, at, new_active)
-        return PollState(self.epoch, seq, self.base_us, key, status)
+        return replace(self, seq=seq, key=key, active=status)
 
     def rebased(self, base_us: int) -> PollState:
         """Without the polls before ``base_us`` (only moves forward)."""
