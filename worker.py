@@ -175,13 +175,13 @@ def warm_up(settings: Settings) -> None:
     engine = engines.make_engine(settings.database_url, connect_timeout_s=5, statement_timeout_s=WARM_UP_LIMIT_S,
                                  lock_timeout_s=1)
     try:
-        outcome = warm(engine, report_cache(settings, engine))
+        outcome = warm(engine, settings, report_cache(settings, engine))
     except Exception as exc:
         log.warning("warm-up skipped: %s", engines.describe(exc))
         return
     finally:
         engine.dispose()
-    log.info("warmed up in %.2f s (report cache: %s)", time.perf_counter() - started, outcome or "off")
+    log.info("warmed up in %.2f s (report cache: %s)", time.perf_counter() - started, outcome or "not used")
 
 
 def main() -> None:

@@ -199,6 +199,7 @@ def test_reports_through_workers_sharing_one_cache_equal_uncached(settings, app,
                 assert wait_for_csv(client, report_id) == truth
         logs = "".join((tmp_path / f"worker-{i}.log").read_text() for i in range(2))
         assert "report polls: cache updated" in logs
+        assert "warmed up in" in logs and "(report cache: built)" in logs  # the first worker to start built it
     finally:
         for worker in workers:
             worker.stop()

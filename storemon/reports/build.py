@@ -4,13 +4,14 @@ from __future__ import annotations
 
 import logging
 
+import numpy as np
 from sqlalchemy import Engine
 
 from ..core import LOOKBACK_US, Progress, compute_uptime, to_csv
 from ..core.csvout import written_hundredths
 from ..core.sessions import business_sessions
 from ..database.pollcache import PollCache
-from ..database.queries import latest_poll_us, report_input
+from ..database.queries import Stores, latest_poll_us, report_input
 
 
 REPORTING = "computing report"
@@ -64,16 +65,25 @@ def build_report(engine: Engine, as_of_us: int | None = None, on_progress: Progr
     return as_of, csv_bytes
 
 
-def warm_up(engine: Engine, cache: PollCache | None) -> str | None:
+def warm_up(engine: Engine, settings, cache: PollCache | None) -> str | None:
     """Do, for the newest polls, what a fresh process's first report would do before its own
     work: bring the cache up to date (or build it) and compute the zone transitions of the
     stored zones. A worker does it before it takes jobs, so every work horse it forks starts
-    warm. Returns how the cache served (None: nothing to do)."""
+    warm. A fleet whose reports are cut into parts warms its zones only (each part keeps a
+    cache of its own). Returns how the cache served (None: not used)."""
+    from .shards import sharded
+
     with engine.connect() as conn:
         as_of = latest_poll_us(conn)
     if as_of is None:
         return None
-    data = report_input(engine, as_of, cache)
+    if sharded(engine, settings, as_of):
+        with engine.connect() as conn:
+            stores = Stores.read(conn, as_of)
+        empty = np.zeros(0, np.int64)
+        data, cache = stores.report_input(empty, empty, empty.astype(bool)), None
+    else:
+        data = report_input(engine, as_of, cache)
     written_hundredths(1 << 15)  # the CSV's number table (a week in hours is 16,800 hundredths)
     business_sessions(list(data.timezones), data.hours_store, data.hours_day, data.hours_start_s, data.hours_end_s,
                       (as_of - LOOKBACK_US) // 1_000_000, -(-as_of // 1_000_000))
