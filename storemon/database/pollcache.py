@@ -72,9 +72,12 @@ class PollState:
     def window(self, since_us: int, until_us: int) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
         """(store key, ts_us, active) of the polls in ``[since, until]``, sorted by (store, time)."""
         rel = self.key & _LOW
-        inside = (rel >= since_us - self.base_us) & (rel <= until_us - self.base_us)
-        key = self.key[inside]
-        return key >> TIME_BITS, (key & _LOW) + self.base_us, np.asarray(self.active[inside], bool)
+        inside = rel >= since_us - self.base_us
+        inside &= rel <= until_us - self.base_us
+        rel += self.base_us  # now the instants
+        if inside.all():  # (few temporaries: in a fresh work horse, memory touched the first time is what costs)
+            return self.key >> TIME_BITS, rel, np.array(self.active, bool)
+        return self.key[inside] >> TIME_BITS, rel[inside], np.asarray(self.active[inside], bool)
 
     def changed(self, seq: int, deleted_before_us: int | None, store: np.ndarray, ts_us: np.ndarray,
                 active: np.ndarray, overridden_store: np.ndarray, overridden_ts_us: np.ndarray) -> PollState:
