@@ -32,6 +32,26 @@ def _hours(conn: Connection) -> np.ndarray:
     return np.stack([rows[name].astype(np.int64) for name in ("store", "day", "start", "end")], axis=1)
 
 
+def _packed_stores(conn: Connection, as_of_us: int) -> tuple[np.ndarray, list[str], list[str | None], np.ndarray]:
+    """The stores polled by as_of, in key order, as a few packed values rather than a row each
+    (136K stores: 40 ms instead of 100 ms): keys and first polls as bytes, ids joined by line
+    breaks (which no stored id holds), and each distinct timezone with the keys that have it."""
+    keys, first, ids = fetch_all(conn, """
+        SELECT string_agg(int4send(id), ''::bytea ORDER BY id), string_agg(int8send(first_poll_us), ''::bytea ORDER BY id),
+               string_agg(store_id, E'\\n' ORDER BY id)
+        FROM stores WHERE first_poll_us <= %s""", (as_of_us,))[0]
+    if keys is None:
+        return np.zeros(0, np.int64), [], [], np.zeros(0, np.int64)
+    keys = np.frombuffer(keys, ">i4").astype(np.int64)
+    timezones: list[str | None] = [None] * keys.size
+    for name, having in fetch_all(conn, "SELECT timezone, string_agg(int4send(id), ''::bytea) FROM stores"
+                                        " WHERE first_poll_us <= %s AND timezone IS NOT NULL GROUP BY timezone",
+                                  (as_of_us,)):
+        for at in np.searchsorted(keys, np.frombuffer(having, ">i4").astype(np.int64)).tolist():
+            timezones[at] = name
+    return keys, ids.split("\n"), timezones, np.frombuffer(first, ">i8").astype(np.int64)
+
+
 @dataclass
 class Stores:
     """The stores a report lists (polled at or before its as_of) in key order, and their hours."""
@@ -44,13 +64,17 @@ class Stores:
 
     @staticmethod
     def read(conn: Connection, as_of_us: int) -> Stores:
-        found = fetch_all(conn, "SELECT id, store_id, timezone, first_poll_us FROM stores"
-                                " WHERE first_poll_us <= %s ORDER BY id", (as_of_us,))
-        keys = np.array([s[0] for s in found], np.int64)
+        if is_postgres(conn):
+            keys, store_ids, timezones, first_poll_us = _packed_stores(conn, as_of_us)
+        else:
+            found = fetch_all(conn, "SELECT id, store_id, timezone, first_poll_us FROM stores"
+                                    " WHERE first_poll_us <= %s ORDER BY id", (as_of_us,))
+            keys, store_ids, timezones = np.array([s[0] for s in found], np.int64), [s[1] for s in found], \
+                [s[2] for s in found]
+            first_poll_us = np.array([s[3] for s in found], np.int64)
         hours = _hours(conn)
         hours = hours[np.isin(hours[:, 0], keys)]  # the hours of stores not yet polled by as_of go
-        return Stores(keys, [s[1] for s in found], [s[2] for s in found],
-                      np.array([s[3] for s in found], np.int64), hours)
+        return Stores(keys, store_ids, timezones, first_poll_us, hours)
 
     def by_store_id(self) -> np.ndarray:
         """Positions of the stores in store_id order (the report's row order)."""

@@ -177,8 +177,15 @@ def _generate(report_id: str) -> bytes:
     return _retrying(report_id, deadline, compute)
 
 
-def compute_part(data: bytes) -> bytes:
+def compute_part(part_job_id: str) -> bytes:
     """A part of a sharded report (storemon/reports/shards.py): its CSV rows, the job's result."""
+    from .queue import part_input_key
+
+    job = get_current_job()
+    redis = job.connection if job is not None else redis_client(process_settings().redis_url)
+    data = redis.get(part_input_key(part_job_id))
+    if data is None:
+        raise ReportError("a part's stores were lost from Redis before it ran")
     part = shards.Part.loads(data)
     token = logs.report_id.set(part.report_id)
     try:
@@ -198,7 +205,7 @@ def compute_part(data: bytes) -> bytes:
 
 def join_parts(report_id: str, attempt: int, count: int, as_of_us: int) -> bytes:
     """The last job of a sharded report: its parts' rows joined in order, the report completed."""
-    from .queue import fetch_jobs, part_job_ids
+    from .queue import fetch_jobs, part_input_key, part_job_ids
 
     token = logs.report_id.set(report_id)
     try:
@@ -217,6 +224,7 @@ def join_parts(report_id: str, attempt: int, count: int, as_of_us: int) -> bytes
             rows.append(part.return_value())
         csv = shards.joined(rows)
         tallies = job.connection if job is not None else redis_client(process_settings().redis_url)
+        tallies.delete(*[part_input_key(part.id) for part in parts])  # (a failed report's expire)
         if _retrying(report_id, deadline, lambda: lifecycle.complete(engine, tallies, report_id, as_of_us, csv)):
             log.info("complete: as of %s, %d stores in %d parts", format_instant(as_of_us), csv.count(b"\n") - 1, count)
             return csv

@@ -5,7 +5,7 @@ from __future__ import annotations
 from redis import Redis
 from rq import Callback, Queue, Retry
 from rq.exceptions import DuplicateJobError, NoSuchJobError
-from rq.job import Dependency, Job, JobStatus
+from rq.job import Dependency, Job
 
 from ..config import Settings
 
@@ -64,30 +64,35 @@ def join_job_id(report_id: str, attempt: int) -> str:
     return f"{report_id}-{attempt}-join"
 
 
-def enqueue_parts(queue: Queue, settings: Settings, report_id: str, attempt: int, parts: list[tuple],
+def part_input_key(part_job_id: str) -> str:
+    """Where a part's stores wait for it in Redis (beside its job, not in it: RQ would compress
+    a megabyte of job arguments again at every save of the job)."""
+    return f"storemon:part-input:{part_job_id}"
+
+
+def enqueue_parts(queue: Queue, settings: Settings, report_id: str, attempt: int, inputs: list[bytes],
                   join_args: tuple) -> None:
-    """Queue a sharded report's parts (``parts``: each one's job arguments) and the job that
-    joins them, which runs once every part has finished or failed for good. The parts are
-    saved first and queued last, so the join is registered as waiting on every one before
-    any can end; each job's meta names the report."""
-    count = len(parts)
+    """Queue a sharded report's parts (``inputs``: what each computes, kept under
+    ``part_input_key``) and the job that joins them, which runs once every part has finished
+    or failed for good (RQ watches the parts while it registers the join, so a part that
+    ends meanwhile is counted as ended). Each job's meta names the report."""
+    count = len(inputs)
+    ids = part_job_ids(report_id, attempt, count)
     common = dict(timeout=settings.report_job_timeout, result_ttl=settings.report_result_ttl,
                   failure_ttl=settings.report_failure_ttl, ttl=settings.report_failure_ttl,
                   meta={"report_id": report_id}, on_stopped=Callback(ON_STOPPED))
-    jobs = [queue.create_job(PART_JOB, args=args, job_id=job_id, status=JobStatus.CREATED,
-                             description=f"report {report_id}, part {index + 1} of {count}",
-                             retry=Retry(max=settings.report_retries) if settings.report_retries else None,
-                             on_failure=Callback(ON_PART_FAILURE), **common)
-            for index, (job_id, args) in enumerate(zip(part_job_ids(report_id, attempt, count), parts))]
-    for job in jobs:
-        job.save()
+    with queue.connection.pipeline() as pipe:
+        for job_id, data in zip(ids, inputs):
+            pipe.set(part_input_key(job_id), data, ex=settings.report_failure_ttl)
+        pipe.execute()
+    jobs = [queue.enqueue_call(PART_JOB, args=(job_id,), job_id=job_id,
+                               description=f"report {report_id}, part {index + 1} of {count}",
+                               retry=Retry(max=settings.report_retries) if settings.report_retries else None,
+                               on_failure=Callback(ON_PART_FAILURE), **common)
+            for index, job_id in enumerate(ids)]
     queue.enqueue_call(JOIN_JOB, args=join_args, job_id=join_job_id(report_id, attempt),
                        description=f"report {report_id}, joining {count} parts",
                        depends_on=Dependency(jobs, allow_failure=True), on_failure=Callback(ON_FAILURE), **common)
-    with queue.connection.pipeline() as pipe:
-        for job in jobs:
-            queue.enqueue_job(job, pipeline=pipe)
-        pipe.execute()
 
 
 def fetch_jobs(queue: Queue, report_ids: list[str]) -> list[Job | None]:

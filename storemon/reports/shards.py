@@ -47,7 +47,7 @@ class Part:
     stores: Stores
 
     def dumps(self) -> bytes:
-        """Job arguments travel through Redis: compact and self-contained."""
+        """A part's input travels through Redis: compact and self-contained."""
         return zlib.compress(pickle.dumps(self, protocol=pickle.HIGHEST_PROTOCOL), 1)
 
     @staticmethod
@@ -73,7 +73,7 @@ def plan(engine: Engine, queue: Queue, settings: Settings, report_id: str, attem
     count = max(1, -(-order.size // settings.report_shard_stores))
     parts = [Part(report_id, index, count, as_of_us, version.epoch, version.seq, stores.part(positions))
              for index, positions in enumerate(np.array_split(order, count))]
-    enqueue_parts(queue, settings, report_id, attempt, [(part.dumps(),) for part in parts],
+    enqueue_parts(queue, settings, report_id, attempt, [part.dumps() for part in parts],
                   (report_id, attempt, count, as_of_us))
     log.info("cut into %d parts of up to %d stores, as of change %d", count, settings.report_shard_stores,
              version.seq)
