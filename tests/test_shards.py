@@ -26,7 +26,7 @@ from .services import WorkerProcess, wait_for
 from .test_report_cache import HOUR_US, START, STORES, Loads, base_data, sweep, wait_for_csv
 
 AS_OF = START + 9 * 24 * HOUR_US - HOUR_US // 2
-PART_STORES = 5  # the 12 stores of base_data in 3 parts of 4
+PART_STORES = 5  # the 12 stores of base_data: 3 parts of 4 for one worker, 4 parts of 3 for two
 
 
 @pytest.fixture
@@ -126,16 +126,16 @@ def test_a_sharded_report_equals_the_single_job_report(settings, app, data, work
         csv = wait_for_csv(client, report_id)
         assert csv == build_report(data, as_of)[1]
         parts = part_jobs(app, report_id)
-        assert len(parts) == 3 and all(p.get_status() == "finished" for p in parts)
-        assert [p.return_value().count(b"\n") for p in parts] == [4, 4, 4]
+        assert len(parts) == 4 and all(p.get_status() == "finished" for p in parts)
+        assert [p.return_value().count(b"\n") for p in parts] == [3, 3, 3, 3]
     # hours later, the parts come from their caches brought up to date
     for hour in (9 * 24, 9 * 24 + 1):
         Loads(data, tmp_path / f"next-{hour}")(polls=sweep(hour, stores=["store-00a"] + STORES))  # and a new store
         report_id = trigger(client, None)
         assert wait_for_csv(client, report_id) == build_report(data)[1]
     logs = "".join((tmp_path / f"worker-{i}.log").read_text() for i in range(2))
-    assert "cut into 3 parts" in logs and "(report cache: not used)" in logs  # parts keep their own
-    assert logs.count("cache built") == 3 and logs.count("cache updated") >= 6  # read whole once, then changes
+    assert "cut into 4 parts" in logs and "(report cache: not used)" in logs  # parts keep their own
+    assert logs.count("cache built") == 4 and logs.count("cache updated") >= 8  # read whole once, then changes
 
 
 def test_progress_is_the_parts_progress_and_a_killed_part_runs_again(settings, app, data, workers, held):
@@ -163,7 +163,7 @@ def test_a_part_that_fails_fails_the_report_with_its_reason(settings, app, data,
     wait_for(lambda: client.get(f"/get_report/{report_id}").get_json()["status"] == "Failed", 60,
              "the report to fail")
     error = lifecycle.find(data, report_id).error
-    assert error.startswith("part ") and "of 3 failed: the report timed out after 3 s (REPORT_JOB_TIMEOUT)" in error
+    assert error.startswith("part ") and "of 4 failed: the report timed out after 3 s (REPORT_JOB_TIMEOUT)" in error
     held.release()
     # the join still runs once every part has ended, and leaves the failed report as it is
     meta = planning_job(app, report_id).get_meta(refresh=True)
@@ -206,6 +206,11 @@ def test_a_load_committing_during_a_sharded_report_is_wholly_out(settings, app, 
     assert build_report(data, AS_OF)[1] != before
     assert wait_for_csv(client, report_id, 120) == before
     assert scalar(data, "SELECT count(*) FROM polls WHERE overridden_seq IS NOT NULL") > 0
+
+
+def test_parts_come_in_multiples_of_the_workers():
+    assert [shards.part_count(12, 5, w) for w in (0, 1, 2, 3, 4)] == [3, 3, 4, 3, 4]
+    assert shards.part_count(136_383, 50_000, 2) == 4 and shards.part_count(50_000, 50_000, 2) == 2
 
 
 def test_small_reports_and_sqlite_stay_single_jobs(settings, sqlite, pg):

@@ -18,6 +18,7 @@ import zlib
 from dataclasses import dataclass
 
 import numpy as np
+from rq import Worker
 from rq.queue import Queue
 from sqlalchemy import Engine
 
@@ -70,14 +71,23 @@ def plan(engine: Engine, queue: Queue, settings: Settings, report_id: str, attem
     queue them and their join; the number of parts."""
     version, stores = plan_input(engine, as_of_us)
     order = stores.by_store_id()
-    count = max(1, -(-order.size // settings.report_shard_stores))
+    count = part_count(order.size, settings.report_shard_stores, Worker.count(queue=queue))
     parts = [Part(report_id, index, count, as_of_us, version.epoch, version.seq, stores.part(positions))
              for index, positions in enumerate(np.array_split(order, count))]
     enqueue_parts(queue, settings, report_id, attempt, [part.dumps() for part in parts],
                   (report_id, attempt, count, as_of_us))
-    log.info("cut into %d parts of up to %d stores, as of change %d", count, settings.report_shard_stores,
+    log.info("cut into %d parts of up to %d stores, as of change %d", count, -(-order.size // count),
              version.seq)
     return count
+
+
+def part_count(stores: int, most: int, workers: int) -> int:
+    """The fewest parts of at most ``most`` stores whose number is a multiple of the workers
+    there are: every worker then takes as many parts as the next (3 parts on 2 workers take
+    two rounds of the largest; 4 smaller ones, two rounds of a smaller)."""
+    fewest = max(1, -(-stores // most))
+    workers = max(1, workers)
+    return -(-fewest // workers) * workers
 
 
 def compute(engine: Engine, part: Part, cache: PollCache | None, on_progress: Progress | None = None) -> bytes:
