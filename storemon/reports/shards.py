@@ -14,7 +14,6 @@ from __future__ import annotations
 
 import logging
 import pickle
-import zlib
 from dataclasses import dataclass
 
 import numpy as np
@@ -48,12 +47,13 @@ class Part:
     stores: Stores
 
     def dumps(self) -> bytes:
-        """A part's input travels through Redis: compact and self-contained."""
-        return zlib.compress(pickle.dumps(self, protocol=pickle.HIGHEST_PROTOCOL), 1)
+        """A part's input travels through Redis, for minutes at most (the join deletes it):
+        self-contained, and not compressed (compressing took 0.14 s of planning 408K stores)."""
+        return pickle.dumps(self, protocol=pickle.HIGHEST_PROTOCOL)
 
     @staticmethod
     def loads(data: bytes) -> Part:
-        return pickle.loads(zlib.decompress(data))
+        return pickle.loads(data)
 
     @property
     def label(self) -> str:

@@ -1,0 +1,49 @@
+"""The command line as a whole process: ``python -m storemon report --out FILE`` on the full-scale
+data in PostgreSQL, from start-up to exit.
+
+    .venv/bin/python -m bench.bench_cli
+
+Runs it once with an empty report cache (it reads everything and writes the cache), then
+five times after one more hour of polls is loaded each time, on a copy of the benchmark
+database.
+"""
+
+from __future__ import annotations
+
+import os
+import statistics
+import subprocess
+import sys
+import tempfile
+import time
+
+from .bench_api import LOAD_HOUR, copy_database, hours_after
+from .bench_report import prepare
+from .fixtures import ROOT, dataset, measured
+
+
+def run(env: dict, out: str) -> float:
+    started = time.perf_counter()
+    subprocess.run([sys.executable, "-m", "storemon", "report", "--out", out], cwd=ROOT, env=env, check=True,
+                   capture_output=True)
+    return time.perf_counter() - started
+
+
+def main() -> None:
+    url = copy_database(prepare("full"), "storemon_bench_cli")
+    next_hour = dataset("next_hour", "--start", "2023-01-25T18:00", "--days", "0.042", schedules=False)
+    with tempfile.TemporaryDirectory() as tmp:
+        env = {**os.environ, "DATABASE_URL": url, "REPORT_CACHE_DIR": f"{tmp}/cache", "PYTHONPATH": str(ROOT)}
+        out = f"{tmp}/report.csv"
+        first = run(env, out)
+        hourly = []
+        for directory in hours_after(next_hour, 6):
+            measured(LOAD_HOUR.format(directory=str(directory)), url)
+            hourly.append(run(env, out))
+        hourly = hourly[1:]
+    print(f"python -m storemon report, whole process: first (empty cache) {first:.2f} s; after one more hour "
+          f"loaded: median {statistics.median(hourly):.2f} s, max {max(hourly):.2f} s ({len(hourly)} runs)")
+
+
+if __name__ == "__main__":
+    main()
