@@ -73,8 +73,13 @@ def listed_stores(data: ReportInput, as_of_us: int) -> np.ndarray:
         listed = np.zeros(n, bool)
         listed[data.poll_store[data.poll_ts_us <= as_of_us]] = True
     chosen = np.flatnonzero(listed)
-    ids = np.asarray(data.store_ids, dtype=str)[chosen]
-    return chosen[np.argsort(ids, kind="stable")]
+    return chosen[store_id_order(np.asarray(data.store_ids, dtype=str)[chosen])]
+
+
+def store_id_order(store_ids) -> np.ndarray:
+    """Positions of the ids in the report's row order (code point order; a sharded report cuts
+    its parts in the same order, so their rows join into the same CSV)."""
+    return np.argsort(np.asarray(store_ids, dtype=str), kind="stable") if len(store_ids) else np.zeros(0, np.int64)
 
 
 def dedupe_polls(store: np.ndarray, ts_us: np.ndarray, active: np.ndarray

@@ -14,6 +14,7 @@ from .engines import is_postgres
 from .lookback import Selection, cached_lookback, check_unchanged, latest_poll_us, snapshot
 from .pollcache import PollCache
 from ..core import LOOKBACK_US, ReportInput
+from ..core.uptime import store_id_order
 from ..sources import CONTROL_CHARACTER
 
 __all__ = ["StoreRecord", "Stores", "find_stores", "latest_poll_us", "listed_count", "part_input", "plan_input",
@@ -81,9 +82,8 @@ class Stores:
         return Stores(keys, store_ids, timezones, first_poll_us, hours)
 
     def by_store_id(self) -> np.ndarray:
-        """Positions of the stores in store_id order (the report's row order)."""
-        return np.argsort(np.array(self.store_ids, dtype=str), kind="stable") if self.store_ids else \
-            np.zeros(0, np.int64)
+        """Positions of the stores in the report's row order."""
+        return store_id_order(self.store_ids)
 
     def part(self, positions: np.ndarray) -> Stores:
         """The stores at these positions (and their hours), in key order."""

@@ -36,11 +36,12 @@ def resolve_as_of(engine: Engine, as_of_us: int | None) -> int:
     return latest
 
 
-def report_cache(settings, engine: Engine) -> PollCache | None:
-    """The poll cache a report on this engine uses, or None with REPORT_CACHE off."""
+def report_cache(settings, engine: Engine, part: str = "all") -> PollCache | None:
+    """The poll cache a report on this engine uses (or one part of a sharded report), or None
+    with REPORT_CACHE off."""
     if not settings.report_cache:
         return None
-    return PollCache.for_database(settings.report_cache_dir, engine.url.render_as_string(hide_password=False))
+    return PollCache.for_database(settings.report_cache_dir, engine.url.render_as_string(hide_password=False), part)
 
 
 def build_report(engine: Engine, as_of_us: int | None = None, on_progress: Progress | None = None,

@@ -135,7 +135,7 @@ def _generate(report_id: str) -> bytes:
     engine = process_engine()
     job = get_current_job()
     progress = _Progress(job)
-    tallies = job.connection if job is not None else redis_client(process_settings().redis_url)
+    tallies = _redis_of(job)
     deadline = time.monotonic() + process_settings().report_database_wait
 
     row = _retrying(report_id, deadline, lambda: lifecycle.start(engine, report_id))  # one attempt more
@@ -163,27 +163,37 @@ def _generate(report_id: str) -> bytes:
     def compute() -> bytes:
         started = time.perf_counter()
         _, csv = build_report(engine, as_of_us, on_progress=progress, cache=cache)
-        if lifecycle.complete(engine, tallies, report_id, as_of_us, csv):
+        if _delivered(engine, tallies, report_id, as_of_us, csv):
             log.info("complete: as of %s, %d stores, %.2f s", format_instant(as_of_us), csv.count(b"\n") - 1,
                      time.perf_counter() - started)
             if cache is not None:
                 cache.save()  # for the next report; the client has its CSV already
-            return csv
-        settled = lifecycle.find(engine, report_id)
-        if settled is not None and settled.status == lifecycle.COMPLETE:
-            return csv  # completed by another run of the same job (a retried COMMIT, a duplicate)
-        raise AlreadySettled(f"the report failed while it was computed: {settled and settled.error}")
+        return csv
 
     return _retrying(report_id, deadline, compute)
+
+
+def _delivered(engine: Engine, redis, report_id: str, as_of_us: int, csv: bytes) -> bool:
+    """Complete the report with its CSV: True if this run did, False if another run of the same
+    job already had (a retried COMMIT, a duplicate); AlreadySettled if it had failed meanwhile."""
+    if lifecycle.complete(engine, redis, report_id, as_of_us, csv):
+        return True
+    settled = lifecycle.find(engine, report_id)
+    if settled is not None and settled.status == lifecycle.COMPLETE:
+        return False
+    raise AlreadySettled(f"the report failed while it was computed: {settled and settled.error}")
+
+
+def _redis_of(job: Job | None):
+    """The job's own Redis connection (a fresh client when run outside RQ)."""
+    return job.connection if job is not None else redis_client(process_settings().redis_url)
 
 
 def compute_part(part_job_id: str) -> bytes:
     """A part of a sharded report (storemon/reports/shards.py): its CSV rows, the job's result."""
     from .queue import part_input_key
 
-    job = get_current_job()
-    redis = job.connection if job is not None else redis_client(process_settings().redis_url)
-    data = redis.get(part_input_key(part_job_id))
+    data = _redis_of(get_current_job()).get(part_input_key(part_job_id))
     if data is None:
         raise ReportError("a part's stores were lost from Redis before it ran")
     part = shards.Part.loads(data)
@@ -223,15 +233,11 @@ def join_parts(report_id: str, attempt: int, count: int, as_of_us: int) -> bytes
                 raise AlreadySettled(f"part {index + 1} of {count} did not finish")
             rows.append(part.return_value())
         csv = shards.joined(rows)
-        tallies = job.connection if job is not None else redis_client(process_settings().redis_url)
-        tallies.delete(*[part_input_key(part.id) for part in parts])  # (a failed report's expire)
-        if _retrying(report_id, deadline, lambda: lifecycle.complete(engine, tallies, report_id, as_of_us, csv)):
+        redis = _redis_of(job)
+        redis.delete(*[part_input_key(part.id) for part in parts])  # (a failed report's expire)
+        if _retrying(report_id, deadline, lambda: _delivered(engine, redis, report_id, as_of_us, csv)):
             log.info("complete: as of %s, %d stores in %d parts", format_instant(as_of_us), csv.count(b"\n") - 1, count)
-            return csv
-        settled = lifecycle.find(engine, report_id)
-        if settled is not None and settled.status == lifecycle.COMPLETE:
-            return csv
-        raise AlreadySettled(f"the report failed while its parts were computed: {settled and settled.error}")
+        return csv
     finally:
         logs.report_id.reset(token)
 

@@ -294,8 +294,7 @@ def _reconcile_parts(engine: Engine, queue: Queue, settings: Settings, row: Repo
     the join that Redis lost means planning it again, as often as a lost job is queued again."""
     meta = job.get_meta(refresh=False)
     count, attempt = int(meta["parts"]), int(meta["attempt"])
-    parts = fetch_jobs(queue, part_job_ids(row.id, attempt, count))
-    join = fetch_jobs(queue, [join_job_id(row.id, attempt)])[0]
+    *parts, join = fetch_jobs(queue, part_job_ids(row.id, attempt, count) + [join_job_id(row.id, attempt)])
     if join is not None and join.get_status(refresh=False) == JobStatus.FINISHED:
         return _state_of_row(engine, row, progress=1.0)
     if join is None or (join.get_status(refresh=False) in _WAITING and any(p is None for p in parts)):

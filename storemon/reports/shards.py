@@ -107,7 +107,6 @@ def joined(parts: list[bytes]) -> bytes:
 def part_cache(settings: Settings, engine: Engine, part: Part) -> PollCache | None:
     """The part's own cache file: any worker on the machine that takes part k of n next reads
     what it holds (the stores at the parts' edges move a little as stores are added)."""
-    if not settings.report_cache:
-        return None
-    return PollCache.for_database(settings.report_cache_dir, engine.url.render_as_string(hide_password=False),
-                                  part=f"part{part.index}of{part.count}")
+    from .build import report_cache
+
+    return report_cache(settings, engine, part=f"part{part.index}of{part.count}")
