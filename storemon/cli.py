@@ -7,6 +7,7 @@ first and, when it is missing or behind, stops with one line saying to run ``ini
 
 from __future__ import annotations
 
+import gc
 import os
 import stat
 import sys
@@ -100,8 +101,11 @@ def _check_out(_ctx, _param, value: Path | None) -> Path | None:
 
 
 @click.group()
-def cli() -> None:
+@click.pass_context
+def cli(ctx: click.Context) -> None:
     """storemon: business-hours uptime reports for polled stores."""
+    if ctx.invoked_subcommand != "report":
+        gc.enable()  # (main turned it off for start-up; a load or the clock makes garbage to collect)
 
 
 @cli.command("init-db")
@@ -311,6 +315,10 @@ def clock() -> None:
 
 
 def main() -> None:
+    # Start-up builds some 100K long-lived objects (modules, classes) that the cycle collector
+    # would walk again and again for nothing: 40 ms of a 0.7 s report, which itself makes few
+    # Python objects (its data is NumPy arrays) and keeps it off.
+    gc.disable()
     from dataclasses import replace
 
     from .logs import configure_logging
@@ -324,4 +332,27 @@ def main() -> None:
         # The clock, a long-running process, logs at LOG_LEVEL.
         configure_logging(settings if settings.log_level in ("DEBUG", "WARNING", "ERROR", "CRITICAL")
                           else replace(settings, log_level="WARNING"))
-    cli(prog_name="python -m storemon")
+    try:
+        cli(prog_name="python -m storemon")
+        code = 0
+    except SystemExit as done:
+        code = done.code
+    _exit_now(code)
+
+
+def _exit_now(code: int | str | None) -> None:
+    """End the process without the interpreter's teardown, which spends about 0.1 s of a
+    report's 0.7 s freeing modules and arrays that the OS takes back at once. Whatever the
+    command wrote is flushed first; its connections and files are closed already."""
+    import logging
+
+    if isinstance(code, str):
+        print(code, file=sys.stderr)
+        code = 1
+    logging.shutdown()
+    for stream in (sys.stdout, sys.stderr):
+        try:
+            stream.flush()
+        except (OSError, ValueError):  # a reader that went away (`| head`), a closed stream
+            pass
+    os._exit(code or 0)

@@ -6,7 +6,6 @@ import warnings
 from datetime import datetime, UTC
 
 import numpy as np
-from dateutil.parser import isoparse
 
 US_PER_S = 1_000_000
 _MONTH_DAYS = np.array([31, 28, 31, 30, 31, 30, 31, 31, 30, 31, 30, 31])
@@ -18,6 +17,8 @@ def parse_instant(text: str) -> int:
     A value without an offset is taken as UTC, since every instant in this service is UTC.
     Raises ValueError naming the text when it is not an instant.
     """
+    from dateutil.parser import isoparse  # here: a report (the CLI's, a work horse's) never parses one
+
     cleaned = text.strip()
     if cleaned.endswith(" UTC"):
         cleaned = cleaned[:-4] + "+00:00"

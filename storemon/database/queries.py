@@ -15,7 +15,6 @@ from .lookback import Selection, cached_lookback, check_unchanged, latest_poll_u
 from .pollcache import PollCache
 from ..core import LOOKBACK_US, ReportInput
 from ..core.uptime import store_id_order
-from ..sources import CONTROL_CHARACTER
 
 __all__ = ["StoreRecord", "Stores", "find_stores", "latest_poll_us", "listed_count", "part_input", "plan_input",
            "report_input", "store_input"]
@@ -158,6 +157,8 @@ class StoreRecord:
 def store_input(engine: Engine, store_id: str, since_us: int, until_us: int) -> tuple[StoreRecord, ReportInput] | None:
     """One store's record, and its report input holding its polls in ``[since, until]``
     (index scans on ``polls_by_store``); None for an unknown store."""
+    from ..sources import CONTROL_CHARACTER  # (here: a report never imports the sources' parsers)
+
     if CONTROL_CHARACTER.search(store_id):
         return None  # no stored id holds one (and PostgreSQL text cannot hold a NUL)
     with engine.connect() as conn:
@@ -182,6 +183,8 @@ def find_stores(engine: Engine, prefix: str, limit: int) -> list[tuple[str, str 
     """(store_id, timezone) of the stores whose id starts with ``prefix``, ignoring case, in id
     order. A scan of the stores table (14K rows: a few ms), as a collation-aware index range
     on a prefix is not reliable."""
+    from ..sources import CONTROL_CHARACTER
+
     if CONTROL_CHARACTER.search(prefix):
         return []  # no stored id holds one (and PostgreSQL text cannot hold a NUL)
     with engine.connect() as conn:
