@@ -90,8 +90,12 @@ def start_workers(env: dict, count: int) -> list[subprocess.Popen]:
 
     redis = Redis.from_url(REDIS_URL)
     before = len(Worker.all(connection=redis))
-    workers = [subprocess.Popen([sys.executable, "-u", "worker.py"], cwd=ROOT, env=env, stdout=subprocess.DEVNULL,
-                                stderr=subprocess.DEVNULL, start_new_session=True) for _ in range(count)]
+    # BENCH_WORKER_LOG=FILE keeps the workers' logs (JSON lines, with times) for a timeline
+    log = open(os.environ["BENCH_WORKER_LOG"], "ab") if os.environ.get("BENCH_WORKER_LOG") else subprocess.DEVNULL
+    if log is not subprocess.DEVNULL:
+        env = {**env, "LOG_FORMAT": "json", "LOG_LEVEL": "INFO"}
+    workers = [subprocess.Popen([sys.executable, "-u", "worker.py"], cwd=ROOT, env=env, stdout=log, stderr=log,
+                                start_new_session=True) for _ in range(count)]
     deadline = time.monotonic() + 120
     while len(Worker.all(connection=redis)) < before + count:
         if time.monotonic() > deadline:
