@@ -15,7 +15,7 @@ from rq.job import Job
 from sqlalchemy import text
 
 from storemon.database.pollcache import PollCache
-from storemon.database.queries import plan_input, report_input
+from storemon.database.queries import plan_input, report_input, stores_digest
 from storemon.reports import lifecycle, shards
 from storemon.reports.build import build_report
 from storemon.reports.queue import join_job_id, part_job_ids
@@ -105,7 +105,7 @@ def test_parts_read_one_snapshot_whatever_commits_meanwhile(data, tmp_path):
     """At the data layer, deterministically: planned, then a load commits (new polls, overrides,
     hours), then each part reads; the joined parts are the report of the data as planned."""
     before = to_csv(compute_uptime(report_input(data, AS_OF), AS_OF))
-    version, stores = plan_input(data, AS_OF)
+    version, _, stores = plan_input(data, AS_OF)
     order = stores.by_store_id()
     part_stores = [stores.part(p) for p in np.array_split(order, 3)]
 
@@ -115,8 +115,9 @@ def test_parts_read_one_snapshot_whatever_commits_meanwhile(data, tmp_path):
     after = to_csv(compute_uptime(report_input(data, AS_OF), AS_OF))
     assert after != before
     for cache in (None, PollCache(tmp_path / "cache", "part")):
-        parts = [shards.Part("r", i, 3, AS_OF, version.epoch, version.seq, p) for i, p in enumerate(part_stores)]
-        assert shards.joined([shards.compute(data, part, cache) for part in parts]) == before
+        parts = [shards.Part("r", i, 3, AS_OF, version.epoch, version.seq, f"stores-{i}") for i in range(3)]
+        assert shards.joined([shards.compute(data, part, stores, cache)
+                              for part, stores in zip(parts, part_stores)]) == before
 
 
 def test_a_sharded_report_equals_the_single_job_report(settings, app, data, workers, tmp_path):
@@ -137,6 +138,57 @@ def test_a_sharded_report_equals_the_single_job_report(settings, app, data, work
     logs = "".join((tmp_path / f"worker-{i}.log").read_text() for i in range(2))
     assert "cut into 4 parts" in logs and "(report cache: not used)" in logs  # parts keep their own
     assert logs.count("cache built") == 4 and logs.count("cache updated") >= 8  # read whole once, then changes
+
+
+def test_the_stores_digest_changes_with_whatever_a_plan_reads(data, tmp_path):
+    """Equal digests must mean equal stores: any change to the listed stores, their ids,
+    timezones, first polls or hours gives another digest; nothing else does."""
+    def digest(as_of: int = AS_OF) -> str:
+        with data.connect() as conn:
+            return stores_digest(conn, as_of)
+
+    load, seen = Loads(data, tmp_path / "changes"), [digest()]
+    assert digest() == seen[0]
+    load(polls=sweep(9 * 24))  # more polls of the same stores: the same stores
+    assert digest() == seen[0]
+    for change in (dict(hours=[("store-07", 3, "10:00", "11:00")]),
+                   dict(hours=[("store-07", 3, "10:00", "11:01")]),
+                   dict(zones=[("store-11", "Asia/Tokyo")]),
+                   dict(zones=[("store-11", "Asia/Kolkata")]),
+                   dict(polls=[("store-new", "active", format_instant(AS_OF - HOUR_US))]),  # a new store
+                   dict(polls=[("store-03", "active", format_instant(START - HOUR_US))])):  # an earlier first poll
+        load(**change)
+        seen.append(digest())
+        assert seen[-1] not in seen[:-1], change
+    assert digest(AS_OF - 2 * HOUR_US) != seen[-1]  # before store-new was first polled: one store fewer
+
+
+def test_a_fleet_whose_stores_did_not_change_reuses_the_last_plan(settings, app, data, workers, tmp_path):
+    """The parts' stores stay in Redis: a report on the same stores sends none again, and a
+    change to them (hours, a timezone) makes a new plan; each report equals the single-job one."""
+    workers(2)
+    client, load = app.test_client(), Loads(data, tmp_path / "changes")
+
+    def report(as_of: int | None = None) -> None:
+        assert wait_for_csv(client, trigger(client, as_of)) == build_report(data, as_of)[1]
+
+    def reused() -> int:
+        return "".join((tmp_path / f"worker-{i}.log").read_text() for i in range(2)).count(
+            "(the stores of the last plan)")
+
+    report(AS_OF)
+    assert reused() == 0
+    report(AS_OF)
+    report(None)  # another as_of, listing the same stores
+    assert reused() == 2
+    load(hours=[("store-08", d, "06:00", "22:00") for d in range(7)])
+    report()
+    assert reused() == 2
+    report()
+    assert reused() == 3
+    load(zones=[("store-11", "Asia/Tokyo")])
+    report()
+    assert reused() == 3
 
 
 def test_progress_is_the_parts_progress_and_a_killed_part_runs_again(settings, app, data, workers, held):

@@ -227,9 +227,8 @@ def _brought_up_to_date(conn: Connection, state: PollState, chosen: Selection, s
         mine = np.isin(store, held)
         store, ts_us, active = store[mine], ts_us[mine], active[mine]
         overridden = overridden[np.isin(overridden[:, 0], held)]
-    newest = max(state.newest_us or base, int(ts_us.max(initial=base)))
-    max_key = max(int(store.max(initial=0)), int(state.key[-1] >> pollcache.TIME_BITS) if state.key.size else 0)
-    if not pollcache.fits(max_key, base, newest):
+    # (the cached keys fit already: only the new polls need checking)
+    if not pollcache.fits(int(store.max(initial=0)), base, int(ts_us.max(initial=base))):
         return None
     return state.changed(seq, deleted_since(conn, done), store, ts_us, active, overridden[:, 0], overridden[:, 1])
 

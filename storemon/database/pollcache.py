@@ -65,10 +65,6 @@ class PollState:
         kept = np.isin(self.key >> TIME_BITS, stores)
         return replace(self, key=self.key[kept], active=self.active[kept], stores=np.asarray(stores, np.int64))
 
-    @property
-    def newest_us(self) -> int | None:
-        return None if self.key.size == 0 else int((self.key & _LOW).max()) + self.base_us
-
     def window(self, since_us: int, until_us: int) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
         """(store key, ts_us, active) of the polls in ``[since, until]``, sorted by (store, time)."""
         rel = self.key & _LOW
@@ -113,6 +109,14 @@ class PollState:
         return replace(self, base_us=base_us, key=self.key[kept] - shift, active=self.active[kept])
 
 
+def database_name(database_url: str) -> str:
+    """A short name for a database, from its URL with the password left out."""
+    from sqlalchemy.engine import make_url
+
+    shown = make_url(database_url).render_as_string(hide_password=True)
+    return hashlib.sha256(shown.encode()).hexdigest()[:16]
+
+
 def pack(store: np.ndarray, ts_us: np.ndarray, base_us: int) -> np.ndarray:
     return (np.asarray(store, np.int64) << TIME_BITS) | (np.asarray(ts_us, np.int64) - base_us)
 
@@ -143,11 +147,8 @@ class PollCache:
 
     @classmethod
     def for_database(cls, directory: Path, database_url: str, part: str = "all") -> PollCache:
-        """The cache of one database (its URL, password aside) and one part of its stores."""
-        from sqlalchemy.engine import make_url
-
-        shown = make_url(database_url).render_as_string(hide_password=True)
-        return cls(directory, f"{hashlib.sha256(shown.encode()).hexdigest()[:16]}-{part}")
+        """The cache of one database and one part of its stores."""
+        return cls(directory, f"{database_name(database_url)}-{part}")
 
     def load(self) -> PollState | None:
         """The state the file holds, mapped rather than read; None if there is none or it is

@@ -193,10 +193,12 @@ def compute_part(part_job_id: str) -> bytes:
     """A part of a sharded report (storemon/reports/shards.py): its CSV rows, the job's result."""
     from .queue import part_input_key
 
-    data = _redis_of(get_current_job()).get(part_input_key(part_job_id))
-    if data is None:
+    redis = _redis_of(get_current_job())
+    data = redis.get(part_input_key(part_job_id))
+    part = shards.Part.loads(data) if data is not None else None
+    stores = redis.get(part.stores_key) if part is not None else None
+    if stores is None:
         raise ReportError("a part's stores were lost from Redis before it ran")
-    part = shards.Part.loads(data)
     token = logs.report_id.set(part.report_id)
     try:
         engine = process_engine()
@@ -205,7 +207,8 @@ def compute_part(part_job_id: str) -> bytes:
         if row is None or row.status not in lifecycle.UNSETTLED:
             raise AlreadySettled(f"the report is {row.status if row else 'gone'}; {part.label} not computed")
         cache = shards.part_cache(process_settings(), engine, part)
-        rows = _retrying(part.report_id, deadline, lambda: shards.compute(engine, part, cache, _Progress(get_current_job())))
+        rows = _retrying(part.report_id, deadline, lambda: shards.compute(engine, part, shards.stores_of(stores), cache,
+                                                                         _Progress(get_current_job())))
         if cache is not None:
             cache.save()
         return rows

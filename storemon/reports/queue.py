@@ -65,8 +65,9 @@ def join_job_id(report_id: str, attempt: int) -> str:
 
 
 def part_input_key(part_job_id: str) -> str:
-    """Where a part's stores wait for it in Redis (beside its job, not in it: RQ would compress
-    a megabyte of job arguments again at every save of the job)."""
+    """Where what a part computes waits for it in Redis, beside its job (its stores, a megabyte,
+    under a key of their own that this names: RQ would compress job arguments again at every
+    save of the job)."""
     return f"storemon:part-input:{part_job_id}"
 
 

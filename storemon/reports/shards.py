@@ -8,10 +8,16 @@ timezones (handed to each part in its job), and the newest numbered change to th
 each part reads its own stores' polls as that change left them (storemon/database/lookback.py),
 so a load that commits mid-report is wholly out of it. PostgreSQL only: SQLite, the
 embedded default, computes every report in one job.
+
+The parts' stores wait in Redis under keys named after a digest of the stores a report
+lists (queries.stores_digest), so an hourly report on unchanged stores reuses the last
+plan's parts instead of reading, sorting and sending every store again (0.6 s of planning
+408K stores; the digest takes 80 ms).
 """
 
 from __future__ import annotations
 
+import json
 import logging
 import pickle
 from dataclasses import dataclass
@@ -26,7 +32,7 @@ from ..core import Progress, compute_uptime, to_csv
 from ..core.csvout import HEADER
 from ..database.changes import Version
 from ..database.engines import is_postgres
-from ..database.pollcache import PollCache
+from ..database.pollcache import PollCache, database_name
 from ..database.queries import Stores, listed_count, part_input, plan_input
 from .queue import enqueue_parts
 
@@ -35,8 +41,8 @@ log = logging.getLogger(__name__)
 
 @dataclass(frozen=True)
 class Part:
-    """What one part computes: its stores (as planned) for the report's as_of, with the polls as
-    change ``seq`` of ``epoch`` left them."""
+    """What one part computes: the stores kept under ``stores_key`` in Redis (as planned) for the
+    report's as_of, with the polls as change ``seq`` of ``epoch`` left them."""
 
     report_id: str
     index: int
@@ -44,11 +50,9 @@ class Part:
     as_of_us: int
     epoch: str
     seq: int
-    stores: Stores
+    stores_key: str
 
     def dumps(self) -> bytes:
-        """A part's input travels through Redis, for minutes at most (the join deletes it):
-        self-contained, and not compressed (compressing took 0.14 s of planning 408K stores)."""
         return pickle.dumps(self, protocol=pickle.HIGHEST_PROTOCOL)
 
     @staticmethod
@@ -60,6 +64,10 @@ class Part:
         return f"part {self.index + 1} of {self.count}"
 
 
+def stores_of(data: bytes) -> Stores:
+    return pickle.loads(data)
+
+
 def sharded(engine: Engine, settings: Settings, as_of_us: int) -> bool:
     """Whether a report as of then is cut into parts."""
     return bool(settings.report_shard_stores) and is_postgres(engine) \
@@ -69,16 +77,47 @@ def sharded(engine: Engine, settings: Settings, as_of_us: int) -> bool:
 def plan(engine: Engine, queue: Queue, settings: Settings, report_id: str, attempt: int, as_of_us: int) -> int:
     """Cut the report into parts of at most REPORT_SHARD_STORES stores, in store_id order, and
     queue them and their join; the number of parts."""
-    version, stores = plan_input(engine, as_of_us)
-    order = stores.by_store_id()
-    count = part_count(order.size, settings.report_shard_stores, Worker.count(queue=queue))
-    parts = [Part(report_id, index, count, as_of_us, version.epoch, version.seq, stores.part(positions))
-             for index, positions in enumerate(np.array_split(order, count))]
+    redis, workers = queue.connection, Worker.count(queue=queue)
+    last_plan = f"storemon:plan:{database_name(engine.url.render_as_string(hide_password=False))}"
+    known = _reusable(redis, last_plan, workers, settings)
+    version, digest, stores = plan_input(engine, as_of_us, known["digest"] if known else None)
+    if stores is None:  # the stores the last plan cut: its parts' stores are in Redis still
+        keys, largest = known["keys"], known["largest"]
+    else:
+        order = stores.by_store_id()
+        count = part_count(order.size, settings.report_shard_stores, workers)
+        cuts = np.array_split(order, count)
+        keys, largest = [f"storemon:part-stores:{digest}:{count}:{k}" for k in range(count)], max(map(len, cuts))
+        with redis.pipeline() as pipe:
+            for key, positions in zip(keys, cuts):
+                pipe.set(key, pickle.dumps(stores.part(positions), protocol=pickle.HIGHEST_PROTOCOL),
+                         ex=settings.report_failure_ttl)
+            pipe.set(last_plan, json.dumps({"digest": digest, "workers": workers, "most": settings.report_shard_stores,
+                                             "keys": keys, "largest": largest}),
+                     ex=settings.report_failure_ttl)
+            pipe.execute()
+    count = len(keys)
+    parts = [Part(report_id, index, count, as_of_us, version.epoch, version.seq, key) for index, key in enumerate(keys)]
     enqueue_parts(queue, settings, report_id, attempt, [part.dumps() for part in parts],
                   (report_id, attempt, count, as_of_us))
-    log.info("cut into %d parts of up to %d stores, as of change %d", count, -(-order.size // count),
-             version.seq)
+    log.info("cut into %d parts of up to %d stores, as of change %d%s", count, largest, version.seq,
+             " (the stores of the last plan)" if stores is None else "")
     return count
+
+
+def _reusable(redis, last_plan: str, workers: int, settings: Settings) -> dict | None:
+    """The last plan, if it was cut for as many workers and parts as large, and its parts'
+    stores are all still in Redis (kept another REPORT_FAILURE_TTL from now)."""
+    found = redis.get(last_plan)
+    if found is None:
+        return None
+    known = json.loads(found)
+    if (known["workers"], known["most"]) != (workers, settings.report_shard_stores):
+        return None
+    with redis.pipeline() as pipe:
+        for key in known["keys"]:
+            pipe.expire(key, settings.report_failure_ttl)
+        return known if all(pipe.execute()) else None
 
 
 def part_count(stores: int, most: int, workers: int) -> int:
@@ -90,9 +129,10 @@ def part_count(stores: int, most: int, workers: int) -> int:
     return -(-fewest // workers) * workers
 
 
-def compute(engine: Engine, part: Part, cache: PollCache | None, on_progress: Progress | None = None) -> bytes:
-    """The part's rows of the report CSV (no header)."""
-    data = part_input(engine, part.stores, part.as_of_us, Version(part.epoch, part.seq), cache)
+def compute(engine: Engine, part: Part, stores: Stores, cache: PollCache | None,
+            on_progress: Progress | None = None) -> bytes:
+    """The part's rows of the report CSV (no header), from its ``stores`` as planned."""
+    data = part_input(engine, stores, part.as_of_us, Version(part.epoch, part.seq), cache)
     if cache is not None:
         log.info("report polls (%s): cache %s", part.label, cache.outcome)
     csv = to_csv(compute_uptime(data, part.as_of_us, on_progress=on_progress))
