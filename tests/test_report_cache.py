@@ -17,9 +17,11 @@ from pathlib import Path
 import numpy as np
 import pytest
 from hypothesis import HealthCheck, given, settings as hypothesis_settings, strategies as st
+from sqlalchemy import text
 
 from storemon.config import PROJECT_ROOT
 from storemon.database import changes, retention
+from storemon.database.engines import make_engine
 from storemon.database.loader import load_directory
 from storemon.database.pollcache import PollCache, PollState
 from storemon.reports.build import build_report
@@ -153,6 +155,43 @@ def test_damaged_or_foreign_files_are_never_trusted(engine, tmp_path, cache):
     load(polls=sweep(9 * 24))
     assert agree(engine, cache) == "updated"
     assert not left.exists()
+
+
+def test_caches_on_one_machine_share_one_read_of_the_changes(pg, tmp_path):
+    """Caches standing at the same change (the parts of a sharded report) read what changed
+    since once: the second brings itself up to date without touching the polls table; a
+    shared file that is damaged is read afresh."""
+    as_of = START + 9 * 24 * HOUR_US + HOUR_US // 2
+    load = Loads(pg, tmp_path)
+    base_data(load, hours=9 * 24)
+    url = pg.url.render_as_string(hide_password=False)
+    first, second, third = (PollCache.for_database(tmp_path / "cache", url, name) for name in ("a", "b", "c"))
+    for cache in (first, second, third):
+        assert agree(pg, cache, as_of) == "built"
+    load(polls=sweep(9 * 24) + [(s, "inactive", t) for s, _, t in sweep(9 * 24 - 2)])
+    assert agree(pg, first, as_of) == "updated"
+    shared = list((tmp_path / "cache").glob("*.npz"))
+    assert len(shared) == 1
+
+    expected = build_report(pg, as_of)[1]
+    hold = engine_holding_polls(pg)
+    try:
+        impatient = make_engine(url, lock_timeout_s=2)  # a read of the polls would fail, not wait
+        assert build_report(impatient, as_of, cache=second)[1] == expected
+        assert second.outcome == "updated"
+        impatient.dispose()
+    finally:
+        hold.close()
+
+    shared[0].write_bytes(b"PK not a zip file")
+    assert agree(pg, third, as_of) == "updated"
+
+
+def engine_holding_polls(engine):
+    """A connection holding an exclusive lock on the polls table until closed."""
+    conn = engine.connect()
+    conn.execute(text("LOCK TABLE polls IN ACCESS EXCLUSIVE MODE"))
+    return conn
 
 
 def test_a_database_made_anew_is_read_anew(engine, tmp_path, cache):

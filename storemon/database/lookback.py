@@ -192,7 +192,7 @@ def cached_lookback(snap: Snapshot, as_of_us: int, cache: PollCache, version: ch
         and state.seq <= version.seq and state.base_us <= since and (stores is None) == (state.stores is None)
     cache.outcome = "current"
     if usable and state.seq < version.seq:
-        state = cache.pending = _brought_up_to_date(conn, state, chosen, version.seq)
+        state = cache.pending = _brought_up_to_date(conn, state, chosen, version.seq, cache)
         usable, cache.outcome = state is not None, "updated"
     if usable and stores is not None and not np.array_equal(state.stores, stores):
         state = cache.pending = _with_stores(snap, state, chosen, stores)
@@ -211,17 +211,25 @@ def cached_lookback(snap: Snapshot, as_of_us: int, cache: PollCache, version: ch
     return state.window(since, as_of_us)
 
 
-def _brought_up_to_date(conn: Connection, state: PollState, chosen: Selection, seq: int) -> PollState | None:
+def _brought_up_to_date(conn: Connection, state: PollState, chosen: Selection, seq: int, cache: PollCache
+                        ) -> PollState | None:
     """The cached state with the changes after its own up to ``seq``: polls stored, polls
     turned inactive, and retention's deletions. None if they reach beyond a cache key."""
     base, done = state.base_us, state.seq
-    # Every store's changes (an index range on seq: an hour's worth is small), kept for the
-    # stores it holds here: asking PostgreSQL for a part's 50K stores by key costs more.
-    store, ts_us, active = _selected_polls(conn, "seq > %s AND ts_us >= %s", (done, base), base,
-                                           Selection(chosen.seq))
-    overridden = np.array(fetch_all(conn, "SELECT store, ts_us FROM polls WHERE overridden_seq > %s"
-                                          " AND overridden_seq <= %s AND ts_us >= %s", (done, seq, base)),
-                          np.int64).reshape(-1, 2)
+
+    def read() -> dict[str, np.ndarray]:
+        # Every store's changes (an index range on seq: an hour's worth is small); each part
+        # keeps those of its own stores: asking PostgreSQL for a part's 50K stores by key costs more.
+        store, ts_us, active = _selected_polls(conn, "seq > %s AND ts_us >= %s", (done, base), base,
+                                               Selection(chosen.seq))
+        overridden = np.array(fetch_all(conn, "SELECT store, ts_us FROM polls WHERE overridden_seq > %s"
+                                              " AND overridden_seq <= %s AND ts_us >= %s", (done, seq, base)),
+                              np.int64).reshape(-1, 2)
+        return {"store": store, "ts_us": ts_us, "active": active, "overridden": overridden}
+
+    # The same changes serve every part on this machine whose cache stands where this one does.
+    found = cache.shared(f"changes-{state.epoch}-{done}-{seq}-{base}", read)
+    store, ts_us, active, overridden = found["store"], found["ts_us"], found["active"], found["overridden"]
     held = state.stores if chosen.stores is None else chosen.stores
     if held is not None:
         mine = np.isin(store, held)

@@ -23,6 +23,8 @@ import logging
 import os
 import secrets
 import time
+import zipfile
+from collections.abc import Callable
 from dataclasses import dataclass, replace
 from pathlib import Path
 
@@ -137,9 +139,10 @@ def _find(sorted_keys: np.ndarray, wanted: np.ndarray) -> tuple[np.ndarray, np.n
 class PollCache:
     """One cache file: ``DIR/NAME.polls``, named after the database it caches."""
 
-    def __init__(self, directory: Path, name: str):
+    def __init__(self, directory: Path, name: str, database: str | None = None):
         self.directory = Path(directory)
         self.path = self.directory / f"{name}.polls"
+        self.database = database or name  # what names the files it shares with the database's other caches
         self.pending: PollState | None = None  # a newer state to write when the report is done
         # How the last read used it: "current" (nothing had changed), "updated" (changes read),
         # "built" (everything read, then cached), "bypassed" (an as_of it does not cover).
@@ -148,7 +151,8 @@ class PollCache:
     @classmethod
     def for_database(cls, directory: Path, database_url: str, part: str = "all") -> PollCache:
         """The cache of one database and one part of its stores."""
-        return cls(directory, f"{database_name(database_url)}-{part}")
+        database = database_name(database_url)
+        return cls(directory, f"{database}-{part}", database)
 
     def load(self) -> PollState | None:
         """The state the file holds, mapped rather than read; None if there is none or it is
@@ -173,6 +177,32 @@ class PollCache:
             return PollState(str(header["epoch"]), int(header["seq"]), int(header["base_us"]), key, active, stores)
         except (OSError, ValueError, KeyError, TypeError):
             return None
+
+    def shared(self, name: str, read: Callable[[], dict[str, np.ndarray]]) -> dict[str, np.ndarray]:
+        """What ``read`` returns (arrays, the same whoever reads them), kept in a file beside
+        the caches of this database for the others on this machine (the parts of one sharded
+        report all read the same changes). A file that cannot be read or written costs a read."""
+        path = self.directory / f"{self.database}-{name}.npz"
+        try:
+            with np.load(path) as found:
+                return {key: found[key] for key in found.files}
+        except (OSError, ValueError, KeyError, EOFError, zipfile.BadZipFile):
+            pass
+        arrays = read()
+        tmp = path.with_name(f".{path.name}.{os.getpid()}.{secrets.token_hex(4)}.tmp")
+        try:
+            self.directory.mkdir(parents=True, exist_ok=True)
+            for old in [*self.directory.glob(f"{self.database}-*.npz"), *self.directory.glob(f".{self.database}-*.npz.*.tmp")]:
+                if time.time() - old.stat().st_mtime > _STALE_TEMP_S:  # this old, it serves no report now
+                    old.unlink(missing_ok=True)
+            with open(tmp, "wb") as f:
+                np.savez(f, **arrays)
+            os.replace(tmp, path)
+        except OSError as exc:
+            log.warning("%s was not written (%s)", path, exc)
+        finally:
+            tmp.unlink(missing_ok=True)
+        return arrays
 
     def save(self) -> None:
         """Write the pending state, if any: whole, under a temporary name, then renamed over
