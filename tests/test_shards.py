@@ -18,7 +18,7 @@ from storemon.database.pollcache import PollCache
 from storemon.database.queries import plan_input, report_input, stores_digest
 from storemon.reports import lifecycle, shards
 from storemon.reports.build import build_report
-from storemon.reports.queue import join_job_id, part_job_ids
+from storemon.reports.queue import join_job_id, part_job_ids, part_rows_key
 from storemon.core import compute_uptime, to_csv
 from storemon.timeparse import format_instant
 
@@ -129,7 +129,7 @@ def test_a_sharded_report_equals_the_single_job_report(settings, app, data, work
         assert csv == build_report(data, as_of)[1]
         parts = part_jobs(app, report_id)
         assert len(parts) == 4 and all(p.get_status() == "finished" for p in parts)
-        assert [p.return_value().count(b"\n") for p in parts] == [3, 3, 3, 3]
+        assert [p.return_value() for p in parts] == [3, 3, 3, 3]  # rows each (the rows wait in Redis for the join)
     # hours later, the parts come from their caches brought up to date
     for hour in (9 * 24, 9 * 24 + 1):
         Loads(data, tmp_path / f"next-{hour}")(polls=sweep(hour, stores=["store-00a"] + STORES))  # and a new store
@@ -235,6 +235,26 @@ def test_a_part_lost_from_redis_is_planned_again(settings, app, data, workers, h
     lost.delete()
     held.release()
     # the worker's sweep, or any GET, finds the part gone and plans the report again
+    assert wait_for_csv(client, report_id, 120) == build_report(data, AS_OF)[1]
+    assert lifecycle.find(data, report_id).attempts == 2
+
+
+def test_rows_lost_from_redis_before_the_join_plan_the_report_again(settings, app, data, workers, held):
+    """The parts leave their rows in Redis for the join; if they are gone when it runs, the
+    report is planned again and completes."""
+    workers(1)
+    client, redis = app.test_client(), app.extensions["storemon"].redis
+    report_id = trigger(client)
+    first_rows = part_rows_key(part_jobs(app, report_id)[0].id)
+    reports = data.connect()  # the next part waits at its first read of the report's row
+    reports.execute(text("LOCK TABLE reports IN ACCESS EXCLUSIVE MODE"))
+    try:
+        held.release()  # the first part, held at its polls, runs to its end
+        wait_for(lambda: redis.exists(first_rows), 60, "the first part's rows")
+        redis.delete(first_rows)
+    finally:
+        reports.rollback()
+        reports.close()
     assert wait_for_csv(client, report_id, 120) == build_report(data, AS_OF)[1]
     assert lifecycle.find(data, report_id).attempts == 2
 

@@ -189,9 +189,10 @@ def _redis_of(job: Job | None):
     return job.connection if job is not None else redis_client(process_settings().redis_url)
 
 
-def compute_part(part_job_id: str) -> bytes:
-    """A part of a sharded report (storemon/reports/shards.py): its CSV rows, the job's result."""
-    from .queue import part_input_key
+def compute_part(part_job_id: str) -> int:
+    """A part of a sharded report (storemon/reports/shards.py): its CSV rows, left in Redis for
+    the join; the job's result is how many."""
+    from .queue import part_input_key, part_rows_key
 
     redis = _redis_of(get_current_job())
     data = redis.get(part_input_key(part_job_id))
@@ -209,16 +210,17 @@ def compute_part(part_job_id: str) -> bytes:
         cache = shards.part_cache(process_settings(), engine, part)
         rows = _retrying(part.report_id, deadline, lambda: shards.compute(engine, part, shards.stores_of(stores), cache,
                                                                          _Progress(get_current_job())))
+        redis.set(part_rows_key(part_job_id), rows, ex=process_settings().report_failure_ttl)
         if cache is not None:
             cache.save()
-        return rows
+        return rows.count(b"\n")
     finally:
         logs.report_id.reset(token)
 
 
 def join_parts(report_id: str, attempt: int, count: int, as_of_us: int) -> bytes:
     """The last job of a sharded report: its parts' rows joined in order, the report completed."""
-    from .queue import fetch_jobs, part_input_key, part_job_ids
+    from .queue import fetch_jobs, part_input_key, part_job_ids, part_rows_key
 
     token = logs.report_id.set(report_id)
     try:
@@ -226,18 +228,18 @@ def join_parts(report_id: str, attempt: int, count: int, as_of_us: int) -> bytes
         job = get_current_job()
         deadline = time.monotonic() + process_settings().report_database_wait
         queue = _queue()
-        parts = fetch_jobs(queue, part_job_ids(report_id, attempt, count))
-        if any(part is None for part in parts):  # Redis lost one: its rows are nowhere
+        ids = part_job_ids(report_id, attempt, count)
+        parts = fetch_jobs(queue, ids)
+        for index, part in enumerate(parts):
+            if part is not None and part.get_status(refresh=False) != JobStatus.FINISHED:  # it failed the report
+                raise AlreadySettled(f"part {index + 1} of {count} did not finish")
+        redis = _redis_of(job)
+        rows = redis.mget([part_rows_key(i) for i in ids])
+        if any(part is None for part in parts) or any(r is None for r in rows):  # Redis lost some rows
             _retrying(report_id, deadline, lambda: lifecycle.replan(engine, queue, process_settings(), report_id, attempt))
             return b""
-        rows = []
-        for index, part in enumerate(parts):
-            if part.get_status(refresh=False) != JobStatus.FINISHED:  # it failed, and failed the report
-                raise AlreadySettled(f"part {index + 1} of {count} did not finish")
-            rows.append(part.return_value())
         csv = shards.joined(rows)
-        redis = _redis_of(job)
-        redis.delete(*[part_input_key(part.id) for part in parts])  # (a failed report's expire)
+        redis.delete(*[part_input_key(i) for i in ids], *[part_rows_key(i) for i in ids])  # (a failed report's expire)
         if _retrying(report_id, deadline, lambda: _delivered(engine, redis, report_id, as_of_us, csv)):
             log.info("complete: as of %s, %d stores in %d parts", format_instant(as_of_us), csv.count(b"\n") - 1, count)
         return csv
