@@ -246,6 +246,8 @@ def test_rows_lost_from_redis_before_the_join_plan_the_report_again(settings, ap
     client, redis = app.test_client(), app.extensions["storemon"].redis
     report_id = trigger(client)
     first_rows = part_rows_key(part_jobs(app, report_id)[0].id)
+    wait_for(lambda: scalar(data, "SELECT count(*) FROM pg_locks WHERE NOT granted"
+                                  " AND relation = 'polls'::regclass"), 60, "the first part to wait at its polls")
     reports = data.connect()  # the next part waits at its first read of the report's row
     reports.execute(text("LOCK TABLE reports IN ACCESS EXCLUSIVE MODE"))
     try:

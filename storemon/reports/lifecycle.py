@@ -31,6 +31,7 @@ from rq.queue import Queue
 from sqlalchemy import Engine, func, insert, select, tuple_, update
 
 from ..config import Settings
+from ..database.bulk import fetch_all
 from ..database.engines import as_utc
 from .tallies import tally_report
 from ..database.models import Report
@@ -148,7 +149,8 @@ def find(engine: Engine, report_id: str) -> ReportRow | None:
 
 def csv_of(engine: Engine, report_id: str) -> bytes | None:
     with engine.connect() as conn:
-        return conn.execute(select(_table.c.csv).where(_table.c.id == report_id)).scalar()
+        found = fetch_all(conn, "SELECT csv FROM reports WHERE id = %s", (report_id,), binary=True)
+    return found[0][0] if found else None
 
 
 def _transition(engine: Engine, report_id: str, **values) -> ReportRow | None:
