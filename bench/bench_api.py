@@ -32,7 +32,7 @@ from pathlib import Path
 import psycopg
 
 from .bench_report import prepare
-from .fixtures import ROOT, dataset, measured
+from .fixtures import ROOT, dataset, machine_speed, measured
 
 REDIS_URL = os.environ.get("BENCH_REDIS_URL", "redis://127.0.0.1:6379/13")
 
@@ -165,6 +165,7 @@ def summary(label: str, times: list[float]) -> None:
 
 
 def main() -> None:
+    print(machine_speed(), flush=True)
     parser = argparse.ArgumentParser()
     parser.add_argument("--workers", type=int, default=1)
     args = parser.parse_args()

@@ -19,7 +19,7 @@ import time
 
 from .bench_api import LOAD_HOUR, copy_database, hours_after
 from .bench_report import prepare
-from .fixtures import ROOT, dataset, measured
+from .fixtures import ROOT, dataset, machine_speed, measured
 
 
 def run(env: dict, out: str) -> float:
@@ -30,6 +30,7 @@ def run(env: dict, out: str) -> float:
 
 
 def main() -> None:
+    print(machine_speed(), flush=True)
     url = copy_database(prepare("full"), "storemon_bench_cli")
     next_hour = dataset("next_hour", "--start", "2023-01-25T18:00", "--days", "0.042", schedules=False)
     with tempfile.TemporaryDirectory() as tmp:

@@ -25,7 +25,7 @@ import time
 
 from .bench_api import copy_database, hours_after, request, service, LOAD_HOUR
 from .bench_report import DATASETS, prepare
-from .fixtures import dataset, measured
+from .fixtures import dataset, machine_speed, measured
 
 DATASETS.setdefault("scale30", ("--scale", "30"))
 
@@ -99,6 +99,7 @@ result = {{'same': single == lifecycle.csv_of(engine, {report_id!r}), 'rows': si
 
 
 def main() -> None:
+    print(machine_speed(), flush=True)
     parser = argparse.ArgumentParser()
     parser.add_argument("--scale", type=int, default=10)
     parser.add_argument("--workers", type=int, nargs="+", default=[1, 2])

@@ -46,3 +46,25 @@ def measured(code: str, database_url: str) -> dict:
     done = subprocess.run([sys.executable, "-c", prologue + code + epilogue], env=env, cwd=ROOT,
                           capture_output=True, text=True, check=True)
     return json.loads(done.stdout.strip().splitlines()[-1])
+
+
+def machine_speed() -> str:
+    """A fixed piece of Python and NumPy work, timed (best of 3), to print beside a benchmark's
+    figures: this VM's speed varies by up to 2x over a day, and figures compare only at
+    equal speed."""
+    import time
+
+    import numpy as np
+
+    def best(work) -> float:
+        times = []
+        for _ in range(3):
+            started = time.perf_counter()
+            work()
+            times.append(time.perf_counter() - started)
+        return min(times)
+
+    values = np.random.default_rng(0).integers(0, 1 << 40, 4_000_000)
+    python_s = best(lambda: sum(range(5_000_000)))
+    numpy_s = best(lambda: np.sort(values))
+    return f"machine: summing 5M ints in Python {python_s:.3f} s, sorting 4M int64 {numpy_s:.3f} s (best of 3)"
