@@ -5,6 +5,7 @@ a part Redis lost planned again. A small REPORT_SHARD_STORES keeps the data smal
 
 from __future__ import annotations
 
+import json
 import re
 import threading
 import time
@@ -14,11 +15,11 @@ import pytest
 from rq.job import Job
 from sqlalchemy import text
 
-from storemon.database.pollcache import PollCache
+from storemon.database.pollcache import PollCache, database_name
 from storemon.database.queries import plan_input, report_input, stores_digest
 from storemon.reports import lifecycle, shards
 from storemon.reports.build import build_report
-from storemon.reports.queue import join_job_id, part_job_ids, part_rows_key
+from storemon.reports.queue import join_job_id, part_input_key, part_job_ids, part_rows_key
 from storemon.core import compute_uptime, to_csv
 from storemon.timeparse import format_instant
 
@@ -181,9 +182,12 @@ def test_a_fleet_whose_stores_did_not_change_reuses_the_last_plan(settings, app,
     report(AS_OF)
     report(None)  # another as_of, listing the same stores
     assert reused() == 2
+    first_plan = json.loads(app.extensions["storemon"].redis.get(plan_key(data)))["keys"]
     load(hours=[("store-08", d, "06:00", "22:00") for d in range(7)])
     report()
     assert reused() == 2
+    # the replaced plan's stores stay an hour for reports planned on them, not a week
+    assert all(0 < app.extensions["storemon"].redis.ttl(key) <= shards.REPLACED_PLAN_TTL_S for key in first_plan)
     report()
     assert reused() == 3
     load(zones=[("store-11", "Asia/Tokyo")])
@@ -259,6 +263,21 @@ def test_rows_lost_from_redis_before_the_join_plan_the_report_again(settings, ap
         reports.close()
     assert wait_for_csv(client, report_id, 120) == build_report(data, AS_OF)[1]
     assert lifecycle.find(data, report_id).attempts == 2
+
+
+def test_a_part_whose_stores_expired_has_its_report_planned_again(settings, app, data, workers, held):
+    workers(1)
+    client, redis = app.test_client(), app.extensions["storemon"].redis
+    report_id = trigger(client)
+    last = part_jobs(app, report_id)[-1]  # queued behind the one the worker is held in
+    redis.delete(shards.Part.loads(redis.get(part_input_key(last.id))).stores_key)
+    held.release()
+    assert wait_for_csv(client, report_id, 120) == build_report(data, AS_OF)[1]
+    assert lifecycle.find(data, report_id).attempts == 2
+
+
+def plan_key(engine) -> str:
+    return f"storemon:plan:{database_name(engine.url.render_as_string(hide_password=False))}"
 
 
 def test_a_load_committing_during_a_sharded_report_is_wholly_out(settings, app, data, workers, tmp_path):

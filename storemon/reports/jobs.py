@@ -198,8 +198,10 @@ def compute_part(part_job_id: str) -> int:
     data = redis.get(part_input_key(part_job_id))
     part = shards.Part.loads(data) if data is not None else None
     stores = redis.get(part.stores_key) if part is not None else None
-    if stores is None:
-        raise ReportError("a part's stores were lost from Redis before it ran")
+    if stores is None:  # (Redis lost them, or they expired): no rows, so the join plans the report again
+        log.warning("job %s: its part's inputs are no longer in Redis; the join will plan the report again",
+                    part_job_id)
+        return 0
     token = logs.report_id.set(part.report_id)
     try:
         engine = process_engine()

@@ -37,6 +37,9 @@ from ..database.queries import Stores, listed_count, part_input, plan_input
 from .queue import enqueue_parts
 
 log = logging.getLogger(__name__)
+# A part whose stores expired (it waited this long after a newer plan replaced its own) has
+# its report planned again, by the join.
+REPLACED_PLAN_TTL_S = 3600
 
 
 @dataclass(frozen=True)
@@ -79,7 +82,8 @@ def plan(engine: Engine, queue: Queue, settings: Settings, report_id: str, attem
     queue them and their join; the number of parts."""
     redis, workers = queue.connection, Worker.count(queue=queue)
     last_plan = f"storemon:plan:{database_name(engine.url.render_as_string(hide_password=False))}"
-    known = _reusable(redis, last_plan, workers, settings)
+    previous = json.loads(redis.get(last_plan) or "null")
+    known = previous if _reusable(redis, previous, workers, settings) else None
     version, digest, stores = plan_input(engine, as_of_us, known["digest"] if known else None)
     if stores is None:  # the stores the last plan cut: its parts' stores are in Redis still
         keys, largest = known["keys"], known["largest"]
@@ -95,6 +99,10 @@ def plan(engine: Engine, queue: Queue, settings: Settings, report_id: str, attem
             pipe.set(last_plan, json.dumps({"digest": digest, "workers": workers, "most": settings.report_shard_stores,
                                              "keys": keys, "largest": largest}),
                      ex=settings.report_failure_ttl)
+            # The plan replaced keeps its parts' stores for the reports planned on it a while
+            # longer, not a week: Redis holds one fleet's stores, not one per change to them.
+            for key in set(previous["keys"] if previous else ()) - set(keys):
+                pipe.expire(key, REPLACED_PLAN_TTL_S)
             pipe.execute()
     count = len(keys)
     parts = [Part(report_id, index, count, as_of_us, version.epoch, version.seq, key) for index, key in enumerate(keys)]
@@ -105,19 +113,15 @@ def plan(engine: Engine, queue: Queue, settings: Settings, report_id: str, attem
     return count
 
 
-def _reusable(redis, last_plan: str, workers: int, settings: Settings) -> dict | None:
-    """The last plan, if it was cut for as many workers and parts as large, and its parts'
-    stores are all still in Redis (kept another REPORT_FAILURE_TTL from now)."""
-    found = redis.get(last_plan)
-    if found is None:
-        return None
-    known = json.loads(found)
-    if (known["workers"], known["most"]) != (workers, settings.report_shard_stores):
-        return None
+def _reusable(redis, known: dict | None, workers: int, settings: Settings) -> bool:
+    """Whether the last plan was cut for as many workers and parts as large, and its parts'
+    stores are all still in Redis (then kept another REPORT_FAILURE_TTL from now)."""
+    if known is None or (known["workers"], known["most"]) != (workers, settings.report_shard_stores):
+        return False
     with redis.pipeline() as pipe:
         for key in known["keys"]:
             pipe.expire(key, settings.report_failure_ttl)
-        return known if all(pipe.execute()) else None
+        return all(pipe.execute())
 
 
 def part_count(stores: int, most: int, workers: int) -> int:
