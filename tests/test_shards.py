@@ -15,7 +15,7 @@ import pytest
 from rq.job import Job
 from sqlalchemy import text
 
-from storemon.database.pollcache import PollCache, database_name
+from storemon.database.pollcache import PollCache
 from storemon.database.queries import plan_input, report_input, stores_digest
 from storemon.reports import lifecycle, shards
 from storemon.reports.build import build_report
@@ -182,7 +182,7 @@ def test_a_fleet_whose_stores_did_not_change_reuses_the_last_plan(settings, app,
     report(AS_OF)
     report(None)  # another as_of, listing the same stores
     assert reused() == 2
-    first_plan = json.loads(app.extensions["storemon"].redis.get(plan_key(data)))["keys"]
+    first_plan = json.loads(app.extensions["storemon"].redis.get(shards.last_plan_key(data)))["keys"]
     load(hours=[("store-08", d, "06:00", "22:00") for d in range(7)])
     report()
     assert reused() == 2
@@ -274,10 +274,6 @@ def test_a_part_whose_stores_expired_has_its_report_planned_again(settings, app,
     held.release()
     assert wait_for_csv(client, report_id, 120) == build_report(data, AS_OF)[1]
     assert lifecycle.find(data, report_id).attempts == 2
-
-
-def plan_key(engine) -> str:
-    return f"storemon:plan:{database_name(engine.url.render_as_string(hide_password=False))}"
 
 
 def test_a_load_committing_during_a_sharded_report_is_wholly_out(settings, app, data, workers, tmp_path):

@@ -88,7 +88,8 @@ def cursor(conn: Connection, sql: str, params: tuple, binary: bool = False) -> I
     if not is_postgres(conn):
         sql = sql.replace("%s", "?")
         binary = False
-    cur = conn.connection.driver_connection.cursor(binary=True) if binary else conn.connection.driver_connection.cursor()
+    driver = conn.connection.driver_connection
+    cur = driver.cursor(binary=True) if binary else driver.cursor()
     try:
         cur.execute(sql, params)
         yield cur

@@ -192,9 +192,7 @@ class PollCache:
         tmp = path.with_name(f".{path.name}.{os.getpid()}.{secrets.token_hex(4)}.tmp")
         try:
             self.directory.mkdir(parents=True, exist_ok=True)
-            for old in [*self.directory.glob(f"{self.database}-*.npz"), *self.directory.glob(f".{self.database}-*.npz.*.tmp")]:
-                if time.time() - old.stat().st_mtime > _STALE_TEMP_S:  # this old, it serves no report now
-                    old.unlink(missing_ok=True)
+            self._remove_stale(f"{self.database}-*.npz", f".{self.database}-*.npz.*.tmp")  # (this old, it serves no report)
             with open(tmp, "wb") as f:
                 np.savez(f, **arrays)
             os.replace(tmp, path)
@@ -215,7 +213,7 @@ class PollCache:
         started = time.perf_counter()
         try:
             self.directory.mkdir(parents=True, exist_ok=True)
-            self._remove_stale_temporaries()
+            self._remove_stale(f".{self.path.name}.*.tmp")
             stores = None if state.stores is None else np.asarray(state.stores).tolist()
             header = json.dumps({"epoch": state.epoch, "seq": state.seq, "base_us": state.base_us,
                                  "count": int(state.key.size), "stores": stores}).encode()
@@ -237,14 +235,18 @@ class PollCache:
         log.debug("report cache %s: %d polls as of change %d written in %.3f s", self.path, state.key.size,
                   state.seq, time.perf_counter() - started)
 
-    def _remove_stale_temporaries(self) -> None:
+    def _remove_stale(self, *patterns: str) -> None:
+        """Remove the files matching these patterns that are older than _STALE_TEMP_S (left by
+        a writer that died, or serving no report any more); one another process removed
+        first is no concern."""
         now = time.time()
-        for tmp in self.directory.glob(f".{self.path.name}.*.tmp"):
-            try:
-                if now - tmp.stat().st_mtime > _STALE_TEMP_S:
-                    tmp.unlink()
-            except OSError:
-                pass
+        for pattern in patterns:
+            for path in self.directory.glob(pattern):
+                try:
+                    if now - path.stat().st_mtime > _STALE_TEMP_S:
+                        path.unlink()
+                except OSError:
+                    pass
 
 
 def _aligned(offset: int) -> int:

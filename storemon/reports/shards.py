@@ -4,7 +4,7 @@ job any worker may take, and a last job that joins the parts' CSV rows in that o
 Every part computes exactly the rows the single-job report would write for its stores, so
 the joined CSV is byte-identical to it. All parts read one state of the data: the report
 is planned on one snapshot, which fixes the as_of, the stores with their hours and
-timezones (handed to each part in its job), and the newest numbered change to the polls;
+timezones (handed to each part through Redis), and the newest numbered change to the polls;
 each part reads its own stores' polls as that change left them (storemon/database/lookback.py),
 so a load that commits mid-report is wholly out of it. PostgreSQL only: SQLite, the
 embedded default, computes every report in one job.
@@ -81,7 +81,7 @@ def plan(engine: Engine, queue: Queue, settings: Settings, report_id: str, attem
     """Cut the report into parts of at most REPORT_SHARD_STORES stores, in store_id order, and
     queue them and their join; the number of parts."""
     redis, workers = queue.connection, Worker.count(queue=queue)
-    last_plan = f"storemon:plan:{database_name(engine.url.render_as_string(hide_password=False))}"
+    last_plan = last_plan_key(engine)
     previous = json.loads(redis.get(last_plan) or "null")
     known = previous if _reusable(redis, previous, workers, settings) else None
     version, digest, stores = plan_input(engine, as_of_us, known["digest"] if known else None)
@@ -92,6 +92,7 @@ def plan(engine: Engine, queue: Queue, settings: Settings, report_id: str, attem
         count = part_count(order.size, settings.report_shard_stores, workers)
         cuts = np.array_split(order, count)
         keys, largest = [f"storemon:part-stores:{digest}:{count}:{k}" for k in range(count)], max(map(len, cuts))
+        # (named by their content: every planner that cuts the same stores writes the same values)
         with redis.pipeline() as pipe:
             for key, positions in zip(keys, cuts):
                 pipe.set(key, pickle.dumps(stores.part(positions), protocol=pickle.HIGHEST_PROTOCOL),
@@ -111,6 +112,11 @@ def plan(engine: Engine, queue: Queue, settings: Settings, report_id: str, attem
     log.info("cut into %d parts of up to %d stores, as of change %d%s", count, largest, version.seq,
              " (the stores of the last plan)" if stores is None else "")
     return count
+
+
+def last_plan_key(engine: Engine) -> str:
+    """Where the last plan made for this database is kept in Redis."""
+    return f"storemon:plan:{database_name(engine.url.render_as_string(hide_password=False))}"
 
 
 def _reusable(redis, known: dict | None, workers: int, settings: Settings) -> bool:
