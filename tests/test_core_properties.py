@@ -7,6 +7,7 @@ from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
 from storemon.core import ReportInput, compute_uptime
+from storemon.core.uptime import _last_at_or_before
 
 from . import reference
 
@@ -95,3 +96,11 @@ def test_slicing_the_stores_changes_nothing(scenario, slice_polls):
     whole = by_store(compute_uptime(to_input(stores), as_of))
     with mock.patch.object(uptime, "_SLICE_POLLS", slice_polls):
         assert by_store(compute_uptime(to_input(stores), as_of)) == whole
+
+
+@settings(max_examples=200, deadline=None)
+@given(st.lists(st.integers(0, 60), max_size=20), st.lists(st.integers(0, 60), max_size=40))
+def test_the_session_before_each_poll_is_the_binary_searchs_answer(session_starts, poll_keys):
+    s_key, p_key = np.sort(np.array(session_starts, np.int64)), np.sort(np.array(poll_keys, np.int64))
+    expected = np.searchsorted(s_key, p_key, side="right") - 1
+    assert _last_at_or_before(s_key, p_key).tolist() == expected.tolist()
