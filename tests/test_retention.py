@@ -27,7 +27,10 @@ def history(engine, tmp_path, redis_conn):
     for report_id, status, age in [("old-done", "Complete", 40), ("old-failed", "Failed", 40),
                                    ("recent", "Complete", 10), ("old-waiting", "Pending", 40)]:
         lifecycle.create(engine, report_id, None)
-        if status == "Complete":
+        if report_id == "old-done":  # completed as a sharded report: its parts' rows go with it
+            lifecycle.store_part(engine, report_id, 1, 0, b"row\n")
+            lifecycle.complete_parts(engine, redis_conn, report_id, 1, 1, 1)
+        elif status == "Complete":
             lifecycle.complete(engine, redis_conn, report_id, 1, b"h\n")
         elif status == "Failed":
             lifecycle.fail(engine, redis_conn, report_id, "no")
@@ -39,9 +42,11 @@ def history(engine, tmp_path, redis_conn):
 
 def test_old_reports_and_polls_go_and_first_polls_stay(history):
     first_polls = rows(history, "SELECT store_id, first_poll_us FROM stores ORDER BY 1")
+    assert scalar(history, "SELECT count(*) FROM report_parts") == 1
     removed = retention.apply(history, report_days=30, poll_days=90, now=NOW)
     assert removed == retention.Removed(reports=2, polls=3)
     assert rows(history, "SELECT id FROM reports ORDER BY id") == [("old-waiting",), ("recent",)]
+    assert scalar(history, "SELECT count(*) FROM report_parts") == 0
     assert scalar(history, "SELECT count(*) FROM polls") == 2
     assert rows(history, "SELECT store_id, first_poll_us FROM stores ORDER BY 1") == first_polls  # still listed
 

@@ -19,7 +19,7 @@ from storemon.database.pollcache import PollCache
 from storemon.database.queries import plan_input, report_input, stores_digest
 from storemon.reports import lifecycle, shards
 from storemon.reports.build import build_report
-from storemon.reports.queue import join_job_id, part_input_key, part_job_ids, part_rows_key
+from storemon.reports.queue import join_job_id, part_input_key, part_job_ids
 from storemon.core import compute_uptime, to_csv
 from storemon.timeparse import format_instant
 
@@ -116,7 +116,7 @@ def test_parts_read_one_snapshot_whatever_commits_meanwhile(data, tmp_path):
     after = to_csv(compute_uptime(report_input(data, AS_OF), AS_OF))
     assert after != before
     for cache in (None, PollCache(tmp_path / "cache", "part")):
-        parts = [shards.Part("r", i, 3, AS_OF, version.epoch, version.seq, f"stores-{i}") for i in range(3)]
+        parts = [shards.Part("r", 1, i, 3, AS_OF, version.epoch, version.seq, f"stores-{i}") for i in range(3)]
         assert shards.joined([shards.compute(data, part, stores, cache)
                               for part, stores in zip(parts, part_stores)]) == before
 
@@ -243,26 +243,27 @@ def test_a_part_lost_from_redis_is_planned_again(settings, app, data, workers, h
     assert lifecycle.find(data, report_id).attempts == 2
 
 
-def test_rows_lost_from_redis_before_the_join_plan_the_report_again(settings, app, data, workers, held):
-    """The parts leave their rows in Redis for the join; if they are gone when it runs, the
-    report is planned again and completes."""
-    workers(1)
-    client, redis = app.test_client(), app.extensions["storemon"].redis
-    report_id = trigger(client)
-    first_rows = part_rows_key(part_jobs(app, report_id)[0].id)
-    wait_for(lambda: scalar(data, "SELECT count(*) FROM pg_locks WHERE NOT granted"
-                                  " AND relation = 'polls'::regclass"), 60, "the first part to wait at its polls")
-    reports = data.connect()  # the next part waits at its first read of the report's row
-    reports.execute(text("LOCK TABLE reports IN ACCESS EXCLUSIVE MODE"))
+def test_a_part_whose_rows_are_missing_at_the_join_has_its_report_planned_again(settings, app, data, workers):
+    """The join completes the report only with every part's stored rows: here the first run's
+    first part stores nothing (a trigger drops the row), so the join plans the report again,
+    and the second run completes it."""
+    with data.begin() as conn:
+        conn.execute(text("CREATE FUNCTION storemon_test_drop_part() RETURNS trigger LANGUAGE plpgsql AS"
+                          " $$ BEGIN RETURN NULL; END $$"))
+        conn.execute(text("CREATE TRIGGER storemon_test_drop_part BEFORE INSERT ON report_parts FOR EACH ROW"
+                          " WHEN (NEW.attempt = 1 AND NEW.part = 0) EXECUTE FUNCTION storemon_test_drop_part()"))
     try:
-        held.release()  # the first part, held at its polls, runs to its end
-        wait_for(lambda: redis.exists(first_rows), 60, "the first part's rows")
-        redis.delete(first_rows)
+        workers(1)
+        client = app.test_client()
+        report_id = trigger(client)
+        assert wait_for_csv(client, report_id, 120) == build_report(data, AS_OF)[1]
+        assert lifecycle.find(data, report_id).attempts == 2
+        # only the completing run's rows are kept
+        assert scalar(data, f"SELECT array_agg(DISTINCT attempt) FROM report_parts WHERE report_id = '{report_id}'") == [2]
     finally:
-        reports.rollback()
-        reports.close()
-    assert wait_for_csv(client, report_id, 120) == build_report(data, AS_OF)[1]
-    assert lifecycle.find(data, report_id).attempts == 2
+        with data.begin() as conn:
+            conn.execute(text("DROP TRIGGER storemon_test_drop_part ON report_parts"))
+            conn.execute(text("DROP FUNCTION storemon_test_drop_part()"))
 
 
 def test_a_part_whose_stores_expired_has_its_report_planned_again(settings, app, data, workers, held):

@@ -9,7 +9,7 @@ from __future__ import annotations
 
 from datetime import datetime
 
-from sqlalchemy import (BigInteger, Boolean, DateTime, Index, Integer, LargeBinary, SmallInteger, String,
+from sqlalchemy import (BigInteger, Boolean, DateTime, ForeignKey, Index, Integer, LargeBinary, SmallInteger, String,
                         Text, text)
 from sqlalchemy.orm import DeclarativeBase, Mapped, mapped_column
 
@@ -116,6 +116,20 @@ class Report(Base):
     row_count: Mapped[int | None] = mapped_column(Integer)  # stores listed in the CSV
     error: Mapped[str | None] = mapped_column(Text)
     csv: Mapped[bytes | None] = mapped_column(LargeBinary)
+    # A sharded report's CSV is the header and the rows of this run's parts (ReportPart).
+    parts_attempt: Mapped[int | None] = mapped_column(Integer)
+
+
+class ReportPart(Base):
+    """The CSV rows (no header) of one part of a sharded report, as one run of it planned them."""
+
+    __tablename__ = "report_parts"
+
+    report_id: Mapped[str] = mapped_column(String(64), ForeignKey("reports.id", ondelete="CASCADE"), primary_key=True)
+    attempt: Mapped[int] = mapped_column(Integer, primary_key=True, autoincrement=False)
+    part: Mapped[int] = mapped_column(Integer, primary_key=True, autoincrement=False)
+    row_count: Mapped[int] = mapped_column(Integer)
+    rows: Mapped[bytes] = mapped_column(LargeBinary)
 
 
 class ApiToken(Base):

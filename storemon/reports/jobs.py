@@ -190,9 +190,9 @@ def _redis_of(job: Job | None):
 
 
 def compute_part(part_job_id: str) -> int:
-    """A part of a sharded report (storemon/reports/shards.py): its CSV rows, left in Redis for
-    the join; the job's result is how many."""
-    from .queue import part_input_key, part_rows_key
+    """A part of a sharded report (storemon/reports/shards.py): its CSV rows, stored for the
+    report's CSV; the job's result is how many."""
+    from .queue import part_input_key
 
     redis = _redis_of(get_current_job())
     data = redis.get(part_input_key(part_job_id))
@@ -212,7 +212,8 @@ def compute_part(part_job_id: str) -> int:
         cache = shards.part_cache(process_settings(), engine, part)
         rows = _retrying(part.report_id, deadline, lambda: shards.compute(engine, part, shards.stores_of(stores), cache,
                                                                          _Progress(get_current_job())))
-        redis.set(part_rows_key(part_job_id), rows, ex=process_settings().report_failure_ttl)
+        _retrying(part.report_id, deadline,
+                  lambda: lifecycle.store_part(engine, part.report_id, part.attempt, part.index, rows))
         if cache is not None:
             cache.save()
         return rows.count(b"\n")
@@ -221,8 +222,10 @@ def compute_part(part_job_id: str) -> int:
 
 
 def join_parts(report_id: str, attempt: int, count: int, as_of_us: int) -> bytes:
-    """The last job of a sharded report: its parts' rows joined in order, the report completed."""
-    from .queue import fetch_jobs, part_input_key, part_job_ids, part_rows_key
+    """The last job of a sharded report: the report completed with the rows its parts stored,
+    then its CSV, joined in order, returned as the job's result. (Completing first: a client
+    may download the CSV while the job's result is written to Redis.)"""
+    from .queue import fetch_jobs, part_input_key, part_job_ids
 
     token = logs.report_id.set(report_id)
     try:
@@ -236,13 +239,20 @@ def join_parts(report_id: str, attempt: int, count: int, as_of_us: int) -> bytes
             if part is not None and part.get_status(refresh=False) != JobStatus.FINISHED:  # it failed the report
                 raise AlreadySettled(f"part {index + 1} of {count} did not finish")
         redis = _redis_of(job)
-        rows = redis.mget([part_rows_key(i) for i in ids])
-        if any(part is None for part in parts) or any(r is None for r in rows):  # Redis lost some rows
+        completed = None
+        if all(part is not None for part in parts):
+            completed = _retrying(report_id, deadline,
+                                  lambda: lifecycle.complete_parts(engine, redis, report_id, attempt, count, as_of_us))
+        if completed is None:  # Redis lost a part, or a part's stored rows are gone
             _retrying(report_id, deadline, lambda: lifecycle.replan(engine, queue, process_settings(), report_id, attempt))
             return b""
-        csv = shards.joined(rows)
-        redis.delete(*[part_input_key(i) for i in ids], *[part_rows_key(i) for i in ids])  # (a failed report's expire)
-        if _retrying(report_id, deadline, lambda: _delivered(engine, redis, report_id, as_of_us, csv)):
+        redis.delete(*[part_input_key(i) for i in ids])  # (a failed report's expire)
+        if not completed:
+            settled = _retrying(report_id, deadline, lambda: lifecycle.find(engine, report_id))
+            if settled is None or settled.status != lifecycle.COMPLETE:
+                raise AlreadySettled("the report failed while its parts were computed")
+        csv = _retrying(report_id, deadline, lambda: lifecycle.csv_of(engine, report_id))
+        if completed:
             log.info("complete: as of %s, %d stores in %d parts", format_instant(as_of_us), csv.count(b"\n") - 1, count)
         return csv
     finally:

@@ -7,7 +7,8 @@ so Complete and Failed are final whatever order workers, callbacks and sweeps ar
 - ``create``: a new row, Pending, committed before its job is queued.
 - ``start``: Pending or Running -> Running, one more attempt (a job that RQ runs again
   after its worker died starts again).
-- ``complete``: Pending or Running -> Complete, with its CSV and as_of, in one transaction.
+- ``complete``: Pending or Running -> Complete, with its CSV and as_of, in one transaction
+  (``complete_parts``: a sharded report, once every part has stored its rows).
 - ``fail``: Pending or Running -> Failed, with a short reason fit for clients.
 
 Failures are settled where they happen: the job's own failure callback (which RQ runs
@@ -31,11 +32,12 @@ from rq.queue import Queue
 from sqlalchemy import Engine, func, insert, select, tuple_, update
 
 from ..config import Settings
-from ..database.bulk import fetch_all
+from ..database.bulk import execute, fetch_all
 from ..database.engines import as_utc
 from .tallies import tally_report
 from ..database.models import Report
 from .queue import enqueue_report, fetch_jobs, join_job_id, part_job_ids
+from .shards import joined
 
 log = logging.getLogger(__name__)
 
@@ -148,9 +150,49 @@ def find(engine: Engine, report_id: str) -> ReportRow | None:
 
 
 def csv_of(engine: Engine, report_id: str) -> bytes | None:
+    """A Complete report's CSV: the one stored whole, or a sharded report's header and its
+    parts' rows in order."""
     with engine.connect() as conn:
-        found = fetch_all(conn, "SELECT csv FROM reports WHERE id = %s", (report_id,), binary=True)
-    return found[0][0] if found else None
+        found = fetch_all(conn, "SELECT csv, parts_attempt FROM reports WHERE id = %s", (report_id,), binary=True)
+        if not found or found[0][1] is None:
+            return found[0][0] if found else None
+        rows = fetch_all(conn, "SELECT rows FROM report_parts WHERE report_id = %s AND attempt = %s ORDER BY part",
+                         (report_id, found[0][1]), binary=True)
+    return joined([bytes(r[0]) for r in rows])
+
+
+def store_part(engine: Engine, report_id: str, attempt: int, part: int, rows: bytes) -> None:
+    """Keep one part's CSV rows for the report's CSV (a part run again stores the same rows:
+    the first stay). Only while the report is unsettled."""
+    with engine.begin() as conn:
+        execute(conn, f"""
+            INSERT INTO report_parts (report_id, attempt, part, row_count, rows)
+            SELECT %s, %s, %s, %s, %s WHERE EXISTS (SELECT 1 FROM reports WHERE id = %s
+                                                   AND status IN ('{PENDING}', '{RUNNING}'))
+            ON CONFLICT (report_id, attempt, part) DO NOTHING""",
+                (report_id, attempt, part, rows.count(b"\n"), rows, report_id))
+
+
+def complete_parts(engine: Engine, redis: Redis, report_id: str, attempt: int, count: int, as_of_us: int
+                   ) -> bool | None:
+    """Complete a sharded report with the ``count`` parts its run ``attempt`` stored, in one
+    transaction that drops the rows of its other runs: True if this call did, False if the
+    report was settled already, None if some of those parts' rows are missing."""
+    with engine.begin() as conn:
+        stored, rows = fetch_all(conn, "SELECT count(*), coalesce(sum(row_count), 0) FROM report_parts"
+                                       " WHERE report_id = %s AND attempt = %s", (report_id, attempt))[0]
+        found = None if stored != count else conn.execute(
+            update(_table).where(_table.c.id == report_id, _table.c.status.in_(UNSETTLED))
+            .values(status=COMPLETE, as_of_us=as_of_us, csv=None, parts_attempt=attempt, error=None,
+                    finished_at=_now(), row_count=int(rows)).returning(*_COLUMNS)).first()
+        if found is not None:
+            execute(conn, "DELETE FROM report_parts WHERE report_id = %s AND attempt <> %s", (report_id, attempt))
+    if found is not None:
+        row = _row(found)
+        tally_report(redis, "completed", (row.finished_at - (row.started_at or row.finished_at)).total_seconds())
+        return True
+    settled = find(engine, report_id)
+    return None if stored != count and settled is not None and settled.status in UNSETTLED else False
 
 
 def _transition(engine: Engine, report_id: str, **values) -> ReportRow | None:
@@ -188,6 +230,8 @@ def complete(engine: Engine, redis: Redis, report_id: str, as_of_us: int, csv: b
 def fail(engine: Engine, redis: Redis, report_id: str, reason: str) -> bool:
     if _transition(engine, report_id, status=FAILED, error=reason[:500], finished_at=_now()) is not None:
         log.warning("report %s failed: %s", report_id, reason)
+        with engine.begin() as conn:  # a sharded report's parts serve no CSV now
+            execute(conn, "DELETE FROM report_parts WHERE report_id = %s", (report_id,))
         tally_report(redis, "failed")
         return True
     return False

@@ -71,12 +71,6 @@ def part_input_key(part_job_id: str) -> str:
     return f"storemon:part-input:{part_job_id}"
 
 
-def part_rows_key(part_job_id: str) -> str:
-    """Where a part leaves its CSV rows for the join: raw bytes (an RQ result is pickled and
-    base64-encoded, and decoding 25 MB of them took 0.18 s of the join)."""
-    return f"storemon:part-rows:{part_job_id}"
-
-
 def enqueue_parts(queue: Queue, settings: Settings, report_id: str, attempt: int, inputs: list[bytes],
                   join_args: tuple) -> None:
     """Queue a sharded report's parts (``inputs``: what each computes, kept under

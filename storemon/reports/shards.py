@@ -48,6 +48,7 @@ class Part:
     report's as_of, with the polls as change ``seq`` of ``epoch`` left them."""
 
     report_id: str
+    attempt: int  # the run of the report that planned it
     index: int
     count: int
     as_of_us: int
@@ -106,7 +107,7 @@ def plan(engine: Engine, queue: Queue, settings: Settings, report_id: str, attem
                 pipe.expire(key, REPLACED_PLAN_TTL_S)
             pipe.execute()
     count = len(keys)
-    parts = [Part(report_id, index, count, as_of_us, version.epoch, version.seq, key) for index, key in enumerate(keys)]
+    parts = [Part(report_id, attempt, index, count, as_of_us, version.epoch, version.seq, key) for index, key in enumerate(keys)]
     enqueue_parts(queue, settings, report_id, attempt, [part.dumps() for part in parts],
                   (report_id, attempt, count, as_of_us))
     log.info("cut into %d parts of up to %d stores, as of change %d%s", count, largest, version.seq,
