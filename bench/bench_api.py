@@ -62,11 +62,12 @@ def wait_until_up(port: int) -> None:
     raise RuntimeError("the web process did not come up")
 
 
-def start_web(database_url: str, api_rate_limit: str = "") -> tuple[subprocess.Popen, int, dict]:
+def start_web(database_url: str, api_rate_limit: str = "", redis_url: str = REDIS_URL
+              ) -> tuple[subprocess.Popen, int, dict]:
     """waitress (8 threads) serving wsgi:app on the database and a free port, once it answers;
     no rate limit on triggers. Returns the process, its port and its environment."""
     port = free_port()
-    env = {**os.environ, "DATABASE_URL": database_url, "REDIS_URL": REDIS_URL, "RQ_QUEUE": "bench",
+    env = {**os.environ, "DATABASE_URL": database_url, "REDIS_URL": redis_url, "RQ_QUEUE": "bench",
            "PYTHONPATH": str(ROOT), "LOG_LEVEL": "WARNING", "API_RATE_LIMIT": api_rate_limit,
            "TRIGGER_RATE_LIMIT": ""}
     web = subprocess.Popen([sys.executable, "-m", "waitress", "--host=127.0.0.1", f"--port={port}", "--threads=8",
@@ -88,7 +89,7 @@ def start_workers(env: dict, count: int) -> list[subprocess.Popen]:
     from redis import Redis
     from rq import Worker
 
-    redis = Redis.from_url(REDIS_URL)
+    redis = Redis.from_url(env["REDIS_URL"])
     before = len(Worker.all(connection=redis))
     # BENCH_WORKER_LOG=FILE keeps the workers' logs (JSON lines, with times) for a timeline
     log = open(os.environ["BENCH_WORKER_LOG"], "ab") if os.environ.get("BENCH_WORKER_LOG") else subprocess.DEVNULL
@@ -112,12 +113,12 @@ def stop_workers(workers: list[subprocess.Popen]) -> None:
 
 
 @contextmanager
-def service(database_url: str, api_rate_limit: str = "", workers: int = 1, cache_dir: str | None = None
-            ) -> Iterator[tuple[http.client.HTTPConnection, dict]]:
-    """The web process and worker.py processes on the database, Redis flushed; a keep-alive
-    connection, and the environment the processes run in."""
-    subprocess.run(["redis-cli", "-u", REDIS_URL, "flushdb"], check=True, capture_output=True)
-    web, port, env = start_web(database_url, api_rate_limit)
+def service(database_url: str, api_rate_limit: str = "", workers: int = 1, cache_dir: str | None = None,
+            redis_url: str = REDIS_URL) -> Iterator[tuple[http.client.HTTPConnection, dict]]:
+    """The web process and worker.py processes on the database, their Redis database flushed;
+    a keep-alive connection, and the environment the processes run in."""
+    subprocess.run(["redis-cli", "-u", redis_url, "flushdb"], check=True, capture_output=True)
+    web, port, env = start_web(database_url, api_rate_limit, redis_url)
     if cache_dir:
         env["REPORT_CACHE_DIR"] = cache_dir
     started = start_workers(env, workers)

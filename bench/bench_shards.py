@@ -3,18 +3,22 @@ fleet ten or thirty times the full scale, REPORT_SHARD_STORES=50000 (the default
 
     .venv/bin/python -m bench.bench_shards [--scale 10] [--workers 1 2] [--hours 4]
 
-For each worker count: the first report (every part's cache cold), then hourly reports,
-each after one more hour of polls is loaded (parts read their caches and what changed),
-timed from POST /trigger_report to the CSV downloaded (polling every 100 ms: on two cores, a
-client asking every 20 ms takes CPU from the workers). The peak resident memory of every
-worker process and work horse is looked at every 50 ms; the CSV is checked byte for byte
-against the single-job report of the same as_of (REPORT_SHARD_STORES=0, no cache).
+One service per worker count (web process and workers, a copy of the data, a Redis database
+and a cache of its own), all standing at once. Each takes its first report (every part's
+cache cold); then, hour by hour, each in turn has one more hour of polls loaded and takes a
+report (parts read their caches and what changed), so the worker counts are compared in
+turns minutes apart rather than in runs a quarter of an hour apart on a machine whose speed
+drifts. Timed from POST /trigger_report to the CSV downloaded (polling every 100 ms: on two
+cores, a client asking every 20 ms takes CPU from the workers). The peak resident memory of
+every worker process and work horse is looked at every 50 ms; each last CSV is checked byte
+for byte against the single-job report of the same as_of (REPORT_SHARD_STORES=0, no cache).
 Each scale is generated into bench/data/ and loaded into a database of its own on first use.
 """
 
 from __future__ import annotations
 
 import argparse
+import contextlib
 import json
 import os
 import shutil
@@ -22,12 +26,14 @@ import statistics
 import tempfile
 import threading
 import time
+from dataclasses import dataclass, field
 
-from .bench_api import copy_database, hours_after, request, service, LOAD_HOUR
+from .bench_api import REDIS_URL, copy_database, hours_after, request, service, LOAD_HOUR
 from .bench_report import DATASETS, prepare
 from .fixtures import dataset, machine_speed, measured
 
 DATASETS.setdefault("scale30", ("--scale", "30"))
+REDIS_BASE = REDIS_URL.rsplit("/", 1)[0]
 
 
 class MemorySampler:
@@ -98,6 +104,16 @@ result = {{'same': single == lifecycle.csv_of(engine, {report_id!r}), 'rows': si
 """
 
 
+@dataclass
+class Stack:
+    workers: int
+    url: str
+    conn: object
+    first: float = 0.0
+    report_id: str = ""
+    hourly: list[float] = field(default_factory=list)
+
+
 def main() -> None:
     print(machine_speed(), flush=True)
     parser = argparse.ArgumentParser()
@@ -111,24 +127,37 @@ def main() -> None:
     next_hour = dataset(f"next_hour_{name}", "--start", "2023-01-25T18:00", "--days", "0.042",
                         "--scale", str(args.scale), schedules=False)
     os.environ["REPORT_SHARD_STORES"] = os.environ.get("REPORT_SHARD_STORES", "50000")
-    for workers in args.workers:
-        url = copy_database(source, "storemon_bench_shards")
-        cache_dir = tempfile.mkdtemp(prefix="storemon-bench-cache-")
-        try:
-            with MemorySampler() as memory, service(url, "", workers, cache_dir) as (conn, _):
-                first, report_id = timed_report(conn)
-                hourly = []
-                for directory in hours_after(next_hour, args.hours):
-                    measured(LOAD_HOUR.format(directory=str(directory)), url)
-                    elapsed, report_id = timed_report(conn)
-                    hourly.append(elapsed)
-            check = measured(CHECK.format(report_id=report_id), url)
-        finally:
-            shutil.rmtree(cache_dir, ignore_errors=True)
-        print(f"{name}, {workers} worker(s): first report (caches cold) {first:.2f} s; hourly, one more hour "
-              f"loaded: median {statistics.median(hourly):.2f} s, max {max(hourly):.2f} s ({len(hourly)} hours); "
-              f"peak worker/horse RSS {memory.peak_mb:.0f} MB; {check['rows']:,} stores; "
+    with contextlib.ExitStack() as stack, MemorySampler() as memory:
+        # One service per worker count, each on its own copy of the data, Redis database and
+        # cache, all standing at once: their hourly reports take turns, minutes apart, so a
+        # change in this shared machine's speed falls on every worker count alike.
+        stacks = []
+        for k, workers in enumerate(args.workers):
+            url = copy_database(source, f"storemon_bench_shards_{workers}w")
+            cache_dir = tempfile.mkdtemp(prefix="storemon-bench-cache-")
+            stack.callback(shutil.rmtree, cache_dir, ignore_errors=True)
+            conn, _ = stack.enter_context(service(url, "", workers, cache_dir, redis_url=f"{REDIS_BASE}/{13 - k}"))
+            stacks.append(Stack(workers, url, conn))
+        for one in stacks:
+            one.conn.close()  # (idle while another stack worked, waitress may have closed it; it reopens)
+            one.first, one.report_id = timed_report(one.conn)
+        for directory in hours_after(next_hour, args.hours):
+            for one in stacks:
+                measured(LOAD_HOUR.format(directory=str(directory)), one.url)
+                one.conn.close()
+                elapsed, one.report_id = timed_report(one.conn)
+                one.hourly.append(elapsed)
+    for one in stacks:
+        check = measured(CHECK.format(report_id=one.report_id), one.url)
+        print(f"{name}, {one.workers} worker(s): first report (caches cold) {one.first:.2f} s; hourly, one more hour "
+              f"loaded: median {statistics.median(one.hourly):.2f} s, max {max(one.hourly):.2f} s "
+              f"({', '.join(f'{t:.2f}' for t in one.hourly)}); {check['rows']:,} stores; "
               f"{'byte-identical to' if check['same'] else 'DIFFERENT FROM'} the single-job report", flush=True)
+    print(f"peak resident memory of any worker process or work horse: {memory.peak_mb:.0f} MB")
+    base = stacks[0]
+    for one in stacks[1:]:
+        print(f"{one.workers} workers against {base.workers}: {statistics.median(base.hourly) / statistics.median(one.hourly):.2f}x"
+              f" (medians; hour by hour {', '.join(f'{a / b:.2f}' for a, b in zip(base.hourly, one.hourly))})")
 
 
 if __name__ == "__main__":
