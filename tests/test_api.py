@@ -134,6 +134,27 @@ def age(engine, report_id: str, minutes: int) -> None:
                           " WHERE id = :id"), {"id": report_id})
 
 
+def test_a_worker_defers_its_maintenance_while_jobs_wait(app, seeded):
+    """Its round (registries, the collector, the sweep) runs between jobs only when none wait,
+    so it does not land between the parts of a report; overdue enough, it runs anyway."""
+    from datetime import UTC, datetime, timedelta
+
+    import worker
+
+    busy = worker.build_worker(app.extensions["storemon"].settings)
+    assert busy.should_run_maintenance_tasks  # never run yet
+    busy.last_cleaned_at = datetime.now(UTC) - timedelta(seconds=worker.MAINTENANCE_INTERVAL + 1)
+    assert busy.should_run_maintenance_tasks  # due, and the queue is empty
+    report_id = trigger(app.test_client())
+    assert not busy.should_run_maintenance_tasks  # due, but a job waits
+    busy.last_cleaned_at = datetime.now(UTC) - timedelta(seconds=worker.MAINTENANCE_DEFERRED_S + 1)
+    assert busy.should_run_maintenance_tasks  # deferred long enough
+    busy.last_cleaned_at = datetime.now(UTC)
+    assert not busy.should_run_maintenance_tasks  # not due
+    assert busy.work(burst=True)
+    assert app.test_client().get(f"/get_report/{report_id}").status_code == 200
+
+
 def test_twenty_concurrent_triggers_complete_through_the_forking_worker(app, seeded):
     import worker
 
