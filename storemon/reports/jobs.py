@@ -163,7 +163,7 @@ def _generate(report_id: str) -> bytes:
     def compute() -> bytes:
         started = time.perf_counter()
         _, csv = build_report(engine, as_of_us, on_progress=progress, cache=cache)
-        if _delivered(engine, tallies, report_id, as_of_us, csv):
+        if _delivered(engine, report_id, lifecycle.complete(engine, tallies, report_id, as_of_us, csv)):
             log.info("complete: as of %s, %d stores, %.2f s", format_instant(as_of_us), csv.count(b"\n") - 1,
                      time.perf_counter() - started)
             if cache is not None:
@@ -173,10 +173,11 @@ def _generate(report_id: str) -> bytes:
     return _retrying(report_id, deadline, compute)
 
 
-def _delivered(engine: Engine, redis, report_id: str, as_of_us: int, csv: bytes) -> bool:
-    """Complete the report with its CSV: True if this run did, False if another run of the same
-    job already had (a retried COMMIT, a duplicate); AlreadySettled if it had failed meanwhile."""
-    if lifecycle.complete(engine, redis, report_id, as_of_us, csv):
+def _delivered(engine: Engine, report_id: str, completed: bool) -> bool:
+    """Whether this run completed the report (``completed``: what completing it answered): True
+    if it did, False if another run of the same job already had (a retried COMMIT, a duplicate);
+    AlreadySettled if it had failed meanwhile."""
+    if completed:
         return True
     settled = lifecycle.find(engine, report_id)
     if settled is not None and settled.status == lifecycle.COMPLETE:
@@ -247,12 +248,9 @@ def join_parts(report_id: str, attempt: int, count: int, as_of_us: int) -> bytes
             _retrying(report_id, deadline, lambda: lifecycle.replan(engine, queue, process_settings(), report_id, attempt))
             return b""
         redis.delete(*[part_input_key(i) for i in ids])  # (a failed report's expire)
-        if not completed:
-            settled = _retrying(report_id, deadline, lambda: lifecycle.find(engine, report_id))
-            if settled is None or settled.status != lifecycle.COMPLETE:
-                raise AlreadySettled("the report failed while its parts were computed")
+        delivered = _retrying(report_id, deadline, lambda: _delivered(engine, report_id, completed))
         csv = _retrying(report_id, deadline, lambda: lifecycle.csv_of(engine, report_id))
-        if completed:
+        if delivered:
             log.info("complete: as of %s, %d stores in %d parts", format_instant(as_of_us), csv.count(b"\n") - 1, count)
         return csv
     finally:

@@ -158,7 +158,7 @@ def csv_of(engine: Engine, report_id: str) -> bytes | None:
             return found[0][0] if found else None
         rows = fetch_all(conn, "SELECT rows FROM report_parts WHERE report_id = %s AND attempt = %s ORDER BY part",
                          (report_id, found[0][1]), binary=True)
-    return joined([bytes(r[0]) for r in rows])
+    return joined([r[0] for r in rows])
 
 
 def store_part(engine: Engine, report_id: str, attempt: int, part: int, rows: bytes) -> None:
@@ -188,8 +188,7 @@ def complete_parts(engine: Engine, redis: Redis, report_id: str, attempt: int, c
         if found is not None:
             execute(conn, "DELETE FROM report_parts WHERE report_id = %s AND attempt <> %s", (report_id, attempt))
     if found is not None:
-        row = _row(found)
-        tally_report(redis, "completed", (row.finished_at - (row.started_at or row.finished_at)).total_seconds())
+        _tally_completed(redis, _row(found))
         return True
     settled = find(engine, report_id)
     return None if stored != count and settled is not None and settled.status in UNSETTLED else False
@@ -223,8 +222,12 @@ def complete(engine: Engine, redis: Redis, report_id: str, as_of_us: int, csv: b
                       row_count=csv.count(b"\n") - 1)  # ids never hold a line break
     if row is None:
         return False
-    tally_report(redis, "completed", (row.finished_at - (row.started_at or row.finished_at)).total_seconds())
+    _tally_completed(redis, row)
     return True
+
+
+def _tally_completed(redis: Redis, row: ReportRow) -> None:
+    tally_report(redis, "completed", (row.finished_at - (row.started_at or row.finished_at)).total_seconds())
 
 
 def fail(engine: Engine, redis: Redis, report_id: str, reason: str) -> bool:
