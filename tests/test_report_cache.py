@@ -332,7 +332,34 @@ def test_changes_merge_like_a_fresh_read():
     assert np.array_equal(held.changed(3, None, store[:0], ts[:0], active[:0], store[:0], ts[:0]).stores,
                           np.arange(0, 300, 2))
     rebased = changed.rebased(cut)
-    assert np.array_equal(rebased.window(cut, base + 10 ** 9)[1], changed.window(cut, base + 10 ** 9)[1])
+    stores = np.arange(300)
+    assert all(np.array_equal(a, b) for a, b in zip(rebased.keyed(cut, base + 10 ** 9, stores, 0),
+                                                    changed.keyed(cut, base + 10 ** 9, stores, 0)))
+
+
+def test_keyed_polls_are_what_the_core_would_key_itself():
+    """PollState.keyed hands the core the polls in the window of the listed stores exactly as
+    the core keys unpacked polls (positions, its own base), whatever else the state holds."""
+    rng = np.random.default_rng(5)
+    base = 1_700_000_000_000_000
+    store, ts = rng.integers(0, 400, 20000), base + rng.integers(0, 12 * 86_400_000_000, 20000)
+    key = np.unique((store << 41) | (ts - base))
+    store, ts, active = key >> 41, (key & ((1 << 41) - 1)) + base, rng.random(key.size) < 0.6
+    state = PollState.of("e", 1, base, store, ts, active)
+    listed = np.sort(rng.choice(np.arange(0, 420), 300, replace=False))  # some unpolled, some polled left out
+    for since, until in [(base, base + 12 * 86_400_000_000), (base + 86_400_000_000, base + 9 * 86_400_000_000),
+                         (base + 3_600_000_001, base + 3_600_000_001)]:
+        key_base = since - 4 * 86_400_000_000
+        position = np.searchsorted(listed, store)
+        mine = (position < listed.size) & (listed[np.minimum(position, listed.size - 1)] == store) \
+            & (ts >= since) & (ts <= until)
+        expected = (position[mine], (position[mine] << 41) | (ts[mine] - key_base), active[mine])
+        found = state.keyed(since, until, listed, key_base)
+        assert all(np.array_equal(a, b) for a, b in zip(found, expected)), (since, until)
+        assert found[2].dtype == bool and np.all(np.diff(found[1]) > 0)
+    everything = np.unique(store)  # every poll held inside: the shortcut
+    found = state.keyed(base, base + 12 * 86_400_000_000, everything, base - 10)
+    assert np.array_equal(found[1], (np.searchsorted(everything, store) << 41) | (ts - base + 10))
 
 
 def _utc(instant_us: int):

@@ -24,7 +24,7 @@ WEEK_US = 7 * DAY_US
 LOOKBACK_US = 8 * DAY_US  # SPEC: only polls in [as_of - 8 d, as_of] are evidence
 WINDOWS_US = (HOUR_US, DAY_US, WEEK_US)
 _SLICE_POLLS = 250_000
-_TIME_BITS = 41  # ~25 days of microseconds below the store index in a sort key (2M stores fit above)
+TIME_BITS = 41  # ~25 days of microseconds below the store index in a sort key (2M stores fit above)
 
 # Progress: (what is being done, the fraction of it done), the one progress callback of
 # every long step (reading sources, loading, computing); a caller shows or forwards it.
@@ -48,6 +48,10 @@ class ReportInput:
     # Earliest poll of each store ever; a store is reported when it is at or before as_of.
     # None: take it from the polls given.
     first_poll_us: np.ndarray | None = None
+    # The lookback's polls already in the core's terms (a cache hands them so): sorted, distinct
+    # keys, store index << TIME_BITS | (ts_us - key_base_us(as_of)), of exactly the polls in
+    # [as_of - 8 d, as_of], poll_store and poll_active beside them; poll_ts_us is then not used.
+    poll_key: np.ndarray | None = None
 
 
 @dataclass
@@ -71,7 +75,8 @@ def listed_stores(data: ReportInput, as_of_us: int) -> np.ndarray:
         listed = np.asarray(data.first_poll_us) <= as_of_us
     else:
         listed = np.zeros(n, bool)
-        listed[data.poll_store[data.poll_ts_us <= as_of_us]] = True
+        # (keyed polls are all at or before as_of already)
+        listed[data.poll_store if data.poll_key is not None else data.poll_store[data.poll_ts_us <= as_of_us]] = True
     chosen = np.flatnonzero(listed)
     return chosen[store_id_order(np.asarray(data.store_ids, dtype=str)[chosen])]
 
@@ -105,7 +110,7 @@ def _lookback_keys(store: np.ndarray, ts_us: np.ndarray, active: np.ndarray, as_
     keep = (ts_us >= as_of_us - LOOKBACK_US) & (ts_us <= as_of_us)
     if not keep.all():
         store, ts_us, active = store[keep], ts_us[keep], active[keep]
-    key = store << _TIME_BITS
+    key = store << TIME_BITS
     key |= ts_us - base_us
     if key.size < 2 or (key[1:] > key[:-1]).all():
         return store, key, active
@@ -116,7 +121,12 @@ def _lookback_keys(store: np.ndarray, ts_us: np.ndarray, active: np.ndarray, as_
     first = np.ones(key.size, bool)
     first[1:] = key[1:] != key[:-1]
     key, packed = key[first], packed[first]
-    return key >> _TIME_BITS, key, (packed & 1).astype(bool)
+    return key >> TIME_BITS, key, (packed & 1).astype(bool)
+
+
+def key_base_us(as_of_us: int) -> int:
+    """The instant a report's (store, time) keys count from: a little before its lookback."""
+    return as_of_us - LOOKBACK_US - 4 * DAY_US
 
 
 def _overlap(start: np.ndarray, end: np.ndarray, w0: int, w1: int) -> np.ndarray:
@@ -140,7 +150,7 @@ class _Keyed:
 
 def _keyed(data: ReportInput, as_of_us: int, progress: Progress) -> _Keyed:
     n = len(data.store_ids)
-    if n >= 1 << (62 - _TIME_BITS):
+    if n >= 1 << (62 - TIME_BITS):
         raise ValueError(f"too many stores for one report: {n}")
     # Business sessions (whole seconds) that cover the lookback, then in microseconds
     # relative to a base a little before it, so a (store, time) key fits in int64.
@@ -149,13 +159,16 @@ def _keyed(data: ReportInput, as_of_us: int, progress: Progress) -> _Keyed:
                                  np.asarray(data.hours_day, np.int64), np.asarray(data.hours_start_s, np.int64),
                                  np.asarray(data.hours_end_s, np.int64), lookback_start // US, -(-as_of_us // US))
     progress(COMPUTING, 0.2)
-    base = lookback_start - 4 * DAY_US
+    base = key_base_us(as_of_us)
     s_start = np.maximum(sessions.start_s * US - base, 0)
-    s_end = np.clip(sessions.end_s * US - base, 0, (1 << _TIME_BITS) - 1)
+    s_end = np.clip(sessions.end_s * US - base, 0, (1 << TIME_BITS) - 1)
     windows = [(as_of_us - length - base, as_of_us - base) for length in WINDOWS_US]
-    p_store, p_key, p_active = _lookback_keys(np.asarray(data.poll_store, np.int64),
-                                              np.asarray(data.poll_ts_us, np.int64),
-                                              np.asarray(data.poll_active, bool), as_of_us, base)
+    if data.poll_key is not None:
+        p_store, p_key, p_active = data.poll_store, data.poll_key, data.poll_active
+    else:
+        p_store, p_key, p_active = _lookback_keys(np.asarray(data.poll_store, np.int64),
+                                                  np.asarray(data.poll_ts_us, np.int64),
+                                                  np.asarray(data.poll_active, bool), as_of_us, base)
     progress(COMPUTING, 0.4)
     return _Keyed(base, windows, sessions.store, s_start, s_end, p_store, p_key, p_active)
 
@@ -199,10 +212,10 @@ def _last_at_or_before(s_key: np.ndarray, p_key: np.ndarray) -> np.ndarray:
 def fill_sessions(s_store, s_start, s_end, p_store, p_key, p_active) -> Filled:
     """Sessions are sorted (store, start) times relative to the base, polls sorted (store, time)
     keys; both cover the same stores, so this runs on one slice of stores at a time."""
-    s_key = (s_store << _TIME_BITS) | s_start
+    s_key = (s_store << TIME_BITS) | s_start
 
     # Evidence: the polls that fall inside a session of their own store.
-    p_rel = p_key & ((1 << _TIME_BITS) - 1)
+    p_rel = p_key & ((1 << TIME_BITS) - 1)
     p_session = _last_at_or_before(s_key, p_key)
     candidate = np.maximum(p_session, 0)
     inside = np.flatnonzero((p_session >= 0) & (s_store[candidate] == p_store) & (p_rel < s_end[candidate]))

@@ -177,10 +177,12 @@ def check_unchanged(conn: Connection, version: changes.Version, since_us: int) -
 
 
 def cached_lookback(snap: Snapshot, as_of_us: int, cache: PollCache, version: changes.Version | None = None,
-                    stores: np.ndarray | None = None) -> Polls:
-    """The lookback's polls from the cache brought up to date, or read whole (and cached when
-    the read reaches the newest polls, as an hourly report's does). A part of a sharded report
-    names its ``stores`` and the ``version`` it was planned at, and reads as that change left them."""
+                    stores: np.ndarray | None = None) -> Polls | PollState:
+    """The lookback's polls: the cached state brought up to date (its polls from a little before
+    the lookback to the newest), read whole and cached when the read reaches the newest polls,
+    as an hourly report's does, or for an older as_of, its own range read uncached (Polls). A
+    part of a sharded report names its ``stores`` and the ``version`` it was planned at, and
+    reads as that change left them."""
     conn, since = snap.conn, as_of_us - LOOKBACK_US
     if version is None:
         version, chosen = changes.current(conn), EVERYTHING
@@ -208,7 +210,7 @@ def cached_lookback(snap: Snapshot, as_of_us: int, cache: PollCache, version: ch
         cache.outcome = "built"
     if state.base_us < since - CACHE_TRAIL_US:  # a day behind the lookback: keep what later reports need
         state = cache.pending = state.rebased(since - CACHE_TRAIL_US)
-    return state.window(since, as_of_us)
+    return state
 
 
 def _brought_up_to_date(conn: Connection, state: PollState, chosen: Selection, seq: int, cache: PollCache

@@ -67,15 +67,30 @@ class PollState:
         kept = np.isin(self.key >> TIME_BITS, stores)
         return replace(self, key=self.key[kept], active=self.active[kept], stores=np.asarray(stores, np.int64))
 
-    def window(self, since_us: int, until_us: int) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
-        """(store key, ts_us, active) of the polls in ``[since, until]``, sorted by (store, time)."""
-        rel = self.key & _LOW
-        inside = rel >= since_us - self.base_us
-        inside &= rel <= until_us - self.base_us
-        rel += self.base_us  # now the instants
-        if inside.all():  # (few temporaries: in a fresh work horse, memory touched the first time is what costs)
-            return self.key >> TIME_BITS, rel, np.array(self.active, bool)
-        return self.key[inside] >> TIME_BITS, rel[inside], np.asarray(self.active[inside], bool)
+    def keyed(self, since_us: int, until_us: int, stores: np.ndarray, key_base_us: int
+              ) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+        """The polls in ``[since, until]`` of these ``stores`` (sorted keys), in the core's terms
+        (``ReportInput.poll_key``): (store position, position << TIME_BITS | (ts_us - key_base),
+        active). Each store's polls are one run of the sorted keys, found by a search per store,
+        and take one offset each: a few passes over the polls instead of unpacking and packing
+        them again (on two busy cores, those passes were what slowed each other most)."""
+        stores = np.asarray(stores, np.int64)
+        assert since_us >= self.base_us
+        top = stores << TIME_BITS
+        lo = np.searchsorted(self.key, top | (since_us - self.base_us), side="left")
+        hi = np.searchsorted(self.key, top | min(until_us - self.base_us, _LOW), side="right")
+        counts = hi - lo
+        position = np.repeat(np.arange(stores.size, dtype=np.int64), counts)
+        # per store: its key becomes its position, its instants count from key_base
+        offset = ((np.arange(stores.size, dtype=np.int64) - stores) << TIME_BITS) + (self.base_us - key_base_us)
+        key = offset.take(position)
+        if position.size == self.key.size:  # every poll held is inside (runs cover all of them)
+            key += self.key
+            return position, key, np.array(self.active, bool)
+        at = np.arange(position.size, dtype=np.int64)
+        at += np.repeat(lo - (np.cumsum(counts) - counts), counts)  # each one's place among the held
+        key += self.key.take(at)
+        return position, key, np.asarray(self.active, bool).take(at)
 
     def changed(self, seq: int, deleted_before_us: int | None, store: np.ndarray, ts_us: np.ndarray,
                 active: np.ndarray, overridden_store: np.ndarray, overridden_ts_us: np.ndarray) -> PollState:

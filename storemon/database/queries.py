@@ -11,10 +11,10 @@ from . import changes
 from .bulk import fetch_all
 from .changes import Version
 from .engines import is_postgres
-from .lookback import Selection, cached_lookback, check_unchanged, latest_poll_us, snapshot
-from .pollcache import PollCache
+from .lookback import Polls, Selection, cached_lookback, check_unchanged, latest_poll_us, snapshot
+from .pollcache import PollCache, PollState
 from ..core import LOOKBACK_US, ReportInput
-from ..core.uptime import store_id_order
+from ..core.uptime import key_base_us, store_id_order
 
 __all__ = ["StoreRecord", "Stores", "find_stores", "latest_poll_us", "listed_count", "part_input", "plan_input",
            "report_input", "store_input", "stores_digest"]
@@ -91,18 +91,25 @@ class Stores:
         return Stores(keys, [self.store_ids[i] for i in chosen.tolist()], [self.timezones[i] for i in chosen.tolist()],
                       self.first_poll_us[chosen], self.hours[np.isin(self.hours[:, 0], keys)])
 
-    def report_input(self, poll_store: np.ndarray, poll_ts_us: np.ndarray, poll_active: np.ndarray) -> ReportInput:
-        """The core's input from these stores and their polls (by store key)."""
+    def report_input(self, polls: Polls | PollState, as_of_us: int) -> ReportInput:
+        """The core's input as of then from these stores and their polls: (store key, ts_us,
+        active) arrays, or a cached state whose lookback polls are handed over keyed."""
         # Database keys to positions 0..n-1 through a lookup table (keys are small serials). Stores
         # in key order, so polls sorted by (key, time) stay sorted by (position, time).
         position = np.zeros(int(self.keys.max(initial=0)) + 1, np.int64)
         position[self.keys] = np.arange(self.keys.size)
+        if isinstance(polls, PollState):
+            poll_store, key, active = polls.keyed(as_of_us - LOOKBACK_US, as_of_us, self.keys, key_base_us(as_of_us))
+            ts_us = np.zeros(0, np.int64)
+        else:
+            (store, ts_us, active), key = polls, None
+            poll_store = position[store]
         return ReportInput(
             store_ids=np.array(self.store_ids, dtype=str) if self.store_ids else np.zeros(0, str),
             timezones=self.timezones,
             hours_store=position[self.hours[:, 0]], hours_day=self.hours[:, 1],
             hours_start_s=self.hours[:, 2], hours_end_s=self.hours[:, 3],
-            poll_store=position[poll_store], poll_ts_us=poll_ts_us, poll_active=poll_active,
+            poll_store=poll_store, poll_ts_us=ts_us, poll_active=active, poll_key=key,
             first_poll_us=self.first_poll_us,
         )
 
@@ -118,7 +125,7 @@ def report_input(engine: Engine, as_of_us: int, cache: PollCache | None = None) 
             polls = cached_lookback(snap, as_of_us, cache)
         else:
             polls = snap.polls(as_of_us - LOOKBACK_US, as_of_us)
-    return stores.report_input(*polls)
+    return stores.report_input(polls, as_of_us)
 
 
 def plan_input(engine: Engine, as_of_us: int, known_digest: str | None = None) -> tuple[Version, str, Stores | None]:
@@ -155,7 +162,7 @@ def part_input(engine: Engine, stores: Stores, as_of_us: int, version: Version, 
         else:
             check_unchanged(snap.conn, version, as_of_us - LOOKBACK_US)
             polls = snap.polls(as_of_us - LOOKBACK_US, as_of_us, Selection(version.seq, stores.keys))
-    return stores.report_input(*polls)
+    return stores.report_input(polls, as_of_us)
 
 
 def listed_count(engine: Engine, as_of_us: int) -> int:

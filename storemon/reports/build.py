@@ -82,7 +82,7 @@ def warm_up(engine: Engine, settings, cache: PollCache | None) -> str | None:
         with engine.connect() as conn:
             stores = Stores.read(conn, as_of)
         empty = np.zeros(0, np.int64)
-        data, cache = stores.report_input(empty, empty, empty.astype(bool)), None
+        data, cache = stores.report_input((empty, empty, empty.astype(bool)), as_of), None
     else:
         data = report_input(engine, as_of, cache)
     written_hundredths(1 << 15)  # the CSV's number table (a week in hours is 16,800 hundredths)
