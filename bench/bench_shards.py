@@ -80,16 +80,56 @@ class MemorySampler:
         return found
 
 
-def timed_report(conn) -> tuple[float, str]:
-    started = time.perf_counter()
+def timed_report(conn) -> tuple[float, str, float, float]:
+    """(seconds from trigger to CSV, the report's id, and both instants as wall-clock times)."""
+    started, wall = time.perf_counter(), time.time()
     report_id = json.loads(request(conn, "POST", "/trigger_report")[1])["report_id"]
     while True:
         status, body = request(conn, "GET", f"/get_report/{report_id}")
         if status == 200 and not body.startswith(b"{"):
-            return time.perf_counter() - started, report_id
+            elapsed = time.perf_counter() - started
+            return elapsed, report_id, wall, wall + elapsed
         if status == 200:
             raise RuntimeError(body.decode())
         time.sleep(0.1)
+
+
+PHASES = ("to plan", "plan", "to parts", "parts", "to join", "join", "to client")
+
+
+def timeline(redis_url: str, report_id: str, triggered: float, received: float) -> dict[str, float] | None:
+    """Where a report's time went, from RQ's records of its jobs (seconds): from the trigger
+    to its job starting, planning, to the first part starting, the parts (first start to
+    last end), to the join starting, the join, and from the join's end to the CSV received
+    (negative: the client had it first, the join's result being written after completing).
+    ``part-s`` is the parts' own time added up. None for a report made in one job."""
+    from redis import Redis
+    from rq.job import Job
+    from storemon.reports.queue import join_job_id, part_job_ids
+
+    redis = Redis.from_url(redis_url)
+    report = Job.fetch(report_id, connection=redis)
+    if "parts" not in report.meta:
+        return None
+    count, attempt = report.meta["parts"], report.meta["attempt"]
+    parts = Job.fetch_many(part_job_ids(report_id, attempt, count), connection=redis)
+    join = Job.fetch(join_job_id(report_id, attempt), connection=redis)
+    for _ in range(100):  # (the client may have the CSV before the join has ended)
+        if join.ended_at is not None:
+            break
+        time.sleep(0.1)
+        join.refresh()
+    t = lambda moment: moment.timestamp()  # noqa: E731
+    first, last = min(t(p.started_at) for p in parts), max(t(p.ended_at) for p in parts)
+    edges = [triggered, t(report.started_at), t(report.ended_at), first, last, t(join.started_at), t(join.ended_at),
+             received]
+    found = {phase: b - a for phase, a, b in zip(PHASES, edges, edges[1:])}
+    found["part-s"] = sum(t(p.ended_at) - t(p.started_at) for p in parts)
+    return found
+
+
+def shown(phases: dict[str, float]) -> str:
+    return ", ".join(f"{name} {phases[name]:.2f}" for name in (*PHASES, "part-s"))
 
 
 CHECK = """
@@ -109,9 +149,11 @@ class Stack:
     workers: int
     url: str
     conn: object
+    redis_url: str
     first: float = 0.0
     report_id: str = ""
     hourly: list[float] = field(default_factory=list)
+    phases: list[dict[str, float]] = field(default_factory=list)
 
 
 def main() -> None:
@@ -136,23 +178,30 @@ def main() -> None:
             url = copy_database(source, f"storemon_bench_shards_{workers}w")
             cache_dir = tempfile.mkdtemp(prefix="storemon-bench-cache-")
             stack.callback(shutil.rmtree, cache_dir, ignore_errors=True)
-            conn, _ = stack.enter_context(service(url, "", workers, cache_dir, redis_url=f"{REDIS_BASE}/{13 - k}"))
-            stacks.append(Stack(workers, url, conn))
+            redis_url = f"{REDIS_BASE}/{13 - k}"
+            conn, _ = stack.enter_context(service(url, "", workers, cache_dir, redis_url=redis_url))
+            stacks.append(Stack(workers, url, conn, redis_url))
         for one in stacks:
             one.conn.close()  # (idle while another stack worked, waitress may have closed it; it reopens)
-            one.first, one.report_id = timed_report(one.conn)
+            one.first, one.report_id, *_ = timed_report(one.conn)
         for directory in hours_after(next_hour, args.hours):
             for one in stacks:
                 measured(LOAD_HOUR.format(directory=str(directory)), one.url)
                 one.conn.close()
-                elapsed, one.report_id = timed_report(one.conn)
+                elapsed, one.report_id, triggered, received = timed_report(one.conn)
                 one.hourly.append(elapsed)
+                phases = timeline(one.redis_url, one.report_id, triggered, received)
+                if phases is not None:
+                    one.phases.append(phases)
+                    print(f"  {one.workers} worker(s), {elapsed:.2f} s: {shown(phases)}", flush=True)
     for one in stacks:
         check = measured(CHECK.format(report_id=one.report_id), one.url)
         print(f"{name}, {one.workers} worker(s): first report (caches cold) {one.first:.2f} s; hourly, one more hour "
               f"loaded: median {statistics.median(one.hourly):.2f} s, max {max(one.hourly):.2f} s "
               f"({', '.join(f'{t:.2f}' for t in one.hourly)}); {check['rows']:,} stores; "
               f"{'byte-identical to' if check['same'] else 'DIFFERENT FROM'} the single-job report", flush=True)
+        if one.phases:
+            print(f"  medians: {shown({k: statistics.median(p[k] for p in one.phases) for k in one.phases[0]})}")
     print(f"peak resident memory of any worker process or work horse: {memory.peak_mb:.0f} MB")
     base = stacks[0]
     for one in stacks[1:]:
