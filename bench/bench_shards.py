@@ -12,6 +12,8 @@ drifts. Timed from POST /trigger_report to the CSV downloaded (polling every 100
 cores, a client asking every 20 ms takes CPU from the workers). The peak resident memory of
 every worker process and work horse is looked at every 50 ms; each last CSV is checked byte
 for byte against the single-job report of the same as_of (REPORT_SHARD_STORES=0, no cache).
+Each hourly report's time is shown split as RQ recorded its jobs (``timeline``): planning,
+the parts, the join, and the waits between them.
 Each scale is generated into bench/data/ and loaded into a database of its own on first use.
 """
 
