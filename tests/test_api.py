@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import contextlib
 import os
 import subprocess
 import sys
@@ -32,6 +33,20 @@ def run_jobs(app) -> None:
     """Run every queued job in this process and stop (most tests)."""
     services = app.extensions["storemon"]
     SimpleWorker([services.queue], connection=services.redis).work(burst=True)
+
+
+@contextlib.contextmanager
+def forking_worker(app):
+    """worker.py's own worker (forking a work horse per job), its Redis connections closed after:
+    a worker is freed by the cycle collector, and a socket it leaves open would warn in
+    whichever collection comes next (another worker's maintenance round, in another test)."""
+    import worker
+
+    built = worker.build_worker(app.extensions["storemon"].settings)
+    try:
+        yield built
+    finally:
+        built.connection.close()
 
 
 def trigger(client, **kw) -> str:
@@ -141,23 +156,21 @@ def test_a_worker_defers_its_maintenance_while_jobs_wait(app, seeded):
 
     import worker
 
-    busy = worker.build_worker(app.extensions["storemon"].settings)
-    assert busy.should_run_maintenance_tasks  # never run yet
-    busy.last_cleaned_at = datetime.now(UTC) - timedelta(seconds=worker.MAINTENANCE_INTERVAL + 1)
-    assert busy.should_run_maintenance_tasks  # due, and the queue is empty
-    report_id = trigger(app.test_client())
-    assert not busy.should_run_maintenance_tasks  # due, but a job waits
-    busy.last_cleaned_at = datetime.now(UTC) - timedelta(seconds=worker.MAINTENANCE_DEFERRED_S + 1)
-    assert busy.should_run_maintenance_tasks  # deferred long enough
-    busy.last_cleaned_at = datetime.now(UTC)
-    assert not busy.should_run_maintenance_tasks  # not due
-    assert busy.work(burst=True)
+    with forking_worker(app) as busy:
+        assert busy.should_run_maintenance_tasks  # never run yet
+        busy.last_cleaned_at = datetime.now(UTC) - timedelta(seconds=worker.MAINTENANCE_INTERVAL + 1)
+        assert busy.should_run_maintenance_tasks  # due, and the queue is empty
+        report_id = trigger(app.test_client())
+        assert not busy.should_run_maintenance_tasks  # due, but a job waits
+        busy.last_cleaned_at = datetime.now(UTC) - timedelta(seconds=worker.MAINTENANCE_DEFERRED_S + 1)
+        assert busy.should_run_maintenance_tasks  # deferred long enough
+        busy.last_cleaned_at = datetime.now(UTC)
+        assert not busy.should_run_maintenance_tasks  # not due
+        assert busy.work(burst=True)
     assert app.test_client().get(f"/get_report/{report_id}").status_code == 200
 
 
 def test_twenty_concurrent_triggers_complete_through_the_forking_worker(app, seeded):
-    import worker
-
     as_ofs = ["2023-01-25T12:00:00Z", "2023-01-24T06:30:00Z", None, "2023-01-25T18:00:00.5+00:00"]
 
     def one(i):
@@ -171,7 +184,8 @@ def test_twenty_concurrent_triggers_complete_through_the_forking_worker(app, see
     as_of_of = dict(triggered)
     assert len(as_of_of) >= len(as_ofs) and all(as_of_of[r] == a for r, a in triggered)
     # worker.py's own builder, forking a work horse per job
-    assert worker.build_worker(app.extensions["storemon"].settings).work(burst=True)
+    with forking_worker(app) as built:
+        assert built.work(burst=True)
     client = app.test_client()
     expected = {a: expected_csv(seeded, a) for a in as_ofs}
     for report_id, as_of in triggered:
