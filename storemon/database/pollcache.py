@@ -30,6 +30,8 @@ from pathlib import Path
 
 import numpy as np
 
+from ..core.uptime import TIME_BITS as CORE_TIME_BITS
+
 log = logging.getLogger(__name__)
 
 TIME_BITS = 41  # ~25 days of microseconds below the store key in a cache key
@@ -80,9 +82,10 @@ class PollState:
         lo = np.searchsorted(self.key, top | (since_us - self.base_us), side="left")
         hi = np.searchsorted(self.key, top | min(until_us - self.base_us, _LOW), side="right")
         counts = hi - lo
-        position = np.repeat(np.arange(stores.size, dtype=np.int64), counts)
+        positions = np.arange(stores.size, dtype=np.int64)
+        position = np.repeat(positions, counts)
         # per store: its key becomes its position, its instants count from key_base
-        offset = ((np.arange(stores.size, dtype=np.int64) - stores) << TIME_BITS) + (self.base_us - key_base_us)
+        offset = (positions << CORE_TIME_BITS) - top + (self.base_us - key_base_us)
         key = offset.take(position)
         if position.size == self.key.size:  # every poll held is inside (runs cover all of them)
             key += self.key
