@@ -11,7 +11,9 @@ import random
 import signal
 import subprocess
 import sys
+import threading
 import time
+from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path
 
 import numpy as np
@@ -23,7 +25,7 @@ from storemon.config import PROJECT_ROOT
 from storemon.database import changes, retention
 from storemon.database.engines import make_engine
 from storemon.database.loader import load_directory
-from storemon.database.pollcache import PollCache, PollState
+from storemon.database.pollcache import Cached, Delta, PollCache, PollState
 from storemon.reports.build import build_report
 from storemon.timeparse import format_instant, parse_instant
 
@@ -157,6 +159,44 @@ def test_damaged_or_foreign_files_are_never_trusted(engine, tmp_path, cache):
     assert not left.exists()
 
 
+def test_an_hourly_report_writes_the_changes_not_the_whole_state(engine, tmp_path, cache):
+    """The whole file stays as the first report wrote it while the changes kept beside it are
+    small; past an eighth of it, the whole state is written again and the changes go. A
+    changes file that is damaged, or kept for another whole file, is not trusted."""
+    load = Loads(engine, tmp_path)
+    base_data(load, hours=9 * 24)
+    assert agree(engine, cache) == "built"
+    whole, polls = cache.path.read_bytes(), cache.load().key.size
+    hour = 9 * 24
+    for _ in range(3):
+        load(polls=sweep(hour))
+        hour += 1
+        assert agree(engine, cache) == "updated"
+        assert cache.path.read_bytes() == whole and cache.delta_path.exists()
+        assert agree(engine, cache) == "current"  # from the whole file and the changes beside it
+    load(polls=[(s, "inactive", t) for s, _, t in sweep(hour - 2)] + sweep(120, seed=2))  # overrides, late polls
+    assert agree(engine, cache) == "updated"
+    assert cache.path.read_bytes() == whole
+
+    kept, before = cache.delta_path.read_bytes(), cache.load()
+    cache.delta_path.write_bytes(kept[: len(kept) // 2])  # torn
+    assert cache.loaded().delta is None
+    assert agree(engine, cache) == "updated"  # the changes since the whole file, read again
+    again = cache.load()
+    assert again.seq == before.seq and cache.loaded().delta is not None
+    assert np.array_equal(again.key, before.key) and np.array_equal(again.active, before.active)
+
+    while cache.path.read_bytes() == whole:
+        load(polls=sweep(hour))
+        hour += 1
+        agree(engine, cache)
+        assert hour < 9 * 24 + 40, "the whole state was never written again"
+    assert not cache.delta_path.exists() and cache.load().key.size > polls
+    cache.delta_path.write_bytes(kept)  # kept for the whole file before: another's changes
+    assert cache.loaded().delta is None
+    assert agree(engine, cache) == "current"
+
+
 def test_caches_on_one_machine_share_one_read_of_the_changes(pg, tmp_path):
     """Caches standing at the same change (the parts of a sharded report) read what changed
     since once: the second brings itself up to date without touching the polls table; a
@@ -185,6 +225,26 @@ def test_caches_on_one_machine_share_one_read_of_the_changes(pg, tmp_path):
 
     shared[0].write_bytes(b"PK not a zip file")
     assert agree(pg, third, as_of) == "updated"
+
+
+def test_caches_reading_the_same_changes_at_once_read_them_once(tmp_path):
+    """Two parts starting together: the second waits for the first's read of the changes and
+    takes its file, rather than asking the database again."""
+    calls, start = [], threading.Barrier(2)
+
+    def read():
+        calls.append(1)
+        time.sleep(0.3)
+        return {"store": np.arange(5)}
+
+    def take(name):
+        start.wait()
+        return PollCache(tmp_path / "cache", name, "db").shared("changes-e-1-2-0", read)
+
+    with ThreadPoolExecutor(2) as pool:
+        found = list(pool.map(take, ["part0", "part1"]))
+    assert len(calls) == 1
+    assert all(np.array_equal(f["store"], np.arange(5)) for f in found)
 
 
 def engine_holding_polls(engine):
@@ -273,7 +333,7 @@ def test_a_writer_killed_mid_write_leaves_the_old_file_whole(engine, tmp_path, c
 _BIG_WRITER = """
 import sys
 import numpy as np
-from storemon.database.pollcache import PollCache, PollState
+from storemon.database.pollcache import Cached, Delta, PollCache, PollState
 cache = PollCache(sys.argv[1], sys.argv[2])
 n = 40_000_000
 cache.pending = PollState("epoch", 1, 0, np.arange(n, dtype=np.int64), np.ones(n, bool))
@@ -333,19 +393,59 @@ def test_changes_merge_like_a_fresh_read():
                           np.arange(0, 300, 2))
     rebased = changed.rebased(cut)
     stores = np.arange(300)
-    assert all(np.array_equal(a, b) for a, b in zip(rebased.keyed(cut, base + 10 ** 9, stores, 0),
-                                                    changed.keyed(cut, base + 10 ** 9, stores, 0)))
+    assert all(np.array_equal(a, b) for a, b in zip(handed(Cached(rebased, None), cut, base + 10 ** 9, stores, 0),
+                                                    handed(Cached(changed, None), cut, base + 10 ** 9, stores, 0)))
 
 
-def test_keyed_polls_are_what_the_core_would_key_itself():
-    """PollState.keyed hands the core the polls in the window of the listed stores exactly as
-    the core keys unpacked polls (positions, its own base), whatever else the state holds."""
+def test_changes_kept_together_equal_changes_applied_in_turn():
+    """Delta.then (the changes kept beside a cache file, grown hour by hour) against applying
+    each hour's changes in turn: new polls, polls stored again, overrides of polls old and
+    new, and retention's cuts."""
+    rng = np.random.default_rng(11)
+    base = 1_000_000
+    universe = np.unique(rng.integers(0, 200, 6000) << 41 | rng.integers(0, 10 ** 9, 6000))
+    held = rng.random(universe.size) < 0.6
+    state = PollState("e", 1, base, universe[held], rng.random(held.sum()) < 0.8)
+    in_turn, kept = state, None
+    for seq in range(2, 8):
+        new = np.sort(rng.choice(universe, 300, replace=False))
+        cut = base + int(rng.integers(0, 3 * 10 ** 8)) if rng.random() < 0.4 else None
+        later = Delta(seq, cut, new, rng.random(new.size) < 0.7, np.sort(rng.choice(universe, 200, replace=False)))
+        in_turn = in_turn.with_delta(later)
+        kept = later if kept is None else kept.then(later, base)
+        together = state.with_delta(kept)
+        assert np.array_equal(together.key, in_turn.key) and np.array_equal(together.active, in_turn.active)
+        assert together.seq == in_turn.seq == seq
+
+
+def handed(cached: Cached, since: int, until: int, stores, key_base: int, rows: int = 250_000):
+    """The polls Cached.core_chunks hands the core, joined: (keys, statuses). Each chunk holds
+    whole stores, and the fractions handed grow to 1."""
+    chunks = list(cached.core_chunks(since, until, stores, key_base, rows)())
+    fractions = [fraction for _, _, fraction in chunks]
+    assert fractions == sorted(fractions) and (not chunks or fractions[-1] == 1.0)
+    for (one, _, _), (next_one, _, _) in zip(chunks, chunks[1:]):
+        assert not one.size or not next_one.size or one[-1] >> 41 < next_one[0] >> 41
+    if not chunks:
+        return np.zeros(0, np.int64), np.zeros(0, bool)
+    return np.concatenate([k for k, _, _ in chunks]), np.concatenate([a for _, a, _ in chunks])
+
+
+def test_the_core_is_handed_exactly_the_window_of_its_stores():
+    """Cached.core_chunks hands the core the polls in the window of the listed stores exactly as
+    the core keys unpacked polls (positions, its own base), whatever else the file holds, with
+    the changes kept beside it applied, in runs of whole stores of any size."""
     rng = np.random.default_rng(5)
     base = 1_700_000_000_000_000
     store, ts = rng.integers(0, 400, 20000), base + rng.integers(0, 12 * 86_400_000_000, 20000)
     key = np.unique((store << 41) | (ts - base))
     store, ts, active = key >> 41, (key & ((1 << 41) - 1)) + base, rng.random(key.size) < 0.6
     state = PollState.of("e", 1, base, store, ts, active)
+    in_file = rng.random(key.size) < 0.9  # the rest, and some turned inactive, are kept as changes
+    turned = in_file & active & (rng.random(key.size) < 0.05)
+    delta = Delta(2, None, key[~in_file], active[~in_file], key[turned])
+    whole = PollState("e", 1, base, key[in_file], active[in_file])  # (turned: active in the file)
+    final = active & ~turned
     listed = np.sort(rng.choice(np.arange(0, 420), 300, replace=False))  # some unpolled, some polled left out
     for since, until in [(base, base + 12 * 86_400_000_000), (base + 86_400_000_000, base + 9 * 86_400_000_000),
                          (base + 3_600_000_001, base + 3_600_000_001)]:
@@ -353,13 +453,14 @@ def test_keyed_polls_are_what_the_core_would_key_itself():
         position = np.searchsorted(listed, store)
         mine = (position < listed.size) & (listed[np.minimum(position, listed.size - 1)] == store) \
             & (ts >= since) & (ts <= until)
-        expected = (position[mine], (position[mine] << 41) | (ts[mine] - key_base), active[mine])
-        found = state.keyed(since, until, listed, key_base)
-        assert all(np.array_equal(a, b) for a, b in zip(found, expected)), (since, until)
-        assert found[2].dtype == bool and np.all(np.diff(found[1]) > 0)
-    everything = np.unique(store)  # every poll held inside: the shortcut
-    found = state.keyed(base, base + 12 * 86_400_000_000, everything, base - 10)
-    assert np.array_equal(found[1], (np.searchsorted(everything, store) << 41) | (ts - base + 10))
+        expected = ((position[mine] << 41) | (ts[mine] - key_base), final[mine])
+        for cached in (Cached(state.changed(2, None, store[:0], ts[:0], active[:0], store[turned], ts[turned]), None),
+                       Cached(whole, "id", delta)):
+            for rows in (250_000, 700, 1):
+                found = handed(cached, since, until, listed, key_base, rows)
+                assert all(np.array_equal(a, b) for a, b in zip(found, expected)), (since, until, rows)
+                assert found[1].dtype == bool and np.all(np.diff(found[0]) > 0)
+    assert handed(Cached(state, None), base, base + 1, np.zeros(0, np.int64), base)[0].size == 0
 
 
 def _utc(instant_us: int):

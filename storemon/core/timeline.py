@@ -11,7 +11,7 @@ from dataclasses import dataclass
 
 import numpy as np
 
-from .uptime import LOOKBACK_US, ReportInput, _keyed, _no_progress, _uptime_of, dedupe_polls, fill_sessions
+from .uptime import LOOKBACK_US, TIME_BITS, ReportInput, _keyed, _no_progress, _uptime_of, dedupe_polls, fill_sessions
 
 # How a session was filled (SPEC, "From polls to up and down")
 OWN_POLLS, LAST_KNOWN, FIRST_LATER, NO_EVIDENCE = "own_polls", "last_known", "first_later", "no_evidence"
@@ -76,7 +76,10 @@ def store_timeline(data: ReportInput, as_of_us: int) -> StoreTimeline:
         raise ValueError("a timeline is of one store")
     keyed = _keyed(data, as_of_us, _no_progress)
     uptime = _uptime_of(data, as_of_us, keyed, _no_progress)
-    filled = fill_sessions(keyed.s_store, keyed.s_start, keyed.s_end, keyed.p_store, keyed.p_key, keyed.p_active)
+    chunks = list(keyed.poll_chunks())  # (one store's polls: one chunk, or none)
+    p_key = np.concatenate([key for key, _, _ in chunks]) if chunks else np.zeros(0, np.int64)
+    p_active = np.concatenate([active for _, active, _ in chunks]) if chunks else np.zeros(0, bool)
+    filled = fill_sessions(keyed.s_store, keyed.s_start, keyed.s_end, p_key >> TIME_BITS, p_key, p_active)
     base, lookback_start = keyed.base, as_of_us - LOOKBACK_US
     poll_us = filled.poll_rel + base
     lender_of = dict(zip(filled.silent.tolist(), filled.lender.tolist()))

@@ -11,7 +11,7 @@ once with sorted keys and ``searchsorted``; no Python loop runs per store or per
 from __future__ import annotations
 
 from dataclasses import dataclass
-from collections.abc import Callable, Sequence
+from collections.abc import Callable, Iterator, Sequence
 
 import numpy as np
 
@@ -48,10 +48,16 @@ class ReportInput:
     # Earliest poll of each store ever; a store is reported when it is at or before as_of.
     # None: take it from the polls given.
     first_poll_us: np.ndarray | None = None
-    # The lookback's polls already in the core's terms (a cache hands them so): sorted, distinct
-    # keys, store index << TIME_BITS | (ts_us - key_base_us(as_of)), of exactly the polls in
-    # [as_of - 8 d, as_of], poll_store and poll_active beside them; poll_ts_us is then not used.
-    poll_key: np.ndarray | None = None
+    # The lookback's polls already in the core's terms, handed by a cache a few hundred thousand
+    # at a time instead of as the arrays above (poll_store and poll_ts_us are then not used):
+    # called once, it yields (keys, statuses, fraction of the polls handed so far) for runs of
+    # whole stores in store order, keys sorted and distinct, store index << TIME_BITS |
+    # (ts_us - key_base_us(as_of)), of exactly the polls in [as_of - 8 d, as_of]. (A cache's
+    # polls then never stand in memory as one array: a fresh work horse pays for every page.)
+    poll_chunks: Callable[[], Iterator[PollChunk]] | None = None
+
+
+PollChunk = tuple[np.ndarray, np.ndarray, float]
 
 
 @dataclass
@@ -75,8 +81,8 @@ def listed_stores(data: ReportInput, as_of_us: int) -> np.ndarray:
         listed = np.asarray(data.first_poll_us) <= as_of_us
     else:
         listed = np.zeros(n, bool)
-        # (keyed polls are all at or before as_of already)
-        listed[data.poll_store if data.poll_key is not None else data.poll_store[data.poll_ts_us <= as_of_us]] = True
+        assert data.poll_chunks is None, "polls handed in chunks come with each store's first poll"
+        listed[data.poll_store[data.poll_ts_us <= as_of_us]] = True
     chosen = np.flatnonzero(listed)
     return chosen[store_id_order(np.asarray(data.store_ids, dtype=str)[chosen])]
 
@@ -136,16 +142,15 @@ def _overlap(start: np.ndarray, end: np.ndarray, w0: int, w1: int) -> np.ndarray
 @dataclass
 class _Keyed:
     """A report's inputs in the core's own terms: microseconds after ``base`` (a little before
-    the lookback), sessions sorted by (store, start), lookback polls as sorted (store, time) keys."""
+    the lookback), sessions sorted by (store, start), and the lookback polls as runs of sorted
+    (store, time) keys, each of whole stores."""
 
     base: int
     windows: list[tuple[int, int]]
     s_store: np.ndarray
     s_start: np.ndarray
     s_end: np.ndarray
-    p_store: np.ndarray
-    p_key: np.ndarray
-    p_active: np.ndarray
+    poll_chunks: Callable[[], Iterator[PollChunk]]
 
 
 def _keyed(data: ReportInput, as_of_us: int, progress: Progress) -> _Keyed:
@@ -163,14 +168,17 @@ def _keyed(data: ReportInput, as_of_us: int, progress: Progress) -> _Keyed:
     s_start = np.maximum(sessions.start_s * US - base, 0)
     s_end = np.clip(sessions.end_s * US - base, 0, (1 << TIME_BITS) - 1)
     windows = [(as_of_us - length - base, as_of_us - base) for length in WINDOWS_US]
-    if data.poll_key is not None:
-        p_store, p_key, p_active = data.poll_store, data.poll_key, data.poll_active
-    else:
+    chunks = data.poll_chunks
+    if chunks is None:
         p_store, p_key, p_active = _lookback_keys(np.asarray(data.poll_store, np.int64),
                                                   np.asarray(data.poll_ts_us, np.int64),
                                                   np.asarray(data.poll_active, bool), as_of_us, base)
+
+        def chunks() -> Iterator[PollChunk]:
+            for lo, hi in _store_slices(p_store, _SLICE_POLLS):
+                yield p_key[lo:hi], p_active[lo:hi], hi / p_key.size
     progress(COMPUTING, 0.4)
-    return _Keyed(base, windows, sessions.store, s_start, s_end, p_store, p_key, p_active)
+    return _Keyed(base, windows, sessions.store, s_start, s_end, chunks)
 
 
 @dataclass
@@ -281,15 +289,16 @@ def _uptime_of(data: ReportInput, as_of_us: int, k: _Keyed, progress: Progress) 
     # A slice of stores at a time: every temporary array stays a few megabytes, which the
     # allocator reuses, instead of hundreds that are faulted in afresh (2-3x faster at 20M polls).
     uptime = [np.zeros(n) for _ in k.windows]
-    slices = _store_slices(k.p_store, _SLICE_POLLS)
-    for done, (lo, hi) in enumerate(slices, 1):
-        a = np.searchsorted(k.s_store, k.p_store[lo], side="left")
-        b = np.searchsorted(k.s_store, k.p_store[hi - 1], side="right")
-        part = _polled_uptime(k.s_store[a:b], k.s_start[a:b], k.s_end[a:b], k.p_store[lo:hi], k.p_key[lo:hi],
-                              k.p_active[lo:hi], k.windows, n)
+    for p_key, p_active, fraction in k.poll_chunks():
+        if not p_key.size:
+            continue
+        p_store = p_key >> TIME_BITS
+        a = np.searchsorted(k.s_store, p_store[0], side="left")
+        b = np.searchsorted(k.s_store, p_store[-1], side="right")
+        part = _polled_uptime(k.s_store[a:b], k.s_start[a:b], k.s_end[a:b], p_store, p_key, p_active, k.windows, n)
         for total, piece in zip(uptime, part):
             total += piece
-        progress(COMPUTING, 0.4 + 0.55 * done / len(slices))
+        progress(COMPUTING, 0.4 + 0.55 * fraction)
 
     up, down = [], []
     for (w0, w1), window_up in zip(k.windows, uptime):

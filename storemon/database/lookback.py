@@ -18,7 +18,7 @@ from sqlalchemy import Connection, Engine
 from . import changes, pollcache
 from .bulk import cursor, fetch_all
 from .engines import is_postgres
-from .pollcache import PollCache, PollState
+from .pollcache import Cached, Delta, PollCache, PollState
 from ..core import DAY_US, LOOKBACK_US
 
 _FETCH_ROWS = 200_000
@@ -177,7 +177,7 @@ def check_unchanged(conn: Connection, version: changes.Version, since_us: int) -
 
 
 def cached_lookback(snap: Snapshot, as_of_us: int, cache: PollCache, version: changes.Version | None = None,
-                    stores: np.ndarray | None = None) -> Polls | PollState:
+                    stores: np.ndarray | None = None) -> Polls | PollState | Cached:
     """The lookback's polls: the cached state brought up to date (its polls from a little before
     the lookback to the newest), read whole and cached when the read reaches the newest polls,
     as an hourly report's does, or for an older as_of, its own range read uncached (Polls). A
@@ -189,15 +189,17 @@ def cached_lookback(snap: Snapshot, as_of_us: int, cache: PollCache, version: ch
     else:
         chosen = Selection(version.seq, stores)
         check_unchanged(conn, version, since)
-    state = cache.load()
-    usable = state is not None and version.epoch and state.epoch == version.epoch \
-        and state.seq <= version.seq and state.base_us <= since and (stores is None) == (state.stores is None)
-    cache.outcome = "current"
-    if usable and state.seq < version.seq:
-        state = cache.pending = _brought_up_to_date(conn, state, chosen, version.seq, cache)
+    cached = cache.loaded()
+    usable = cached is not None and version.epoch and cached.epoch == version.epoch \
+        and cached.seq <= version.seq and cached.base_us <= since and (stores is None) == (cached.stores is None)
+    cache.outcome, state = "current", None
+    if usable and cached.seq < version.seq:
+        state = _brought_up_to_date(conn, cached, chosen, version.seq, cache)
         usable, cache.outcome = state is not None, "updated"
+    elif usable:
+        state = cached
     if usable and stores is not None and not np.array_equal(state.stores, stores):
-        state = cache.pending = _with_stores(snap, state, chosen, stores)
+        state = cache.pending = _with_stores(snap, state.state(), chosen, stores)
         cache.outcome = "updated"
     if not usable:
         newest = latest_poll_us(conn)
@@ -208,16 +210,18 @@ def cached_lookback(snap: Snapshot, as_of_us: int, cache: PollCache, version: ch
         store, ts_us, active = snap.polls(since, newest, chosen)
         state = cache.pending = PollState.of(version.epoch, version.seq, since, store, ts_us, active, stores)
         cache.outcome = "built"
-    if state.base_us < since - CACHE_TRAIL_US:  # a day behind the lookback: keep what later reports need
-        state = cache.pending = state.rebased(since - CACHE_TRAIL_US)
+    if state.base_us < since - 2 * CACHE_TRAIL_US:  # two days behind: keep the one day later reports need
+        # (once a day, not every hour: moving the base changes every key, so the whole file is written)
+        state = cache.pending = (state.state() if isinstance(state, Cached) else state).rebased(since - CACHE_TRAIL_US)
     return state
 
 
-def _brought_up_to_date(conn: Connection, state: PollState, chosen: Selection, seq: int, cache: PollCache
-                        ) -> PollState | None:
+def _brought_up_to_date(conn: Connection, cached: Cached, chosen: Selection, seq: int, cache: PollCache
+                        ) -> Cached | None:
     """The cached state with the changes after its own up to ``seq``: polls stored, polls
-    turned inactive, and retention's deletions. None if they reach beyond a cache key."""
-    base, done = state.base_us, state.seq
+    turned inactive, and retention's deletions (pending in ``cache``). None if they reach
+    beyond a cache key."""
+    base, done = cached.base_us, cached.seq
 
     def read() -> dict[str, np.ndarray]:
         # Every store's changes (an index range on seq: an hour's worth is small); each part
@@ -230,9 +234,9 @@ def _brought_up_to_date(conn: Connection, state: PollState, chosen: Selection, s
         return {"store": store, "ts_us": ts_us, "active": active, "overridden": overridden}
 
     # The same changes serve every part on this machine whose cache stands where this one does.
-    found = cache.shared(f"changes-{state.epoch}-{done}-{seq}-{base}", read)
+    found = cache.shared(f"changes-{cached.epoch}-{done}-{seq}-{base}", read)
     store, ts_us, active, overridden = found["store"], found["ts_us"], found["active"], found["overridden"]
-    held = state.stores if chosen.stores is None else chosen.stores
+    held = cached.stores if chosen.stores is None else chosen.stores
     if held is not None:
         mine = np.isin(store, held)
         store, ts_us, active = store[mine], ts_us[mine], active[mine]
@@ -240,7 +244,9 @@ def _brought_up_to_date(conn: Connection, state: PollState, chosen: Selection, s
     # (the cached keys fit already: only the new polls need checking)
     if not pollcache.fits(int(store.max(initial=0)), base, int(ts_us.max(initial=base))):
         return None
-    return state.changed(seq, deleted_since(conn, done), store, ts_us, active, overridden[:, 0], overridden[:, 1])
+    key, status = pollcache.sorted_keys(store, ts_us, active, base)
+    turned_inactive = np.sort(pollcache.pack(overridden[:, 0], overridden[:, 1], base))
+    return cache.advanced(cached, Delta(seq, deleted_since(conn, done), key, status, turned_inactive))
 
 
 def _with_stores(snap: Snapshot, state: PollState, chosen: Selection, stores: np.ndarray) -> PollState:

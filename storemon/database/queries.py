@@ -12,7 +12,7 @@ from .bulk import fetch_all
 from .changes import Version
 from .engines import is_postgres
 from .lookback import Polls, Selection, cached_lookback, check_unchanged, latest_poll_us, snapshot
-from .pollcache import PollCache, PollState
+from .pollcache import Cached, PollCache, PollState
 from ..core import LOOKBACK_US, ReportInput
 from ..core.uptime import key_base_us, store_id_order
 
@@ -91,25 +91,28 @@ class Stores:
         return Stores(keys, [self.store_ids[i] for i in chosen.tolist()], [self.timezones[i] for i in chosen.tolist()],
                       self.first_poll_us[chosen], self.hours[np.isin(self.hours[:, 0], keys)])
 
-    def report_input(self, polls: Polls | PollState, as_of_us: int) -> ReportInput:
+    def report_input(self, polls: Polls | PollState | Cached, as_of_us: int) -> ReportInput:
         """The core's input as of then from these stores and their polls: (store key, ts_us,
-        active) arrays, or a cached state whose lookback polls are handed over keyed."""
+        active) arrays, or a cached state, whose lookback polls the core takes a run of stores
+        at a time, already in its own terms."""
         # Database keys to positions 0..n-1 through a lookup table (keys are small serials). Stores
         # in key order, so polls sorted by (key, time) stay sorted by (position, time).
         position = np.zeros(int(self.keys.max(initial=0)) + 1, np.int64)
         position[self.keys] = np.arange(self.keys.size)
-        if isinstance(polls, PollState):
-            poll_store, key, active = polls.keyed(as_of_us - LOOKBACK_US, as_of_us, self.keys, key_base_us(as_of_us))
-            ts_us = np.zeros(0, np.int64)
+        if isinstance(polls, (PollState, Cached)):
+            cached = polls if isinstance(polls, Cached) else Cached(polls, None)
+            empty = np.zeros(0, np.int64)
+            poll_store, ts_us, active = empty, empty, empty.astype(bool)
+            chunks = cached.core_chunks(as_of_us - LOOKBACK_US, as_of_us, self.keys, key_base_us(as_of_us))
         else:
-            (store, ts_us, active), key = polls, None
+            (store, ts_us, active), chunks = polls, None
             poll_store = position[store]
         return ReportInput(
             store_ids=np.array(self.store_ids, dtype=str) if self.store_ids else np.zeros(0, str),
             timezones=self.timezones,
             hours_store=position[self.hours[:, 0]], hours_day=self.hours[:, 1],
             hours_start_s=self.hours[:, 2], hours_end_s=self.hours[:, 3],
-            poll_store=poll_store, poll_ts_us=ts_us, poll_active=active, poll_key=key,
+            poll_store=poll_store, poll_ts_us=ts_us, poll_active=active, poll_chunks=chunks,
             first_poll_us=self.first_poll_us,
         )
 
