@@ -199,7 +199,9 @@ def test_progress_is_the_parts_progress_and_a_killed_part_runs_again(settings, a
     (worker,) = workers(1)
     client = app.test_client()
     report_id = trigger(client)
-    planning_job(app, report_id)
+    first = part_jobs(app, report_id)[0]
+    # (once a part has started, the planning job's horse has ended: one worker runs one at a time)
+    wait_for(lambda: first.get_status(refresh=True) == "started", 30, "the first part to start")
     horses = wait_for(worker.horses, 30, "a part's work horse")  # blocked reading the held polls
     state = client.get(f"/get_report/{report_id}").get_json()
     assert state["status"] == "Running" and 0 <= state["progress"] < 1
