@@ -132,11 +132,6 @@ class Delta:
     active: np.ndarray
     overridden: np.ndarray
 
-    @staticmethod
-    def none(seq: int) -> Delta:
-        empty = np.zeros(0, np.int64)
-        return Delta(seq, None, empty, empty.astype(bool), empty)
-
     @property
     def size(self) -> int:
         return int(self.key.size + self.overridden.size)
