@@ -244,9 +244,8 @@ def _brought_up_to_date(conn: Connection, cached: Cached, chosen: Selection, seq
     # (the cached keys fit already: only the new polls need checking)
     if not pollcache.fits(int(store.max(initial=0)), base, int(ts_us.max(initial=base))):
         return None
-    key, status = pollcache.sorted_keys(store, ts_us, active, base)
-    turned_inactive = np.sort(pollcache.pack(overridden[:, 0], overridden[:, 1], base))
-    return cache.advanced(cached, Delta(seq, deleted_since(conn, done), key, status, turned_inactive))
+    return cache.advanced(cached, Delta.of(seq, deleted_since(conn, done), store, ts_us, active, overridden[:, 0],
+                                           overridden[:, 1], base))
 
 
 def _with_stores(snap: Snapshot, state: PollState, chosen: Selection, stores: np.ndarray) -> PollState:

@@ -70,9 +70,8 @@ class PollState:
     def of(epoch: str, seq: int, base_us: int, store: np.ndarray, ts_us: np.ndarray, active: np.ndarray,
            stores: np.ndarray | None = None) -> PollState:
         """From distinct polls at or after ``base_us``, in any order."""
-        key = pack(store, ts_us, base_us)
-        order = np.argsort(key)  # (distinct keys: any sort gives the one order)
-        return PollState(epoch, seq, base_us, key[order], np.asarray(active, bool)[order], stores)
+        key, status = _sorted_keys(store, ts_us, active, base_us)
+        return PollState(epoch, seq, base_us, key, status, stores)
 
     def restricted(self, stores: np.ndarray) -> PollState:
         """Only the polls of these stores (sorted keys), and holding them: the caller adds the
@@ -85,9 +84,8 @@ class PollState:
         """This state brought to change ``seq``: retention deleted every poll before
         ``deleted_before_us`` (None: nothing), these polls were stored (at or after base),
         and these were turned inactive."""
-        key, status = sorted_keys(store, ts_us, active, self.base_us)
-        return self.with_delta(Delta(seq, deleted_before_us, key, status,
-                                     np.sort(pack(overridden_store, overridden_ts_us, self.base_us))))
+        return self.with_delta(Delta.of(seq, deleted_before_us, store, ts_us, active, overridden_store,
+                                        overridden_ts_us, self.base_us))
 
     def with_delta(self, delta: Delta) -> PollState:
         """This state with what ``delta`` says changed since, in one pass over its polls."""
@@ -131,6 +129,14 @@ class Delta:
     key: np.ndarray
     active: np.ndarray
     overridden: np.ndarray
+
+    @staticmethod
+    def of(seq: int, cut_us: int | None, store: np.ndarray, ts_us: np.ndarray, active: np.ndarray,
+           overridden_store: np.ndarray, overridden_ts_us: np.ndarray, base_us: int) -> Delta:
+        """From the polls stored (distinct, in any order) and turned inactive, in a state's
+        terms whose polls start at ``base_us``."""
+        key, status = _sorted_keys(store, ts_us, active, base_us)
+        return Delta(seq, cut_us, key, status, np.sort(pack(overridden_store, overridden_ts_us, base_us)))
 
     @property
     def size(self) -> int:
@@ -230,10 +236,11 @@ def _merged(a: np.ndarray, b: np.ndarray) -> np.ndarray:
     return np.insert(a, at[~found], b[~found])
 
 
-def sorted_keys(store: np.ndarray, ts_us: np.ndarray, active: np.ndarray, base_us: int
-                 ) -> tuple[np.ndarray, np.ndarray]:
+def _sorted_keys(store: np.ndarray, ts_us: np.ndarray, active: np.ndarray, base_us: int
+                  ) -> tuple[np.ndarray, np.ndarray]:
+    """Distinct polls as sorted keys and their statuses."""
     key = pack(store, ts_us, base_us)
-    order = np.argsort(key)
+    order = np.argsort(key)  # (distinct keys: any sort gives the one order)
     return key[order], np.asarray(active, bool)[order]
 
 
@@ -329,15 +336,17 @@ class PollCache:
             return None
 
     def _load_delta(self, base_id: str, base_seq: int) -> Delta | None:
+        found = _read_arrays(self.delta_path)
+        if found is None:
+            return None
         try:
-            with open(self.delta_path, "rb") as f, np.load(f) as found:  # (np.load leaves a torn file open)
-                header = json.loads(found["header"].tobytes())
-                if header.get("base_id") != base_id or int(header["seq"]) < base_seq:
-                    return None
-                cut = header["cut_us"]
-                return Delta(int(header["seq"]), None if cut is None else int(cut), found["key"],
-                             found["active"].astype(bool), found["overridden"])
-        except (OSError, ValueError, KeyError, TypeError, EOFError, zipfile.BadZipFile):
+            header = json.loads(found["header"].tobytes())
+            if header.get("base_id") != base_id or int(header["seq"]) < base_seq:
+                return None
+            cut = header["cut_us"]
+            return Delta(int(header["seq"]), None if cut is None else int(cut), found["key"],
+                         found["active"].astype(bool), found["overridden"])
+        except (ValueError, KeyError, TypeError):  # not one of ours
             return None
 
     def shared(self, name: str, read: Callable[[], dict[str, np.ndarray]]) -> dict[str, np.ndarray]:
@@ -355,7 +364,7 @@ class PollCache:
             if found is not None:  # another read it meanwhile
                 return found
             arrays = read()
-            tmp = path.with_name(f".{path.name}.{os.getpid()}.{secrets.token_hex(4)}.tmp")
+            tmp = self._temporary(path)
             try:
                 # (this old, they serve no report)
                 self._remove_stale(f"{self.database}-*.npz", f".{self.database}-*.npz.*.tmp",
