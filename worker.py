@@ -1,8 +1,9 @@
 """The report worker: ``python -u worker.py`` (Procfile ``worker:``).
 
 Checks the database and its schema first and stops with one line if either is wrong.
-Preloads NumPy and the core, and warms the report cache and the zones' transitions, so
-every forked job starts warm, and runs RQ's HerokuWorker
+Preloads NumPy and the core, and computes the zones' transitions, so every forked job
+starts warm (nothing is kept on disk: every report reads its polls from the database), and
+runs RQ's HerokuWorker
 (which hands a running job a warning before a platform restart kills it), made to ride out
 Redis outages: a running job is not abandoned when a heartbeat cannot be sent, and when
 RQ's work loop gives up on Redis a new worker starts once Redis answers again. Every
@@ -182,25 +183,25 @@ def run(settings: Settings) -> None:
 
 
 def warm_up(settings: Settings) -> None:
-    """The report cache brought up to date and the zones' transitions computed, here in the
-    parent, so the first job's work horse starts warm. Never fatal, and never long: a lock in
-    the way (a large load rebuilding an index) skips it, and a report does it all itself."""
+    """The zones' transitions computed here in the parent, so the first job's work horse starts
+    warm. Never fatal, and never long: a lock in the way (a large load) skips it after a
+    second, and a report does it all itself."""
     import time
 
     from storemon.database import engines
-    from storemon.reports.build import report_cache, warm_up as warm
+    from storemon.reports.build import warm_up as warm
 
     started = time.perf_counter()
     engine = engines.make_engine(settings.database_url, connect_timeout_s=5, statement_timeout_s=WARM_UP_LIMIT_S,
                                  lock_timeout_s=1)
     try:
-        outcome = warm(engine, settings, report_cache(settings, engine))
+        warm(engine)
     except Exception as exc:
         log.warning("warm-up skipped: %s", engines.describe(exc))
         return
     finally:
         engine.dispose()
-    log.info("warmed up in %.2f s (report cache: %s)", time.perf_counter() - started, outcome or "not used")
+    log.info("warmed up in %.2f s", time.perf_counter() - started)
 
 
 def main() -> None:

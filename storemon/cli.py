@@ -180,12 +180,12 @@ def write_file(out: Path, data: bytes) -> None:
         tmp.unlink(missing_ok=True)
 
 
-def _report(engine, as_of: int | None, out: Path | None, cache=None) -> tuple[int, int]:
+def _report(engine, as_of: int | None, out: Path | None) -> tuple[int, int]:
     from .reports.build import NoData, build_report
 
     bars = _ProgressBars()
     try:
-        as_of_used, csv_bytes = build_report(engine, as_of, on_progress=bars, cache=cache)
+        as_of_used, csv_bytes = build_report(engine, as_of, on_progress=bars)
     except NoData as exc:
         raise click.ClickException(str(exc)) from None
     finally:
@@ -195,8 +195,6 @@ def _report(engine, as_of: int | None, out: Path | None, cache=None) -> tuple[in
         sys.stdout.flush()
     else:
         write_file(out, csv_bytes)
-    if cache is not None:
-        cache.save()
     return as_of_used, csv_bytes.count(b"\n") - 1
 
 
@@ -209,11 +207,9 @@ def report(as_of: int | None, out: Path | None) -> None:
     """Compute the uptime report now, synchronously."""
     from .timeparse import format_instant
 
-    from .reports.build import report_cache
-
     settings = _settings()
     with _database(settings.database_url) as engine:
-        as_of_used, rows = _report(engine, as_of, out, report_cache(settings, engine))
+        as_of_used, rows = _report(engine, as_of, out)
     click.echo(f"report as of {format_instant(as_of_used)}: {rows} stores"
                + (f", written to {out}" if out else ""), err=True)
 

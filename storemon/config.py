@@ -15,7 +15,6 @@ from collections.abc import Callable, Mapping
 PROJECT_ROOT = Path(__file__).resolve().parent.parent
 DEFAULT_DATABASE_URL = f"sqlite:///{PROJECT_ROOT / 'instance' / 'storemon.db'}"
 DEFAULT_REDIS_URL = "redis://127.0.0.1:6379/0"
-DEFAULT_REPORT_CACHE_DIR = str(PROJECT_ROOT / "instance" / "report-cache")
 
 
 class ConfigError(ValueError):
@@ -132,10 +131,6 @@ class Settings:
     report_retries: int = setting("REPORT_RETRIES", 2, _int, minimum=0)
     # How long a running report waits out an unreachable database before it fails.
     report_database_wait: int = setting("REPORT_DATABASE_WAIT", 300, _int, minimum=0)
-    # Reports keep the lookback's polls in a local file between runs and read only what changed
-    # since (storemon/database/pollcache.py); off, every report reads them all. Same CSV either way.
-    report_cache: bool = setting("REPORT_CACHE", True, _bool)
-    report_cache_dir: str = setting("REPORT_CACHE_DIR", DEFAULT_REPORT_CACHE_DIR)
     # On PostgreSQL, a report listing more stores than this is cut into parts of at most this
     # many, in store_id order, each an RQ job, joined by a last one; 0 never cuts one.
     report_shard_stores: int = setting("REPORT_SHARD_STORES", 50_000, _int, minimum=0)

@@ -18,17 +18,7 @@ from storemon.database.engines import make_engine, upgrade
 TEST_DATABASE_URL = normalise_database_url(
     os.environ.get("TEST_DATABASE_URL", "postgresql://root@127.0.0.1:5432/storemon_test"))
 TEST_REDIS_URL = os.environ.get("TEST_REDIS_URL", "redis://127.0.0.1:6379/15")
-TABLES = "stores, business_hours, polls, reports, api_tokens, data_version, poll_deletions"
-
-
-@pytest.fixture(autouse=True, scope="session")
-def report_cache_dir(tmp_path_factory):
-    """Report caches of this session's own (in the environment, so workers and commands started
-    as processes use it too), never the checkout's instance/ directory."""
-    directory = tmp_path_factory.mktemp("report-cache")
-    os.environ["REPORT_CACHE_DIR"] = str(directory)
-    yield directory
-    os.environ.pop("REPORT_CACHE_DIR", None)
+TABLES = "stores, business_hours, poll_days, reports, api_tokens, data_version"
 
 
 def _create_database(url: str) -> None:

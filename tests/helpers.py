@@ -3,9 +3,14 @@
 from __future__ import annotations
 
 import gzip
+import itertools
+import random
+import time
 from pathlib import Path
 
 from sqlalchemy import text
+
+from storemon.timeparse import format_instant, parse_instant
 
 
 def write_csv(directory: Path, name: str, lines: list[str], *, gz: bool = False, bom: bool = False,
@@ -39,3 +44,86 @@ def scalar(engine, sql: str):
 def rows(engine, sql: str) -> list[tuple]:
     with engine.connect() as conn:
         return [tuple(r) for r in conn.execute(text(sql))]
+
+
+def read_input(engine, as_of_us: int):
+    """What a single-job report as of then reads: the core's input."""
+    from storemon.database.queries import report_input, snapshot
+
+    with snapshot(engine) as conn:
+        return report_input(conn, as_of_us)[0]
+
+
+def poll_count(engine) -> int:
+    """How many polls are stored."""
+    return scalar(engine, "SELECT coalesce(sum(length(status)), 0) FROM poll_days")
+
+
+def stored_polls(engine) -> list[tuple[str, int, bool]]:
+    """Every stored poll as (store_id, ts_us, active), sorted, decoded from the rows as stored."""
+    from storemon.core.polls import DayRows
+
+    found = rows(engine, "SELECT s.store_id, p.day, p.ts, p.status FROM poll_days p JOIN stores s ON s.id = p.store")
+    out = []
+    for store_id, day, ts, status in found:
+        decoded = DayRows.decode([0], [day], [len(status)], bytes(ts), bytes(status))
+        out += [(store_id, t, a) for t, a in zip(decoded.ts_us.tolist(), decoded.active.tolist())]
+    return sorted(out)
+
+
+# A small fleet over nine days of hourly sweeps, shared by the tests of loads, shards and workers.
+HOUR_US = 3600 * 1_000_000
+START = parse_instant("2023-01-15T00:00:00Z")
+ZONES = ["America/Chicago", "America/New_York", "Australia/Lord_Howe", "Asia/Kolkata", "Not/AZone"]
+STORES = [f"store-{i:02d}" for i in range(12)]
+
+
+def sweep(hour: int, stores=STORES, seed: int = 0) -> list[tuple[str, str, str]]:
+    """One poll of each store a few minutes past the given hour after START."""
+    rng = random.Random(hour * 1000 + seed)
+    return [(s, rng.choice(["active", "active", "inactive"]),
+             format_instant(START + hour * HOUR_US + rng.randrange(60 * 60 * 1_000_000))) for s in stores]
+
+
+class Loads:
+    """Loads into one database, each from a directory of its own."""
+
+    def __init__(self, engine, tmp_path: Path):
+        self.engine, self.tmp, self.count = engine, tmp_path, itertools.count()
+
+    def __call__(self, polls=None, hours=None, zones=None) -> None:
+        from storemon.database.loader import load_directory
+
+        directory = self.tmp / f"load-{next(self.count)}"
+        directory.mkdir(parents=True)
+        if polls is not None:
+            polls_csv(directory, polls)
+        if hours is not None:
+            hours_csv(directory, hours)
+        if zones is not None:
+            timezones_csv(directory, zones)
+        load_directory(self.engine, directory)
+
+
+def base_data(load: Loads, hours: int) -> None:
+    """The fleet's hours (overnight, two intervals a day, some days closed) and zones (a DST
+    change in Lord Howe, an unknown zone), and ``hours`` sweeps of polls."""
+    rows = [(s, d, "09:00", "17:00") for s in STORES[:4] for d in range(7)]
+    rows += [("store-04", d, "18:00", "02:00") for d in range(5)]  # overnight
+    rows += [("store-05", d, "00:00", "23:59") for d in (5, 6)] + [("store-05", 0, "00:00", "06:00")]
+    rows += [("store-06", 2, "08:00", "11:00"), ("store-06", 2, "13:00", "19:30")]  # two intervals a day
+    load(polls=[p for h in range(hours) for p in sweep(h)], hours=rows,
+         zones=[(s, ZONES[i % len(ZONES)]) for i, s in enumerate(STORES[:10])])
+
+
+def wait_for_csv(client, report_id: str, timeout_s: float = 60) -> bytes:
+    """The report's CSV once it is Complete (asking every 50 ms)."""
+    deadline = time.monotonic() + timeout_s
+    while time.monotonic() < deadline:
+        response = client.get(f"/get_report/{report_id}")
+        if response.status_code == 200 and response.mimetype == "text/csv":
+            return response.data
+        assert response.status_code == 202 and response.get_json()["status"] in ("Pending", "Running"), \
+            response.get_data(as_text=True)
+        time.sleep(0.05)
+    raise AssertionError(f"report {report_id} did not complete")

@@ -143,7 +143,7 @@ def stack(tmp_path):
 def held(stack):
     """Hold reports Running: a lock on the polls table keeps their read waiting until released."""
     conn = stack.engine.connect()
-    conn.execute(text("LOCK TABLE polls IN ACCESS EXCLUSIVE MODE"))
+    conn.execute(text("LOCK TABLE poll_days IN ACCESS EXCLUSIVE MODE"))
 
     class Hold:
         @staticmethod
@@ -332,7 +332,7 @@ def test_a_failed_report_says_what_failed(stack):
     short = create_app(replace(stack.app.extensions["storemon"].settings, report_job_timeout=2))
     env = {**stack.env, "REPORT_JOB_TIMEOUT": "2", "REPORT_DATABASE_WAIT": "1"}
     conn = stack.engine.connect()
-    conn.execute(text("LOCK TABLE polls IN ACCESS EXCLUSIVE MODE"))
+    conn.execute(text("LOCK TABLE poll_days IN ACCESS EXCLUSIVE MODE"))
     try:
         report_id = short.test_client().post("/trigger_report").get_json()["report_id"]
         stack.workers.append(WorkerProcess(env, stack.logs / "short.log"))

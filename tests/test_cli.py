@@ -17,7 +17,7 @@ from click.testing import CliRunner
 from storemon.cli import cli
 from storemon.config import PROJECT_ROOT
 
-from .helpers import hours_csv, polls_csv, scalar, timezones_csv
+from .helpers import hours_csv, poll_count, polls_csv, timezones_csv
 
 SEED = PROJECT_ROOT / "seed"
 
@@ -49,7 +49,7 @@ def test_a_bad_line_exits_non_zero_naming_the_line_and_loads_nothing(engine, tmp
     done = storemon(engine, "load", str(tmp_path))
     assert done.returncode == 1
     assert "store_status.csv line 3: bad status 'up' (expected active or inactive); nothing was loaded" in done.stderr
-    assert scalar(engine, "SELECT count(*) FROM polls") == 0
+    assert poll_count(engine) == 0
 
 
 def test_skip_bad_reports_the_rejected_lines_and_a_summary(engine, tmp_path):
@@ -280,7 +280,7 @@ def test_two_overlapping_loads_at_once_both_land_and_duplicate_nothing(engine, t
     assert [p.returncode for p in loads] == [0, 0], outputs
     distinct = len({(s, t) for s, _, t in rows})
     new = sum(int(out.split(" new polls")[0].rsplit(" ", 1)[1]) for out, _ in outputs)
-    assert new == distinct == scalar(engine, "SELECT count(*) FROM polls")
+    assert new == distinct == poll_count(engine)
 
 
 def test_tokens_from_the_command_line(sqlite):

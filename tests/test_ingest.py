@@ -13,7 +13,7 @@ from storemon.database.engines import make_engine, upgrade
 from storemon.reports.build import build_report
 from storemon.timeparse import parse_instant
 
-from .helpers import rows, scalar
+from .helpers import poll_count, rows, scalar, stored_polls
 
 SEED = PROJECT_ROOT / "seed"
 HEADER = "store_id,status,timestamp_utc"
@@ -41,11 +41,6 @@ def send(client, token, path="/polls", body=b"", *, method="post", content_type=
         headers["Content-Encoding"] = "gzip"
         body = gzip.compress(body)
     return getattr(client, method)(path, data=body, headers=headers, **kw)
-
-
-def stored_polls(engine) -> list[tuple]:
-    return rows(engine, "SELECT s.store_id, p.ts_us, p.active FROM polls p JOIN stores s ON s.id = p.store"
-                        " ORDER BY s.store_id, p.ts_us")
 
 
 def test_a_batch_sent_twice_is_stored_once(client, pg, made):
@@ -147,7 +142,7 @@ def test_the_real_2024_sample_ingests_as_load_would(client, pg, made):
         answer = send(client, token, path, body, method=method, gzipped=kind == "store_status")
         assert answer.status_code == 200 and answer.get_json()["rejected_count"] == 0
     sample_rows = (SEED / "2024-10" / "store_status.csv").read_text().count("\n") - 1
-    assert scalar(pg, "SELECT count(*) FROM polls") == sample_rows
+    assert poll_count(pg) == sample_rows
 
 
 def test_ingestion_needs_an_ingest_token(client, pg, made):

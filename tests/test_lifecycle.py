@@ -39,23 +39,23 @@ def test_a_sharded_report_completes_only_with_every_part_of_its_run(pg, redis_co
 
     lifecycle.create(pg, "r", None)
     lifecycle.start(pg, "r")
-    lifecycle.store_part(pg, "r", 1, 0, b"stale\n")  # a run planned again later
-    lifecycle.store_part(pg, "r", 2, 1, b"b,1\nc,2\n")
+    lifecycle.store_part(pg, "r", 1, 0, b"stale\n", 1)  # a run planned again later
+    lifecycle.store_part(pg, "r", 2, 1, b"b,1\nc,2\n", 1)
     assert lifecycle.complete_parts(pg, redis_conn, "r", 2, 2, 7) is None  # part 0 of run 2 is missing
     assert lifecycle.find(pg, "r").status == lifecycle.RUNNING
-    lifecycle.store_part(pg, "r", 2, 0, b"a,0\n")
-    lifecycle.store_part(pg, "r", 2, 0, b"again\n")  # a part run again: the first rows stay
+    lifecycle.store_part(pg, "r", 2, 0, b"a,0\n", 1)
+    lifecycle.store_part(pg, "r", 2, 0, b"again\n", 1)  # a part run again: the first rows stay
     assert lifecycle.complete_parts(pg, redis_conn, "r", 2, 2, 7) is True
     row = lifecycle.find(pg, "r")
     assert (row.status, row.as_of_us, row.row_count) == (lifecycle.COMPLETE, 7, 3)
     assert lifecycle.csv_of(pg, "r") == HEADER.encode() + b"a,0\nb,1\nc,2\n"
     assert lifecycle.complete_parts(pg, redis_conn, "r", 2, 2, 7) is False  # a duplicate join
-    lifecycle.store_part(pg, "r", 3, 0, b"late\n")
+    lifecycle.store_part(pg, "r", 3, 0, b"late\n", 1)
     with pg.connect() as conn:
         assert conn.execute(text("SELECT attempt, part FROM report_parts ORDER BY part")).all() == [(2, 0), (2, 1)]
 
     lifecycle.create(pg, "f", None)
-    lifecycle.store_part(pg, "f", 1, 0, b"x\n")
+    lifecycle.store_part(pg, "f", 1, 0, b"x\n", 1)
     assert lifecycle.fail(pg, redis_conn, "f", "a part failed")
     assert lifecycle.complete_parts(pg, redis_conn, "f", 1, 1, 7) is False
     with pg.connect() as conn:

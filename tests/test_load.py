@@ -12,7 +12,7 @@ from storemon.database.loader import load_directory
 from storemon.sources import SourceError
 from storemon.timeparse import parse_instant
 
-from .helpers import hours_csv, polls_csv, rows, scalar, timezones_csv
+from .helpers import hours_csv, poll_count, polls_csv, rows, scalar, stored_polls, timezones_csv
 
 SEED = PROJECT_ROOT / "seed"
 
@@ -36,7 +36,7 @@ def test_both_real_dataset_versions_load_as_they_are(engine, version):
     summary = load_directory(engine, source)
     expected_polls = distinct_polls(source / "store_status.csv")
     assert summary.new_polls == expected_polls
-    assert scalar(engine, "SELECT count(*) FROM polls") == expected_polls
+    assert poll_count(engine) == expected_polls
     names = [source / f"{n}.csv" for n in ("store_status", "menu_hours", "timezones")]
     assert scalar(engine, "SELECT count(*) FROM stores") == distinct_ids(*names) == summary.stores
     with open(source / "menu_hours.csv", newline="") as f:
@@ -49,10 +49,10 @@ def test_both_real_dataset_versions_load_as_they_are(engine, version):
 
 def test_loading_the_same_files_again_adds_nothing(engine):
     first = load_directory(engine, SEED / "2023-01")
-    before = rows(engine, "SELECT ts_us, store, active FROM polls ORDER BY ts_us, store")
+    before = stored_polls(engine)
     again = load_directory(engine, SEED / "2023-01")
     assert first.new_polls > 0 and again.new_polls == 0
-    assert rows(engine, "SELECT ts_us, store, active FROM polls ORDER BY ts_us, store") == before
+    assert stored_polls(engine) == before
 
 
 def test_a_newer_overlapping_file_adds_only_its_new_polls(engine, tmp_path):
@@ -64,7 +64,7 @@ def test_a_newer_overlapping_file_adds_only_its_new_polls(engine, tmp_path):
     assert load_directory(engine, tmp_path / "old").new_polls == 3
     summary = load_directory(engine, tmp_path / "new")
     assert summary.new_polls == 2
-    assert scalar(engine, "SELECT count(*) FROM polls") == 5
+    assert poll_count(engine) == 5
     assert scalar(engine, "SELECT count(*) FROM stores") == 3
 
 
@@ -77,8 +77,7 @@ def test_disagreeing_duplicates_keep_inactive_within_a_file_and_across_loads(eng
                                ("s1", "active", "2023-01-22 10:00:00 UTC")])
     assert load_directory(engine, tmp_path / "a").new_polls == 2
     assert load_directory(engine, tmp_path / "b").new_polls == 0
-    assert rows(engine, "SELECT s.store_id, p.active FROM polls p JOIN stores s ON s.id = p.store"
-                        " ORDER BY s.store_id") == [("s1", False), ("s2", False)]
+    assert [(store, active) for store, _, active in stored_polls(engine)] == [("s1", False), ("s2", False)]
 
 
 def test_hours_and_timezones_replace_those_of_the_stores_a_file_names(engine, tmp_path):
@@ -102,7 +101,7 @@ def test_gzip_bom_no_final_newline_and_fraction_digits(engine, tmp_path):
     timezones_csv(tmp_path, [("s1", "Pacific/Honolulu")], bom=True, final_newline=False)
     summary = load_directory(engine, tmp_path)
     assert summary.new_polls == 4
-    assert rows(engine, "SELECT ts_us, active FROM polls ORDER BY ts_us") == [
+    assert [(ts_us, active) for _, ts_us, active in stored_polls(engine)] == [
         (parse_instant("2023-01-22 12:09:39 UTC"), True), (parse_instant("2023-01-22 12:09:40.500000 UTC"), True),
         (parse_instant("2023-01-22 12:09:41 UTC"), True), (parse_instant("2023-01-22 12:09:41.123456 UTC"), False)]
     assert scalar(engine, "SELECT timezone FROM stores") == "Pacific/Honolulu"
@@ -143,7 +142,7 @@ def test_a_bad_row_stops_the_load_naming_file_and_line_and_writes_nothing(engine
     with pytest.raises(SourceError) as caught:
         load_directory(engine, tmp_path)
     assert f"{name}.csv {message}" in str(caught.value)
-    for table in ("stores", "polls", "business_hours"):
+    for table in ("stores", "poll_days", "business_hours"):
         assert scalar(engine, f"SELECT count(*) FROM {table}") == 0
 
 
@@ -226,7 +225,7 @@ def test_hostile_lines_stop_the_load_naming_the_line_and_write_nothing(engine, t
         load_directory(engine, tmp_path)
     assert f"{name}.csv {message}" in str(caught.value)
     assert len(str(caught.value)) < 300  # a long value is cut short in the message
-    for table in ("stores", "polls", "business_hours"):
+    for table in ("stores", "poll_days", "business_hours"):
         assert scalar(engine, f"SELECT count(*) FROM {table}") == 0
 
 
@@ -317,28 +316,28 @@ def test_hours_written_while_bad_polls_are_parsed_are_rolled_back(engine, tmp_pa
     polls_csv(tmp_path, [("s1", "active", "2023-01-22 10:00:00 UTC")] * 50 + [("s3", "maybe", "2023-01-22 10:00:00 UTC")])
     with pytest.raises(SourceError, match="store_status.csv line 52: bad status 'maybe'"):
         load_directory(engine, tmp_path)
-    for table in ("stores", "polls", "business_hours"):
+    for table in ("stores", "poll_days", "business_hours"):
         assert scalar(engine, f"SELECT count(*) FROM {table}") == 0
 
 
 def test_a_load_too_wide_to_pack_is_deduplicated_the_same_way():
-    """One sort of packed (time, store, status) keys when they fit in 63 bits, lexsort else:
-    the same polls, in the key's order, inactive winning."""
+    """One sort of packed (store, time, status) keys when they fit in 63 bits, lexsort else:
+    the same polls, in (store, time) order, inactive winning."""
     import numpy as np
 
-    from storemon.database.loader import _distinct_polls
+    from storemon.core.polls import distinct
 
     rng = np.random.default_rng(7)
     store = rng.integers(0, 50, 4000)
     steps = rng.integers(0, 40, 4000)
     active = rng.integers(0, 2, 4000).astype(bool)
     day_us, wide_us = 86_400_000_000, 1 << 56  # the second makes time and store overflow 63 bits
-    packed = _distinct_polls(store, steps * day_us, active)
-    wide = _distinct_polls(store, steps * wide_us, active)
+    packed = distinct(store, steps * day_us, active)
+    wide = distinct(store, steps * wide_us, active)
     assert np.array_equal(packed[0], wide[0]) and np.array_equal(packed[2], wide[2])
     assert np.array_equal(packed[1] // day_us, wide[1] // wide_us)
     expected = {}
     for s, t, a in zip(store.tolist(), steps.tolist(), active.tolist()):
-        expected[(t, s)] = expected.get((t, s), True) and a
-    assert [(t, s) for s, t in zip(packed[0].tolist(), (packed[1] // day_us).tolist())] == sorted(expected)
+        expected[(s, t)] = expected.get((s, t), True) and a
+    assert list(zip(packed[0].tolist(), (packed[1] // day_us).tolist())) == sorted(expected)
     assert packed[2].tolist() == [expected[k] for k in sorted(expected)]

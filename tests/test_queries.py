@@ -4,16 +4,17 @@ from __future__ import annotations
 
 from storemon.core import DAY_US, LOOKBACK_US
 from storemon.database.loader import load_directory
-from storemon.database.queries import report_input
 from storemon.timeparse import format_instant, parse_instant
 
-from .helpers import hours_csv, polls_csv, timezones_csv
+from .helpers import hours_csv, polls_csv, read_input, timezones_csv
 
 AS_OF = parse_instant("2023-01-25T12:00:00Z")
 
 
-def test_the_lookback_is_read_whole_and_nothing_outside_it(engine, tmp_path):
-    # the edges of the lookback and of each day the PostgreSQL readers split it into
+def test_the_lookback_is_read_whole_and_nothing_outside_its_days(engine, tmp_path):
+    """The polls of the lookback's UTC days are read, all those of the lookback among them (the
+    core keeps the lookback's own)."""
+    # the edges of the lookback and of the UTC days its polls are stored by
     offsets = [LOOKBACK_US + 1, LOOKBACK_US, LOOKBACK_US - 1, 5 * DAY_US, 5 * DAY_US - 1, DAY_US, 1, 0, -1]
     instants = [AS_OF - o for o in offsets]
     polls_csv(tmp_path, [(f"s{i % 3}", "active" if i % 2 else "inactive", format_instant(t))
@@ -21,18 +22,19 @@ def test_the_lookback_is_read_whole_and_nothing_outside_it(engine, tmp_path):
     hours_csv(tmp_path, [("s1", 3, "09:00", "17:00")])
     timezones_csv(tmp_path, [("s2", "Asia/Beirut")])
     load_directory(engine, tmp_path)
-    data = report_input(engine, AS_OF)
+    data = read_input(engine, AS_OF)
     ids = data.store_ids.tolist()
     assert sorted(ids) == ["s0", "s1", "s2"]
     assert dict(zip(ids, data.timezones)) == {"s0": None, "s1": None, "s2": "Asia/Beirut"}
     assert ([ids[i] for i in data.hours_store], data.hours_day.tolist()) == (["s1"], [3])
     read = sorted(zip(data.poll_ts_us.tolist(), data.store_ids[data.poll_store].tolist(), data.poll_active.tolist()))
     expected = sorted((t, f"s{i % 3}", bool(i % 2)) for i, t in enumerate(instants)
-                      if AS_OF - LOOKBACK_US <= t <= AS_OF)
-    assert read == expected and len(read) == 7
+                      if (AS_OF - LOOKBACK_US) // DAY_US <= t // DAY_US <= AS_OF // DAY_US)
+    assert read == expected and len(read) == 9
+    assert len([r for r in read if AS_OF - LOOKBACK_US <= r[0] <= AS_OF]) == 7
 
 
 def test_stores_first_polled_after_as_of_are_left_out(engine, tmp_path):
     polls_csv(tmp_path, [("early", "active", "2023-01-20 10:00:00 UTC"), ("late", "active", "2023-01-26 10:00:00 UTC")])
     load_directory(engine, tmp_path)
-    assert report_input(engine, AS_OF).store_ids.tolist() == ["early"]
+    assert read_input(engine, AS_OF).store_ids.tolist() == ["early"]

@@ -1,4 +1,4 @@
-"""Retention: old reports and polls go, in batches; what an unsettled report needs stays."""
+"""Retention: old reports and polls go, polls a whole day at a time; what an unsettled report needs stays."""
 
 from __future__ import annotations
 
@@ -9,9 +9,10 @@ import pytest
 from storemon.reports import lifecycle
 from storemon.database import retention
 from storemon.database.loader import load_directory
+from storemon.database.queries import latest_poll_us
 from storemon.timeparse import format_instant
 
-from .helpers import polls_csv, rows, scalar
+from .helpers import poll_count, polls_csv, rows, scalar, stored_polls
 
 NOW = datetime(2026, 11, 30, 12, 0, tzinfo=UTC)
 
@@ -28,7 +29,7 @@ def history(engine, tmp_path, redis_conn):
                                    ("recent", "Complete", 10), ("old-waiting", "Pending", 40)]:
         lifecycle.create(engine, report_id, None)
         if report_id == "old-done":  # completed as a sharded report: its parts' rows go with it
-            lifecycle.store_part(engine, report_id, 1, 0, b"row\n")
+            lifecycle.store_part(engine, report_id, 1, 0, b"row\n", 1)
             lifecycle.complete_parts(engine, redis_conn, report_id, 1, 1, 1)
         elif status == "Complete":
             lifecycle.complete(engine, redis_conn, report_id, 1, b"h\n")
@@ -47,7 +48,7 @@ def test_old_reports_and_polls_go_and_first_polls_stay(history):
     assert removed == retention.Removed(reports=2, polls=3)
     assert rows(history, "SELECT id FROM reports ORDER BY id") == [("old-waiting",), ("recent",)]
     assert scalar(history, "SELECT count(*) FROM report_parts") == 0
-    assert scalar(history, "SELECT count(*) FROM polls") == 2
+    assert poll_count(history) == 2
     assert rows(history, "SELECT store_id, first_poll_us FROM stores ORDER BY 1") == first_polls  # still listed
 
 
@@ -63,20 +64,31 @@ def test_a_sharded_report_in_progress_keeps_its_lookback(history):
     from storemon.timeparse import parse_instant
 
     lifecycle.create(history, "parts", None)  # as of the latest poll, which its planning fixed
-    lifecycle.planned(history, "parts", parse_instant(days_ago(95)))
+    lifecycle.record_plan(history, "parts", parse_instant(days_ago(95)), '{"attempt": 1, "cuts": []}')
     assert retention.apply(history, report_days=30, poll_days=90, now=NOW).polls == 0
 
 
-def test_each_batch_is_a_numbered_change(history):
+def test_whole_days_go_and_take_a_new_data_version(history, tmp_path):
+    """Every UTC day that ends before the cutoff goes whole; the day the cutoff falls in stays."""
+    from storemon.database import version
+
+    polls_csv(tmp_path / "early", [("s9", "active", days_ago(90.25))])  # before the cutoff, on its day
+    load_directory(history, tmp_path / "early")
+    with history.connect() as conn:
+        before = version.current(conn)
     removed = retention.apply(history, report_days=30, poll_days=90, now=NOW)
-    deletions = rows(history, "SELECT seq, before_us FROM poll_deletions")
-    assert removed.polls == 3 and len(deletions) == 1
-    assert deletions[0][0] == scalar(history, "SELECT seq FROM data_version")
-    assert scalar(history, "SELECT min(ts_us) FROM polls") >= deletions[0][1]
+    with history.connect() as conn:
+        after = version.current(conn)
+    assert removed.polls == 3 and after.version != before.version
+    assert after.newest_poll_us == before.newest_poll_us  # the newest poll stays, and is the default as_of
+    cutoff_day = int((NOW - timedelta(days=90)).timestamp()) // 86400
+    assert scalar(history, "SELECT min(day) FROM poll_days") == cutoff_day
+    assert sorted(store for store, _, _ in stored_polls(history)) == ["s2", "s3", "s9"]
 
 
-def test_polls_go_in_batches_and_keeping_all_is_possible(history, monkeypatch):
+def test_keeping_all_is_possible_and_an_emptied_database_has_no_default_as_of(history):
     assert retention.apply(history, report_days=30, poll_days=0, now=NOW).polls == 0
-    monkeypatch.setattr(retention, "BATCH_POLLS", 1)
-    assert retention.apply(history, report_days=30, poll_days=90, now=NOW).polls == 3
-    assert scalar(history, "SELECT count(*) FROM polls") == 2
+    assert retention.apply(history, report_days=30, poll_days=10, now=NOW + timedelta(days=100)).polls == 5
+    assert poll_count(history) == 0
+    with history.connect() as conn:
+        assert latest_poll_us(conn) is None

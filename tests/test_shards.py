@@ -1,31 +1,25 @@
 """Sharded reports (storemon/reports/shards.py) on real PostgreSQL, Redis and forking workers:
-byte-identical to the single-job report, one snapshot of the data for every part, parts
+byte-identical to the single-job report, one snapshot of the data for every report, parts
 retried when their worker dies, a part that fails failing the report with its reason, and
 a part Redis lost planned again. A small REPORT_SHARD_STORES keeps the data small."""
 
 from __future__ import annotations
 
-import json
 import re
-import threading
 import time
 
-import numpy as np
 import pytest
 from rq.job import Job
 from sqlalchemy import text
 
-from storemon.database.pollcache import PollCache
-from storemon.database.queries import plan_input, report_input, stores_digest
-from storemon.reports import lifecycle, shards
+from storemon.database.queries import listed_count, snapshot, store_id_cuts
+from storemon.reports import jobs, lifecycle, shards
 from storemon.reports.build import build_report
-from storemon.reports.queue import join_job_id, part_input_key, part_job_ids
-from storemon.core import compute_uptime, to_csv
+from storemon.reports.queue import join_job_id, part_job_ids
 from storemon.timeparse import format_instant
 
-from .helpers import scalar
+from .helpers import HOUR_US, START, STORES, Loads, base_data, scalar, stored_polls, sweep, wait_for_csv
 from .services import WorkerProcess, wait_for
-from .test_report_cache import HOUR_US, START, STORES, Loads, base_data, sweep, wait_for_csv
 
 AS_OF = START + 9 * 24 * HOUR_US - HOUR_US // 2
 PART_STORES = 5  # the 12 stores of base_data: 3 parts of 4 for one worker, 4 parts of 3 for two
@@ -45,7 +39,7 @@ def workers(settings, tmp_path):
     def start(count: int = 2, **env) -> list[WorkerProcess]:
         environ = {"DATABASE_URL": settings.database_url, "REDIS_URL": settings.redis_url,
                    "RQ_QUEUE": settings.queue_name, "REPORT_SHARD_STORES": str(PART_STORES),
-                   "REPORT_CACHE_DIR": str(tmp_path / "cache"), "LOG_LEVEL": "DEBUG", **env}
+                   "LOG_LEVEL": "DEBUG", **env}
         for _ in range(count):
             worker = WorkerProcess(environ, tmp_path / f"worker-{len(started)}.log")
             started.append(worker)
@@ -59,11 +53,11 @@ def workers(settings, tmp_path):
 
 
 class Hold:
-    """Every read of the polls table waits until released (an exclusive lock on it)."""
+    """Every read of a table (the polls') waits until released (an exclusive lock on it)."""
 
-    def __init__(self, engine):
+    def __init__(self, engine, table: str = "poll_days"):
         self.conn = engine.connect()
-        self.conn.execute(text("LOCK TABLE polls IN ACCESS EXCLUSIVE MODE"))
+        self.conn.execute(text(f"LOCK TABLE {table} IN ACCESS EXCLUSIVE MODE"))
 
     def release(self) -> None:
         if self.conn.in_transaction():
@@ -102,23 +96,55 @@ def part_jobs(app, report_id: str) -> list[Job]:
     return [Job.fetch(i, connection=redis) for i in part_job_ids(report_id, meta["attempt"], meta["parts"])]
 
 
-def test_parts_read_one_snapshot_whatever_commits_meanwhile(data, tmp_path):
-    """At the data layer, deterministically: planned, then a load commits (new polls, overrides,
-    hours), then each part reads; the joined parts are the report of the data as planned."""
-    before = to_csv(compute_uptime(report_input(data, AS_OF), AS_OF))
-    version, _, stores = plan_input(data, AS_OF)
-    order = stores.by_store_id()
-    part_stores = [stores.part(p) for p in np.array_split(order, 3)]
+def _parts(engine, report_id: str, count: int, as_of: int = AS_OF) -> shards.Plan:
+    """A report planned in ``count`` parts, as a planning job records it."""
+    lifecycle.create(engine, report_id, as_of)
+    plan = shards.Plan(1, store_id_cuts(engine, as_of, count))
+    lifecycle.record_plan(engine, report_id, as_of, plan.dumps())
+    return plan
 
-    load = Loads(data, tmp_path / "later")
-    load(polls=[(s, "inactive", t) for s, _, t in sweep(9 * 24 - 2) + sweep(9 * 24 - 1) + sweep(150)],
-         hours=[("store-00", d, "00:00", "23:59") for d in range(7)])
-    after = to_csv(compute_uptime(report_input(data, AS_OF), AS_OF))
+
+def _compute_part(engine, report_id: str, plan: shards.Plan, index: int) -> None:
+    with snapshot(engine) as conn:
+        rows, seen = shards.compute(conn, AS_OF, plan.part(index))
+    lifecycle.store_part(engine, report_id, plan.attempt, index, rows, seen)
+
+
+@pytest.mark.parametrize("loaded_after", [0, 1, 3])
+def test_a_report_is_one_state_of_the_data_whatever_commits_meanwhile(data, tmp_path, redis_conn, loaded_after):
+    """At the data layer, deterministically: a load commits (late polls, overrides, hours)
+    after ``loaded_after`` of the 3 parts have read. The joined report is the report of the
+    data before the load (every part read before it) or after it (the parts that read before
+    are computed again in the join's snapshot), never a mix."""
+    before = build_report(data, AS_OF)[1]
+    plan = _parts(data, "r", 3)
+    for index in range(4):
+        if index == loaded_after:
+            Loads(data, tmp_path / "later")(
+                polls=[(s, "inactive", t) for s, _, t in sweep(9 * 24 - 2) + sweep(9 * 24 - 1) + sweep(150)],
+                hours=[("store-00", d, "00:00", "23:59") for d in range(7)])
+        if index < 3:
+            _compute_part(data, "r", plan, index)
+    after = build_report(data, AS_OF)[1]
     assert after != before
-    for cache in (None, PollCache(tmp_path / "cache", "part")):
-        parts = [shards.Part("r", 1, i, 3, AS_OF, version.epoch, version.seq, f"stores-{i}") for i in range(3)]
-        assert shards.joined([shards.compute(data, part, stores, cache)
-                              for part, stores in zip(parts, part_stores)]) == before
+    assert jobs._complete_parts(data, redis_conn, "r", 1, 3, AS_OF) is True
+    assert lifecycle.csv_of(data, "r") == (before if loaded_after == 3 else after)
+    if loaded_after == 0:  # every part read after the load: none is computed again
+        assert len(set(lifecycle.part_versions(data.connect(), "r", 1).values())) == 1
+
+
+def test_the_plan_cuts_the_listed_stores_into_runs_of_store_ids(data, tmp_path):
+    Loads(data, tmp_path / "more")(polls=[(f"x{i:03d}", "active", format_instant(AS_OF - HOUR_US)) for i in range(20)]
+                                   + [("later", "active", format_instant(AS_OF + HOUR_US))])  # not listed as of AS_OF
+    listed = sorted({s for s, _, _ in stored_polls(data) if s != "later"})
+    assert listed_count(data, AS_OF) == len(listed) == 32
+    for count in (1, 2, 3, 5, 32):
+        plan = shards.Plan(1, store_id_cuts(data, AS_OF, count))
+        assert plan.count == count
+        runs = [[s for s in listed if (r.first is None or s >= r.first) and (r.end is None or s < r.end)]
+                for r in map(plan.part, range(count))]
+        assert sum(runs, []) == listed  # every listed store once, in order
+        assert max(map(len, runs)) - min(map(len, runs)) <= 1
 
 
 def test_a_sharded_report_equals_the_single_job_report(settings, app, data, workers, tmp_path):
@@ -130,69 +156,13 @@ def test_a_sharded_report_equals_the_single_job_report(settings, app, data, work
         assert csv == build_report(data, as_of)[1]
         parts = part_jobs(app, report_id)
         assert len(parts) == 4 and all(p.get_status() == "finished" for p in parts)
-        assert [p.return_value() for p in parts] == [3, 3, 3, 3]  # rows each (the rows wait in Redis for the join)
-    # hours later, the parts come from their caches brought up to date
-    for hour in (9 * 24, 9 * 24 + 1):
-        Loads(data, tmp_path / f"next-{hour}")(polls=sweep(hour, stores=["store-00a"] + STORES))  # and a new store
+        assert [p.return_value() for p in parts] == [3, 3, 3, 3]  # rows each
+    for hour in (9 * 24, 9 * 24 + 1):  # hours later, with a new store
+        Loads(data, tmp_path / f"next-{hour}")(polls=sweep(hour, stores=["store-00a"] + STORES))
         report_id = trigger(client, None)
         assert wait_for_csv(client, report_id) == build_report(data)[1]
     logs = "".join((tmp_path / f"worker-{i}.log").read_text() for i in range(2))
-    assert "cut into 4 parts" in logs and "(report cache: not used)" in logs  # parts keep their own
-    assert logs.count("cache built") == 4 and logs.count("cache updated") >= 8  # read whole once, then changes
-
-
-def test_the_stores_digest_changes_with_whatever_a_plan_reads(data, tmp_path):
-    """Equal digests must mean equal stores: any change to the listed stores, their ids,
-    timezones, first polls or hours gives another digest; nothing else does."""
-    def digest(as_of: int = AS_OF) -> str:
-        with data.connect() as conn:
-            return stores_digest(conn, as_of)
-
-    load, seen = Loads(data, tmp_path / "changes"), [digest()]
-    assert digest() == seen[0]
-    load(polls=sweep(9 * 24))  # more polls of the same stores: the same stores
-    assert digest() == seen[0]
-    for change in (dict(hours=[("store-07", 3, "10:00", "11:00")]),
-                   dict(hours=[("store-07", 3, "10:00", "11:01")]),
-                   dict(zones=[("store-11", "Asia/Tokyo")]),
-                   dict(zones=[("store-11", "Asia/Kolkata")]),
-                   dict(polls=[("store-new", "active", format_instant(AS_OF - HOUR_US))]),  # a new store
-                   dict(polls=[("store-03", "active", format_instant(START - HOUR_US))])):  # an earlier first poll
-        load(**change)
-        seen.append(digest())
-        assert seen[-1] not in seen[:-1], change
-    assert digest(AS_OF - 2 * HOUR_US) != seen[-1]  # before store-new was first polled: one store fewer
-
-
-def test_a_fleet_whose_stores_did_not_change_reuses_the_last_plan(settings, app, data, workers, tmp_path):
-    """The parts' stores stay in Redis: a report on the same stores sends none again, and a
-    change to them (hours, a timezone) makes a new plan; each report equals the single-job one."""
-    workers(2)
-    client, load = app.test_client(), Loads(data, tmp_path / "changes")
-
-    def report(as_of: int | None = None) -> None:
-        assert wait_for_csv(client, trigger(client, as_of)) == build_report(data, as_of)[1]
-
-    def reused() -> int:
-        return "".join((tmp_path / f"worker-{i}.log").read_text() for i in range(2)).count(
-            "(the stores of the last plan)")
-
-    report(AS_OF)
-    assert reused() == 0
-    report(AS_OF)
-    report(None)  # another as_of, listing the same stores
-    assert reused() == 2
-    first_plan = json.loads(app.extensions["storemon"].redis.get(shards.last_plan_key(data)))["keys"]
-    load(hours=[("store-08", d, "06:00", "22:00") for d in range(7)])
-    report()
-    assert reused() == 2
-    # the replaced plan's stores stay an hour for reports planned on them, not a week
-    assert all(0 < app.extensions["storemon"].redis.ttl(key) <= shards.REPLACED_PLAN_TTL_S for key in first_plan)
-    report()
-    assert reused() == 3
-    load(zones=[("store-11", "Asia/Tokyo")])
-    report()
-    assert reused() == 3
+    assert logs.count("cut into 4 parts") == 4
 
 
 def test_progress_is_the_parts_progress_and_a_killed_part_runs_again(settings, app, data, workers, held):
@@ -268,39 +238,28 @@ def test_a_part_whose_rows_are_missing_at_the_join_has_its_report_planned_again(
             conn.execute(text("DROP FUNCTION storemon_test_drop_part()"))
 
 
-def test_a_part_whose_stores_expired_has_its_report_planned_again(settings, app, data, workers, held):
-    workers(1)
-    client, redis = app.test_client(), app.extensions["storemon"].redis
-    report_id = trigger(client)
-    last = part_jobs(app, report_id)[-1]  # queued behind the one the worker is held in
-    redis.delete(shards.Part.loads(redis.get(part_input_key(last.id))).stores_key)
-    held.release()
-    assert wait_for_csv(client, report_id, 120) == build_report(data, AS_OF)[1]
-    assert lifecycle.find(data, report_id).attempts == 2
-
-
-def test_a_load_committing_during_a_sharded_report_is_wholly_out(settings, app, data, workers, tmp_path):
-    """One worker takes the parts one after another; a load commits while the first is held,
-    so later parts start after it: they still read the data as planned."""
+def test_a_load_committing_during_a_sharded_report_is_wholly_in(settings, app, data, workers, tmp_path):
+    """One worker takes the parts one after another. The first has its snapshot and waits to
+    read the business hours while a load of polls commits, so the later parts read after it:
+    the join computes the first part again in its own snapshot, and the report is that of
+    the data after the load, wholly."""
     (worker,) = workers(1)
     client = app.test_client()
     before = build_report(data, AS_OF)[1]
-    held = Hold(data)
-    report_id = trigger(client)
-    planning_job(app, report_id)
-    wait_for(worker.horses, 30, "a part's work horse")
-    loading = threading.Thread(target=Loads(data, tmp_path / "during"),
-                               kwargs={"polls": [(s, "inactive", t) for h in range(9 * 24 - 30, 9 * 24)
-                                                 for s, _, t in sweep(h)]})
-    loading.start()
-    time.sleep(0.5)  # the load waits behind the lock too
-    held.release()
-    loading.join(30)
-    held.close()
-    assert not loading.is_alive()
-    assert build_report(data, AS_OF)[1] != before
-    assert wait_for_csv(client, report_id, 120) == before
-    assert scalar(data, "SELECT count(*) FROM polls WHERE overridden_seq IS NOT NULL") > 0
+    held = Hold(data, "business_hours")
+    try:
+        report_id = trigger(client)
+        first = part_jobs(app, report_id)[0]
+        wait_for(lambda: first.get_status(refresh=True) == "started", 30, "the first part to start")
+        time.sleep(0.5)  # (it takes its snapshot, then waits for the held table)
+        Loads(data, tmp_path / "during")(polls=[(s, "inactive", t) for h in range(9 * 24 - 30, 9 * 24)
+                                                for s, _, t in sweep(h)])
+    finally:
+        held.close()
+    after = build_report(data, AS_OF)[1]
+    assert after != before
+    assert wait_for_csv(client, report_id, 120) == after
+    assert "parts 1 read another version of the data than the rest" in worker.output()
 
 
 def test_parts_come_in_multiples_of_the_workers():

@@ -52,3 +52,8 @@ def to_csv(uptime: Uptime) -> bytes:
     if any(c in "".join(ids) for c in ',"\r\n'):
         ids = [csv_field(i) for i in ids]
     return (HEADER + "".join([",".join(row) + "\n" for row in zip(ids, *columns)])).encode()
+
+
+def joined(parts: list[bytes]) -> bytes:
+    """The report CSV from the rows (no header) of its parts, in order."""
+    return HEADER.encode() + b"".join(parts)

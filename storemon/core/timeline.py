@@ -11,7 +11,8 @@ from dataclasses import dataclass
 
 import numpy as np
 
-from .uptime import LOOKBACK_US, TIME_BITS, ReportInput, _keyed, _no_progress, _uptime_of, dedupe_polls, fill_sessions
+from .polls import LOOKBACK_US, TIME_BITS, distinct
+from .uptime import ReportInput, _keyed, _no_progress, _uptime_of, fill_sessions
 
 # How a session was filled (SPEC, "From polls to up and down")
 OWN_POLLS, LAST_KNOWN, FIRST_LATER, NO_EVIDENCE = "own_polls", "last_known", "first_later", "no_evidence"
@@ -104,8 +105,8 @@ def store_timeline(data: ReportInput, as_of_us: int) -> StoreTimeline:
         switches = tuple(s.start_us for s in segments[1:])
         sessions.append(Session(lo, hi, OWN_POLLS, tuple(segments), switches_us=switches))
 
-    _, ts_us, active = dedupe_polls(np.zeros(len(data.poll_ts_us), np.int64), np.asarray(data.poll_ts_us, np.int64),
-                                    np.asarray(data.poll_active, bool))
+    _, ts_us, active = distinct(np.zeros(len(data.poll_ts_us), np.int64), np.asarray(data.poll_ts_us, np.int64),
+                                np.asarray(data.poll_active, bool))
     evidence = np.isin(ts_us, poll_us)
     roles = np.where(ts_us > as_of_us, AFTER_AS_OF, np.where(ts_us < lookback_start, BEFORE_LOOKBACK,
                                                              np.where(evidence, EVIDENCE, OUTSIDE_HOURS)))

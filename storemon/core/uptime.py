@@ -15,16 +15,11 @@ from collections.abc import Callable, Iterator, Sequence
 
 import numpy as np
 
+from .polls import DAY_US, HOUR_US, LOOKBACK_US, TIME_BITS, TIME_MASK, US, WEEK_US, distinct, first_of_runs
 from .sessions import business_sessions
 
-US = 1_000_000
-HOUR_US = 3600 * US
-DAY_US = 24 * HOUR_US
-WEEK_US = 7 * DAY_US
-LOOKBACK_US = 8 * DAY_US  # SPEC: only polls in [as_of - 8 d, as_of] are evidence
 WINDOWS_US = (HOUR_US, DAY_US, WEEK_US)
 _SLICE_POLLS = 250_000
-TIME_BITS = 41  # ~25 days of microseconds below the store index in a sort key (2M stores fit above)
 
 # Progress: (what is being done, the fraction of it done), the one progress callback of
 # every long step (reading sources, loading, computing); a caller shows or forwards it.
@@ -42,22 +37,15 @@ class ReportInput:
     hours_day: np.ndarray  # weekday (0 = Monday),
     hours_start_s: np.ndarray  # local start and end, seconds after midnight as written
     hours_end_s: np.ndarray
-    poll_store: np.ndarray  # polls: store index, epoch microseconds, active?
-    poll_ts_us: np.ndarray
+    poll_store: np.ndarray  # polls: store index, epoch microseconds, active? (fastest sorted by
+    poll_ts_us: np.ndarray  # (store, time) and distinct, as they are read; any order will do)
     poll_active: np.ndarray
     # Earliest poll of each store ever; a store is reported when it is at or before as_of.
     # None: take it from the polls given.
     first_poll_us: np.ndarray | None = None
-    # The lookback's polls already in the core's terms, handed by a cache a few hundred thousand
-    # at a time instead of as the arrays above (poll_store and poll_ts_us are then not used):
-    # called once, it yields (keys, statuses, fraction of the polls handed so far) for runs of
-    # whole stores in store order, keys sorted and distinct, store index << TIME_BITS |
-    # (ts_us - key_base_us(as_of)), of exactly the polls in [as_of - 8 d, as_of]. (A cache's
-    # polls then never stand in memory as one array: a fresh work horse pays for every page.)
-    poll_chunks: Callable[[], Iterator[PollChunk]] | None = None
 
 
-PollChunk = tuple[np.ndarray, np.ndarray, float]
+PollChunk = tuple[np.ndarray, np.ndarray, float]  # keys, statuses, the fraction of the polls handed so far
 
 
 @dataclass
@@ -81,7 +69,6 @@ def listed_stores(data: ReportInput, as_of_us: int) -> np.ndarray:
         listed = np.asarray(data.first_poll_us) <= as_of_us
     else:
         listed = np.zeros(n, bool)
-        assert data.poll_chunks is None, "polls handed in chunks come with each store's first poll"
         listed[data.poll_store[data.poll_ts_us <= as_of_us]] = True
     chosen = np.flatnonzero(listed)
     return chosen[store_id_order(np.asarray(data.store_ids, dtype=str)[chosen])]
@@ -93,41 +80,26 @@ def store_id_order(store_ids) -> np.ndarray:
     return np.argsort(np.asarray(store_ids, dtype=str), kind="stable") if len(store_ids) else np.zeros(0, np.int64)
 
 
-def dedupe_polls(store: np.ndarray, ts_us: np.ndarray, active: np.ndarray
-                 ) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
-    """One poll per (store, instant), inactive winning a disagreement (SPEC), sorted by (store, time)."""
-    order = np.lexsort((active, ts_us, store))  # inactive (False) first among equals
-    store, ts_us, active = store[order], ts_us[order], active[order]
-    first = np.ones(store.size, bool)
-    first[1:] = (store[1:] != store[:-1]) | (ts_us[1:] != ts_us[:-1])
-    return store[first], ts_us[first], active[first]
-
-
 def _lookback_keys(store: np.ndarray, ts_us: np.ndarray, active: np.ndarray, as_of_us: int, base_us: int
                    ) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
-    """The lookback polls ``[as_of - 8 d, as_of]`` as sorted (store, time) keys, deduplicated.
+    """The lookback polls ``[as_of - 8 d, as_of]`` as sorted (store, time) keys, one per instant.
 
-    Polls from a cache come sorted and distinct already: one int64 key each (store above,
-    time since ``base_us`` below) and a check. Others are packed with the status in the
-    lowest bit, so a single sort orders them and puts inactive first among equal instants:
-    SPEC's tie rule. (Made with few temporaries: in a fresh work horse, memory touched the
-    first time is what costs.)
+    Polls read from the database come sorted and distinct already: one int64 key each (store
+    above, time since ``base_us`` below) and a check. Others go through the tie rule first.
+    (Made with few temporaries: in a fresh work horse, memory touched the first time is what costs.)
     """
     keep = (ts_us >= as_of_us - LOOKBACK_US) & (ts_us <= as_of_us)
     if not keep.all():
-        store, ts_us, active = store[keep], ts_us[keep], active[keep]
+        keep = np.flatnonzero(keep)
+        store, ts_us, active = store.take(keep), ts_us.take(keep), active.take(keep)
     key = store << TIME_BITS
     key |= ts_us - base_us
     if key.size < 2 or (key[1:] > key[:-1]).all():
         return store, key, active
-    packed = key << 1
-    packed |= active
-    packed.sort()
-    key = packed >> 1
-    first = np.ones(key.size, bool)
-    first[1:] = key[1:] != key[:-1]
-    key, packed = key[first], packed[first]
-    return key >> TIME_BITS, key, (packed & 1).astype(bool)
+    store, ts_us, active = distinct(store, ts_us, active)
+    key = store << TIME_BITS
+    key |= ts_us - base_us
+    return store, key, active
 
 
 def key_base_us(as_of_us: int) -> int:
@@ -166,17 +138,15 @@ def _keyed(data: ReportInput, as_of_us: int, progress: Progress) -> _Keyed:
     progress(COMPUTING, 0.2)
     base = key_base_us(as_of_us)
     s_start = np.maximum(sessions.start_s * US - base, 0)
-    s_end = np.clip(sessions.end_s * US - base, 0, (1 << TIME_BITS) - 1)
+    s_end = np.clip(sessions.end_s * US - base, 0, TIME_MASK)
     windows = [(as_of_us - length - base, as_of_us - base) for length in WINDOWS_US]
-    chunks = data.poll_chunks
-    if chunks is None:
-        p_store, p_key, p_active = _lookback_keys(np.asarray(data.poll_store, np.int64),
-                                                  np.asarray(data.poll_ts_us, np.int64),
-                                                  np.asarray(data.poll_active, bool), as_of_us, base)
+    p_store, p_key, p_active = _lookback_keys(np.asarray(data.poll_store, np.int64),
+                                              np.asarray(data.poll_ts_us, np.int64),
+                                              np.asarray(data.poll_active, bool), as_of_us, base)
 
-        def chunks() -> Iterator[PollChunk]:
-            for lo, hi in _store_slices(p_store, _SLICE_POLLS):
-                yield p_key[lo:hi], p_active[lo:hi], hi / p_key.size
+    def chunks() -> Iterator[PollChunk]:
+        for lo, hi in _store_slices(p_store, _SLICE_POLLS):
+            yield p_key[lo:hi], p_active[lo:hi], hi / p_key.size
     progress(COMPUTING, 0.4)
     return _Keyed(base, windows, sessions.store, s_start, s_end, chunks)
 
@@ -223,7 +193,7 @@ def fill_sessions(s_store, s_start, s_end, p_store, p_key, p_active) -> Filled:
     s_key = (s_store << TIME_BITS) | s_start
 
     # Evidence: the polls that fall inside a session of their own store.
-    p_rel = p_key & ((1 << TIME_BITS) - 1)
+    p_rel = p_key & TIME_MASK
     p_session = _last_at_or_before(s_key, p_key)
     candidate = np.maximum(p_session, 0)
     inside = np.flatnonzero((p_session >= 0) & (s_store[candidate] == p_store) & (p_rel < s_end[candidate]))
@@ -271,9 +241,7 @@ def _polled_uptime(s_store, s_start, s_end, p_store, p_key, p_active, windows, n
 def _store_slices(p_store: np.ndarray, rows: int) -> list[tuple[int, int]]:
     """Cut the (store-sorted) polls into runs of about ``rows``, never splitting a store."""
     starts = np.searchsorted(p_store, p_store[::rows], side="left")  # sorted; a store of many polls repeats
-    first = np.ones(starts.size, bool)
-    first[1:] = starts[1:] != starts[:-1]
-    cuts = starts[first].tolist()  # not np.unique: it imports numpy.ma, 13 ms in every fresh work horse
+    cuts = starts[first_of_runs(starts)].tolist()  # not np.unique: it imports numpy.ma, 13 ms in every fresh work horse
     return list(zip(cuts, cuts[1:] + [p_store.size]))
 
 

@@ -7,6 +7,7 @@ works on its driver connection (psycopg 3 or sqlite3) directly.
 from __future__ import annotations
 
 from contextlib import contextmanager
+from dataclasses import dataclass
 from collections.abc import Iterator, Sequence
 
 import numpy as np
@@ -19,26 +20,61 @@ from .engines import is_postgres
 _COPY_HEADER = b"PGCOPY\n\xff\r\n\x00" + b"\x00" * 8
 _COPY_TRAILER = b"\xff\xff"
 _BINARY_TYPES = {"int2": ">i2", "int4": ">i4", "int8": ">i8", "bool": "u1"}
-_COPY_CHUNK_ROWS = 1 << 18
+_COPY_CHUNK_BYTES = 1 << 24
 
 
-def _copy_rows(columns: Sequence[tuple[str, str, np.ndarray]]) -> Iterator[bytes]:
-    """Binary COPY data for numeric columns, built a chunk at a time by NumPy, not per row."""
-    fields = [("count", ">i2")]
-    for name, sql_type, _ in columns:
-        fields += [(f"{name}_len", ">i4"), (name, _BINARY_TYPES[sql_type])]
-    row = np.dtype(fields)
-    n = len(columns[0][2]) if columns else 0
+@dataclass(frozen=True)
+class Varying:
+    """A column of byte strings (``bytea``) as one buffer: row i's value is the next
+    ``lengths[i]`` bytes of ``data``."""
+
+    lengths: np.ndarray
+    data: np.ndarray  # uint8
+
+    def values(self) -> list[bytes]:
+        data = self.data.tobytes()
+        ends = np.cumsum(self.lengths).tolist()
+        return [data[a:b] for a, b in zip([0] + ends[:-1], ends)]
+
+
+def _copy_rows(columns: Sequence[tuple[str, str, object]]) -> Iterator[bytes]:
+    """Binary COPY data for numeric and ``bytea`` columns, built by NumPy a chunk of rows at a
+    time, not row by row: every field's bytes land at offsets computed for all rows at once."""
+    n = len(columns[0][2].lengths if isinstance(columns[0][2], Varying) else columns[0][2]) if columns else 0
+    widths = [np.full(n, np.dtype(_BINARY_TYPES[t]).itemsize, np.int64) if t in _BINARY_TYPES
+              else np.asarray(v.lengths, np.int64) for _, t, v in columns]
+    row_bytes = 2 + sum(4 + w for w in widths) if columns else np.zeros(0, np.int64)
+    data_starts = [np.cumsum(w) - w for w in widths]
+    row_ends = np.cumsum(row_bytes)
     yield _COPY_HEADER
-    for lo in range(0, n, _COPY_CHUNK_ROWS):
-        hi = min(lo + _COPY_CHUNK_ROWS, n)
-        out = np.empty(hi - lo, row)
-        out["count"] = len(columns)
-        for name, _, values in columns:
-            out[f"{name}_len"] = row[name].itemsize
-            out[name] = values[lo:hi]
+    lo = 0
+    while lo < n:  # rows of about _COPY_CHUNK_BYTES at a time (at least one)
+        done = int(row_ends[lo - 1]) if lo else 0
+        hi = min(max(lo + 1, int(np.searchsorted(row_ends, done + _COPY_CHUNK_BYTES, side="right"))), n)
+        sizes = row_bytes[lo:hi]
+        offset = np.cumsum(sizes) - sizes
+        out = np.empty(int(sizes.sum()), np.uint8)
+        _put(out, offset, np.full(hi - lo, len(columns), ">i2"))
+        at = offset + 2
+        for (_, sql_type, values), width, starts in zip(columns, widths, data_starts):
+            _put(out, at, width[lo:hi].astype(">i4"))
+            at = at + 4
+            if sql_type in _BINARY_TYPES:
+                _put(out, at, np.asarray(values[lo:hi]).astype(_BINARY_TYPES[sql_type]))
+            else:  # each row's value is a run of the column's buffer
+                first, count = int(starts[lo]), int(width[lo:hi].sum())
+                shift = np.repeat(at - (starts[lo:hi] - first), width[lo:hi])
+                out[shift + np.arange(count)] = values.data[first:first + count]
+            at = at + width[lo:hi]
         yield out.tobytes()
+        lo = hi
     yield _COPY_TRAILER
+
+
+def _put(out: np.ndarray, at: np.ndarray, values: np.ndarray) -> None:
+    """Write fixed-width values (one per row, big-endian already) at these byte offsets."""
+    width = values.dtype.itemsize
+    out[(at[:, None] + np.arange(width)).ravel()] = values.view(np.uint8)
 
 
 def copy_into(conn: Connection, table: str, columns: Sequence[tuple[str, str, Sequence]]) -> None:
@@ -48,9 +84,9 @@ def copy_into(conn: Connection, table: str, columns: Sequence[tuple[str, str, Se
     names = ", ".join(name for name, _, _ in columns)
     if is_postgres(conn):
         with driver.cursor() as cur:
-            if all(t in _BINARY_TYPES for _, t, _ in columns):
+            if all(t in _BINARY_TYPES or t == "bytea" for _, t, _ in columns):
                 with cur.copy(f"COPY {table} ({names}) FROM STDIN (FORMAT BINARY)") as copy:
-                    for block in _copy_rows([(n, t, np.asarray(v)) for n, t, v in columns]):
+                    for block in _copy_rows(columns):
                         copy.write(block)
             else:
                 with cur.copy(f"COPY {table} ({names}) FROM STDIN") as copy:
@@ -76,7 +112,9 @@ def staged(conn: Connection, table: str, columns: Sequence[tuple[str, str, Seque
         conn.exec_driver_sql(f"DROP TABLE {table}")
 
 
-def _python_values(values: Sequence) -> list:
+def _python_values(values: Sequence | Varying) -> list:
+    if isinstance(values, Varying):
+        return values.values()
     return values.tolist() if isinstance(values, np.ndarray) else list(values)
 
 

@@ -20,11 +20,10 @@ import numpy as np
 from sqlalchemy import Connection, Engine
 
 from .. import sources
-from .bulk import copy_into, execute, fetch_all, staged
-from .changes import next_change
+from . import polls as stored_polls, version
+from .bulk import execute, fetch_all, staged
 from ..core import Progress
 from ..core.localtime import is_known_timezone
-from ..core.uptime import dedupe_polls
 from .engines import WRITE_LOCK, is_postgres
 
 
@@ -98,9 +97,13 @@ def load_sources(engine: Engine, named: dict[str, sources.Source], *, skip_bad: 
         key_of = places()
         if on_progress:
             on_progress("writing to the database", 0.0)
+        newest = None
         if polls is not None:
             key_of = _store_keys(conn, polls.stores.ids, key_of)
-            summary.new_polls = _append_polls(conn, key_of, polls)
+            summary.new_polls = stored_polls.add(conn, _db_keys(key_of, polls.stores, polls.store), polls.ts_us,
+                                                 polls.active)
+            newest = int(polls.ts_us.max()) if polls.ts_us.size else None
+        version.bump(conn, newest)  # (a load that changes nothing still takes a new version)
     batches = [b for b in (timezones, hours, polls) if b is not None]
     summary.rows_read = sum(b.rows_read for b in batches)
     if timezones is not None:
@@ -156,9 +159,10 @@ def _gc_paused() -> Iterator[None]:
 
 
 def _store_keys(conn: Connection, store_ids: list[str], known: dict[str, int] | None = None) -> dict[str, int]:
-    """Database keys of the named stores (and of those ``known``), creating the ones not seen before."""
+    """Database keys of the named stores (and of those ``known``), creating the ones not seen before,
+    numbered in store_id order (a fleet's first load numbers its stores in the report's order)."""
     key_of = dict(known) if known is not None else dict(fetch_all(conn, "SELECT store_id, id FROM stores"))
-    new = [s for s in store_ids if s not in key_of]
+    new = sorted(s for s in store_ids if s not in key_of)
     if new:
         with staged(conn, "new_stores", [("store_id", "text", new)]):
             found = fetch_all(conn, "INSERT INTO stores (store_id) SELECT store_id FROM new_stores"
@@ -185,105 +189,3 @@ def _replace_hours(conn: Connection, key_of: dict[str, int], batch: sources.Hour
         execute(conn, "DELETE FROM business_hours WHERE store IN (SELECT store FROM hours_stage)")
         execute(conn, "INSERT INTO business_hours (store, day, start_s, end_s)"
                       " SELECT DISTINCT store, day, start_s, end_s FROM hours_stage")
-
-
-def _distinct_polls(store: np.ndarray, ts_us: np.ndarray, active: np.ndarray
-                    ) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
-    """One poll per (store, instant), inactive winning a disagreement (SPEC), in the key's
-    order (time, store). Packed into one int64 (time since the earliest, store, status in the
-    lowest bit), one sort does it when they fit (a batch spanning up to years); else lexsort."""
-    if store.size == 0:
-        return store, ts_us, active
-    base_us, span_us = int(ts_us.min()), int(ts_us.max() - ts_us.min())
-    store_bits = max(int(store.max()).bit_length(), 1)
-    if span_us.bit_length() + store_bits + 1 > 63:
-        store, ts_us, active = dedupe_polls(store, ts_us, active)  # (store, time) order
-        order = np.lexsort((store, ts_us))
-        return store[order], ts_us[order], active[order]
-    packed = (((ts_us - base_us) << store_bits | store) << 1) | active
-    packed.sort()
-    key = packed >> 1
-    first = np.ones(key.size, bool)
-    first[1:] = key[1:] != key[:-1]
-    key = key[first]
-    return key & ((1 << store_bits) - 1), (key >> store_bits) + base_us, (packed[first] & 1).astype(bool)
-
-
-def _append_polls(conn: Connection, key_of: dict[str, int], batch: sources.PollBatch) -> int:
-    """Add the polls not stored yet; where an instant is stored active and arrives inactive,
-    it becomes inactive (SPEC). Returns how many polls are new."""
-    store, ts_us, active = _distinct_polls(_db_keys(key_of, batch.stores, batch.store), batch.ts_us, batch.active)
-    if store.size == 0:
-        return 0
-    stores_seen, earliest = np.unique(store, return_index=True)  # in time order, a store's first row is its earliest
-    with staged(conn, "first_poll_stage", [("store", "int4", stores_seen), ("first_us", "int8", ts_us[earliest])]):
-        execute(conn, "UPDATE stores SET first_poll_us = f.first_us FROM first_poll_stage f"
-                      " WHERE stores.id = f.store AND (stores.first_poll_us IS NULL OR f.first_us < stores.first_poll_us)")
-
-    change = next_change(conn)  # numbered, so a report's cache reads only what changed since
-    planned = _polls_planned(conn)
-    if not fetch_all(conn, "SELECT 1 FROM polls LIMIT 1"):
-        # A first load: nothing stored to compare with, so the rows (distinct already) are
-        # copied straight in, and the indexes are built afterwards, each by one sort.
-        columns = [("ts_us", "int8", ts_us), ("store", "int4", store), ("active", "bool", active),
-                   ("seq", "int8", np.full(store.size, change, np.int64))]
-        with _polls_indexes_rebuilt(conn, empty=True):
-            copy_into(conn, "polls", columns)
-        new = store.size
-    else:
-        # Staged in key order, new polls land at the index's right-hand edge. Measured on
-        # PostgreSQL, a plain INSERT of the rows NOT EXISTS finds is 2-3x faster than
-        # INSERT ... ON CONFLICT; the load lock keeps other writers out meanwhile.
-        columns = [("ts_us", "int8", ts_us), ("store", "int4", store), ("active", "bool", active)]
-        with staged(conn, "poll_stage", columns), _polls_indexes_rebuilt(conn, rebuild=store.size > planned):
-            new = execute(conn, """
-                INSERT INTO polls (ts_us, store, active, seq)
-                SELECT s.ts_us, s.store, s.active, %s FROM poll_stage s
-                WHERE NOT EXISTS (SELECT 1 FROM polls p WHERE p.ts_us = s.ts_us AND p.store = s.store)
-                ORDER BY s.ts_us, s.store""", (change,))
-            if new < store.size:  # some were stored already: an inactive arrival overrides an active one
-                execute(conn, "UPDATE polls SET active = false, overridden_seq = %s FROM poll_stage s"
-                              " WHERE polls.ts_us = s.ts_us AND polls.store = s.store AND polls.active AND NOT s.active",
-                        (change,))
-    if new * 10 > planned:
-        # Fresh statistics keep the report's range read on the index. An hourly batch adds
-        # well under 10% and skips this (tens of ms on the full data); PostgreSQL's
-        # autovacuum analyses by the same rule.
-        execute(conn, "ANALYZE polls")
-    return new
-
-
-@contextmanager
-def _polls_indexes_rebuilt(conn: Connection, rebuild: bool = True, empty: bool = False) -> Iterator[None]:
-    """Without the per-store index (and, into an ``empty`` table, without the change index
-    and, on PostgreSQL, the primary key) while the block inserts, then with them built
-    afresh. The per-store index costs a scattered insert per row (it nearly doubled a first
-    load of 2M polls); a load larger than the table is cheaper to index afresh, by one sort.
-    (SQLite's polls table is WITHOUT ROWID: its key is the table itself and stays.)"""
-    if not rebuild:
-        yield
-        return
-    postgres = is_postgres(conn)
-    execute(conn, "DROP INDEX polls_by_store")
-    if empty:
-        execute(conn, "DROP INDEX polls_by_seq")
-        if postgres:
-            execute(conn, "ALTER TABLE polls DROP CONSTRAINT polls_pkey")
-    yield
-    if postgres:
-        execute(conn, "SET LOCAL maintenance_work_mem = '256MB'")  # the sorts in memory, not in files
-    if empty and postgres:  # the rows are in key order already: this sort is quick, and checks them distinct
-        execute(conn, "ALTER TABLE polls ADD CONSTRAINT polls_pkey PRIMARY KEY (ts_us, store)")
-    execute(conn, "CREATE INDEX polls_by_store ON polls (store)")
-    if empty:
-        execute(conn, "CREATE INDEX polls_by_seq ON polls (seq)")
-
-
-def _polls_planned(conn: Connection) -> float:
-    """How many polls the query planner counts, as of the last ANALYZE (0 if none yet)."""
-    if is_postgres(conn):
-        return max(fetch_all(conn, "SELECT reltuples FROM pg_class WHERE oid = 'polls'::regclass")[0][0], 0)
-    if not fetch_all(conn, "SELECT 1 FROM sqlite_master WHERE name = 'sqlite_stat1'"):
-        return 0
-    stats = fetch_all(conn, "SELECT stat FROM sqlite_stat1 WHERE tbl = 'polls'")
-    return max((int(stat.split()[0]) for (stat,) in stats), default=0)

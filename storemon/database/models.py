@@ -1,15 +1,15 @@
 """The schema, shaped for the report's read.
 
 Timestamps are int8 microseconds since the Unix epoch: exact, compact, the same in
-PostgreSQL and SQLite, and they land in NumPy without conversion. Stores get a
-compact integer key so the 2M-row polls table carries 4 bytes a row, not a UUID.
+PostgreSQL and SQLite, and they land in NumPy without conversion. Stores get a compact
+integer key, so a store's row of polls carries 4 bytes for it, not a UUID.
 """
 
 from __future__ import annotations
 
 from datetime import datetime
 
-from sqlalchemy import (BigInteger, Boolean, DateTime, ForeignKey, Index, Integer, LargeBinary, SmallInteger, String,
+from sqlalchemy import (BigInteger, DateTime, ForeignKey, Index, Integer, LargeBinary, SmallInteger, String,
                         Text, text)
 from sqlalchemy.orm import DeclarativeBase, Mapped, mapped_column
 
@@ -44,54 +44,37 @@ class BusinessHours(Base):
     end_s: Mapped[int] = mapped_column(Integer, primary_key=True)
 
 
-class Poll(Base):
-    """One status poll. The key leads with time so the report's 8-day range is one index range scan.
+class PollDay(Base):
+    """A store's polls of one UTC day, as storemon/core/polls.py encodes them: ``ts`` the day's
+    distinct instants, sorted, 8 bytes each (big-endian microseconds), ``status`` a byte each
+    (1 active, 0 inactive), "inactive wins" applied when written (storemon/database/polls.py).
+    A report reads about nine rows per store; a store page reads its own by the key.
 
-    No foreign key to stores: checking it would cost a lookup per row on hourly bulk loads,
-    and the loader creates the store rows in the same transaction.
-    """
+    No foreign key to stores, as for business_hours: the loader creates the stores in the
+    same transaction, and checking the key would cost a lookup per row."""
 
-    __tablename__ = "polls"
-    # by store: a store page reads one store's polls, a few thousand at most (the loader
-    # rebuilds it after a large load)
+    __tablename__ = "poll_days"
     __table_args__ = (
-        Index("polls_by_store", "store"),
-        # what changed since a report last read: new polls, and those turned inactive (few)
-        Index("polls_by_seq", "seq"),
-        Index("polls_overridden", "overridden_seq", postgresql_where=text("overridden_seq IS NOT NULL"),
-              sqlite_where=text("overridden_seq IS NOT NULL")),
+        # a report's lookback, the newest polls, retention's whole days: ranges of days
+        Index("poll_days_by_day", "day"),
         {"sqlite_with_rowid": False},
     )
 
-    ts_us: Mapped[int] = mapped_column(BigInteger, primary_key=True)
     store: Mapped[int] = mapped_column(Integer, primary_key=True)
-    active: Mapped[bool] = mapped_column(Boolean)
-    # The numbered change (data_version.seq) that stored this poll, and the one that turned it
-    # inactive (an inactive poll arriving for a stored active one); NULL if none did.
-    seq: Mapped[int] = mapped_column(BigInteger, server_default="0")
-    overridden_seq: Mapped[int | None] = mapped_column(BigInteger)
+    day: Mapped[int] = mapped_column(Integer, primary_key=True)  # days since 1970-01-01, UTC
+    ts: Mapped[bytes] = mapped_column(LargeBinary)
+    status: Mapped[bytes] = mapped_column(LargeBinary)
 
 
 class DataVersion(Base):
-    """One row counting the changes to the polls: every load that stores polls and every
-    retention batch takes the next number, in commit order (each holds this row until it
-    commits). A new epoch means the count started afresh (a new database, the row removed),
-    so nothing numbered under an older epoch may be trusted."""
+    """One row: a new random ``version`` for every write to what a report reads, and the newest
+    poll stored, the default as_of (storemon/database/version.py)."""
 
     __tablename__ = "data_version"
 
     id: Mapped[int] = mapped_column(Integer, primary_key=True)
-    epoch: Mapped[str] = mapped_column(String(32))
-    seq: Mapped[int] = mapped_column(BigInteger)
-
-
-class PollDeletion(Base):
-    """Retention's batches: change ``seq`` deleted every poll before ``before_us``."""
-
-    __tablename__ = "poll_deletions"
-
-    seq: Mapped[int] = mapped_column(BigInteger, primary_key=True, autoincrement=False)
-    before_us: Mapped[int] = mapped_column(BigInteger)
+    version: Mapped[int] = mapped_column(BigInteger)
+    newest_poll_us: Mapped[int | None] = mapped_column(BigInteger)
 
 
 class Report(Base):
@@ -116,8 +99,10 @@ class Report(Base):
     row_count: Mapped[int | None] = mapped_column(Integer)  # stores listed in the CSV
     error: Mapped[str | None] = mapped_column(Text)
     csv: Mapped[bytes | None] = mapped_column(LargeBinary)
-    # A sharded report's CSV is the header and the rows of this run's parts (ReportPart).
+    # A sharded report's CSV is the header and the rows of this run's parts (ReportPart); its
+    # plan is the store_id each part after the first starts at (a JSON list), for run parts_attempt.
     parts_attempt: Mapped[int | None] = mapped_column(Integer)
+    plan: Mapped[str | None] = mapped_column(Text)
 
 
 class ReportPart(Base):
@@ -130,6 +115,7 @@ class ReportPart(Base):
     part: Mapped[int] = mapped_column(Integer, primary_key=True, autoincrement=False)
     row_count: Mapped[int] = mapped_column(Integer)
     rows: Mapped[bytes] = mapped_column(LargeBinary)
+    version: Mapped[int] = mapped_column(BigInteger)  # the data version the part read (DataVersion)
 
 
 class ApiToken(Base):

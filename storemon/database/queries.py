@@ -1,59 +1,69 @@
-"""Reading what a report needs out of the database, as arrays, in a few bulk queries."""
+"""Reading what a report needs out of the database, as arrays, in a few bulk queries, all
+inside one ``snapshot``: PostgreSQL's REPEATABLE READ transaction, SQLite's read transaction,
+so a report sees the database as one moment left it."""
 
 from __future__ import annotations
 
+from collections.abc import Iterator
+from contextlib import contextmanager
 from dataclasses import dataclass
 
 import numpy as np
 from sqlalchemy import Connection, Engine
 
-from . import changes
+from . import polls, version
 from .bulk import fetch_all
-from .changes import Version
 from .engines import is_postgres
-from .lookback import Polls, Selection, cached_lookback, check_unchanged, latest_poll_us, snapshot
-from .pollcache import Cached, PollCache, PollState
 from ..core import LOOKBACK_US, ReportInput
-from ..core.uptime import key_base_us, store_id_order
+from ..core.polls import DayRows, day_of
 
-__all__ = ["StoreRecord", "Stores", "find_stores", "latest_poll_us", "listed_count", "part_input", "plan_input",
-           "report_input", "store_input", "stores_digest"]
-
-
-def _hours(conn: Connection) -> np.ndarray:
-    """Every business-hours row as (store key, day, start_s, end_s); on PostgreSQL as one
-    packed byte string (86K rows: 20 ms instead of 90 ms as Python tuples)."""
-    if not is_postgres(conn):
-        return np.array(fetch_all(conn, "SELECT store, day, start_s, end_s FROM business_hours"),
-                        np.int64).reshape(-1, 4)
-    packed = fetch_all(conn, "SELECT string_agg(int4send(store) || int2send(day) || int4send(start_s)"
-                             " || int4send(end_s), ''::bytea) FROM business_hours")[0][0]
-    rows = np.frombuffer(packed or b"", np.dtype([("store", ">i4"), ("day", ">i2"), ("start", ">i4"), ("end", ">i4")]))
-    return np.stack([rows[name].astype(np.int64) for name in ("store", "day", "start", "end")], axis=1)
+__all__ = ["EVERY_STORE", "StoreRange", "StoreRecord", "Stores", "find_stores", "latest_poll_us", "listed_count",
+           "report_input", "snapshot", "store_id_cuts", "store_input"]
 
 
-def _packed_stores(conn: Connection, as_of_us: int) -> tuple[np.ndarray, list[str], list[str | None], np.ndarray]:
-    """The stores polled by as_of, in key order, as a few packed values rather than a row each
-    (136K stores: 40 ms instead of 100 ms): keys and first polls as bytes, ids joined by line
-    breaks (which no stored id holds), and each distinct timezone with the keys that have it."""
-    # (one scan feeds the three aggregates row by row, so they agree on the order; sorted here)
-    keys, first, ids = fetch_all(conn, """
-        SELECT string_agg(int4send(id), ''::bytea), string_agg(int8send(first_poll_us), ''::bytea),
-               string_agg(store_id, E'\\n')
-        FROM stores WHERE first_poll_us <= %s""", (as_of_us,))[0]
-    if keys is None:
-        return np.zeros(0, np.int64), [], [], np.zeros(0, np.int64)
-    keys = np.frombuffer(keys, ">i4").astype(np.int64)
-    order = np.argsort(keys)
-    names = ids.split("\n")
-    keys, ids, first = keys[order], [names[i] for i in order.tolist()], np.frombuffer(first, ">i8")[order]
-    timezones: list[str | None] = [None] * keys.size
-    for name, having in fetch_all(conn, "SELECT timezone, string_agg(int4send(id), ''::bytea) FROM stores"
-                                        " WHERE first_poll_us <= %s AND timezone IS NOT NULL GROUP BY timezone",
-                                  (as_of_us,)):
-        for at in np.searchsorted(keys, np.frombuffer(having, ">i4").astype(np.int64)).tolist():
-            timezones[at] = name
-    return keys, ids, timezones, first.astype(np.int64)
+@contextmanager
+def snapshot(engine: Engine) -> Iterator[Connection]:
+    """A connection whose reads all see the database as one moment left it."""
+    if is_postgres(engine):
+        with engine.connect().execution_options(isolation_level="REPEATABLE READ") as conn:
+            yield conn
+        return
+    with engine.connect() as conn:
+        driver = conn.connection.driver_connection
+        driver.execute("BEGIN DEFERRED")  # WAL: every read below sees the database as of the first
+        try:
+            yield conn
+        finally:
+            driver.execute("COMMIT")
+
+
+def latest_poll_us(conn: Connection) -> int | None:
+    """The newest poll's instant: the default as_of (the data is a recording, not live)."""
+    return version.current(conn).newest_poll_us
+
+
+@dataclass(frozen=True)
+class StoreRange:
+    """The stores whose id is at or after ``first`` and before ``end`` (None: unbounded), in the
+    report's order (code points, which PostgreSQL's "C" collation and SQLite's default follow)."""
+
+    first: str | None = None
+    end: str | None = None
+
+    def where(self, column: str) -> tuple[str, tuple]:
+        clauses, params = [], []
+        for bound, op in ((self.first, ">="), (self.end, "<")):
+            if bound is not None:
+                clauses.append(f"{column} {op} %s")
+                params.append(bound)
+        return " AND ".join(clauses) or "true", tuple(params)
+
+
+EVERY_STORE = StoreRange()
+
+
+def _in_order(conn: Connection, column: str) -> str:
+    return f'{column} COLLATE "C"' if is_postgres(conn) else column
 
 
 @dataclass
@@ -67,111 +77,92 @@ class Stores:
     hours: np.ndarray  # (store key, day, start_s, end_s) rows of these stores
 
     @staticmethod
-    def read(conn: Connection, as_of_us: int) -> Stores:
+    def read(conn: Connection, as_of_us: int, within: StoreRange = EVERY_STORE) -> Stores:
+        where, params = within.where(_in_order(conn, "s.store_id"))
+        where, params = f"s.first_poll_us <= %s AND {where}", (as_of_us, *params)
         if is_postgres(conn):
-            keys, store_ids, timezones, first_poll_us = _packed_stores(conn, as_of_us)
-        else:
-            found = fetch_all(conn, "SELECT id, store_id, timezone, first_poll_us FROM stores"
-                                    " WHERE first_poll_us <= %s ORDER BY id", (as_of_us,))
-            keys, store_ids, timezones = np.array([s[0] for s in found], np.int64), [s[1] for s in found], \
-                [s[2] for s in found]
-            first_poll_us = np.array([s[3] for s in found], np.int64)
-        hours = _hours(conn)
-        hours = hours[np.isin(hours[:, 0], keys)]  # the hours of stores not yet polled by as_of go
-        return Stores(keys, store_ids, timezones, first_poll_us, hours)
+            # (a few packed values rather than a row a store: 136K stores in 40 ms, not 100 ms; one
+            # scan feeds the aggregates row by row, so they agree on the order; sorted here)
+            keys, first, ids, zones = fetch_all(conn, f"""
+                SELECT string_agg(int4send(s.id), ''::bytea), string_agg(int8send(s.first_poll_us), ''::bytea),
+                       string_agg(s.store_id, E'\\n'), string_agg(coalesce(s.timezone, ''), E'\\n')
+                FROM stores s WHERE {where}""", params)[0]
+            hours = fetch_all(conn, f"""
+                SELECT string_agg(int4send(h.store) || int2send(h.day) || int4send(h.start_s) || int4send(h.end_s),
+                                  ''::bytea)
+                FROM business_hours h JOIN stores s ON s.id = h.store WHERE {where}""", params)[0][0]
+            keys = np.frombuffer(keys or b"", ">i4").astype(np.int64)
+            order = np.argsort(keys)
+            names, zone_names = (ids or "").split("\n"), (zones or "").split("\n")
+            found = Stores(keys[order], [names[i] for i in order.tolist()],
+                           [zone_names[i] or None for i in order.tolist()],
+                           np.frombuffer(first or b"", ">i8").astype(np.int64)[order], _hours(hours))
+            return found
+        found = fetch_all(conn, f"SELECT s.id, s.store_id, s.timezone, s.first_poll_us FROM stores s WHERE {where}"
+                                " ORDER BY s.id", params)
+        hours = fetch_all(conn, "SELECT h.store, h.day, h.start_s, h.end_s FROM business_hours h"
+                                f" JOIN stores s ON s.id = h.store WHERE {where}", params)
+        return Stores(np.array([s[0] for s in found], np.int64), [s[1] for s in found], [s[2] for s in found],
+                      np.array([s[3] for s in found], np.int64), np.array(hours, np.int64).reshape(-1, 4))
 
-    def by_store_id(self) -> np.ndarray:
-        """Positions of the stores in the report's row order."""
-        return store_id_order(self.store_ids)
-
-    def part(self, positions: np.ndarray) -> Stores:
-        """The stores at these positions (and their hours), in key order."""
-        chosen = np.sort(positions)
-        keys = self.keys[chosen]
-        return Stores(keys, [self.store_ids[i] for i in chosen.tolist()], [self.timezones[i] for i in chosen.tolist()],
-                      self.first_poll_us[chosen], self.hours[np.isin(self.hours[:, 0], keys)])
-
-    def report_input(self, polls: Polls | PollState | Cached, as_of_us: int) -> ReportInput:
-        """The core's input as of then from these stores and their polls: (store key, ts_us,
-        active) arrays, or a cached state, whose lookback polls the core takes a run of stores
-        at a time, already in its own terms."""
+    def report_input(self, rows: DayRows, as_of_us: int) -> ReportInput:
+        """The core's input from these stores and the rows of their polls (rows of other
+        stores are left out; the core keeps its lookback of the rest)."""
         # Database keys to positions 0..n-1 through a lookup table (keys are small serials). Stores
         # in key order, so polls sorted by (key, time) stay sorted by (position, time).
-        position = np.zeros(int(self.keys.max(initial=0)) + 1, np.int64)
+        size = max(int(self.keys.max(initial=0)), int(rows.store.max(initial=0))) + 1
+        position = np.full(size, -1, np.int64)
         position[self.keys] = np.arange(self.keys.size)
-        if isinstance(polls, (PollState, Cached)):
-            cached = polls if isinstance(polls, Cached) else Cached(polls, None)
-            empty = np.zeros(0, np.int64)
-            poll_store, ts_us, active = empty, empty, empty.astype(bool)
-            chunks = cached.core_chunks(as_of_us - LOOKBACK_US, as_of_us, self.keys, key_base_us(as_of_us))
-        else:
-            (store, ts_us, active), chunks = polls, None
-            poll_store = position[store]
+        store, ts_us, active = rows.polls()
+        at = position[store]
+        if at.size and at.min() < 0:  # polls of stores first polled after as_of (on its own day)
+            kept = at >= 0
+            at, ts_us, active = at[kept], ts_us[kept], active[kept]
         return ReportInput(
             store_ids=np.array(self.store_ids, dtype=str) if self.store_ids else np.zeros(0, str),
             timezones=self.timezones,
             hours_store=position[self.hours[:, 0]], hours_day=self.hours[:, 1],
             hours_start_s=self.hours[:, 2], hours_end_s=self.hours[:, 3],
-            poll_store=poll_store, poll_ts_us=ts_us, poll_active=active, poll_chunks=chunks,
-            first_poll_us=self.first_poll_us,
+            poll_store=at, poll_ts_us=ts_us, poll_active=active, first_poll_us=self.first_poll_us,
         )
 
 
-def report_input(engine: Engine, as_of_us: int, cache: PollCache | None = None) -> ReportInput:
-    """The stores polled at or before as_of, their hours and timezones, and the lookback polls,
-    all read from one consistent snapshot of the database. With a ``cache``, the polls come
-    from it and what changed since it was written, and ``cache.pending`` holds the state to
-    write back once the report is done."""
-    with snapshot(engine) as snap:
-        stores = Stores.read(snap.conn, as_of_us)
-        if cache is not None:
-            polls = cached_lookback(snap, as_of_us, cache)
-        else:
-            polls = snap.polls(as_of_us - LOOKBACK_US, as_of_us)
-    return stores.report_input(polls, as_of_us)
+def _hours(packed: bytes | None) -> np.ndarray:
+    rows = np.frombuffer(packed or b"", np.dtype([("store", ">i4"), ("day", ">i2"), ("start", ">i4"), ("end", ">i4")]))
+    return np.stack([rows[name].astype(np.int64) for name in ("store", "day", "start", "end")], axis=1)
 
 
-def plan_input(engine: Engine, as_of_us: int, known_digest: str | None = None) -> tuple[Version, str, Stores | None]:
-    """What a sharded report is planned on, from one snapshot: the newest change to the polls
-    (its parts read the polls as that change left them), the digest of the stores it lists,
-    and those stores with their hours (None if their digest is ``known_digest``)."""
-    with snapshot(engine) as snap:
-        version, digest = changes.current(snap.conn), stores_digest(snap.conn, as_of_us)
-        return version, digest, None if digest == known_digest else Stores.read(snap.conn, as_of_us)
-
-
-def stores_digest(conn: Connection, as_of_us: int) -> str:
-    """A digest of what ``Stores.read`` would return (PostgreSQL): the stores listed as of then
-    with their keys, ids, timezones and first polls, and every business-hours row, as counts
-    and sums of 64-bit hashes of each row. Equal digests mean equal stores; two different
-    sets agree by chance with odds of about 1 in 2**64. (One scan each: 80 ms for 408K
-    stores, where reading them is 0.6 s.)"""
-    stores = fetch_all(conn, """
-        SELECT count(*), sum(hashtextextended(store_id || chr(1) || coalesce(timezone, chr(2)) || chr(1)
-                                              || first_poll_us::text, id))
-        FROM stores WHERE first_poll_us <= %s""", (as_of_us,))[0]
-    hours = fetch_all(conn, "SELECT count(*), sum(hashint8extended(store::int8 * 8 + day, start_s::int8 * 131072 + end_s))"
-                            " FROM business_hours")[0]
-    return "-".join(str(value) for value in (*stores, *hours))
-
-
-def part_input(engine: Engine, stores: Stores, as_of_us: int, version: Version, cache: PollCache | None = None
-               ) -> ReportInput:
-    """A part of a sharded report: its stores as planned, and their lookback polls as the
-    planned change left them (PostgreSQL), through the part's own cache if given."""
-    with snapshot(engine) as snap:
-        if cache is not None:
-            polls = cached_lookback(snap, as_of_us, cache, version, stores.keys)
-        else:
-            check_unchanged(snap.conn, version, as_of_us - LOOKBACK_US)
-            polls = snap.polls(as_of_us - LOOKBACK_US, as_of_us, Selection(version.seq, stores.keys))
-    return stores.report_input(polls, as_of_us)
+def report_input(conn: Connection, as_of_us: int, within: StoreRange = EVERY_STORE) -> tuple[ReportInput, int]:
+    """The stores polled at or before as_of (of a range of store ids, or all), their hours and
+    timezones, and their lookback polls, read on a ``snapshot``; and the data version it saw."""
+    seen = version.current(conn).version
+    stores = Stores.read(conn, as_of_us, within)
+    first_day, last_day = int(day_of(as_of_us - LOOKBACK_US)), int(day_of(as_of_us))
+    if within == EVERY_STORE:
+        rows = polls.read(conn, first_day, last_day)
+    else:
+        rows = polls.read(conn, first_day, last_day, stores.keys)
+    return stores.report_input(rows, as_of_us), seen
 
 
 def listed_count(engine: Engine, as_of_us: int) -> int:
     """How many stores a report as of then lists."""
     with engine.connect() as conn:
         return fetch_all(conn, "SELECT count(*) FROM stores WHERE first_poll_us <= %s", (as_of_us,))[0][0]
+
+
+def store_id_cuts(engine: Engine, as_of_us: int, parts: int) -> list[str]:
+    """The store ids that cut the stores a report lists into ``parts`` runs of (nearly) equal
+    size, in the report's order: the first id of every run after the first."""
+    with engine.connect() as conn:
+        ordered = _in_order(conn, "store_id")
+        found = fetch_all(conn, f"""
+            SELECT store_id FROM (SELECT store_id, row_number() OVER (ORDER BY {ordered}) - 1 AS at,
+                                         count(*) OVER () AS total
+                                  FROM stores WHERE first_poll_us <= %s) ranked
+            WHERE at > 0 AND at * %s / total > (at - 1) * %s / total ORDER BY {ordered}""",
+                          (as_of_us, parts, parts))
+    return [row[0] for row in found]
 
 
 @dataclass(frozen=True)
@@ -182,26 +173,25 @@ class StoreRecord:
 
 
 def store_input(engine: Engine, store_id: str, since_us: int, until_us: int) -> tuple[StoreRecord, ReportInput] | None:
-    """One store's record, and its report input holding its polls in ``[since, until]``
-    (index scans on ``polls_by_store``); None for an unknown store."""
+    """One store's record, and its report input holding its polls in ``[since, until]`` (its
+    own rows, by key); None for an unknown store."""
     from ..sources import CONTROL_CHARACTER  # (here: a report never imports the sources' parsers)
 
     if CONTROL_CHARACTER.search(store_id):
         return None  # no stored id holds one (and PostgreSQL text cannot hold a NUL)
-    with engine.connect() as conn:
+    with snapshot(engine) as conn:
         found = fetch_all(conn, "SELECT id, timezone, first_poll_us FROM stores WHERE store_id = %s", (store_id,))
         if not found:
             return None
         key, timezone, first_poll_us = found[0]
         hours = fetch_all(conn, "SELECT day, start_s, end_s FROM business_hours WHERE store = %s"
                                 " ORDER BY day, start_s", (key,))
-        polls = np.array(fetch_all(conn, "SELECT ts_us, active FROM polls WHERE store = %s AND ts_us >= %s"
-                                         " AND ts_us <= %s", (key, since_us, until_us)), np.int64).reshape(-1, 2)
+        ts_us, active = polls.read_store(conn, key, since_us, until_us)
     h = np.array(hours, np.int64).reshape(-1, 3)
     data = ReportInput(
         store_ids=np.array([store_id]), timezones=[timezone],
         hours_store=np.zeros(len(h), np.int64), hours_day=h[:, 0], hours_start_s=h[:, 1], hours_end_s=h[:, 2],
-        poll_store=np.zeros(len(polls), np.int64), poll_ts_us=polls[:, 0].copy(), poll_active=polls[:, 1].astype(bool),
+        poll_store=np.zeros(ts_us.size, np.int64), poll_ts_us=ts_us, poll_active=active,
         first_poll_us=np.array([first_poll_us if first_poll_us is not None else np.iinfo(np.int64).max], np.int64))
     return StoreRecord(store_id, timezone, [tuple(r) for r in hours]), data
 

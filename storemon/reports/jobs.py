@@ -12,7 +12,7 @@ import time
 from functools import lru_cache
 
 from redis.exceptions import RedisError
-from rq import get_current_job
+from rq import Worker, get_current_job
 from rq.exceptions import AbandonedJobError, ShutDownImminentException
 from rq.job import Job, JobStatus
 from sqlalchemy import Engine
@@ -21,9 +21,11 @@ from ..database import engines
 from .. import logs
 from . import lifecycle
 from ..config import Settings, load_settings
-from .queue import redis_client
+from .queue import enqueue_parts, redis_client
 from . import shards
-from .build import ReportError, build_report, report_cache, resolve_as_of
+from .build import ReportError, build_report, resolve_as_of
+from ..database import version
+from ..database.queries import snapshot
 from ..timeparse import format_instant
 
 log = logging.getLogger(__name__)
@@ -150,24 +152,24 @@ def _generate(report_id: str) -> bytes:
     as_of_us = _retrying(report_id, deadline, lambda: resolve_as_of(engine, row.requested_as_of_us))
     if _retrying(report_id, deadline, lambda: shards.sharded(engine, settings, as_of_us)):
         def cut() -> bytes:
-            lifecycle.planned(engine, report_id, as_of_us)  # retention spares its lookback from now on
-            count = shards.plan(engine, _queue(), settings, report_id, row.attempts, as_of_us)
+            queue = _queue()
+            plan = shards.plan(engine, settings, Worker.count(queue=queue), row.attempts, as_of_us)
+            lifecycle.record_plan(engine, report_id, as_of_us, plan.dumps())  # retention spares its lookback now
+            enqueue_parts(queue, settings, report_id, plan.attempt, plan.count,
+                          (report_id, plan.attempt, plan.count, as_of_us))
+            log.info("cut into %d parts", plan.count)
             if job is not None:
-                job.meta.update(parts=count, attempt=row.attempts)
+                job.meta.update(parts=plan.count, attempt=plan.attempt)
                 job.save_meta()
             return b""  # the report's CSV is the join's result
         return _retrying(report_id, deadline, cut)
 
-    cache = report_cache(settings, engine)
-
     def compute() -> bytes:
         started = time.perf_counter()
-        _, csv = build_report(engine, as_of_us, on_progress=progress, cache=cache)
+        _, csv = build_report(engine, as_of_us, on_progress=progress)
         if _delivered(engine, report_id, lifecycle.complete(engine, tallies, report_id, as_of_us, csv)):
             log.info("complete: as of %s, %d stores, %.2f s", format_instant(as_of_us), csv.count(b"\n") - 1,
                      time.perf_counter() - started)
-            if cache is not None:
-                cache.save()  # for the next report; the client has its CSV already
         return csv
 
     return _retrying(report_id, deadline, compute)
@@ -190,43 +192,41 @@ def _redis_of(job: Job | None):
     return job.connection if job is not None else redis_client(process_settings().redis_url)
 
 
-def compute_part(part_job_id: str) -> int:
-    """A part of a sharded report (storemon/reports/shards.py): its CSV rows, stored for the
-    report's CSV; the job's result is how many."""
-    from .queue import part_input_key
-
-    redis = _redis_of(get_current_job())
-    data = redis.get(part_input_key(part_job_id))
-    part = shards.Part.loads(data) if data is not None else None
-    stores = redis.get(part.stores_key) if part is not None else None
-    if stores is None:  # (Redis lost them, or they expired): no rows, so the join plans the report again
-        log.warning("job %s: its part's inputs are no longer in Redis; the join will plan the report again",
-                    part_job_id)
-        return 0
-    token = logs.report_id.set(part.report_id)
+def compute_part(report_id: str, attempt: int, index: int) -> int:
+    """A part of a sharded report (storemon/reports/shards.py): its CSV rows, computed from the
+    plan recorded in the report's row and stored with the data version they were computed
+    from; the job's result is how many."""
+    token = logs.report_id.set(report_id)
     try:
         engine = process_engine()
         deadline = time.monotonic() + process_settings().report_database_wait
-        row = _retrying(part.report_id, deadline, lambda: lifecycle.find(engine, part.report_id))
+        row = _retrying(report_id, deadline, lambda: lifecycle.find(engine, report_id))
         if row is None or row.status not in lifecycle.UNSETTLED:
-            raise AlreadySettled(f"the report is {row.status if row else 'gone'}; {part.label} not computed")
-        cache = shards.part_cache(process_settings(), engine, part)
-        rows = _retrying(part.report_id, deadline, lambda: shards.compute(engine, part, shards.stores_of(stores), cache,
-                                                                         _Progress(get_current_job())))
-        _retrying(part.report_id, deadline,
-                  lambda: lifecycle.store_part(engine, part.report_id, part.attempt, part.index, rows))
-        if cache is not None:
-            cache.save()
-        return rows.count(b"\n")
+            raise AlreadySettled(f"the report is {row.status if row else 'gone'}; part {index + 1} not computed")
+        as_of_us, recorded = _retrying(report_id, deadline, lambda: lifecycle.plan_of(engine, report_id))
+        plan = shards.Plan.loads(recorded) if recorded else None
+        if plan is None or plan.attempt != attempt:  # planned again since: this run's join plans it anew too
+            log.warning("part %d of run %d: the report's plan is another run's; nothing computed", index + 1, attempt)
+            return 0
+        progress = _Progress(get_current_job())
+
+        def compute() -> int:
+            with snapshot(engine) as conn:
+                rows, read = shards.compute(conn, as_of_us, plan.part(index), progress)
+            lifecycle.store_part(engine, report_id, attempt, index, rows, read)
+            return rows.count(b"\n")
+
+        return _retrying(report_id, deadline, compute)
     finally:
         logs.report_id.reset(token)
 
 
 def join_parts(report_id: str, attempt: int, count: int, as_of_us: int) -> bytes:
     """The last job of a sharded report: the report completed with the rows its parts stored,
-    then its CSV, joined in order, returned as the job's result. (Completing first: a client
-    may download the CSV while the job's result is written to Redis.)"""
-    from .queue import fetch_jobs, part_input_key, part_job_ids
+    every part that read another version of the data than the rest computed again here, in
+    one snapshot; then its CSV, joined in order, returned as the job's result. (Completing
+    first: a client may download the CSV while the job's result is written to Redis.)"""
+    from .queue import fetch_jobs, part_job_ids
 
     token = logs.report_id.set(report_id)
     try:
@@ -234,20 +234,18 @@ def join_parts(report_id: str, attempt: int, count: int, as_of_us: int) -> bytes
         job = get_current_job()
         deadline = time.monotonic() + process_settings().report_database_wait
         queue = _queue()
-        ids = part_job_ids(report_id, attempt, count)
-        parts = fetch_jobs(queue, ids)
+        parts = fetch_jobs(queue, part_job_ids(report_id, attempt, count))
         for index, part in enumerate(parts):
             if part is not None and part.get_status(refresh=False) != JobStatus.FINISHED:  # it failed the report
                 raise AlreadySettled(f"part {index + 1} of {count} did not finish")
         redis = _redis_of(job)
         completed = None
         if all(part is not None for part in parts):
-            completed = _retrying(report_id, deadline,
-                                  lambda: lifecycle.complete_parts(engine, redis, report_id, attempt, count, as_of_us))
+            completed = _retrying(report_id, deadline, lambda: _complete_parts(engine, redis, report_id, attempt,
+                                                                               count, as_of_us))
         if completed is None:  # Redis lost a part, or a part's stored rows are gone
             _retrying(report_id, deadline, lambda: lifecycle.replan(engine, queue, process_settings(), report_id, attempt))
             return b""
-        redis.delete(*[part_input_key(i) for i in ids])  # (a failed report's expire)
         delivered = _retrying(report_id, deadline, lambda: _delivered(engine, report_id, completed))
         csv = _retrying(report_id, deadline, lambda: lifecycle.csv_of(engine, report_id))
         if delivered:
@@ -255,6 +253,26 @@ def join_parts(report_id: str, attempt: int, count: int, as_of_us: int) -> bytes
         return csv
     finally:
         logs.report_id.reset(token)
+
+
+def _complete_parts(engine: Engine, redis, report_id: str, attempt: int, count: int, as_of_us: int) -> bool | None:
+    """Complete the report with its parts' rows, once they are one state of the data: parts
+    that read another version than the others are computed again on the join's own snapshot
+    (unless all agree), so the report is what one snapshot held."""
+    _, recorded = lifecycle.plan_of(engine, report_id)
+    with snapshot(engine) as conn:
+        versions = lifecycle.part_versions(conn, report_id, attempt)
+        plan = shards.Plan.loads(recorded) if recorded else None
+        if len(versions) != count or plan is None or plan.attempt != attempt:
+            return None
+        redone = {}
+        if len(set(versions.values())) > 1:
+            now = version.current(conn).version
+            stale = [part for part, seen in sorted(versions.items()) if seen != now]
+            log.info("parts %s read another version of the data than the rest: computed again in one snapshot",
+                     ", ".join(str(part + 1) for part in stale))
+            redone = {part: shards.compute(conn, as_of_us, plan.part(part)) for part in stale}
+    return lifecycle.complete_parts(engine, redis, report_id, attempt, count, as_of_us, redone)
 
 
 def _report_of(job: Job) -> str:

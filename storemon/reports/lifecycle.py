@@ -29,7 +29,7 @@ from redis import Redis
 from redis.exceptions import RedisError
 from rq.job import Job, JobStatus
 from rq.queue import Queue
-from sqlalchemy import Engine, func, insert, select, tuple_, update
+from sqlalchemy import Connection, Engine, func, insert, select, tuple_, update
 
 from ..config import Settings
 from ..database.bulk import execute, fetch_all
@@ -37,7 +37,7 @@ from ..database.engines import as_utc
 from .tallies import tally_report
 from ..database.models import Report
 from .queue import enqueue_report, fetch_jobs, join_job_id, part_job_ids
-from .shards import joined
+from ..core.csvout import joined
 
 log = logging.getLogger(__name__)
 
@@ -161,24 +161,35 @@ def csv_of(engine: Engine, report_id: str) -> bytes | None:
     return joined([r[0] for r in rows])
 
 
-def store_part(engine: Engine, report_id: str, attempt: int, part: int, rows: bytes) -> None:
-    """Keep one part's CSV rows for the report's CSV (a part run again stores the same rows:
-    the first stay). Only while the report is unsettled."""
+def store_part(engine: Engine, report_id: str, attempt: int, part: int, rows: bytes, version: int) -> None:
+    """Keep one part's CSV rows for the report's CSV, and the data version they were computed
+    from (a part run again keeps the rows stored first). Only while the report is unsettled."""
     with engine.begin() as conn:
         execute(conn, f"""
-            INSERT INTO report_parts (report_id, attempt, part, row_count, rows)
-            SELECT %s, %s, %s, %s, %s WHERE EXISTS (SELECT 1 FROM reports WHERE id = %s
-                                                   AND status IN ('{PENDING}', '{RUNNING}'))
+            INSERT INTO report_parts (report_id, attempt, part, row_count, rows, version)
+            SELECT %s, %s, %s, %s, %s, %s WHERE EXISTS (SELECT 1 FROM reports WHERE id = %s
+                                                       AND status IN ('{PENDING}', '{RUNNING}'))
             ON CONFLICT (report_id, attempt, part) DO NOTHING""",
-                (report_id, attempt, part, rows.count(b"\n"), rows, report_id))
+                (report_id, attempt, part, rows.count(b"\n"), rows, version, report_id))
 
 
-def complete_parts(engine: Engine, redis: Redis, report_id: str, attempt: int, count: int, as_of_us: int
-                   ) -> bool | None:
-    """Complete a sharded report with the ``count`` parts its run ``attempt`` stored, in one
-    transaction that drops the rows of its other runs: True if this call did, False if the
-    report was settled already, None if some of those parts' rows are missing."""
+def part_versions(conn: Connection, report_id: str, attempt: int) -> dict[int, int]:
+    """The data version each stored part of a run read, by part."""
+    return dict(fetch_all(conn, "SELECT part, version FROM report_parts WHERE report_id = %s AND attempt = %s",
+                          (report_id, attempt)))
+
+
+def complete_parts(engine: Engine, redis: Redis, report_id: str, attempt: int, count: int, as_of_us: int,
+                   redone: dict[int, tuple[bytes, int]] | None = None) -> bool | None:
+    """Complete a sharded report with the ``count`` parts its run ``attempt`` stored, those in
+    ``redone`` (part: rows, version) replaced first, in one transaction that drops the rows of
+    its other runs: True if this call did, False if the report was settled already, None if
+    some of those parts' rows are missing."""
     with engine.begin() as conn:
+        for part, (rows, version) in (redone or {}).items():
+            execute(conn, "UPDATE report_parts SET rows = %s, row_count = %s, version = %s"
+                          " WHERE report_id = %s AND attempt = %s AND part = %s",
+                    (rows, rows.count(b"\n"), version, report_id, attempt, part))
         stored, rows = fetch_all(conn, "SELECT count(*), coalesce(sum(row_count), 0) FROM report_parts"
                                        " WHERE report_id = %s AND attempt = %s", (report_id, attempt))[0]
         found = None if stored != count else conn.execute(
@@ -209,10 +220,17 @@ def start(engine: Engine, report_id: str) -> ReportRow | None:
                        started_at=func.coalesce(_table.c.started_at, _now())) or find(engine, report_id)
 
 
-def planned(engine: Engine, report_id: str, as_of_us: int) -> None:
-    """A sharded report's as_of, recorded when it is cut into parts (retention spares the
-    lookback of every unsettled report by it)."""
-    _transition(engine, report_id, as_of_us=as_of_us)
+def record_plan(engine: Engine, report_id: str, as_of_us: int, plan: str) -> None:
+    """A sharded report's as_of and plan (storemon/reports/shards.py), recorded when it is cut into
+    parts: its parts read them, and retention spares the lookback of every unsettled report by it."""
+    _transition(engine, report_id, as_of_us=as_of_us, plan=plan)
+
+
+def plan_of(engine: Engine, report_id: str) -> tuple[int | None, str | None]:
+    """A sharded report's as_of and plan, as recorded."""
+    with engine.connect() as conn:
+        found = conn.execute(select(_table.c.as_of_us, _table.c.plan).where(_table.c.id == report_id)).first()
+    return (None, None) if found is None else (found[0], found[1])
 
 
 def complete(engine: Engine, redis: Redis, report_id: str, as_of_us: int, csv: bytes) -> bool:

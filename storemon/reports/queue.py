@@ -64,29 +64,17 @@ def join_job_id(report_id: str, attempt: int) -> str:
     return f"{report_id}-{attempt}-join"
 
 
-def part_input_key(part_job_id: str) -> str:
-    """Where what a part computes waits for it in Redis, beside its job (its stores, a megabyte,
-    under a key of their own that this names: RQ would compress job arguments again at every
-    save of the job)."""
-    return f"storemon:part-input:{part_job_id}"
-
-
-def enqueue_parts(queue: Queue, settings: Settings, report_id: str, attempt: int, inputs: list[bytes],
+def enqueue_parts(queue: Queue, settings: Settings, report_id: str, attempt: int, count: int,
                   join_args: tuple) -> None:
-    """Queue a sharded report's parts (``inputs``: what each computes, kept under
-    ``part_input_key``) and the job that joins them, which runs once every part has finished
-    or failed for good (RQ watches the parts while it registers the join, so a part that
-    ends meanwhile is counted as ended). Each job's meta names the report."""
-    count = len(inputs)
+    """Queue a sharded report's ``count`` parts (each reads what it computes from the report's
+    row) and the job that joins them, which runs once every part has finished or failed for
+    good (RQ watches the parts while it registers the join, so a part that ends meanwhile is
+    counted as ended). Each job's meta names the report."""
     ids = part_job_ids(report_id, attempt, count)
     common = dict(timeout=settings.report_job_timeout, result_ttl=settings.report_result_ttl,
                   failure_ttl=settings.report_failure_ttl, ttl=settings.report_failure_ttl,
                   meta={"report_id": report_id}, on_stopped=Callback(ON_STOPPED))
-    with queue.connection.pipeline() as pipe:
-        for job_id, data in zip(ids, inputs):
-            pipe.set(part_input_key(job_id), data, ex=settings.report_failure_ttl)
-        pipe.execute()
-    jobs = [queue.enqueue_call(PART_JOB, args=(job_id,), job_id=job_id,
+    jobs = [queue.enqueue_call(PART_JOB, args=(report_id, attempt, index), job_id=job_id,
                                description=f"report {report_id}, part {index + 1} of {count}",
                                retry=Retry(max=settings.report_retries) if settings.report_retries else None,
                                on_failure=Callback(ON_PART_FAILURE), **common)

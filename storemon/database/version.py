@@ -1,0 +1,47 @@
+"""The data's version (table data_version, one row): a new random number for every write to
+what a report reads (polls, business hours, timezones, retention's deletions), and the
+newest poll stored, which is the default as_of.
+
+Both change in the writer's own transaction, so whatever snapshot reads the row reads the
+data that goes with it. The parts of a sharded report each note the version they read; the
+job that joins them recomputes, in one snapshot of its own, every part that read another
+(storemon/reports/shards.py). A version is random rather than counted, so a database restored
+from a dump and written to again never repeats one that a report saw before.
+"""
+
+from __future__ import annotations
+
+import secrets
+from dataclasses import dataclass
+
+from sqlalchemy import Connection
+
+from .bulk import execute, fetch_all
+
+
+@dataclass(frozen=True)
+class DataVersion:
+    version: int  # 0 before anything was written
+    newest_poll_us: int | None
+
+
+def bump(conn: Connection, newest_poll_us: int | None = None) -> None:
+    """A new version, inside the writer's transaction; ``newest_poll_us`` is the newest poll it
+    stored, if any (the row keeps the newest of all)."""
+    execute(conn, """
+        INSERT INTO data_version (id, version, newest_poll_us) VALUES (1, %s, %s)
+        ON CONFLICT (id) DO UPDATE SET version = excluded.version, newest_poll_us =
+            CASE WHEN excluded.newest_poll_us IS NULL OR data_version.newest_poll_us > excluded.newest_poll_us
+                 THEN data_version.newest_poll_us ELSE excluded.newest_poll_us END""",
+            (secrets.randbits(63) or 1, newest_poll_us))
+
+
+def forget_newest(conn: Connection) -> None:
+    """No poll is left (retention removed every one): there is no default as_of."""
+    execute(conn, "UPDATE data_version SET newest_poll_us = NULL")
+
+
+def current(conn: Connection) -> DataVersion:
+    """The version the caller's transaction sees."""
+    found = fetch_all(conn, "SELECT version, newest_poll_us FROM data_version WHERE id = 1")
+    return DataVersion(*found[0]) if found else DataVersion(0, None)

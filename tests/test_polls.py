@@ -1,0 +1,115 @@
+"""The polls' one home (storemon/database/polls.py, encoded by storemon/core/polls.py): the
+layout pinned byte for byte, every way in keeping one poll per instant with inactive winning,
+only the rows a batch changes written, and the same report from SQLite as from PostgreSQL."""
+
+from __future__ import annotations
+
+import random
+
+import numpy as np
+import pytest
+from hypothesis import HealthCheck, given, settings as hypothesis_settings, strategies as st
+
+from storemon.core.polls import DAY_US, DayRows, distinct, merged
+from storemon.database.loader import load_directory
+from storemon.reports.build import build_report
+from storemon.timeparse import format_instant, parse_instant
+
+from .conftest import truncate
+from .helpers import HOUR_US, START, Loads, base_data, poll_count, polls_csv, rows, stored_polls, sweep
+
+T = parse_instant("2023-01-22T10:00:00Z")
+
+
+def test_the_layout_is_pinned(engine, tmp_path):
+    """A row per store and UTC day: 8-byte big-endian microseconds in time order, a status byte
+    each (1 active, 0 inactive). Changing this needs a migration, not only new code."""
+    polls_csv(tmp_path, [("s", "inactive", format_instant(T + 1)), ("s", "active", format_instant(T)),
+                         ("s", "active", format_instant(T + DAY_US))])
+    load_directory(engine, tmp_path)
+    assert [(day, bytes(ts), bytes(status)) for day, ts, status in
+            rows(engine, "SELECT day, ts, status FROM poll_days ORDER BY day")] == [
+        (T // DAY_US, T.to_bytes(8, "big") + (T + 1).to_bytes(8, "big"), b"\x01\x00"),
+        (T // DAY_US + 1, (T + DAY_US).to_bytes(8, "big"), b"\x01")]
+
+
+def test_rows_round_trip_through_their_bytes():
+    store, ts_us, active = distinct(np.array([3, 1, 1, 3]), np.array([T + DAY_US, T, T, T]),
+                                    np.array([True, True, False, True]))
+    rows_ = DayRows.of(store, ts_us, active)
+    assert rows_.store.tolist() == [1, 3, 3] and rows_.count.tolist() == [1, 1, 1]
+    back = DayRows.decode(rows_.store[::-1], rows_.day[::-1], rows_.count[::-1],  # any order of rows
+                          rows_.taken(np.array([2, 1, 0])).ts_bytes.tobytes(),
+                          rows_.taken(np.array([2, 1, 0])).status_bytes.tobytes())
+    assert [a.tolist() for a in back.polls()] == [a.tolist() for a in rows_.polls()]
+    with pytest.raises(ValueError, match="do not add up"):
+        DayRows.decode([1], [0], [2], T.to_bytes(8, "big"), b"\x01")
+
+
+def test_a_merge_returns_only_the_rows_it_changes():
+    stored = DayRows.of(*distinct(np.array([1, 1, 2]), np.array([T, T + DAY_US, T]), np.array([True, True, True])))
+    # a duplicate of store 1's first day, store 1's second day turned inactive, a new day for store 2
+    changed, new = merged(stored, np.array([1, 1, 2]), np.array([T, T + DAY_US, T + 2 * DAY_US]),
+                          np.array([True, False, True]))
+    assert new == 1
+    assert list(zip(changed.store.tolist(), (changed.day - T // DAY_US).tolist())) == [(1, 1), (2, 2)]
+    assert changed.active.tolist() == [False, True]
+
+
+@st.composite
+def batches(draw):
+    """Batches of polls of a few stores over three days: exact duplicates, disagreeing ones,
+    late polls into earlier days, and polls sent again."""
+    instants = [T + k * 7 * HOUR_US // 3 for k in range(30)]
+    return [[(f"s{draw(st.integers(0, 3))}", draw(st.sampled_from(["active", "active", "inactive"])),
+              format_instant(draw(st.sampled_from(instants)))) for _ in range(draw(st.integers(1, 12)))]
+            for _ in range(draw(st.integers(1, 6)))]
+
+
+@hypothesis_settings(max_examples=25, deadline=None, suppress_health_check=[HealthCheck.function_scoped_fixture])
+@given(loads=batches())
+def test_every_load_keeps_one_poll_per_instant_inactive_winning(pg, tmp_path_factory, loads):
+    truncate(pg)
+    tmp = tmp_path_factory.mktemp("loads")
+    model: dict[tuple[str, int], bool] = {}
+    for k, batch in enumerate(loads):
+        polls_csv(tmp / str(k), batch)
+        before = len(model)
+        for store, status, at in batch:
+            key = (store, parse_instant(at))
+            model[key] = model.get(key, True) and status == "active"
+        assert load_directory(pg, tmp / str(k)).new_polls == len(model) - before
+        assert stored_polls(pg) == sorted((s, t, a) for (s, t), a in model.items())
+
+
+def test_a_batch_writes_only_the_rows_it_changes(pg, tmp_path):
+    """PostgreSQL's row versions (xmin) show which rows a load wrote: an hour's polls write the
+    day's rows of the stores polled, a late poll only its own day's row, a batch sent again none."""
+    load = Loads(pg, tmp_path)
+    base_data(load, hours=48)  # two days
+    versions = dict((((s, d), x) for s, d, x in rows(pg, "SELECT store, day, xmin::text FROM poll_days")))
+
+    def written() -> set:
+        now = dict((((s, d), x) for s, d, x in rows(pg, "SELECT store, day, xmin::text FROM poll_days")))
+        changed = {k for k, x in now.items() if versions.get(k) != x}
+        versions.update(now)
+        return changed
+
+    load(polls=sweep(47))  # the same hour again
+    assert written() == set()
+    load(polls=sweep(48)[:3])  # the next hour, a new day, for three stores
+    assert {d for _, d in written()} == {START // DAY_US + 2} and poll_count(pg) == 48 * 12 + 3
+    load(polls=[("store-00", "active", format_instant(START + 5 * HOUR_US + 1))])  # a late poll, into the first day
+    assert written() == {(int(rows(pg, "SELECT id FROM stores WHERE store_id = 'store-00'")[0][0]), START // DAY_US)}
+
+
+def test_sqlite_and_postgresql_give_the_same_report(pg, sqlite, tmp_path):
+    rng = random.Random(5)
+    hours = [(f"store-{i:02d}", d, f"{rng.randrange(0, 12):02d}:00", f"{rng.randrange(12, 24):02d}:30")
+             for i in range(12) for d in range(7) if rng.random() < 0.8]
+    for engine in (pg, sqlite):
+        load = Loads(engine, tmp_path / engine.dialect.name)
+        base_data(load, hours=9 * 24)
+        load(hours=hours, polls=[(s, "inactive", t) for s, _, t in sweep(100)])  # overrides
+    for as_of in (None, START + 5 * 24 * HOUR_US + 17):
+        assert build_report(pg, as_of) == build_report(sqlite, as_of)
