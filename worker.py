@@ -1,9 +1,10 @@
 """The report worker: ``python -u worker.py`` (Procfile ``worker:``).
 
 Checks the database and its schema first and stops with one line if either is wrong.
-Preloads NumPy and the core, and computes the zones' transitions, so every forked job
-starts warm (nothing is kept on disk: every report reads its polls from the database), and
-runs RQ's HerokuWorker
+Preloads NumPy and the core, and makes the zones' transitions and every store's business
+sessions (storemon/reports/warm.py, made again after a job once the stores change), so
+every forked job starts warm; nothing is kept on disk: every report reads its polls from
+the database. Runs RQ's HerokuWorker
 (which hands a running job a warning before a platform restart kills it), made to ride out
 Redis outages: a running job is not abandoned when a heartbeat cannot be sent, and when
 RQ's work loop gives up on Redis a new worker starts once Redis answers again. Every
@@ -44,7 +45,7 @@ def _worker_class():
     from rq.worker import HerokuWorker
 
     from storemon.database import engines
-    from storemon.reports import jobs, lifecycle
+    from storemon.reports import jobs, lifecycle, warm
 
     class ReportWorker(HerokuWorker):
         stopping = False
@@ -73,6 +74,17 @@ def _worker_class():
                 # The horse has ended; what RQ could not record is settled by its registry
                 # cleanup and our sweep once Redis is back (the report row is already durable).
                 self.log.warning("Redis unavailable (%s) while job %s ended", exc, job.id)
+            self.prepare()
+
+        def prepare(self):
+            """The stores' sessions made again for the next work horses, if the stores changed or
+            the newest poll moved on (storemon/reports/warm.py); never fatal: a report makes
+            what it lacks itself."""
+            try:
+                if warm.refresh(jobs.process_engine()):
+                    self.log.info("the stores' sessions made again for the reports to come")
+            except Exception as exc:
+                self.log.warning("the stores' sessions were not made again: %s", engines.describe(exc))
 
         @property
         def should_run_maintenance_tasks(self):
@@ -92,6 +104,7 @@ def _worker_class():
 
         def run_maintenance_tasks(self):
             super().run_maintenance_tasks()
+            self.prepare()
             gc.unfreeze()  # while idle: collect what the parent made since the last fork
             gc.collect()
             try:
@@ -183,13 +196,13 @@ def run(settings: Settings) -> None:
 
 
 def warm_up(settings: Settings) -> None:
-    """The zones' transitions computed here in the parent, so the first job's work horse starts
-    warm. Never fatal, and never long: a lock in the way (a large load) skips it after a
-    second, and a report does it all itself."""
+    """The zones' transitions and the stores' sessions made here in the parent, so the first
+    job's work horse starts warm. Never fatal, and never long: a lock in the way (a large
+    load) skips it after a second, and a report does it all itself."""
     import time
 
     from storemon.database import engines
-    from storemon.reports.build import warm_up as warm
+    from storemon.reports.warm import warm_up as warm
 
     started = time.perf_counter()
     engine = engines.make_engine(settings.database_url, connect_timeout_s=5, statement_timeout_s=WARM_UP_LIMIT_S,

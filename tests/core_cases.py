@@ -5,6 +5,7 @@ from __future__ import annotations
 import numpy as np
 
 from storemon.core import ReportInput, compute_uptime
+from storemon.core.polls import PollRows
 from storemon.sources import parse_local_time
 from storemon.timeparse import parse_instant
 
@@ -23,9 +24,9 @@ def report_input(stores: dict[str, dict], polls: list[tuple[str, str, str]]) -> 
         store_ids=np.array(ids),
         timezones=[spec.get("tz") for spec in stores.values()],
         hours_store=h[:, 0], hours_day=h[:, 1], hours_start_s=h[:, 2], hours_end_s=h[:, 3],
-        poll_store=np.array([index[s] for s, _, _ in polls], np.int64),
-        poll_ts_us=np.array([parse_instant(t) for _, t, _ in polls], np.int64),
-        poll_active=np.array([status == "active" for _, _, status in polls], bool),
+        polls=PollRows.of(np.array([index[s] for s, _, _ in polls], np.int64),
+                          np.array([parse_instant(t) for _, t, _ in polls], np.int64),
+                          np.array([status == "active" for _, _, status in polls], bool)),
     )
 
 

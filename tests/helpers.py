@@ -47,27 +47,32 @@ def rows(engine, sql: str) -> list[tuple]:
 
 
 def read_input(engine, as_of_us: int):
-    """What a single-job report as of then reads: the core's input."""
-    from storemon.database.queries import report_input, snapshot
+    """What a single-job report as of then reads (its stores, and their polls of the lookback's
+    days), as one input of the core."""
+    from storemon.core.polls import LOOKBACK_US, day_of
+    from storemon.database import polls
+    from storemon.database.queries import Stores, snapshot
 
-    with snapshot(engine) as conn:
-        return report_input(conn, as_of_us)[0]
+    with snapshot(engine) as snap:
+        stores = Stores.read(snap.conn, as_of_us)
+        rows = polls.read(snap.conn, int(day_of(as_of_us - LOOKBACK_US)), int(day_of(as_of_us)), (0, 2 ** 31 - 1))
+    return stores.report_input(rows, as_of_us)
 
 
 def poll_count(engine) -> int:
     """How many polls are stored."""
-    return scalar(engine, "SELECT coalesce(sum(length(status)), 0) FROM poll_days")
+    return scalar(engine, "SELECT coalesce(sum(length(polls)), 0) FROM poll_days") // 8
 
 
 def stored_polls(engine) -> list[tuple[str, int, bool]]:
     """Every stored poll as (store_id, ts_us, active), sorted, decoded from the rows as stored."""
-    from storemon.core.polls import DayRows
+    from storemon.core.polls import PollRows
 
-    found = rows(engine, "SELECT s.store_id, p.day, p.ts, p.status FROM poll_days p JOIN stores s ON s.id = p.store")
+    found = rows(engine, "SELECT s.store_id, p.polls FROM poll_days p JOIN stores s ON s.id = p.store")
     out = []
-    for store_id, day, ts, status in found:
-        decoded = DayRows.decode([0], [day], [len(status)], bytes(ts), bytes(status))
-        out += [(store_id, t, a) for t, a in zip(decoded.ts_us.tolist(), decoded.active.tolist())]
+    for store_id, packed in found:
+        _, ts_us, active = PollRows.decode([0], [len(packed)], bytes(packed)).polls()
+        out += [(store_id, t, a) for t, a in zip(ts_us.tolist(), active.tolist())]
     return sorted(out)
 
 

@@ -7,6 +7,7 @@ from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
 from storemon.core import ReportInput, compute_uptime
+from storemon.core.polls import PollRows
 from storemon.core.uptime import _last_at_or_before
 
 from . import reference
@@ -42,7 +43,7 @@ def to_input(stores) -> ReportInput:
     polls = [(i, t, a) for i, (_, _, p) in enumerate(stores) for t, a in p]
     p = np.array([(i, t) for i, t, _ in polls], np.int64).reshape(-1, 2)
     return ReportInput(np.array([f"s{i}" for i in range(len(stores))]), [tz for _, tz, _ in stores],
-                       h[:, 0], h[:, 1], h[:, 2], h[:, 3], p[:, 0], p[:, 1], np.array([a for _, _, a in polls], bool))
+                       h[:, 0], h[:, 1], h[:, 2], h[:, 3], PollRows.of(p[:, 0], p[:, 1], np.array([a for _, _, a in polls], bool)))
 
 
 def by_store(result) -> dict[str, tuple[list[int], list[int]]]:
@@ -86,16 +87,41 @@ def test_polls_after_as_of_change_nothing(scenario, extra):
 
 
 @settings(max_examples=60, deadline=None)
-@given(scenarios(), st.integers(1, 7))
-def test_slicing_the_stores_changes_nothing(scenario, slice_polls):
+@given(scenarios(), st.integers(1, 7), st.integers(1, 3))
+def test_slicing_the_stores_and_threads_change_nothing(scenario, slice_polls, threads):
     from unittest import mock
 
     from storemon.core import uptime
 
     as_of, stores = scenario
-    whole = by_store(compute_uptime(to_input(stores), as_of))
+    whole = by_store(compute_uptime(to_input(stores), as_of, threads=1))
     with mock.patch.object(uptime, "_SLICE_POLLS", slice_polls):
-        assert by_store(compute_uptime(to_input(stores), as_of)) == whole
+        assert by_store(compute_uptime(to_input(stores), as_of, threads=threads)) == whole
+
+
+def test_a_fleet_computed_by_several_threads_equals_one_thread():
+    """Thousands of stores (so the sessions are made in runs of stores at once, and the polls in
+    many slices), every zone of the scenarios: the same numbers from one thread and from three."""
+    from unittest import mock
+
+    from storemon.core import uptime
+
+    rng = np.random.default_rng(3)
+    as_of = AS_OF_CHOICES[0]
+    stores = []
+    for i in range(3500):
+        hours = [(int(d), int(a) * 60, int(b) * 60) for d, a, b in
+                 zip(rng.integers(0, 7, 3), rng.integers(0, 1441, 3), rng.integers(0, 1441, 3))][:int(rng.integers(0, 4))]
+        polls = [(as_of - int(o) * US, bool(a)) for o, a in zip(rng.integers(-86400, 9 * 86400, 30), rng.integers(0, 2, 30))]
+        stores.append((hours, ZONES[i % len(ZONES)], polls))
+    one = compute_uptime(to_input(stores), as_of, threads=1)
+    with mock.patch.object(uptime, "_SLICE_POLLS", 997):
+        three = compute_uptime(to_input(stores), as_of, threads=3)
+    assert by_store(one) == by_store(three)
+    for i in range(0, 3500, 350):  # and against the reference, on a sample
+        hours, tz, polls = stores[i]
+        if f"s{i}" in by_store(one):
+            assert by_store(one)[f"s{i}"] == reference.store_uptime(hours, tz, polls, as_of)
 
 
 @settings(max_examples=200, deadline=None)

@@ -10,7 +10,7 @@ import numpy as np
 import pytest
 from hypothesis import HealthCheck, given, settings as hypothesis_settings, strategies as st
 
-from storemon.core.polls import DAY_US, DayRows, distinct, merged
+from storemon.core.polls import DAY_US, PollRows, merged
 from storemon.database.loader import load_directory
 from storemon.reports.build import build_report
 from storemon.timeparse import format_instant, parse_instant
@@ -22,38 +22,38 @@ T = parse_instant("2023-01-22T10:00:00Z")
 
 
 def test_the_layout_is_pinned(engine, tmp_path):
-    """A row per store and UTC day: 8-byte big-endian microseconds in time order, a status byte
-    each (1 active, 0 inactive). Changing this needs a migration, not only new code."""
+    """A row per store and UTC day, 8 bytes a poll in time order: big-endian microseconds
+    shifted left by one, the lowest bit 1 when active. Changing this needs a migration."""
     polls_csv(tmp_path, [("s", "inactive", format_instant(T + 1)), ("s", "active", format_instant(T)),
                          ("s", "active", format_instant(T + DAY_US))])
     load_directory(engine, tmp_path)
-    assert [(day, bytes(ts), bytes(status)) for day, ts, status in
-            rows(engine, "SELECT day, ts, status FROM poll_days ORDER BY day")] == [
-        (T // DAY_US, T.to_bytes(8, "big") + (T + 1).to_bytes(8, "big"), b"\x01\x00"),
-        (T // DAY_US + 1, (T + DAY_US).to_bytes(8, "big"), b"\x01")]
+    assert [(day, bytes(packed)) for day, packed in rows(engine, "SELECT day, polls FROM poll_days ORDER BY day")] == [
+        (T // DAY_US, (T * 2 + 1).to_bytes(8, "big") + ((T + 1) * 2).to_bytes(8, "big")),
+        (T // DAY_US + 1, ((T + DAY_US) * 2 + 1).to_bytes(8, "big"))]
 
 
 def test_rows_round_trip_through_their_bytes():
-    store, ts_us, active = distinct(np.array([3, 1, 1, 3]), np.array([T + DAY_US, T, T, T]),
-                                    np.array([True, True, False, True]))
-    rows_ = DayRows.of(store, ts_us, active)
+    rows_ = PollRows.of(np.array([3, 1, 1, 3]), np.array([T + DAY_US, T, T, T]), np.array([True, True, False, True]))
     assert rows_.store.tolist() == [1, 3, 3] and rows_.count.tolist() == [1, 1, 1]
-    back = DayRows.decode(rows_.store[::-1], rows_.day[::-1], rows_.count[::-1],  # any order of rows
-                          rows_.taken(np.array([2, 1, 0])).ts_bytes.tobytes(),
-                          rows_.taken(np.array([2, 1, 0])).status_bytes.tobytes())
+    assert [a.tolist() for a in rows_.polls()] == [[1, 3, 3], [T, T, T + DAY_US], [False, True, True]]
+    back = PollRows.decode(rows_.store[::-1], rows_.count[::-1] * 8,  # rows in any order
+                           rows_.taken(np.array([2, 1, 0])).encoded().tobytes())
+    back = back.ordered(back.key)
     assert [a.tolist() for a in back.polls()] == [a.tolist() for a in rows_.polls()]
-    with pytest.raises(ValueError, match="do not add up"):
-        DayRows.decode([1], [0], [2], T.to_bytes(8, "big"), b"\x01")
+    assert back.day().tolist() == rows_.day().tolist()
+    for sizes, stored in (([16], T.to_bytes(8, "big")), ([7], T.to_bytes(8, "big")[:7]), ([0], b"")):
+        with pytest.raises(ValueError, match="do not add up"):
+            PollRows.decode([1], sizes, stored)
 
 
 def test_a_merge_returns_only_the_rows_it_changes():
-    stored = DayRows.of(*distinct(np.array([1, 1, 2]), np.array([T, T + DAY_US, T]), np.array([True, True, True])))
+    stored = PollRows.of(np.array([1, 1, 2]), np.array([T, T + DAY_US, T]), np.array([True, True, True]))
     # a duplicate of store 1's first day, store 1's second day turned inactive, a new day for store 2
     changed, new = merged(stored, np.array([1, 1, 2]), np.array([T, T + DAY_US, T + 2 * DAY_US]),
                           np.array([True, False, True]))
     assert new == 1
-    assert list(zip(changed.store.tolist(), (changed.day - T // DAY_US).tolist())) == [(1, 1), (2, 2)]
-    assert changed.active.tolist() == [False, True]
+    assert list(zip(changed.store.tolist(), (changed.day() - T // DAY_US).tolist())) == [(1, 1), (2, 2)]
+    assert changed.polls()[2].tolist() == [False, True]
 
 
 @st.composite

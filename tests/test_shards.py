@@ -105,8 +105,8 @@ def _parts(engine, report_id: str, count: int, as_of: int = AS_OF) -> shards.Pla
 
 
 def _compute_part(engine, report_id: str, plan: shards.Plan, index: int) -> None:
-    with snapshot(engine) as conn:
-        rows, seen = shards.compute(conn, AS_OF, plan.part(index))
+    with snapshot(engine) as snap:
+        rows, seen = shards.compute(snap, AS_OF, plan.part(index))
     lifecycle.store_part(engine, report_id, plan.attempt, index, rows, seen)
 
 
@@ -240,20 +240,19 @@ def test_a_part_whose_rows_are_missing_at_the_join_has_its_report_planned_again(
 
 def test_a_load_committing_during_a_sharded_report_is_wholly_in(settings, app, data, workers, tmp_path):
     """One worker takes the parts one after another. The first has its snapshot and waits to
-    read the business hours while a load of polls commits, so the later parts read after it:
+    read its polls while a load of business hours commits, so the later parts read after it:
     the join computes the first part again in its own snapshot, and the report is that of
     the data after the load, wholly."""
     (worker,) = workers(1)
     client = app.test_client()
     before = build_report(data, AS_OF)[1]
-    held = Hold(data, "business_hours")
+    held = Hold(data)
     try:
         report_id = trigger(client)
         first = part_jobs(app, report_id)[0]
         wait_for(lambda: first.get_status(refresh=True) == "started", 30, "the first part to start")
         time.sleep(0.5)  # (it takes its snapshot, then waits for the held table)
-        Loads(data, tmp_path / "during")(polls=[(s, "inactive", t) for h in range(9 * 24 - 30, 9 * 24)
-                                                for s, _, t in sweep(h)])
+        Loads(data, tmp_path / "during")(hours=[(s, d, "06:00", "08:00") for s in STORES[:6] for d in range(7)])
     finally:
         held.close()
     after = build_report(data, AS_OF)[1]

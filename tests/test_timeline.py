@@ -7,6 +7,7 @@ import numpy as np
 from hypothesis import given, settings, strategies as st
 
 from storemon.core import compute_uptime
+from storemon.core.polls import PollRows
 from storemon.core.uptime import ReportInput
 from storemon.core.timeline import (AFTER_AS_OF, BEFORE_LOOKBACK, EVIDENCE, FIRST_LATER, LAST_KNOWN, NO_EVIDENCE,
                                     OUTSIDE_HOURS, OWN_POLLS, Segment, store_timeline)
@@ -83,11 +84,12 @@ def test_a_store_first_polled_after_as_of_has_no_row():
 
 
 def _one_store(data: ReportInput, i: int) -> ReportInput:
-    mine = data.poll_store == i
+    store, ts_us, active = data.polls.polls()
+    mine = store == i
     hours = data.hours_store == i
     return ReportInput(np.asarray(data.store_ids)[[i]], [data.timezones[i]], np.zeros(hours.sum(), np.int64),
                        data.hours_day[hours], data.hours_start_s[hours], data.hours_end_s[hours],
-                       np.zeros(mine.sum(), np.int64), data.poll_ts_us[mine], data.poll_active[mine])
+                       PollRows.of(np.zeros(mine.sum(), np.int64), ts_us[mine], active[mine]))
 
 
 polls_strategy = st.lists(st.tuples(st.integers(0, 2), st.integers(0, 10 * 86400), st.booleans()), max_size=40)

@@ -1,17 +1,18 @@
 """The polls' one home: a row per store and UTC day (poll_days), replacing a row per poll.
 
 A poll took 97 bytes of PostgreSQL as a row of its own (heap, key and three indexes); packed
-a day to a row it takes about 13, and a report reads about nine rows a store straight into
+a day to a row it takes about 12, and a report reads about nine rows a store straight into
 NumPy instead of a row per poll, so no worker keeps the polls on its own disk any more. The
 numbered changes that such local copies needed go too (data_version's epoch and counter,
 poll_deletions, polls.seq, polls.overridden_seq): data_version now holds a random version,
-new for every write, and the newest poll. report_parts notes the version each part read,
+new for every write, another new for every change to the stores, their hours or zones, and
+the newest poll. report_parts notes the version each part read,
 and reports the plan of a sharded report (storemon/reports/shards.py).
 
 The layout is written out here rather than imported, so this migration means the same
-whatever storemon/core/polls.py later becomes: per (store, day), ``ts`` the day's instants in
-time order as 8-byte big-endian microseconds, ``status`` a byte each, 1 active, 0 inactive.
-The old table held one row per (instant, store) with "inactive wins" applied already.
+whatever storemon/core/polls.py later becomes: per (store, day), ``polls`` the day's polls in
+time order, 8 bytes each, big-endian, microseconds << 1 | 1 if active. The old table held
+one row per (instant, store) with "inactive wins" applied already.
 
 Revision ID: 0010
 Revises: 0009
@@ -38,16 +39,13 @@ def upgrade() -> None:
     op.create_table("poll_days",
                     sa.Column("store", sa.Integer, primary_key=True, autoincrement=False),
                     sa.Column("day", sa.Integer, primary_key=True, autoincrement=False),
-                    sa.Column("ts", sa.LargeBinary, nullable=False),
-                    sa.Column("status", sa.LargeBinary, nullable=False),
+                    sa.Column("polls", sa.LargeBinary, nullable=False),
                     sqlite_with_rowid=False)
     if postgres:
         # One pass in the server, store by store (the per-store index) and day by day.
         op.execute(f"""
-            INSERT INTO poll_days (store, day, ts, status)
-            SELECT store, (ts_us / {DAY_US})::int4,
-                   string_agg(int8send(ts_us), ''::bytea ORDER BY ts_us),
-                   string_agg(CASE WHEN active THEN '\\x01'::bytea ELSE '\\x00'::bytea END, ''::bytea ORDER BY ts_us)
+            INSERT INTO poll_days (store, day, polls)
+            SELECT store, (ts_us / {DAY_US})::int4, string_agg(int8send((ts_us << 1) | active::int), ''::bytea ORDER BY ts_us)
             FROM polls GROUP BY 1, 2""")
     else:
         _move_sqlite_polls(bind)
@@ -59,9 +57,10 @@ def upgrade() -> None:
     op.create_table("data_version",
                     sa.Column("id", sa.Integer, primary_key=True),
                     sa.Column("version", sa.BigInteger, nullable=False),
+                    sa.Column("stores_version", sa.BigInteger, nullable=False),
                     sa.Column("newest_poll_us", sa.BigInteger))
-    op.execute(sa.text("INSERT INTO data_version (id, version, newest_poll_us) VALUES (1, :v, :n)")
-               .bindparams(v=secrets.randbits(63) or 1, n=newest))
+    op.execute(sa.text("INSERT INTO data_version (id, version, stores_version, newest_poll_us) VALUES (1, :v, :s, :n)")
+               .bindparams(v=secrets.randbits(63) or 1, s=secrets.randbits(63) or 1, n=newest))
     op.add_column("reports", sa.Column("plan", sa.Text))
     op.add_column("report_parts", sa.Column("version", sa.BigInteger, nullable=False, server_default="0"))
     if postgres:
@@ -81,10 +80,9 @@ def _move_sqlite_polls(bind) -> None:
         day = ts_us // DAY_US
         starts = np.flatnonzero(np.concatenate([[True], (store[1:] != store[:-1]) | (day[1:] != day[:-1])]))
         ends = np.append(starts[1:], store.size)
-        ts_bytes, status_bytes = ts_us.astype(">i8").tobytes(), active.astype("u1").tobytes()
-        bind.exec_driver_sql("INSERT INTO poll_days (store, day, ts, status) VALUES (?, ?, ?, ?)", [
-            (int(store[a]), int(day[a]), ts_bytes[8 * a:8 * b], status_bytes[a:b])
-            for a, b in zip(starts.tolist(), ends.tolist())])
+        packed = ((ts_us << 1) | active).astype(">i8").tobytes()
+        bind.exec_driver_sql("INSERT INTO poll_days (store, day, polls) VALUES (?, ?, ?)", [
+            (int(store[a]), int(day[a]), packed[8 * a:8 * b]) for a, b in zip(starts.tolist(), ends.tolist())])
 
 
 def downgrade() -> None:
@@ -100,9 +98,9 @@ def downgrade() -> None:
                     sa.Column("overridden_seq", sa.BigInteger),
                     sqlite_with_rowid=False)
     insert = sa.text("INSERT INTO polls (ts_us, store, active) VALUES (:ts_us, :store, :active)")
-    for store, ts, status in bind.exec_driver_sql("SELECT store, ts, status FROM poll_days").fetchall():
-        instants = np.frombuffer(bytes(ts), ">i8").tolist()
-        bind.execute(insert, [{"ts_us": t, "store": store, "active": bool(s)} for t, s in zip(instants, bytes(status))])
+    for store, packed in bind.exec_driver_sql("SELECT store, polls FROM poll_days").fetchall():
+        bind.execute(insert, [{"ts_us": v >> 1, "store": store, "active": bool(v & 1)}
+                              for v in np.frombuffer(bytes(packed), ">i8").tolist()])
     op.create_index("polls_by_store", "polls", ["store"])
     op.create_index("polls_by_seq", "polls", ["seq"])
     op.create_index("polls_overridden", "polls", ["overridden_seq"],

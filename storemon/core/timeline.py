@@ -11,7 +11,7 @@ from dataclasses import dataclass
 
 import numpy as np
 
-from .polls import LOOKBACK_US, TIME_BITS, distinct
+from .polls import LOOKBACK_US, TIME_BITS
 from .uptime import ReportInput, _keyed, _no_progress, _uptime_of, fill_sessions
 
 # How a session was filled (SPEC, "From polls to up and down")
@@ -77,9 +77,9 @@ def store_timeline(data: ReportInput, as_of_us: int) -> StoreTimeline:
         raise ValueError("a timeline is of one store")
     keyed = _keyed(data, as_of_us, _no_progress)
     uptime = _uptime_of(data, as_of_us, keyed, _no_progress)
-    chunks = list(keyed.poll_chunks())  # (one store's polls: one chunk, or none)
-    p_key = np.concatenate([key for key, _, _ in chunks]) if chunks else np.zeros(0, np.int64)
-    p_active = np.concatenate([active for _, active, _ in chunks]) if chunks else np.zeros(0, bool)
+    runs = [keyed.keys(run) for run in keyed.runs]  # (one store's polls: one run, or none)
+    p_key = np.concatenate([key for key, _ in runs]) if runs else np.zeros(0, np.int64)
+    p_active = np.concatenate([active for _, active in runs]) if runs else np.zeros(0, bool)
     filled = fill_sessions(keyed.s_store, keyed.s_start, keyed.s_end, p_key >> TIME_BITS, p_key, p_active)
     base, lookback_start = keyed.base, as_of_us - LOOKBACK_US
     poll_us = filled.poll_rel + base
@@ -105,8 +105,7 @@ def store_timeline(data: ReportInput, as_of_us: int) -> StoreTimeline:
         switches = tuple(s.start_us for s in segments[1:])
         sessions.append(Session(lo, hi, OWN_POLLS, tuple(segments), switches_us=switches))
 
-    _, ts_us, active = distinct(np.zeros(len(data.poll_ts_us), np.int64), np.asarray(data.poll_ts_us, np.int64),
-                                np.asarray(data.poll_active, bool))
+    _, ts_us, active = data.polls.ordered(data.polls.day()).polls()
     evidence = np.isin(ts_us, poll_us)
     roles = np.where(ts_us > as_of_us, AFTER_AS_OF, np.where(ts_us < lookback_start, BEFORE_LOOKBACK,
                                                              np.where(evidence, EVIDENCE, OUTSIDE_HOURS)))

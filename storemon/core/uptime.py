@@ -10,16 +10,20 @@ once with sorted keys and ``searchsorted``; no Python loop runs per store or per
 
 from __future__ import annotations
 
+import os
+from collections.abc import Callable, Sequence
+from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass
-from collections.abc import Callable, Iterator, Sequence
 
 import numpy as np
 
-from .polls import DAY_US, HOUR_US, LOOKBACK_US, TIME_BITS, TIME_MASK, US, WEEK_US, distinct, first_of_runs
-from .sessions import business_sessions
+from .polls import (DAY_US, HOUR_US, LOOKBACK_US, TIME_BITS, TIME_MASK, US, WEEK_US, PollRows, day_of, distinct,
+                    first_of_runs)
+from .sessions import Sessions, business_sessions
 
 WINDOWS_US = (HOUR_US, DAY_US, WEEK_US)
 _SLICE_POLLS = 250_000
+THREADS = os.cpu_count() or 1  # threads computing slices of stores at once
 
 # Progress: (what is being done, the fraction of it done), the one progress callback of
 # every long step (reading sources, loading, computing); a caller shows or forwards it.
@@ -37,15 +41,12 @@ class ReportInput:
     hours_day: np.ndarray  # weekday (0 = Monday),
     hours_start_s: np.ndarray  # local start and end, seconds after midnight as written
     hours_end_s: np.ndarray
-    poll_store: np.ndarray  # polls: store index, epoch microseconds, active? (fastest sorted by
-    poll_ts_us: np.ndarray  # (store, time) and distinct, as they are read; any order will do)
-    poll_active: np.ndarray
+    # The stores' polls as rows of a store index and a UTC day each, in any order (as read from
+    # the database, or PollRows.of any polls); the lookback's are used.
+    polls: PollRows
     # Earliest poll of each store ever; a store is reported when it is at or before as_of.
     # None: take it from the polls given.
     first_poll_us: np.ndarray | None = None
-
-
-PollChunk = tuple[np.ndarray, np.ndarray, float]  # keys, statuses, the fraction of the polls handed so far
 
 
 @dataclass
@@ -56,6 +57,17 @@ class Uptime:
     store_ids: np.ndarray
     up_us: tuple[np.ndarray, np.ndarray, np.ndarray]
     down_us: tuple[np.ndarray, np.ndarray, np.ndarray]
+    stores: np.ndarray | None = None  # each row's store index in the input
+
+    @staticmethod
+    def joined(parts: list[Uptime], order: np.ndarray) -> Uptime:
+        """The rows of several reports' parts (of the same as_of), in this order of all their rows."""
+        if len(parts) == 1 and (order == np.arange(order.size)).all():
+            return parts[0]
+        ids = np.concatenate([p.store_ids for p in parts])[order]
+        return Uptime(parts[0].as_of_us, ids,
+                      tuple(np.concatenate([p.up_us[w] for p in parts])[order] for w in range(len(WINDOWS_US))),
+                      tuple(np.concatenate([p.down_us[w] for p in parts])[order] for w in range(len(WINDOWS_US))))
 
 
 def _no_progress(_step: str, _fraction: float) -> None:
@@ -69,7 +81,7 @@ def listed_stores(data: ReportInput, as_of_us: int) -> np.ndarray:
         listed = np.asarray(data.first_poll_us) <= as_of_us
     else:
         listed = np.zeros(n, bool)
-        listed[data.poll_store[data.poll_ts_us <= as_of_us]] = True
+        listed[data.polls.store[data.polls.first_us() <= as_of_us]] = True
     chosen = np.flatnonzero(listed)
     return chosen[store_id_order(np.asarray(data.store_ids, dtype=str)[chosen])]
 
@@ -78,28 +90,6 @@ def store_id_order(store_ids) -> np.ndarray:
     """Positions of the ids in the report's row order (code point order; a sharded report cuts
     its parts in the same order, so their rows join into the same CSV)."""
     return np.argsort(np.asarray(store_ids, dtype=str), kind="stable") if len(store_ids) else np.zeros(0, np.int64)
-
-
-def _lookback_keys(store: np.ndarray, ts_us: np.ndarray, active: np.ndarray, as_of_us: int, base_us: int
-                   ) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
-    """The lookback polls ``[as_of - 8 d, as_of]`` as sorted (store, time) keys, one per instant.
-
-    Polls read from the database come sorted and distinct already: one int64 key each (store
-    above, time since ``base_us`` below) and a check. Others go through the tie rule first.
-    (Made with few temporaries: in a fresh work horse, memory touched the first time is what costs.)
-    """
-    keep = (ts_us >= as_of_us - LOOKBACK_US) & (ts_us <= as_of_us)
-    if not keep.all():
-        keep = np.flatnonzero(keep)
-        store, ts_us, active = store.take(keep), ts_us.take(keep), active.take(keep)
-    key = store << TIME_BITS
-    key |= ts_us - base_us
-    if key.size < 2 or (key[1:] > key[:-1]).all():
-        return store, key, active
-    store, ts_us, active = distinct(store, ts_us, active)
-    key = store << TIME_BITS
-    key |= ts_us - base_us
-    return store, key, active
 
 
 def key_base_us(as_of_us: int) -> int:
@@ -114,41 +104,88 @@ def _overlap(start: np.ndarray, end: np.ndarray, w0: int, w1: int) -> np.ndarray
 @dataclass
 class _Keyed:
     """A report's inputs in the core's own terms: microseconds after ``base`` (a little before
-    the lookback), sessions sorted by (store, start), and the lookback polls as runs of sorted
-    (store, time) keys, each of whole stores."""
+    the lookback), sessions sorted by (store, start) and cut to the lookback, and the polls'
+    rows sorted by (store, day) and cut into ``runs`` of whole stores, whose polls ``keys``
+    gives. Cutting the sessions to the lookback ``[as_of - 8 d, as_of]`` makes evidence of
+    exactly the polls SPEC counts (those inside a session, in the lookback), with no pass to
+    pick the lookback's polls out; the windows, inside the lookback, see the same sessions."""
 
     base: int
     windows: list[tuple[int, int]]
     s_store: np.ndarray
     s_start: np.ndarray
     s_end: np.ndarray
-    poll_chunks: Callable[[], Iterator[PollChunk]]
+    rows: PollRows
+    runs: list[tuple[int, int]]  # (first row, row after the last)
+
+    def keys(self, run: tuple[int, int]) -> tuple[np.ndarray, np.ndarray]:
+        """A run's polls as sorted (store, time) keys, one per instant, and their statuses.
+        Rows as stored come sorted and distinct: one key each and a check. Others go through
+        the tie rule (a run holds whole stores, so it can be applied run by run)."""
+        rows = self.rows.taken(np.arange(*run))
+        packed = rows.values()
+        key = packed >> 1
+        key += np.repeat((rows.store << TIME_BITS) - self.base, rows.count)
+        active = (packed & 1).astype(bool)
+        if key.size > 1 and not (key[1:] > key[:-1]).all():
+            store, ts_us, active = distinct(key >> TIME_BITS, (key & TIME_MASK) + self.base, active)
+            key = store << TIME_BITS
+            key |= ts_us - self.base
+        return key, active
+
+    def done(self, run: tuple[int, int]) -> float:
+        """The fraction of the polls in the runs up to this one's end."""
+        total = int(self.rows.count.sum())
+        return float(self.rows.count[:run[1]].sum()) / total if total else 1.0
 
 
-def _keyed(data: ReportInput, as_of_us: int, progress: Progress) -> _Keyed:
+def _sessions(data: ReportInput, first_s: int, last_s: int, threads: int) -> Sessions:
+    """The business sessions of every store covering UTC ``[first_s, last_s]``, the stores cut
+    into ``threads`` runs computed at once."""
+    n = len(data.store_ids)
+    hours_store = np.asarray(data.hours_store, np.int64)
+    hours = [np.asarray(a, np.int64) for a in (data.hours_day, data.hours_start_s, data.hours_end_s)]
+    timezones = list(data.timezones)
+    runs = max(1, min(threads, n // 1000))  # (a small report is not worth a thread)
+    cuts = [n * k // runs for k in range(runs + 1)]
+
+    def run(a: int, b: int) -> Sessions:
+        mine = np.flatnonzero((hours_store >= a) & (hours_store < b)) if runs > 1 else slice(None)
+        found = business_sessions(timezones[a:b], hours_store[mine] - a, *(h[mine] for h in hours), first_s, last_s)
+        return Sessions(found.store + a, found.start_s, found.end_s)
+
+    if runs == 1:
+        return run(0, n)
+    with ThreadPoolExecutor(runs, thread_name_prefix="sessions") as pool:
+        parts = list(pool.map(run, cuts[:-1], cuts[1:]))
+    return Sessions(*(np.concatenate([getattr(p, name) for p in parts]) for name in ("store", "start_s", "end_s")))
+
+
+def _keyed(data: ReportInput, as_of_us: int, progress: Progress, threads: int = 1,
+           sessions: Sessions | None = None) -> _Keyed:
     n = len(data.store_ids)
     if n >= 1 << (62 - TIME_BITS):
         raise ValueError(f"too many stores for one report: {n}")
     # Business sessions (whole seconds) that cover the lookback, then in microseconds
     # relative to a base a little before it, so a (store, time) key fits in int64.
     lookback_start = as_of_us - LOOKBACK_US
-    sessions = business_sessions(list(data.timezones), np.asarray(data.hours_store, np.int64),
-                                 np.asarray(data.hours_day, np.int64), np.asarray(data.hours_start_s, np.int64),
-                                 np.asarray(data.hours_end_s, np.int64), lookback_start // US, -(-as_of_us // US))
+    if sessions is None:
+        sessions = _sessions(data, lookback_start // US, -(-as_of_us // US), threads)
     progress(COMPUTING, 0.2)
     base = key_base_us(as_of_us)
-    s_start = np.maximum(sessions.start_s * US - base, 0)
-    s_end = np.clip(sessions.end_s * US - base, 0, TIME_MASK)
+    s_start = np.maximum(sessions.start_s * US, lookback_start) - base
+    s_end = np.minimum(sessions.end_s * US, as_of_us + 1) - base  # (a poll at as_of is evidence)
+    kept = np.flatnonzero(s_end > s_start)
     windows = [(as_of_us - length - base, as_of_us - base) for length in WINDOWS_US]
-    p_store, p_key, p_active = _lookback_keys(np.asarray(data.poll_store, np.int64),
-                                              np.asarray(data.poll_ts_us, np.int64),
-                                              np.asarray(data.poll_active, bool), as_of_us, base)
-
-    def chunks() -> Iterator[PollChunk]:
-        for lo, hi in _store_slices(p_store, _SLICE_POLLS):
-            yield p_key[lo:hi], p_active[lo:hi], hi / p_key.size
+    rows = data.polls
+    day = rows.day()
+    near = np.flatnonzero((day > day_of(base)) & (day < day_of(base + TIME_MASK)))  # (their keys must fit)
+    if near.size < day.size:
+        rows, day = rows.taken(near), day[near]
+    rows = rows.ordered((rows.store << 32) | day)
     progress(COMPUTING, 0.4)
-    return _Keyed(base, windows, sessions.store, s_start, s_end, chunks)
+    return _Keyed(base, windows, sessions.store[kept], s_start[kept], s_end[kept], rows,
+                  _store_runs(rows, _SLICE_POLLS))
 
 
 @dataclass
@@ -223,50 +260,74 @@ def fill_sessions(s_store, s_start, s_end, p_store, p_key, p_active) -> Filled:
     return Filled(p_store, p_rel, p_active, p_session, own_start, own_end, silent, lender)
 
 
-def _polled_uptime(s_store, s_start, s_end, p_store, p_key, p_active, windows, n) -> list[np.ndarray]:
-    """Uptime per store in each window (float64 microseconds) from sessions and their stores' polls."""
+def _polled_uptime(s_store, s_start, s_end, p_store, p_key, p_active, windows) -> tuple[int, list[np.ndarray]]:
+    """Uptime in each window (float64 microseconds) of the stores of a slice, from their sessions
+    and polls: (the slice's first store, the uptime of it and each store after it, up to its last)."""
+    first = int(s_store[0])
     filled = fill_sessions(s_store, s_start, s_end, p_store, p_key, p_active)
     up = np.flatnonzero(filled.poll_active)
-    up_store, up_start, up_end = filled.poll_store.take(up), filled.own_start.take(up), filled.own_end.take(up)
+    up_store, up_start, up_end = filled.poll_store.take(up) - first, filled.own_start.take(up), filled.own_end.take(up)
     silent = filled.silent[filled.silent_up]
+    silent_store, silent_start, silent_end = s_store[silent] - first, s_start[silent], s_end[silent]
+    stores = int(s_store[-1]) - first + 1
     uptime = []
     for w0, w1 in windows:
-        near = np.flatnonzero(up_end > w0)  # the hour and day windows touch only each store's last few polls
-        uptime.append(np.bincount(up_store.take(near), _overlap(up_start.take(near), up_end.take(near), w0, w1),
-                                  minlength=n)
-                      + np.bincount(s_store[silent], _overlap(s_start[silent], s_end[silent], w0, w1), minlength=n))
-    return uptime
+        window_store, window_start, window_end = up_store, up_start, up_end
+        if w1 - w0 < WEEK_US:  # the hour and day windows touch only each store's last few polls
+            near = np.flatnonzero(up_end > w0)
+            window_store, window_start, window_end = up_store.take(near), up_start.take(near), up_end.take(near)
+        uptime.append(np.bincount(window_store, _overlap(window_start, window_end, w0, w1), minlength=stores)
+                      + np.bincount(silent_store, _overlap(silent_start, silent_end, w0, w1), minlength=stores))
+    return first, uptime
 
 
-def _store_slices(p_store: np.ndarray, rows: int) -> list[tuple[int, int]]:
-    """Cut the (store-sorted) polls into runs of about ``rows``, never splitting a store."""
-    starts = np.searchsorted(p_store, p_store[::rows], side="left")  # sorted; a store of many polls repeats
-    cuts = starts[first_of_runs(starts)].tolist()  # not np.unique: it imports numpy.ma, 13 ms in every fresh work horse
-    return list(zip(cuts, cuts[1:] + [p_store.size]))
+def _store_runs(rows: PollRows, polls: int) -> list[tuple[int, int]]:
+    """Cut the rows (sorted by store) into runs of about ``polls`` polls, never splitting a store."""
+    if rows.store.size == 0:
+        return []
+    firsts = np.flatnonzero(first_of_runs(rows.store))  # each store's first row
+    before = (np.cumsum(rows.count) - rows.count)[firsts]  # the polls before it
+    picked = firsts[np.searchsorted(before, np.arange(0, int(before[-1]) + 1, polls), side="right") - 1]
+    cuts = picked[first_of_runs(picked)].tolist()  # not np.unique: it imports numpy.ma, 13 ms in every fresh work horse
+    return list(zip(cuts, cuts[1:] + [rows.store.size]))
 
 
-def compute_uptime(data: ReportInput, as_of_us: int, on_progress: Progress | None = None) -> Uptime:
+def compute_uptime(data: ReportInput, as_of_us: int, on_progress: Progress | None = None,
+                   threads: int = THREADS, sessions: Sessions | None = None) -> Uptime:
+    """Every listed store's up and down time in each window. The slices of stores are computed
+    by ``threads`` threads at once (NumPy lets go of the interpreter in its loops).
+    ``sessions``: the stores' business sessions (``business_sessions`` of their hours and zones)
+    over a span covering the lookback, made beforehand; None: made here."""
     progress = on_progress or _no_progress
     progress(COMPUTING, 0.0)
-    return _uptime_of(data, as_of_us, _keyed(data, as_of_us, progress), progress)
+    return _uptime_of(data, as_of_us, _keyed(data, as_of_us, progress, threads, sessions), progress, threads)
 
 
-def _uptime_of(data: ReportInput, as_of_us: int, k: _Keyed, progress: Progress) -> Uptime:
+def _uptime_of(data: ReportInput, as_of_us: int, k: _Keyed, progress: Progress, threads: int = 1) -> Uptime:
     """The report's rows from its inputs in the core's terms (``_keyed``)."""
     n = len(data.store_ids)
     # A slice of stores at a time: every temporary array stays a few megabytes, which the
     # allocator reuses, instead of hundreds that are faulted in afresh (2-3x faster at 20M polls).
     uptime = [np.zeros(n) for _ in k.windows]
-    for p_key, p_active, fraction in k.poll_chunks():
+
+    def run_uptime(run: tuple[int, int]) -> tuple[int, list[np.ndarray]] | None:
+        p_key, p_active = k.keys(run)
         if not p_key.size:
-            continue
+            return None
         p_store = p_key >> TIME_BITS
         a = np.searchsorted(k.s_store, p_store[0], side="left")
         b = np.searchsorted(k.s_store, p_store[-1], side="right")
-        part = _polled_uptime(k.s_store[a:b], k.s_start[a:b], k.s_end[a:b], p_store, p_key, p_active, k.windows, n)
-        for total, piece in zip(uptime, part):
-            total += piece
-        progress(COMPUTING, 0.4 + 0.55 * fraction)
+        if a == b:  # (no store of the run has a session)
+            return None
+        return _polled_uptime(k.s_store[a:b], k.s_start[a:b], k.s_end[a:b], p_store, p_key, p_active, k.windows)
+
+    with ThreadPoolExecutor(max(1, threads), thread_name_prefix="uptime") as pool:
+        for run, found in zip(k.runs, pool.map(run_uptime, k.runs) if threads > 1 else map(run_uptime, k.runs)):
+            if found is not None:
+                first, part = found
+                for total, piece in zip(uptime, part):
+                    total[first:first + piece.size] += piece
+            progress(COMPUTING, 0.4 + 0.55 * k.done(run))
 
     up, down = [], []
     for (w0, w1), window_up in zip(k.windows, uptime):
@@ -279,4 +340,4 @@ def _uptime_of(data: ReportInput, as_of_us: int, k: _Keyed, progress: Progress) 
     rows = listed_stores(data, as_of_us)
     progress(COMPUTING, 1.0)
     return Uptime(as_of_us, np.asarray(data.store_ids, dtype=str)[rows],
-                  tuple(u[rows] for u in up), tuple(d[rows] for d in down))
+                  tuple(u[rows] for u in up), tuple(d[rows] for d in down), rows)

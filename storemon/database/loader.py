@@ -94,16 +94,18 @@ def load_sources(engine: Engine, named: dict[str, sources.Source], *, skip_bad: 
         places = writer(_write_places, conn, timezones, hours)
         if polls_alongside:  # a bad poll still stores nothing: it raises before the commit
             polls = read(sources.POLLS)
-        key_of = places()
+        key_of, created = places()
         if on_progress:
             on_progress("writing to the database", 0.0)
         newest = None
         if polls is not None:
-            key_of = _store_keys(conn, polls.stores.ids, key_of)
+            key_of, more = _store_keys(conn, polls.stores.ids, key_of)
+            created += more
             summary.new_polls = stored_polls.add(conn, _db_keys(key_of, polls.stores, polls.store), polls.ts_us,
                                                  polls.active)
             newest = int(polls.ts_us.max()) if polls.ts_us.size else None
-        version.bump(conn, newest)  # (a load that changes nothing still takes a new version)
+        # (a load that changes nothing still takes a new version)
+        version.bump(conn, newest, stores_changed=bool(created) or timezones is not None or hours is not None)
     batches = [b for b in (timezones, hours, polls) if b is not None]
     summary.rows_read = sum(b.rows_read for b in batches)
     if timezones is not None:
@@ -118,16 +120,17 @@ def load_sources(engine: Engine, named: dict[str, sources.Source], *, skip_bad: 
 
 
 def _write_places(conn: Connection, timezones: sources.TimezoneBatch | None,
-                  hours: sources.HoursBatch | None) -> dict[str, int]:
-    """Create the stores the timezones and hours name, replace those; the stores' keys."""
+                  hours: sources.HoursBatch | None) -> tuple[dict[str, int], int]:
+    """Create the stores the timezones and hours name, replace those; the stores' keys, and
+    how many stores were new."""
     named = dict.fromkeys(timezones.store_ids if timezones else [])
     named.update(dict.fromkeys(hours.stores.ids if hours else []))
-    key_of = _store_keys(conn, list(named))
+    key_of, created = _store_keys(conn, list(named))
     if timezones is not None:
         _replace_timezones(conn, key_of, timezones)
     if hours is not None:
         _replace_hours(conn, key_of, hours)
-    return key_of
+    return key_of, created
 
 
 @contextmanager
@@ -158,9 +161,10 @@ def _gc_paused() -> Iterator[None]:
             gc.enable()
 
 
-def _store_keys(conn: Connection, store_ids: list[str], known: dict[str, int] | None = None) -> dict[str, int]:
-    """Database keys of the named stores (and of those ``known``), creating the ones not seen before,
-    numbered in store_id order (a fleet's first load numbers its stores in the report's order)."""
+def _store_keys(conn: Connection, store_ids: list[str], known: dict[str, int] | None = None
+                ) -> tuple[dict[str, int], int]:
+    """Database keys of the named stores (and of those ``known``), creating the ones not seen
+    before, numbered in store_id order; and how many were created."""
     key_of = dict(known) if known is not None else dict(fetch_all(conn, "SELECT store_id, id FROM stores"))
     new = sorted(s for s in store_ids if s not in key_of)
     if new:
@@ -168,7 +172,7 @@ def _store_keys(conn: Connection, store_ids: list[str], known: dict[str, int] | 
             found = fetch_all(conn, "INSERT INTO stores (store_id) SELECT store_id FROM new_stores"
                                     " RETURNING store_id, id")
         key_of.update(found)
-    return key_of
+    return key_of, len(new)
 
 
 def _db_keys(key_of: dict[str, int], stores: sources.StoreKeys, index: np.ndarray) -> np.ndarray:

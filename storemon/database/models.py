@@ -45,10 +45,10 @@ class BusinessHours(Base):
 
 
 class PollDay(Base):
-    """A store's polls of one UTC day, as storemon/core/polls.py encodes them: ``ts`` the day's
-    distinct instants, sorted, 8 bytes each (big-endian microseconds), ``status`` a byte each
-    (1 active, 0 inactive), "inactive wins" applied when written (storemon/database/polls.py).
-    A report reads about nine rows per store; a store page reads its own by the key.
+    """A store's polls of one UTC day, as storemon/core/polls.py encodes them: 8 bytes a poll,
+    big-endian, microseconds << 1 | 1 if active, sorted, one per instant ("inactive wins"
+    applied when written: storemon/database/polls.py). A report reads about nine rows per
+    store; a store page reads its own by the key.
 
     No foreign key to stores, as for business_hours: the loader creates the stores in the
     same transaction, and checking the key would cost a lookup per row."""
@@ -62,18 +62,19 @@ class PollDay(Base):
 
     store: Mapped[int] = mapped_column(Integer, primary_key=True)
     day: Mapped[int] = mapped_column(Integer, primary_key=True)  # days since 1970-01-01, UTC
-    ts: Mapped[bytes] = mapped_column(LargeBinary)
-    status: Mapped[bytes] = mapped_column(LargeBinary)
+    polls: Mapped[bytes] = mapped_column(LargeBinary)
 
 
 class DataVersion(Base):
-    """One row: a new random ``version`` for every write to what a report reads, and the newest
-    poll stored, the default as_of (storemon/database/version.py)."""
+    """One row: a new random ``version`` for every write to what a report reads, another
+    (``stores_version``) for every change to the stores, their hours or timezones, and the
+    newest poll stored, the default as_of (storemon/database/version.py)."""
 
     __tablename__ = "data_version"
 
     id: Mapped[int] = mapped_column(Integer, primary_key=True)
     version: Mapped[int] = mapped_column(BigInteger)
+    stores_version: Mapped[int] = mapped_column(BigInteger)
     newest_poll_us: Mapped[int | None] = mapped_column(BigInteger)
 
 

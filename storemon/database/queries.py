@@ -1,12 +1,16 @@
 """Reading what a report needs out of the database, as arrays, in a few bulk queries, all
-inside one ``snapshot``: PostgreSQL's REPEATABLE READ transaction, SQLite's read transaction,
-so a report sees the database as one moment left it."""
+inside one ``snapshot``: PostgreSQL's REPEATABLE READ transaction (exported, so that helper
+connections read parts of it at once), SQLite's read transaction, so a report sees the
+database as one moment left it."""
 
 from __future__ import annotations
 
-from collections.abc import Iterator
+import threading
+from collections.abc import Callable, Iterator
+from concurrent.futures import Future, ThreadPoolExecutor
 from contextlib import contextmanager
 from dataclasses import dataclass
+from typing import Any
 
 import numpy as np
 from sqlalchemy import Connection, Engine
@@ -14,25 +18,70 @@ from sqlalchemy import Connection, Engine
 from . import polls, version
 from .bulk import fetch_all
 from .engines import is_postgres
-from ..core import LOOKBACK_US, ReportInput
-from ..core.polls import DayRows, day_of
+from ..core import ReportInput
+from ..core.uptime import store_id_order
+from ..core.polls import PollRows
 
-__all__ = ["EVERY_STORE", "StoreRange", "StoreRecord", "Stores", "find_stores", "latest_poll_us", "listed_count",
-           "report_input", "snapshot", "store_id_cuts", "store_input"]
+__all__ = ["EVERY_STORE", "Piece", "Snapshot", "StoreRange", "StoreRecord", "Stores", "find_stores", "latest_poll_us",
+           "listed_count", "snapshot", "store_id_cuts", "store_input"]
+
+
+class Snapshot:
+    """One consistent view of the database: ``conn`` reads it, and ``readers`` runs reads on it
+    at once (PostgreSQL: on helper connections joined to the exported snapshot, while the
+    server works on them in processes of its own)."""
+
+    def __init__(self, engine: Engine, conn: Connection):
+        self.engine, self.conn = engine, conn
+        self._exported: str | None = None
+
+    @contextmanager
+    def readers(self, count: int) -> Iterator[Callable[[Callable[[Connection], Any]], Future]]:
+        """``submit(read)``: the future of what ``read(connection)`` returns, run by one of
+        ``count`` helper connections as soon as one is free (SQLite: at once, on this one)."""
+        if not is_postgres(self.conn):
+            def run_now(read: Callable[[Connection], Any]) -> Future:
+                done: Future = Future()
+                done.set_result(read(self.conn))
+                return done
+            yield run_now
+            return
+        if self._exported is None:
+            self._exported = fetch_all(self.conn, "SELECT pg_export_snapshot()")[0][0]
+        helpers, local = [], threading.local()
+
+        def join() -> None:  # each reader thread's own connection, on this snapshot
+            local.conn = self.engine.connect().execution_options(isolation_level="REPEATABLE READ")
+            helpers.append(local.conn)
+            local.conn.exec_driver_sql(f"SET TRANSACTION SNAPSHOT '{self._exported}'")
+
+        pool = ThreadPoolExecutor(count, thread_name_prefix="snapshot-reader", initializer=join)
+        try:
+            yield lambda read: pool.submit(lambda: read(local.conn))
+        finally:
+            # Interrupted (an error, a worker's shutdown signal), don't wait for a helper still
+            # blocked in its query: its connection goes when the process does.
+            pool.shutdown(wait=False, cancel_futures=True)
+            for conn in list(helpers):
+                if not conn.closed:
+                    try:
+                        conn.close()
+                    except Exception:  # (a reader still running: its process ends it)
+                        pass
 
 
 @contextmanager
-def snapshot(engine: Engine) -> Iterator[Connection]:
-    """A connection whose reads all see the database as one moment left it."""
+def snapshot(engine: Engine) -> Iterator[Snapshot]:
+    """A view of the database as one moment left it, for every read made on it."""
     if is_postgres(engine):
         with engine.connect().execution_options(isolation_level="REPEATABLE READ") as conn:
-            yield conn
+            yield Snapshot(engine, conn)
         return
     with engine.connect() as conn:
         driver = conn.connection.driver_connection
         driver.execute("BEGIN DEFERRED")  # WAL: every read below sees the database as of the first
         try:
-            yield conn
+            yield Snapshot(engine, conn)
         finally:
             driver.execute("COMMIT")
 
@@ -68,63 +117,98 @@ def _in_order(conn: Connection, column: str) -> str:
 
 @dataclass
 class Stores:
-    """The stores a report lists (polled at or before its as_of) in key order, and their hours."""
+    """The stores a report lists (polled at or before its as_of) in the report's order, and their hours."""
 
-    keys: np.ndarray  # int64 database keys, ascending
+    keys: np.ndarray  # int64 database keys
     store_ids: list[str]
     timezones: list[str | None]
     first_poll_us: np.ndarray
     hours: np.ndarray  # (store key, day, start_s, end_s) rows of these stores
 
     @staticmethod
-    def read(conn: Connection, as_of_us: int, within: StoreRange = EVERY_STORE) -> Stores:
-        where, params = within.where(_in_order(conn, "s.store_id"))
-        where, params = f"s.first_poll_us <= %s AND {where}", (as_of_us, *params)
+    def read(conn: Connection, as_of_us: int, within: StoreRange = EVERY_STORE, with_hours: bool = True) -> Stores:
+        """The stores listed as of then (of a range of store ids, or all), with their hours
+        unless ``with_hours`` is false (a report whose sessions are made already)."""
+        where, params = listed(conn, as_of_us, within)
         if is_postgres(conn):
             # (a few packed values rather than a row a store: 136K stores in 40 ms, not 100 ms; one
-            # scan feeds the aggregates row by row, so they agree on the order; sorted here)
+            # scan of the sorted stores feeds the aggregates row by row, so they agree on the order,
+            # which PostgreSQL keeps from the subquery as a rule, not a promise: it is checked here)
             keys, first, ids, zones = fetch_all(conn, f"""
                 SELECT string_agg(int4send(s.id), ''::bytea), string_agg(int8send(s.first_poll_us), ''::bytea),
                        string_agg(s.store_id, E'\\n'), string_agg(coalesce(s.timezone, ''), E'\\n')
-                FROM stores s WHERE {where}""", params)[0]
+                FROM (SELECT * FROM stores s WHERE {where} ORDER BY {_in_order(conn, "s.store_id")}) s""",
+                                                params, binary=True)[0]
             hours = fetch_all(conn, f"""
                 SELECT string_agg(int4send(h.store) || int2send(h.day) || int4send(h.start_s) || int4send(h.end_s),
                                   ''::bytea)
-                FROM business_hours h JOIN stores s ON s.id = h.store WHERE {where}""", params)[0][0]
-            keys = np.frombuffer(keys or b"", ">i4").astype(np.int64)
-            order = np.argsort(keys)
-            names, zone_names = (ids or "").split("\n"), (zones or "").split("\n")
-            found = Stores(keys[order], [names[i] for i in order.tolist()],
-                           [zone_names[i] or None for i in order.tolist()],
-                           np.frombuffer(first or b"", ">i8").astype(np.int64)[order], _hours(hours))
-            return found
+                FROM business_hours h JOIN stores s ON s.id = h.store WHERE {where}""", params, binary=True)[0][0] \
+                if with_hours else None
+            found = Stores(np.frombuffer(keys or b"", ">i4").astype(np.int64), (ids or "").split("\n") if ids else [],
+                           [name or None for name in (zones or "").split("\n")] if ids else [],
+                           np.frombuffer(first or b"", ">i8").astype(np.int64), _hours(hours))
+            return found.in_order()
         found = fetch_all(conn, f"SELECT s.id, s.store_id, s.timezone, s.first_poll_us FROM stores s WHERE {where}"
-                                " ORDER BY s.id", params)
+                                " ORDER BY s.store_id", params)
         hours = fetch_all(conn, "SELECT h.store, h.day, h.start_s, h.end_s FROM business_hours h"
-                                f" JOIN stores s ON s.id = h.store WHERE {where}", params)
+                                f" JOIN stores s ON s.id = h.store WHERE {where}", params) if with_hours else []
         return Stores(np.array([s[0] for s in found], np.int64), [s[1] for s in found], [s[2] for s in found],
-                      np.array([s[3] for s in found], np.int64), np.array(hours, np.int64).reshape(-1, 4))
+                      np.array([s[3] for s in found], np.int64), np.array(hours, np.int64).reshape(-1, 4)).in_order()
 
-    def report_input(self, rows: DayRows, as_of_us: int) -> ReportInput:
-        """The core's input from these stores and the rows of their polls (rows of other
-        stores are left out; the core keeps its lookback of the rest)."""
-        # Database keys to positions 0..n-1 through a lookup table (keys are small serials). Stores
-        # in key order, so polls sorted by (key, time) stay sorted by (position, time).
+    def pieces(self, size: int, contiguous: bool) -> list[Piece]:
+        """These stores in runs of consecutive keys, about ``size`` stores each, with the keys
+        to read their polls by: the range from a run's first key to its last (``contiguous``:
+        every store of the range is one of these), or the keys themselves."""
+        by_key = np.argsort(self.keys, kind="stable")
+        keys = self.keys[by_key]
+        hours = self.hours[np.argsort(self.hours[:, 0], kind="stable")]
+        found = []
+        for a in range(0, keys.size, size):
+            chosen = by_key[a:a + size]
+            mine = keys[a:a + size]
+            lo, hi = np.searchsorted(hours[:, 0], mine[0], side="left"), np.searchsorted(hours[:, 0], mine[-1], side="right")
+            picked = chosen.tolist()
+            stores = Stores(mine, [self.store_ids[i] for i in picked], [self.timezones[i] for i in picked],
+                            self.first_poll_us[chosen], hours[lo:hi])
+            found.append(Piece(stores, chosen, (int(mine[0]), int(mine[-1])) if contiguous else mine))
+        return found
+
+    def in_order(self) -> Stores:
+        """These stores in the report's order (as read, when it is)."""
+        ids = np.array(self.store_ids, dtype=str)
+        if ids.size < 2 or (ids[1:] > ids[:-1]).all():
+            return self
+        order = store_id_order(ids).tolist()
+        return Stores(self.keys[order], [self.store_ids[i] for i in order], [self.timezones[i] for i in order],
+                      self.first_poll_us[order], self.hours)
+
+    def report_input(self, rows: PollRows, as_of_us: int) -> ReportInput:
+        """The core's input from these stores and the rows of their polls, read in any order
+        (rows of other stores are left out; the core keeps its lookback of the rest)."""
+        # Database keys to positions 0..n-1 through a lookup table (keys are small serials).
         size = max(int(self.keys.max(initial=0)), int(rows.store.max(initial=0))) + 1
         position = np.full(size, -1, np.int64)
         position[self.keys] = np.arange(self.keys.size)
-        store, ts_us, active = rows.polls()
-        at = position[store]
-        if at.size and at.min() < 0:  # polls of stores first polled after as_of (on its own day)
-            kept = at >= 0
-            at, ts_us, active = at[kept], ts_us[kept], active[kept]
+        at = position[rows.store]
+        mine = PollRows(at, rows.start, rows.count, rows.packed)
+        if at.size and at.min() < 0:  # rows of stores first polled after as_of (on its own day)
+            mine = mine.taken(np.flatnonzero(at >= 0))
+        hours = self.hours[position[self.hours[:, 0]] >= 0] if self.hours.size else self.hours
         return ReportInput(
             store_ids=np.array(self.store_ids, dtype=str) if self.store_ids else np.zeros(0, str),
             timezones=self.timezones,
-            hours_store=position[self.hours[:, 0]], hours_day=self.hours[:, 1],
-            hours_start_s=self.hours[:, 2], hours_end_s=self.hours[:, 3],
-            poll_store=at, poll_ts_us=ts_us, poll_active=active, first_poll_us=self.first_poll_us,
+            hours_store=position[hours[:, 0]], hours_day=hours[:, 1], hours_start_s=hours[:, 2], hours_end_s=hours[:, 3],
+            polls=mine, first_poll_us=self.first_poll_us,
         )
+
+
+@dataclass
+class Piece:
+    """A run of consecutive keys of a report's stores, computed on its own."""
+
+    stores: Stores  # in key order
+    rank: np.ndarray  # each one's position in the report's order
+    keys: tuple[int, int] | np.ndarray  # what its polls are read by (storemon.database.polls.read)
 
 
 def _hours(packed: bytes | None) -> np.ndarray:
@@ -132,17 +216,11 @@ def _hours(packed: bytes | None) -> np.ndarray:
     return np.stack([rows[name].astype(np.int64) for name in ("store", "day", "start", "end")], axis=1)
 
 
-def report_input(conn: Connection, as_of_us: int, within: StoreRange = EVERY_STORE) -> tuple[ReportInput, int]:
-    """The stores polled at or before as_of (of a range of store ids, or all), their hours and
-    timezones, and their lookback polls, read on a ``snapshot``; and the data version it saw."""
-    seen = version.current(conn).version
-    stores = Stores.read(conn, as_of_us, within)
-    first_day, last_day = int(day_of(as_of_us - LOOKBACK_US)), int(day_of(as_of_us))
-    if within == EVERY_STORE:
-        rows = polls.read(conn, first_day, last_day)
-    else:
-        rows = polls.read(conn, first_day, last_day, stores.keys)
-    return stores.report_input(rows, as_of_us), seen
+def listed(conn: Connection, as_of_us: int, within: StoreRange = EVERY_STORE) -> tuple[str, tuple]:
+    """The SQL condition on ``stores s`` of the stores a report lists: polled at or before as_of,
+    of a range of store ids (or all)."""
+    where, params = within.where(_in_order(conn, "s.store_id"))
+    return f"s.first_poll_us <= %s AND {where}", (as_of_us, *params)
 
 
 def listed_count(engine: Engine, as_of_us: int) -> int:
@@ -179,7 +257,8 @@ def store_input(engine: Engine, store_id: str, since_us: int, until_us: int) -> 
 
     if CONTROL_CHARACTER.search(store_id):
         return None  # no stored id holds one (and PostgreSQL text cannot hold a NUL)
-    with snapshot(engine) as conn:
+    with snapshot(engine) as snap:
+        conn = snap.conn
         found = fetch_all(conn, "SELECT id, timezone, first_poll_us FROM stores WHERE store_id = %s", (store_id,))
         if not found:
             return None
@@ -191,7 +270,7 @@ def store_input(engine: Engine, store_id: str, since_us: int, until_us: int) -> 
     data = ReportInput(
         store_ids=np.array([store_id]), timezones=[timezone],
         hours_store=np.zeros(len(h), np.int64), hours_day=h[:, 0], hours_start_s=h[:, 1], hours_end_s=h[:, 2],
-        poll_store=np.zeros(ts_us.size, np.int64), poll_ts_us=ts_us, poll_active=active,
+        polls=PollRows.of(np.zeros(ts_us.size, np.int64), ts_us, active),
         first_poll_us=np.array([first_poll_us if first_poll_us is not None else np.iinfo(np.int64).max], np.int64))
     return StoreRecord(store_id, timezone, [tuple(r) for r in hours]), data
 

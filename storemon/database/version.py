@@ -1,5 +1,6 @@
 """The data's version (table data_version, one row): a new random number for every write to
-what a report reads (polls, business hours, timezones, retention's deletions), and the
+what a report reads (polls, business hours, timezones, retention's deletions), another for
+every change to the stores themselves (a new store, new hours, a new timezone), and the
 newest poll stored, which is the default as_of.
 
 Both change in the writer's own transaction, so whatever snapshot reads the row reads the
@@ -22,18 +23,23 @@ from .bulk import execute, fetch_all
 @dataclass(frozen=True)
 class DataVersion:
     version: int  # 0 before anything was written
+    stores_version: int  # the stores, their hours and timezones as they stand (0 before any)
     newest_poll_us: int | None
 
 
-def bump(conn: Connection, newest_poll_us: int | None = None) -> None:
+def bump(conn: Connection, newest_poll_us: int | None = None, stores_changed: bool = False) -> None:
     """A new version, inside the writer's transaction; ``newest_poll_us`` is the newest poll it
-    stored, if any (the row keeps the newest of all)."""
+    stored, if any (the row keeps the newest of all); ``stores_changed``: it created stores or
+    wrote hours or timezones."""
+    stores_version = secrets.randbits(63) or 1
     execute(conn, """
-        INSERT INTO data_version (id, version, newest_poll_us) VALUES (1, %s, %s)
-        ON CONFLICT (id) DO UPDATE SET version = excluded.version, newest_poll_us =
-            CASE WHEN excluded.newest_poll_us IS NULL OR data_version.newest_poll_us > excluded.newest_poll_us
-                 THEN data_version.newest_poll_us ELSE excluded.newest_poll_us END""",
-            (secrets.randbits(63) or 1, newest_poll_us))
+        INSERT INTO data_version (id, version, stores_version, newest_poll_us) VALUES (1, %s, %s, %s)
+        ON CONFLICT (id) DO UPDATE SET version = excluded.version,
+            stores_version = CASE WHEN %s THEN excluded.stores_version ELSE data_version.stores_version END,
+            newest_poll_us = CASE WHEN excluded.newest_poll_us IS NULL
+                                       OR data_version.newest_poll_us > excluded.newest_poll_us
+                                  THEN data_version.newest_poll_us ELSE excluded.newest_poll_us END""",
+            (secrets.randbits(63) or 1, stores_version, newest_poll_us, stores_changed))
 
 
 def forget_newest(conn: Connection) -> None:
@@ -43,5 +49,5 @@ def forget_newest(conn: Connection) -> None:
 
 def current(conn: Connection) -> DataVersion:
     """The version the caller's transaction sees."""
-    found = fetch_all(conn, "SELECT version, newest_poll_us FROM data_version WHERE id = 1")
-    return DataVersion(*found[0]) if found else DataVersion(0, None)
+    found = fetch_all(conn, "SELECT version, stores_version, newest_poll_us FROM data_version WHERE id = 1")
+    return DataVersion(*found[0]) if found else DataVersion(0, 0, None)

@@ -2,15 +2,21 @@
 
 from __future__ import annotations
 
-from sqlalchemy import Connection, Engine
+from concurrent.futures import Future, ThreadPoolExecutor
 
-from ..core import LOOKBACK_US, Progress, compute_uptime, to_csv
-from ..core.csvout import written_hundredths
-from ..core.polls import DayRows
-from ..core.sessions import business_sessions
-from ..database.queries import EVERY_STORE, Stores, StoreRange, latest_poll_us, report_input, snapshot
+import numpy as np
+from sqlalchemy import Engine
+
+from ..core import LOOKBACK_US, Progress, Uptime, compute_uptime, to_csv
+from ..core.polls import PollRows, day_of
+from ..core.uptime import THREADS
+from ..database import polls, version
+from . import warm
+from ..database.queries import EVERY_STORE, Piece, Snapshot, Stores, StoreRange, latest_poll_us, snapshot
 
 REPORTING = "computing report"
+PIECE_STORES = 2000  # stores a piece: about 280K polls of a fleet polled hourly (a few MB an array)
+READERS = 2  # helper connections reading pieces' polls at once
 
 
 class ReportError(Exception):
@@ -36,37 +42,51 @@ def build_report(engine: Engine, as_of_us: int | None = None, on_progress: Progr
     """(the as_of used, the CSV bytes). ``as_of_us`` None means the latest poll. Progress is
     reported as one step, the whole report, reading its data included."""
     as_of = resolve_as_of(engine, as_of_us)
-    with snapshot(engine) as conn:
-        return as_of, build_csv(conn, as_of, EVERY_STORE, on_progress)[0]
+    with snapshot(engine) as snap:
+        return as_of, build_csv(snap, as_of, EVERY_STORE, on_progress)[0]
 
 
-def build_csv(conn: Connection, as_of_us: int, within: StoreRange, on_progress: Progress | None = None
+def build_csv(snap: Snapshot, as_of_us: int, within: StoreRange, on_progress: Progress | None = None
               ) -> tuple[bytes, int]:
-    """On a ``snapshot``, the report's CSV for the stores of a range (its header, then a row a
+    """On a snapshot, the report's CSV for the stores of a range (its header, then a row a
     store), and the data version it was computed from."""
+    uptime, seen = compute(snap, as_of_us, within, on_progress)
+    return to_csv(uptime), seen
+
+
+def compute(snap: Snapshot, as_of_us: int, within: StoreRange = EVERY_STORE, on_progress: Progress | None = None
+            ) -> tuple[Uptime, int]:
+    """On a snapshot, the report's rows for the stores of a range, and the data version read.
+
+    The stores are read first, then cut into pieces of consecutive keys; each piece's polls are
+    read by one of two helper connections while the pieces read before it are computed, two at
+    a time: PostgreSQL sends the rows in processes of its own while NumPy computes, and each
+    piece's arrays stay small (a fresh work horse pays for every page it touches the first time)."""
     def progress(fraction: float) -> None:
         if on_progress is not None:
             on_progress(REPORTING, fraction)
 
     progress(0.0)
-    data, version = report_input(conn, as_of_us, within)
-    progress(0.4)
-    uptime = compute_uptime(data, as_of_us, on_progress=lambda _step, f: progress(0.4 + 0.55 * f))
-    csv_bytes = to_csv(uptime)
-    progress(1.0)
-    return csv_bytes, version
+    seen = version.current(snap.conn)
+    prepared = warm.sessions_for(seen.stores_version, as_of_us)  # (then the stores' hours are not read)
+    stores = Stores.read(snap.conn, as_of_us, within, with_hours=prepared is None)
+    pieces = stores.pieces(PIECE_STORES, contiguous=within == EVERY_STORE)
+    if not pieces:
+        return compute_uptime(stores.report_input(PollRows.empty(), as_of_us), as_of_us), seen.version
+    first_day, last_day = int(day_of(as_of_us - LOOKBACK_US)), int(day_of(as_of_us))
 
+    def piece_uptime(piece: Piece, rows: Future) -> Uptime:
+        sessions = prepared.of(piece.stores.keys) if prepared is not None else None
+        return compute_uptime(piece.stores.report_input(rows.result(), as_of_us), as_of_us, threads=1,
+                              sessions=sessions)
 
-def warm_up(engine: Engine) -> None:
-    """Do, for the newest polls, what a fresh process's first report would do before its own
-    work: compute the zone transitions of the stored zones and the CSV's number table. A
-    worker does it before it takes jobs, so every work horse it forks starts warm."""
-    with snapshot(engine) as conn:
-        as_of = latest_poll_us(conn)
-        if as_of is None:
-            return
-        stores = Stores.read(conn, as_of)
-    written_hundredths(1 << 15)  # the CSV's number table (a week in hours is 16,800 hundredths)
-    data = stores.report_input(DayRows.empty(), as_of)
-    business_sessions(list(data.timezones), data.hours_store, data.hours_day, data.hours_start_s, data.hours_end_s,
-                      (as_of - LOOKBACK_US) // 1_000_000, -(-as_of // 1_000_000))
+    with snap.readers(READERS) as read, ThreadPoolExecutor(THREADS, thread_name_prefix="piece") as pool:
+        computed = [pool.submit(piece_uptime, piece,
+                                read(lambda conn, keys=piece.keys: polls.read(conn, first_day, last_day, keys)))
+                    for piece in pieces]
+        parts = []
+        for done, future in enumerate(computed, 1):
+            parts.append(future.result())
+            progress(done / len(computed))
+    rank = np.concatenate([piece.rank[part.stores] for piece, part in zip(pieces, parts)])
+    return Uptime.joined(parts, np.argsort(rank)), seen.version

@@ -211,8 +211,8 @@ def compute_part(report_id: str, attempt: int, index: int) -> int:
         progress = _Progress(get_current_job())
 
         def compute() -> int:
-            with snapshot(engine) as conn:
-                rows, read = shards.compute(conn, as_of_us, plan.part(index), progress)
+            with snapshot(engine) as snap:
+                rows, read = shards.compute(snap, as_of_us, plan.part(index), progress)
             lifecycle.store_part(engine, report_id, attempt, index, rows, read)
             return rows.count(b"\n")
 
@@ -260,18 +260,18 @@ def _complete_parts(engine: Engine, redis, report_id: str, attempt: int, count: 
     that read another version than the others are computed again on the join's own snapshot
     (unless all agree), so the report is what one snapshot held."""
     _, recorded = lifecycle.plan_of(engine, report_id)
-    with snapshot(engine) as conn:
-        versions = lifecycle.part_versions(conn, report_id, attempt)
+    with snapshot(engine) as snap:
+        versions = lifecycle.part_versions(snap.conn, report_id, attempt)
         plan = shards.Plan.loads(recorded) if recorded else None
         if len(versions) != count or plan is None or plan.attempt != attempt:
             return None
         redone = {}
         if len(set(versions.values())) > 1:
-            now = version.current(conn).version
+            now = version.current(snap.conn).version
             stale = [part for part, seen in sorted(versions.items()) if seen != now]
             log.info("parts %s read another version of the data than the rest: computed again in one snapshot",
                      ", ".join(str(part + 1) for part in stale))
-            redone = {part: shards.compute(conn, as_of_us, plan.part(part)) for part in stale}
+            redone = {part: shards.compute(snap, as_of_us, plan.part(part)) for part in stale}
     return lifecycle.complete_parts(engine, redis, report_id, attempt, count, as_of_us, redone)
 
 

@@ -23,13 +23,13 @@ from __future__ import annotations
 import json
 from dataclasses import dataclass
 
-from sqlalchemy import Connection, Engine
+from sqlalchemy import Engine
 
 from ..config import Settings
 from ..core import Progress
 from ..core.csvout import HEADER
 from ..database.engines import is_postgres
-from ..database.queries import StoreRange, listed_count, store_id_cuts
+from ..database.queries import Snapshot, StoreRange, listed_count, store_id_cuts
 from .build import build_csv
 
 
@@ -80,10 +80,10 @@ def part_count(stores: int, most: int, workers: int) -> int:
     return -(-fewest // workers) * workers
 
 
-def compute(conn: Connection, as_of_us: int, within: StoreRange, on_progress: Progress | None = None
+def compute(snap: Snapshot, as_of_us: int, within: StoreRange, on_progress: Progress | None = None
             ) -> tuple[bytes, int]:
     """On a snapshot, a part's rows of the report CSV (no header) and the data version read."""
-    csv, version = build_csv(conn, as_of_us, within, on_progress)
+    csv, version = build_csv(snap, as_of_us, within, on_progress)
     return csv[len(HEADER):], version
 
 

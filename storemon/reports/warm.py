@@ -1,0 +1,99 @@
+"""What a worker makes once for every report its work horses run, each forked from it and so
+starting with it: the zones' transitions, the CSV's number table, and every store's business
+sessions over the days around the newest poll.
+
+Nothing of it is data a report could not make itself, and it is never taken on trust: the
+sessions are used only for the ``stores_version`` they were made from (data_version: a new
+one with any new store, hours or timezone), read in the report's own snapshot, and only
+when they cover its lookback; otherwise the report makes its stores' sessions itself. The
+worker makes them again after a job once the stores have changed or the newest poll has
+moved on by a day (``refresh``), so the next work horses start with them.
+"""
+
+from __future__ import annotations
+
+import logging
+from dataclasses import dataclass
+
+import numpy as np
+from sqlalchemy import Engine
+
+from ..core.csvout import written_hundredths
+from ..core.polls import DAY_US, LOOKBACK_US, US, PollRows
+from ..core.sessions import Sessions, business_sessions
+from ..database import version
+from ..database.queries import Stores, snapshot
+
+log = logging.getLogger(__name__)
+# The span the sessions cover: from the lookback of the newest poll to this long after it, so
+# that the reports of the day after still find theirs.
+_AHEAD_US = 2 * DAY_US
+_ALL = 1 << 62  # an as_of after every poll: every store polled so far
+
+
+@dataclass(frozen=True)
+class Prepared:
+    """Every polled store's business sessions over ``[first_us, last_us]``, as of ``stores_version``:
+    the stores' database keys, and their sessions sorted by (key, start), in UTC seconds."""
+
+    stores_version: int
+    first_us: int
+    last_us: int
+    sessions: Sessions  # store: database key
+
+    def of(self, keys: np.ndarray) -> Sessions:
+        """The sessions of these stores (ascending keys), each by its position among them."""
+        a, b = np.searchsorted(self.sessions.store, [keys[0], keys[-1] + 1]) if keys.size else (0, 0)
+        position = np.full(int(keys[-1]) + 1 if keys.size else 1, -1, np.int64)
+        position[keys] = np.arange(keys.size)
+        at = position[self.sessions.store[a:b]]
+        mine = np.flatnonzero(at >= 0)
+        return Sessions(at[mine], self.sessions.start_s[a:b][mine], self.sessions.end_s[a:b][mine])
+
+
+_prepared: Prepared | None = None
+
+
+def sessions_for(stores_version: int, as_of_us: int) -> Prepared | None:
+    """The prepared sessions, if they are of this stores version and cover this as_of's lookback."""
+    found = _prepared
+    if found is None or found.stores_version != stores_version:
+        return None
+    if found.first_us > as_of_us - LOOKBACK_US or found.last_us < as_of_us:
+        return None
+    return found
+
+
+def warm_up(engine: Engine) -> None:
+    """Make the zones' transitions, the CSV's number table and the stores' sessions, for the
+    newest poll (nothing when there is none yet)."""
+    global _prepared
+    written_hundredths(1 << 15)  # the CSV's number table (a week in hours is 16,800 hundredths)
+    with snapshot(engine) as snap:
+        current = version.current(snap.conn)
+        if current.newest_poll_us is None:
+            return
+        stores = Stores.read(snap.conn, _ALL)
+    newest = current.newest_poll_us
+    first_us, last_us = newest - LOOKBACK_US - DAY_US, newest + _AHEAD_US
+    data = stores.report_input(PollRows.empty(), newest)
+    made = business_sessions(list(data.timezones), data.hours_store, data.hours_day, data.hours_start_s,
+                             data.hours_end_s, first_us // US, -(-last_us // US))
+    # by key: the stores are read in the report's order, their sessions by position in it
+    order = np.argsort(stores.keys[made.store], kind="stable")
+    keyed = Sessions(stores.keys[made.store][order], made.start_s[order], made.end_s[order])
+    _prepared = Prepared(current.stores_version, first_us, last_us, keyed)
+
+
+def refresh(engine: Engine) -> bool:
+    """Make the sessions again if the stores changed or the newest poll moved on by a day since;
+    whether it did."""
+    with engine.connect() as conn:
+        current = version.current(conn)
+    found = _prepared
+    if current.newest_poll_us is None or (
+            found is not None and found.stores_version == current.stores_version
+            and current.newest_poll_us + DAY_US <= found.last_us):
+        return False
+    warm_up(engine)
+    return True
