@@ -7,7 +7,9 @@ numbered changes that such local copies needed go too (data_version's epoch and 
 poll_deletions, polls.seq, polls.overridden_seq): data_version now holds a random version,
 new for every write, another new for every change to the stores, their hours or zones, and
 the newest poll. report_parts notes the version each part read,
-and reports the plan of a sharded report (storemon/reports/shards.py).
+and reports the plan of a sharded report (storemon/reports/shards.py). On PostgreSQL store
+ids compare byte by byte (collation "C"), the report's order, so a part's range of them is
+a range of their unique index.
 
 The layout is written out here rather than imported, so this migration means the same
 whatever storemon/core/polls.py later becomes: per (store, day), ``polls`` the day's polls in
@@ -61,6 +63,8 @@ def upgrade() -> None:
                     sa.Column("newest_poll_us", sa.BigInteger))
     op.execute(sa.text("INSERT INTO data_version (id, version, stores_version, newest_poll_us) VALUES (1, :v, :s, :n)")
                .bindparams(v=secrets.randbits(63) or 1, s=secrets.randbits(63) or 1, n=newest))
+    if postgres:  # ids compared byte by byte, the report's order, whatever the database's default
+        op.execute('ALTER TABLE stores ALTER COLUMN store_id TYPE text COLLATE "C"')
     op.add_column("reports", sa.Column("plan", sa.Text))
     op.add_column("report_parts", sa.Column("version", sa.BigInteger, nullable=False, server_default="0"))
     if postgres:
@@ -90,6 +94,8 @@ def downgrade() -> None:
     bind = op.get_bind()
     op.drop_column("report_parts", "version")
     op.drop_column("reports", "plan")
+    if bind.dialect.name == "postgresql":
+        op.execute('ALTER TABLE stores ALTER COLUMN store_id TYPE text COLLATE "default"')
     op.create_table("polls",
                     sa.Column("ts_us", sa.BigInteger, primary_key=True, autoincrement=False),
                     sa.Column("store", sa.Integer, primary_key=True, autoincrement=False),

@@ -22,7 +22,9 @@ class Store(Base):
     __tablename__ = "stores"
 
     id: Mapped[int] = mapped_column(Integer, primary_key=True)
-    store_id: Mapped[str] = mapped_column(Text, unique=True)
+    # Compared byte by byte (PostgreSQL's "C" collation, SQLite's own), whatever the database's
+    # default: the report's order of stores, so its unique index serves a range of them.
+    store_id: Mapped[str] = mapped_column(Text().with_variant(Text(collation="C"), "postgresql"), unique=True)
     # As given in timezones.csv; NULL when the store has no row. Unknown names are
     # kept too and fall back to America/Chicago when a report is computed.
     timezone: Mapped[str | None] = mapped_column(Text)

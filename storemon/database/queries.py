@@ -94,7 +94,7 @@ def latest_poll_us(conn: Connection) -> int | None:
 @dataclass(frozen=True)
 class StoreRange:
     """The stores whose id is at or after ``first`` and before ``end`` (None: unbounded), in the
-    report's order (code points, which PostgreSQL's "C" collation and SQLite's default follow)."""
+    report's order (code points: store ids compare byte by byte in both databases)."""
 
     first: str | None = None
     end: str | None = None
@@ -109,10 +109,6 @@ class StoreRange:
 
 
 EVERY_STORE = StoreRange()
-
-
-def _in_order(conn: Connection, column: str) -> str:
-    return f'{column} COLLATE "C"' if is_postgres(conn) else column
 
 
 @dataclass
@@ -137,7 +133,7 @@ class Stores:
             keys, first, ids, zones = fetch_all(conn, f"""
                 SELECT string_agg(int4send(s.id), ''::bytea), string_agg(int8send(s.first_poll_us), ''::bytea),
                        string_agg(s.store_id, E'\\n'), string_agg(coalesce(s.timezone, ''), E'\\n')
-                FROM (SELECT * FROM stores s WHERE {where} ORDER BY {_in_order(conn, "s.store_id")}) s""",
+                FROM (SELECT * FROM stores s WHERE {where} ORDER BY s.store_id) s""",
                                                 params, binary=True)[0]
             hours = fetch_all(conn, f"""
                 SELECT string_agg(int4send(h.store) || int2send(h.day) || int4send(h.start_s) || int4send(h.end_s),
@@ -170,7 +166,9 @@ class Stores:
             picked = chosen.tolist()
             stores = Stores(mine, [self.store_ids[i] for i in picked], [self.timezones[i] for i in picked],
                             self.first_poll_us[chosen], hours[lo:hi])
-            found.append(Piece(stores, chosen, (int(mine[0]), int(mine[-1])) if contiguous else mine))
+            # (a run of stores numbered one after another, as a load numbers new ones, is a range)
+            whole = contiguous or int(mine[-1]) - int(mine[0]) + 1 == mine.size
+            found.append(Piece(stores, chosen, (int(mine[0]), int(mine[-1])) if whole else mine))
         return found
 
     def in_order(self) -> Stores:
@@ -219,7 +217,7 @@ def _hours(packed: bytes | None) -> np.ndarray:
 def listed(conn: Connection, as_of_us: int, within: StoreRange = EVERY_STORE) -> tuple[str, tuple]:
     """The SQL condition on ``stores s`` of the stores a report lists: polled at or before as_of,
     of a range of store ids (or all)."""
-    where, params = within.where(_in_order(conn, "s.store_id"))
+    where, params = within.where("s.store_id")
     return f"s.first_poll_us <= %s AND {where}", (as_of_us, *params)
 
 
@@ -233,12 +231,11 @@ def store_id_cuts(engine: Engine, as_of_us: int, parts: int) -> list[str]:
     """The store ids that cut the stores a report lists into ``parts`` runs of (nearly) equal
     size, in the report's order: the first id of every run after the first."""
     with engine.connect() as conn:
-        ordered = _in_order(conn, "store_id")
-        found = fetch_all(conn, f"""
-            SELECT store_id FROM (SELECT store_id, row_number() OVER (ORDER BY {ordered}) - 1 AS at,
+        found = fetch_all(conn, """
+            SELECT store_id FROM (SELECT store_id, row_number() OVER (ORDER BY store_id) - 1 AS at,
                                          count(*) OVER () AS total
                                   FROM stores WHERE first_poll_us <= %s) ranked
-            WHERE at > 0 AND at * %s / total > (at - 1) * %s / total ORDER BY {ordered}""",
+            WHERE at > 0 AND at * %s / total > (at - 1) * %s / total ORDER BY store_id""",
                           (as_of_us, parts, parts))
     return [row[0] for row in found]
 

@@ -12,6 +12,7 @@ moved on by a day (``refresh``), so the next work horses start with them.
 
 from __future__ import annotations
 
+import ctypes
 import logging
 from dataclasses import dataclass
 
@@ -29,6 +30,7 @@ log = logging.getLogger(__name__)
 # that the reports of the day after still find theirs.
 _AHEAD_US = 2 * DAY_US
 _ALL = 1 << 62  # an as_of after every poll: every store polled so far
+_PIECE_STORES = 20_000
 
 
 @dataclass(frozen=True)
@@ -76,13 +78,27 @@ def warm_up(engine: Engine) -> None:
         stores = Stores.read(snap.conn, _ALL)
     newest = current.newest_poll_us
     first_us, last_us = newest - LOOKBACK_US - DAY_US, newest + _AHEAD_US
-    data = stores.report_input(PollRows.empty(), newest)
-    made = business_sessions(list(data.timezones), data.hours_store, data.hours_day, data.hours_start_s,
-                             data.hours_end_s, first_us // US, -(-last_us // US))
-    # by key: the stores are read in the report's order, their sessions by position in it
-    order = np.argsort(stores.keys[made.store], kind="stable")
-    keyed = Sessions(stores.keys[made.store][order], made.start_s[order], made.end_s[order])
-    _prepared = Prepared(current.stores_version, first_us, last_us, keyed)
+    made = []
+    for piece in stores.pieces(_PIECE_STORES, contiguous=True):  # (in key order: a few MB at a time)
+        data = piece.stores.report_input(PollRows.empty(), newest)
+        found = business_sessions(list(data.timezones), data.hours_store, data.hours_day, data.hours_start_s,
+                                  data.hours_end_s, first_us // US, -(-last_us // US))
+        made.append(Sessions(piece.stores.keys[found.store], found.start_s, found.end_s))
+    del stores
+    none = np.zeros(0, np.int64)
+    _prepared = Prepared(current.stores_version, first_us, last_us,
+                         Sessions(*(np.concatenate([none] + [getattr(m, f) for m in made])
+                                    for f in ("store", "start_s", "end_s"))))
+    _release_free_memory()
+
+
+def _release_free_memory() -> None:
+    """Hand the memory the warm-up freed back to the system (glibc keeps it otherwise), so the
+    worker, and every work horse forked from it, stays small."""
+    try:
+        ctypes.CDLL("libc.so.6").malloc_trim(0)
+    except (OSError, AttributeError):  # not glibc: nothing to do
+        pass
 
 
 def refresh(engine: Engine) -> bool:
