@@ -2,8 +2,8 @@
 
     .venv/bin/python -m bench.bench_api [--workers N]
 
-1. The first report of a freshly started worker (its warm-up done), with and without a
-   report cache on its disk.
+1. The first report of a freshly started worker (its warm-up done; nothing of a report is
+   kept on a worker's disk).
 2. Hourly: one more hour of polls loaded, then POST /trigger_report and GET every 20 ms
    until the CSV comes; five hours after a warm-up, on a copy of the benchmark database.
 3. trigger -> Complete again, nothing loaded in between.
@@ -17,7 +17,6 @@ import argparse
 import http.client
 import json
 import os
-import shutil
 import signal
 import socket
 import statistics
@@ -62,14 +61,15 @@ def wait_until_up(port: int) -> None:
     raise RuntimeError("the web process did not come up")
 
 
-def start_web(database_url: str, api_rate_limit: str = "", redis_url: str = REDIS_URL
+def start_web(database_url: str, api_rate_limit: str = "", redis_url: str = REDIS_URL, extra: dict | None = None
               ) -> tuple[subprocess.Popen, int, dict]:
     """waitress (8 threads) serving wsgi:app on the database and a free port, once it answers;
-    no rate limit on triggers. Returns the process, its port and its environment."""
+    no rate limit on triggers. Returns the process, its port and its environment (``extra``
+    added to this process's)."""
     port = free_port()
     env = {**os.environ, "DATABASE_URL": database_url, "REDIS_URL": redis_url, "RQ_QUEUE": "bench",
            "PYTHONPATH": str(ROOT), "LOG_LEVEL": "WARNING", "API_RATE_LIMIT": api_rate_limit,
-           "TRIGGER_RATE_LIMIT": ""}
+           "TRIGGER_RATE_LIMIT": "", **(extra or {})}
     web = subprocess.Popen([sys.executable, "-m", "waitress", "--host=127.0.0.1", f"--port={port}", "--threads=8",
                             "wsgi:app"], cwd=ROOT, env=env, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
     wait_until_up(port)
@@ -113,14 +113,12 @@ def stop_workers(workers: list[subprocess.Popen]) -> None:
 
 
 @contextmanager
-def service(database_url: str, api_rate_limit: str = "", workers: int = 1, cache_dir: str | None = None,
-            redis_url: str = REDIS_URL) -> Iterator[tuple[http.client.HTTPConnection, dict]]:
+def service(database_url: str, api_rate_limit: str = "", workers: int = 1, redis_url: str = REDIS_URL,
+            extra: dict | None = None) -> Iterator[tuple[http.client.HTTPConnection, dict]]:
     """The web process and worker.py processes on the database, their Redis database flushed;
     a keep-alive connection, and the environment the processes run in."""
     subprocess.run(["redis-cli", "-u", redis_url, "flushdb"], check=True, capture_output=True)
-    web, port, env = start_web(database_url, api_rate_limit, redis_url)
-    if cache_dir:
-        env["REPORT_CACHE_DIR"] = cache_dir
+    web, port, env = start_web(database_url, api_rate_limit, redis_url, extra)
     started = start_workers(env, workers)
     try:
         yield http.client.HTTPConnection("127.0.0.1", port, timeout=600), env
@@ -173,47 +171,40 @@ def main() -> None:
     rate_limit = os.environ.get("BENCH_API_RATE_LIMIT", "")
     url = copy_database(prepare("full"), "storemon_bench_api")
     next_hour = dataset("next_hour", "--start", "2023-01-25T18:00", "--days", "0.042", schedules=False)
-    cache_dir = tempfile.mkdtemp(prefix="storemon-bench-cache-")
-    try:
-        for label, keep in (("no cache on disk", False), ("a cache on disk", True)):
-            firsts = []
-            for _ in range(3):
-                if not keep:
-                    shutil.rmtree(cache_dir, ignore_errors=True)
-                with service(url, rate_limit, args.workers, cache_dir) as (conn, _):
-                    firsts.append(trigger_to_csv(conn))
-            summary(f"first report of a freshly started worker, {label}", firsts)
+    firsts = []
+    for _ in range(5):
+        with service(url, rate_limit, args.workers) as (conn, _):
+            firsts.append(trigger_to_csv(conn))
+    summary("first report of a freshly started worker", firsts)
 
-        with service(url, rate_limit, args.workers, cache_dir) as (conn, env):
-            trigger_to_csv(conn)
-            hourly = []
-            for k, directory in enumerate(hours_after(next_hour, 6)):
-                measured(LOAD_HOUR.format(directory=str(directory)), url)
-                elapsed = trigger_to_csv(conn)
-                if k:  # the first pays for its process's first fork and connections
-                    hourly.append(elapsed)
-            summary("hourly: one more hour loaded, then trigger -> CSV", hourly)
-            summary("trigger -> CSV, nothing new", [trigger_to_csv(conn) for _ in range(5)])
+    with service(url, rate_limit, args.workers) as (conn, env):
+        trigger_to_csv(conn)
+        hourly = []
+        for k, directory in enumerate(hours_after(next_hour, 6)):
+            measured(LOAD_HOUR.format(directory=str(directory)), url)
+            elapsed = trigger_to_csv(conn)
+            if k:  # the first pays for its process's first fork and connections
+                hourly.append(elapsed)
+        summary("hourly: one more hour loaded, then trigger -> CSV", hourly)
+        summary("trigger -> CSV, nothing new", [trigger_to_csv(conn) for _ in range(5)])
 
-            # eight different as_of, so that none is coalesced onto another
-            ids = [json.loads(request(conn, "POST", f"/trigger_report?as_of=2023-01-25T{10 + i}:00:00Z")[1])["report_id"]
-                   for i in range(8)]
-            latencies, statuses = [], {}
-            watched = ids[-1]
-            while True:
-                t0 = time.perf_counter()
-                status, body = request(conn, "GET", f"/get_report/{watched}")
-                latencies.append(time.perf_counter() - t0)
-                if status == 200:
-                    break
-                state = json.loads(body)["status"]
-                statuses[state] = statuses.get(state, 0) + 1
-            latencies.sort()
-            p = lambda q: latencies[min(len(latencies) - 1, int(q * len(latencies)))] * 1000  # noqa: E731
-            print(f"GET /get_report while 8 reports computed: {len(latencies)} requests ({statuses}), "
-                  f"p50 {p(0.50):.1f} ms, p99 {p(0.99):.1f} ms, max {latencies[-1] * 1000:.1f} ms")
-    finally:
-        shutil.rmtree(cache_dir, ignore_errors=True)
+        # eight different as_of, so that none is coalesced onto another
+        ids = [json.loads(request(conn, "POST", f"/trigger_report?as_of=2023-01-25T{10 + i}:00:00Z")[1])["report_id"]
+               for i in range(8)]
+        latencies, statuses = [], {}
+        watched = ids[-1]
+        while True:
+            t0 = time.perf_counter()
+            status, body = request(conn, "GET", f"/get_report/{watched}")
+            latencies.append(time.perf_counter() - t0)
+            if status == 200:
+                break
+            state = json.loads(body)["status"]
+            statuses[state] = statuses.get(state, 0) + 1
+        latencies.sort()
+        p = lambda q: latencies[min(len(latencies) - 1, int(q * len(latencies)))] * 1000  # noqa: E731
+        print(f"GET /get_report while 8 reports computed: {len(latencies)} requests ({statuses}), "
+              f"p50 {p(0.50):.1f} ms, p99 {p(0.99):.1f} ms, max {latencies[-1] * 1000:.1f} ms")
 
 
 if __name__ == "__main__":

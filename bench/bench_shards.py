@@ -1,17 +1,19 @@
 """Sharded reports through the service: waitress and N worker.py processes on PostgreSQL, a
 fleet ten or thirty times the full scale, REPORT_SHARD_STORES=50000 (the default).
 
-    .venv/bin/python -m bench.bench_shards [--scale 10] [--workers 1 2] [--hours 4]
+    .venv/bin/python -m bench.bench_shards [--scale 10] [--workers 1 2] [--hours 4] [--single]
 
-One service per worker count (web process and workers, a copy of the data, a Redis database
-and a cache of its own), all standing at once. Each takes its first report (every part's
-cache cold); then, hour by hour, each in turn has one more hour of polls loaded and takes a
-report (parts read their caches and what changed), so the worker counts are compared in
-turns minutes apart rather than in runs a quarter of an hour apart on a machine whose speed
-drifts. Timed from POST /trigger_report to the CSV downloaded (polling every 100 ms: on two
-cores, a client asking every 20 ms takes CPU from the workers). The peak resident memory of
-every worker process and work horse is looked at every 50 ms; each last CSV is checked byte
-for byte against the single-job report of the same as_of (REPORT_SHARD_STORES=0, no cache).
+One service per worker count (web process and workers, a copy of the data and a Redis
+database of its own), all standing at once; ``--single`` adds one more with as many workers
+as the largest count whose reports are never cut (REPORT_SHARD_STORES=0), to compare a
+sharded report with the same report as one job. Each takes its first report right after its
+workers started; then, hour by hour, each in turn has one more hour of polls loaded and
+takes a report, so the services are compared in turns minutes apart rather than in runs a
+quarter of an hour apart on a machine whose speed drifts. Timed from POST /trigger_report to
+the CSV downloaded (polling every 100 ms: on two cores, a client asking every 20 ms takes
+CPU from the workers). The peak resident memory of every worker process and work horse is
+looked at every 50 ms; each last CSV is checked byte for byte against the single-job
+report of the same as_of.
 Each hourly report's time is shown split as RQ recorded its jobs (``timeline``): planning,
 the parts, the join, and the waits between them.
 Each scale is generated into bench/data/ and loaded into a database of its own on first use.
@@ -23,9 +25,7 @@ import argparse
 import contextlib
 import json
 import os
-import shutil
 import statistics
-import tempfile
 import threading
 import time
 from dataclasses import dataclass, field
@@ -149,6 +149,7 @@ result = {{'same': single == lifecycle.csv_of(engine, {report_id!r}), 'rows': si
 @dataclass
 class Stack:
     workers: int
+    sharded: bool
     url: str
     conn: object
     redis_url: str
@@ -157,6 +158,10 @@ class Stack:
     hourly: list[float] = field(default_factory=list)
     phases: list[dict[str, float]] = field(default_factory=list)
 
+    @property
+    def label(self) -> str:
+        return f"{self.workers} worker(s), {'sharded' if self.sharded else 'one job'}"
+
 
 def main() -> None:
     print(machine_speed(), flush=True)
@@ -164,25 +169,26 @@ def main() -> None:
     parser.add_argument("--scale", type=int, default=10)
     parser.add_argument("--workers", type=int, nargs="+", default=[1, 2])
     parser.add_argument("--hours", type=int, default=4)
+    parser.add_argument("--single", action="store_true", help="also a service whose reports are one job each")
     args = parser.parse_args()
     name = f"scale{args.scale}"
     DATASETS.setdefault(name, ("--scale", str(args.scale)))
     source = prepare(name)
     next_hour = dataset(f"next_hour_{name}", "--start", "2023-01-25T18:00", "--days", "0.042",
                         "--scale", str(args.scale), schedules=False)
-    os.environ["REPORT_SHARD_STORES"] = os.environ.get("REPORT_SHARD_STORES", "50000")
+    shard_stores = os.environ.get("REPORT_SHARD_STORES", "50000")
     with contextlib.ExitStack() as stack, MemorySampler() as memory:
-        # One service per worker count, each on its own copy of the data, Redis database and
-        # cache, all standing at once: their hourly reports take turns, minutes apart, so a
-        # change in this shared machine's speed falls on every worker count alike.
+        # One service per worker count, each on its own copy of the data and Redis database,
+        # all standing at once: their hourly reports take turns, minutes apart, so a change in
+        # this shared machine's speed falls on every one alike.
         stacks = []
-        for k, workers in enumerate(args.workers):
-            url = copy_database(source, f"storemon_bench_shards_{workers}w")
-            cache_dir = tempfile.mkdtemp(prefix="storemon-bench-cache-")
-            stack.callback(shutil.rmtree, cache_dir, ignore_errors=True)
+        kinds = [(workers, True) for workers in args.workers] + ([(max(args.workers), False)] if args.single else [])
+        for k, (workers, sharded) in enumerate(kinds):
+            url = copy_database(source, f"storemon_bench_shards_{workers}w{'' if sharded else '_single'}")
             redis_url = f"{REDIS_BASE}/{13 - k}"
-            conn, _ = stack.enter_context(service(url, "", workers, cache_dir, redis_url=redis_url))
-            stacks.append(Stack(workers, url, conn, redis_url))
+            conn, _ = stack.enter_context(service(url, "", workers, redis_url=redis_url,
+                                                  extra={"REPORT_SHARD_STORES": shard_stores if sharded else "0"}))
+            stacks.append(Stack(workers, sharded, url, conn, redis_url))
         for one in stacks:
             one.conn.close()  # (idle while another stack worked, waitress may have closed it; it reopens)
             one.first, one.report_id, *_ = timed_report(one.conn)
@@ -195,10 +201,10 @@ def main() -> None:
                 phases = timeline(one.redis_url, one.report_id, triggered, received)
                 if phases is not None:
                     one.phases.append(phases)
-                    print(f"  {one.workers} worker(s), {elapsed:.2f} s: {shown(phases)}", flush=True)
+                    print(f"  {one.label}, {elapsed:.2f} s: {shown(phases)}", flush=True)
     for one in stacks:
         check = measured(CHECK.format(report_id=one.report_id), one.url)
-        print(f"{name}, {one.workers} worker(s): first report (caches cold) {one.first:.2f} s; hourly, one more hour "
+        print(f"{name}, {one.label}: first report of the freshly started workers {one.first:.2f} s; hourly, one more hour "
               f"loaded: median {statistics.median(one.hourly):.2f} s, max {max(one.hourly):.2f} s "
               f"({', '.join(f'{t:.2f}' for t in one.hourly)}); {check['rows']:,} stores; "
               f"{'byte-identical to' if check['same'] else 'DIFFERENT FROM'} the single-job report", flush=True)
@@ -207,8 +213,8 @@ def main() -> None:
     print(f"peak resident memory of any worker process or work horse: {memory.peak_mb:.0f} MB")
     base = stacks[0]
     for one in stacks[1:]:
-        print(f"{one.workers} workers against {base.workers}: {statistics.median(base.hourly) / statistics.median(one.hourly):.2f}x"
-              f" (medians; hour by hour {', '.join(f'{a / b:.2f}' for a, b in zip(base.hourly, one.hourly))})")
+        print(f"{base.label} against {one.label}: {one.label} {statistics.median(base.hourly) / statistics.median(one.hourly):.2f}x"
+              f" as fast (medians; hour by hour {', '.join(f'{a / b:.2f}' for a, b in zip(base.hourly, one.hourly))})")
 
 
 if __name__ == "__main__":

@@ -1,4 +1,4 @@
-"""Full-scale benchmark data, generated on demand (never committed) with shared/tools/synth_polls.py."""
+"""Full-scale benchmark data, generated on demand into bench/data/ (never committed) by bench/synth.py."""
 
 from __future__ import annotations
 
@@ -13,7 +13,8 @@ import psycopg
 
 ROOT = Path(__file__).resolve().parent.parent
 DATA = ROOT / "bench" / "data"
-SYNTH = Path(os.environ.get("SYNTH_POLLS", ROOT.parent / "shared" / "tools" / "synth_polls.py"))
+SYNTH = ROOT / "bench" / "synth.py"
+# Every database a benchmark makes (or drops and makes again) is named after this one.
 BENCH_PG = os.environ.get("BENCH_DATABASE_URL", "postgresql://root@127.0.0.1:5432/storemon_bench")
 
 
@@ -30,8 +31,10 @@ def dataset(name: str, *synth_args: str, schedules: bool = True) -> Path:
 
 
 def fresh_postgres(url: str = BENCH_PG) -> str:
-    """Drop and create the benchmark database; return its URL."""
+    """Drop and create a benchmark database (only one named after BENCH_DATABASE_URL's); its URL."""
     name = url.rsplit("/", 1)[1]
+    if not name.startswith(BENCH_PG.rsplit("/", 1)[1]):
+        raise ValueError(f"{name}: not a benchmark database; a benchmark drops only those it makes")
     with psycopg.connect(url.rsplit("/", 1)[0] + "/postgres", autocommit=True) as conn:
         conn.execute(f'DROP DATABASE IF EXISTS "{name}"')
         conn.execute(f'CREATE DATABASE "{name}"')
