@@ -38,43 +38,47 @@ class Varying:
 
 
 def _copy_rows(columns: Sequence[tuple[str, str, object]]) -> Iterator[bytes]:
-    """Binary COPY data for numeric and ``bytea`` columns, built by NumPy a chunk of rows at a
-    time, not row by row: every field's bytes land at offsets computed for all rows at once."""
-    n = len(columns[0][2].lengths if isinstance(columns[0][2], Varying) else columns[0][2]) if columns else 0
-    widths = [np.full(n, np.dtype(_BINARY_TYPES[t]).itemsize, np.int64) if t in _BINARY_TYPES
-              else np.asarray(v.lengths, np.int64) for _, t, v in columns]
-    row_bytes = 2 + sum(4 + w for w in widths) if columns else np.zeros(0, np.int64)
-    data_starts = [np.cumsum(w) - w for w in widths]
-    row_ends = np.cumsum(row_bytes)
+    """Binary COPY data for numeric columns and at most one ``bytea`` column, built by NumPy a
+    chunk of rows at a time, not row by row: each row's fixed-width bytes (field count,
+    lengths, numbers) are the same size, so they are made as one matrix, and a mask tells
+    them from the byte strings' bytes in the output."""
+    varying = [k for k, (_, t, _) in enumerate(columns) if t not in _BINARY_TYPES]
+    assert len(varying) <= 1, "binary COPY here takes one bytea column at most"
+    n = len(columns[varying[0]][2].lengths if varying else columns[0][2]) if columns else 0
+    lengths = np.asarray(columns[varying[0]][2].lengths, np.int64) if varying else np.zeros(n, np.int64)
+    data = columns[varying[0]][2].data if varying else np.zeros(0, np.uint8)
+    fixed = 2 + sum(4 + (np.dtype(_BINARY_TYPES[t]).itemsize if t in _BINARY_TYPES else 0) for _, t, _ in columns)
+    before = 2 + sum(4 + np.dtype(_BINARY_TYPES[t]).itemsize for _, t, _ in columns[:varying[0]]) + 4 \
+        if varying else fixed  # a row's fixed bytes before its byte string
+    row_ends = np.cumsum(fixed + lengths)
+    data_ends = np.cumsum(lengths)
     yield _COPY_HEADER
     lo = 0
     while lo < n:  # rows of about _COPY_CHUNK_BYTES at a time (at least one)
         done = int(row_ends[lo - 1]) if lo else 0
         hi = min(max(lo + 1, int(np.searchsorted(row_ends, done + _COPY_CHUNK_BYTES, side="right"))), n)
-        sizes = row_bytes[lo:hi]
-        offset = np.cumsum(sizes) - sizes
-        out = np.empty(int(sizes.sum()), np.uint8)
-        _put(out, offset, np.full(hi - lo, len(columns), ">i2"))
-        at = offset + 2
-        for (_, sql_type, values), width, starts in zip(columns, widths, data_starts):
-            _put(out, at, width[lo:hi].astype(">i4"))
-            at = at + 4
+        parts = [np.full((hi - lo, 1), len(columns), ">i2").view(np.uint8)]
+        for (_, sql_type, values), size in zip(columns, (lengths[lo:hi] for _ in columns)):
             if sql_type in _BINARY_TYPES:
-                _put(out, at, np.asarray(values[lo:hi]).astype(_BINARY_TYPES[sql_type]))
-            else:  # each row's value is a run of the column's buffer
-                first, count = int(starts[lo]), int(width[lo:hi].sum())
-                shift = np.repeat(at - (starts[lo:hi] - first), width[lo:hi])
-                out[shift + np.arange(count)] = values.data[first:first + count]
-            at = at + width[lo:hi]
+                kind = np.dtype(_BINARY_TYPES[sql_type])
+                parts.append(np.full((hi - lo, 1), kind.itemsize, ">i4").view(np.uint8))
+                parts.append(np.asarray(values[lo:hi]).astype(kind).reshape(-1, 1).view(np.uint8))
+            else:
+                parts.append(size.astype(">i4").reshape(-1, 1).view(np.uint8))
+        matrix = np.concatenate(parts, axis=1)  # each row's fixed bytes, in order
+        first = int(data_ends[lo - 1]) if lo else 0
+        out = np.empty(int(row_ends[hi - 1]) - done, np.uint8)
+        if varying:  # each row: ``before`` fixed bytes, its byte string, the rest of its fixed bytes
+            runs = np.empty((hi - lo, 3), np.int64)
+            runs[:, 0], runs[:, 1], runs[:, 2] = before, lengths[lo:hi], fixed - before
+            is_fixed = np.repeat(np.tile(np.array([True, False, True]), hi - lo), runs.ravel())
+            out[is_fixed] = matrix.ravel()
+            out[~is_fixed] = data[first:int(data_ends[hi - 1])]
+        else:
+            out[:] = matrix.ravel()
         yield out.tobytes()
         lo = hi
     yield _COPY_TRAILER
-
-
-def _put(out: np.ndarray, at: np.ndarray, values: np.ndarray) -> None:
-    """Write fixed-width values (one per row, big-endian already) at these byte offsets."""
-    width = values.dtype.itemsize
-    out[(at[:, None] + np.arange(width)).ravel()] = values.view(np.uint8)
 
 
 def copy_into(conn: Connection, table: str, columns: Sequence[tuple[str, str, Sequence]]) -> None:
@@ -99,13 +103,15 @@ def copy_into(conn: Connection, table: str, columns: Sequence[tuple[str, str, Se
 
 
 @contextmanager
-def staged(conn: Connection, table: str, columns: Sequence[tuple[str, str, Sequence]]) -> Iterator[str]:
-    """A temporary table filled with the given columns, dropped afterwards."""
+def staged(conn: Connection, table: str, columns: Sequence[tuple[str, str, Sequence]], analyze: bool = True
+           ) -> Iterator[str]:
+    """A temporary table filled with the given columns, dropped afterwards; analysed for the
+    planner (PostgreSQL) unless it is only read through (``analyze`` false)."""
     ddl = ", ".join(f"{name} {sql_type}" for name, sql_type, _ in columns)
     conn.exec_driver_sql(f"CREATE TEMPORARY TABLE {table} ({ddl})")
     try:
         copy_into(conn, table, columns)
-        if is_postgres(conn):
+        if analyze and is_postgres(conn):
             conn.exec_driver_sql(f"ANALYZE {table}")
         yield table
     finally:

@@ -20,8 +20,10 @@ from sqlalchemy import Connection
 from ..core.polls import POLL_DTYPE, PollRows, day_of, first_of_runs, merged
 from .bulk import Varying, copy_into, cursor, execute, fetch_all, staged
 from .engines import is_postgres
+from .models import FILL_PERCENT
 
 _ROW_HEADER = np.dtype([("store", ">i4"), ("size", ">i4")])
+_FEW_DAYS = 3  # a batch within this many days reads those days' rows whole to merge into
 # One row of two byte strings: each row's (store, size of its polls), and its polls.
 _PACKED = "string_agg(int4send(p.store) || int4send(length(p.polls)), ''::bytea), string_agg(p.polls, ''::bytea)"
 
@@ -71,16 +73,27 @@ def delete_days_before(conn: Connection, day: int) -> int:
 
 def _note_first_polls(conn: Connection, rows: PollRows) -> None:
     """Each store's earliest poll (its first row's first, rows in (store, day) order), kept in
-    stores.first_poll_us."""
+    stores.first_poll_us where it is earlier (an hour's batch: none is)."""
     first = first_of_runs(rows.store)
-    with staged(conn, "first_poll_stage", [("store", "int4", rows.store[first]),
-                                           ("first_us", "int8", rows.first_us()[first])]):
-        execute(conn, "UPDATE stores SET first_poll_us = f.first_us FROM first_poll_stage f"
-                      " WHERE stores.id = f.store AND (stores.first_poll_us IS NULL OR f.first_us < stores.first_poll_us)")
+    store, first_us = rows.store[first], rows.first_us()[first]
+    stored = dict(fetch_all(conn, "SELECT id, first_poll_us FROM stores WHERE first_poll_us IS NOT NULL"
+                                  " AND first_poll_us <= %s", (int(first_us.max()),)))
+    earlier = [i for i, (key, at) in enumerate(zip(store.tolist(), first_us.tolist())) if stored.get(key, at + 1) > at]
+    if earlier:
+        with staged(conn, "first_poll_stage", [("store", "int4", store[earlier]), ("first_us", "int8", first_us[earlier])]):
+            execute(conn, "UPDATE stores SET first_poll_us = f.first_us FROM first_poll_stage f WHERE stores.id = f.store"
+                          " AND (stores.first_poll_us IS NULL OR f.first_us < stores.first_poll_us)")
 
 
 def _rows_at(conn: Connection, store: np.ndarray, day: np.ndarray) -> PollRows:
-    """The stored rows of these (store, day) keys."""
+    """The stored rows of these (store, day) keys: those of a few days read whole (an hour's
+    batch: the day's rows of the fleet, by the day index) and kept in NumPy, others joined
+    with the keys in the database."""
+    if int(day.max()) - int(day.min()) < _FEW_DAYS:
+        rows = _decoded(conn, "poll_days p", "p.day BETWEEN %s AND %s", (int(day.min()), int(day.max())))
+        wanted = np.sort((store << 32) | day)
+        at = np.minimum(np.searchsorted(wanted, rows.key), wanted.size - 1)
+        return rows.taken(np.flatnonzero(wanted[at] == rows.key))
     with staged(conn, "day_keys", [("store", "int4", store), ("day", "int4", day)]):
         return _decoded(conn, "poll_days p JOIN day_keys k ON p.store = k.store AND p.day = k.day", "true", ())
 
@@ -103,11 +116,17 @@ def _write(conn: Connection, rows: PollRows, empty: bool = False) -> None:
     columns = [("store", "int4", rows.store), ("day", "int4", rows.day()),
                ("polls", "bytea", Varying(rows.count * POLL_DTYPE.itemsize, rows.encoded()))]
     if empty:
+        # Whole days, mostly, that will not grow: pages filled whole, not for a day's growth
+        # (models.PollDay), while this transaction writes them (SQLite has no such setting).
+        if is_postgres(conn):
+            execute(conn, "ALTER TABLE poll_days SET (fillfactor = 100)")
         copy_into(conn, "poll_days", columns)
+        if is_postgres(conn):
+            execute(conn, f"ALTER TABLE poll_days SET (fillfactor = {FILL_PERCENT})")
         return
     upsert = " ON CONFLICT (store, day) DO UPDATE SET polls = excluded.polls"
     if is_postgres(conn):
-        with staged(conn, "day_rows", columns):
+        with staged(conn, "day_rows", columns, analyze=False):  # (read through: nothing to plan)
             execute(conn, "INSERT INTO poll_days (store, day, polls) SELECT store, day, polls FROM day_rows" + upsert)
     else:
         driver = conn.connection.driver_connection
