@@ -42,6 +42,7 @@ WARM_UP_LIMIT_S = 60  # the longest any one statement of the warm-up may take
 
 @cache
 def _worker_class():
+    from rq.exceptions import StopRequested
     from rq.worker import HerokuWorker
 
     from storemon.database import engines
@@ -83,6 +84,8 @@ def _worker_class():
             try:
                 if warm.refresh(jobs.process_engine()):
                     self.log.info("the stores' sessions made again for the reports to come")
+            except StopRequested:  # (a shutdown signal, raised by RQ's handler wherever the worker is)
+                raise
             except Exception as exc:
                 self.log.warning("the stores' sessions were not made again: %s", engines.describe(exc))
 
@@ -112,7 +115,7 @@ def _worker_class():
                 changed = lifecycle.settle_stale(jobs.process_engine(), self.queues[0], settings)
                 if changed:
                     self.log.info("settled or re-queued %d stale report(s)", changed)
-            except RedisError:
+            except (RedisError, StopRequested):
                 raise
             except Exception as exc:  # the database may be down: try again next round
                 self.log.warning("could not settle stale reports: %s", engines.describe(exc))
@@ -226,6 +229,9 @@ def main() -> None:
     if problem:
         sys.exit(problem)
     configure_logging(settings)
+    from storemon.reports.warm import keep_freed_memory
+
+    keep_freed_memory()
     warm_up(settings)
     run(settings)
 

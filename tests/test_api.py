@@ -507,3 +507,22 @@ def test_a_reports_log_lines_carry_its_id(client, app, seeded, settings, capture
     report_id = trigger(client, query_string={"as_of": AS_OF})
     run_jobs(app)
     assert f"storemon.reports.jobs [report={report_id}]: complete: as of {AS_OF}" in captured_logs()
+
+
+def test_a_shutdown_signal_while_the_worker_prepares_stops_it(app, monkeypatch):
+    """RQ's handler raises StopRequested wherever an idle worker is: making the stores' sessions
+    again after a job must let it through, or the worker never stops (seen: a bench's worker
+    outlived its SIGTERM)."""
+    from rq.exceptions import StopRequested
+
+    from storemon.reports import warm
+
+    def stopped(_engine):
+        raise StopRequested()
+
+    monkeypatch.setattr(warm, "refresh", stopped)
+    with forking_worker(app) as idle:
+        with pytest.raises(StopRequested):
+            idle.prepare()
+        with pytest.raises(StopRequested):
+            idle.run_maintenance_tasks()

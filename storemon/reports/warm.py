@@ -92,6 +92,25 @@ def warm_up(engine: Engine) -> None:
     _release_free_memory()
 
 
+# glibc's mallopt parameters
+_M_TRIM_THRESHOLD, _M_MMAP_THRESHOLD = -1, -3
+
+
+def keep_freed_memory() -> None:
+    """Have the allocator keep the memory a report frees, for the next arrays to reuse, rather
+    than map every large array afresh and hand it back: a report makes and frees arrays of
+    megabytes by the hundred, and two threads handing memory back at once stall each other
+    (on this 2-core machine, a NumPy pass over a fresh array ran 0.4-0.6x as fast beside
+    another thread doing the same; 1.2-1.8x with the memory kept). Linux and glibc only;
+    elsewhere nothing changes. Called once, early, by the worker and the command line."""
+    try:
+        libc = ctypes.CDLL("libc.so.6")
+        libc.mallopt(_M_MMAP_THRESHOLD, 1 << 30)
+        libc.mallopt(_M_TRIM_THRESHOLD, 1 << 31)
+    except (OSError, AttributeError):
+        pass
+
+
 def _release_free_memory() -> None:
     """Hand the memory the warm-up freed back to the system (glibc keeps it otherwise), so the
     worker, and every work horse forked from it, stays small."""
