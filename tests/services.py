@@ -151,13 +151,14 @@ class OwnRedis:
 
 
 class WorkerProcess:
-    """``python -u worker.py`` against the given services, its log kept for a failing test."""
+    """``python -u worker.py`` against the given services, its log kept for a failing test; run
+    from the checkout, or from a copy of it at ``root`` (a worker with a disk of its own)."""
 
-    def __init__(self, env: dict[str, str], log_path: Path):
+    def __init__(self, env: dict[str, str], log_path: Path, root: Path = PROJECT_ROOT):
         self.log_path = log_path
         self.log = open(log_path, "ab")
-        self.process = subprocess.Popen([sys.executable, "-u", "worker.py"], cwd=PROJECT_ROOT,
-                                        env={**os.environ, "PYTHONPATH": str(PROJECT_ROOT), **env},
+        self.process = subprocess.Popen([sys.executable, "-u", "worker.py"], cwd=root,
+                                        env={**os.environ, "PYTHONPATH": str(root), **env},
                                         stdout=self.log, stderr=subprocess.STDOUT, start_new_session=True)
 
     @property
@@ -217,3 +218,14 @@ class WebProcess:
         self.process.send_signal(signal.SIGTERM)
         self.process.wait(timeout=10)
         self.log.close()
+
+
+def fresh_copy(directory: Path) -> Path:
+    """The code a worker runs, copied into an empty directory: nothing of the checkout's disk
+    (its instance/ files, caches, benchmark data) comes along."""
+    directory.mkdir(parents=True)
+    for name in ("storemon", "migrations"):
+        shutil.copytree(PROJECT_ROOT / name, directory / name, ignore=shutil.ignore_patterns("__pycache__"))
+    for name in ("worker.py", "wsgi.py", "pyproject.toml"):
+        shutil.copy(PROJECT_ROOT / name, directory / name)
+    return directory

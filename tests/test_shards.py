@@ -36,12 +36,12 @@ def workers(settings, tmp_path):
     """Start worker processes (forking, as in production) cutting reports into small parts."""
     started = []
 
-    def start(count: int = 2, **env) -> list[WorkerProcess]:
+    def start(count: int = 2, root=None, **env) -> list[WorkerProcess]:
         environ = {"DATABASE_URL": settings.database_url, "REDIS_URL": settings.redis_url,
                    "RQ_QUEUE": settings.queue_name, "REPORT_SHARD_STORES": str(PART_STORES),
                    "LOG_LEVEL": "DEBUG", **env}
         for _ in range(count):
-            worker = WorkerProcess(environ, tmp_path / f"worker-{len(started)}.log")
+            worker = WorkerProcess(environ, tmp_path / f"worker-{len(started)}.log", *([root] if root else []))
             started.append(worker)
             wait_for(lambda w=worker: "Listening on" in w.output() or not w.alive(), 60, "the worker to start")
             assert worker.alive(), worker.output()
@@ -163,6 +163,31 @@ def test_a_sharded_report_equals_the_single_job_report(settings, app, data, work
         assert wait_for_csv(client, report_id) == build_report(data)[1]
     logs = "".join((tmp_path / f"worker-{i}.log").read_text() for i in range(2))
     assert logs.count("cut into 4 parts") == 4
+
+
+def test_a_worker_with_an_empty_disk_of_its_own_gives_the_same_csv(settings, app, data, workers, tmp_path):
+    """Two workers, one run from a copy of the code in an empty directory, with an empty home and
+    temporary directory of its own (a machine just started): parts go to both, and the report
+    is byte for byte the one computed here, hour after hour."""
+    from .services import fresh_copy
+
+    machine = tmp_path / "machine"
+    fresh_copy(machine / "code")
+    for name in ("home", "tmp"):
+        (machine / name).mkdir()
+    workers(1)
+    workers(1, root=machine / "code", HOME=str(machine / "home"), TMPDIR=str(machine / "tmp"))
+    client = app.test_client()
+    for hour in (None, 9 * 24, 9 * 24 + 1):
+        if hour is not None:
+            Loads(data, tmp_path / f"next-{hour}")(polls=sweep(hour))
+        assert wait_for_csv(client, trigger(client, None)) == build_report(data)[1]
+    logs = [(tmp_path / f"worker-{i}.log").read_text() for i in range(2)]
+    assert all(re.search(r"part \d of 4", log) for log in logs), logs  # each worker computed parts
+    # and the new machine's worker left nothing on its disk for a later report to find
+    assert [p for name in ("home", "tmp") for p in (machine / name).iterdir()] == []
+    assert sorted(p.name for p in (machine / "code").iterdir()) == ["migrations", "pyproject.toml", "storemon",
+                                                                    "worker.py", "wsgi.py"]
 
 
 def test_progress_is_the_parts_progress_and_a_killed_part_runs_again(settings, app, data, workers, held):
