@@ -80,7 +80,11 @@ def _worker_class():
         def prepare(self):
             """The stores' sessions made again for the next work horses, if the stores changed or
             the newest poll moved on (storemon/reports/warm.py); never fatal: a report makes
-            what it lacks itself."""
+            what it lacks itself. A worker asked to stop stops here, whatever became of the
+            StopRequested RQ raised (it can land anywhere an idle worker is: one a library
+            swallowed once kept a worker running past its SIGTERM)."""
+            if self.stopping:
+                raise StopRequested()
             try:
                 if warm.refresh(jobs.process_engine()):
                     self.log.info("the stores' sessions made again for the reports to come")
@@ -91,6 +95,8 @@ def _worker_class():
 
         @property
         def should_run_maintenance_tasks(self):
+            if self.stopping:  # (its round stops the worker: see prepare)
+                return True
             # Not while jobs wait: between the parts of a sharded report a round (RQ's registry
             # cleaning, the collector, the sweep) took 65-140 ms of the report's time. The
             # worker runs it when the queue is empty, or when idle it wakes; a worker that

@@ -106,10 +106,17 @@ def start_workers(env: dict, count: int) -> list[subprocess.Popen]:
 
 
 def stop_workers(workers: list[subprocess.Popen]) -> None:
+    """SIGTERM, as a platform stops a worker; SIGKILL after 30 s, as a platform would (a worker
+    left running would take the next benchmark's jobs)."""
     for worker in workers:
         os.killpg(worker.pid, signal.SIGTERM)
     for worker in workers:
-        worker.wait(timeout=60)
+        try:
+            worker.wait(timeout=30)
+        except subprocess.TimeoutExpired:
+            print(f"worker {worker.pid} still running 30 s after SIGTERM: killed", file=sys.stderr)
+            os.killpg(worker.pid, signal.SIGKILL)
+            worker.wait(timeout=10)
 
 
 @contextmanager

@@ -22,6 +22,10 @@ upgrade(engine)
 started = time.perf_counter()
 summary = load_directory(engine, Path({directory!r}))
 result = {{'seconds': time.perf_counter() - started, 'new_polls': summary.new_polls, 'rows': summary.rows_read}}
+if engine.dialect.name == 'postgresql':  # the bytes PostgreSQL keeps a stored poll in: table, TOAST, indexes
+    with engine.connect() as conn:
+        result['bytes_per_poll'] = conn.exec_driver_sql(
+            "SELECT pg_total_relation_size('poll_days')::float / (SELECT sum(length(polls)) / 8 FROM poll_days)").scalar()
 """
 
 
@@ -36,7 +40,8 @@ def main() -> None:
             for run, directory in runs:
                 r = measured(LOAD.format(directory=str(directory)), url)
                 print(f"{label:<11} {run:<9} {r['rows']:>10} {r['new_polls']:>10} {r['seconds']:>8.2f} "
-                      f"{r['peak_mb']:>8.0f}")
+                      f"{r['peak_mb']:>8.0f}" + (f"   ({r['bytes_per_poll']:.1f} bytes a stored poll)"
+                                                 if "bytes_per_poll" in r else ""))
 
 
 if __name__ == "__main__":
