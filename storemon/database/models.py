@@ -13,6 +13,8 @@ from sqlalchemy import (BigInteger, DateTime, ForeignKey, Index, Integer, LargeB
                         Text, text)
 from sqlalchemy.orm import DeclarativeBase, Mapped, mapped_column
 
+from .polls import FILL_PERCENT
+
 
 class Base(DeclarativeBase):
     pass
@@ -46,9 +48,6 @@ class BusinessHours(Base):
     end_s: Mapped[int] = mapped_column(Integer, primary_key=True)
 
 
-FILL_PERCENT = 20
-
-
 class PollDay(Base):
     """A store's polls of one UTC day, as storemon/core/polls.py encodes them: 8 bytes a poll,
     big-endian, microseconds << 1 | 1 if active, sorted, one per instant ("inactive wins"
@@ -62,9 +61,7 @@ class PollDay(Base):
     __table_args__ = (
         # a report's lookback, the newest polls, retention's whole days: ranges of days
         Index("poll_days_by_day", "day"),
-        # PostgreSQL: a day's row grows a poll an hour, about fivefold; pages filled to a fifth
-        # keep every version of it in place (HOT: no index entry, no dead tuple elsewhere) and
-        # end the day full (storemon/database/polls.py: a load of whole days fills them whole)
+        # PostgreSQL: pages filled to a fifth, for a day's row to grow in (storemon/database/polls.py)
         {"sqlite_with_rowid": False, "postgresql_with": {"fillfactor": FILL_PERCENT}},
     )
 

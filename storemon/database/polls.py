@@ -20,8 +20,11 @@ from sqlalchemy import Connection
 from ..core.polls import POLL_DTYPE, PollRows, day_of, first_of_runs, merged
 from .bulk import Varying, copy_into, cursor, execute, fetch_all, staged
 from .engines import is_postgres
-from .models import FILL_PERCENT
 
+# PostgreSQL: a day's row grows a poll an hour, about fivefold; pages filled to a fifth keep every
+# version of it in place (HOT: no index entry, no dead tuple elsewhere) and end the day full. A
+# load of whole days fills its pages whole (``_write``). The table is made so (models.PollDay).
+FILL_PERCENT = 20
 _ROW_HEADER = np.dtype([("store", ">i4"), ("size", ">i4")])
 _FEW_DAYS = 3  # a batch within this many days reads those days' rows whole to merge into
 # One row of two byte strings: each row's (store, size of its polls), and its polls.
