@@ -7,8 +7,9 @@ from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
 from storemon.core import ReportInput, compute_uptime
-from storemon.core.polls import PollRows
-from storemon.core.uptime import _last_at_or_before
+from storemon.core.polls import TIME_BITS, PollRows
+from storemon.core.sessions import merge_intervals
+from storemon.core.uptime import fill_sessions
 
 from . import reference
 
@@ -124,9 +125,38 @@ def test_a_fleet_computed_by_several_threads_equals_one_thread():
             assert by_store(one)[f"s{i}"] == reference.store_uptime(hours, tz, polls, as_of)
 
 
-@settings(max_examples=200, deadline=None)
-@given(st.lists(st.integers(0, 60), max_size=20), st.lists(st.integers(0, 60), max_size=40))
-def test_the_session_before_each_poll_is_the_binary_searchs_answer(session_starts, poll_keys):
-    s_key, p_key = np.sort(np.array(session_starts, np.int64)), np.sort(np.array(poll_keys, np.int64))
-    expected = np.searchsorted(s_key, p_key, side="right") - 1
-    assert _last_at_or_before(s_key, p_key).tolist() == expected.tolist()
+@settings(max_examples=300, deadline=None)
+@given(st.lists(st.tuples(st.integers(0, 3), st.integers(0, 40), st.integers(1, 8)), max_size=12),
+       st.lists(st.tuples(st.integers(0, 3), st.integers(0, 60), st.booleans()), max_size=40))
+def test_each_sessions_evidence_and_lender_are_those_a_poll_by_poll_search_finds(intervals, polls):
+    """fill_sessions finds each session's polls by a search per session: the same as asking,
+    poll by poll, which session of its store holds it, and each silent session's lender the
+    store's last evidence before it, else its first after."""
+    merged = merge_intervals(*(np.array(c, np.int64).reshape(-1) for c in
+                               zip(*[(store, start, start + length) for store, start, length in intervals]))) \
+        if intervals else None
+    if merged is None or not polls:
+        return
+    s_store, s_start, s_end = merged.store, merged.start_s, merged.end_s
+    distinct_polls = sorted({(store, t): active for store, t, active in polls}.items())
+    p_key = np.array([(store << TIME_BITS) | t for (store, t), _ in distinct_polls], np.int64)
+    p_active = np.array([active for _, active in distinct_polls], bool)
+    filled = fill_sessions(s_store, s_start, s_end, p_key, p_active)
+
+    holder = {}  # poll -> its session, asked poll by poll
+    for k, ((store, t), _) in enumerate(distinct_polls):
+        for j in range(s_store.size):
+            if s_store[j] == store and s_start[j] <= t < s_end[j]:
+                holder[k] = j
+    evidence = sorted(holder)
+    assert filled.poll_rel.tolist() == [distinct_polls[k][0][1] for k in evidence]
+    assert filled.poll_store.tolist() == [distinct_polls[k][0][0] for k in evidence]
+    assert filled.poll_session.tolist() == [holder[k] for k in evidence]
+    assert filled.poll_active.tolist() == [distinct_polls[k][1] for k in evidence]
+    silent = [j for j in range(s_store.size) if j not in holder.values()]
+    assert filled.silent.tolist() == silent
+    for j, lender in zip(silent, filled.lender.tolist()):
+        mine = [e for e, k in enumerate(evidence) if distinct_polls[k][0][0] == s_store[j]]
+        earlier = [e for e in mine if distinct_polls[evidence[e]][0][1] < s_start[j]]
+        later = [e for e in mine if distinct_polls[evidence[e]][0][1] >= s_end[j]]
+        assert lender == (earlier[-1] if earlier else later[0] if later else -1)

@@ -11,7 +11,7 @@ from dataclasses import dataclass
 
 import numpy as np
 
-from .polls import LOOKBACK_US, TIME_BITS
+from .polls import LOOKBACK_US
 from .uptime import ReportInput, _keyed, _no_progress, _uptime_of, fill_sessions
 
 # How a session was filled (SPEC, "From polls to up and down")
@@ -80,7 +80,7 @@ def store_timeline(data: ReportInput, as_of_us: int) -> StoreTimeline:
     runs = [keyed.keys(run) for run in keyed.runs]  # (one store's polls: one run, or none)
     p_key = np.concatenate([key for key, _ in runs]) if runs else np.zeros(0, np.int64)
     p_active = np.concatenate([active for _, active in runs]) if runs else np.zeros(0, bool)
-    filled = fill_sessions(keyed.s_store, keyed.s_start, keyed.s_end, p_key >> TIME_BITS, p_key, p_active)
+    filled = fill_sessions(keyed.s_store, keyed.s_start, keyed.s_end, p_key, p_active)
     base, lookback_start = keyed.base, as_of_us - LOOKBACK_US
     poll_us = filled.poll_rel + base
     lender_of = dict(zip(filled.silent.tolist(), filled.lender.tolist()))

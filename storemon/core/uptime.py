@@ -214,57 +214,55 @@ class Filled:
         return (self.lender >= 0) & self.poll_active[np.maximum(self.lender, 0)]
 
 
-def _last_at_or_before(s_key: np.ndarray, p_key: np.ndarray) -> np.ndarray:
-    """For each sorted poll key, the last session starting at or before it (-1: none), as
-    ``searchsorted(s_key, p_key, "right") - 1`` but searching the few sessions' starts among
-    the many polls instead: session j starts at or before every poll from its position on."""
-    starts = np.bincount(np.searchsorted(p_key, s_key, side="left"), minlength=p_key.size + 1)[:p_key.size]
-    p_session = np.cumsum(starts)
-    p_session -= 1
-    return p_session
-
-
-def fill_sessions(s_store, s_start, s_end, p_store, p_key, p_active) -> Filled:
-    """Sessions are sorted (store, start) times relative to the base, polls sorted (store, time)
-    keys; both cover the same stores, so this runs on one slice of stores at a time."""
+def fill_sessions(s_store, s_start, s_end, p_key, p_active) -> Filled:
+    """Sessions are sorted (store, start) times relative to the base, none overlapping another
+    (``merge_intervals``); polls sorted (store, time) keys. Both cover the same stores, so this
+    runs on one slice of stores at a time."""
     s_key = (s_store << TIME_BITS) | s_start
 
-    # Evidence: the polls that fall inside a session of their own store.
+    # Evidence: the polls that fall inside a session of their own store, [start, end). Each
+    # session's are a range of the sorted keys, the ranges in session order: found by a search
+    # per session rather than a pass per poll (most polls fall in a session, sessions are few).
+    first = np.searchsorted(p_key, s_key, side="left")
+    count = np.searchsorted(p_key, (s_store << TIME_BITS) | s_end, side="left")
+    count -= first
+    before = np.cumsum(count)
+    before -= count  # evidence polls of the sessions before each
+    p_session = np.repeat(np.arange(s_key.size), count)
+    inside = np.arange(p_session.size)
+    inside += np.repeat(first - before, count)
+    p_key, p_active = p_key.take(inside), p_active.take(inside)
+    p_store = s_store.take(p_session)
     p_rel = p_key & TIME_MASK
-    p_session = _last_at_or_before(s_key, p_key)
-    candidate = np.maximum(p_session, 0)
-    inside = np.flatnonzero((p_session >= 0) & (s_store[candidate] == p_store) & (p_rel < s_end[candidate]))
-    # Positions, taken from each array: a boolean mask is searched again for every array it indexes.
-    p_store, p_rel, p_active, p_session, p_key = (
-        p_store.take(inside), p_rel.take(inside), p_active.take(inside), p_session.take(inside), p_key.take(inside))
 
     # Rule 1: each evidence poll owns the stretch of its session nearest to it: from the
     # midpoint with the previous poll (or the session's start) to the midpoint with the next.
     same_as_next = p_session[1:] == p_session[:-1]
     midpoints = ((p_rel[1:] + p_rel[:-1]) // 2)[same_as_next]
-    own_start = s_start[p_session]
+    own_start = s_start.take(p_session)
     own_start[1:][same_as_next] = midpoints
-    own_end = s_end[p_session]
+    own_end = s_end.take(p_session)
     own_end[:-1][same_as_next] = midpoints
 
-    # Rule 2: a session without evidence takes the store's last known state, else the first
-    # later one. Rule 3 follows: a store without evidence has no poll to lend its sessions.
-    silent = np.flatnonzero(np.bincount(p_session, minlength=s_key.size) == 0)
+    # Rule 2: a session without evidence takes the store's last known state (the evidence
+    # just before where its own would be), else the first later one. Rule 3 follows: a store
+    # without evidence has no poll to lend its sessions.
+    silent = np.flatnonzero(count == 0)
     lender = np.full(silent.size, -1, np.int64)
     if p_key.size:
-        before = np.searchsorted(p_key, s_key[silent], side="left") - 1
-        after = np.minimum(before + 1, p_key.size - 1)
-        before_known = (before >= 0) & (p_store[np.maximum(before, 0)] == s_store[silent])
-        after_known = p_store[after] == s_store[silent]
-        lender = np.where(before_known, before, np.where(after_known, after, -1))
+        last = before[silent] - 1
+        later = np.minimum(last + 1, p_key.size - 1)
+        last_known = (last >= 0) & (p_store[np.maximum(last, 0)] == s_store[silent])
+        later_known = p_store[later] == s_store[silent]
+        lender = np.where(last_known, last, np.where(later_known, later, -1))
     return Filled(p_store, p_rel, p_active, p_session, own_start, own_end, silent, lender)
 
 
-def _polled_uptime(s_store, s_start, s_end, p_store, p_key, p_active, windows) -> tuple[int, list[np.ndarray]]:
+def _polled_uptime(s_store, s_start, s_end, p_key, p_active, windows) -> tuple[int, list[np.ndarray]]:
     """Uptime in each window (float64 microseconds) of the stores of a slice, from their sessions
     and polls: (the slice's first store, the uptime of it and each store after it, up to its last)."""
     first = int(s_store[0])
-    filled = fill_sessions(s_store, s_start, s_end, p_store, p_key, p_active)
+    filled = fill_sessions(s_store, s_start, s_end, p_key, p_active)
     up = np.flatnonzero(filled.poll_active)
     up_store, up_start, up_end = filled.poll_store.take(up) - first, filled.own_start.take(up), filled.own_end.take(up)
     silent = filled.silent[filled.silent_up]
@@ -314,12 +312,11 @@ def _uptime_of(data: ReportInput, as_of_us: int, k: _Keyed, progress: Progress, 
         p_key, p_active = k.keys(run)
         if not p_key.size:
             return None
-        p_store = p_key >> TIME_BITS
-        a = np.searchsorted(k.s_store, p_store[0], side="left")
-        b = np.searchsorted(k.s_store, p_store[-1], side="right")
+        a = np.searchsorted(k.s_store, p_key[0] >> TIME_BITS, side="left")
+        b = np.searchsorted(k.s_store, p_key[-1] >> TIME_BITS, side="right")
         if a == b:  # (no store of the run has a session)
             return None
-        return _polled_uptime(k.s_store[a:b], k.s_start[a:b], k.s_end[a:b], p_store, p_key, p_active, k.windows)
+        return _polled_uptime(k.s_store[a:b], k.s_start[a:b], k.s_end[a:b], p_key, p_active, k.windows)
 
     with ThreadPoolExecutor(max(1, threads), thread_name_prefix="uptime") as pool:
         for run, found in zip(k.runs, pool.map(run_uptime, k.runs) if threads > 1 else map(run_uptime, k.runs)):
