@@ -1,5 +1,5 @@
 """Sharded reports through the service: waitress and N worker.py processes on PostgreSQL, a
-fleet ten or thirty times the full scale, REPORT_SHARD_STORES=50000 (the default).
+fleet ten or thirty times the full scale, REPORT_SHARD_STORES=50000 (or as set in the environment).
 
     .venv/bin/python -m bench.bench_shards [--scale 10] [--workers 1 2] [--hours 4] [--single]
 

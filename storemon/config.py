@@ -132,8 +132,10 @@ class Settings:
     # How long a running report waits out an unreachable database before it fails.
     report_database_wait: int = setting("REPORT_DATABASE_WAIT", 300, _int, minimum=0)
     # On PostgreSQL, a report listing more stores than this is cut into parts of at most this
-    # many, in store_id order, each an RQ job, joined by a last one; 0 never cuts one.
-    report_shard_stores: int = setting("REPORT_SHARD_STORES", 50_000, _int, minimum=0)
+    # many, in store_id order, each an RQ job, joined by a last one; 0 never cuts one. Off by
+    # default: one job already keeps a machine's cores busy, and measured on one machine it
+    # is faster than its parts (docs/internals/sharded-reports.md).
+    report_shard_stores: int = setting("REPORT_SHARD_STORES", 0, _int, minimum=0)
     # The longest a web request waits for the database: to connect, and for each statement.
     database_timeout: int = setting("DATABASE_TIMEOUT", 3, _int)
     max_upload_bytes: int = setting("MAX_UPLOAD_BYTES", 1 << 20, _int)
