@@ -7,7 +7,7 @@ from datetime import datetime, timedelta, UTC
 import pytest
 
 from storemon.reports import lifecycle
-from storemon.database import retention
+from storemon.reports import retention
 from storemon.database.loader import load_directory
 from storemon.database.queries import latest_poll_us
 from storemon.timeparse import format_instant

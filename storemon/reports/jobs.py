@@ -345,7 +345,7 @@ def settle() -> int:
 
 def apply_retention() -> dict:
     """Delete reports and polls past their retention."""
-    from ..database.retention import apply
+    from .retention import apply
 
     settings = process_settings()
     removed = apply(process_engine(), settings.report_retention_days, settings.poll_retention_days)

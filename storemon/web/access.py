@@ -26,6 +26,7 @@ from werkzeug.datastructures import WWWAuthenticate
 from werkzeug.exceptions import Unauthorized
 
 from ..database import tokens
+from .services import current_services
 
 log = logging.getLogger(__name__)
 
@@ -55,8 +56,6 @@ def caller() -> tokens.TokenInfo | None:
     with (its hash is in the signed session cookie; a cookie never authorises a change,
     which a page elsewhere could make a browser send)."""
     if "storemon_caller" not in g:
-        from .app import current_services  # (the app module imports this one)
-
         engine = current_services().engine
         token = bearer_token()
         if token:

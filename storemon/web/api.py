@@ -13,7 +13,7 @@ from redis.exceptions import RedisError
 
 from ..database import engines
 from ..reports import lifecycle
-from .app import current_services
+from .services import current_services
 from .access import require_scope
 from ..timeparse import format_instant, parse_as_of
 

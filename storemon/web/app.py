@@ -8,13 +8,10 @@ import secrets
 import time
 import uuid
 from concurrent.futures import ThreadPoolExecutor
-from dataclasses import dataclass
 
-from flask import Flask, current_app, g, jsonify, request
+from flask import Flask, g, jsonify, request
 from flask.json.provider import DefaultJSONProvider
-from redis import Redis
-from rq import Queue
-from sqlalchemy import Engine, exc as sa_exc
+from sqlalchemy import exc as sa_exc
 from werkzeug.exceptions import HTTPException, RequestEntityTooLarge
 from werkzeug.middleware.proxy_fix import ProxyFix
 
@@ -23,39 +20,11 @@ from .. import logs
 from .access import RateLimits
 from ..config import Settings, load_settings
 from .metrics import Metrics
+from .services import Services, current_services
 from ..reports.queue import redis_client, report_queue
 from ..timeparse import format_instant
 
 log = logging.getLogger(__name__)
-
-
-@dataclass(frozen=True)
-class Services:
-    """What request handlers share: an engine for quick requests, one for ingestion (longer
-    timeouts), one raw Redis client, one queue (thread-safe all), and a few threads that let
-    /health give up on a dependency that does not answer."""
-
-    settings: Settings
-    engine: Engine
-    ingest_engine: Engine
-    redis: Redis
-    queue: Queue
-    checks: ThreadPoolExecutor
-    rate_limits: RateLimits
-    metrics: Metrics
-
-    def close(self) -> None:
-        """Let go of every connection and thread (tests make many apps)."""
-        self.engine.dispose()
-        self.ingest_engine.dispose()
-        self.redis.close()
-        self.rate_limits.close()
-        self.checks.shutdown(wait=False)
-
-
-def current_services() -> Services:
-    """The services of the app handling the current request."""
-    return current_app.extensions["storemon"]
 
 
 class JSONProvider(DefaultJSONProvider):

@@ -16,7 +16,7 @@ from redis.exceptions import RedisError
 
 from ..reports import lifecycle
 from ..database import tokens
-from .app import current_services
+from .services import current_services
 from .access import caller
 from .fleet import fleet_of
 from ..database.queries import find_stores

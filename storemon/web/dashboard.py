@@ -16,7 +16,7 @@ from flask import Flask, jsonify, request
 from rq_dashboard.web import setup_rq_connection
 
 from .access import caller, dashboard_login
-from .app import current_services
+from .services import current_services
 
 PREFIX = "/rq"
 _CHANGES_STATE = {f"rq_dashboard.{name}" for name in

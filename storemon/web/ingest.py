@@ -13,7 +13,7 @@ import logging
 from flask import Blueprint, abort, jsonify, request
 
 from .. import sources
-from .app import current_services
+from .services import current_services
 from .access import require_scope
 from ..database.loader import LoadSummary, load_sources
 from ..reports.tallies import tally_ingested

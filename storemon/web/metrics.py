@@ -27,6 +27,8 @@ from sqlalchemy import Engine, func, select
 from werkzeug.datastructures import WWWAuthenticate
 from werkzeug.exceptions import Unauthorized
 
+from .access import bearer_token, caller, dashboard_login
+from .services import current_services
 from ..reports.tallies import REPORT_DURATION_BUCKETS_S, REPORT_OUTCOMES, TALLIES_KEY, bucket_name
 
 log = logging.getLogger(__name__)
@@ -133,8 +135,6 @@ class _ScrapeTimeCollector:
 
 def _allowed(settings) -> bool:
     """The metrics token, an admin token, or the dashboard's login."""
-    from .access import bearer_token, caller, dashboard_login
-
     token = bearer_token()
     if token and settings.metrics_token and secrets.compare_digest(token.encode(), settings.metrics_token.encode()):
         return True
@@ -145,8 +145,6 @@ def _allowed(settings) -> bool:
 @metrics.get("/metrics")
 def scrape():
     """The service's metrics in Prometheus' text format."""
-    from .app import current_services
-
     services = current_services()
     if not _allowed(services.settings):
         raise Unauthorized("metrics need METRICS_TOKEN or an admin token (Authorization: Bearer), "

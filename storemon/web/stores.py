@@ -9,7 +9,7 @@ from __future__ import annotations
 from flask import Blueprint, abort, jsonify, request
 
 from ..reports import lifecycle
-from .app import current_services
+from .services import current_services
 from .access import require_scope
 from ..core.uptime import DAY_US, LOOKBACK_US
 from ..core.timeline import StoreTimeline, store_timeline

@@ -13,11 +13,11 @@ from datetime import datetime, timedelta, UTC
 
 from sqlalchemy import Engine, delete, func, select
 
-from . import polls, version
 from ..core import DAY_US, LOOKBACK_US
 from ..core.polls import day_of
-from .models import Report
-from ..reports.lifecycle import UNSETTLED
+from ..database import polls, version
+from ..database.models import Report
+from .lifecycle import UNSETTLED
 
 _reports = Report.__table__
 

@@ -1,0 +1,47 @@
+"""What a request's handlers share, made once per app by the factory (storemon/web/app.py)."""
+
+from __future__ import annotations
+
+from concurrent.futures import ThreadPoolExecutor
+from dataclasses import dataclass
+from typing import TYPE_CHECKING
+
+from flask import current_app
+from redis import Redis
+from rq import Queue
+from sqlalchemy import Engine
+
+from ..config import Settings
+
+if TYPE_CHECKING:
+    from .access import RateLimits
+    from .metrics import Metrics
+
+
+@dataclass(frozen=True)
+class Services:
+    """What request handlers share: an engine for quick requests, one for ingestion (longer
+    timeouts), one raw Redis client, one queue (thread-safe all), and a few threads that let
+    /health give up on a dependency that does not answer."""
+
+    settings: Settings
+    engine: Engine
+    ingest_engine: Engine
+    redis: Redis
+    queue: Queue
+    checks: ThreadPoolExecutor
+    rate_limits: RateLimits
+    metrics: Metrics
+
+    def close(self) -> None:
+        """Let go of every connection and thread (tests make many apps)."""
+        self.engine.dispose()
+        self.ingest_engine.dispose()
+        self.redis.close()
+        self.rate_limits.close()
+        self.checks.shutdown(wait=False)
+
+
+def current_services() -> Services:
+    """The services of the app handling the current request."""
+    return current_app.extensions["storemon"]
