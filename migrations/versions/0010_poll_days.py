@@ -44,11 +44,17 @@ def upgrade() -> None:
                     sa.Column("polls", sa.LargeBinary, nullable=False),
                     sqlite_with_rowid=False)
     if postgres:
-        # One pass in the server, store by store (the per-store index) and day by day.
-        op.execute(f"""
-            INSERT INTO poll_days (store, day, polls)
-            SELECT store, (ts_us / {DAY_US})::int4, string_agg(int8send((ts_us << 1) | active::int), ''::bytea ORDER BY ts_us)
-            FROM polls GROUP BY 1, 2""")
+        # A day at a time, in the server: the day's polls are a range of the old key (ts_us,
+        # store), read in the order they were written, and sorted by store in memory. (One
+        # statement grouping every poll by store and day read them through the per-store
+        # index, a heap page for nearly every poll: at 19M polls 74 s, this way 24 s.)
+        op.execute("SET LOCAL work_mem = '256MB'")
+        first, last = bind.exec_driver_sql(f"SELECT min(ts_us) / {DAY_US}, max(ts_us) / {DAY_US} FROM polls").one()
+        for day in range(first, last + 1) if first is not None else ():
+            op.execute(f"""
+                INSERT INTO poll_days (store, day, polls)
+                SELECT store, {day}, string_agg(int8send((ts_us << 1) | active::int), ''::bytea ORDER BY ts_us)
+                FROM polls WHERE ts_us >= {day * DAY_US} AND ts_us < {(day + 1) * DAY_US} GROUP BY store""")
     else:
         _move_sqlite_polls(bind)
     op.create_index("poll_days_by_day", "poll_days", ["day"])
