@@ -164,8 +164,9 @@ def parse_timestamps(texts: list[str]) -> tuple[np.ndarray, np.ndarray]:
 
 # The instants storemon takes: a report's as_of, and so every poll (a poll from the
 # future is refused on load, which also keeps every default as_of in range).
-AS_OF_MIN_US = parse_instant("1971-01-01T00:00:00Z")
-AS_OF_MAX_US = parse_instant("9998-12-31T00:00:00Z")
+# (Worked out from datetime, not parsed: importing the parser took 16 ms of every command.)
+AS_OF_MIN_US = int((datetime(1971, 1, 1, tzinfo=UTC) - datetime(1970, 1, 1, tzinfo=UTC)).total_seconds()) * US_PER_S
+AS_OF_MAX_US = int((datetime(9998, 12, 31, tzinfo=UTC) - datetime(1970, 1, 1, tzinfo=UTC)).total_seconds()) * US_PER_S
 
 
 def parse_as_of(text: str) -> int:

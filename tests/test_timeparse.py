@@ -8,7 +8,8 @@ from datetime import datetime, timedelta, UTC
 import numpy as np
 from hypothesis import given, settings, strategies as st
 
-from storemon.timeparse import _parse_datetime64, _parse_fixed_layout, parse_instant, parse_timestamps
+from storemon.timeparse import (AS_OF_MAX_US, AS_OF_MIN_US, _parse_datetime64, _parse_fixed_layout, parse_instant,
+                                parse_timestamps)
 
 moments = st.datetimes(min_value=datetime(1971, 1, 1), max_value=datetime(2100, 12, 31))
 
@@ -39,3 +40,8 @@ def test_a_block_with_anything_else_takes_the_careful_path_and_names_each_bad_va
     assert values[1] == int((datetime(2023, 1, 22, 7, 9, 39, tzinfo=UTC) - datetime(1970, 1, 1, tzinfo=UTC))
                             / timedelta(microseconds=1))
     assert parse_timestamps([])[0].size == 0 and np.asarray(parse_timestamps([good])[1]).all()
+
+
+def test_the_bounds_of_as_of_are_the_instants_they_stand_for():
+    assert AS_OF_MIN_US == parse_instant("1971-01-01T00:00:00Z") == 31_536_000 * 10**6
+    assert AS_OF_MAX_US == parse_instant("9998-12-31T00:00:00Z")
