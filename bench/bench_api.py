@@ -95,13 +95,16 @@ def start_workers(env: dict, count: int) -> list[subprocess.Popen]:
     log = open(os.environ["BENCH_WORKER_LOG"], "ab") if os.environ.get("BENCH_WORKER_LOG") else subprocess.DEVNULL
     if log is not subprocess.DEVNULL:
         env = {**env, "LOG_FORMAT": "json", "LOG_LEVEL": "INFO"}
+    started = time.monotonic()
     workers = [subprocess.Popen([sys.executable, "-u", "worker.py"], cwd=ROOT, env=env, stdout=log, stderr=log,
                                 start_new_session=True) for _ in range(count)]
-    deadline = time.monotonic() + 120
+    deadline = started + 120
     while len(Worker.all(connection=redis)) < before + count:
         if time.monotonic() > deadline:
             raise RuntimeError("the workers did not start")
         time.sleep(0.05)
+    print(f"  {count} worker(s) ready {time.monotonic() - started:.2f} s after they started "
+          "(imports, the database check, the warm-up)", flush=True)
     return workers
 
 
