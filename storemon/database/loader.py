@@ -97,15 +97,17 @@ def load_sources(engine: Engine, named: dict[str, sources.Source], *, skip_bad: 
         key_of, created = places()
         if on_progress:
             on_progress("writing to the database", 0.0)
-        newest = None
+        newest, first_polls = None, 0
         if polls is not None:
             key_of, more = _store_keys(conn, polls.stores.ids, key_of)
             created += more
-            summary.new_polls = stored_polls.add(conn, _db_keys(key_of, polls.stores, polls.store), polls.ts_us,
-                                                 polls.active)
+            summary.new_polls, first_polls = stored_polls.add(conn, _db_keys(key_of, polls.stores, polls.store),
+                                                              polls.ts_us, polls.active)
             newest = int(polls.ts_us.max()) if polls.ts_us.size else None
-        # (a load that changes nothing still takes a new version)
-        version.bump(conn, newest, stores_changed=bool(created) or timezones is not None or hours is not None)
+        # (a load that changes nothing still takes a new version; a store polled for the first
+        # time, or earlier than before, is listed anew: the stores changed)
+        version.bump(conn, newest, stores_changed=bool(created) or bool(first_polls) or timezones is not None
+                     or hours is not None)
     batches = [b for b in (timezones, hours, polls) if b is not None]
     summary.rows_read = sum(b.rows_read for b in batches)
     if timezones is not None:

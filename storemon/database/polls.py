@@ -31,19 +31,21 @@ _FEW_DAYS = 3  # a batch within this many days reads those days' rows whole to m
 _PACKED = "string_agg(int4send(p.store) || int4send(length(p.polls)), ''::bytea), string_agg(p.polls, ''::bytea)"
 
 
-def add(conn: Connection, store: np.ndarray, ts_us: np.ndarray, active: np.ndarray) -> int:
-    """Store polls (database store keys), inside the caller's transaction; how many are new.
-    An instant stored active that arrives inactive becomes inactive (SPEC)."""
+def add(conn: Connection, store: np.ndarray, ts_us: np.ndarray, active: np.ndarray) -> tuple[int, int]:
+    """Store polls (database store keys), inside the caller's transaction: how many are new,
+    and how many stores have a first poll earlier than before (or a first one at all), which
+    changes the stores a report lists. An instant stored active that arrives inactive becomes
+    inactive (SPEC)."""
     batch = PollRows.of(store, ts_us, active)
     if batch.store.size == 0:
-        return 0
-    _note_first_polls(conn, batch)
+        return 0, 0
+    earlier = _note_first_polls(conn, batch)
     if not fetch_all(conn, "SELECT 1 FROM poll_days LIMIT 1"):
         _write(conn, batch, empty=True)
-        return int(batch.packed.size)
+        return int(batch.packed.size), earlier
     changed, new = merged(_rows_at(conn, batch.store, batch.day()), *batch.polls())
     _write(conn, changed)
-    return new
+    return new, earlier
 
 
 def read(conn: Connection, first_day: int, last_day: int, stores: tuple[int, int] | np.ndarray) -> PollRows:
@@ -75,18 +77,20 @@ def delete_days_before(conn: Connection, day: int) -> int:
     return int(found) // POLL_DTYPE.itemsize
 
 
-def _note_first_polls(conn: Connection, rows: PollRows) -> None:
+def _note_first_polls(conn: Connection, rows: PollRows) -> int:
     """Each store's earliest poll (its first row's first, rows in (store, day) order), kept in
-    stores.first_poll_us where it is earlier (an hour's batch: none is)."""
+    stores.first_poll_us where it is earlier (an hour's batch: none is); for how many stores."""
     first = first_of_runs(rows.store)
     store, first_us = rows.store[first], rows.first_us()[first]
     stored = dict(fetch_all(conn, "SELECT id, first_poll_us FROM stores WHERE first_poll_us IS NOT NULL"
                                   " AND first_poll_us <= %s", (int(first_us.max()),)))
     earlier = [i for i, (key, at) in enumerate(zip(store.tolist(), first_us.tolist())) if stored.get(key, at + 1) > at]
-    if earlier:
-        with staged(conn, "first_poll_stage", [("store", "int4", store[earlier]), ("first_us", "int8", first_us[earlier])]):
-            execute(conn, "UPDATE stores SET first_poll_us = f.first_us FROM first_poll_stage f WHERE stores.id = f.store"
-                          " AND (stores.first_poll_us IS NULL OR f.first_us < stores.first_poll_us)")
+    if not earlier:
+        return 0
+    with staged(conn, "first_poll_stage", [("store", "int4", store[earlier]), ("first_us", "int8", first_us[earlier])]):
+        execute(conn, "UPDATE stores SET first_poll_us = f.first_us FROM first_poll_stage f WHERE stores.id = f.store"
+                      " AND (stores.first_poll_us IS NULL OR f.first_us < stores.first_poll_us)")
+    return len(earlier)
 
 
 def _rows_at(conn: Connection, store: np.ndarray, day: np.ndarray) -> PollRows:
