@@ -17,6 +17,7 @@ from ..database.queries import EVERY_STORE, Piece, Snapshot, Stores, StoreRange,
 REPORTING = "computing report"
 PIECE_STORES = 2000  # stores a piece: about 280K polls of a fleet polled hourly (a few MB an array)
 READERS = 2  # helper connections reading pieces' polls at once
+READ_AHEAD = 2 * READERS  # pieces read and not yet computed, at most
 
 
 class ReportError(Exception):
@@ -60,8 +61,9 @@ def compute(snap: Snapshot, as_of_us: int, within: StoreRange = EVERY_STORE, on_
 
     The stores are read first, then cut into pieces of consecutive keys; each piece's polls are
     read by one of two helper connections while the pieces read before it are computed, two at
-    a time: PostgreSQL sends the rows in processes of its own while NumPy computes, and each
-    piece's arrays stay small (a fresh work horse pays for every page it touches the first time)."""
+    a time: PostgreSQL sends the rows in processes of its own while NumPy computes, and no
+    more than a few pieces' arrays are alive at once (a fresh work horse pays for every page
+    it touches the first time)."""
     def progress(fraction: float) -> None:
         if on_progress is not None:
             on_progress(REPORTING, fraction)
@@ -80,13 +82,21 @@ def compute(snap: Snapshot, as_of_us: int, within: StoreRange = EVERY_STORE, on_
         return compute_uptime(piece.stores.report_input(rows.result(), as_of_us), as_of_us, threads=1,
                               sessions=sessions)
 
+    parts: list[Uptime] = []
     with snap.readers(READERS) as read, ThreadPoolExecutor(THREADS, thread_name_prefix="piece") as pool:
-        computed = [pool.submit(piece_uptime, piece,
-                                read(lambda conn, keys=piece.keys: polls.read(conn, first_day, last_day, keys)))
-                    for piece in pieces]
-        parts = []
-        for done, future in enumerate(computed, 1):
-            parts.append(future.result())
-            progress(done / len(computed))
+        # Pieces are read at most READ_AHEAD ahead of the one awaited and computed THREADS
+        # ahead: reading outpaces NumPy, and unchecked it would hold the whole lookback.
+        reads: dict[int, Future] = {}
+        computed: dict[int, Future] = {}
+        for i in range(len(pieces)):
+            for j in range(i, min(len(pieces), i + READ_AHEAD)):
+                if j not in reads:
+                    reads[j] = read(lambda conn, keys=pieces[j].keys: polls.read(conn, first_day, last_day, keys))
+            for j in range(i, min(len(pieces), i + THREADS)):
+                if j not in computed:
+                    computed[j] = pool.submit(piece_uptime, pieces[j], reads[j])
+            parts.append(computed.pop(i).result())
+            del reads[i]
+            progress((i + 1) / len(pieces))
     rank = np.concatenate([piece.rank[part.stores] for piece, part in zip(pieces, parts)])
     return Uptime.joined(parts, np.argsort(rank)), seen.version
