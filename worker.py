@@ -211,13 +211,13 @@ def warm_up(settings: Settings) -> None:
     import time
 
     from storemon.database import engines
-    from storemon.reports.warm import warm_up as warm
+    from storemon.reports import warm
 
     started = time.perf_counter()
     engine = engines.make_engine(settings.database_url, connect_timeout_s=5, statement_timeout_s=WARM_UP_LIMIT_S,
                                  lock_timeout_s=1)
     try:
-        warm(engine)
+        warm.warm_up(engine)
     except Exception as exc:
         log.warning("warm-up skipped: %s", engines.describe(exc))
         return

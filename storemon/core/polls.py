@@ -124,16 +124,6 @@ class PollRows:
         return PollRows(np.asarray(store, np.int64), np.cumsum(count) - count, count,
                         np.frombuffer(polls, POLL_DTYPE))
 
-    @staticmethod
-    def joined(parts: list[PollRows]) -> PollRows:
-        """Rows read in parts, one after another."""
-        if len(parts) == 1:
-            return parts[0]
-        offsets = np.cumsum([0] + [p.packed.size for p in parts[:-1]])
-        return PollRows(np.concatenate([p.store for p in parts]),
-                        np.concatenate([p.start + offset for p, offset in zip(parts, offsets)]),
-                        np.concatenate([p.count for p in parts]), np.concatenate([p.packed for p in parts]))
-
     def taken(self, rows: np.ndarray) -> PollRows:
         """These rows (positions), in this order."""
         return PollRows(self.store[rows], self.start[rows], self.count[rows], self.packed)

@@ -31,7 +31,7 @@ class Store(Base):
     # kept too and fall back to America/Chicago when a report is computed.
     timezone: Mapped[str | None] = mapped_column(Text)
     # Earliest poll ever stored, so a report can list every store polled at or before
-    # as_of while reading only the 8-day lookback of the polls table.
+    # as_of while reading only the 8-day lookback of poll_days.
     first_poll_us: Mapped[int | None] = mapped_column(BigInteger)
 
 

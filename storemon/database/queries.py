@@ -154,7 +154,8 @@ class Stores:
     def pieces(self, size: int, contiguous: bool) -> list[Piece]:
         """These stores in runs of consecutive keys, about ``size`` stores each, with the keys
         to read their polls by: the range from a run's first key to its last (``contiguous``:
-        every store of the range is one of these), or the keys themselves."""
+        the caller takes any other store of the range being read too, as the report does,
+        whose input drops the rows of stores it does not list), or the keys themselves."""
         by_key = np.argsort(self.keys, kind="stable")
         keys = self.keys[by_key]
         hours = self.hours[np.argsort(self.hours[:, 0], kind="stable")]

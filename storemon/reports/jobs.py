@@ -21,7 +21,7 @@ from ..database import engines
 from .. import logs
 from . import lifecycle
 from ..config import Settings, load_settings
-from .queue import enqueue_parts, redis_client
+from .queue import enqueue_parts, fetch_jobs, part_job_ids, redis_client, report_queue
 from . import shards
 from .build import ReportError, build_report, resolve_as_of
 from ..database import version
@@ -226,8 +226,6 @@ def join_parts(report_id: str, attempt: int, count: int, as_of_us: int) -> bytes
     every part that read another version of the data than the rest computed again here, in
     one snapshot; then its CSV, joined in order, returned as the job's result. (Completing
     first: a client may download the CSV while the job's result is written to Redis.)"""
-    from .queue import fetch_jobs, part_job_ids
-
     token = logs.report_id.set(report_id)
     try:
         engine = process_engine()
@@ -324,8 +322,6 @@ def report_stopped(job: Job, connection) -> None:
 # --- routine work the clock process enqueues (storemon/reports/clock.py) ---
 
 def _queue():
-    from .queue import report_queue
-
     settings = process_settings()
     return report_queue(redis_client(settings.redis_url), settings)
 

@@ -106,7 +106,7 @@ def keep_freed_memory() -> None:
     try:
         libc = ctypes.CDLL("libc.so.6")
         libc.mallopt(_M_MMAP_THRESHOLD, 1 << 30)
-        libc.mallopt(_M_TRIM_THRESHOLD, 1 << 31)
+        libc.mallopt(_M_TRIM_THRESHOLD, 1 << 30)  # (an int: 2 GB would overflow it)
     except (OSError, AttributeError):
         pass
 
