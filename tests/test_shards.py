@@ -6,7 +6,6 @@ a part Redis lost planned again. A small REPORT_SHARD_STORES keeps the data smal
 from __future__ import annotations
 
 import re
-import time
 
 import pytest
 from rq.job import Job
@@ -130,7 +129,8 @@ def test_a_report_is_one_state_of_the_data_whatever_commits_meanwhile(data, tmp_
     assert jobs._complete_parts(data, redis_conn, "r", 1, 3, AS_OF) is True
     assert lifecycle.csv_of(data, "r") == (before if loaded_after == 3 else after)
     if loaded_after == 0:  # every part read after the load: none is computed again
-        assert len(set(lifecycle.part_versions(data.connect(), "r", 1).values())) == 1
+        with data.connect() as conn:
+            assert len(set(lifecycle.part_versions(conn, "r", 1).values())) == 1
 
 
 def test_the_plan_cuts_the_listed_stores_into_runs_of_store_ids(data, tmp_path):
@@ -276,7 +276,9 @@ def test_a_load_committing_during_a_sharded_report_is_wholly_in(settings, app, d
         report_id = trigger(client)
         first = part_jobs(app, report_id)[0]
         wait_for(lambda: first.get_status(refresh=True) == "started", 30, "the first part to start")
-        time.sleep(0.5)  # (it takes its snapshot, then waits for the held table)
+        # it has its snapshot when it waits for the held table
+        wait_for(lambda: scalar(data, "SELECT count(*) FROM pg_locks WHERE NOT granted"
+                                      " AND relation = 'poll_days'::regclass") > 0, 30, "the first part to wait")
         Loads(data, tmp_path / "during")(hours=[(s, d, "06:00", "08:00") for s in STORES[:6] for d in range(7)])
     finally:
         held.close()
