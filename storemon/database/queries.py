@@ -50,23 +50,35 @@ class Snapshot:
             self._exported = fetch_all(self.conn, "SELECT pg_export_snapshot()")[0][0]
         helpers, local = [], threading.local()
 
-        def join() -> None:  # each reader thread's own connection, on this snapshot
-            local.conn = self.engine.connect().execution_options(isolation_level="REPEATABLE READ")
-            helpers.append(local.conn)
-            local.conn.exec_driver_sql(f"SET TRANSACTION SNAPSHOT '{self._exported}'")
+        def run(read: Callable[[Connection], Any]) -> Any:
+            if getattr(local, "conn", None) is None:  # the thread's own connection, on this snapshot
+                # (opened by its first read, not by a thread initializer: a connection that fails
+                # raises its own error, which a job knows to wait out, not a broken pool's)
+                conn = self.engine.connect().execution_options(isolation_level="REPEATABLE READ")
+                helpers.append(conn)
+                conn.exec_driver_sql(f"SET TRANSACTION SNAPSHOT '{self._exported}'")
+                local.conn = conn
+            return read(local.conn)
 
-        pool = ThreadPoolExecutor(count, thread_name_prefix="snapshot-reader", initializer=join)
+        pool = ThreadPoolExecutor(count, thread_name_prefix="snapshot-reader")
         try:
-            yield lambda read: pool.submit(lambda: read(local.conn))
+            yield lambda read: pool.submit(run, read)
+        except BaseException:
+            # Interrupted (an error, a worker's shutdown signal): a helper may be blocked in its
+            # query (on a lock, a frozen server), and closing its connection would wait for it.
+            for conn in list(helpers):
+                try:
+                    conn.connection.driver_connection.cancel_safe(timeout=1)
+                except Exception:  # (already gone, or the server does not answer: the process ends it)
+                    pass
+            raise
         finally:
-            # Interrupted (an error, a worker's shutdown signal), don't wait for a helper still
-            # blocked in its query: its connection goes when the process does.
             pool.shutdown(wait=False, cancel_futures=True)
             for conn in list(helpers):
                 if not conn.closed:
                     try:
                         conn.close()
-                    except Exception:  # (a reader still running: its process ends it)
+                    except Exception:
                         pass
 
 

@@ -83,20 +83,25 @@ def compute(snap: Snapshot, as_of_us: int, within: StoreRange = EVERY_STORE, on_
                               sessions=sessions)
 
     parts: list[Uptime] = []
-    with snap.readers(READERS) as read, ThreadPoolExecutor(THREADS, thread_name_prefix="piece") as pool:
-        # Pieces are read at most READ_AHEAD ahead of the one awaited and computed THREADS
-        # ahead: reading outpaces NumPy, and unchecked it would hold the whole lookback.
-        reads: dict[int, Future] = {}
-        computed: dict[int, Future] = {}
-        for i in range(len(pieces)):
-            for j in range(i, min(len(pieces), i + READ_AHEAD)):
-                if j not in reads:
-                    reads[j] = read(lambda conn, keys=pieces[j].keys: polls.read(conn, first_day, last_day, keys))
-            for j in range(i, min(len(pieces), i + THREADS)):
-                if j not in computed:
-                    computed[j] = pool.submit(piece_uptime, pieces[j], reads[j])
-            parts.append(computed.pop(i).result())
-            del reads[i]
-            progress((i + 1) / len(pieces))
+    with snap.readers(READERS) as read:
+        pool = ThreadPoolExecutor(THREADS, thread_name_prefix="piece")
+        try:
+            # Pieces are read at most READ_AHEAD ahead of the one awaited and computed THREADS
+            # ahead: reading outpaces NumPy, and unchecked it would hold the whole lookback.
+            reads: dict[int, Future] = {}
+            computed: dict[int, Future] = {}
+            for i in range(len(pieces)):
+                for j in range(i, min(len(pieces), i + READ_AHEAD)):
+                    if j not in reads:
+                        reads[j] = read(lambda conn, keys=pieces[j].keys: polls.read(conn, first_day, last_day, keys))
+                for j in range(i, min(len(pieces), i + THREADS)):
+                    if j not in computed:
+                        computed[j] = pool.submit(piece_uptime, pieces[j], reads[j])
+                parts.append(computed.pop(i).result())
+                del reads[i]
+                progress((i + 1) / len(pieces))
+        finally:
+            # (interrupted, not waiting for a piece whose read is blocked: the readers cancel it)
+            pool.shutdown(wait=False, cancel_futures=True)
     rank = np.concatenate([piece.rank[part.stores] for piece, part in zip(pieces, parts)])
     return Uptime.joined(parts, np.argsort(rank)), seen.version
