@@ -38,7 +38,9 @@ class Snapshot:
     @contextmanager
     def readers(self, count: int) -> Iterator[Callable[[Callable[[Connection], Any]], Future]]:
         """``submit(read)``: the future of what ``read(connection)`` returns, run by one of
-        ``count`` helper connections as soon as one is free (SQLite: at once, on this one)."""
+        ``count`` helper connections as soon as one is free (SQLite: at once, on this one).
+        The helpers start connecting at once, each in a thread of its own, so they are ready
+        by the time the caller knows what to read."""
         if not is_postgres(self.conn):
             def run_now(read: Callable[[Connection], Any]) -> Future:
                 done: Future = Future()
@@ -61,6 +63,8 @@ class Snapshot:
             return read(local.conn)
 
         pool = ThreadPoolExecutor(count, thread_name_prefix="snapshot-reader")
+        for _ in range(count):  # (a helper that fails to connect here tries again on its first read)
+            pool.submit(run, lambda conn: None)
         try:
             yield lambda read: pool.submit(run, read)
         except BaseException:

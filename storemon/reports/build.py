@@ -70,20 +70,20 @@ def compute(snap: Snapshot, as_of_us: int, within: StoreRange = EVERY_STORE, on_
 
     progress(0.0)
     seen = version.current(snap.conn)
-    prepared = warm.sessions_for(seen.stores_version, as_of_us)  # (then the stores' hours are not read)
-    stores = Stores.read(snap.conn, as_of_us, within, with_hours=prepared is None)
-    pieces = stores.pieces(PIECE_STORES, contiguous=within == EVERY_STORE)
-    if not pieces:
-        return compute_uptime(stores.report_input(PollRows.empty(), as_of_us), as_of_us), seen.version
     first_day, last_day = int(day_of(as_of_us - LOOKBACK_US)), int(day_of(as_of_us))
-
-    def piece_uptime(piece: Piece, rows: Future) -> Uptime:
-        sessions = prepared.of(piece.stores.keys) if prepared is not None else None
-        return compute_uptime(piece.stores.report_input(rows.result(), as_of_us), as_of_us, threads=1,
-                              sessions=sessions)
-
     parts: list[Uptime] = []
-    with snap.readers(READERS) as read:
+    with snap.readers(READERS) as read:  # (its helpers connect while the stores are read)
+        prepared = warm.sessions_for(seen.stores_version, as_of_us)  # (then the stores' hours are not read)
+        stores = Stores.read(snap.conn, as_of_us, within, with_hours=prepared is None)
+        pieces = stores.pieces(PIECE_STORES, contiguous=within == EVERY_STORE)
+        if not pieces:
+            return compute_uptime(stores.report_input(PollRows.empty(), as_of_us), as_of_us), seen.version
+
+        def piece_uptime(piece: Piece, rows: Future) -> Uptime:
+            sessions = prepared.of(piece.stores.keys) if prepared is not None else None
+            return compute_uptime(piece.stores.report_input(rows.result(), as_of_us), as_of_us, threads=1,
+                                  sessions=sessions)
+
         pool = ThreadPoolExecutor(THREADS, thread_name_prefix="piece")
         try:
             # Pieces are read at most READ_AHEAD ahead of the one awaited and computed THREADS
