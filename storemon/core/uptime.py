@@ -98,7 +98,10 @@ def key_base_us(as_of_us: int) -> int:
 
 
 def _overlap(start: np.ndarray, end: np.ndarray, w0: int, w1: int) -> np.ndarray:
-    return np.clip(np.minimum(end, w1) - np.maximum(start, w0), 0, None)
+    """How much of each stretch ``[start, end)`` lies inside ``[w0, w1)`` (in place: one temporary)."""
+    inside = np.minimum(end, w1)
+    inside -= np.maximum(start, w0)
+    return np.maximum(inside, 0, out=inside)
 
 
 @dataclass
@@ -125,7 +128,8 @@ class _Keyed:
         rows = self.rows.taken(np.arange(*run))
         packed = rows.values()
         key = packed >> 1
-        key += np.repeat((rows.store << TIME_BITS) - self.base, rows.count)
+        stores = np.flatnonzero(first_of_runs(rows.store))  # (a store's rows are consecutive)
+        key += np.repeat((rows.store[stores] << TIME_BITS) - self.base, np.add.reduceat(rows.count, stores))
         active = (packed & 1).astype(bool)
         if key.size > 1 and not (key[1:] > key[:-1]).all():
             store, ts_us, active = distinct(key >> TIME_BITS, (key & TIME_MASK) + self.base, active)
@@ -238,11 +242,12 @@ def fill_sessions(s_store, s_start, s_end, p_key, p_active) -> Filled:
     # Rule 1: each evidence poll owns the stretch of its session nearest to it: from the
     # midpoint with the previous poll (or the session's start) to the midpoint with the next.
     same_as_next = p_session[1:] == p_session[:-1]
-    midpoints = ((p_rel[1:] + p_rel[:-1]) // 2)[same_as_next]
+    midpoints = p_rel[1:] + p_rel[:-1]
+    midpoints >>= 1  # (halved, rounding down: the times are not negative)
     own_start = s_start.take(p_session)
-    own_start[1:][same_as_next] = midpoints
+    np.copyto(own_start[1:], midpoints, where=same_as_next)
     own_end = s_end.take(p_session)
-    own_end[:-1][same_as_next] = midpoints
+    np.copyto(own_end[:-1], midpoints, where=same_as_next)
 
     # Rule 2: a session without evidence takes the store's last known state (the evidence
     # just before where its own would be), else the first later one. Rule 3 follows: a store
