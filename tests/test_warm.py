@@ -12,6 +12,7 @@ from storemon.core import compute_uptime
 from storemon.core.polls import DAY_US, LOOKBACK_US, US
 from storemon.core.sessions import business_sessions
 from storemon.database import version
+from storemon.database.queries import EVERY_STORE, StoreRange, Stores, snapshot
 from storemon.reports import warm
 from storemon.reports.build import build_report
 from storemon.timeparse import format_instant
@@ -73,4 +74,20 @@ def test_reports_with_the_prepared_sessions_equal_reports_without(engine, tmp_pa
         assert stores_version(engine) != before, change
         assert not agree(), change  # not used: the stores changed since they were made
         assert warm.refresh(engine) and agree(), change  # made again
+    assert agree(latest - 2 * HOUR_US)  # before the newcomers' first polls: listed without them
     assert warm._prepared.of(np.array([10 ** 6])).store.size == 0  # (a store it does not know has none)
+
+
+def test_the_prepared_stores_of_a_range_are_the_stores_read(engine, tmp_path, unprepared):
+    load = Loads(engine, tmp_path)
+    base_data(load, hours=9 * 24)
+    load(polls=[("late-comer", "active", format_instant(START + 9 * 24 * HOUR_US))])
+    warm.warm_up(engine)
+    with snapshot(engine) as snap:
+        for as_of in (START + 9 * 24 * HOUR_US, START + 8 * 24 * HOUR_US):
+            for within in (EVERY_STORE, StoreRange("store-02", "store-05"), StoreRange(None, "store-03"),
+                           StoreRange("store-04", None), StoreRange("zzz", None)):
+                read, kept = Stores.read(snap.conn, as_of, within), warm._prepared.listed(as_of, within)
+                assert (read.store_ids, read.timezones) == (kept.store_ids, kept.timezones), within
+                assert (read.keys == kept.keys).all() and (read.first_poll_us == kept.first_poll_us).all()
+                assert read.store_ids or within.first == "zzz"

@@ -138,9 +138,8 @@ class Stores:
     hours: np.ndarray  # (store key, day, start_s, end_s) rows of these stores
 
     @staticmethod
-    def read(conn: Connection, as_of_us: int, within: StoreRange = EVERY_STORE, with_hours: bool = True) -> Stores:
-        """The stores listed as of then (of a range of store ids, or all), with their hours
-        unless ``with_hours`` is false (a report whose sessions are made already)."""
+    def read(conn: Connection, as_of_us: int, within: StoreRange = EVERY_STORE) -> Stores:
+        """The stores listed as of then (of a range of store ids, or all), with their hours."""
         where, params = listed(conn, as_of_us, within)
         if is_postgres(conn):
             # (a few packed values rather than a row a store: 136K stores in 40 ms, not 100 ms; one
@@ -154,8 +153,7 @@ class Stores:
             hours = fetch_all(conn, f"""
                 SELECT string_agg(int4send(h.store) || int2send(h.day) || int4send(h.start_s) || int4send(h.end_s),
                                   ''::bytea)
-                FROM business_hours h JOIN stores s ON s.id = h.store WHERE {where}""", params, binary=True)[0][0] \
-                if with_hours else None
+                FROM business_hours h JOIN stores s ON s.id = h.store WHERE {where}""", params, binary=True)[0][0]
             found = Stores(np.frombuffer(keys or b"", ">i4").astype(np.int64), (ids or "").split("\n") if ids else [],
                            [name or None for name in (zones or "").split("\n")] if ids else [],
                            np.frombuffer(first or b"", ">i8").astype(np.int64), _hours(hours))
@@ -163,7 +161,7 @@ class Stores:
         found = fetch_all(conn, f"SELECT s.id, s.store_id, s.timezone, s.first_poll_us FROM stores s WHERE {where}"
                                 " ORDER BY s.store_id", params)
         hours = fetch_all(conn, "SELECT h.store, h.day, h.start_s, h.end_s FROM business_hours h"
-                                f" JOIN stores s ON s.id = h.store WHERE {where}", params) if with_hours else []
+                                f" JOIN stores s ON s.id = h.store WHERE {where}", params)
         return Stores(np.array([s[0] for s in found], np.int64), [s[1] for s in found], [s[2] for s in found],
                       np.array([s[3] for s in found], np.int64), np.array(hours, np.int64).reshape(-1, 4)).in_order()
 
@@ -187,6 +185,12 @@ class Stores:
             whole = contiguous or int(mine[-1]) - int(mine[0]) + 1 == mine.size
             found.append(Piece(stores, chosen, (int(mine[0]), int(mine[-1])) if whole else mine))
         return found
+
+    def taken(self, rows: np.ndarray) -> Stores:
+        """These stores (positions), in this order, without their hours."""
+        picked = rows.tolist()
+        return Stores(self.keys[rows], [self.store_ids[i] for i in picked], [self.timezones[i] for i in picked],
+                      self.first_poll_us[rows], np.zeros((0, 4), np.int64))
 
     def in_order(self) -> Stores:
         """These stores in the report's order (as read, when it is)."""

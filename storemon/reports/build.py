@@ -73,8 +73,8 @@ def compute(snap: Snapshot, as_of_us: int, within: StoreRange = EVERY_STORE, on_
     first_day, last_day = int(day_of(as_of_us - LOOKBACK_US)), int(day_of(as_of_us))
     parts: list[Uptime] = []
     with snap.readers(READERS) as read:  # (its helpers connect while the stores are read)
-        prepared = warm.sessions_for(seen.stores_version, as_of_us)  # (then the stores' hours are not read)
-        stores = Stores.read(snap.conn, as_of_us, within, with_hours=prepared is None)
+        prepared = warm.sessions_for(seen.stores_version, as_of_us)
+        stores = prepared.listed(as_of_us, within) if prepared is not None else Stores.read(snap.conn, as_of_us, within)
         pieces = stores.pieces(PIECE_STORES, contiguous=within == EVERY_STORE)
         if not pieces:
             return compute_uptime(stores.report_input(PollRows.empty(), as_of_us), as_of_us), seen.version

@@ -1,11 +1,12 @@
 """What a worker makes once for every report its work horses run, each forked from it and so
-starting with it: the zones' transitions, the CSV's number table, and every store's business
-sessions over the days around the newest poll.
+starting with it: the zones' transitions, the CSV's number table, and every polled store
+(its id, zone and first poll) with its business sessions over the days around the newest poll.
 
 Nothing of it is data a report could not make itself, and it is never taken on trust: the
-sessions are used only for the ``stores_version`` they were made from (data_version: a new
-one with any new store, hours or timezone), read in the report's own snapshot, and only
-when they cover its lookback; otherwise the report makes its stores' sessions itself. The
+stores and sessions are used only for the ``stores_version`` they were made from
+(data_version: a new one with any new store, hours, timezone or first poll), read in the
+report's own snapshot, and only when they cover its lookback; otherwise the report reads its
+stores and makes their sessions itself. The
 worker makes them again after a job once the stores have changed or the newest poll has
 moved on by a day (``refresh``), so the next work horses start with them.
 """
@@ -23,7 +24,7 @@ from ..core.csvout import written_hundredths
 from ..core.polls import DAY_US, LOOKBACK_US, US, PollRows
 from ..core.sessions import Sessions, business_sessions
 from ..database import version
-from ..database.queries import Stores, snapshot
+from ..database.queries import EVERY_STORE, Stores, StoreRange, snapshot
 
 log = logging.getLogger(__name__)
 # The span the sessions cover: from the lookback of the newest poll to this long after it, so
@@ -35,13 +36,24 @@ _PIECE_STORES = 20_000
 
 @dataclass(frozen=True)
 class Prepared:
-    """Every polled store's business sessions over ``[first_us, last_us]``, as of ``stores_version``:
-    the stores' database keys, and their sessions sorted by (key, start), in UTC seconds."""
+    """Every polled store and its business sessions over ``[first_us, last_us]``, as of
+    ``stores_version``: the stores in the report's order (without their hours), and their
+    sessions sorted by (database key, start), in UTC seconds."""
 
     stores_version: int
     first_us: int
     last_us: int
+    stores: Stores
     sessions: Sessions  # store: database key
+
+    def listed(self, as_of_us: int, within: StoreRange) -> Stores:
+        """The stores a report as of then lists, of a range of store ids (``Stores.read``)."""
+        keep = self.stores.first_poll_us <= as_of_us
+        if within != EVERY_STORE:  # (code point order, as the database compares them)
+            ids = np.array(self.stores.store_ids, dtype=str)
+            keep &= (ids >= within.first if within.first is not None else True) & \
+                (ids < within.end if within.end is not None else True)
+        return self.stores.taken(np.flatnonzero(keep))
 
     def of(self, keys: np.ndarray) -> Sessions:
         """The sessions of these stores (ascending keys), each by its position among them."""
@@ -76,6 +88,8 @@ def warm_up(engine: Engine) -> None:
         if current.newest_poll_us is None:
             return
         stores = Stores.read(snap.conn, _ALL)
+        if not stores.keys.size:
+            return
     newest = current.newest_poll_us
     first_us, last_us = newest - LOOKBACK_US - DAY_US, newest + _AHEAD_US
     made = []
@@ -84,9 +98,8 @@ def warm_up(engine: Engine) -> None:
         found = business_sessions(list(data.timezones), data.hours_store, data.hours_day, data.hours_start_s,
                                   data.hours_end_s, first_us // US, -(-last_us // US))
         made.append(Sessions(piece.stores.keys[found.store], found.start_s, found.end_s))
-    del stores
     none = np.zeros(0, np.int64)
-    _prepared = Prepared(current.stores_version, first_us, last_us,
+    _prepared = Prepared(current.stores_version, first_us, last_us, stores.taken(np.arange(stores.keys.size)),
                          Sessions(*(np.concatenate([none] + [getattr(m, f) for m in made])
                                     for f in ("store", "start_s", "end_s"))))
     _release_free_memory()
