@@ -113,3 +113,29 @@ def test_sqlite_and_postgresql_give_the_same_report(pg, sqlite, tmp_path):
         load(hours=hours, polls=[(s, "inactive", t) for s, _, t in sweep(100)])  # overrides
     for as_of in (None, START + 5 * 24 * HOUR_US + 17):
         assert build_report(pg, as_of) == build_report(sqlite, as_of)
+
+
+def test_a_read_gives_the_rows_of_its_stores_and_days_in_order(engine, tmp_path):
+    """A report's read (by a range of keys, or on PostgreSQL by the keys themselves) spanning
+    several of the buckets PostgreSQL packs: every row of those stores and days, in (store,
+    day) order, each with its polls."""
+    from storemon.database import polls as stored
+
+    rng = random.Random(3)
+    batch = [(f"s{i:03d}", rng.choice(["active", "inactive"]), format_instant(T + day * DAY_US + rng.randrange(DAY_US)))
+             for i in range(300) for day in range(4) for _ in range(rng.randrange(0, 3))]
+    polls_csv(tmp_path, batch)
+    load_directory(engine, tmp_path)
+    first, last = T // DAY_US + 1, T // DAY_US + 2
+    every = rows(engine, "SELECT store, day, polls FROM poll_days ORDER BY store, day")
+    keys = sorted({store for store, _, _ in every})
+    ranges = [(keys[0], keys[-1]), (keys[5], keys[200]), (keys[130], keys[130]), (10 ** 6, 10 ** 6 + 5)]
+    chosen = [np.array(sorted(rng.sample(keys, 90))), np.array(keys[140:141])] if engine.dialect.name == "postgresql" else []
+    with engine.connect() as conn:
+        for wanted in ranges + chosen:
+            found = stored.read(conn, first, last, wanted)
+            inside = (lambda s: wanted[0] <= s <= wanted[1]) if isinstance(wanted, tuple) else set(wanted.tolist()).__contains__
+            expected = [(s, d, bytes(p)) for s, d, p in every if inside(s) and first <= d <= last]
+            at = (found.start * 8).tolist()
+            assert [(s, d, found.packed.tobytes()[a:a + 8 * c]) for s, d, a, c in zip(
+                found.store.tolist(), found.day().tolist(), at, found.count.tolist())] == expected, wanted
