@@ -2,14 +2,13 @@
 
 from __future__ import annotations
 
-from concurrent.futures import Future, ThreadPoolExecutor
+from concurrent.futures import Future
 
 import numpy as np
 from sqlalchemy import Engine
 
 from ..core import LOOKBACK_US, Progress, Uptime, compute_uptime, to_csv
 from ..core.polls import PollRows, day_of
-from ..core.uptime import THREADS
 from ..database import polls, version
 from . import warm
 from ..database.queries import EVERY_STORE, Piece, Snapshot, Stores, StoreRange, latest_poll_us, snapshot
@@ -17,7 +16,7 @@ from ..database.queries import EVERY_STORE, Piece, Snapshot, Stores, StoreRange,
 REPORTING = "computing report"
 PIECE_STORES = 2000  # stores a piece: about 280K polls of a fleet polled hourly (a few MB an array)
 READERS = 2  # helper connections reading pieces' polls at once
-READ_AHEAD = 2 * READERS  # pieces read and not yet computed, at most
+READ_AHEAD = 4 * READERS  # pieces read and not yet computed, at most
 
 
 class ReportError(Exception):
@@ -59,11 +58,13 @@ def compute(snap: Snapshot, as_of_us: int, within: StoreRange = EVERY_STORE, on_
             ) -> tuple[Uptime, int]:
     """On a snapshot, the report's rows for the stores of a range, and the data version read.
 
-    The stores are read first, then cut into pieces of consecutive keys; each piece's polls are
-    read by one of two helper connections while the pieces read before it are computed, two at
-    a time: PostgreSQL sends the rows in processes of its own while NumPy computes, and no
-    more than a few pieces' arrays are alive at once (a fresh work horse pays for every page
-    it touches the first time)."""
+    The stores are read first (or taken from what the worker keeps), then cut into pieces of
+    consecutive keys; each piece's polls are read by one of two helper connections while the
+    pieces read before it are computed, one at a time, in this thread: PostgreSQL aggregates
+    and sends the rows in processes of its own while NumPy computes (a second thread computing
+    only contended for the interpreter: 10 % slower at 136K stores), and no more than a few
+    pieces' arrays are alive at once (a fresh work horse pays for every page it touches the
+    first time)."""
     def progress(fraction: float) -> None:
         if on_progress is not None:
             on_progress(REPORTING, fraction)
@@ -79,29 +80,18 @@ def compute(snap: Snapshot, as_of_us: int, within: StoreRange = EVERY_STORE, on_
         if not pieces:
             return compute_uptime(stores.report_input(PollRows.empty(), as_of_us), as_of_us), seen.version
 
-        def piece_uptime(piece: Piece, rows: Future) -> Uptime:
+        def piece_uptime(piece: Piece, rows: PollRows) -> Uptime:
             sessions = prepared.of(piece.stores.keys) if prepared is not None else None
-            return compute_uptime(piece.stores.report_input(rows.result(), as_of_us), as_of_us, threads=1,
-                                  sessions=sessions)
+            return compute_uptime(piece.stores.report_input(rows, as_of_us), as_of_us, threads=1, sessions=sessions)
 
-        pool = ThreadPoolExecutor(THREADS, thread_name_prefix="piece")
-        try:
-            # Pieces are read at most READ_AHEAD ahead of the one awaited and computed THREADS
-            # ahead: reading outpaces NumPy, and unchecked it would hold the whole lookback.
-            reads: dict[int, Future] = {}
-            computed: dict[int, Future] = {}
-            for i in range(len(pieces)):
-                for j in range(i, min(len(pieces), i + READ_AHEAD)):
-                    if j not in reads:
-                        reads[j] = read(lambda conn, keys=pieces[j].keys: polls.read(conn, first_day, last_day, keys))
-                for j in range(i, min(len(pieces), i + THREADS)):
-                    if j not in computed:
-                        computed[j] = pool.submit(piece_uptime, pieces[j], reads[j])
-                parts.append(computed.pop(i).result())
-                del reads[i]
-                progress((i + 1) / len(pieces))
-        finally:
-            # (interrupted, not waiting for a piece whose read is blocked: the readers cancel it)
-            pool.shutdown(wait=False, cancel_futures=True)
+        # Pieces are read at most READ_AHEAD ahead of the one computed: reading outpaces NumPy,
+        # and unchecked it would hold the whole lookback.
+        reads: dict[int, Future] = {}
+        for i, piece in enumerate(pieces):
+            for j in range(i, min(len(pieces), i + READ_AHEAD)):
+                if j not in reads:
+                    reads[j] = read(lambda conn, keys=pieces[j].keys: polls.read(conn, first_day, last_day, keys))
+            parts.append(piece_uptime(piece, reads.pop(i).result()))
+            progress((i + 1) / len(pieces))
     rank = np.concatenate([piece.rank[part.stores] for piece, part in zip(pieces, parts)])
     return Uptime.joined(parts, np.argsort(rank)), seen.version
