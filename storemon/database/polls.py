@@ -64,12 +64,9 @@ def read(conn: Connection, first_day: int, last_day: int, stores: tuple[int, int
     else:
         params.update(lo=int(stores[0]), hi=int(stores[-1]), keys=np.asarray(stores, np.int64).tolist())
         these = " AND p.store = ANY(%(keys)s)"
-    # Each bucket of stores walks its range of the primary key, so its rows come in order without a
-    # sort (the planner, left to itself, often picks a bitmap scan and a sort), and packs them in
-    # byte strings of about 150 KB: PostgreSQL copies and sends those in two thirds of the time one
-    # string of megabytes takes. (SET LOCAL for this statement only: a failed one ends the
-    # transaction, and the setting with it.)
-    execute(conn, "SET LOCAL enable_bitmapscan = off")
+    # Each bucket of stores walks its range of the primary key (a scan the planner picks for so few
+    # rows), so its rows come in order without a sort, and packs them in byte strings of about
+    # 150 KB: PostgreSQL copies and sends those in two thirds of the time one string of megabytes takes.
     found = fetch_all(conn, f"""
         SELECT packed.* FROM generate_series(%(lo)s::int4 / {_BUCKET}, %(hi)s::int4 / {_BUCKET}) bucket,
         LATERAL (SELECT {_PACKED} FROM (
@@ -77,7 +74,6 @@ def read(conn: Connection, first_day: int, last_day: int, stores: tuple[int, int
             WHERE p.store BETWEEN greatest(bucket * {_BUCKET}, %(lo)s::int4) AND least(bucket * {_BUCKET} + {_BUCKET - 1}, %(hi)s::int4)
               {these} AND p.day BETWEEN %(first)s AND %(last)s ORDER BY p.store, p.day) p) packed
         ORDER BY bucket""", params, binary=True)
-    execute(conn, "SET LOCAL enable_bitmapscan TO DEFAULT")
     return _unpacked(b"".join(header for header, _ in found if header), b"".join(polls for _, polls in found if polls))
 
 

@@ -204,19 +204,21 @@ class Stores:
     def report_input(self, rows: PollRows, as_of_us: int) -> ReportInput:
         """The core's input from these stores and the rows of their polls, read in any order
         (rows of other stores are left out; the core keeps its lookback of the rest)."""
-        # Database keys to positions 0..n-1 through a lookup table (keys are small serials).
-        size = max(int(self.keys.max(initial=0)), int(rows.store.max(initial=0))) + 1
-        position = np.full(size, -1, np.int64)
-        position[self.keys] = np.arange(self.keys.size)
-        at = position[rows.store]
+        # Database keys to positions 0..n-1 through a lookup table from the lowest key (keys are
+        # serials: a piece's span a few thousand).
+        keys = np.concatenate([self.keys, rows.store, self.hours[:, 0]])
+        low = int(keys.min(initial=0))
+        position = np.full(int(keys.max(initial=0)) - low + 1, -1, np.int64)
+        position[self.keys - low] = np.arange(self.keys.size)
+        at = position[rows.store - low]
         mine = PollRows(at, rows.start, rows.count, rows.packed)
         if at.size and at.min() < 0:  # rows of stores first polled after as_of (on its own day)
             mine = mine.taken(np.flatnonzero(at >= 0))
-        hours = self.hours[position[self.hours[:, 0]] >= 0] if self.hours.size else self.hours
+        hours = self.hours[position[self.hours[:, 0] - low] >= 0] if self.hours.size else self.hours
         return ReportInput(
             store_ids=np.array(self.store_ids, dtype=str) if self.store_ids else np.zeros(0, str),
             timezones=self.timezones,
-            hours_store=position[hours[:, 0]], hours_day=hours[:, 1], hours_start_s=hours[:, 2], hours_end_s=hours[:, 3],
+            hours_store=position[hours[:, 0] - low], hours_day=hours[:, 1], hours_start_s=hours[:, 2], hours_end_s=hours[:, 3],
             polls=mine, first_poll_us=self.first_poll_us,
         )
 

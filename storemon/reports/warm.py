@@ -57,10 +57,12 @@ class Prepared:
 
     def of(self, keys: np.ndarray) -> Sessions:
         """The sessions of these stores (ascending keys), each by its position among them."""
-        a, b = np.searchsorted(self.sessions.store, [keys[0], keys[-1] + 1]) if keys.size else (0, 0)
-        position = np.full(int(keys[-1]) + 1 if keys.size else 1, -1, np.int64)
-        position[keys] = np.arange(keys.size)
-        at = position[self.sessions.store[a:b]]
+        if not keys.size:
+            return Sessions(*(np.zeros(0, np.int64) for _ in range(3)))
+        a, b = np.searchsorted(self.sessions.store, [keys[0], keys[-1] + 1])
+        position = np.full(int(keys[-1]) - int(keys[0]) + 1, -1, np.int64)  # (by key, from the first)
+        position[keys - keys[0]] = np.arange(keys.size)
+        at = position[self.sessions.store[a:b] - keys[0]]
         mine = np.flatnonzero(at >= 0)
         return Sessions(at[mine], self.sessions.start_s[a:b][mine], self.sessions.end_s[a:b][mine])
 
