@@ -134,8 +134,8 @@ def test_a_read_gives_the_rows_of_its_stores_and_days_in_order(engine, tmp_path)
     with engine.connect() as conn:
         for wanted in ranges + chosen:
             found = stored.read(conn, first, last, wanted)
-            inside = (lambda s: wanted[0] <= s <= wanted[1]) if isinstance(wanted, tuple) else set(wanted.tolist()).__contains__
-            expected = [(s, d, bytes(p)) for s, d, p in every if inside(s) and first <= d <= last]
+            inside = set(range(wanted[0], wanted[1] + 1)) if isinstance(wanted, tuple) else set(wanted.tolist())
+            expected = [(s, d, bytes(p)) for s, d, p in every if s in inside and first <= d <= last]
             at = (found.start * 8).tolist()
             assert [(s, d, found.packed.tobytes()[a:a + 8 * c]) for s, d, a, c in zip(
                 found.store.tolist(), found.day().tolist(), at, found.count.tolist())] == expected, wanted
