@@ -14,21 +14,29 @@ _CENTI_MINUTE_US = 600_000  # 0.01 minute
 _CENTI_HOUR_US = 36_000_000  # 0.01 hour
 
 
-def _hundredths(us: np.ndarray, unit_us: int) -> list[str]:
-    """Round half up to 0.01 of a unit in integers, so no float ever decides a digit."""
+def _hundredths(us: np.ndarray, unit_us: int, before: str = "", after: str = "") -> list[str]:
+    """Round half up to 0.01 of a unit in integers, so no float ever decides a digit; each value
+    written between ``before`` and ``after``."""
     centi = (us + unit_us // 2) // unit_us
     if centi.size == 0:
         return []
     if centi.min() < 0:  # never in a report (no time is negative): formatted one by one
-        return [f"{c // 100}.{c % 100:02d}" for c in centi.tolist()]
-    return written_hundredths(1 << max(int(centi.max()).bit_length(), 15))[centi].tolist()
+        return [f"{before}{c // 100}.{c % 100:02d}{after}" for c in centi.tolist()]
+    return written_hundredths(1 << max(int(centi.max()).bit_length(), 15), before, after)[centi].tolist()
 
 
 @lru_cache(maxsize=8)
-def written_hundredths(count: int) -> np.ndarray:
-    """Every hundredths value below ``count`` as text, looked up rather than formatted a row at
-    a time (a week in hours is 16,800 hundredths: a report's values fit the first table)."""
-    return np.array([f"{c // 100}.{c % 100:02d}" for c in range(count)], dtype=object)
+def written_hundredths(count: int, before: str = "", after: str = "") -> np.ndarray:
+    """Every hundredths value below ``count`` as text (between ``before`` and ``after``), looked up
+    rather than formatted a row at a time (a week in hours is 16,800 hundredths: a report's
+    values fit the first table)."""
+    return np.array([f"{before}{c // 100}.{c % 100:02d}{after}" for c in range(count)], dtype=object)
+
+
+def make_tables() -> None:
+    """The tables ``to_csv`` looks its numbers up in (a worker makes them once, for every fork)."""
+    for after in ("", "\n"):
+        written_hundredths(1 << 15, ",", after)
 
 
 def csv_field(text: str) -> str:
@@ -45,13 +53,17 @@ def row_values(up_us: tuple[int, int, int], down_us: tuple[int, int, int]) -> li
 
 
 def to_csv(uptime: Uptime) -> bytes:
-    units = (_CENTI_MINUTE_US, _CENTI_HOUR_US, _CENTI_HOUR_US)
-    columns = [_hundredths(u, unit) for u, unit in zip(uptime.up_us, units)]
-    columns += [_hundredths(d, unit) for d, unit in zip(uptime.down_us, units)]
+    """The header, then a row a store: its seven fields laid out in one list, each number with
+    the comma before it (and the last with the line's end), joined once."""
+    units = (_CENTI_MINUTE_US, _CENTI_HOUR_US, _CENTI_HOUR_US) * 2
     ids = uptime.store_ids.tolist()
     if any(c in "".join(ids) for c in ',"\r\n'):
         ids = [csv_field(i) for i in ids]
-    return (HEADER + "".join([",".join(row) + "\n" for row in zip(ids, *columns)])).encode()
+    fields: list[str | None] = [None] * (7 * len(ids))
+    fields[0::7] = ids
+    for k, (us, unit) in enumerate(zip((*uptime.up_us, *uptime.down_us), units)):
+        fields[k + 1::7] = _hundredths(us, unit, ",", "\n" if k == 5 else "")
+    return (HEADER + "".join(fields)).encode()
 
 
 def joined(parts: list[bytes]) -> bytes:

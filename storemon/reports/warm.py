@@ -20,7 +20,7 @@ from dataclasses import dataclass
 import numpy as np
 from sqlalchemy import Engine
 
-from ..core.csvout import written_hundredths
+from ..core import csvout
 from ..core.polls import DAY_US, LOOKBACK_US, US, PollRows
 from ..core.sessions import Sessions, business_sessions
 from ..database import version
@@ -53,7 +53,7 @@ class Prepared:
             ids = np.array(self.stores.store_ids, dtype=str)
             keep &= (ids >= within.first if within.first is not None else True) & \
                 (ids < within.end if within.end is not None else True)
-        return self.stores.taken(np.flatnonzero(keep))
+        return self.stores if keep.all() else self.stores.taken(np.flatnonzero(keep))
 
     def of(self, keys: np.ndarray) -> Sessions:
         """The sessions of these stores (ascending keys), each by its position among them."""
@@ -84,7 +84,7 @@ def warm_up(engine: Engine) -> None:
     """Make the zones' transitions, the CSV's number table and the stores' sessions, for the
     newest poll (nothing when there is none yet)."""
     global _prepared
-    written_hundredths(1 << 15)  # the CSV's number table (a week in hours is 16,800 hundredths)
+    csvout.make_tables()
     with snapshot(engine) as snap:
         current = version.current(snap.conn)
         if current.newest_poll_us is None:
