@@ -81,14 +81,15 @@ def _postgres_engine(url, connect_timeout_s: int, statement_timeout_s: int | Non
     connect_args = {"connect_timeout": connect_timeout_s,
                     # a peer that vanishes without closing the connection is noticed in about a minute
                     "keepalives": 1, "keepalives_idle": 30, "keepalives_interval": 10, "keepalives_count": 3}
-    options, server = {}, []
+    # No JIT: storemon's statements are many and short, and compiling one took longer than
+    # running it (a report's piece read at 408K stores: 106 ms of JIT for 8 ms of work).
+    options, server = {}, ["-c jit=off"]
     if statement_timeout_s:
         server.append(f"-c statement_timeout={statement_timeout_s * 1000}")
         options["pool_timeout"] = statement_timeout_s
     if lock_timeout_s:
         server.append(f"-c lock_timeout={lock_timeout_s * 1000}")
-    if server:
-        connect_args["options"] = " ".join(server)
+    connect_args["options"] = " ".join(server)
     engine = create_engine(url, pool_pre_ping=True, connect_args=connect_args, **options)
     answer_timeout_s = statement_timeout_s + 1 if statement_timeout_s else None
 
