@@ -30,7 +30,9 @@ def written_hundredths(count: int, before: str = "", after: str = "") -> np.ndar
     """Every hundredths value below ``count`` as text (between ``before`` and ``after``), looked up
     rather than formatted a row at a time (a week in hours is 16,800 hundredths: a report's
     values fit the first table)."""
-    return np.array([f"{before}{c // 100}.{c % 100:02d}{after}" for c in range(count)], dtype=object)
+    cents = [f".{c:02d}{after}" for c in range(100)]
+    return np.array([before + str(whole) + cent for whole in range(-(-count // 100)) for cent in cents][:count],
+                    dtype=object)
 
 
 def make_tables() -> None:
