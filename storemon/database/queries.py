@@ -38,9 +38,7 @@ class Snapshot:
     @contextmanager
     def readers(self, count: int) -> Iterator[Callable[[Callable[[Connection], Any]], Future]]:
         """``submit(read)``: the future of what ``read(connection)`` returns, run by one of
-        ``count`` helper connections as soon as one is free (SQLite: at once, on this one).
-        The helpers start connecting at once, each in a thread of its own, so they are ready
-        by the time the caller knows what to read."""
+        ``count`` helper connections as soon as one is free (SQLite: at once, on this one)."""
         if not is_postgres(self.conn):
             def run_now(read: Callable[[Connection], Any]) -> Future:
                 done: Future = Future()
@@ -63,8 +61,6 @@ class Snapshot:
             return read(local.conn)
 
         pool = ThreadPoolExecutor(count, thread_name_prefix="snapshot-reader")
-        for _ in range(count):  # (a helper that fails to connect here tries again on its first read)
-            pool.submit(run, lambda conn: None)
         try:
             yield lambda read: pool.submit(run, read)
         except BaseException:
@@ -207,8 +203,8 @@ class Stores:
         # Database keys to positions 0..n-1 through a lookup table from the lowest key (keys are
         # serials: a piece's span a few thousand).
         keys = np.concatenate([self.keys, rows.store, self.hours[:, 0]])
-        low = int(keys.min(initial=0))
-        position = np.full(int(keys.max(initial=0)) - low + 1, -1, np.int64)
+        low, high = (int(keys.min()), int(keys.max())) if keys.size else (0, 0)
+        position = np.full(high - low + 1, -1, np.int64)
         position[self.keys - low] = np.arange(self.keys.size)
         at = position[rows.store - low]
         mine = PollRows(at, rows.start, rows.count, rows.packed)
