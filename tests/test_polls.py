@@ -130,7 +130,7 @@ def test_a_read_gives_the_rows_of_its_stores_and_days_in_order(engine, tmp_path)
     every = rows(engine, "SELECT store, day, polls FROM poll_days ORDER BY store, day")
     keys = sorted({store for store, _, _ in every})
     ranges = [(keys[0], keys[-1]), (keys[5], keys[200]), (keys[130], keys[130]), (10 ** 6, 10 ** 6 + 5)]
-    chosen = [np.array(sorted(rng.sample(keys, 90))), np.array(keys[140:141])] if engine.dialect.name == "postgresql" else []
+    chosen = [np.array(sorted(rng.sample(keys, 200))), np.array(keys[140:141])] if engine.dialect.name == "postgresql" else []
     with engine.connect() as conn:
         for wanted in ranges + chosen:
             found = stored.read(conn, first, last, wanted)

@@ -63,15 +63,9 @@ def reset_engine(close: bool = True) -> None:
     process_settings.cache_clear()
 
 
-def _forget_parent_connections() -> None:
-    """In a forked work horse: the parent's engine, without its pooled connections (shared
-    sockets corrupt each other; the parent still owns them, so they are not closed). The
-    engine itself is kept, with what it learnt of the database on its first connection."""
-    if process_engine.cache_info().currsize:
-        process_engine().dispose(close=False)
-
-
-os.register_at_fork(after_in_child=_forget_parent_connections)
+# A forked job must not use the parent's pooled connections (shared sockets corrupt each
+# other): forget them in the child without closing them, the parent still owns them.
+os.register_at_fork(after_in_child=lambda: reset_engine(close=False))
 
 
 _SAVE_META_IF_JOB = """

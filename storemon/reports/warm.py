@@ -81,7 +81,7 @@ def sessions_for(stores_version: int, as_of_us: int) -> Prepared | None:
 
 
 def warm_up(engine: Engine) -> None:
-    """Make the zones' transitions, the CSV's number table and the stores' sessions, for the
+    """Make the zones' transitions, the CSV's number tables, the polled stores and their sessions, for the
     newest poll (nothing when there is none yet)."""
     global _prepared
     csvout.make_tables()
@@ -104,6 +104,7 @@ def warm_up(engine: Engine) -> None:
     _prepared = Prepared(current.stores_version, first_us, last_us, stores.taken(np.arange(stores.keys.size)),
                          Sessions(*(np.concatenate([none] + [getattr(m, f) for m in made])
                                     for f in ("store", "start_s", "end_s"))))
+    del stores, made  # (their hours and pieces, before the memory is handed back)
     _release_free_memory()
 
 
@@ -136,7 +137,7 @@ def _release_free_memory() -> None:
 
 
 def refresh(engine: Engine) -> bool:
-    """Make the sessions again if the stores changed or the newest poll moved on by a day since;
+    """Make the stores and their sessions again if the stores changed or the newest poll moved on by a day since;
     whether it did."""
     with engine.connect() as conn:
         current = version.current(conn)
