@@ -1,8 +1,9 @@
 """The report worker: ``python -u worker.py`` (Procfile ``worker:``).
 
 Checks the database and its schema first and stops with one line if either is wrong.
-Preloads NumPy and the core, and makes the zones' transitions and every store's business
-sessions (storemon/reports/warm.py, made again after a job once the stores change), so
+Preloads NumPy and the core, and makes the zones' transitions and reads every polled store
+and makes its business sessions (storemon/reports/warm.py, made again after a job once the
+stores change), so
 every forked job starts warm; nothing is kept on disk: every report reads its polls from
 the database. Runs RQ's HerokuWorker
 (which hands a running job a warning before a platform restart kills it), made to ride out
@@ -78,7 +79,7 @@ def _worker_class():
             self.prepare()
 
         def prepare(self):
-            """The stores' sessions made again for the next work horses, if the stores changed or
+            """The stores and their sessions made again for the next work horses, if the stores changed or
             the newest poll moved on (storemon/reports/warm.py); never fatal: a report makes
             what it lacks itself. A worker asked to stop stops here, whatever became of the
             StopRequested RQ raised (it can land anywhere an idle worker is: one a library
@@ -87,11 +88,11 @@ def _worker_class():
                 raise StopRequested()
             try:
                 if warm.refresh(jobs.process_engine()):
-                    self.log.info("the stores' sessions made again for the reports to come")
+                    self.log.info("the stores and their sessions made again for the reports to come")
             except StopRequested:  # (a shutdown signal, raised by RQ's handler wherever the worker is)
                 raise
             except Exception as exc:
-                self.log.warning("the stores' sessions were not made again: %s", engines.describe(exc))
+                self.log.warning("the stores and their sessions were not made again: %s", engines.describe(exc))
 
         @property
         def should_run_maintenance_tasks(self):
@@ -205,7 +206,7 @@ def run(settings: Settings) -> None:
 
 
 def warm_up(settings: Settings) -> None:
-    """The zones' transitions and the stores' sessions made here in the parent, so the first
+    """The zones' transitions and the stores and their sessions made here in the parent, so the first
     job's work horse starts warm. Never fatal, and never long: a lock in the way (a large
     load) skips it after a second, and a report does it all itself."""
     import time

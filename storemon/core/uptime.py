@@ -301,7 +301,8 @@ def _store_runs(rows: PollRows, polls: int) -> list[tuple[int, int]]:
 def compute_uptime(data: ReportInput, as_of_us: int, on_progress: Progress | None = None,
                    threads: int = THREADS, sessions: Sessions | None = None) -> Uptime:
     """Every listed store's up and down time in each window. The slices of stores are computed
-    by ``threads`` threads at once (NumPy lets go of the interpreter in its loops).
+    by ``threads`` threads at once (NumPy lets go of the interpreter in its loops; a report's
+    pieces, already read ahead by other threads, are computed with one: storemon/reports/build.py).
     ``sessions``: the stores' business sessions (``business_sessions`` of their hours and zones)
     over a span covering the lookback, made beforehand; None: made here."""
     progress = on_progress or _no_progress

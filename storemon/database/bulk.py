@@ -125,7 +125,7 @@ def _python_values(values: Sequence | Varying) -> list:
 
 
 @contextmanager
-def cursor(conn: Connection, sql: str, params: tuple, binary: bool = False) -> Iterator:
+def cursor(conn: Connection, sql: str, params: tuple | dict, binary: bool = False) -> Iterator:
     """A driver cursor that has run SQL written with ``%s`` placeholders (psycopg's; ``?`` for
     sqlite3); with ``binary``, PostgreSQL sends the results in binary (bytea as it is, not as
     hex text to decode: a 22 MB value in 0.08 s rather than 0.3 s)."""
@@ -147,6 +147,6 @@ def execute(conn: Connection, sql: str, params: tuple = ()) -> int:
         return cur.rowcount
 
 
-def fetch_all(conn: Connection, sql: str, params: tuple = (), binary: bool = False) -> list[tuple]:
+def fetch_all(conn: Connection, sql: str, params: tuple | dict = (), binary: bool = False) -> list[tuple]:
     with cursor(conn, sql, params, binary) as cur:
         return cur.fetchall()

@@ -72,7 +72,7 @@ class PollDay(Base):
 
 class DataVersion(Base):
     """One row: a new random ``version`` for every write to what a report reads, another
-    (``stores_version``) for every change to the stores, their hours or timezones, and the
+    (``stores_version``) for every change to the stores, their hours, timezones or first polls, and the
     newest poll stored, the default as_of (storemon/database/version.py)."""
 
     __tablename__ = "data_version"

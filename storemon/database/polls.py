@@ -7,8 +7,9 @@ Every way in writes here, every report and store page reads here.
   the rows that changed are written back, in one statement; into an empty table the rows
   are copied straight in. Loads hold the loads' lock, so no two merges interleave.
 - **Reading** takes the rows of a range of days (an index range on ``day``), or of some
-  stores' days (the primary key), as one row of two byte strings, every row's (store, size)
-  and every row's polls, that NumPy reads without a Python object per row or per poll.
+  stores' days (the primary key, 128 stores to a subquery), as pairs of byte strings, every
+  row's (store, size) and every row's polls, that NumPy reads without a Python object per
+  row or per poll.
 - **Retention** deletes whole days.
 """
 
@@ -27,8 +28,8 @@ from .engines import is_postgres
 FILL_PERCENT = 20
 _ROW_HEADER = np.dtype([("store", ">i4"), ("size", ">i4")])
 _FEW_DAYS = 3  # a batch within this many days reads those days' rows whole to merge into
-# One row of two byte strings: each row's (store, size of its polls), and its polls.
 _BUCKET = 128  # stores read into one pair of byte strings (a report's read: about 150 KB of polls)
+# A pair of byte strings: each row's (store, size of its polls), and its polls.
 _PACKED = "string_agg(int4send(p.store) || int4send(length(p.polls)), ''::bytea), string_agg(p.polls, ''::bytea)"
 
 

@@ -1,6 +1,7 @@
 """The data's version (table data_version, one row): a new random number for every write to
 what a report reads (polls, business hours, timezones, retention's deletions), another for
-every change to the stores themselves (a new store, new hours, a new timezone), and the
+every change to the stores themselves (a new store, new hours, a new timezone, a store's
+earlier first poll: which stores a report lists), and the
 newest poll stored, which is the default as_of.
 
 Both change in the writer's own transaction, so whatever snapshot reads the row reads the
@@ -23,14 +24,14 @@ from .bulk import execute, fetch_all
 @dataclass(frozen=True)
 class DataVersion:
     version: int  # 0 before anything was written
-    stores_version: int  # the stores, their hours and timezones as they stand (0 before any)
+    stores_version: int  # the stores, their hours, timezones and first polls as they stand (0 before any)
     newest_poll_us: int | None
 
 
 def bump(conn: Connection, newest_poll_us: int | None = None, stores_changed: bool = False) -> None:
     """A new version, inside the writer's transaction; ``newest_poll_us`` is the newest poll it
-    stored, if any (the row keeps the newest of all); ``stores_changed``: it created stores or
-    wrote hours or timezones."""
+    stored, if any (the row keeps the newest of all); ``stores_changed``: it created stores,
+    wrote hours or timezones, or gave a store an earlier first poll."""
     stores_version = secrets.randbits(63) or 1
     execute(conn, """
         INSERT INTO data_version (id, version, stores_version, newest_poll_us) VALUES (1, %s, %s, %s)
