@@ -7,7 +7,7 @@ from __future__ import annotations
 
 import threading
 from collections.abc import Callable, Iterator
-from concurrent.futures import Future, ThreadPoolExecutor
+from concurrent.futures import Future, ThreadPoolExecutor, wait
 from contextlib import contextmanager
 from dataclasses import dataclass
 from typing import Any
@@ -38,7 +38,9 @@ class Snapshot:
     @contextmanager
     def readers(self, count: int) -> Iterator[Callable[[Callable[[Connection], Any]], Future]]:
         """``submit(read)``: the future of what ``read(connection)`` returns, run by one of
-        ``count`` helper connections as soon as one is free (SQLite: at once, on this one)."""
+        ``count`` helper connections as soon as one is free (SQLite: at once, on this one).
+        The helpers start connecting at once, each in a thread of its own, so they are ready
+        by the time the caller knows what to read."""
         if not is_postgres(self.conn):
             def run_now(read: Callable[[Connection], Any]) -> Future:
                 done: Future = Future()
@@ -48,31 +50,44 @@ class Snapshot:
             return
         if self._exported is None:
             self._exported = fetch_all(self.conn, "SELECT pg_export_snapshot()")[0][0]
-        helpers, local = [], threading.local()
+        helpers, local, lock, closed = [], threading.local(), threading.Lock(), threading.Event()
 
         def run(read: Callable[[Connection], Any]) -> Any:
             if getattr(local, "conn", None) is None:  # the thread's own connection, on this snapshot
-                # (opened by its first read, not by a thread initializer: a connection that fails
+                # (opened in the thread, not by a thread initializer: a connection that fails
                 # raises its own error, which a job knows to wait out, not a broken pool's)
                 conn = self.engine.connect().execution_options(isolation_level="REPEATABLE READ")
-                helpers.append(conn)
+                with lock:
+                    if closed.is_set():  # (the readers were interrupted meanwhile: not left open)
+                        conn.invalidate()
+                        conn.close()
+                        raise RuntimeError("the snapshot's readers are closed")
+                    helpers.append(conn)
                 conn.exec_driver_sql(f"SET TRANSACTION SNAPSHOT '{self._exported}'")
                 local.conn = conn
             return read(local.conn)
 
         pool = ThreadPoolExecutor(count, thread_name_prefix="snapshot-reader")
+        # (a helper that fails to connect here tries again on its first read)
+        ahead = [pool.submit(run, lambda conn: None) for _ in range(count)]
         try:
             yield lambda read: pool.submit(run, read)
         except BaseException:
             # Interrupted (an error, a worker's shutdown signal): a helper may be blocked in its
             # query (on a lock, a frozen server), and closing its connection would wait for it.
+            with lock:
+                closed.set()
             for conn in list(helpers):
                 try:
                     conn.connection.driver_connection.cancel_safe(timeout=1)
                 except Exception:  # (already gone, or the server does not answer: the process ends it)
                     pass
             raise
+        else:
+            wait(ahead)  # (a report that read nothing still ends with its helpers connected, not connecting)
         finally:
+            with lock:
+                closed.set()
             pool.shutdown(wait=False, cancel_futures=True)
             for conn in list(helpers):
                 if not conn.closed:

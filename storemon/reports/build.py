@@ -73,7 +73,7 @@ def compute(snap: Snapshot, as_of_us: int, within: StoreRange = EVERY_STORE, on_
     seen = version.current(snap.conn)
     first_day, last_day = int(day_of(as_of_us - LOOKBACK_US)), int(day_of(as_of_us))
     parts: list[Uptime] = []
-    with snap.readers(READERS) as read:
+    with snap.readers(READERS) as read:  # (its helpers connect while the stores are listed)
         prepared = warm.sessions_for(seen.stores_version, as_of_us)
         stores = prepared.listed(as_of_us, within) if prepared is not None else Stores.read(snap.conn, as_of_us, within)
         pieces = stores.pieces(PIECE_STORES, contiguous=within == EVERY_STORE)

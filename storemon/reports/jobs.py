@@ -49,23 +49,30 @@ def process_settings() -> Settings:
 
 @lru_cache(maxsize=1)
 def process_engine() -> Engine:
-    """This process's database engine (made anew in each forked work horse)."""
+    """This process's database engine (a forked work horse keeps it, without its connections)."""
     settings = process_settings()
     # Statements may take as long as the job; connecting may not.
     return engines.make_engine(settings.database_url, connect_timeout_s=10, statement_timeout_s=settings.report_job_timeout)
 
 
-def reset_engine(close: bool = True) -> None:
+def reset_engine() -> None:
     """Forget this process's engine and settings (the next job reads the environment again)."""
     if process_engine.cache_info().currsize:
-        process_engine().dispose(close=close)
+        process_engine().dispose()
     process_engine.cache_clear()
     process_settings.cache_clear()
 
 
-# A forked job must not use the parent's pooled connections (shared sockets corrupt each
-# other): forget them in the child without closing them, the parent still owns them.
-os.register_at_fork(after_in_child=lambda: reset_engine(close=False))
+def _forget_parent_connections() -> None:
+    """In a forked work horse: the parent's engine, without its pooled connections (shared
+    sockets corrupt each other; the parent still owns them, so they are not closed). The
+    engine itself is kept, with what it learnt of the database on its first connection
+    (SQLAlchemy's own recipe for forked processes)."""
+    if process_engine.cache_info().currsize:
+        process_engine().dispose(close=False)
+
+
+os.register_at_fork(after_in_child=_forget_parent_connections)
 
 
 _SAVE_META_IF_JOB = """
