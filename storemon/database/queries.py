@@ -189,28 +189,24 @@ class Stores:
             chosen = by_key[a:a + size]
             mine = keys[a:a + size]
             lo, hi = np.searchsorted(hours[:, 0], mine[0], side="left"), np.searchsorted(hours[:, 0], mine[-1], side="right")
-            picked = chosen.tolist()
-            stores = Stores(mine, [self.store_ids[i] for i in picked], [self.timezones[i] for i in picked],
-                            self.first_poll_us[chosen], hours[lo:hi])
+            stores = self.taken(chosen, hours[lo:hi])
             # (a run of stores numbered one after another, as a load numbers new ones, is a range)
             whole = contiguous or int(mine[-1]) - int(mine[0]) + 1 == mine.size
             found.append(Piece(stores, chosen, (int(mine[0]), int(mine[-1])) if whole else mine))
         return found
 
-    def taken(self, rows: np.ndarray) -> Stores:
-        """These stores (positions), in this order, without their hours."""
+    def taken(self, rows: np.ndarray, hours: np.ndarray | None = None) -> Stores:
+        """These stores (positions), in this order, with these hours (none unless given)."""
         picked = rows.tolist()
         return Stores(self.keys[rows], [self.store_ids[i] for i in picked], [self.timezones[i] for i in picked],
-                      self.first_poll_us[rows], np.zeros((0, 4), np.int64))
+                      self.first_poll_us[rows], np.zeros((0, 4), np.int64) if hours is None else hours)
 
     def in_order(self) -> Stores:
         """These stores in the report's order (as read, when it is)."""
         ids = np.array(self.store_ids, dtype=str)
         if ids.size < 2 or (ids[1:] > ids[:-1]).all():
             return self
-        order = store_id_order(ids).tolist()
-        return Stores(self.keys[order], [self.store_ids[i] for i in order], [self.timezones[i] for i in order],
-                      self.first_poll_us[order], self.hours)
+        return self.taken(store_id_order(ids), self.hours)
 
     def report_input(self, rows: PollRows, as_of_us: int) -> ReportInput:
         """The core's input from these stores and the rows of their polls, read in any order

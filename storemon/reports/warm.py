@@ -15,7 +15,7 @@ from __future__ import annotations
 
 import ctypes
 import logging
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 
 import numpy as np
 from sqlalchemy import Engine
@@ -101,7 +101,7 @@ def warm_up(engine: Engine) -> None:
                                   data.hours_end_s, first_us // US, -(-last_us // US))
         made.append(Sessions(piece.stores.keys[found.store], found.start_s, found.end_s))
     none = np.zeros(0, np.int64)
-    _prepared = Prepared(current.stores_version, first_us, last_us, stores.taken(np.arange(stores.keys.size)),
+    _prepared = Prepared(current.stores_version, first_us, last_us, replace(stores, hours=np.zeros((0, 4), np.int64)),
                          Sessions(*(np.concatenate([none] + [getattr(m, f) for m in made])
                                     for f in ("store", "start_s", "end_s"))))
     del stores, made  # (their hours and pieces, before the memory is handed back)
