@@ -5,7 +5,9 @@ a part Redis lost planned again. A small REPORT_SHARD_STORES keeps the data smal
 
 from __future__ import annotations
 
+import os
 import re
+import signal
 
 import pytest
 from rq.job import Job
@@ -201,13 +203,41 @@ def test_progress_is_the_parts_progress_and_a_killed_part_runs_again(settings, a
     state = client.get(f"/get_report/{report_id}").get_json()
     assert state["status"] == "Running" and 0 <= state["progress"] < 1
     for pid in horses:
-        import os
-        import signal
-
         os.kill(pid, signal.SIGKILL)
     held.release()
     assert wait_for_csv(client, report_id, 120) == build_report(data, AS_OF)[1]
     assert "Work-horse terminated unexpectedly" in worker.output() or "RQ runs it again" in worker.output()
+
+
+@pytest.mark.parametrize("victim", ["horse", pytest.param("worker", marks=pytest.mark.slow)])
+def test_a_join_whose_process_dies_runs_again_and_completes_the_report(settings, app, data, workers, victim):
+    """Every part has stored its rows; the join, held on the report's row as it completes it,
+    loses its work horse, or its whole worker: RQ runs the join again (on the worker a
+    platform starts in its place), and the report completes from the same run's parts."""
+    (worker,) = workers(1)
+    client = app.test_client()
+    report_id = trigger(client)
+    meta = planning_job(app, report_id).get_meta(refresh=True)
+    join = Job.fetch(join_job_id(report_id, meta["attempt"]), connection=app.extensions["storemon"].redis)
+    row = data.connect()
+    try:
+        row.execute(text("SELECT 1 FROM reports WHERE id = :id FOR NO KEY UPDATE"), {"id": report_id})
+        wait_for(lambda: join.get_status(refresh=True) == "started", 60, "the join to start")
+        wait_for(lambda: scalar(data, "SELECT count(*) FROM pg_stat_activity WHERE wait_event_type = 'Lock'"), 30,
+                 "the join to wait for the report's row")
+        for pid in worker.horses():
+            os.kill(pid, signal.SIGKILL)
+        if victim == "worker":
+            worker.kill()
+            workers(1)  # a platform restarts a dead worker; RQ hands it the abandoned join
+        else:
+            wait_for(lambda: "Work-horse terminated unexpectedly" in worker.output(), 30, "the worker to see it")
+    finally:
+        row.rollback()
+        row.close()
+    assert wait_for_csv(client, report_id, 200) == build_report(data, AS_OF)[1]
+    assert lifecycle.find(data, report_id).attempts == 1  # the join ran again; nothing was planned anew
+    assert join.get_status(refresh=True) == "finished"
 
 
 def test_a_part_that_fails_fails_the_report_with_its_reason(settings, app, data, workers, held):

@@ -69,14 +69,15 @@ def enqueue_parts(queue: Queue, settings: Settings, report_id: str, attempt: int
     """Queue a sharded report's ``count`` parts (each reads what it computes from the report's
     row) and the job that joins them, which runs once every part has finished or failed for
     good (RQ watches the parts while it registers the join, so a part that ends meanwhile is
-    counted as ended). Each job's meta names the report."""
+    counted as ended). Each job's meta names the report; each, the join too, runs again if
+    its process dies under it, as the report's own job does."""
     ids = part_job_ids(report_id, attempt, count)
     common = dict(timeout=settings.report_job_timeout, result_ttl=settings.report_result_ttl,
                   failure_ttl=settings.report_failure_ttl, ttl=settings.report_failure_ttl,
+                  retry=Retry(max=settings.report_retries) if settings.report_retries else None,
                   meta={"report_id": report_id}, on_stopped=Callback(ON_STOPPED))
     jobs = [queue.enqueue_call(PART_JOB, args=(report_id, attempt, index), job_id=job_id,
                                description=f"report {report_id}, part {index + 1} of {count}",
-                               retry=Retry(max=settings.report_retries) if settings.report_retries else None,
                                on_failure=Callback(ON_PART_FAILURE), **common)
             for index, job_id in enumerate(ids)]
     queue.enqueue_call(JOIN_JOB, args=join_args, job_id=join_job_id(report_id, attempt),
