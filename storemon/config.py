@@ -147,6 +147,9 @@ class Settings:
     # Requests a client (its token, else its address) may make; "" turns a limit off.
     trigger_rate_limit: str = setting("TRIGGER_RATE_LIMIT", "30/minute", _rate)
     api_rate_limit: str = setting("API_RATE_LIMIT", "1200/minute", _rate)
+    # Failed authentications a client address (and a basic-auth user name) may make before its
+    # credentials, right or wrong, are answered 429 until the window has room again.
+    auth_failure_limit: str = setting("AUTH_FAILURE_LIMIT", "10/minute;50/hour", _rate)
     # Proxies in front of the web process (Heroku's router: 1) whose X-Forwarded-For is believed.
     proxy_hops: int = setting("PROXY_HOPS", 0, _int, minimum=0)
     # The report endpoints want a bearer token of scope report (or admin); off for the embedded demo.

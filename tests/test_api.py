@@ -376,7 +376,9 @@ def test_health_answers_within_its_bound_when_redis_does_not_answer(make_app):
 def test_the_dashboard_checks_credentials_before_it_touches_redis(make_app):
     app = make_app(redis_url="redis://127.0.0.1:1/0")  # a Redis that is not there: rq-dashboard's hook would fail
     client = app.test_client()
-    for path in ("/rq", "/rq/", "/rq/0/data/queues.json", "/rq/0/data/job/x.json", "/rq/static/css/main.css"):
+    moved = client.get("/rq")  # routing alone: nothing of the dashboard runs
+    assert moved.status_code == 308 and moved.headers["Location"].endswith("/rq/")
+    for path in ("/rq/", "/rq/0/data/queues.json", "/rq/0/data/job/x.json", "/rq/static/css/main.css"):
         response = client.get(path)
         assert response.status_code == 401, path
         assert response.headers["WWW-Authenticate"].startswith("Basic")

@@ -7,6 +7,7 @@ Screenshots of every page go to tests/screenshots/ (ignored by git).
 from __future__ import annotations
 
 import json
+from contextlib import contextmanager
 import time
 import urllib.request
 from datetime import datetime, timedelta
@@ -61,6 +62,25 @@ def served(pg, redis_conn, tmp_path):
     finally:
         web.stop()
         worker.stop()
+
+
+@contextmanager
+def other_site(directory: Path):
+    """Another origin: a static file server of the directory, on a port of its own."""
+    import functools
+    import threading
+    from http.server import SimpleHTTPRequestHandler, ThreadingHTTPServer
+
+    directory.mkdir(parents=True, exist_ok=True)
+    handler = functools.partial(SimpleHTTPRequestHandler, directory=str(directory))
+    server = ThreadingHTTPServer(("127.0.0.1", 0), handler)
+    thread = threading.Thread(target=server.serve_forever, daemon=True)
+    thread.start()
+    try:
+        yield f"http://localhost:{server.server_address[1]}"
+    finally:
+        server.shutdown()
+        server.server_close()
 
 
 def _status(url: str) -> int | None:
@@ -256,6 +276,8 @@ def test_each_rules_store_page_matches_its_timeline_json_and_report_row(served, 
 
 
 def test_pages_need_sign_in_when_tokens_are_required(pg, redis_conn, browser, tmp_path):
+    """Signed in with a report token, a person reads pages, triggers a report from the fleet
+    page's form, and signs out; no page of the service can be framed by another site."""
     from selenium.webdriver.common.by import By
 
     from storemon.database import tokens
@@ -265,17 +287,51 @@ def test_pages_need_sign_in_when_tokens_are_required(pg, redis_conn, browser, tm
     env = {"DATABASE_URL": TEST_DATABASE_URL, "REDIS_URL": TEST_REDIS_URL, "RQ_QUEUE": "reports-test",
            "LOG_LEVEL": "WARNING", "REQUIRE_REPORT_TOKEN": "true"}
     web = WebProcess(env, tmp_path / "web.log")
+    worker = WorkerProcess(env, tmp_path / "worker.log")
     try:
         browser.get(f"{web.base}/stores/rule-switch?as_of={AS_OF}")
         assert "/signin" in browser.current_url
         keyboard_reaches(browser, "token")
         browser.find_element(By.ID, "token").send_keys(token + "\n")
-        time.sleep(0.2)
-        assert browser.current_url.endswith(f"/stores/rule-switch?as_of={AS_OF}")
+        wait_for(lambda: browser.current_url.endswith(f"/stores/rule-switch?as_of={AS_OF}"), 10, "the store page")
         assert browser.find_elements(By.CSS_SELECTOR, "rect.seg")
         screenshot(browser, "signed-in-store.png")
         no_console_errors(browser)
+
+        browser.get(web.base + "/")  # the trigger form posts with the session, and its CSRF token
+        browser.find_element(By.ID, "as_of").send_keys(AS_OF)
+        browser.find_element(By.ID, "trigger").click()
+        wait_for(lambda: "#report-" in browser.current_url, 10, "the page to come back")
+        report_id = browser.current_url.split("#report-")[1]
+        assert f"Report {report_id} queued." in browser.find_element(By.CSS_SELECTOR, ".flash").text
+        row = f"tr[data-report-id='{report_id}']"
+        wait_for(lambda: browser.find_element(By.CSS_SELECTOR, row).get_attribute("data-status") == "Complete", 60,
+                 "the report to complete in the page")
+        no_console_errors(browser)
+
+        browser.find_element(By.CSS_SELECTOR, "form[action='/signout'] button").click()
+        wait_for(lambda: "/signin" in browser.current_url, 10, "the sign-in page")
+        browser.get(web.base + "/")  # signed out: the session no longer opens pages
+        assert "/signin" in browser.current_url
+
+        # another site framing a page: the browser shows its error page instead (frame-ancestors
+        # 'none'), where it shows a resource that sets no policy (/health, the control)
+        with other_site(tmp_path / "elsewhere") as elsewhere:
+            def framed(path: str) -> str:
+                page = f"frame{path.replace('/', '-')}.html"
+                (tmp_path / "elsewhere" / page).write_text(f"<iframe src='{web.base}{path}'></iframe>")
+                browser.get(f"{elsewhere}/{page}")
+                browser.switch_to.frame(browser.find_element(By.TAG_NAME, "iframe"))
+                try:
+                    return wait_for(lambda: browser.execute_script("return document.readyState") == "complete"
+                                    and browser.execute_script("return location.href"), 10, "the frame to load")
+                finally:
+                    browser.switch_to.default_content()
+
+            assert framed("/health") == f"{web.base}/health"
+            assert framed("/signin").startswith("chrome-error://")
     finally:
+        worker.stop()
         web.stop()
 
 

@@ -138,3 +138,17 @@ def test_with_report_tokens_required_a_person_signs_in(make_app, seeded):
     assert client.post("/trigger_report").status_code == 401  # a cookie never authorises a change via the API
     tokens.revoke(seeded, "report")
     assert client.get("/").status_code == 302  # revoked: signed out at once
+
+
+def test_every_page_sends_its_security_headers(client):
+    pages = {"/": None, "/signin": None, "/search?q=nothing": None, "/docs/": None, "/rq/": ("ops", "s3cret")}
+    for path, auth in pages.items():
+        page = client.get(path, auth=auth)
+        assert page.status_code == 200 and page.mimetype == "text/html", path
+        policy = page.headers["Content-Security-Policy"]
+        assert "frame-ancestors 'none'" in policy and "default-src 'self'" in policy, path
+        assert ("'unsafe-inline'" in policy) == path.startswith(("/docs", "/rq")), path  # third-party pages only
+        assert page.headers["X-Frame-Options"] == "DENY", path
+    for page in (client.get("/"), client.get("/health"), client.get("/reports")):
+        assert page.headers["X-Content-Type-Options"] == "nosniff"
+        assert page.headers["Referrer-Policy"] == "same-origin"

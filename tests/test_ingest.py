@@ -158,9 +158,11 @@ def test_ingestion_needs_an_ingest_token(client, pg, made):
 
 def test_what_cannot_be_read_is_refused_by_name(client, pg, made):
     token = made["ingest"]
-    png = send(client, token, body=polls_body(), content_type="image/png")
-    assert png.status_code == 415
-    assert png.get_json()["error"] == "Content-Type must be text/csv or application/json (got image/png)"
+    for kind in ("image/png", "text/plain"):
+        refused = send(client, token, body=polls_body(), content_type=kind)
+        assert refused.status_code == 415
+        assert refused.get_json()["error"] == f"Content-Type must be text/csv or application/json (got {kind})"
+    assert stored_polls(pg) == []
     deflated = client.post("/polls", data=polls_body(), headers={
         "Authorization": f"Bearer {token}", "Content-Type": "text/csv", "Content-Encoding": "br"})
     assert deflated.status_code == 415 and "Content-Encoding 'br' is not supported" in deflated.get_json()["error"]

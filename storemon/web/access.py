@@ -1,11 +1,19 @@
-"""Who is calling, what they may do, and how often: bearer tokens and rate limits.
+"""Who is calling, what they may do, and how often: credentials, rate limits, failed sign-ins.
 
-A request's token is checked at most once (the answer is kept on ``flask.g``). Rate
-limits count per token, or per client address for a request without a valid one, in
-the Redis the queue uses (the ``limits`` library's moving window: exact, and atomic there).
-If Redis does not answer, requests are let through, and for a few seconds limits are not
-even tried, so a frozen Redis costs one timeout, not one per request: limits protect
-the service, they must not take it down.
+**Deny by default.** Every route needs the credentials its blueprint is given in ``NEEDS``,
+unless its endpoint is in ``PUBLIC``; a route in neither is refused with 401 until someone
+gives it a rule (tests walk the URL map). One app-level hook, ``authorize``, decides, before
+any blueprint's own code runs.
+
+A request's token is checked at most once (the answer is kept on ``flask.g``). Rate limits
+count per token, or per client address for a request without a valid one, in the Redis the
+queue uses (the ``limits`` library's moving window: exact, and atomic there). Failed
+authentications count per client address, and per user name for basic auth, on every
+credentialed route: past AUTH_FAILURE_LIMIT the client's next credentials get 429, right or
+wrong, until the window has room again; a client that does not fail is never slowed. If
+Redis does not answer, requests are let through, and for a few seconds limits are not even
+tried, so a frozen Redis costs one timeout, not one per request: limits protect the
+service, they must not take it down.
 """
 
 from __future__ import annotations
@@ -15,7 +23,7 @@ import math
 import secrets
 import time
 
-from flask import abort, g, jsonify, request, session
+from flask import abort, g, jsonify, redirect, request, session, url_for
 from limits import parse_many
 from limits.errors import StorageError
 from limits.storage import RedisStorage
@@ -30,7 +38,20 @@ from .services import current_services
 
 log = logging.getLogger(__name__)
 
-# Not limited: the health check (probes), metrics (scrapers) and the dashboard (behind its own login).
+# Open to anyone: the health check (platforms probe it), static files, the console's sign-in
+# and sign-out (which only ends the caller's own session), and the API's description
+# (OpenAPI and Swagger UI: the contract is no secret, and they hold no data).
+PUBLIC = frozenset({"api.health", "static", "console.static", "console.signin", "console.signout",
+                    "openapi.openapi_json", "docs.show"})
+REPORT, INGEST, METRICS, DASHBOARD = "report", "ingest", "metrics", "dashboard"
+# What every other route needs, by blueprint: report routes a token of scope report when
+# REQUIRE_REPORT_TOKEN is set (the console: the token a person signed in with); ingestion a
+# token of scope ingest; metrics METRICS_TOKEN, an admin token or the dashboard's login; the
+# dashboard its login or an admin token.
+NEEDS = {"api": REPORT, "stores": REPORT, "console": REPORT, "ingest": INGEST, "metrics": METRICS,
+         "rq_dashboard": DASHBOARD}
+
+# Not rate-limited: the health check (probes), metrics (scrapers) and the dashboard (behind its own login).
 UNLIMITED = {"api.health", "static", "metrics.scrape"}
 TRIGGERS = {"api.trigger_report", "console.trigger"}
 PAUSE_S = 10
@@ -41,26 +62,50 @@ def bearer_token() -> str | None:
     return (token.strip() or None) if scheme.lower() == "bearer" else None
 
 
+def _failed() -> None:
+    """The request presented a credential that is wrong (counted once, when it is answered)."""
+    g.storemon_auth_failed = True
+
+
 def dashboard_login(settings) -> bool:
     """Whether the request bears the dashboard's basic-auth login (never, if none is set)."""
     auth = request.authorization
-    return (settings.dashboard_enabled and auth is not None and auth.type == "basic"
-            and secrets.compare_digest((auth.username or "").encode(), settings.dashboard_user.encode())
-            and secrets.compare_digest((auth.password or "").encode(), settings.dashboard_password.encode()))
+    if not settings.dashboard_enabled or auth is None or auth.type != "basic":
+        return False
+    right = (secrets.compare_digest((auth.username or "").encode(), settings.dashboard_user.encode())
+             & secrets.compare_digest((auth.password or "").encode(), settings.dashboard_password.encode()))
+    if not right:
+        _failed()
+    return right
+
+
+def csrf_token() -> str:
+    """The session's token that every console form carries back."""
+    if "csrf" not in session:
+        session["csrf"] = secrets.token_urlsafe(32)
+    return session["csrf"]
+
+
+def _csrf_sent() -> bool:
+    sent = request.form.get("csrf", "")
+    return bool(sent) and secrets.compare_digest(sent, session.get("csrf", ""))
 
 
 def caller() -> tokens.TokenInfo | None:
     """The owner of the request's valid token, or None (no token, or an unknown or revoked one).
 
-    The token is the bearer token, or for a GET the one a person signed in to the console
-    with (its hash is in the signed session cookie; a cookie never authorises a change,
-    which a page elsewhere could make a browser send)."""
+    The token is the bearer token, or the one a person signed in to the console with (its
+    hash is in the signed session cookie) for a GET, or for a form that carries the session's
+    CSRF token: a page elsewhere can make a browser send the cookie, never that token."""
     if "storemon_caller" not in g:
         engine = current_services().engine
         token = bearer_token()
         if token:
             g.storemon_caller = tokens.verify(engine, token)
-        elif request.method in ("GET", "HEAD") and isinstance(digest := session.get("token_hash"), str):
+            if g.storemon_caller is None:
+                _failed()
+        elif (request.method in ("GET", "HEAD") or _csrf_sent()) \
+                and isinstance(digest := session.get("token_hash"), str):
             g.storemon_caller = tokens.verify_hash(engine, digest)
         else:
             g.storemon_caller = None
@@ -80,12 +125,76 @@ def require_scope(scope: str) -> tokens.TokenInfo:
     return owner
 
 
+def _report_access():
+    if not current_services().settings.require_report_token:
+        return None
+    if request.blueprint == "console" and bearer_token() is None:  # a person: to the sign-in page
+        owner = caller()
+        if owner is None or not owner.allows(REPORT):
+            return redirect(url_for("console.signin", next=request.full_path.rstrip("?")))
+        return None
+    require_scope(REPORT)
+    return None
+
+
+def _metrics_access():
+    settings = current_services().settings
+    token = bearer_token()
+    if token and settings.metrics_token and secrets.compare_digest(token.encode(), settings.metrics_token.encode()):
+        return None
+    owner = caller() if token else None
+    if (owner is not None and owner.allows("admin")) or dashboard_login(settings):
+        return None
+    raise Unauthorized("metrics need METRICS_TOKEN or an admin token (Authorization: Bearer), "
+                       "or the dashboard's login (basic auth)",
+                       www_authenticate=WWWAuthenticate("basic", {"realm": "storemon metrics"}))
+
+
+def _dashboard_access():
+    # A browser never sends a bearer token by itself; basic auth it caches and resends, so the
+    # dashboard checks where its state-changing requests come from (storemon/web/dashboard.py).
+    if (owner := caller()) is not None and owner.allows("admin"):
+        g.storemon_by_token = True
+        return None
+    if dashboard_login(current_services().settings):
+        return None
+    return (jsonify(error="authentication required: basic auth, or an admin token", status=401), 401,
+            {"WWW-Authenticate": 'Basic realm="storemon rq-dashboard"'})
+
+
+_CHECKS = {REPORT: _report_access, INGEST: lambda: require_scope(INGEST) and None, METRICS: _metrics_access,
+           DASHBOARD: _dashboard_access}
+
+
+def authorize():
+    """Before each request: None to go on, or the answer (a 4xx, or the console's sign-in)."""
+    endpoint = request.endpoint
+    if request.blueprint == "console" and request.method == "POST" and not _csrf_sent():
+        abort(400, "this form has expired or did not come from this console; reload the page and try again")
+    if endpoint is None or endpoint in PUBLIC:  # (None: Flask answers 404 or 405 itself)
+        return None
+    need = NEEDS.get(request.blueprint or "")
+    if need is None:
+        log.error("refused %s %s: its endpoint %s has no access rule", request.method, request.path, endpoint)
+        return jsonify(error="this route has no access rule yet, so it is closed", status=401), 401
+    limits = current_services().rate_limits
+    if "Authorization" in request.headers and (refused := limits.refuse_failing()) is not None:
+        return refused
+    try:
+        return _CHECKS[need]()
+    finally:
+        if g.get("storemon_auth_failed"):
+            limits.count_failure()
+
+
 class RateLimits:
-    """The trigger limit for POST /trigger_report, the general one for every other API call."""
+    """The trigger limit for POST /trigger_report, the general one for every other API call,
+    and the limit on failed authentications."""
 
     def __init__(self, settings):
         self.trigger = parse_many(settings.trigger_rate_limit) if settings.trigger_rate_limit else []
         self.general = parse_many(settings.api_rate_limit) if settings.api_rate_limit else []
+        self.failures = parse_many(settings.auth_failure_limit) if settings.auth_failure_limit else []
         # Connections of its own with short timeouts: a frozen Redis delays a call by half a second.
         self._pool = ConnectionPool.from_url(settings.redis_url, socket_timeout=0.5, socket_connect_timeout=0.5)
         storage = RedisStorage(settings.redis_url, connection_pool=self._pool, wrap_exceptions=True)
@@ -95,25 +204,67 @@ class RateLimits:
     def check(self):
         """Before each request: None to go on, or the 429 answer."""
         endpoint = request.endpoint or ""
-        if endpoint in UNLIMITED or not endpoint or endpoint.startswith("rq_dashboard.") \
-                or time.monotonic() < self._paused_until:
+        if endpoint in UNLIMITED or not endpoint or endpoint.startswith("rq_dashboard."):
             return None
         group, items = ("trigger", self.trigger) if endpoint in TRIGGERS else ("api", self.general)
         owner = caller()
         key = f"token:{owner.name}" if owner else f"address:{request.remote_addr}"
+        wait_s, item = self._exceeded(items, group, [key], hit=True)
+        if wait_s is None:
+            return None
+        return _too_many(f"rate limit exceeded: at most {item} for this {'token' if owner else 'client address'}; "
+                         f"retry in {wait_s} s", wait_s)
+
+    def refuse_failing(self):
+        """The 429 answer if this client, or the user name it signs in as, has failed to
+        authenticate too often lately; else None."""
+        wait_s = self.failing_wait()
+        if wait_s is None:
+            return None
+        return _too_many(f"too many failed authentications from this client; retry in {wait_s} s", wait_s)
+
+    def failing_wait(self) -> int | None:
+        """Seconds this client must wait before its credentials are checked again, or None."""
+        return self._exceeded(self.failures, "auth", self._failure_keys(), hit=False)[0]
+
+    def count_failure(self) -> None:
+        for item in self.failures:
+            for key in self._failure_keys():
+                self._ask(self.limiter.hit, item, "storemon", "auth", key)
+
+    @staticmethod
+    def _failure_keys() -> list[str]:
+        keys = [f"address:{request.remote_addr}"]
+        auth = request.authorization
+        if auth is not None and auth.type == "basic" and auth.username:
+            keys.append(f"user:{auth.username[:200]}")
+        return keys
+
+    def _exceeded(self, items, group: str, keys: list[str], hit: bool) -> tuple[int | None, object]:
+        """(seconds to wait, the limit) for the first limit the keys exceed, hitting it if ``hit``;
+        (None, None) if none is exceeded or Redis does not answer."""
+        for item in items:
+            for key in keys:
+                if self._ask(self.limiter.hit if hit else self.limiter.test, item, "storemon", group, key) is False:
+                    stats = self._ask(self.limiter.get_window_stats, item, "storemon", group, key)
+                    reset_at = stats.reset_time if stats is not None else time.time()
+                    return max(1, math.ceil(reset_at - time.time())), item
+        return None, None
+
+    def _ask(self, question, *args):
+        """Redis's answer to ``question(*args)``, or None while it does not answer."""
+        if time.monotonic() < self._paused_until:
+            return None
         try:
-            for item in items:
-                if not self.limiter.hit(item, "storemon", group, key):
-                    reset_at = self.limiter.get_window_stats(item, "storemon", group, key).reset_time
-                    wait_s = max(1, math.ceil(reset_at - time.time()))
-                    response = jsonify(error=f"rate limit exceeded: at most {item} for this "
-                                             f"{'token' if owner else 'client address'}; retry in {wait_s} s",
-                                       status=429)
-                    return response, 429, {"Retry-After": str(wait_s)}
+            return question(*args)
         except (StorageError, RedisError) as exc:
             self._paused_until = time.monotonic() + PAUSE_S
             log.warning("rate limits not checked for %d s, Redis did not answer: %s", PAUSE_S, exc)
-        return None
+            return None
 
     def close(self) -> None:
         self._pool.disconnect()
+
+
+def _too_many(message: str, wait_s: int):
+    return jsonify(error=message, status=429), 429, {"Retry-After": str(wait_s)}

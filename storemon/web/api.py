@@ -14,7 +14,6 @@ from redis.exceptions import RedisError
 from ..database import engines
 from ..reports import lifecycle
 from .services import current_services
-from .access import require_scope
 from ..timeparse import format_instant, parse_as_of
 
 log = logging.getLogger(__name__)
@@ -24,16 +23,6 @@ _REPORT_ID = re.compile(r"[A-Za-z0-9_-]{1,64}")
 HEALTH_TIMEOUT_S = 1.5  # /health answers within this, whatever is down
 QUEUE_UNAVAILABLE = "the report queue (Redis) is unavailable; try again shortly"
 
-
-
-_REPORT_ENDPOINTS = {f"api.{name}" for name in
-                     ("trigger_report", "get_report", "get_report_by_query", "report_history", "latest_report")}
-
-
-@api.before_request
-def _authorize():
-    if request.endpoint in _REPORT_ENDPOINTS and current_services().settings.require_report_token:
-        require_scope("report")
 
 
 def _json_body() -> dict | None:

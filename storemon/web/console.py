@@ -8,16 +8,15 @@ HttpOnly, SameSite=Lax session cookie. Every form that changes state carries a C
 
 from __future__ import annotations
 
-import secrets
 from urllib.parse import urlsplit
 
-from flask import Blueprint, abort, flash, redirect, render_template, request, session, url_for
+from flask import Blueprint, flash, redirect, render_template, request, session, url_for
 from redis.exceptions import RedisError
 
 from ..reports import lifecycle
 from ..database import tokens
 from .services import current_services
-from .access import caller
+from .access import csrf_token
 from .fleet import fleet_of
 from ..database.queries import find_stores
 from .storeview import chart_days, describe
@@ -26,35 +25,13 @@ from ..timeparse import format_instant, parse_as_of
 
 console = Blueprint("console", __name__, template_folder="templates", static_folder="static",
                     static_url_path="/console/static")
-OPEN = {"console.signin", "console.static"}
 RECENT = 10
-
-
-
-def csrf_token() -> str:
-    if "csrf" not in session:
-        session["csrf"] = secrets.token_urlsafe(32)
-    return session["csrf"]
 
 
 @console.app_context_processor
 def _template_helpers():
     return {"csrf_token": csrf_token, "signed_in": "token_hash" in session,
             "tokens_required": current_services().settings.require_report_token}
-
-
-@console.before_request
-def _guard():
-    if request.method == "POST":
-        sent = request.form.get("csrf", "")
-        if not sent or not secrets.compare_digest(sent, session.get("csrf", "")):
-            abort(400, "this form has expired or did not come from this console; reload the page and try again")
-    if request.endpoint in OPEN or not current_services().settings.require_report_token:
-        return None
-    owner = caller()
-    if owner is None or not owner.allows("report"):
-        return redirect(url_for("console.signin", next=request.full_path.rstrip("?")))
-    return None
 
 
 def _safe_next(target: str | None) -> str:
@@ -67,9 +44,15 @@ def _safe_next(target: str | None) -> str:
 @console.route("/signin", methods=["GET", "POST"])
 def signin():
     if request.method == "POST":
+        limits = current_services().rate_limits
+        if (wait_s := limits.failing_wait()) is not None:
+            flash(f"Too many failed sign-ins from here; try again in {wait_s} s.", "error")
+            return render_template("signin.html", next=request.form.get("next")), 429, {"Retry-After": str(wait_s)}
         token = request.form.get("token", "").strip()
         owner = tokens.verify(current_services().engine, token) if token else None
         if owner is None or not owner.allows("report"):
+            if owner is None:
+                limits.count_failure()
             flash("That token is unknown, revoked, or lacks the report scope.", "error")
             return render_template("signin.html", next=request.form.get("next")), 401
         session.clear()  # a fresh session (and CSRF token) on sign-in

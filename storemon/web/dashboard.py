@@ -1,8 +1,8 @@
 """rq-dashboard at /rq, behind HTTP basic auth from DASHBOARD_USER / DASHBOARD_PASSWORD, or an admin token.
 
-The checks run in an app-level ``before_request``, which Flask runs before the blueprint's
-own hook, so an unauthenticated request never reaches rq-dashboard (nor opens a Redis
-connection). The dashboard's state-changing routes also take plain GETs or simple POSTs,
+Who may see it is checked with every other route's access (storemon/web/access.py), in an
+app-level ``before_request``, which Flask runs before the blueprint's own hook, so an
+unauthenticated request never reaches rq-dashboard (nor opens a Redis connection). The dashboard's state-changing routes also take plain GETs or simple POSTs,
 which a page on another site could fire with the browser's cached credentials: they are
 refused unless the request's Origin (or, without one, its Referer) is this service.
 """
@@ -12,11 +12,9 @@ from __future__ import annotations
 from urllib.parse import urlsplit
 
 import rq_dashboard
-from flask import Flask, jsonify, request
+from flask import Flask, g, jsonify, request
 from rq_dashboard.web import setup_rq_connection
 
-from .access import caller, dashboard_login
-from .services import current_services
 
 PREFIX = "/rq"
 _CHANGES_STATE = {f"rq_dashboard.{name}" for name in
@@ -33,15 +31,11 @@ def _same_origin() -> bool:
 
 
 def _guard():
-    if request.blueprint != "rq_dashboard" and request.path != PREFIX and not request.path.startswith(PREFIX + "/"):
+    if request.blueprint != "rq_dashboard":
         return None
-    services = current_services()
     # A browser never sends a bearer token by itself, so a request bearing an admin token
     # needs no same-origin check; basic auth, which a browser caches and resends, does.
-    by_token = (owner := caller()) is not None and owner.allows("admin")
-    if not by_token and not dashboard_login(services.settings):
-        return (jsonify(error="authentication required: basic auth, or an admin token", status=401), 401,
-                {"WWW-Authenticate": 'Basic realm="storemon rq-dashboard"'})
+    by_token = g.get("storemon_by_token", False)
     if not by_token and (request.endpoint in _CHANGES_STATE or request.method not in ("GET", "HEAD")) \
             and not _same_origin():
         return jsonify(error="refused: this dashboard action must come from the dashboard's own pages "

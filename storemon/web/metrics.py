@@ -16,7 +16,6 @@ from __future__ import annotations
 
 import logging
 import math
-import secrets
 import time
 
 from flask import Blueprint, Response
@@ -24,10 +23,7 @@ from prometheus_client import CONTENT_TYPE_LATEST, CollectorRegistry, Counter, H
 from prometheus_client.core import CounterMetricFamily, GaugeMetricFamily, HistogramMetricFamily
 from rq import Queue, Worker
 from sqlalchemy import Engine, func, select
-from werkzeug.datastructures import WWWAuthenticate
-from werkzeug.exceptions import Unauthorized
 
-from .access import bearer_token, caller, dashboard_login
 from .services import current_services
 from ..reports.tallies import REPORT_DURATION_BUCKETS_S, REPORT_OUTCOMES, TALLIES_KEY, bucket_name
 
@@ -133,22 +129,9 @@ class _ScrapeTimeCollector:
 
 # --- the endpoint ---
 
-def _allowed(settings) -> bool:
-    """The metrics token, an admin token, or the dashboard's login."""
-    token = bearer_token()
-    if token and settings.metrics_token and secrets.compare_digest(token.encode(), settings.metrics_token.encode()):
-        return True
-    owner = caller() if token else None
-    return (owner is not None and owner.allows("admin")) or dashboard_login(settings)
-
-
 @metrics.get("/metrics")
 def scrape():
-    """The service's metrics in Prometheus' text format."""
+    """The service's metrics in Prometheus' text format (who may read them: storemon/web/access.py)."""
     services = current_services()
-    if not _allowed(services.settings):
-        raise Unauthorized("metrics need METRICS_TOKEN or an admin token (Authorization: Bearer), "
-                           "or the dashboard's login (basic auth)",
-                           www_authenticate=WWWAuthenticate("basic", {"realm": "storemon metrics"}))
     return Response(services.metrics.exposition(), mimetype=CONTENT_TYPE_LATEST)
 

@@ -10,7 +10,6 @@ from flask import Blueprint, abort, jsonify, request
 
 from ..reports import lifecycle
 from .services import current_services
-from .access import require_scope
 from ..core.uptime import DAY_US, LOOKBACK_US
 from ..core.timeline import StoreTimeline, store_timeline
 from .fleet import fleet_of
@@ -21,12 +20,6 @@ from ..timeparse import parse_as_of
 stores = Blueprint("stores", __name__)
 MAX_FOUND = 100
 
-
-
-@stores.before_request
-def _authorize():
-    if current_services().settings.require_report_token:
-        require_scope("report")
 
 
 def requested_as_of() -> int | None:
