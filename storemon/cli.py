@@ -295,6 +295,19 @@ def token_revoke(name: str) -> None:
     click.echo(f"token {name!r} revoked")
 
 
+@cli.command("serve")
+@click.option("--host", default="0.0.0.0", show_default=True, help="The address to listen on.")
+def serve(host: str) -> None:
+    """Run the web process: the API, the console and the dashboard on PORT (waitress)."""
+    from .logs import configure_logging
+    from .web.server import serve as run
+
+    gc.enable()  # a long-running process
+    settings = _settings()
+    configure_logging(settings)
+    run(settings, host)
+
+
 @cli.command("clock")
 def clock() -> None:
     """Run the clock process: enqueue the hourly report, settling and retention on schedule."""
@@ -304,6 +317,7 @@ def clock() -> None:
     from .reports.clock import run
     from .logs import configure_logging
 
+    gc.enable()  # a long-running process
     settings = _settings()
     configure_logging(settings)
     stop = threading.Event()

@@ -150,6 +150,11 @@ class Settings:
     # Failed authentications a client address (and a basic-auth user name) may make before its
     # credentials, right or wrong, are answered 429 until the window has room again.
     auth_failure_limit: str = setting("AUTH_FAILURE_LIMIT", "10/minute;50/hour", _rate)
+    # The web process (python -m storemon serve): its port, request threads, and how many
+    # connections it holds open at once (slow or idle ones included; see docs/deployment.md).
+    port: int = setting("PORT", 8000, _int)
+    web_threads: int = setting("WEB_THREADS", 8, _int)
+    web_connection_limit: int = setting("WEB_CONNECTION_LIMIT", 1000, _int)
     # Proxies in front of the web process (Heroku's router: 1) whose X-Forwarded-For is believed.
     proxy_hops: int = setting("PROXY_HOPS", 0, _int, minimum=0)
     # The report endpoints want a bearer token of scope report (or admin); off for the embedded demo.

@@ -193,15 +193,17 @@ class WorkerProcess:
 
 
 class WebProcess:
-    """waitress serving ``wsgi:app`` on a free port, its log kept for a failing test; ready once /health answers."""
+    """The web process as the Procfile runs it (``python -m storemon serve``, waitress) on a
+    free port, its log kept for a failing test; ready once /health answers."""
 
     def __init__(self, env: dict[str, str], log_path: Path):
         self.port = free_port()
         self.base = f"http://127.0.0.1:{self.port}"
+        self.log_path = log_path
         self.log = open(log_path, "ab")
         self.process = subprocess.Popen(
-            [sys.executable, "-m", "waitress", "--host=127.0.0.1", f"--port={self.port}", "--threads=8", "wsgi:app"],
-            cwd=PROJECT_ROOT, env={**os.environ, "PYTHONPATH": str(PROJECT_ROOT), **env},
+            [sys.executable, "-m", "storemon", "serve", "--host=127.0.0.1"],
+            cwd=PROJECT_ROOT, env={**os.environ, "PYTHONPATH": str(PROJECT_ROOT), "PORT": str(self.port), **env},
             stdout=self.log, stderr=subprocess.STDOUT)
         wait_for(lambda: self._answers(), 30, "the web process to answer")
 

@@ -8,7 +8,6 @@ from __future__ import annotations
 
 import json
 from contextlib import contextmanager
-import time
 import urllib.request
 from datetime import datetime, timedelta
 from pathlib import Path

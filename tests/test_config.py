@@ -69,8 +69,8 @@ def test_app_json_describes_every_setting_the_code_reads_and_the_procfiles_proce
 
     load_settings(Recording())
     manifest = json.loads((PROJECT_ROOT / "app.json").read_text())
-    from_addons = {"DATABASE_URL", "REDIS_URL"}  # set by the PostgreSQL and Redis add-ons
-    assert set(manifest["env"]) | from_addons == read
+    from_platform = {"DATABASE_URL", "REDIS_URL", "PORT"}  # set by the PostgreSQL and Redis add-ons, and the router
+    assert set(manifest["env"]) | from_platform == read
     procfile = {line.split(":")[0] for line in (PROJECT_ROOT / "Procfile").read_text().splitlines() if line}
     assert set(manifest["formation"]) == procfile - {"release"}
     assert (PROJECT_ROOT / ".python-version").read_text().strip() == f"{sys.version_info[0]}.{sys.version_info[1]}"
