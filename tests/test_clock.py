@@ -77,3 +77,51 @@ def test_a_bad_schedule_is_one_line(tmp_path):
     assert done.returncode == 1
     assert done.stderr.strip() == ("Error: bad setting: REPORT_SCHEDULE must be a five-field cron expression "
                                    "such as '5 * * * *', or empty, got 'every hour'")
+
+
+def scheduled_reports(queue) -> int:
+    return sum(1 for job in Job.fetch_many(queue.job_ids, connection=queue.connection)
+               if job is not None and job.func_name == "storemon.reports.jobs.scheduled_report")
+
+
+def test_a_clock_taking_over_makes_up_a_run_missed_meanwhile_once(app, settings, tmp_path):
+    """The hourly report's latest run fell due while no clock held the lease (its last run,
+    in RQ's history of the schedule, is from before): the clock that takes the lease runs it
+    at once; the next clock to take over finds it ran and runs nothing more."""
+    from datetime import datetime, timedelta, timezone
+
+    from rq.cron import get_cron_job_history_key
+
+    queue = queue_of(app)
+    due = datetime.now(timezone.utc).replace(minute=5, second=0, microsecond=0)
+    if due > datetime.now(timezone.utc):
+        due -= timedelta(hours=1)
+    history = get_cron_job_history_key("hourly report")
+    queue.connection.zadd(history, {"an-earlier-run": (due - timedelta(hours=1)).timestamp() + 0.5})
+    env = {"DATABASE_URL": settings.database_url, "REDIS_URL": settings.redis_url, "RQ_QUEUE": settings.queue_name,
+           "REPORT_SCHEDULE": "5 * * * *", "RETENTION_SCHEDULE": "", "SETTLE_EVERY": "3600"}
+    for turn in range(2):  # a clock, then the one that takes over from it
+        with open(tmp_path / f"clock-{turn}.log", "wb") as out:
+            process = clock(env, out)
+            try:
+                wait_for(lambda: "holds the lease" in (tmp_path / f"clock-{turn}.log").read_text(), 30, "the lease")
+                wait_for(lambda: settle_jobs(queue) >= 1 + turn, 30, "the clock's first round")
+            finally:
+                process.send_signal(signal.SIGTERM)
+                assert process.wait(timeout=30) == 0
+        assert scheduled_reports(queue) == 1, (tmp_path / f"clock-{turn}.log").read_text()
+    assert "due at " + due.strftime("%Y-%m-%d %H:%M UTC") + " did not run" in (tmp_path / "clock-0.log").read_text()
+
+
+def test_a_schedule_that_ran_on_time_or_never_ran_is_not_made_up(app, settings):
+    from datetime import datetime, timezone
+
+    from rq.cron import get_cron_job_history_key
+
+    from storemon.reports.clock import build_scheduler
+
+    redis = app.extensions["storemon"].redis
+    scheduler = build_scheduler(settings, redis, lease=None)
+    assert scheduler.make_up_missed() == []  # no history: nothing was missed
+    redis.zadd(get_cron_job_history_key("hourly report"), {"on-time": datetime.now(timezone.utc).timestamp()})
+    assert scheduler.make_up_missed() == []

@@ -5,7 +5,8 @@ RQ's own CronScheduler enqueues, each on its setting's schedule: the hourly repo
 (RETENTION_SCHEDULE); workers run them. Cron schedules read UTC. Only one clock works
 at a time: it holds a lease in Redis, renewed with every scheduler heartbeat (at most a
 minute apart), so a second clock started by mistake waits and takes over only if the
-first stops or loses Redis for longer than the lease.
+first stops or loses Redis for longer than the lease. A clock taking the lease first runs,
+once, each cron schedule's latest run if it fell due while no clock held the lease.
 """
 
 from __future__ import annotations
@@ -14,7 +15,9 @@ import logging
 import os
 import threading
 import time
+from datetime import datetime, timezone
 
+from croniter import croniter
 from redis.exceptions import LockError, RedisError
 from rq.cron import CronScheduler
 from rq.exceptions import StopRequested
@@ -43,6 +46,32 @@ class LeasedCronScheduler(CronScheduler):
             self.log.warning("the clock's lease was lost; another clock may run the schedules now")
             self.lease_lost = True
             raise StopRequested() from None
+
+    def start(self) -> None:
+        self.make_up_missed()
+        super().start()
+
+    def make_up_missed(self) -> list[str]:
+        """Enqueue now, once, each cron schedule's latest run that did not happen (it fell due
+        while no clock held the lease: the last one died, the next one had not taken over).
+        RQ's history of each schedule's jobs says when it last ran; a schedule that never ran
+        has missed nothing. Returns the names of the schedules made up."""
+        current = datetime.now(timezone.utc)
+        made_up = []
+        for job in self.get_jobs():
+            if not job.cron:
+                continue
+            # (schedules read UTC: run() makes the process's local time UTC for RQ's scheduler)
+            due = croniter(job.cron, current.replace(tzinfo=None)).get_prev(datetime)
+            due_s = due.replace(tzinfo=timezone.utc).timestamp()
+            newest = self.connection.zrange(job.job_history_key, -1, -1, withscores=True)
+            if newest and newest[0][1] < due_s:
+                self.log.warning("the %s due at %s did not run (no clock held the lease); enqueued now",
+                                 job.name, due.strftime("%Y-%m-%d %H:%M UTC"))
+                job.enqueue(self.connection)
+                job.set_enqueue_time(current)
+                made_up.append(job.name)
+        return made_up
 
 
 def build_scheduler(settings: Settings, redis, lease) -> LeasedCronScheduler:
