@@ -7,6 +7,8 @@ import signal
 import subprocess
 import sys
 
+from datetime import UTC
+
 from rq.job import Job
 
 from storemon.reports import lifecycle
@@ -88,13 +90,13 @@ def test_a_clock_taking_over_makes_up_a_run_missed_meanwhile_once(app, settings,
     """The hourly report's latest run fell due while no clock held the lease (its last run,
     in RQ's history of the schedule, is from before): the clock that takes the lease runs it
     at once; the next clock to take over finds it ran and runs nothing more."""
-    from datetime import datetime, timedelta, timezone
+    from datetime import datetime, timedelta
 
     from rq.cron import get_cron_job_history_key
 
     queue = queue_of(app)
-    due = datetime.now(timezone.utc).replace(minute=5, second=0, microsecond=0)
-    if due > datetime.now(timezone.utc):
+    due = datetime.now(UTC).replace(minute=5, second=0, microsecond=0)
+    if due > datetime.now(UTC):
         due -= timedelta(hours=1)
     history = get_cron_job_history_key("hourly report")
     queue.connection.zadd(history, {"an-earlier-run": (due - timedelta(hours=1)).timestamp() + 0.5})
@@ -104,8 +106,9 @@ def test_a_clock_taking_over_makes_up_a_run_missed_meanwhile_once(app, settings,
         with open(tmp_path / f"clock-{turn}.log", "wb") as out:
             process = clock(env, out)
             try:
-                wait_for(lambda: "holds the lease" in (tmp_path / f"clock-{turn}.log").read_text(), 30, "the lease")
-                wait_for(lambda: settle_jobs(queue) >= 1 + turn, 30, "the clock's first round")
+                log = tmp_path / f"clock-{turn}.log"
+                wait_for(lambda log=log: "holds the lease" in log.read_text(), 30, "the lease")
+                wait_for(lambda turn=turn: settle_jobs(queue) >= 1 + turn, 30, "the clock's first round")
             finally:
                 process.send_signal(signal.SIGTERM)
                 assert process.wait(timeout=30) == 0
@@ -114,7 +117,7 @@ def test_a_clock_taking_over_makes_up_a_run_missed_meanwhile_once(app, settings,
 
 
 def test_a_schedule_that_ran_on_time_or_never_ran_is_not_made_up(app, settings):
-    from datetime import datetime, timezone
+    from datetime import datetime
 
     from rq.cron import get_cron_job_history_key
 
@@ -123,5 +126,5 @@ def test_a_schedule_that_ran_on_time_or_never_ran_is_not_made_up(app, settings):
     redis = app.extensions["storemon"].redis
     scheduler = build_scheduler(settings, redis, lease=None)
     assert scheduler.make_up_missed() == []  # no history: nothing was missed
-    redis.zadd(get_cron_job_history_key("hourly report"), {"on-time": datetime.now(timezone.utc).timestamp()})
+    redis.zadd(get_cron_job_history_key("hourly report"), {"on-time": datetime.now(UTC).timestamp()})
     assert scheduler.make_up_missed() == []

@@ -15,7 +15,7 @@ import logging
 import os
 import threading
 import time
-from datetime import datetime, timezone
+from datetime import datetime, UTC
 
 from croniter import croniter
 from redis.exceptions import LockError, RedisError
@@ -56,14 +56,14 @@ class LeasedCronScheduler(CronScheduler):
         while no clock held the lease: the last one died, the next one had not taken over).
         RQ's history of each schedule's jobs says when it last ran; a schedule that never ran
         has missed nothing. Returns the names of the schedules made up."""
-        current = datetime.now(timezone.utc)
+        current = datetime.now(UTC)
         made_up = []
         for job in self.get_jobs():
             if not job.cron:
                 continue
             # (schedules read UTC: run() makes the process's local time UTC for RQ's scheduler)
             due = croniter(job.cron, current.replace(tzinfo=None)).get_prev(datetime)
-            due_s = due.replace(tzinfo=timezone.utc).timestamp()
+            due_s = due.replace(tzinfo=UTC).timestamp()
             newest = self.connection.zrange(job.job_history_key, -1, -1, withscores=True)
             if newest and newest[0][1] < due_s:
                 self.log.warning("the %s due at %s did not run (no clock held the lease); enqueued now",
