@@ -9,8 +9,8 @@ the database. Runs RQ's HerokuWorker
 (which hands a running job a warning before a platform restart kills it), made to ride out
 Redis outages: a running job is not abandoned when a heartbeat cannot be sent, and when
 RQ's work loop gives up on Redis a new worker starts once Redis answers again. Every
-maintenance round (at start, then about every 30 s between jobs when none wait, and when
-idle every 45 s) also settles
+maintenance round (at start, then about every 30 s between jobs when none wait, and as
+often when idle) also settles
 stale reports (``storemon.reports.lifecycle.settle_stale``).
 """
 
@@ -33,8 +33,9 @@ log = logging.getLogger("storemon.worker")
 # Seconds between a busy worker's heartbeats: a worker killed outright is noticed by
 # RQ about a minute after its last one (RQ adds a fixed 60 s), and its job run again.
 JOB_MONITORING_INTERVAL = 5
-# An idle worker wakes this often (RQ's dequeue timeout is the TTL less 15 s) for maintenance.
-WORKER_TTL = 60
+# An idle worker wakes every WORKER_TTL - 15 s (RQ's dequeue timeout): for maintenance, and
+# to list itself again within that time if Redis lost its registration (restarted, flushed).
+WORKER_TTL = 25
 MAINTENANCE_INTERVAL = 30
 MAINTENANCE_DEFERRED_S = 10 * MAINTENANCE_INTERVAL
 START_WAIT_S = 30  # how long a starting worker waits for Redis before it gives up
@@ -66,8 +67,30 @@ def _worker_class():
         def maintain_heartbeats(self, job, execution):
             try:
                 super().maintain_heartbeats(job, execution)
+                self.ensure_registered()
             except RedisError as exc:  # keep watching the horse; its job needs Redis only to finish
                 self.log.warning("Redis unavailable (%s): heartbeat for job %s skipped", exc, job.id)
+
+        def heartbeat(self, timeout=None, pipeline=None):
+            super().heartbeat(timeout, pipeline)
+            if pipeline is None:  # (in a pipeline, maintain_heartbeats checks once it has run)
+                self.ensure_registered()
+
+        def ensure_registered(self):
+            """RQ registers a worker once, at birth: after Redis restarts empty or is flushed, a
+            worker that kept running would be missing from ``rq:workers`` (the dashboard, the
+            metrics, the part count of a sharded report) until it restarted. With each heartbeat
+            it checks, and registers itself again at once."""
+            from rq import worker_registration
+
+            if self.connection.sismember(worker_registration.REDIS_WORKER_KEYS, self.key):
+                return
+            self.log.warning("this worker's registration was gone from Redis (restarted or flushed): registered again")
+            with self.connection.pipeline() as pipeline:
+                pipeline.hset(self.key, mapping=self.serialize())
+                worker_registration.register(self, pipeline)
+                pipeline.expire(self.key, self.worker_ttl + 60)
+                pipeline.execute()
 
         def execute_job(self, job, queue):
             try:

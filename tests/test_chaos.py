@@ -120,7 +120,7 @@ def stack(tmp_path):
         redis.start()
         # no trigger rate limit: these tests make backlogs on purpose
         env = {"DATABASE_URL": postgres.url, "REDIS_URL": redis.url, "RQ_QUEUE": "chaos", "LOG_LEVEL": "INFO",
-               "REPORT_DATABASE_WAIT": "120", "TRIGGER_RATE_LIMIT": ""}
+               "REPORT_DATABASE_WAIT": "120", "TRIGGER_RATE_LIMIT": "", "METRICS_TOKEN": "scraper"}
         settings = load_settings(env)
         engine = make_engine(settings.database_url)
         upgrade(engine)
@@ -197,6 +197,32 @@ def test_the_worker_rides_out_a_redis_outage_of_over_a_minute(stack, held):
     assert stack.csv(first) == stack.expected(first) and stack.csv(second) == stack.expected(second)
     assert worker.alive()
     assert len(stack.workers) == 1  # the same process did both
+
+
+@pytest.mark.parametrize("restart", ["restarted", "flushed"])
+def test_an_idle_worker_is_listed_again_soon_after_redis_comes_back_empty(stack, restart):
+    """Redis restarted empty (or flushed) while the worker waits for work: the worker lists
+    itself again within 15 s, where the dashboard and the metrics look, and still works."""
+    import re
+
+    from rq import Worker
+
+    worker = stack.worker()
+    queue = stack.app.extensions["storemon"].queue
+    wait_for(lambda: Worker.count(queue=queue) == 1, 10, "the worker to be listed")
+    time.sleep(5)  # waiting for work, in its blocking dequeue
+    if restart == "restarted":
+        stack.redis.stop()
+        stack.redis.start()
+    else:
+        stack.redis.flushall()
+    wait_for(lambda: Worker.count(queue=queue) == 1, 15, "the worker to be listed again")
+    assert "registration was gone from Redis" in worker.output()
+    scraped = stack.client.get("/metrics", headers={"Authorization": "Bearer scraper"}).get_data(as_text=True)
+    assert re.search(r"^storemon_workers 1\.0$", scraped, re.M), scraped
+    report_id = stack.trigger()
+    stack.wait_until_settled([report_id], 60)
+    assert worker.alive() and len(stack.workers) == 1
 
 
 @pytest.mark.parametrize("outage_s", [2, 7, 12])
