@@ -137,6 +137,8 @@ def _load(engine, directory: Path, skip_bad: bool) -> None:
         bars.close()
     if summary.unknown_timezones:
         names = ", ".join(n if n else "(empty)" for n in summary.unknown_timezones)
+        more = summary.unknown_timezone_count - len(summary.unknown_timezones)
+        names += f" and {more} more" if more else ""
         click.echo(f"warning: unknown timezone names, these stores use America/Chicago: {names}", err=True)
     if summary.rejected_lines:
         click.echo(f"skipped {summary.rejected_lines} bad line(s); the first ones:", err=True)

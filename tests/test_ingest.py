@@ -112,6 +112,27 @@ def test_json_rows_are_named_by_their_array_index(client, pg, made):
         assert answer.status_code == 400 and answer.get_json()["error"].startswith(message)
 
 
+def test_json_is_read_as_a_stream_and_nothing_in_it_is_built_whole(client, pg, made):
+    """Nested values make bad rows without being built; a whole number of any size is an id;
+    a stretch of more than 1 MiB without a string (endless nesting, an endless number) or a
+    string longer than that stops the body, as an over-long CSV line does."""
+    stamp = "2023-01-25 10:00:00 UTC"
+    items = [{"store_id": 12562562445007437824, "status": "active", "timestamp_utc": stamp},
+             {"store_id": "s2", "status": {"deep": [[[["active"]]]]}, "timestamp_utc": stamp},
+             [[[{"store_id": "s3"}]]], {"store_id": "s4", "status": "active", "timestamp_utc": stamp}]
+    kept = client.post("/polls?skip_bad=true", json=items, headers={"Authorization": f"Bearer {made['ingest']}"})
+    assert kept.status_code == 200, kept.get_json()
+    assert kept.get_json()["rejected"] == [{"index": 1, "problem": "status must be a string, found dict"},
+                                           {"index": 2, "problem": "expected a JSON object, found list"}]
+    assert [p[0] for p in stored_polls(pg)] == ["12562562445007437824", "s4"]
+    endless = {"nesting": b"[" * (2 << 20), "string": b'[{"store_id": "' + b"x" * (2 << 20) + b'"}]',
+               "number": b'[{"store_id": ' + b"7" * (2 << 20) + b"}]"}
+    for what, body in endless.items():
+        answer = send(client, made["ingest"], body=body, content_type="application/json", gzipped=True)
+        assert answer.status_code == 400, what
+        assert answer.get_json()["error"].startswith("request body item 0: a value longer than 1,048,576 bytes"), what
+
+
 def test_hours_and_timezones_replace_those_of_the_stores_named(client, pg, made):
     token = made["ingest"]
     hours = csv_body("store_id,day,start_time_local,end_time_local", "a,0,09:00:00,17:00:00", "b,1,10:00,23:59")
@@ -230,3 +251,19 @@ def test_a_report_sees_a_batch_wholly_or_not_at_all(client, pg, made):
     assert outcome["answer"].status_code == 200 and outcome["answer"].get_json()["new_polls"] == len(batch)
     after = build_report(pg, as_of)[1]
     assert after != before and seen <= {before, after}
+
+
+def test_ingestions_past_the_cap_are_answered_503_with_retry_after(client, pg, made):
+    from storemon.web import ingest
+
+    held = [ingest.running.acquire(blocking=False) for _ in range(ingest.CONCURRENT_INGESTIONS)]
+    try:
+        assert all(held)  # as many ingestions as a process runs at once
+        busy = send(client, made["ingest"], body=polls_body())
+        assert busy.status_code == 503 and busy.headers["Retry-After"] == "5"
+        assert "ingestions are in progress" in busy.get_json()["error"]
+        assert stored_polls(pg) == []
+    finally:
+        for _ in held:
+            ingest.running.release()
+    assert send(client, made["ingest"], body=polls_body()).status_code == 200

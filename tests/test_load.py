@@ -298,19 +298,19 @@ def test_polls_parsed_in_parallel_processes_are_those_parsed_in_one(tmp_path, mo
     path = polls_csv(tmp_path, [bad.get(i, row) for i, row in enumerate(good)])
     assert path.stat().st_size > schemas.PARALLEL_FROM_BLOCKS * 2048
     lenient = [RejectedRows(), RejectedRows()]
-    one, many = (read_polls(path, strict=False, rejected=r, workers=w) for r, w in zip(lenient, (1, 2)))
+    (one,), (many,) = (list(read_polls(path, strict=False, rejected=r, workers=w)) for r, w in zip(lenient, (1, 2)))
     assert one.stores.ids == many.stores.ids and one.rows_read == many.rows_read == 3000
     for field in ("store", "ts_us", "active"):
         assert np.array_equal(getattr(one, field), getattr(many, field))
     assert lenient[0].first == lenient[1].first and [r.line for r in lenient[1].first] == [502, 1702, 2902]
     for workers in (1, 2):
         with pytest.raises(SourceError, match="store_status.csv line 502: bad status 'up'"):
-            read_polls(path, workers=workers)
+            list(read_polls(path, workers=workers))
 
 
-def test_hours_written_while_bad_polls_are_parsed_are_rolled_back(engine, tmp_path):
-    """On PostgreSQL the stores, timezones and hours are written while the polls are parsed;
-    a bad poll found afterwards still leaves nothing behind."""
+def test_hours_written_before_bad_polls_are_read_are_rolled_back(engine, tmp_path):
+    """The stores, timezones and hours are written before the polls are read; a bad poll
+    found afterwards still leaves nothing behind."""
     timezones_csv(tmp_path, [("s1", "Asia/Kolkata"), ("s2", "UTC")])
     hours_csv(tmp_path, [("s1", 0, "09:00", "17:00"), ("s2", 1, "10:00", "12:00")])
     polls_csv(tmp_path, [("s1", "active", "2023-01-22 10:00:00 UTC")] * 50 + [("s3", "maybe", "2023-01-22 10:00:00 UTC")])
@@ -341,3 +341,46 @@ def test_a_load_too_wide_to_pack_is_deduplicated_the_same_way():
         expected[(s, t)] = expected.get((s, t), True) and a
     assert list(zip(packed[0].tolist(), (packed[1] // day_us).tolist())) == sorted(expected)
     assert packed[2].tolist() == [expected[k] for k in sorted(expected)]
+
+
+def test_a_load_in_many_small_batches_stores_what_one_batch_does(engine, tmp_path, monkeypatch):
+    """Polls are read and merged a batch at a time, hours and timezones a block at a time:
+    with batches of 7 polls and blocks of a few lines, the seed data loads exactly as in one
+    go (the rows it stores, and a report of them), and a bad poll in the last batch leaves
+    nothing of the earlier ones."""
+    from storemon.database.loader import load_sources
+    from storemon.reports.build import build_report
+    from storemon.sources import HOURS, POLLS, TIMEZONES, CsvSource, schemas, text
+
+    def everything() -> tuple:
+        return (stored_polls(engine), rows(engine, "SELECT s.store_id, h.day, h.start_s, h.end_s FROM business_hours h"
+                                                   " JOIN stores s ON s.id = h.store ORDER BY 1, 2, 3"),
+                rows(engine, "SELECT store_id, timezone, first_poll_us FROM stores ORDER BY 1"))
+
+    seed = SEED / "2024-10"
+    whole = load_directory(engine, seed)
+    expected, report = everything(), build_report(engine, parse_instant("2024-10-01T00:00:00Z"))[1]
+    with engine.begin() as conn:
+        conn.exec_driver_sql("DELETE FROM business_hours")
+        conn.exec_driver_sql("DELETE FROM poll_days")
+        conn.exec_driver_sql("DELETE FROM stores")
+    monkeypatch.setattr(schemas, "BATCH_POLLS", 7)
+    monkeypatch.setattr(text, "BLOCK_CHARS", 300)
+    files = {kind: CsvSource.of_file(seed / f"{kind}.csv") for kind in (TIMEZONES, HOURS, POLLS)}
+    small = load_sources(engine, files)
+    assert (small.rows_read, small.new_polls, small.stores) == (whole.rows_read, whole.new_polls, whole.stores)
+    assert everything() == expected
+    assert build_report(engine, parse_instant("2024-10-01T00:00:00Z"))[1] == report
+
+    late = polls_csv(tmp_path, [("fresh", "active", f"2024-10-02 {h:02d}:00:00 UTC") for h in range(20)]
+                     + [("fresh", "maybe", "2024-10-02 21:00:00 UTC")])
+    with pytest.raises(SourceError, match="store_status.csv line 22: bad status 'maybe'"):
+        load_sources(engine, {POLLS: CsvSource.of_file(late)})
+    assert everything() == expected
+
+
+def test_unknown_timezone_names_are_listed_a_hundred_and_all_counted(engine, tmp_path):
+    timezones_csv(tmp_path, [(f"s{i:03d}", f"Nowhere/Zone{i:03d}") for i in range(150)] + [("ok", "UTC")])
+    summary = load_directory(engine, tmp_path)
+    assert summary.unknown_timezones == [f"Nowhere/Zone{i:03d}" for i in range(100)]
+    assert summary.unknown_timezone_count == 150 and summary.stores == 151

@@ -14,14 +14,13 @@ from contextlib import contextmanager
 from dataclasses import dataclass, field
 from pathlib import Path
 from collections.abc import Callable, Iterator
-from concurrent.futures import ThreadPoolExecutor
 
 import numpy as np
 from sqlalchemy import Connection, Engine
 
 from .. import sources
 from . import polls as stored_polls, version
-from .bulk import execute, fetch_all, staged
+from .bulk import copy_into, cursor, execute, fetch_all, staged
 from ..core import Progress
 from ..core.localtime import is_known_timezone
 from .engines import WRITE_LOCK, is_postgres
@@ -33,7 +32,8 @@ class LoadSummary:
     rows_read: int = 0
     new_polls: int = 0
     stores: int = 0  # distinct stores the sources name
-    unknown_timezones: list[str] = field(default_factory=list)
+    unknown_timezones: list[str] = field(default_factory=list)  # the first SHOWN_UNKNOWN_ZONES, in order
+    unknown_timezone_count: int = 0
     rejected_rows: sources.RejectedRows = field(default_factory=sources.RejectedRows)
     seconds: float = 0.0
 
@@ -55,99 +55,130 @@ def load_directory(engine: Engine, directory: Path, *, skip_bad: bool = False,
                         skip_bad=skip_bad, on_progress=on_progress, local_files=True)
 
 
-_READERS = {sources.TIMEZONES: sources.read_timezones, sources.HOURS: sources.read_hours,
-            sources.POLLS: sources.read_polls}
+SHOWN_UNKNOWN_ZONES = 100  # unknown timezone names a summary lists (all are counted)
 
 
 def load_sources(engine: Engine, named: dict[str, sources.Source], *, skip_bad: bool = False,
                  on_progress: Progress | None = None, keep_rejected: int = 1000,
                  local_files: bool = False) -> LoadSummary:
     """Read and check every source (keyed by sources.POLLS, HOURS or TIMEZONES), and write
-    them all in one transaction. Strict unless ``skip_bad``: a bad row raises SourceError.
+    them in one transaction, under the loads' lock, as they are read: the timezones and hours
+    a block of rows at a time into tables of the transaction's own, applied once whole; the
+    polls a batch at a time (sources.read_polls), merged as it comes. Memory holds one block
+    or batch, whatever the sources' size. Strict unless ``skip_bad``: a bad row raises
+    SourceError, and the transaction rolls back, so nothing is written.
 
-    ``local_files`` (a command's files, read at disk speed) puts every core to work: the
-    polls are parsed in parallel processes, and on PostgreSQL while the stores, timezones
-    and hours are written, the database server working beside the parser. A request body,
-    read at the client's pace in a web process, is read whole, in that process, before the
-    transaction takes the loads' lock."""
+    ``local_files`` (a command's files, read at disk speed) parses the polls in parallel
+    processes, ahead of this one, which writes, the database server working beside it."""
     started = time.perf_counter()
     summary = LoadSummary(files=[s.name for s in named.values()],
                           rejected_rows=sources.RejectedRows(keep=keep_rejected))
-
-    def read(kind):
-        if kind not in named:
-            return None
-        options = {"workers": os.cpu_count() or 1} if kind == sources.POLLS and local_files else {}
-        with _gc_paused():
-            return _READERS[kind](named[kind], strict=not skip_bad, rejected=summary.rejected_rows,
-                                  on_progress=on_progress, **options)
-
-    timezones, hours = read(sources.TIMEZONES), read(sources.HOURS)
-    # On PostgreSQL a command's files are parsed while its server writes; SQLite writes in
-    # this process, and its lock would only be held longer.
-    polls_alongside = local_files and is_postgres(engine)
-    polls = None if polls_alongside else read(sources.POLLS)
-    with engine.begin() as conn, _alongside(conn) as writer:
+    options = {"strict": not skip_bad, "rejected": summary.rejected_rows, "on_progress": on_progress}
+    with engine.begin() as conn, _gc_paused():
         if is_postgres(conn):
             execute(conn, "SELECT pg_advisory_xact_lock(%s)", (WRITE_LOCK,))
         # (SQLite: the transaction began with BEGIN IMMEDIATE, which already excludes other writers.)
-        places = writer(_write_places, conn, timezones, hours)
-        if polls_alongside:  # a bad poll still stores nothing: it raises before the commit
-            polls = read(sources.POLLS)
-        key_of, created = places()
-        if on_progress:
-            on_progress("writing to the database", 0.0)
+        named_keys, created = [], 0
+        if sources.TIMEZONES in named:
+            keys, made, rows = _replace_timezones(conn, sources.read_timezones(named[sources.TIMEZONES], **options),
+                                                  summary)
+            named_keys.append(keys)
+            created, summary.rows_read = created + made, summary.rows_read + rows
+        if sources.HOURS in named:
+            keys, made, rows = _replace_hours(conn, sources.read_hours(named[sources.HOURS], **options))
+            named_keys.append(keys)
+            created, summary.rows_read = created + made, summary.rows_read + rows
         newest, first_polls = None, 0
-        if polls is not None:
-            key_of, more = _store_keys(conn, polls.stores.ids, key_of)
-            created += more
-            summary.new_polls, first_polls = stored_polls.add(conn, _db_keys(key_of, polls.stores, polls.store),
-                                                              polls.ts_us, polls.active)
-            newest = int(polls.ts_us.max()) if polls.ts_us.size else None
+        if sources.POLLS in named:
+            workers = (os.cpu_count() or 1) if local_files else 1
+            for batch in sources.read_polls(named[sources.POLLS], workers=workers, **options):
+                keys, made = _store_keys(conn, batch.stores.ids)
+                new, first = stored_polls.add(conn, keys[batch.store], batch.ts_us, batch.active)
+                named_keys.append(keys)
+                created, summary.new_polls, first_polls = created + made, summary.new_polls + new, first_polls + first
+                summary.rows_read += batch.rows_read
+                if batch.ts_us.size:
+                    newest = max(newest or 0, int(batch.ts_us.max()))
+                named_keys = [_distinct(named_keys)]  # bounded by the stores, not by the polls
         # (a load that changes nothing still takes a new version; a store polled for the first
         # time, or earlier than before, is listed anew: the stores changed)
-        version.bump(conn, newest, stores_changed=bool(created) or bool(first_polls) or timezones is not None
-                     or hours is not None)
-    batches = [b for b in (timezones, hours, polls) if b is not None]
-    summary.rows_read = sum(b.rows_read for b in batches)
-    if timezones is not None:
-        summary.unknown_timezones = sorted({n for n in timezones.names if not is_known_timezone(n)})
-    named_stores = set(timezones.store_ids if timezones else [])
-    for batch in (hours, polls):
-        if batch is not None:
-            named_stores.update(batch.stores.ids)
-    summary.stores = len(named_stores)
+        version.bump(conn, newest, stores_changed=bool(created) or bool(first_polls)
+                     or sources.TIMEZONES in named or sources.HOURS in named)
+    summary.stores = int(_distinct(named_keys).size)
     summary.seconds = time.perf_counter() - started
     return summary
 
 
-def _write_places(conn: Connection, timezones: sources.TimezoneBatch | None,
-                  hours: sources.HoursBatch | None) -> tuple[dict[str, int], int]:
-    """Create the stores the timezones and hours name, replace those; the stores' keys, and
-    how many stores were new."""
-    named = dict.fromkeys(timezones.store_ids if timezones else [])
-    named.update(dict.fromkeys(hours.stores.ids if hours else []))
-    key_of, created = _store_keys(conn, list(named))
-    if timezones is not None:
-        _replace_timezones(conn, key_of, timezones)
-    if hours is not None:
-        _replace_hours(conn, key_of, hours)
-    return key_of, created
+def _distinct(keys: list[np.ndarray]) -> np.ndarray:
+    return np.unique(np.concatenate(keys)) if keys else np.zeros(0, np.int64)
+
+
+def _replace_timezones(conn: Connection, batches, summary: LoadSummary) -> tuple[np.ndarray, int, int]:
+    """Stage every row, then set each named store's timezone from its last row (creating the
+    stores not seen before); the stores' keys, how many were created, the rows read. The
+    names no zone has go into the summary (the first SHOWN_UNKNOWN_ZONES, in order)."""
+    columns = [("line", "int8"), ("store_id", "text"), ("timezone", "text")]
+    with _stage(conn, "timezone_stage", columns) as add:
+        rows = 0
+        for batch in batches:
+            add(batch.line, batch.store_ids, batch.names)
+            rows += batch.rows_read
+        execute(conn, "CREATE INDEX timezone_stage_last ON timezone_stage (store_id, line)")
+        created, keys = _create_new(conn, "timezone_stage"), _keys_named(conn, "timezone_stage")
+        execute(conn, "UPDATE stores SET timezone = t.timezone FROM timezone_stage t"
+                      " WHERE t.store_id = stores.store_id"
+                      " AND t.line = (SELECT max(u.line) FROM timezone_stage u WHERE u.store_id = t.store_id)")
+        with cursor(conn, "SELECT DISTINCT timezone FROM timezone_stage ORDER BY timezone", (), stream=True) as found:
+            while names := found.fetchmany(1000):
+                unknown = [n for (n,) in names if not is_known_timezone(n)]
+                summary.unknown_timezones.extend(unknown[:SHOWN_UNKNOWN_ZONES - len(summary.unknown_timezones)])
+                summary.unknown_timezone_count += len(unknown)
+    return keys, created, rows
+
+
+def _replace_hours(conn: Connection, batches) -> tuple[np.ndarray, int, int]:
+    """Stage every row, then replace the hours of every store named (creating the stores not
+    seen before); the stores' keys, how many were created, the rows read."""
+    columns = [("store_id", "text"), ("day", "int2"), ("start_s", "int4"), ("end_s", "int4")]
+    with _stage(conn, "hours_stage", columns) as add:
+        rows = 0
+        for batch in batches:
+            add(batch.store_ids, batch.day, batch.start_s, batch.end_s)
+            rows += batch.rows_read
+        created, keys = _create_new(conn, "hours_stage"), _keys_named(conn, "hours_stage")
+        execute(conn, "DELETE FROM business_hours WHERE store IN"
+                      " (SELECT s.id FROM stores s WHERE s.store_id IN (SELECT store_id FROM hours_stage))")
+        execute(conn, "INSERT INTO business_hours (store, day, start_s, end_s)"
+                      " SELECT DISTINCT s.id, h.day, h.start_s, h.end_s FROM hours_stage h"
+                      " JOIN stores s ON s.store_id = h.store_id")
+    return keys, created, rows
 
 
 @contextmanager
-def _alongside(conn: Connection) -> Iterator[Callable]:
-    """``writer(fn, *args)`` starts ``fn`` on a thread of its own and returns a function that
-    waits for its result (on PostgreSQL, whose server works in a process of its own; on SQLite,
-    which works in this one, it runs at once)."""
-    if not is_postgres(conn):
-        def run_now(fn, *args):
-            result = fn(*args)
-            return lambda: result
-        yield run_now
-        return
-    with ThreadPoolExecutor(1, thread_name_prefix="load-writer") as pool:
-        yield lambda fn, *args: pool.submit(fn, *args).result
+def _stage(conn: Connection, table: str, columns: list[tuple[str, str]]) -> Iterator[Callable]:
+    """A temporary table, dropped afterwards; ``add(*values)`` appends rows, a column each."""
+    conn.exec_driver_sql(f"CREATE TEMPORARY TABLE {table} ({', '.join(f'{n} {t}' for n, t in columns)})")
+    try:
+        yield lambda *values: copy_into(conn, table, [(n, t, v) for (n, t), v in zip(columns, values)])
+    finally:
+        conn.exec_driver_sql(f"DROP TABLE {table}")
+
+
+def _create_new(conn: Connection, stage: str) -> int:
+    """Create the stores a staged table names that are not known yet, in store_id order; how many."""
+    return max(0, execute(conn, f"INSERT INTO stores (store_id) SELECT DISTINCT h.store_id FROM {stage} h"
+                                " WHERE NOT EXISTS (SELECT 1 FROM stores s WHERE s.store_id = h.store_id)"
+                                " ORDER BY h.store_id"))
+
+
+def _keys_named(conn: Connection, stage: str) -> np.ndarray:
+    """The keys of the stores a staged table names, read a thousand at a time."""
+    parts = []
+    with cursor(conn, f"SELECT s.id FROM stores s WHERE s.store_id IN (SELECT store_id FROM {stage})", (),
+                stream=True) as found:
+        while rows := found.fetchmany(1000):
+            parts.append(np.array(rows, np.int64).reshape(-1))
+    return np.concatenate(parts) if parts else np.zeros(0, np.int64)
 
 
 @contextmanager
@@ -163,35 +194,16 @@ def _gc_paused() -> Iterator[None]:
             gc.enable()
 
 
-def _store_keys(conn: Connection, store_ids: list[str], known: dict[str, int] | None = None
-                ) -> tuple[dict[str, int], int]:
-    """Database keys of the named stores (and of those ``known``), creating the ones not seen
-    before, numbered in store_id order; and how many were created."""
-    key_of = dict(known) if known is not None else dict(fetch_all(conn, "SELECT store_id, id FROM stores"))
-    new = sorted(s for s in store_ids if s not in key_of)
-    if new:
-        with staged(conn, "new_stores", [("store_id", "text", new)]):
-            found = fetch_all(conn, "INSERT INTO stores (store_id) SELECT store_id FROM new_stores"
-                                    " RETURNING store_id, id")
-        key_of.update(found)
-    return key_of, len(new)
-
-
-def _db_keys(key_of: dict[str, int], stores: sources.StoreKeys, index: np.ndarray) -> np.ndarray:
-    lookup = np.array([key_of[s] for s in stores.ids], np.int64)
-    return lookup[index] if index.size else np.zeros(0, np.int64)
-
-
-def _replace_timezones(conn: Connection, key_of: dict[str, int], batch: sources.TimezoneBatch) -> None:
-    keys = [key_of[s] for s in batch.store_ids]
-    with staged(conn, "timezone_stage", [("store", "int4", keys), ("timezone", "text", batch.names)]):
-        execute(conn, "UPDATE stores SET timezone = s.timezone FROM timezone_stage s WHERE stores.id = s.store")
-
-
-def _replace_hours(conn: Connection, key_of: dict[str, int], batch: sources.HoursBatch) -> None:
-    columns = [("store", "int4", _db_keys(key_of, batch.stores, batch.store)), ("day", "int2", batch.day),
-               ("start_s", "int4", batch.start_s), ("end_s", "int4", batch.end_s)]
-    with staged(conn, "hours_stage", columns):
-        execute(conn, "DELETE FROM business_hours WHERE store IN (SELECT store FROM hours_stage)")
-        execute(conn, "INSERT INTO business_hours (store, day, start_s, end_s)"
-                      " SELECT DISTINCT store, day, start_s, end_s FROM hours_stage")
+def _store_keys(conn: Connection, store_ids: list[str]) -> tuple[np.ndarray, int]:
+    """The database keys of these stores, in their order, creating those not seen before
+    (numbered in store_id order); and how many were created."""
+    if not store_ids:
+        return np.zeros(0, np.int64), 0
+    with staged(conn, "named_stores", [("position", "int4", np.arange(len(store_ids))),
+                                      ("store_id", "text", store_ids)]):
+        created = _create_new(conn, "named_stores")
+        found = fetch_all(conn, "SELECT n.position, s.id FROM named_stores n JOIN stores s ON s.store_id = n.store_id")
+    out = np.zeros(len(store_ids), np.int64)
+    at = np.array(found, np.int64).reshape(-1, 2)
+    out[at[:, 0]] = at[:, 1]
+    return out, created

@@ -67,6 +67,9 @@ class StoreKeys:
 
 @dataclass
 class PollBatch:
+    """Some of a source's polls: their store ids, and per poll its store (an index into them),
+    instant and status."""
+
     stores: StoreKeys
     store: np.ndarray  # int64 index into stores.ids
     ts_us: np.ndarray  # int64 epoch microseconds
@@ -76,8 +79,9 @@ class PollBatch:
 
 @dataclass
 class HoursBatch:
-    stores: StoreKeys
-    store: np.ndarray
+    """Some of a source's business hours, a row each: its store id, day and local times."""
+
+    store_ids: list[str]
     day: np.ndarray  # 0 = Monday
     start_s: np.ndarray  # local seconds after midnight
     end_s: np.ndarray
@@ -86,6 +90,9 @@ class HoursBatch:
 
 @dataclass
 class TimezoneBatch:
+    """Some of a source's timezones, a row each (a store named twice: its later row counts)."""
+
+    line: np.ndarray  # int64: where each row is in the source
     store_ids: list[str]
     names: list[str]
     rows_read: int = 0
@@ -169,10 +176,16 @@ def store_id_problem(store_id: str) -> str | None:
     return None
 
 
+BATCH_POLLS = 500_000  # polls a batch holds at most (and one block's more): memory for one batch, whatever the source
+
+
 def read_polls(source: Source | Path, *, strict: bool = True, rejected: RejectedRows | None = None,
-               on_progress: Progress | None = None, now_us: int | None = None, workers: int = 1) -> PollBatch:
-    """Polls, each checked; a poll must lie between 1971 (as a report's as_of may) and a day
-    after ``now_us`` (default: the wall clock), since a poll from the future is bad input.
+               on_progress: Progress | None = None, now_us: int | None = None, workers: int = 1,
+               batch_polls: int | None = None) -> Iterator[PollBatch]:
+    """Polls, each checked, in batches of about ``batch_polls`` (BATCH_POLLS); a poll must lie between 1971
+    (as a report's as_of may) and a day after ``now_us`` (default: the wall clock), since a
+    poll from the future is bad input. A bad row (strict) raises when its block is read, so
+    a caller that stores batches as they come must undo them (loads do: one transaction).
 
     With ``workers`` > 1, a large CSV file's blocks are split and checked in that many
     processes (forked), in order, while this one reads ahead: the same result, sooner."""
@@ -181,7 +194,8 @@ def read_polls(source: Source | Path, *, strict: bool = True, rejected: Rejected
     latest_us = (now_us if now_us is not None else int(time.time() * US_PER_S)) + 86400 * US_PER_S
     stores = StoreKeys()
     parts_store, parts_ts, parts_active = [], [], []
-    rows_read = 0
+    rows_read = held = 0
+    yielded, batch_polls = False, batch_polls or BATCH_POLLS
     for block in _poll_blocks(source, partial(_poll_block, earliest_us=AS_OF_MIN_US, latest_us=latest_us),
                               stores.known, on_progress, workers):
         rows_read += block.rows_read
@@ -191,8 +205,15 @@ def read_polls(source: Source | Path, *, strict: bool = True, rejected: Rejected
         parts_store.append(stores.keys(block.ids)[block.index])
         parts_ts.append(block.ts_us)
         parts_active.append(block.active)
-    return PollBatch(stores, _concat(parts_store, np.int64), _concat(parts_ts, np.int64),
-                     _concat(parts_active, bool), rows_read)
+        held += block.ts_us.size
+        if held >= batch_polls:
+            yield PollBatch(stores, _concat(parts_store, np.int64), _concat(parts_ts, np.int64),
+                            _concat(parts_active, bool), rows_read)
+            stores, parts_store, parts_ts, parts_active, rows_read, held = StoreKeys(), [], [], [], 0, 0
+            yielded = True
+    if held or rows_read or not yielded:
+        yield PollBatch(stores, _concat(parts_store, np.int64), _concat(parts_ts, np.int64),
+                        _concat(parts_active, bool), rows_read)
 
 
 _POLL_COLUMNS = {"store_id": ("store_id",), "status": ("status",), "timestamp_utc": ("timestamp_utc",)}
@@ -309,16 +330,14 @@ def parse_local_time(text: str) -> int:
 
 
 def read_hours(source: Source | Path, *, strict: bool = True, rejected: RejectedRows | None = None,
-               on_progress: Progress | None = None) -> HoursBatch:
+               on_progress: Progress | None = None) -> Iterator[HoursBatch]:
+    """Business hours, each row checked, a block of the source at a time."""
     source = as_source(source)
     rejections = _Rejections(source, strict, rejected)
-    stores = StoreKeys()
-    ids, days, starts, ends = [], [], [], []
-    rows_read = 0
     expected = {"store_id": ("store_id",), "day": ("day", "dayOfWeek"),
                 "start_time_local": ("start_time_local",), "end_time_local": ("end_time_local",)}
     for first_line, columns, width, rows in source.chunks(expected, on_progress):
-        rows_read += len(rows)
+        ids, days, starts, ends = [], [], [], []
         good = rejections.check_shape(first_line, rows, width)
         for i in rejections.usable(first_line, rows, good, columns):
             row = rows[i]
@@ -336,19 +355,18 @@ def read_hours(source: Source | Path, *, strict: bool = True, rejected: Rejected
             starts.append(start)
             ends.append(end)
         rejections.end_chunk()
-    return HoursBatch(stores, stores.keys(ids), np.array(days, np.int64), np.array(starts, np.int64),
-                      np.array(ends, np.int64), rows_read)
+        yield HoursBatch(ids, np.array(days, np.int64), np.array(starts, np.int64), np.array(ends, np.int64),
+                         len(rows))
 
 
 def read_timezones(source: Source | Path, *, strict: bool = True, rejected: RejectedRows | None = None,
-                   on_progress: Progress | None = None) -> TimezoneBatch:
+                   on_progress: Progress | None = None) -> Iterator[TimezoneBatch]:
+    """Timezones, each row checked, a block of the source at a time."""
     source = as_source(source)
     rejections = _Rejections(source, strict, rejected)
-    latest: dict[str, str] = {}  # a store named twice keeps its last row
-    rows_read = 0
     expected = {"store_id": ("store_id",), "timezone_str": ("timezone_str",)}
     for first_line, columns, width, rows in source.chunks(expected, on_progress):
-        rows_read += len(rows)
+        lines, ids, names = [], [], []
         good = rejections.check_shape(first_line, rows, width)
         # An empty name is allowed: like an unknown one, the store uses America/Chicago (with a warning).
         for i in rejections.usable(first_line, rows, good, columns, optional=("timezone_str",)):
@@ -356,9 +374,11 @@ def read_timezones(source: Source | Path, *, strict: bool = True, rejected: Reje
             if len(name) > MAX_ID_CHARS or CONTROL_CHARACTER.search(name):
                 rejections.add(first_line + i, f"bad timezone_str {shown(name)}")
                 continue
-            latest[rows[i][columns["store_id"]].strip()] = name
+            lines.append(first_line + i)
+            ids.append(rows[i][columns["store_id"]].strip())
+            names.append(name)
         rejections.end_chunk()
-    return TimezoneBatch(list(latest), list(latest.values()), rows_read)
+        yield TimezoneBatch(np.array(lines, np.int64), ids, names, len(rows))
 
 
 def _concat(parts: list[np.ndarray], dtype) -> np.ndarray:

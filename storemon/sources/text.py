@@ -12,12 +12,14 @@ from __future__ import annotations
 import csv
 import gzip
 import io
-import json
+from decimal import Decimal
 from contextlib import AbstractContextManager, contextmanager, nullcontext
 from dataclasses import dataclass, field
 from pathlib import Path
 from collections.abc import Callable, Iterator
 from typing import BinaryIO
+
+import ijson
 
 from ..core import Progress
 
@@ -88,10 +90,9 @@ class _CountingReader(io.RawIOBase):
         return n
 
 
-class CsvSource:
-    """CSV text with a header line: a file (plain or ``.gz``) or a stream such as a request body."""
-
-    unit = "line"
+class _Bytes:
+    """A source's bytes: a file (plain or ``.gz``) or a stream such as a request body, decompressed
+    as it is read and stopped past ``max_inflated`` bytes."""
 
     def __init__(self, name: str, opener: Callable[[], AbstractContextManager[BinaryIO]], *, size: int = 0,
                  gzipped: bool = False, max_inflated: int | None = None):
@@ -104,12 +105,11 @@ class CsvSource:
         return self._size
 
     @classmethod
-    def of_file(cls, path: Path) -> CsvSource:
+    def of_file(cls, path: Path):
         return cls(path.name, lambda: open(path, "rb"), size=path.stat().st_size, gzipped=path.name.endswith(".gz"))
 
     @classmethod
-    def of_stream(cls, name: str, stream: BinaryIO, *, gzipped: bool = False,
-                  max_inflated: int | None = None) -> CsvSource:
+    def of_stream(cls, name: str, stream: BinaryIO, *, gzipped: bool = False, max_inflated: int | None = None):
         return cls(name, lambda: nullcontext(stream), gzipped=gzipped, max_inflated=max_inflated)
 
     @contextmanager
@@ -121,6 +121,12 @@ class CsvSource:
             if self._max_inflated is not None:
                 binary = io.BufferedReader(_CountingReader(binary, self.name, limit=self._max_inflated), 1 << 20)
             yield binary
+
+
+class CsvSource(_Bytes):
+    """CSV text with a header line."""
+
+    unit = "line"
 
     def chunks(self, expected: dict[str, tuple[str, ...]], on_progress: Progress | None = None,
                split: bool = True) -> Iterator[tuple[int, dict[str, int], int, list[list[str]] | str]]:
@@ -159,29 +165,127 @@ class CsvSource:
             raise SourceError(f"{self.name}: cannot be read ({exc})") from None
 
 
-class JsonSource:
-    """A JSON array with one object a row, keyed by the CSV header's names; rows are
-    numbered by their array index (from 0)."""
+class JsonSource(_Bytes):
+    """A JSON array with one object a row, keyed by the CSV header's names; rows are numbered
+    by their array index (from 0). Parsed as a stream of events (ijson), never whole: memory
+    holds one block of rows, whatever the body. A row's object is built only from string,
+    number and null values; a nested array or object makes it a bad row without being built,
+    and a stretch of MAX_LINE_CHARS bytes without a string in it (an endless string, number
+    or nesting) stops the source, as an over-long CSV line does."""
 
     unit = "item"
     BLOCK_ITEMS = 50_000
 
-    def __init__(self, name: str, data: bytes):
-        self.name, self._data = name, data
-
     def chunks(self, expected: dict[str, tuple[str, ...]], on_progress: Progress | None = None
                ) -> Iterator[tuple[int, dict[str, int], int, list[list[str]]]]:
-        try:
-            items = json.loads(self._data)
-        except (ValueError, RecursionError) as exc:  # RecursionError: nested deeper than the parser follows
-            raise SourceError(f"{self.name}: not valid JSON ({str(exc)[:200]})") from None
-        self._data = b""
-        if not isinstance(items, list):
-            raise SourceError(f"{self.name}: expected a JSON array of objects, one a row")
         columns = {name: i for i, name in enumerate(expected)}
-        for first in range(0, len(items), self.BLOCK_ITEMS):
-            yield first, columns, len(columns), [_json_row(item, expected)
-                                                 for item in items[first:first + self.BLOCK_ITEMS]]
+        index = 0
+        try:
+            with self.open_binary(on_progress) as binary:
+                # (numbers as int or Decimal: with floats, ijson's C parser refuses integers past 64 bits)
+                events = ijson.basic_parse(_QuotesApart(binary))
+                if next(events, (None, None))[0] != "start_array":
+                    for _ in events:  # invalid JSON is named so, rather than as something else than an array
+                        pass
+                    raise SourceError(f"{self.name}: expected a JSON array of objects, one a row")
+                block = []
+                for event, value in events:
+                    if event == "end_array":
+                        break
+                    if event == "start_map":
+                        block.append(_json_row(_json_object(events), expected))
+                    else:
+                        kind = _skipped(events, event) if event == "start_array" else _kind(value)
+                        block.append(BadLine(f"expected a JSON object, found {kind}"))
+                    if len(block) == self.BLOCK_ITEMS:
+                        yield index, columns, len(columns), block
+                        index, block = index + len(block), []
+                if block:
+                    yield index, columns, len(columns), block
+                if next(events, None) is not None:
+                    raise SourceError(f"{self.name}: not valid JSON (more after the array)")
+        except SourceError:
+            raise
+        except _LineTooLong:
+            raise SourceError(f"{self.name} item {index}: a value longer than {MAX_LINE_CHARS:,} bytes") from None
+        except (ijson.JSONError, ValueError) as exc:  # ValueError: a number of more digits than Python reads
+            raise SourceError(f"{self.name}: not valid JSON ({str(exc)[:200]})") from None
+        except (OSError, EOFError) as exc:  # a truncated or corrupt gzip
+            raise SourceError(f"{self.name}: cannot be read ({exc})") from None
+
+
+_TOO_MANY_FIELDS = 64  # an object with more fields than this is a bad row; its fields are not kept
+
+
+def _json_object(events) -> dict:
+    """The rest of an object whose start was just read: its scalar fields (a nested value
+    becomes a marker naming its kind, unbuilt; after _TOO_MANY_FIELDS fields, none is kept)."""
+    found, key = {}, None
+    for event, value in events:
+        if event == "map_key":
+            key = value
+        elif event == "end_map":
+            return found
+        elif len(found) >= _TOO_MANY_FIELDS:
+            if event in ("start_map", "start_array"):
+                _skipped(events, event)
+        elif event in ("start_map", "start_array"):
+            found[key] = _Nested(_skipped(events, event))
+        else:
+            found[key] = value
+    raise ijson.IncompleteJSONError("the body ends inside an object")
+
+
+MAX_WHOLE_DIGITS = 300  # a whole number taken as text has at most this many digits (an id: 255 characters)
+
+
+def _kind(value) -> str:
+    """A JSON value's kind, as Python's json module would have made it (a Decimal: float)."""
+    return "float" if isinstance(value, Decimal) else type(value).__name__
+
+
+class _Nested(str):
+    """A field's nested array or object, by its kind only (as Python names it: list, dict)."""
+
+
+def _skipped(events, event: str) -> str:
+    """Read past a nested array or object whose start was just read; its kind (list, dict)."""
+    depth = 1
+    for inner, _ in events:
+        if inner in ("start_map", "start_array"):
+            depth += 1
+        elif inner in ("end_map", "end_array"):
+            depth -= 1
+            if depth == 0:
+                return "list" if event == "start_array" else "dict"
+    raise ijson.IncompleteJSONError("the body ends inside an array or object")
+
+
+class _QuotesApart(io.RawIOBase):
+    """Passes JSON bytes through, stopping them at MAX_LINE_CHARS bytes without a double quote:
+    rows keyed by name have one every few bytes, and a parser holds what lies between (an
+    endless string or number) or tracks it (nesting)."""
+
+    def __init__(self, raw: BinaryIO):
+        self._raw, self._since_quote = raw, 0
+
+    def readable(self) -> bool:
+        return True
+
+    def readinto(self, buffer) -> int:
+        n = self._raw.readinto(buffer)
+        if n:
+            view = bytes(memoryview(buffer)[:n])
+            first = view.find(b'"')
+            if first < 0:
+                self._since_quote += n
+            else:
+                if self._since_quote + first > MAX_LINE_CHARS:
+                    raise _LineTooLong
+                self._since_quote = n - view.rfind(b'"') - 1
+            if self._since_quote > MAX_LINE_CHARS:
+                raise _LineTooLong
+        return n
 
 
 def _json_row(item, expected: dict[str, tuple[str, ...]]) -> list[str]:
@@ -197,16 +301,19 @@ def _json_row(item, expected: dict[str, tuple[str, ...]]) -> list[str]:
     for accepted in expected.values():
         key = next((a for a in accepted if a in item), accepted[0])
         value = item.get(key)
+        if isinstance(value, _Nested):
+            return BadLine(f"{key} must be a string, found {value}")
         if value is None:
             row.append("")
         elif isinstance(value, str):
             row.append(value)
         elif isinstance(value, int) and not isinstance(value, bool):
             row.append(str(value))
-        elif isinstance(value, float) and value.is_integer():
+        elif isinstance(value, Decimal) and value.is_finite() and value.adjusted() <= MAX_WHOLE_DIGITS \
+                and value == value.to_integral_value():
             row.append(str(int(value)))
         else:
-            return BadLine(f"{key} must be a string, found {type(value).__name__}")
+            return BadLine(f"{key} must be a string, found {_kind(value)}")
     return row
 
 

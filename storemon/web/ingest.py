@@ -2,13 +2,17 @@
 
 A body is one source in the loader's sense (CSV with its header, plain or gzip, or a JSON
 array of objects), read and checked by the same code as ``python -m storemon load`` and
-written the same way: all or nothing, in one transaction, under the load lock. Every call
-needs a token with the ``ingest`` scope.
+written the same way: all or nothing, in one transaction, under the load lock, a block or
+a batch at a time, so an ingestion's memory is bounded by the batch, not by the body. A
+process runs at most CONCURRENT_INGESTIONS at once (they would only wait for the lock, each
+holding a thread); another is answered 503 with Retry-After. Every call needs a token with
+the ``ingest`` scope.
 """
 
 from __future__ import annotations
 
 import logging
+import threading
 
 from flask import Blueprint, abort, jsonify, request
 
@@ -23,6 +27,9 @@ ingest = Blueprint("ingest", __name__)
 CSV_TYPES = {"text/csv", "application/csv"}
 JSON_TYPES = {"application/json"}
 SHOWN_REJECTED = 100  # bad rows listed in detail in an answer; all are counted
+CONCURRENT_INGESTIONS = 2  # one writing, one ready to: loads take turns under the loads' lock
+RETRY_AFTER_S = 5
+running = threading.BoundedSemaphore(CONCURRENT_INGESTIONS)
 
 
 
@@ -62,15 +69,11 @@ def _body_source(kind: str) -> sources.Source:
     encoding = request.headers.get("Content-Encoding", "identity").strip().lower()
     if encoding not in ("identity", "gzip"):
         abort(415, f"Content-Encoding {encoding!r} is not supported; send the body plain or gzip")
-    settings = current_services().settings
-    name = "request body"
-    body = sources.CsvSource.of_stream(name, request.stream, gzipped=encoding == "gzip",
-                                       max_inflated=settings.max_ingest_inflated_bytes)
-    if request.mimetype in CSV_TYPES:
-        return body
-    if request.mimetype in JSON_TYPES:
-        with body.open_binary() as binary:  # a JSON document is parsed whole, so it is read whole
-            return sources.JsonSource(name, binary.read())
+    kind_of_body = (sources.CsvSource if request.mimetype in CSV_TYPES
+                    else sources.JsonSource if request.mimetype in JSON_TYPES else None)
+    if kind_of_body is not None:
+        return kind_of_body.of_stream("request body", request.stream, gzipped=encoding == "gzip",
+                                      max_inflated=current_services().settings.max_ingest_inflated_bytes)
     abort(415, f"Content-Type must be text/csv or application/json (got {request.mimetype or 'none'})")
 
 
@@ -80,6 +83,16 @@ def _rejected(rows: list[sources.Rejected]) -> list[dict]:
 
 def _ingest(kind: str):
     skip_bad = _flag("skip_bad")
+    if not running.acquire(blocking=False):
+        return (jsonify(error=f"{CONCURRENT_INGESTIONS} ingestions are in progress in this process; "
+                              f"retry in {RETRY_AFTER_S} s", status=503), 503, {"Retry-After": str(RETRY_AFTER_S)})
+    try:
+        return _ingested(kind, skip_bad)
+    finally:
+        running.release()
+
+
+def _ingested(kind: str, skip_bad: bool):
     services = current_services()
     try:
         summary: LoadSummary = load_sources(services.ingest_engine, {kind: _body_source(kind)},
@@ -98,6 +111,7 @@ def _ingest(kind: str):
               "seconds": round(summary.seconds, 3)}
     if summary.unknown_timezones:
         answer["unknown_timezones"] = summary.unknown_timezones
+        answer["unknown_timezone_count"] = summary.unknown_timezone_count
     log.info("ingested %s: %d rows, %d new polls, %d stores, %d rejected, %.3f s", kind, summary.rows_read,
              summary.new_polls, summary.stores, summary.rejected_lines, summary.seconds)
     return jsonify(answer)

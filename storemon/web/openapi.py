@@ -265,7 +265,9 @@ def _schemas() -> dict:
             "rows_read": {"type": "integer"}, "new_polls": {"type": "integer"}, "stores": {"type": "integer"},
             "rejected": {"type": "array", "items": _ref("RejectedRow")}, "rejected_count": {"type": "integer"},
             "seconds": {"type": "number"},
-            "unknown_timezones": {"type": "array", "items": {"type": "string"}}}},
+            "unknown_timezones": {"type": "array", "items": {"type": "string"},
+                                  "description": "The first 100 names no zone has, in order"},
+            "unknown_timezone_count": {"type": "integer"}}},
         "StoreList": {"type": "object", "required": ["report_id", "stores"], "properties": {
             "report_id": {**nullable, "description": "The newest Complete report, whose weekly uptime is shown"},
             "stores": {"type": "array", "items": {"type": "object", "required": ["store_id"], "properties": {
