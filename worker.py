@@ -259,7 +259,7 @@ def main() -> None:
     if problem:
         sys.exit(problem)
     configure_logging(settings)
-    from storemon.reports.warm import keep_freed_memory
+    from storemon.memory import keep_freed_memory
 
     keep_freed_memory()
     warm_up(settings)

@@ -61,17 +61,18 @@ def wait_until_up(port: int) -> None:
     raise RuntimeError("the web process did not come up")
 
 
-def start_web(database_url: str, api_rate_limit: str = "", redis_url: str = REDIS_URL, extra: dict | None = None
-              ) -> tuple[subprocess.Popen, int, dict]:
+def start_web(database_url: str, api_rate_limit: str = "", redis_url: str = REDIS_URL, extra: dict | None = None,
+              root: Path = ROOT) -> tuple[subprocess.Popen, int, dict]:
     """waitress (8 threads) serving wsgi:app on the database and a free port, once it answers;
     no rate limit on triggers. Returns the process, its port and its environment (``extra``
-    added to this process's)."""
+    added to this process's). ``root``: the checkout whose code it runs (another commit's,
+    for a comparison side by side)."""
     port = free_port()
     env = {**os.environ, "DATABASE_URL": database_url, "REDIS_URL": redis_url, "RQ_QUEUE": "bench",
-           "PYTHONPATH": str(ROOT), "LOG_LEVEL": "WARNING", "API_RATE_LIMIT": api_rate_limit,
+           "PYTHONPATH": str(root), "LOG_LEVEL": "WARNING", "API_RATE_LIMIT": api_rate_limit,
            "TRIGGER_RATE_LIMIT": "", **(extra or {})}
     web = subprocess.Popen([sys.executable, "-m", "waitress", "--host=127.0.0.1", f"--port={port}", "--threads=8",
-                            "wsgi:app"], cwd=ROOT, env=env, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+                            "wsgi:app"], cwd=root, env=env, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
     wait_until_up(port)
     return web, port, env
 

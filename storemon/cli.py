@@ -184,7 +184,7 @@ def write_file(out: Path, data: bytes) -> None:
 
 def _report(engine, as_of: int | None, out: Path | None) -> tuple[int, int]:
     from .reports.build import NoData, build_report
-    from .reports.warm import keep_freed_memory
+    from .memory import keep_freed_memory
 
     keep_freed_memory()
     bars = _ProgressBars()

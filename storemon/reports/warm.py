@@ -13,7 +13,6 @@ moved on by a day (``refresh``), so the next work horses start with them.
 
 from __future__ import annotations
 
-import ctypes
 import logging
 from dataclasses import dataclass, replace
 
@@ -24,6 +23,7 @@ from ..core import csvout
 from ..core.polls import DAY_US, LOOKBACK_US, US, PollRows
 from ..core.sessions import Sessions, business_sessions
 from ..database import version
+from ..memory import release_free_memory
 from ..database.queries import EVERY_STORE, Stores, StoreRange, snapshot
 
 log = logging.getLogger(__name__)
@@ -105,35 +105,7 @@ def warm_up(engine: Engine) -> None:
                          Sessions(*(np.concatenate([none] + [getattr(m, f) for m in made])
                                     for f in ("store", "start_s", "end_s"))))
     del stores, made  # (their hours and pieces, before the memory is handed back)
-    _release_free_memory()
-
-
-# glibc's mallopt parameters
-_M_TRIM_THRESHOLD, _M_MMAP_THRESHOLD = -1, -3
-
-
-def keep_freed_memory() -> None:
-    """Have the allocator keep the memory a report frees, for the next arrays to reuse, rather
-    than map every large array afresh and hand it back: a report makes and frees arrays of
-    megabytes by the hundred, and two threads handing memory back at once stall each other
-    (on this 2-core machine, a NumPy pass over a fresh array ran 0.4-0.6x as fast beside
-    another thread doing the same; 1.2-1.8x with the memory kept). Linux and glibc only;
-    elsewhere nothing changes. Called once, early, by the worker and the command line."""
-    try:
-        libc = ctypes.CDLL("libc.so.6")
-        libc.mallopt(_M_MMAP_THRESHOLD, 1 << 30)
-        libc.mallopt(_M_TRIM_THRESHOLD, 1 << 30)  # (an int: 2 GB would overflow it)
-    except (OSError, AttributeError):
-        pass
-
-
-def _release_free_memory() -> None:
-    """Hand the memory the warm-up freed back to the system (glibc keeps it otherwise), so the
-    worker, and every work horse forked from it, stays small."""
-    try:
-        ctypes.CDLL("libc.so.6").malloc_trim(0)
-    except (OSError, AttributeError):  # not glibc: nothing to do
-        pass
+    release_free_memory()  # so the worker, and every work horse forked from it, stays small
 
 
 def refresh(engine: Engine) -> bool:

@@ -19,6 +19,7 @@ from flask import Blueprint, abort, jsonify, request
 from .. import sources
 from .services import current_services
 from ..database.loader import LoadSummary, load_sources
+from ..memory import release_free_memory
 from ..reports.tallies import tally_ingested
 
 log = logging.getLogger(__name__)
@@ -29,6 +30,7 @@ JSON_TYPES = {"application/json"}
 SHOWN_REJECTED = 100  # bad rows listed in detail in an answer; all are counted
 CONCURRENT_INGESTIONS = 2  # one writing, one ready to: loads take turns under the loads' lock
 RETRY_AFTER_S = 5
+RELEASE_AFTER_BYTES = 1 << 20  # after a body larger than this, freed memory is handed back (a few ms)
 running = threading.BoundedSemaphore(CONCURRENT_INGESTIONS)
 
 
@@ -90,6 +92,8 @@ def _ingest(kind: str):
         return _ingested(kind, skip_bad)
     finally:
         running.release()
+        if request.content_length is None or request.content_length > RELEASE_AFTER_BYTES:
+            release_free_memory()  # what a large body's batches took, back to the system
 
 
 def _ingested(kind: str, skip_bad: bool):
