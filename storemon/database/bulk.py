@@ -125,20 +125,15 @@ def _python_values(values: Sequence | Varying) -> list:
 
 
 @contextmanager
-def cursor(conn: Connection, sql: str, params: tuple | dict, binary: bool = False, stream: bool = False) -> Iterator:
+def cursor(conn: Connection, sql: str, params: tuple | dict, binary: bool = False) -> Iterator:
     """A driver cursor that has run SQL written with ``%s`` placeholders (psycopg's; ``?`` for
     sqlite3); with ``binary``, PostgreSQL sends the results in binary (bytea as it is, not as
-    hex text to decode: a 22 MB value in 0.08 s rather than 0.3 s). With ``stream``, rows come
-    as they are fetched (a server-side cursor on PostgreSQL; sqlite3's always do), so a large
-    result is never held whole."""
+    hex text to decode: a 22 MB value in 0.08 s rather than 0.3 s)."""
     if not is_postgres(conn):
         sql = sql.replace("%s", "?")
         binary = False
     driver = conn.connection.driver_connection
-    if stream and is_postgres(conn):
-        cur = driver.cursor("storemon_stream", binary=binary)
-    else:
-        cur = driver.cursor(binary=True) if binary else driver.cursor()
+    cur = driver.cursor(binary=True) if binary else driver.cursor()
     try:
         cur.execute(sql, params)
         yield cur

@@ -13,14 +13,14 @@ import time
 from contextlib import contextmanager
 from dataclasses import dataclass, field
 from pathlib import Path
-from collections.abc import Callable, Iterator
+from collections.abc import Iterator
 
 import numpy as np
 from sqlalchemy import Connection, Engine
 
 from .. import sources
 from . import polls as stored_polls, version
-from .bulk import copy_into, cursor, execute, fetch_all, staged
+from .bulk import copy_into, execute, fetch_all, staged
 from ..core import Progress
 from ..core.localtime import is_known_timezone
 from .engines import WRITE_LOCK, is_postgres
@@ -62,11 +62,12 @@ def load_sources(engine: Engine, named: dict[str, sources.Source], *, skip_bad: 
                  on_progress: Progress | None = None, keep_rejected: int = 1000,
                  local_files: bool = False) -> LoadSummary:
     """Read and check every source (keyed by sources.POLLS, HOURS or TIMEZONES), and write
-    them in one transaction, under the loads' lock, as they are read: the timezones and hours
-    a block of rows at a time into tables of the transaction's own, applied once whole; the
-    polls a batch at a time (sources.read_polls), merged as it comes. Memory holds one block
-    or batch, whatever the sources' size. Strict unless ``skip_bad``: a bad row raises
-    SourceError, and the transaction rolls back, so nothing is written.
+    them in one transaction, under the loads' lock, as they are read: the hours a block of
+    rows at a time into a table of the transaction's own, applied once whole; the polls a
+    batch at a time (sources.read_polls), merged as they come. Memory holds a block or a
+    batch, and what is kept per store (their keys, each one's timezone), whatever the
+    sources' size. Strict unless ``skip_bad``: a bad row raises SourceError, and the
+    transaction rolls back, so nothing is written.
 
     ``local_files`` (a command's files, read at disk speed) parses the polls in parallel
     processes, ahead of this one, which writes, the database server working beside it."""
@@ -78,107 +79,101 @@ def load_sources(engine: Engine, named: dict[str, sources.Source], *, skip_bad: 
         if is_postgres(conn):
             execute(conn, "SELECT pg_advisory_xact_lock(%s)", (WRITE_LOCK,))
         # (SQLite: the transaction began with BEGIN IMMEDIATE, which already excludes other writers.)
-        named_keys, created = [], 0
+        store_keys = _StoreKeys(conn)
         if sources.TIMEZONES in named:
-            keys, made, rows = _replace_timezones(conn, sources.read_timezones(named[sources.TIMEZONES], **options),
-                                                  summary)
-            named_keys.append(keys)
-            created, summary.rows_read = created + made, summary.rows_read + rows
+            _replace_timezones(conn, store_keys, sources.read_timezones(named[sources.TIMEZONES], **options), summary)
         if sources.HOURS in named:
-            keys, made, rows = _replace_hours(conn, sources.read_hours(named[sources.HOURS], **options))
-            named_keys.append(keys)
-            created, summary.rows_read = created + made, summary.rows_read + rows
+            _replace_hours(conn, store_keys, sources.read_hours(named[sources.HOURS], **options), summary)
         newest, first_polls = None, 0
         if sources.POLLS in named:
             workers = (os.cpu_count() or 1) if local_files else 1
-            for batch in sources.read_polls(named[sources.POLLS], workers=workers, **options):
-                keys, made = _store_keys(conn, batch.stores.ids)
-                new, first = stored_polls.add(conn, keys[batch.store], batch.ts_us, batch.active)
-                named_keys.append(keys)
-                created, summary.new_polls, first_polls = created + made, summary.new_polls + new, first_polls + first
-                summary.rows_read += batch.rows_read
-                if batch.ts_us.size:
-                    newest = max(newest or 0, int(batch.ts_us.max()))
-                named_keys = [_distinct(named_keys)]  # bounded by the stores, not by the polls
+            newest, first_polls = _add_polls(conn, store_keys, sources.read_polls(named[sources.POLLS], workers=workers,
+                                                                                  **options), summary)
         # (a load that changes nothing still takes a new version; a store polled for the first
         # time, or earlier than before, is listed anew: the stores changed)
-        version.bump(conn, newest, stores_changed=bool(created) or bool(first_polls)
+        version.bump(conn, newest, stores_changed=bool(store_keys.created) or bool(first_polls)
                      or sources.TIMEZONES in named or sources.HOURS in named)
-    summary.stores = int(_distinct(named_keys).size)
+    summary.stores = int(store_keys.named.size)
     summary.seconds = time.perf_counter() - started
     return summary
 
 
-def _distinct(keys: list[np.ndarray]) -> np.ndarray:
-    return np.unique(np.concatenate(keys)) if keys else np.zeros(0, np.int64)
+def _replace_timezones(conn: Connection, store_keys: _StoreKeys, batches, summary: LoadSummary) -> None:
+    """Set the timezone of every store named (a store named twice: its last row), creating
+    the stores not seen before. The names no zone has go into the summary (the first
+    SHOWN_UNKNOWN_ZONES, in order, and how many)."""
+    latest: dict[int, str] = {}
+    names: dict[str, str] = {}  # each distinct name held once
+    for batch in batches:
+        keys = store_keys(batch.store_ids)
+        latest.update(zip(keys.tolist(), (names.setdefault(n, n) for n in batch.names)))
+        summary.rows_read += batch.rows_read
+    with staged(conn, "timezone_stage", [("store", "int4", list(latest)), ("timezone", "text", list(latest.values()))]):
+        execute(conn, "UPDATE stores SET timezone = s.timezone FROM timezone_stage s WHERE stores.id = s.store")
+    unknown = sorted(n for n in names if not is_known_timezone(n))
+    summary.unknown_timezones, summary.unknown_timezone_count = unknown[:SHOWN_UNKNOWN_ZONES], len(unknown)
 
 
-def _replace_timezones(conn: Connection, batches, summary: LoadSummary) -> tuple[np.ndarray, int, int]:
-    """Stage every row, then set each named store's timezone from its last row (creating the
-    stores not seen before); the stores' keys, how many were created, the rows read. The
-    names no zone has go into the summary (the first SHOWN_UNKNOWN_ZONES, in order)."""
-    columns = [("line", "int8"), ("store_id", "text"), ("timezone", "text")]
-    with _stage(conn, "timezone_stage", columns) as add:
-        rows = 0
-        for batch in batches:
-            add(batch.line, batch.store_ids, batch.names)
-            rows += batch.rows_read
-        execute(conn, "CREATE INDEX timezone_stage_last ON timezone_stage (store_id, line)")
-        created, keys = _create_new(conn, "timezone_stage"), _keys_named(conn, "timezone_stage")
-        execute(conn, "UPDATE stores SET timezone = t.timezone FROM timezone_stage t"
-                      " WHERE t.store_id = stores.store_id"
-                      " AND t.line = (SELECT max(u.line) FROM timezone_stage u WHERE u.store_id = t.store_id)")
-        with cursor(conn, "SELECT DISTINCT timezone FROM timezone_stage ORDER BY timezone", (), stream=True) as found:
-            while names := found.fetchmany(1000):
-                unknown = [n for (n,) in names if not is_known_timezone(n)]
-                summary.unknown_timezones.extend(unknown[:SHOWN_UNKNOWN_ZONES - len(summary.unknown_timezones)])
-                summary.unknown_timezone_count += len(unknown)
-    return keys, created, rows
-
-
-def _replace_hours(conn: Connection, batches) -> tuple[np.ndarray, int, int]:
+def _replace_hours(conn: Connection, store_keys: _StoreKeys, batches, summary: LoadSummary) -> None:
     """Stage every row, then replace the hours of every store named (creating the stores not
-    seen before); the stores' keys, how many were created, the rows read."""
-    columns = [("store_id", "text"), ("day", "int2"), ("start_s", "int4"), ("end_s", "int4")]
-    with _stage(conn, "hours_stage", columns) as add:
-        rows = 0
-        for batch in batches:
-            add(batch.store_ids, batch.day, batch.start_s, batch.end_s)
-            rows += batch.rows_read
-        created, keys = _create_new(conn, "hours_stage"), _keys_named(conn, "hours_stage")
-        execute(conn, "DELETE FROM business_hours WHERE store IN"
-                      " (SELECT s.id FROM stores s WHERE s.store_id IN (SELECT store_id FROM hours_stage))")
-        execute(conn, "INSERT INTO business_hours (store, day, start_s, end_s)"
-                      " SELECT DISTINCT s.id, h.day, h.start_s, h.end_s FROM hours_stage h"
-                      " JOIN stores s ON s.store_id = h.store_id")
-    return keys, created, rows
-
-
-@contextmanager
-def _stage(conn: Connection, table: str, columns: list[tuple[str, str]]) -> Iterator[Callable]:
-    """A temporary table, dropped afterwards; ``add(*values)`` appends rows, a column each."""
-    conn.exec_driver_sql(f"CREATE TEMPORARY TABLE {table} ({', '.join(f'{n} {t}' for n, t in columns)})")
+    seen before)."""
+    columns = [("store", "int4"), ("day", "int2"), ("start_s", "int4"), ("end_s", "int4")]
+    conn.exec_driver_sql(f"CREATE TEMPORARY TABLE hours_stage ({', '.join(f'{n} {t}' for n, t in columns)})")
     try:
-        yield lambda *values: copy_into(conn, table, [(n, t, v) for (n, t), v in zip(columns, values)])
+        for batch in batches:
+            values = (store_keys(batch.store_ids), batch.day, batch.start_s, batch.end_s)
+            copy_into(conn, "hours_stage", [(n, t, v) for (n, t), v in zip(columns, values)])
+            summary.rows_read += batch.rows_read
+        execute(conn, "DELETE FROM business_hours WHERE store IN (SELECT store FROM hours_stage)")
+        execute(conn, "INSERT INTO business_hours (store, day, start_s, end_s)"
+                      " SELECT DISTINCT store, day, start_s, end_s FROM hours_stage")
     finally:
-        conn.exec_driver_sql(f"DROP TABLE {table}")
+        conn.exec_driver_sql("DROP TABLE hours_stage")
 
 
-def _create_new(conn: Connection, stage: str) -> int:
-    """Create the stores a staged table names that are not known yet, in store_id order; how many."""
-    return max(0, execute(conn, f"INSERT INTO stores (store_id) SELECT DISTINCT h.store_id FROM {stage} h"
-                                " WHERE NOT EXISTS (SELECT 1 FROM stores s WHERE s.store_id = h.store_id)"
-                                " ORDER BY h.store_id"))
+def _add_polls(conn: Connection, store_keys: _StoreKeys, batches, summary: LoadSummary) -> tuple[int | None, int]:
+    """Merge each batch of polls into the stored ones as it comes; the newest poll, and how
+    many stores have a first poll earlier than before. The summary counts rows read and new
+    polls."""
+    newest, first_polls = None, 0
+    with stored_polls.filled_whole(conn):
+        for batch in batches:
+            new, first = stored_polls.add(conn, store_keys(batch.stores.ids)[batch.store], batch.ts_us, batch.active)
+            first_polls += first
+            summary.new_polls, summary.rows_read = summary.new_polls + new, summary.rows_read + batch.rows_read
+            if batch.ts_us.size:
+                newest = max(newest or 0, int(batch.ts_us.max()))
+    return newest, first_polls
 
 
-def _keys_named(conn: Connection, stage: str) -> np.ndarray:
-    """The keys of the stores a staged table names, read a thousand at a time."""
-    parts = []
-    with cursor(conn, f"SELECT s.id FROM stores s WHERE s.store_id IN (SELECT store_id FROM {stage})", (),
-                stream=True) as found:
-        while rows := found.fetchmany(1000):
-            parts.append(np.array(rows, np.int64).reshape(-1))
-    return np.concatenate(parts) if parts else np.zeros(0, np.int64)
+class _StoreKeys:
+    """The database keys of stores by id, for one load: every store known when it starts is
+    read once, those not among them looked up, and created, a batch at a time (memory in
+    proportion to the stores, whatever the sources). Keeps the keys of every store the load
+    names, and how many it created."""
+
+    def __init__(self, conn: Connection):
+        self.conn, self.created = conn, 0
+        self.known = dict(fetch_all(conn, "SELECT store_id, id FROM stores"))
+        self.named = np.zeros(0, np.int64)
+
+    def __call__(self, store_ids: list[str]) -> np.ndarray:
+        """These stores' keys, in their order, creating those never seen (numbered in store_id order)."""
+        known = self.known
+        others = [s for s in dict.fromkeys(store_ids) if s not in known]
+        if others:
+            known.update(self._others(others))
+        keys = np.fromiter(map(known.__getitem__, store_ids), np.int64, len(store_ids))
+        self.named = np.union1d(self.named, keys)
+        return keys
+
+    def _others(self, store_ids: list[str]) -> dict[str, int]:
+        with staged(self.conn, "named_stores", [("store_id", "text", store_ids)], analyze=False):
+            self.created += max(0, execute(self.conn, "INSERT INTO stores (store_id) SELECT n.store_id FROM named_stores n"
+                                           " WHERE NOT EXISTS (SELECT 1 FROM stores s WHERE s.store_id = n.store_id)"
+                                           " ORDER BY n.store_id"))
+            return dict(fetch_all(self.conn, "SELECT s.store_id, s.id FROM stores s"
+                                              " WHERE s.store_id IN (SELECT store_id FROM named_stores)"))
 
 
 @contextmanager
@@ -192,18 +187,3 @@ def _gc_paused() -> Iterator[None]:
     finally:
         if enabled:
             gc.enable()
-
-
-def _store_keys(conn: Connection, store_ids: list[str]) -> tuple[np.ndarray, int]:
-    """The database keys of these stores, in their order, creating those not seen before
-    (numbered in store_id order); and how many were created."""
-    if not store_ids:
-        return np.zeros(0, np.int64), 0
-    with staged(conn, "named_stores", [("position", "int4", np.arange(len(store_ids))),
-                                      ("store_id", "text", store_ids)]):
-        created = _create_new(conn, "named_stores")
-        found = fetch_all(conn, "SELECT n.position, s.id FROM named_stores n JOIN stores s ON s.store_id = n.store_id")
-    out = np.zeros(len(store_ids), np.int64)
-    at = np.array(found, np.int64).reshape(-1, 2)
-    out[at[:, 0]] = at[:, 1]
-    return out, created

@@ -15,6 +15,9 @@ Every way in writes here, every report and store page reads here.
 
 from __future__ import annotations
 
+from collections.abc import Iterator
+from contextlib import contextmanager
+
 import numpy as np
 from sqlalchemy import Connection
 
@@ -24,7 +27,8 @@ from .engines import is_postgres
 
 # PostgreSQL: a day's row grows a poll an hour, about fivefold; pages filled to a fifth keep every
 # version of it in place (HOT: no index entry, no dead tuple elsewhere) and end the day full. A
-# load of whole days fills its pages whole (``_write``). The table is made so (models.PollDay).
+# first load (of whole days, mostly) fills its pages whole (``filled_whole``). The table is made
+# so (models.PollDay).
 FILL_PERCENT = 20
 _ROW_HEADER = np.dtype([("store", ">i4"), ("size", ">i4")])
 _FEW_DAYS = 3  # a batch within this many days reads those days' rows whole to merge into
@@ -48,6 +52,20 @@ def add(conn: Connection, store: np.ndarray, ts_us: np.ndarray, active: np.ndarr
     changed, new = merged(_rows_at(conn, batch.store, batch.day()), *batch.polls())
     _write(conn, changed)
     return new, earlier
+
+
+@contextmanager
+def filled_whole(conn: Connection) -> Iterator[None]:
+    """Around the writes of a load into an empty table (a first load): its rows fill their
+    pages whole, not for a day's growth, since they hold whole days, mostly, that will not
+    grow; the table's fill factor is restored once they are written (the transaction undoes
+    both if it fails). Nothing changes for a table that holds rows, or on SQLite."""
+    empty = is_postgres(conn) and not fetch_all(conn, "SELECT 1 FROM poll_days LIMIT 1")
+    if empty:
+        execute(conn, "ALTER TABLE poll_days SET (fillfactor = 100)")
+    yield
+    if empty:
+        execute(conn, f"ALTER TABLE poll_days SET (fillfactor = {FILL_PERCENT})")
 
 
 def read(conn: Connection, first_day: int, last_day: int, stores: tuple[int, int] | np.ndarray) -> PollRows:
@@ -151,13 +169,7 @@ def _write(conn: Connection, rows: PollRows, empty: bool = False) -> None:
     columns = [("store", "int4", rows.store), ("day", "int4", rows.day()),
                ("polls", "bytea", Varying(rows.count * POLL_DTYPE.itemsize, rows.encoded()))]
     if empty:
-        # Whole days, mostly, that will not grow: pages filled whole, not for a day's growth
-        # (models.PollDay), while this transaction writes them (SQLite has no such setting).
-        if is_postgres(conn):
-            execute(conn, "ALTER TABLE poll_days SET (fillfactor = 100)")
         copy_into(conn, "poll_days", columns)
-        if is_postgres(conn):
-            execute(conn, f"ALTER TABLE poll_days SET (fillfactor = {FILL_PERCENT})")
         return
     upsert = " ON CONFLICT (store, day) DO UPDATE SET polls = excluded.polls"
     if is_postgres(conn):
