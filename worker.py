@@ -88,6 +88,7 @@ def _worker_class():
             self.log.warning("this worker's registration was gone from Redis (restarted or flushed): registered again")
             with self.connection.pipeline() as pipeline:
                 pipeline.hset(self.key, mapping=self.serialize())
+                self.set_state(self.get_state(), pipeline=pipeline)
                 worker_registration.register(self, pipeline)
                 pipeline.expire(self.key, self.worker_ttl + 60)
                 pipeline.execute()

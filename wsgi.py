@@ -1,4 +1,4 @@
-"""The WSGI entry point: ``waitress-serve --port=$PORT wsgi:app``."""
+"""The WSGI entry point, for any WSGI server; the Procfile's web process is ``python -m storemon serve``."""
 
 import sys
 

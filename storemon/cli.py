@@ -304,7 +304,6 @@ def serve(host: str) -> None:
     from .logs import configure_logging
     from .web.server import serve as run
 
-    gc.enable()  # a long-running process
     settings = _settings()
     configure_logging(settings)
     run(settings, host)
@@ -319,7 +318,6 @@ def clock() -> None:
     from .reports.clock import run
     from .logs import configure_logging
 
-    gc.enable()  # a long-running process
     settings = _settings()
     configure_logging(settings)
     stop = threading.Event()

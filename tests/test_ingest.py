@@ -254,9 +254,10 @@ def test_a_report_sees_a_batch_wholly_or_not_at_all(client, pg, made):
 
 
 def test_ingestions_past_the_cap_are_answered_503_with_retry_after(client, pg, made):
-    from storemon.web import ingest
+    from storemon.web.services import CONCURRENT_INGESTIONS
 
-    held = [ingest.running.acquire(blocking=False) for _ in range(ingest.CONCURRENT_INGESTIONS)]
+    turns = client.application.extensions["storemon"].ingestions
+    held = [turns.acquire(blocking=False) for _ in range(CONCURRENT_INGESTIONS)]
     try:
         assert all(held)  # as many ingestions as a process runs at once
         busy = send(client, made["ingest"], body=polls_body())
@@ -265,5 +266,5 @@ def test_ingestions_past_the_cap_are_answered_503_with_retry_after(client, pg, m
         assert stored_polls(pg) == []
     finally:
         for _ in held:
-            ingest.running.release()
+            turns.release()
     assert send(client, made["ingest"], body=polls_body()).status_code == 200

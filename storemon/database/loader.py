@@ -75,20 +75,12 @@ def load_sources(engine: Engine, named: dict[str, sources.Source], *, skip_bad: 
     summary = LoadSummary(files=[s.name for s in named.values()],
                           rejected_rows=sources.RejectedRows(keep=keep_rejected))
     options = {"strict": not skip_bad, "rejected": summary.rejected_rows, "on_progress": on_progress}
-    with engine.begin() as conn, _gc_paused():
+    with engine.begin() as conn:
         if is_postgres(conn):
             execute(conn, "SELECT pg_advisory_xact_lock(%s)", (WRITE_LOCK,))
         # (SQLite: the transaction began with BEGIN IMMEDIATE, which already excludes other writers.)
-        store_keys = _StoreKeys(conn)
-        if sources.TIMEZONES in named:
-            _replace_timezones(conn, store_keys, sources.read_timezones(named[sources.TIMEZONES], **options), summary)
-        if sources.HOURS in named:
-            _replace_hours(conn, store_keys, sources.read_hours(named[sources.HOURS], **options), summary)
-        newest, first_polls = None, 0
-        if sources.POLLS in named:
-            workers = (os.cpu_count() or 1) if local_files else 1
-            newest, first_polls = _add_polls(conn, store_keys, sources.read_polls(named[sources.POLLS], workers=workers,
-                                                                                  **options), summary)
+        with _gc_paused():
+            newest, first_polls, store_keys = _write(conn, named, options, local_files, summary)
         # (a load that changes nothing still takes a new version; a store polled for the first
         # time, or earlier than before, is listed anew: the stores changed)
         version.bump(conn, newest, stores_changed=bool(store_keys.created) or bool(first_polls)
@@ -96,6 +88,23 @@ def load_sources(engine: Engine, named: dict[str, sources.Source], *, skip_bad: 
     summary.stores = int(store_keys.named.size)
     summary.seconds = time.perf_counter() - started
     return summary
+
+
+def _write(conn: Connection, named: dict[str, sources.Source], options: dict, local_files: bool,
+           summary: LoadSummary) -> tuple[int | None, int, _StoreKeys]:
+    """Each source read and written in turn; the newest poll, how many stores have a first
+    poll earlier than before, and the stores named."""
+    store_keys = _StoreKeys(conn)
+    if sources.TIMEZONES in named:
+        _replace_timezones(conn, store_keys, sources.read_timezones(named[sources.TIMEZONES], **options), summary)
+    if sources.HOURS in named:
+        _replace_hours(conn, store_keys, sources.read_hours(named[sources.HOURS], **options), summary)
+    newest, first_polls = None, 0
+    if sources.POLLS in named:
+        workers = (os.cpu_count() or 1) if local_files else 1
+        newest, first_polls = _add_polls(conn, store_keys, sources.read_polls(named[sources.POLLS], workers=workers,
+                                                                              **options), summary)
+    return newest, first_polls, store_keys
 
 
 def _replace_timezones(conn: Connection, store_keys: _StoreKeys, batches, summary: LoadSummary) -> None:
@@ -110,7 +119,7 @@ def _replace_timezones(conn: Connection, store_keys: _StoreKeys, batches, summar
         summary.rows_read += batch.rows_read
     with staged(conn, "timezone_stage", [("store", "int4", list(latest)), ("timezone", "text", list(latest.values()))]):
         execute(conn, "UPDATE stores SET timezone = s.timezone FROM timezone_stage s WHERE stores.id = s.store")
-    unknown = sorted(n for n in names if not is_known_timezone(n))
+    unknown = sorted(n for n in set(latest.values()) if not is_known_timezone(n))
     summary.unknown_timezones, summary.unknown_timezone_count = unknown[:SHOWN_UNKNOWN_ZONES], len(unknown)
 
 
@@ -118,17 +127,18 @@ def _replace_hours(conn: Connection, store_keys: _StoreKeys, batches, summary: L
     """Stage every row, then replace the hours of every store named (creating the stores not
     seen before)."""
     columns = [("store", "int4"), ("day", "int2"), ("start_s", "int4"), ("end_s", "int4")]
+    # (dropped at the end, or with the transaction if it fails)
     conn.exec_driver_sql(f"CREATE TEMPORARY TABLE hours_stage ({', '.join(f'{n} {t}' for n, t in columns)})")
-    try:
-        for batch in batches:
-            values = (store_keys(batch.store_ids), batch.day, batch.start_s, batch.end_s)
-            copy_into(conn, "hours_stage", [(n, t, v) for (n, t), v in zip(columns, values)])
-            summary.rows_read += batch.rows_read
-        execute(conn, "DELETE FROM business_hours WHERE store IN (SELECT store FROM hours_stage)")
-        execute(conn, "INSERT INTO business_hours (store, day, start_s, end_s)"
-                      " SELECT DISTINCT store, day, start_s, end_s FROM hours_stage")
-    finally:
-        conn.exec_driver_sql("DROP TABLE hours_stage")
+    for batch in batches:
+        values = (store_keys(batch.store_ids), batch.day, batch.start_s, batch.end_s)
+        copy_into(conn, "hours_stage", [(n, t, v) for (n, t), v in zip(columns, values)])
+        summary.rows_read += batch.rows_read
+    if is_postgres(conn):
+        execute(conn, "ANALYZE hours_stage")
+    execute(conn, "DELETE FROM business_hours WHERE store IN (SELECT store FROM hours_stage)")
+    execute(conn, "INSERT INTO business_hours (store, day, start_s, end_s)"
+                  " SELECT DISTINCT store, day, start_s, end_s FROM hours_stage")
+    conn.exec_driver_sql("DROP TABLE hours_stage")
 
 
 def _add_polls(conn: Connection, store_keys: _StoreKeys, batches, summary: LoadSummary) -> tuple[int | None, int]:

@@ -1,8 +1,9 @@
 """The three sources' schemas: their columns, the checks on every row, and the arrays they become.
 
-Pure: no database here. Each reader takes a source (storemon.sources.text) and returns a
-batch of arrays plus the rejected rows; in strict mode the first bad rows raise SourceError
-naming the source, the line number (or array index) and the problem.
+Pure: no database here. Each reader takes a source (storemon.sources.text) and yields its
+rows as batches of arrays, a block (or, for polls, a batch of blocks) at a time, counting
+the rejected rows; in strict mode the first bad rows raise SourceError naming the source,
+the line number (or array index) and the problem.
 """
 
 from __future__ import annotations
@@ -92,7 +93,6 @@ class HoursBatch:
 class TimezoneBatch:
     """Some of a source's timezones, a row each (a store named twice: its later row counts)."""
 
-    line: np.ndarray  # int64: where each row is in the source
     store_ids: list[str]
     names: list[str]
     rows_read: int = 0
@@ -366,7 +366,7 @@ def read_timezones(source: Source | Path, *, strict: bool = True, rejected: Reje
     rejections = _Rejections(source, strict, rejected)
     expected = {"store_id": ("store_id",), "timezone_str": ("timezone_str",)}
     for first_line, columns, width, rows in source.chunks(expected, on_progress):
-        lines, ids, names = [], [], []
+        ids, names = [], []
         good = rejections.check_shape(first_line, rows, width)
         # An empty name is allowed: like an unknown one, the store uses America/Chicago (with a warning).
         for i in rejections.usable(first_line, rows, good, columns, optional=("timezone_str",)):
@@ -374,11 +374,10 @@ def read_timezones(source: Source | Path, *, strict: bool = True, rejected: Reje
             if len(name) > MAX_ID_CHARS or CONTROL_CHARACTER.search(name):
                 rejections.add(first_line + i, f"bad timezone_str {shown(name)}")
                 continue
-            lines.append(first_line + i)
             ids.append(rows[i][columns["store_id"]].strip())
             names.append(name)
         rejections.end_chunk()
-        yield TimezoneBatch(np.array(lines, np.int64), ids, names, len(rows))
+        yield TimezoneBatch(ids, names, len(rows))
 
 
 def _concat(parts: list[np.ndarray], dtype) -> np.ndarray:

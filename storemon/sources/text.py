@@ -168,10 +168,11 @@ class CsvSource(_Bytes):
 class JsonSource(_Bytes):
     """A JSON array with one object a row, keyed by the CSV header's names; rows are numbered
     by their array index (from 0). Parsed as a stream of events (ijson), never whole: memory
-    holds one block of rows, whatever the body. A row's object is built only from string,
-    number and null values; a nested array or object makes it a bad row without being built,
-    and a stretch of MAX_LINE_CHARS bytes without a string in it (an endless string, number
-    or nesting) stops the source, as an over-long CSV line does."""
+    holds one block of rows (BLOCK_ITEMS, or what BLOCK_CHARS bytes held), whatever the body.
+    A row keeps only the scalar values of the fields a column takes: a nested array or
+    object makes it a bad row without being built, an unknown field, a bad row whose value
+    is not kept; and a stretch of MAX_LINE_CHARS bytes without a string in it (an endless
+    string, number or nesting) stops the source, as an over-long CSV line does."""
 
     unit = "item"
     BLOCK_ITEMS = 50_000
@@ -179,27 +180,29 @@ class JsonSource(_Bytes):
     def chunks(self, expected: dict[str, tuple[str, ...]], on_progress: Progress | None = None
                ) -> Iterator[tuple[int, dict[str, int], int, list[list[str]]]]:
         columns = {name: i for i, name in enumerate(expected)}
-        index = 0
+        names = {name for accepted in expected.values() for name in accepted}
+        index, block = 0, []
         try:
             with self.open_binary(on_progress) as binary:
+                reader = _QuotesApart(binary)
                 # (numbers as int or Decimal: with floats, ijson's C parser refuses integers past 64 bits)
-                events = ijson.basic_parse(_QuotesApart(binary))
+                events = ijson.basic_parse(reader)
                 if next(events, (None, None))[0] != "start_array":
                     for _ in events:  # invalid JSON is named so, rather than as something else than an array
                         pass
                     raise SourceError(f"{self.name}: expected a JSON array of objects, one a row")
-                block = []
+                block_start = reader.done
                 for event, value in events:
                     if event == "end_array":
                         break
                     if event == "start_map":
-                        block.append(_json_row(_json_object(events), expected))
+                        block.append(_json_row(_json_object(events, names), expected))
                     else:
                         kind = _skipped(events, event) if event == "start_array" else _kind(value)
                         block.append(BadLine(f"expected a JSON object, found {kind}"))
-                    if len(block) == self.BLOCK_ITEMS:
+                    if len(block) == self.BLOCK_ITEMS or reader.done - block_start >= BLOCK_CHARS:
                         yield index, columns, len(columns), block
-                        index, block = index + len(block), []
+                        index, block, block_start = index + len(block), [], reader.done
                 if block:
                     yield index, columns, len(columns), block
                 if next(events, None) is not None:
@@ -207,31 +210,31 @@ class JsonSource(_Bytes):
         except SourceError:
             raise
         except _LineTooLong:
-            raise SourceError(f"{self.name} item {index}: a value longer than {MAX_LINE_CHARS:,} bytes") from None
+            raise SourceError(f"{self.name} item {index + len(block)}: a value longer than {MAX_LINE_CHARS:,} bytes"
+                              ) from None
         except (ijson.JSONError, ValueError) as exc:  # ValueError: a number of more digits than Python reads
             raise SourceError(f"{self.name}: not valid JSON ({str(exc)[:200]})") from None
         except (OSError, EOFError) as exc:  # a truncated or corrupt gzip
             raise SourceError(f"{self.name}: cannot be read ({exc})") from None
 
 
-_TOO_MANY_FIELDS = 64  # an object with more fields than this is a bad row; its fields are not kept
-
-
-def _json_object(events) -> dict:
-    """The rest of an object whose start was just read: its scalar fields (a nested value
-    becomes a marker naming its kind, unbuilt; after _TOO_MANY_FIELDS fields, none is kept)."""
-    found, key = {}, None
+def _json_object(events, names: set[str]) -> dict:
+    """The rest of an object whose start was just read: the scalar values of its fields among
+    ``names``; a nested value becomes a marker naming its kind, unbuilt; of the other fields
+    only the first is kept, its value as None (it makes the row bad)."""
+    found, key, other = {}, None, False
     for event, value in events:
         if event == "map_key":
             key = value
+            if key not in names and not other:
+                found[key], other = None, True
         elif event == "end_map":
             return found
-        elif len(found) >= _TOO_MANY_FIELDS:
-            if event in ("start_map", "start_array"):
-                _skipped(events, event)
         elif event in ("start_map", "start_array"):
-            found[key] = _Nested(_skipped(events, event))
-        else:
+            kind = _skipped(events, event)
+            if key in names:
+                found[key] = _Nested(kind)
+        elif key in names:
             found[key] = value
     raise ijson.IncompleteJSONError("the body ends inside an object")
 
@@ -267,7 +270,7 @@ class _QuotesApart(io.RawIOBase):
     endless string or number) or tracks it (nesting)."""
 
     def __init__(self, raw: BinaryIO):
-        self._raw, self._since_quote = raw, 0
+        self._raw, self._since_quote, self.done = raw, 0, 0
 
     def readable(self) -> bool:
         return True
@@ -275,6 +278,7 @@ class _QuotesApart(io.RawIOBase):
     def readinto(self, buffer) -> int:
         n = self._raw.readinto(buffer)
         if n:
+            self.done += n
             view = bytes(memoryview(buffer)[:n])
             first = view.find(b'"')
             if first < 0:
@@ -292,8 +296,6 @@ def _json_row(item, expected: dict[str, tuple[str, ...]]) -> list[str]:
     """An item as the fields a CSV row would hold: a string as it is, a whole number (2 or 2.0)
     as text, null or absent as empty (so the checks that follow say what is missing). A field
     no column takes is refused, as a CSV column would be: it is most likely a misspelt one."""
-    if not isinstance(item, dict):
-        return BadLine(f"expected a JSON object, found {type(item).__name__}")
     unknown = item.keys() - {name for accepted in expected.values() for name in accepted}
     if unknown:
         return BadLine(f"unknown field {shown(min(unknown))} (expected {', '.join(expected)})")

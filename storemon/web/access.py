@@ -9,8 +9,9 @@ A request's token is checked at most once (the answer is kept on ``flask.g``). R
 count per token, or per client address for a request without a valid one, in the Redis the
 queue uses (the ``limits`` library's moving window: exact, and atomic there). Failed
 authentications count per client address, and per user name for basic auth, on every
-credentialed route: past AUTH_FAILURE_LIMIT the client's next credentials get 429, right or
-wrong, until the window has room again; a client that does not fail is never slowed. If
+credentialed route: past AUTH_FAILURE_LIMIT (ten times that for a user name, which many
+clients may share) the client's next credentials get 429, right or wrong, before anything
+checks them, until the window has room again; a client that does not fail is never slowed. If
 Redis does not answer, requests are let through, and for a few seconds limits are not even
 tried, so a frozen Redis costs one timeout, not one per request: limits protect the
 service, they must not take it down.
@@ -55,6 +56,7 @@ NEEDS = {"api": REPORT, "stores": REPORT, "console": REPORT, "ingest": INGEST, "
 UNLIMITED = {"api.health", "static", "metrics.scrape"}
 TRIGGERS = {"api.trigger_report", "console.trigger"}
 PAUSE_S = 10
+USER_FAILURE_FACTOR = 10
 
 
 def bearer_token() -> str | None:
@@ -153,8 +155,8 @@ def _metrics_access():
 def _dashboard_access():
     # A browser never sends a bearer token by itself; basic auth it caches and resends, so the
     # dashboard checks where its state-changing requests come from (storemon/web/dashboard.py).
-    if (owner := caller()) is not None and owner.allows("admin"):
-        g.storemon_by_token = True
+    if bearer_token() and (owner := caller()) is not None and owner.allows("admin"):
+        g.storemon_by_token = True  # (never by the console's cookie: a browser sends that by itself)
         return None
     if dashboard_login(current_services().settings):
         return None
@@ -177,14 +179,7 @@ def authorize():
     if need is None:
         log.error("refused %s %s: its endpoint %s has no access rule", request.method, request.path, endpoint)
         return jsonify(error="this route has no access rule yet, so it is closed", status=401), 401
-    limits = current_services().rate_limits
-    if "Authorization" in request.headers and (refused := limits.refuse_failing()) is not None:
-        return refused
-    try:
-        return _CHECKS[need]()
-    finally:
-        if g.get("storemon_auth_failed"):
-            limits.count_failure()
+    return _CHECKS[need]()
 
 
 class RateLimits:
@@ -195,6 +190,7 @@ class RateLimits:
         self.trigger = parse_many(settings.trigger_rate_limit) if settings.trigger_rate_limit else []
         self.general = parse_many(settings.api_rate_limit) if settings.api_rate_limit else []
         self.failures = parse_many(settings.auth_failure_limit) if settings.auth_failure_limit else []
+        self.user_failures = [type(item)(item.amount * USER_FAILURE_FACTOR, item.multiples) for item in self.failures]
         # Connections of its own with short timeouts: a frozen Redis delays a call by half a second.
         self._pool = ConnectionPool.from_url(settings.redis_url, socket_timeout=0.5, socket_connect_timeout=0.5)
         storage = RedisStorage(settings.redis_url, connection_pool=self._pool, wrap_exceptions=True)
@@ -216,8 +212,10 @@ class RateLimits:
                          f"retry in {wait_s} s", wait_s)
 
     def refuse_failing(self):
-        """The 429 answer if this client, or the user name it signs in as, has failed to
-        authenticate too often lately; else None."""
+        """Before each request bearing credentials: the 429 answer if this client, or the user
+        name it signs in as, has failed to authenticate too often lately; else None."""
+        if "Authorization" not in request.headers:
+            return None
         wait_s = self.failing_wait()
         if wait_s is None:
             return None
@@ -225,19 +223,28 @@ class RateLimits:
 
     def failing_wait(self) -> int | None:
         """Seconds this client must wait before its credentials are checked again, or None."""
-        return self._exceeded(self.failures, "auth", self._failure_keys(), hit=False)[0]
+        for items, key in self._failure_keys():
+            wait_s = self._exceeded(items, "auth", [key], hit=False)[0]
+            if wait_s is not None:
+                return wait_s
+        return None
 
-    def count_failure(self) -> None:
-        for item in self.failures:
-            for key in self._failure_keys():
-                self._ask(self.limiter.hit, item, "storemon", "auth", key)
+    def count_failure(self, response=None):
+        """After a request (or from the sign-in form): count it if it presented a wrong credential."""
+        if response is None or g.get("storemon_auth_failed"):
+            for items, key in self._failure_keys():
+                for item in items:
+                    self._ask(self.limiter.hit, item, "storemon", "auth", key)
+        return response
 
-    @staticmethod
-    def _failure_keys() -> list[str]:
-        keys = [f"address:{request.remote_addr}"]
+    def _failure_keys(self) -> list[tuple[list, str]]:
+        """(limits, key): the client's address, and a basic-auth user name, which many addresses
+        may share, with limits USER_FAILURE_FACTOR times larger (so guessing from many places
+        is held back without one place shutting the user out)."""
+        keys = [(self.failures, f"address:{request.remote_addr}")]
         auth = request.authorization
         if auth is not None and auth.type == "basic" and auth.username:
-            keys.append(f"user:{auth.username[:200]}")
+            keys.append((self.user_failures, f"user:{auth.username[:200]}"))
         return keys
 
     def _exceeded(self, items, group: str, keys: list[str], hit: bool) -> tuple[int | None, object]:

@@ -54,8 +54,11 @@ def create_app(settings: Settings | None = None) -> Flask:
     register_request_log(app)
     register_security_headers(app)
     register_services(app, settings)
-    app.before_request(app.extensions["storemon"].rate_limits.check)
+    limits = app.extensions["storemon"].rate_limits
+    app.before_request(limits.refuse_failing)  # first: a client locked out gets no answer about its credentials
+    app.before_request(limits.check)
     app.before_request(authorize)
+    app.after_request(limits.count_failure)
     register_blueprints(app, settings)
     register_error_handlers(app)
     register_commands(app)
@@ -107,10 +110,12 @@ def register_request_log(app: Flask) -> None:
 
 # Pages of this service never run in another site's frame, nor load or send anything
 # elsewhere. The console runs no inline code; Swagger UI and rq-dashboard (third-party
-# pages) carry inline scripts and styles, so their pages allow those.
+# pages) carry inline scripts and styles, so their pages allow those, and rq-dashboard's
+# templates (underscore's _.template) compile with eval.
 _PAGE_POLICY = ("default-src 'self'; img-src 'self' data:; object-src 'none'; base-uri 'self'; "
                 "form-action 'self'; frame-ancestors 'none'")
-_THIRD_PARTY_PAGES = ("docs", "rq_dashboard")
+_THIRD_PARTY_PAGES = {"docs": "script-src 'self' 'unsafe-inline'; style-src 'self' 'unsafe-inline'",
+                      "rq_dashboard": "script-src 'self' 'unsafe-inline' 'unsafe-eval'; style-src 'self' 'unsafe-inline'"}
 
 
 def register_security_headers(app: Flask) -> None:
@@ -124,7 +129,7 @@ def register_security_headers(app: Flask) -> None:
         if response.mimetype == "text/html":
             policy = _PAGE_POLICY
             if request.blueprint in _THIRD_PARTY_PAGES:
-                policy += "; script-src 'self' 'unsafe-inline'; style-src 'self' 'unsafe-inline'"
+                policy += "; " + _THIRD_PARTY_PAGES[request.blueprint]
             response.headers["Content-Security-Policy"] = policy
             response.headers["X-Frame-Options"] = "DENY"
         return response

@@ -4,20 +4,19 @@ A body is one source in the loader's sense (CSV with its header, plain or gzip, 
 array of objects), read and checked by the same code as ``python -m storemon load`` and
 written the same way: all or nothing, in one transaction, under the load lock, a block or
 a batch at a time, so an ingestion's memory is bounded by the batch, not by the body. A
-process runs at most CONCURRENT_INGESTIONS at once (they would only wait for the lock, each
-holding a thread); another is answered 503 with Retry-After. Every call needs a token with
+process runs at most CONCURRENT_INGESTIONS at once (storemon/web/services.py: they would
+only wait for the lock, each holding a thread); another is answered 503 with Retry-After. Every call needs a token with
 the ``ingest`` scope.
 """
 
 from __future__ import annotations
 
 import logging
-import threading
 
 from flask import Blueprint, abort, jsonify, request
 
 from .. import sources
-from .services import current_services
+from .services import CONCURRENT_INGESTIONS, current_services
 from ..database.loader import LoadSummary, load_sources
 from ..memory import release_free_memory
 from ..reports.tallies import tally_ingested
@@ -28,10 +27,8 @@ ingest = Blueprint("ingest", __name__)
 CSV_TYPES = {"text/csv", "application/csv"}
 JSON_TYPES = {"application/json"}
 SHOWN_REJECTED = 100  # bad rows listed in detail in an answer; all are counted
-CONCURRENT_INGESTIONS = 2  # one writing, one ready to: loads take turns under the loads' lock
 RETRY_AFTER_S = 5
 RELEASE_AFTER_BYTES = 1 << 20  # after a body larger than this, freed memory is handed back (a few ms)
-running = threading.BoundedSemaphore(CONCURRENT_INGESTIONS)
 
 
 
@@ -66,7 +63,7 @@ def _flag(name: str) -> bool:
     return raw in ("true", "1")
 
 
-def _body_source(kind: str) -> sources.Source:
+def _body_source() -> sources.Source:
     """The request body as a source, by its Content-Type and Content-Encoding."""
     encoding = request.headers.get("Content-Encoding", "identity").strip().lower()
     if encoding not in ("identity", "gzip"):
@@ -85,13 +82,14 @@ def _rejected(rows: list[sources.Rejected]) -> list[dict]:
 
 def _ingest(kind: str):
     skip_bad = _flag("skip_bad")
-    if not running.acquire(blocking=False):
+    turns = current_services().ingestions
+    if not turns.acquire(blocking=False):
         return (jsonify(error=f"{CONCURRENT_INGESTIONS} ingestions are in progress in this process; "
                               f"retry in {RETRY_AFTER_S} s", status=503), 503, {"Retry-After": str(RETRY_AFTER_S)})
     try:
         return _ingested(kind, skip_bad)
     finally:
-        running.release()
+        turns.release()
         if request.content_length is None or request.content_length > RELEASE_AFTER_BYTES:
             release_free_memory()  # what a large body's batches took, back to the system
 
@@ -99,7 +97,7 @@ def _ingest(kind: str):
 def _ingested(kind: str, skip_bad: bool):
     services = current_services()
     try:
-        summary: LoadSummary = load_sources(services.ingest_engine, {kind: _body_source(kind)},
+        summary: LoadSummary = load_sources(services.ingest_engine, {kind: _body_source()},
                                             skip_bad=skip_bad, keep_rejected=SHOWN_REJECTED)
     except sources.SourceTooLarge as exc:
         abort(413, f"{exc}; nothing was stored")

@@ -3,7 +3,8 @@
 from __future__ import annotations
 
 from concurrent.futures import ThreadPoolExecutor
-from dataclasses import dataclass
+from dataclasses import dataclass, field
+from threading import BoundedSemaphore
 from typing import TYPE_CHECKING
 
 from flask import current_app
@@ -13,6 +14,7 @@ from sqlalchemy import Engine
 
 from ..config import Settings
 
+CONCURRENT_INGESTIONS = 2  # ingestions one web process runs at once
 if TYPE_CHECKING:
     from .access import RateLimits
     from .metrics import Metrics
@@ -21,8 +23,8 @@ if TYPE_CHECKING:
 @dataclass(frozen=True)
 class Services:
     """What request handlers share: an engine for quick requests, one for ingestion (longer
-    timeouts), one raw Redis client, one queue (thread-safe all), and a few threads that let
-    /health give up on a dependency that does not answer."""
+    timeouts), one raw Redis client, one queue (thread-safe all), a few threads that let
+    /health give up on a dependency that does not answer, and the ingestions' turns."""
 
     settings: Settings
     engine: Engine
@@ -32,6 +34,8 @@ class Services:
     checks: ThreadPoolExecutor
     rate_limits: RateLimits
     metrics: Metrics
+    # One writes, one is ready to: loads take turns under the loads' lock, each holding a thread.
+    ingestions: BoundedSemaphore = field(default_factory=lambda: BoundedSemaphore(CONCURRENT_INGESTIONS))
 
     def close(self) -> None:
         """Let go of every connection and thread (tests make many apps)."""
