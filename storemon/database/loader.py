@@ -55,6 +55,7 @@ def load_directory(engine: Engine, directory: Path, *, skip_bad: bool = False,
                         skip_bad=skip_bad, on_progress=on_progress, local_files=True)
 
 
+LOCAL_BATCH_POLLS = 4_000_000  # polls a batch of a command's files holds (sources.BATCH_POLLS: a request body's)
 SHOWN_UNKNOWN_ZONES = 100  # unknown timezone names a summary lists (all are counted)
 
 
@@ -101,9 +102,12 @@ def _write(conn: Connection, named: dict[str, sources.Source], options: dict, lo
         _replace_hours(conn, store_keys, sources.read_hours(named[sources.HOURS], **options), summary)
     newest, first_polls = None, 0
     if sources.POLLS in named:
-        workers = (os.cpu_count() or 1) if local_files else 1
-        newest, first_polls = _add_polls(conn, store_keys, sources.read_polls(named[sources.POLLS], workers=workers,
-                                                                              **options), summary)
+        # A command's files: every core parses, and batches are larger, so a first load of the
+        # full scale is one batch whose rows are each written once (a request body: one core,
+        # and the smaller batches that bound a web process's memory).
+        workers, batch_polls = ((os.cpu_count() or 1), LOCAL_BATCH_POLLS) if local_files else (1, None)
+        newest, first_polls = _add_polls(conn, store_keys, sources.read_polls(
+            named[sources.POLLS], workers=workers, batch_polls=batch_polls, **options), summary)
     return newest, first_polls, store_keys
 
 
