@@ -1,5 +1,5 @@
-"""The command line: ``python -m storemon COMMAND``, or ``flask --app wsgi COMMAND`` (the app
-registers the same commands on its ``app.cli``).
+"""The command line: ``python -m storemon COMMAND``, or ``flask --app wsgi COMMAND`` (wsgi.py
+registers the same commands on its app's ``app.cli``).
 
 Only ``init-db`` and ``demo`` create or upgrade the schema; every other command checks it
 first and, when it is missing or behind, stops with one line saying to run ``init-db``.

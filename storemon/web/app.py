@@ -61,16 +61,7 @@ def create_app(settings: Settings | None = None) -> Flask:
     app.after_request(limits.count_failure)
     register_blueprints(app, settings)
     register_error_handlers(app)
-    register_commands(app)
     return app
-
-
-def register_commands(app: Flask) -> None:
-    """``python -m storemon``'s commands as ``flask --app wsgi`` commands too."""
-    from ..cli import cli
-
-    for command in cli.commands.values():
-        app.cli.add_command(command)
 
 
 _REQUEST_ID = re.compile(r"[A-Za-z0-9._:-]{1,128}")
