@@ -345,7 +345,7 @@ def test_a_load_too_wide_to_pack_is_deduplicated_the_same_way():
 
 def test_a_load_in_many_small_batches_stores_what_one_batch_does(engine, tmp_path, monkeypatch):
     """Polls are read and merged a batch at a time, hours and timezones a block at a time:
-    with batches of 7 polls and blocks of a few lines, the seed data loads exactly as in one
+    with batches of 7 polls and blocks of about a hundred lines, the seed data loads exactly as in one
     go (the rows it stores, and a report of them), and a bad poll in the last batch leaves
     nothing of the earlier ones."""
     from storemon.database.loader import load_sources
@@ -365,7 +365,7 @@ def test_a_load_in_many_small_batches_stores_what_one_batch_does(engine, tmp_pat
         conn.exec_driver_sql("DELETE FROM poll_days")
         conn.exec_driver_sql("DELETE FROM stores")
     monkeypatch.setattr(schemas, "BATCH_POLLS", 7)
-    monkeypatch.setattr(text, "BLOCK_CHARS", 300)
+    monkeypatch.setattr(text, "BLOCK_CHARS", 5000)
     files = {kind: CsvSource.of_file(seed / f"{kind}.csv") for kind in (TIMEZONES, HOURS, POLLS)}
     small = load_sources(engine, files)
     assert (small.rows_read, small.new_polls, small.stores) == (whole.rows_read, whole.new_polls, whole.stores)
