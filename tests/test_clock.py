@@ -39,14 +39,17 @@ def test_two_clocks_enqueue_each_schedule_once_and_the_second_takes_over(app, se
     try:
         wait_for(lambda: settle_jobs(queue) >= 4, 30, "four settle jobs")
         # one clock enqueues every 2 s; two would enqueue twice as many
-        holders = [i for i, log in enumerate(logs) if "holds the lease" in log.read_text()]
+        holders = [i for i, log in enumerate(logs) if "this clock holds the lease" in log.read_text()]
         assert len(holders) == 1, [log.read_text() for log in logs]
         assert settle_jobs(queue) <= 5
         first = holders[0]
+        # the waiting one says so, naming the holder's process
+        wait_for(lambda: f"pid {clocks[first].pid}); this one" in logs[1 - first].read_text(), 10,
+                 "the second clock to say whom it waits for")
         clocks[first].send_signal(signal.SIGTERM)
         assert clocks[first].wait(timeout=30) == 0
         other = 1 - first
-        wait_for(lambda: "holds the lease" in logs[other].read_text(), 30, "the other clock to take over")
+        wait_for(lambda: "this clock holds the lease" in logs[other].read_text(), 30, "the other clock to take over")
         before = settle_jobs(queue)
         wait_for(lambda: settle_jobs(queue) > before, 30, "the other clock to enqueue")
     finally:
@@ -107,7 +110,7 @@ def test_a_clock_taking_over_makes_up_a_run_missed_meanwhile_once(app, settings,
             process = clock(env, out)
             try:
                 log = tmp_path / f"clock-{turn}.log"
-                wait_for(lambda log=log: "holds the lease" in log.read_text(), 30, "the lease")
+                wait_for(lambda log=log: "this clock holds the lease" in log.read_text(), 30, "the lease")
                 wait_for(lambda turn=turn: settle_jobs(queue) >= 1 + turn, 30, "the clock's first round")
             finally:
                 process.send_signal(signal.SIGTERM)

@@ -13,6 +13,8 @@ from __future__ import annotations
 
 import logging
 import os
+import secrets
+import socket
 import threading
 import time
 from datetime import datetime, UTC
@@ -85,18 +87,24 @@ def build_scheduler(settings: Settings, redis, lease) -> LeasedCronScheduler:
     return scheduler
 
 
-def run(settings: Settings, stop: threading.Event, retry_s: float = 5.0) -> None:
+def run(settings: Settings, stop: threading.Event, retry_s: float = 2.0) -> None:
     """Wait for the lease, run the schedules while holding it; again after losing it or Redis.
     Returns once stopped (SIGTERM or SIGINT, which RQ's scheduler also answers)."""
     os.environ["TZ"] = "UTC"  # cron expressions read the local clock: make it UTC
     time.tzset()
+    this_clock, waiting_for = f"{socket.gethostname()} pid {os.getpid()}", None
     while not stop.is_set():
         try:
             redis = redis_client(settings.redis_url)
             lease = redis.lock(LEASE_KEY, timeout=LEASE_S)
-            if not lease.acquire(blocking=False):
+            if not lease.acquire(blocking=False, token=f"{this_clock} {secrets.token_hex(8)}"):
+                holder = _holder(redis)
+                if holder != waiting_for:
+                    log.info("another clock holds the lease (%s); this one (%s) waits to take over", holder, this_clock)
+                    waiting_for = holder
                 stop.wait(retry_s)
                 continue
+            waiting_for = None
             log.info("this clock holds the lease and runs the schedules")
             scheduler = build_scheduler(settings, redis, lease)
             scheduler.start()
@@ -106,6 +114,12 @@ def run(settings: Settings, stop: threading.Event, retry_s: float = 5.0) -> None
         except RedisError as exc:
             log.warning("Redis unavailable (%s); the clock tries again in %g s", exc, retry_s)
             stop.wait(retry_s)
+
+
+def _holder(redis) -> str:
+    """Which clock holds the lease: its host and process id (the lease's token names them)."""
+    token = redis.get(LEASE_KEY)
+    return token.decode(errors="replace").rsplit(" ", 1)[0] if token else "none, just released"
 
 
 def _release(lease) -> None:
