@@ -28,10 +28,9 @@ from collections.abc import Iterator
 from contextlib import contextmanager
 from pathlib import Path
 
-import psycopg
 
 from .bench_report import prepare
-from .fixtures import ROOT, dataset, machine_speed, measured
+from .fixtures import ROOT, copy_database, dataset, machine_speed, measured
 
 REDIS_URL = os.environ.get("BENCH_REDIS_URL", "redis://127.0.0.1:6379/13")
 
@@ -75,14 +74,6 @@ def start_web(database_url: str, api_rate_limit: str = "", redis_url: str = REDI
                             "wsgi:app"], cwd=root, env=env, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
     wait_until_up(port)
     return web, port, env
-
-
-def copy_database(url: str, name: str) -> str:
-    """A fresh copy of the database at ``url`` named ``name`` (PostgreSQL's template copy); its URL."""
-    with psycopg.connect(url.rsplit("/", 1)[0] + "/postgres", autocommit=True) as conn:
-        conn.execute(f'DROP DATABASE IF EXISTS "{name}"')
-        conn.execute(f'CREATE DATABASE "{name}" TEMPLATE "{url.rsplit("/", 1)[1]}"')
-    return url.rsplit("/", 1)[0] + "/" + name
 
 
 def start_workers(env: dict, count: int) -> list[subprocess.Popen]:
@@ -180,8 +171,8 @@ def main() -> None:
     parser.add_argument("--workers", type=int, default=1)
     args = parser.parse_args()
     rate_limit = os.environ.get("BENCH_API_RATE_LIMIT", "")
-    url = copy_database(prepare("full"), "storemon_bench_api")
     next_hour = dataset("next_hour", "--start", "2023-01-25T18:00", "--days", "0.042", schedules=False)
+    url = copy_database(prepare("full"), "api")
     firsts = []
     for _ in range(5):
         with service(url, rate_limit, args.workers) as (conn, _):

@@ -87,7 +87,9 @@ def run(label: str, root: Path, csv: bytes, json_body: bytes) -> None:
         web, port, _ = start_web(url, root=root, extra={"MAX_INGEST_BYTES": str(128 * MiB)})
         try:
             answers: list[tuple[int, float]] = []
-            threads = [threading.Thread(target=lambda: answers.append(send(port, token, body, content_type)))
+            threads = [threading.Thread(target=lambda port=port, token=token, body=body, content_type=content_type,
+                                               answers=answers:
+                                        answers.append(send(port, token, body, content_type)))
                        for _ in range(copies)]
             for thread in threads:
                 thread.start()

@@ -16,9 +16,9 @@ import sys
 import tempfile
 import time
 
-from .bench_api import LOAD_HOUR, copy_database, hours_after
+from .bench_api import LOAD_HOUR, hours_after
 from .bench_report import prepare
-from .fixtures import ROOT, dataset, machine_speed, measured
+from .fixtures import ROOT, copy_database, dataset, machine_speed, measured
 
 
 def run(env: dict, out: str) -> float:
@@ -30,8 +30,8 @@ def run(env: dict, out: str) -> float:
 
 def main() -> None:
     print(machine_speed(), flush=True)
-    url = copy_database(prepare("full"), "storemon_bench_cli")
     next_hour = dataset("next_hour", "--start", "2023-01-25T18:00", "--days", "0.042", schedules=False)
+    url = copy_database(prepare("full"), "cli")
     with tempfile.TemporaryDirectory() as tmp:
         env = {**os.environ, "DATABASE_URL": url, "PYTHONPATH": str(ROOT)}
         out = f"{tmp}/report.csv"

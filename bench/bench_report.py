@@ -74,8 +74,9 @@ def prepare(name: str) -> str:
     except psycopg.Error:
         loaded = False
     if not loaded:
+        directory = dataset(name, *DATASETS[name])  # (the data first: a database is dropped only to load it)
         fresh_postgres(url)
-        measured(LOAD.format(directory=str(dataset(name, *DATASETS[name]))), url)
+        measured(LOAD.format(directory=str(directory)), url)
     else:  # loaded by an older checkout: bring its schema up to date (the worker checks it)
         from storemon.database.engines import make_engine, upgrade
 

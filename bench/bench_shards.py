@@ -30,9 +30,9 @@ import threading
 import time
 from dataclasses import dataclass, field
 
-from .bench_api import REDIS_URL, copy_database, hours_after, request, service, LOAD_HOUR
+from .bench_api import REDIS_URL, hours_after, request, service, LOAD_HOUR
 from .bench_report import DATASETS, prepare
-from .fixtures import dataset, machine_speed, measured
+from .fixtures import copy_database, dataset, machine_speed, measured
 
 DATASETS.setdefault("scale30", ("--scale", "30"))
 REDIS_BASE = REDIS_URL.rsplit("/", 1)[0]
@@ -173,9 +173,9 @@ def main() -> None:
     args = parser.parse_args()
     name = f"scale{args.scale}"
     DATASETS.setdefault(name, ("--scale", str(args.scale)))
-    source = prepare(name)
     next_hour = dataset(f"next_hour_{name}", "--start", "2023-01-25T18:00", "--days", "0.042",
                         "--scale", str(args.scale), schedules=False)
+    source = prepare(name)
     shard_stores = os.environ.get("REPORT_SHARD_STORES", "50000")
     with contextlib.ExitStack() as stack, MemorySampler() as memory:
         # One service per worker count, each on its own copy of the data and Redis database,
@@ -184,7 +184,7 @@ def main() -> None:
         stacks = []
         kinds = [(workers, True) for workers in args.workers] + ([(max(args.workers), False)] if args.single else [])
         for k, (workers, sharded) in enumerate(kinds):
-            url = copy_database(source, f"storemon_bench_shards_{workers}w{'' if sharded else '_single'}")
+            url = copy_database(source, f"shards_{workers}w{'' if sharded else '_single'}")
             redis_url = f"{REDIS_BASE}/{13 - k}"
             conn, _ = stack.enter_context(service(url, "", workers, redis_url=redis_url,
                                                   extra={"REPORT_SHARD_STORES": shard_stores if sharded else "0"}))

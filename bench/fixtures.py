@@ -30,15 +30,38 @@ def dataset(name: str, *synth_args: str, schedules: bool = True) -> Path:
     return directory
 
 
+def bench_url(suffix: str) -> str:
+    """The URL of a benchmark's own database: BENCH_DATABASE_URL's name, ``_`` and ``suffix``."""
+    return f"{BENCH_PG}_{suffix}"
+
+
+def _ours(url: str) -> str:
+    """The database's name, if it is one the benchmarks make (named after BENCH_DATABASE_URL's)."""
+    name, ours = url.rsplit("/", 1)[1], BENCH_PG.rsplit("/", 1)[1]
+    if name != ours and not name.startswith(ours + "_"):
+        raise ValueError(f"{name}: not a benchmark database; a benchmark drops only those it makes "
+                         f"(named after BENCH_DATABASE_URL's {ours})")
+    return name
+
+
 def fresh_postgres(url: str = BENCH_PG) -> str:
     """Drop and create a benchmark database (only one named after BENCH_DATABASE_URL's); its URL."""
-    name = url.rsplit("/", 1)[1]
-    if not name.startswith(BENCH_PG.rsplit("/", 1)[1]):
-        raise ValueError(f"{name}: not a benchmark database; a benchmark drops only those it makes")
+    name = _ours(url)
     with psycopg.connect(url.rsplit("/", 1)[0] + "/postgres", autocommit=True) as conn:
         conn.execute(f'DROP DATABASE IF EXISTS "{name}"')
         conn.execute(f'CREATE DATABASE "{name}"')
     return url
+
+
+def copy_database(url: str, suffix: str) -> str:
+    """A fresh copy of the database at ``url`` (PostgreSQL's template copy), as the benchmark
+    database named after BENCH_DATABASE_URL's with ``suffix``; its URL."""
+    target = bench_url(suffix)
+    name = _ours(target)
+    with psycopg.connect(url.rsplit("/", 1)[0] + "/postgres", autocommit=True) as conn:
+        conn.execute(f'DROP DATABASE IF EXISTS "{name}"')
+        conn.execute(f'CREATE DATABASE "{name}" TEMPLATE "{url.rsplit("/", 1)[1]}"')
+    return target
 
 
 def measured(code: str, database_url: str) -> dict:
