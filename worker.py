@@ -157,12 +157,15 @@ def _worker_class():
 def build_worker(settings: Settings, worker_class=None):
     import numpy  # noqa: F401  (preloaded for the forks)
 
-    import storemon.reports.jobs  # noqa: F401  (likewise)
+    from storemon.database.engines import database_id
+    from storemon.reports import jobs
     from storemon.reports.queue import redis_client, report_queue
 
     redis = redis_client(settings.redis_url)
     worker_class = worker_class or _worker_class()
-    return worker_class([report_queue(redis, settings)], connection=redis, worker_ttl=WORKER_TTL,
+    # the queue of this database's reports only: a worker never takes another database's jobs
+    queue = report_queue(redis, settings, database_id(jobs.process_engine()))
+    return worker_class([queue], connection=redis, worker_ttl=WORKER_TTL,
                         maintenance_interval=MAINTENANCE_INTERVAL, job_monitoring_interval=JOB_MONITORING_INTERVAL)
 
 

@@ -110,12 +110,15 @@ def cli(ctx: click.Context) -> None:
 
 @cli.command("init-db")
 def init_db() -> None:
-    """Create the schema or upgrade it to the newest migration (safe to run again)."""
-    from .database.engines import upgrade
+    """Create the database if it is missing, then create the schema or upgrade it to the
+    newest migration (safe to run again)."""
+    from .database.engines import create_database_if_missing, upgrade
 
     with _database(_settings().database_url, check=False) as engine:
-        before, after = upgrade(engine)
         where = engine.url.render_as_string(hide_password=True)
+        if create_database_if_missing(engine):
+            click.echo(f"created the database {where}")
+        before, after = upgrade(engine)
     if before is None:
         click.echo(f"created the schema (revision {after}) in {where}")
     elif before != after:
@@ -295,6 +298,43 @@ def token_revoke(name: str) -> None:
         except TokenError as exc:
             raise click.ClickException(str(exc)) from None
     click.echo(f"token {name!r} revoked")
+
+
+@cli.group("stores")
+def stores() -> None:
+    """Stores: retire those closed for good, or data that never belonged (the sample data)."""
+
+
+@stores.command("retire")
+@click.argument("store_ids", nargs=-1)
+@click.option("--in", "directory", type=click.Path(exists=True, file_okay=False, path_type=Path),
+              help="Also every store the data files in DIR name (those not stored are passed over).")
+@click.option("--yes", is_flag=True, help="Retire them; without it, only say what would go.")
+def stores_retire(store_ids: tuple[str, ...], directory: Path | None, yes: bool) -> None:
+    """Remove stores with their business hours, timezone and polls, all or none.
+
+    Reports already made keep their rows; the next report no longer lists the stores."""
+    from .database.stores import UnknownStores, retire
+    from .sources import SourceError, store_ids_in
+
+    if not store_ids and directory is None:
+        raise click.UsageError("name the stores to retire, or a data directory with --in")
+    try:
+        from_files = store_ids_in(directory) if directory is not None else []
+    except SourceError as exc:
+        raise click.ClickException(str(exc)) from None
+    with _database(_settings().database_url) as engine:
+        try:
+            retired = retire(engine, list(store_ids), where_stored=from_files, dry_run=not yes)
+        except UnknownStores as exc:
+            raise click.ClickException(f"{exc}; nothing was retired") from None
+    passed_over = f" ({retired.unknown:,} store(s) named in {directory} are not stored)" if retired.unknown else ""
+    if not yes:
+        click.echo(f"would retire {retired.stores:,} store(s) with {retired.polls:,} polls, their hours and "
+                   f"timezones{passed_over}; run again with --yes to do it")
+        return
+    click.echo(f"retired {retired.stores:,} store(s) with {retired.polls:,} polls, their hours and "
+               f"timezones{passed_over}")
 
 
 @cli.command("serve")

@@ -66,13 +66,37 @@ def engine(request):
     return request.getfixturevalue("pg" if request.param == "postgresql" else "sqlite")
 
 
-@pytest.fixture
-def seeded(pg):
-    """PostgreSQL holding the seed data (the real 2023-01 hours and zones, a sample of polls)."""
+SEEDED_TABLES = ("stores", "business_hours", "poll_days", "data_version")
+
+
+@pytest.fixture(scope="session")
+def seed_copy(pg_engine):
+    """The seed data loaded once by the loader, then kept as it was stored in tables of a schema
+    of its own (seed_copy), for ``seeded`` to copy back: a load per test took most of a second."""
     from storemon.config import PROJECT_ROOT
     from storemon.database.loader import load_directory
 
-    load_directory(pg, PROJECT_ROOT / "seed" / "2023-01")
+    truncate(pg_engine)
+    load_directory(pg_engine, PROJECT_ROOT / "seed" / "2023-01")
+    with pg_engine.begin() as conn:
+        conn.execute(text("DROP SCHEMA IF EXISTS seed_copy CASCADE"))
+        conn.execute(text("CREATE SCHEMA seed_copy"))
+        for table in SEEDED_TABLES:
+            conn.execute(text(f"CREATE TABLE seed_copy.{table} AS TABLE public.{table}"))
+    truncate(pg_engine)
+    yield
+    with pg_engine.begin() as conn:
+        conn.execute(text("DROP SCHEMA seed_copy CASCADE"))
+
+
+@pytest.fixture
+def seeded(pg, seed_copy):
+    """PostgreSQL holding the seed data (the real 2023-01 hours and zones, a sample of polls),
+    row for row as the loader stored it."""
+    with pg.begin() as conn:
+        for table in SEEDED_TABLES:
+            conn.execute(text(f"INSERT INTO public.{table} SELECT * FROM seed_copy.{table}"))
+        conn.execute(text("SELECT setval(pg_get_serial_sequence('stores', 'id'), (SELECT max(id) FROM stores))"))
     return pg
 
 

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import numpy as np
+from hypothesis import strategies as st
 
 from storemon.core import ReportInput, compute_uptime
 from storemon.core.polls import PollRows
@@ -41,3 +42,46 @@ def seconds(stores: dict[str, dict], polls: list[tuple[str, str, str]], as_of: s
             row[f"down_{window}"] = result.down_us[w][i] / 1e6
         out[store] = row
     return out
+
+
+# --- the property tests' scenarios as core inputs ---
+
+# Around both 2023 US DST changes, and a quiet January week.
+AS_OF_CHOICES = [1678622400 * 10**6, 1699185600 * 10**6, 1674478800 * 10**6]  # 2023-03-12/11-05 12:00Z, 01-23 13:00Z
+ZONES = [None, "America/Chicago", "America/New_York", "Asia/Beirut", "Pacific/Honolulu", "UTC", "Not/AZone",
+         "Australia/Lord_Howe", "Europe/London"]
+US = 10**6
+
+times = st.integers(0, 24 * 3600 // 60).map(lambda m: min(m * 60, 86400))
+hour_rows = st.lists(st.tuples(st.integers(0, 6), times, times), max_size=5)
+
+
+@st.composite
+def scenarios(draw):
+    n = draw(st.integers(1, 4))
+    as_of = draw(st.sampled_from(AS_OF_CHOICES)) + draw(st.integers(-3 * 3600, 3 * 3600)) * US
+    stores = []
+    for _ in range(n):
+        hours = draw(hour_rows)
+        tz = draw(st.sampled_from(ZONES))
+        offsets = draw(st.lists(st.integers(-9 * 86400, 2 * 86400), max_size=25))
+        # some polls share an instant, to exercise the tie rule
+        polls = [(as_of - o * US + draw(st.sampled_from([0, 0, 123_456])), draw(st.booleans())) for o in offsets]
+        stores.append((hours, tz, polls))
+    return as_of, stores
+
+
+def to_input(stores) -> ReportInput:
+    hours = [(i, d, a, b) for i, (h, _, _) in enumerate(stores) for d, a, b in h]
+    h = np.array(hours, np.int64).reshape(-1, 4)
+    polls = [(i, t, a) for i, (_, _, p) in enumerate(stores) for t, a in p]
+    p = np.array([(i, t) for i, t, _ in polls], np.int64).reshape(-1, 2)
+    return ReportInput(np.array([f"s{i}" for i in range(len(stores))]), [tz for _, tz, _ in stores],
+                       h[:, 0], h[:, 1], h[:, 2], h[:, 3], PollRows.of(p[:, 0], p[:, 1], np.array([a for _, _, a in polls], bool)))
+
+
+
+def by_store(result) -> dict[str, tuple[list[int], list[int]]]:
+    return {s: ([int(u[i]) for u in result.up_us], [int(d[i]) for d in result.down_us])
+            for i, s in enumerate(result.store_ids.tolist())}
+

@@ -3,13 +3,23 @@
 from __future__ import annotations
 
 import gzip
+import os
+import subprocess
+import sys
+from dataclasses import dataclass
 import itertools
 import random
 import time
 from pathlib import Path
 
+from click.testing import CliRunner
+from rq import Queue
+from rq.worker import SimpleWorker
 from sqlalchemy import text
 
+from storemon.cli import cli
+from storemon.config import PROJECT_ROOT
+from storemon.reports.build import build_report
 from storemon.timeparse import format_instant, parse_instant
 
 
@@ -135,3 +145,106 @@ def wait_for_csv(client, report_id: str, timeout_s: float = 60) -> bytes:
             response.get_data(as_text=True)
         time.sleep(0.05)
     raise AssertionError(f"report {report_id} did not complete")
+
+
+# --- the report API and ingestion, in this process (Flask's test client, RQ's SimpleWorker) ---
+
+SEED = PROJECT_ROOT / "seed"
+
+
+
+AS_OF = "2023-01-25T12:00:00Z"
+
+
+
+def queue_of(app) -> Queue:
+    return app.extensions["storemon"].queue
+
+
+
+def run_jobs(app) -> None:
+    """Run every queued job in this process and stop (most tests)."""
+    services = app.extensions["storemon"]
+    SimpleWorker([services.queue], connection=services.redis).work(burst=True)
+
+
+
+def trigger(client, **kw) -> str:
+    response = client.post("/trigger_report", **kw)
+    assert response.status_code == 202, response.get_json()
+    return response.get_json()["report_id"]
+
+
+
+def latest_poll(engine) -> int:
+    from storemon.database.queries import latest_poll_us
+
+    with engine.connect() as conn:
+        return latest_poll_us(conn)
+
+
+
+def expected_csv(pg, as_of: str | None = None) -> bytes:
+    return build_report(pg, parse_instant(as_of) if as_of else None)[1]
+
+
+
+def age(engine, report_id: str, minutes: int) -> None:
+    """Make a report look older than it is, as if it had waited that long."""
+    with engine.begin() as conn:
+        conn.execute(text(f"UPDATE reports SET created_at = created_at - interval '{minutes} minutes'"
+                          " WHERE id = :id"), {"id": report_id})
+
+
+
+HEADER = "store_id,status,timestamp_utc"
+
+
+
+POLLS = [("s1", "active", "2023-01-25 10:00:00.5 UTC"), ("s2", "inactive", "2023-01-25 10:01:00 UTC"),
+         ("s1", "active", "2023-01-25 11:00:00 UTC")]
+
+
+
+def csv_body(*lines: str) -> bytes:
+    return ("\n".join(lines) + "\n").encode()
+
+
+
+def polls_body(polls=POLLS) -> bytes:
+    return csv_body(HEADER, *(",".join(p) for p in polls))
+
+
+
+def send(client, token, path="/polls", body=b"", *, method="post", content_type="text/csv", gzipped=False,
+         **kw):
+    headers = {"Authorization": f"Bearer {token}", "Content-Type": content_type}
+    if gzipped:
+        headers["Content-Encoding"] = "gzip"
+        body = gzip.compress(body)
+    return getattr(client, method)(path, data=body, headers=headers, **kw)
+
+
+
+# --- the command line ---
+
+@dataclass
+class Ran:
+    returncode: int
+    stdout: str
+    stderr: str
+
+
+def storemon(engine, *args: str) -> Ran:
+    """``python -m storemon ARGS`` on the engine's database, in this process."""
+    result = CliRunner().invoke(cli, list(args), env={"DATABASE_URL": engine.url.render_as_string(hide_password=False)},
+                                prog_name="python -m storemon")
+    if result.exception is not None and not isinstance(result.exception, SystemExit):
+        raise result.exception
+    return Ran(result.exit_code, result.stdout, result.stderr)
+
+
+def run_cli(*args: str, **env: str) -> subprocess.CompletedProcess:
+    """``python -m storemon ARGS`` as a process of its own."""
+    return subprocess.run([sys.executable, "-m", "storemon", *args], cwd=PROJECT_ROOT, env={**os.environ, **env},
+                          capture_output=True, text=True, timeout=120)

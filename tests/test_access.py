@@ -147,3 +147,11 @@ def test_failed_console_sign_ins_are_limited_and_a_good_one_is_not(make_app, pg)
     again = app.test_client()
     again.environ_base["REMOTE_ADDR"] = "192.0.2.1"
     assert again.post("/signin", data={"token": good, "csrf": csrf_of(again)}).status_code == 302
+
+
+def test_the_dashboard_when_off_says_how_to_turn_it_on(make_app, pg):
+    client = make_app(dashboard_user=None, dashboard_password=None).test_client()
+    admin = tokens.create(pg, "ops", ["admin"])
+    assert client.get("/rq/").status_code == 401
+    answer = client.get("/rq/", headers={"Authorization": f"Bearer {admin}"})
+    assert answer.status_code == 404 and "set DASHBOARD_USER and DASHBOARD_PASSWORD" in answer.get_json()["error"]

@@ -9,40 +9,12 @@ import os
 import stat
 import subprocess
 import sys
-from dataclasses import dataclass
 
 import pytest
-from click.testing import CliRunner
 
-from storemon.cli import cli
 from storemon.config import PROJECT_ROOT
 
-from .helpers import hours_csv, poll_count, polls_csv, timezones_csv
-
-SEED = PROJECT_ROOT / "seed"
-
-
-@dataclass
-class Ran:
-    returncode: int
-    stdout: str
-    stderr: str
-
-
-def storemon(engine, *args: str) -> Ran:
-    """``python -m storemon ARGS`` on the engine's database, in this process."""
-    result = CliRunner().invoke(cli, list(args), env={"DATABASE_URL": engine.url.render_as_string(hide_password=False)},
-                                prog_name="python -m storemon")
-    if result.exception is not None and not isinstance(result.exception, SystemExit):
-        raise result.exception
-    return Ran(result.exit_code, result.stdout, result.stderr)
-
-
-def run_cli(*args: str, **env: str) -> subprocess.CompletedProcess:
-    """``python -m storemon ARGS`` as a process of its own."""
-    return subprocess.run([sys.executable, "-m", "storemon", *args], cwd=PROJECT_ROOT, env={**os.environ, **env},
-                          capture_output=True, text=True, timeout=120)
-
+from .helpers import SEED, hours_csv, poll_count, polls_csv, run_cli, storemon, timezones_csv
 
 def test_a_bad_line_exits_non_zero_naming_the_line_and_loads_nothing(engine, tmp_path):
     polls_csv(tmp_path, [("s1", "active", "2023-01-22 10:00:00 UTC"), ("s1", "up", "2023-01-22 11:00:00 UTC")])
@@ -126,14 +98,40 @@ def test_demo_keeps_each_dataset_in_a_fresh_database_of_its_own(tmp_path):
     assert (tmp_path / "report-2023-01.csv").read_text() == first_report
 
 
-@pytest.mark.parametrize("command", [["init-db"], ["load", str(SEED / "2023-01")], ["report"]])
-@pytest.mark.parametrize("url", ["postgresql://root@127.0.0.1:1/nowhere", "postgresql://root@127.0.0.1:5432/no_such_db"])
+@pytest.mark.parametrize("command, url", [
+    *[(command, "postgresql://root@127.0.0.1:1/nowhere") for command in (["init-db"], ["load", str(SEED / "2023-01")],
+                                                                          ["report"])],
+    # (init-db creates a missing database: tests/test_cli.py's race and the role test below)
+    *[(command, "postgresql://root@127.0.0.1:5432/no_such_db") for command in (["load", str(SEED / "2023-01")],
+                                                                                ["report"])]])
 def test_an_unreachable_or_missing_database_is_one_line(command, url):
     done = run_cli(*command, DATABASE_URL=url)
     assert done.returncode == 1
     lines = done.stderr.strip().splitlines()
     assert len(lines) == 1 and lines[0].startswith("Error: database postgresql+psycopg://root@127.0.0.1:"), done.stderr
     assert "Traceback" not in done.stderr
+
+
+def test_init_db_says_the_createdb_command_when_it_may_not_create_the_database():
+    import psycopg
+
+    from .conftest import TEST_DATABASE_URL
+
+    base, name = TEST_DATABASE_URL.replace("postgresql+psycopg://", "postgresql://").rsplit("/", 1)
+    role, missing = f"{name}_nocreate", f"{name}_missing"
+    with psycopg.connect(base + "/postgres", autocommit=True) as conn:
+        conn.execute(f"DROP ROLE IF EXISTS {role}")
+        conn.execute(f"CREATE ROLE {role} LOGIN NOCREATEDB")
+    try:
+        url = base.replace("root@", f"{role}@") + "/" + missing
+        done = run_cli("init-db", DATABASE_URL=url)
+        assert done.returncode == 1 and "Traceback" not in done.stderr
+        assert f"the database '{missing}' does not exist and could not be created" in done.stderr
+        assert f"create it with `createdb -h 127.0.0.1 -p 5432 -U {role} {missing}`, then run init-db again" \
+            in done.stderr, done.stderr
+    finally:
+        with psycopg.connect(base + "/postgres", autocommit=True) as conn:
+            conn.execute(f"DROP ROLE IF EXISTS {role}")
 
 
 def test_report_out_into_a_missing_directory_is_a_usage_error(sqlite, tmp_path):
@@ -165,25 +163,30 @@ def test_report_out_writes_into_a_device_or_fifo_without_replacing_it(engine, tm
     assert regular.read_text().startswith("store_id,") and list(tmp_path.glob("*.part")) == []
 
 
-def test_init_db_runs_at_once_on_an_empty_database_create_the_schema_once():
-    """Two first migrations of an empty database used to collide creating the tables."""
+@pytest.mark.parametrize("exists", [True, False], ids=["empty database", "no database"])
+def test_init_db_runs_at_once_on_an_empty_database_create_the_schema_once(exists):
+    """Two first migrations of an empty database used to collide creating the tables; a
+    database that does not exist is created first, once, however many init-db run."""
     import psycopg
 
     from .conftest import TEST_DATABASE_URL
 
-    base = TEST_DATABASE_URL.replace("postgresql+psycopg://", "postgresql://").rsplit("/", 1)[0]
-    for _ in range(3):
+    base, name = TEST_DATABASE_URL.replace("postgresql+psycopg://", "postgresql://").rsplit("/", 1)
+    race = f"{name}_race"
+    for _ in range(2):
         with psycopg.connect(base + "/postgres", autocommit=True) as conn:
-            conn.execute("DROP DATABASE IF EXISTS storemon_race WITH (FORCE)")
-            conn.execute("CREATE DATABASE storemon_race")
-        env = {**os.environ, "DATABASE_URL": base + "/storemon_race"}
+            conn.execute(f"DROP DATABASE IF EXISTS {race} WITH (FORCE)")
+            if exists:
+                conn.execute(f"CREATE DATABASE {race}")
+        env = {**os.environ, "DATABASE_URL": f"{base}/{race}"}
         runs = [subprocess.Popen([sys.executable, "-m", "storemon", "init-db"], cwd=PROJECT_ROOT, env=env,
                                  stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True) for _ in range(3)]
         outputs = [p.communicate(timeout=120) for p in runs]
         assert [p.returncode for p in runs] == [0, 0, 0], outputs
-        assert sum(out.startswith("created the schema") for out, _ in outputs) == 1, outputs
+        assert sum("created the schema" in out for out, _ in outputs) == 1, outputs
+        assert sum("created the database" in out for out, _ in outputs) == (0 if exists else 1), outputs
     with psycopg.connect(base + "/postgres", autocommit=True) as conn:
-        conn.execute("DROP DATABASE IF EXISTS storemon_race WITH (FORCE)")
+        conn.execute(f"DROP DATABASE IF EXISTS {race} WITH (FORCE)")
 
 
 def test_only_init_db_and_demo_migrate_the_others_say_to_run_init_db(tmp_path):
@@ -289,11 +292,16 @@ def test_tokens_from_the_command_line(sqlite):
     token = made.stdout.strip()
     assert token.startswith("sm_") and "shown only this once" in made.stderr
     again = storemon(sqlite, "token", "create", "poller", "--scope", "admin")
-    assert again.returncode == 1 and "a token named 'poller' exists already" in again.stderr
+    assert again.returncode == 1 and "a token named 'poller' is in use; revoke it first" in again.stderr
     listed = storemon(sqlite, "token", "list").stdout.splitlines()
     assert listed[1].split()[:2] == ["poller", "ingest,report"] and token not in "".join(listed)
     assert storemon(sqlite, "token", "revoke", "poller").stdout.strip() == "token 'poller' revoked"
     assert storemon(sqlite, "token", "list").stdout.splitlines()[1].split()[-2:] != ["-", "-"]
     gone = storemon(sqlite, "token", "revoke", "poller")
     assert gone.returncode == 1 and "no active token named 'poller'" in gone.stderr
+    # a revoked token's name can be given to a new token; the old token stays refused
+    anew = storemon(sqlite, "token", "create", "poller", "--scope", "report")
+    assert anew.returncode == 0 and anew.stdout.strip() != token, anew.stderr
+    listed = storemon(sqlite, "token", "list").stdout.splitlines()
+    assert len(listed) == 2 and listed[1].split()[:2] == ["poller", "report"] and listed[1].split()[-1] == "-"
     assert storemon(sqlite, "token", "create", "x", "--scope", "root").returncode == 2

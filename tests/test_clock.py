@@ -11,12 +11,15 @@ from datetime import UTC
 
 from rq.job import Job
 
+from storemon.database.engines import database_id
 from storemon.reports import lifecycle
+from storemon.reports.clock import schedule_name
 from storemon.config import PROJECT_ROOT
 from storemon.database.loader import load_directory
 
 from .services import wait_for
-from .test_api import queue_of, run_jobs
+
+from .helpers import queue_of, run_jobs
 
 
 def clock(env: dict, log) -> subprocess.Popen:
@@ -31,14 +34,14 @@ def settle_jobs(queue) -> int:
 
 def test_two_clocks_enqueue_each_schedule_once_and_the_second_takes_over(app, settings, tmp_path):
     env = {"DATABASE_URL": settings.database_url, "REDIS_URL": settings.redis_url, "RQ_QUEUE": settings.queue_name,
-           "SETTLE_EVERY": "2", "REPORT_SCHEDULE": "", "RETENTION_SCHEDULE": ""}
+           "SETTLE_EVERY": "1", "REPORT_SCHEDULE": "", "RETENTION_SCHEDULE": ""}
     logs = [tmp_path / "a.log", tmp_path / "b.log"]
     outputs = [open(log, "wb") for log in logs]
     clocks = [clock(env, out) for out in outputs]
     queue = queue_of(app)
     try:
         wait_for(lambda: settle_jobs(queue) >= 4, 30, "four settle jobs")
-        # one clock enqueues every 2 s; two would enqueue twice as many
+        # one clock enqueues every second; two would enqueue twice as many (eight by now)
         holders = [i for i, log in enumerate(logs) if "this clock holds the lease" in log.read_text()]
         assert len(holders) == 1, [log.read_text() for log in logs]
         assert settle_jobs(queue) <= 5
@@ -66,7 +69,7 @@ def test_the_scheduled_report_and_settle_jobs_do_their_work(app, settings, pg):
     queue = queue_of(app)
     queue.enqueue("storemon.reports.jobs.scheduled_report")
     run_jobs(app)  # the scheduled job queues the report; the same burst runs it
-    made = lifecycle.latest_complete(pg)
+    made = lifecycle.latest_routine(pg)
     assert made is not None and made.requested_as_of_us is None and made.row_count == 3966
     lifecycle.create(pg, "orphan", None)
     with pg.begin() as conn:
@@ -101,7 +104,7 @@ def test_a_clock_taking_over_makes_up_a_run_missed_meanwhile_once(app, settings,
     due = datetime.now(UTC).replace(minute=5, second=0, microsecond=0)
     if due > datetime.now(UTC):
         due -= timedelta(hours=1)
-    history = get_cron_job_history_key("hourly report")
+    history = get_cron_job_history_key(schedule_name("hourly report", database_id(app.extensions["storemon"].engine)))
     queue.connection.zadd(history, {"an-earlier-run": (due - timedelta(hours=1)).timestamp() + 0.5})
     env = {"DATABASE_URL": settings.database_url, "REDIS_URL": settings.redis_url, "RQ_QUEUE": settings.queue_name,
            "REPORT_SCHEDULE": "5 * * * *", "RETENTION_SCHEDULE": "", "SETTLE_EVERY": "3600"}
@@ -127,7 +130,8 @@ def test_a_schedule_that_ran_on_time_or_never_ran_is_not_made_up(app, settings):
     from storemon.reports.clock import build_scheduler
 
     redis = app.extensions["storemon"].redis
-    scheduler = build_scheduler(settings, redis, lease=None)
+    database = database_id(app.extensions["storemon"].engine)
+    scheduler = build_scheduler(settings, redis, lease=None, database=database)
     assert scheduler.make_up_missed() == []  # no history: nothing was missed
-    redis.zadd(get_cron_job_history_key("hourly report"), {"on-time": datetime.now(UTC).timestamp()})
+    redis.zadd(get_cron_job_history_key(schedule_name("hourly report", database)), {"on-time": datetime.now(UTC).timestamp()})
     assert scheduler.make_up_missed() == []

@@ -6,23 +6,13 @@ import csv
 import io
 import re
 
-import pytest
 
 from storemon.database import tokens
 from storemon.database.queries import snapshot
 from storemon.reports.build import compute
 from storemon.timeparse import parse_instant
 
-from .helpers import hours_csv, polls_csv, timezones_csv
-from .test_api import AS_OF, SEED, run_jobs, trigger
-
-
-@pytest.fixture
-def seeded(pg):
-    from storemon.database.loader import load_directory
-
-    load_directory(pg, SEED / "2023-01")
-    return pg
+from .helpers import AS_OF, hours_csv, polls_csv, run_jobs, timezones_csv, trigger
 
 
 def test_every_stores_timeline_totals_are_its_report_row_to_the_microsecond(client, seeded):
@@ -78,7 +68,7 @@ def test_search_by_prefix_with_the_latest_weekly_uptime(client, app, seeded):
     first = client.get("/stores", query_string={"q": "10", "limit": 5}).get_json()
     assert first["report_id"] is None and len(first["stores"]) == 5
     assert all(s["store_id"].startswith("10") and s["weekly_uptime_pct"] is None for s in first["stores"])
-    report_id = trigger(client, query_string={"as_of": AS_OF})
+    report_id = trigger(client)
     run_jobs(app)
     after = client.get("/stores", query_string={"q": "10", "limit": 5}).get_json()
     assert after["report_id"] == report_id
@@ -96,13 +86,48 @@ def test_search_by_prefix_with_the_latest_weekly_uptime(client, app, seeded):
 
 
 def test_the_fleet_page_from_the_latest_report(client, app, seeded):
-    assert b"No report is complete yet" in client.get("/").data
-    report_id = trigger(client, query_string={"as_of": AS_OF})
+    assert b"No routine report (one as of the newest poll) is complete yet" in client.get("/").data
+    report_id = trigger(client)
     run_jobs(app)
     page = client.get("/").data.decode()
     stores = client.get(f"/get_report/{report_id}").data.decode().count("\n") - 1
     assert f"<strong>{stores:,}</strong> stores" in page and f'id="report-{report_id}"' in page
     assert page.count('class="bar"') == 10 and len(re.findall(r'<tr><td><a href="/stores/', page)) == 25
+
+
+def test_a_failed_report_is_drawn_apart_from_a_complete_one(client, app, seeded):
+    from storemon.reports import lifecycle
+
+    done, failed = trigger(client), trigger(client, query_string={"as_of": AS_OF})
+    run_jobs(app)
+    lifecycle.create(seeded, "failed-one", None)
+    lifecycle.fail(seeded, app.extensions["storemon"].redis, "failed-one", "the database was gone")
+    page = client.get("/").text
+    row = re.search(r'<tr id="report-failed-one".*?</tr>', page, re.S)[0]
+    assert 'class="failed"' in row and "✕ failed" in row and "<progress" not in row
+    assert "Failed: the database was gone" in row
+    complete = re.search(rf'<tr id="report-{done}".*?</tr>', page, re.S)[0]
+    assert 'value="100"' in complete and "failed" not in complete and failed != done
+
+
+def test_the_error_pages_of_the_console_are_pages_with_a_search(client, seeded):
+    browser = {"Accept": "text/html,application/xhtml+xml,*/*;q=0.8"}
+    page = client.get("/stores/nope", headers=browser)
+    assert page.status_code == 404 and page.mimetype == "text/html"
+    assert "unknown store &#39;nope&#39;" in page.text and 'role="search"' in page.text
+    assert client.get("/no/such/page", headers=browser).mimetype == "text/html"
+    assert client.get("/?report=nope", headers=browser).status_code == 404
+    # API clients, and anyone who takes anything, still get JSON
+    assert client.get("/stores/nope/timeline", headers=browser).get_json()["error"] == "unknown store 'nope'"
+    assert client.get("/stores/nope").get_json()["error"] == "unknown store 'nope'"
+
+
+def test_the_console_refuses_an_as_of_after_the_newest_poll(client, app, seeded):
+    token = csrf_of(client.get("/").data)
+    sent = client.post("/console/trigger", data={"as_of": "2030-01-01T00:00:00Z", "csrf": token},
+                       follow_redirects=True)
+    assert "Not queued: as_of 2030-01-01T00:00:00Z is after the newest poll" in sent.text
+    assert client.get("/reports").get_json()["reports"] == []
 
 
 def csrf_of(page: bytes) -> str:

@@ -13,20 +13,9 @@ from storemon.database.engines import make_engine, upgrade
 from storemon.reports.build import build_report
 from storemon.timeparse import parse_instant
 
-from .helpers import poll_count, rows, scalar, stored_polls
+from .helpers import HEADER, POLLS, csv_body, poll_count, polls_body, rows, scalar, send, stored_polls
 
 SEED = PROJECT_ROOT / "seed"
-HEADER = "store_id,status,timestamp_utc"
-POLLS = [("s1", "active", "2023-01-25 10:00:00.5 UTC"), ("s2", "inactive", "2023-01-25 10:01:00 UTC"),
-         ("s1", "active", "2023-01-25 11:00:00 UTC")]
-
-
-def csv_body(*lines: str) -> bytes:
-    return ("\n".join(lines) + "\n").encode()
-
-
-def polls_body(polls=POLLS) -> bytes:
-    return csv_body(HEADER, *(",".join(p) for p in polls))
 
 
 @pytest.fixture
@@ -34,21 +23,13 @@ def made(pg):
     return {scope: tokens.create(pg, scope, [scope]) for scope in tokens.SCOPES}
 
 
-def send(client, token, path="/polls", body=b"", *, method="post", content_type="text/csv", gzipped=False,
-         **kw):
-    headers = {"Authorization": f"Bearer {token}", "Content-Type": content_type}
-    if gzipped:
-        headers["Content-Encoding"] = "gzip"
-        body = gzip.compress(body)
-    return getattr(client, method)(path, data=body, headers=headers, **kw)
-
-
 def test_a_batch_sent_twice_is_stored_once(client, pg, made):
     first = send(client, made["ingest"], body=polls_body())
     assert first.status_code == 200
     answer = first.get_json()
     assert answer | {"seconds": 0} == {"rows_read": 3, "new_polls": 3, "stores": 2, "rejected": [],
-                                       "rejected_count": 0, "seconds": 0}
+                                       "rejected_count": 0, "new_stores": 2, "new_store_ids": ["s1", "s2"],
+                                       "seconds": 0}
     before = stored_polls(pg)
     again = send(client, made["ingest"], body=polls_body(), gzipped=True)
     assert again.status_code == 200 and again.get_json()["new_polls"] == 0
@@ -268,3 +249,24 @@ def test_ingestions_past_the_cap_are_answered_503_with_retry_after(client, pg, m
         for _ in held:
             turns.release()
     assert send(client, made["ingest"], body=polls_body()).status_code == 200
+
+
+def test_stores_a_body_creates_are_reported_and_create_false_refuses_them(client, pg, made):
+    """PUT /timezones or /business_hours for a store never seen creates it, and the answer
+    says so; with ?create=false such a body is refused whole, naming the unknown ids."""
+    send(client, made["ingest"], body=polls_body())  # s1 and s2 exist
+    zones = [{"store_id": "s1", "timezone_str": "Asia/Tokyo"}, {"store_id": "typo-s2", "timezone_str": "UTC"}]
+    answer = client.put("/timezones", json=zones, headers={"Authorization": f"Bearer {made['ingest']}"}).get_json()
+    assert (answer["new_stores"], answer["new_store_ids"]) == (1, ["typo-s2"])
+    refused = client.put("/business_hours?create=false", headers={"Authorization": f"Bearer {made['ingest']}"},
+                         json=[{"store_id": "s2", "dayOfWeek": 0, "start_time_local": "09:00:00",
+                                "end_time_local": "17:00:00"},
+                               {"store_id": "nope", "dayOfWeek": 0, "start_time_local": "09:00:00",
+                                "end_time_local": "17:00:00"}])
+    assert refused.status_code == 400 and refused.get_json()["unknown_store_ids"] == ["nope"]
+    assert refused.get_json()["error"].startswith("1 store id(s) name no store: 'nope'; nothing was stored")
+    assert scalar(pg, "SELECT count(*) FROM business_hours") == 0  # s2's row was not kept either
+    known = send(client, made["ingest"], "/business_hours?create=false", method="put",
+                 body=csv_body("store_id,day,start_time_local,end_time_local", "s2,0,09:00:00,17:00:00"))
+    assert known.status_code == 200 and known.get_json()["new_stores"] == 0
+    assert sorted(r[0] for r in rows(pg, "SELECT store_id FROM stores")) == ["s1", "s2", "typo-s2"]

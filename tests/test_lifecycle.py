@@ -11,7 +11,8 @@ from storemon.reports import lifecycle
 from storemon.database.loader import load_directory
 from storemon.config import PROJECT_ROOT
 
-from .test_api import AS_OF, age, expected_csv, queue_of, run_jobs, trigger
+from .helpers import AS_OF, age, expected_csv, queue_of, run_jobs, trigger
+
 
 
 def test_terminal_states_are_final(pg, redis_conn):
@@ -164,7 +165,7 @@ def test_history_pages_newest_first_on_both_databases(engine, redis_conn):
     second = lifecycle.history(engine, None, None, limit=2, before=first[-1].row)
     assert [s.row.id for s in second] == ["r2", "r1"]
     assert [s.row.id for s in lifecycle.history(engine, None, None, status="Complete", limit=10)] == ["r4", "r2", "r0"]
-    newest = lifecycle.latest_complete(engine)
+    newest = lifecycle.latest_routine(engine)
     assert (newest.id, newest.row_count, newest.attempts) == ("r4", 1, 1)
     assert newest.created_at.tzinfo is not None and newest.started_at <= newest.finished_at
 
@@ -187,3 +188,21 @@ def test_progress_never_leaves_a_fragment_of_a_lost_job_and_a_fragment_reads_as_
     assert lifecycle.state(app.extensions["storemon"].engine, queue_of(app), app.extensions["storemon"].settings,
                          report_id).status == "Pending"
     assert queue_of(app).job_ids == [report_id]  # queued again, the fragment cleared
+
+
+def test_a_job_an_older_version_queued_on_the_shared_queue_is_moved_to_its_database(client, app, seeded, settings):
+    """Before 0011 every database's jobs went on RQ_QUEUE itself, which no worker reads now:
+    a report waiting there is moved to its database's queue when it is next looked at."""
+    from rq import Queue
+
+    report_id = trigger(client)
+    queue = queue_of(app)
+    job = queue.fetch_job(report_id)
+    queue.remove(job)
+    legacy = Queue(settings.queue_name, connection=queue.connection)
+    legacy.enqueue_job(job)  # where a web process of the older version put it
+    assert (queue.count, legacy.job_ids) == (0, [report_id])
+    assert client.get(f"/get_report/{report_id}").get_json()["status"] == "Pending"
+    assert (queue.job_ids, legacy.count) == ([report_id], 0)
+    run_jobs(app)
+    assert client.get(f"/get_report/{report_id}").headers["X-Report-Status"] == "Complete"

@@ -9,8 +9,8 @@ from rq import Worker
 
 from storemon.database import tokens
 
-from .test_api import queue_of, run_jobs, trigger
-from .test_ingest import polls_body, send
+from .helpers import polls_body, queue_of, run_jobs, send, trigger
+
 
 BASIC = {"Authorization": "Basic " + base64.b64encode(b"ops:s3cret").decode()}  # the test settings' dashboard login
 

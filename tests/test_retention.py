@@ -10,6 +10,7 @@ from storemon.reports import lifecycle
 from storemon.reports import retention
 from storemon.database.loader import load_directory
 from storemon.database.queries import latest_poll_us
+from storemon.reports.build import NoData, build_report
 from storemon.timeparse import format_instant
 
 from .helpers import poll_count, polls_csv, rows, scalar, stored_polls
@@ -92,3 +93,15 @@ def test_keeping_all_is_possible_and_an_emptied_database_has_no_default_as_of(hi
     assert poll_count(history) == 0
     with history.connect() as conn:
         assert latest_poll_us(conn) is None
+    # and a report says that the polls were loaded, then retired, not that none ever came
+    with pytest.raises(NoData, match=r"^no polls are left: 5 stores were polled, but retention deleted every poll"):
+        build_report(history)
+
+
+def test_a_database_never_loaded_says_so():
+    from storemon.database.engines import make_engine, upgrade
+
+    engine = make_engine("sqlite://")
+    upgrade(engine)
+    with pytest.raises(NoData, match=r"^no polls are loaded yet"):
+        build_report(engine)

@@ -18,7 +18,7 @@ from storemon.reports.build import build_report
 from storemon.timeparse import format_instant
 
 from .helpers import HOUR_US, START, Loads, base_data, sweep
-from .test_core_properties import by_store, scenarios, to_input
+from .core_cases import by_store, scenarios, to_input
 
 
 @pytest.fixture

@@ -1,4 +1,5 @@
-"""The report CSV (RFC 4180): minutes for the hour, hours for day and week, 2 decimals."""
+"""The report CSV (RFC 4180): its columns and their units as core/windows.py defines them
+(minutes for the hour, hours for day and week), 2 decimals."""
 
 from __future__ import annotations
 
@@ -7,11 +8,10 @@ from functools import lru_cache
 import numpy as np
 
 from .uptime import Uptime
+from .windows import COLUMNS, WINDOWS
 
-HEADER = ("store_id,uptime_last_hour,uptime_last_day,uptime_last_week,"
-          "downtime_last_hour,downtime_last_day,downtime_last_week\n")
-_CENTI_MINUTE_US = 600_000  # 0.01 minute
-_CENTI_HOUR_US = 36_000_000  # 0.01 hour
+HEADER = ",".join(COLUMNS) + "\n"
+_CENTI_UNITS_US = tuple(window.unit_us // 100 for window in WINDOWS)  # 0.01 of each window's unit
 
 
 def _hundredths(us: np.ndarray, unit_us: int, before: str = "", after: str = "") -> list[str]:
@@ -50,21 +50,21 @@ def csv_field(text: str) -> str:
 
 def row_values(up_us: tuple[int, int, int], down_us: tuple[int, int, int]) -> list[str]:
     """One store's six numbers as its report row writes them."""
-    units = (_CENTI_MINUTE_US, _CENTI_HOUR_US, _CENTI_HOUR_US)
-    return [_hundredths(np.array([us]), unit)[0] for us, unit in zip((*up_us, *down_us), units * 2)]
+    return [_hundredths(np.array([us]), unit)[0] for us, unit in zip((*up_us, *down_us), _CENTI_UNITS_US * 2)]
 
 
 def to_csv(uptime: Uptime) -> bytes:
     """The header, then a row a store: its seven fields laid out in one list, each number with
     the comma before it (and the last with the line's end), joined once."""
-    units = (_CENTI_MINUTE_US, _CENTI_HOUR_US, _CENTI_HOUR_US) * 2
+    units = _CENTI_UNITS_US * 2
     ids = uptime.store_ids.tolist()
     if any(c in "".join(ids) for c in ',"\r\n'):
         ids = [csv_field(i) for i in ids]
-    fields: list[str | None] = [None] * (7 * len(ids))
-    fields[0::7] = ids
+    width = len(COLUMNS)
+    fields: list[str | None] = [None] * (width * len(ids))
+    fields[0::width] = ids
     for k, (us, unit) in enumerate(zip((*uptime.up_us, *uptime.down_us), units)):
-        fields[k + 1::7] = _hundredths(us, unit, ",", "\n" if k == 5 else "")
+        fields[k + 1::width] = _hundredths(us, unit, ",", "\n" if k == width - 2 else "")
     return (HEADER + "".join(fields)).encode()
 
 

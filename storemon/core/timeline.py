@@ -12,7 +12,7 @@ from dataclasses import dataclass
 import numpy as np
 
 from .polls import LOOKBACK_US
-from .uptime import ReportInput, _keyed, _no_progress, _uptime_of, fill_sessions
+from .uptime import ReportInput, keyed_input, no_progress, uptime_of_keyed, fill_sessions
 
 # How a session was filled (SPEC, "From polls to up and down")
 OWN_POLLS, LAST_KNOWN, FIRST_LATER, NO_EVIDENCE = "own_polls", "last_known", "first_later", "no_evidence"
@@ -75,8 +75,8 @@ def store_timeline(data: ReportInput, as_of_us: int) -> StoreTimeline:
     after as_of are marked as such, not used (as the report would not use them)."""
     if len(data.store_ids) != 1:
         raise ValueError("a timeline is of one store")
-    keyed = _keyed(data, as_of_us, _no_progress)
-    uptime = _uptime_of(data, as_of_us, keyed, _no_progress)
+    keyed = keyed_input(data, as_of_us, no_progress)
+    uptime = uptime_of_keyed(data, as_of_us, keyed, no_progress)
     runs = [keyed.keys(run) for run in keyed.runs]  # (one store's polls: one run, or none)
     p_key = np.concatenate([key for key, _ in runs]) if runs else np.zeros(0, np.int64)
     p_active = np.concatenate([active for _, active in runs]) if runs else np.zeros(0, bool)

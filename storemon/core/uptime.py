@@ -17,11 +17,12 @@ from dataclasses import dataclass
 
 import numpy as np
 
-from .polls import (DAY_US, HOUR_US, LOOKBACK_US, TIME_BITS, TIME_MASK, US, WEEK_US, PollRows, day_of, distinct,
+from .polls import (DAY_US, LOOKBACK_US, TIME_BITS, TIME_MASK, US, WEEK_US, PollRows, day_of, distinct,
                     first_of_runs)
 from .sessions import Sessions, business_sessions
+from .windows import WINDOWS
 
-WINDOWS_US = (HOUR_US, DAY_US, WEEK_US)
+WINDOWS_US = tuple(window.length_us for window in WINDOWS)
 # Polls computed at once: a run's dozen arrays of 64K values (half a megabyte each) stay in a
 # core's 2 MB L2 cache. Full scale, the core alone: 47 ms at 64K or 48K, 67 ms at 128K, 72-77
 # ms at 250K; below 32K the calls' own cost shows.
@@ -73,7 +74,7 @@ class Uptime:
                       tuple(np.concatenate([p.down_us[w] for p in parts])[order] for w in range(len(WINDOWS_US))))
 
 
-def _no_progress(_step: str, _fraction: float) -> None:
+def no_progress(_step: str, _fraction: float) -> None:
     pass
 
 
@@ -108,7 +109,7 @@ def _overlap(start: np.ndarray, end: np.ndarray, w0: int, w1: int) -> np.ndarray
 
 
 @dataclass
-class _Keyed:
+class KeyedInput:
     """A report's inputs in the core's own terms: microseconds after ``base`` (a little before
     the lookback), sessions sorted by (store, start) and cut to the lookback, and the polls'
     rows sorted by (store, day) and cut into ``runs`` of whole stores, whose polls ``keys``
@@ -168,8 +169,8 @@ def _sessions(data: ReportInput, first_s: int, last_s: int, threads: int) -> Ses
     return Sessions(*(np.concatenate([getattr(p, name) for p in parts]) for name in ("store", "start_s", "end_s")))
 
 
-def _keyed(data: ReportInput, as_of_us: int, progress: Progress, threads: int = 1,
-           sessions: Sessions | None = None) -> _Keyed:
+def keyed_input(data: ReportInput, as_of_us: int, progress: Progress, threads: int = 1,
+                sessions: Sessions | None = None) -> KeyedInput:
     n = len(data.store_ids)
     if n >= 1 << (62 - TIME_BITS):
         raise ValueError(f"too many stores for one report: {n}")
@@ -191,13 +192,13 @@ def _keyed(data: ReportInput, as_of_us: int, progress: Progress, threads: int = 
         rows, day = rows.taken(near), day[near]
     rows = rows.ordered((rows.store << 32) | day)
     progress(COMPUTING, 0.4)
-    return _Keyed(base, windows, sessions.store[kept], s_start[kept], s_end[kept], rows,
+    return KeyedInput(base, windows, sessions.store[kept], s_start[kept], s_end[kept], rows,
                   _store_runs(rows, _SLICE_POLLS))
 
 
 @dataclass
 class Filled:
-    """How SPEC's rules fill the sessions of some stores (times relative, as in ``_Keyed``).
+    """How SPEC's rules fill the sessions of some stores (times relative, as in ``KeyedInput``).
 
     Rule 1, per evidence poll (a lookback poll inside a session of its own store): its
     store, time, status, session, and the stretch of the session it owns. Rules 2 and 3,
@@ -305,13 +306,13 @@ def compute_uptime(data: ReportInput, as_of_us: int, on_progress: Progress | Non
     pieces, already read ahead by other threads, are computed with one: storemon/reports/build.py).
     ``sessions``: the stores' business sessions (``business_sessions`` of their hours and zones)
     over a span covering the lookback, made beforehand; None: made here."""
-    progress = on_progress or _no_progress
+    progress = on_progress or no_progress
     progress(COMPUTING, 0.0)
-    return _uptime_of(data, as_of_us, _keyed(data, as_of_us, progress, threads, sessions), progress, threads)
+    return uptime_of_keyed(data, as_of_us, keyed_input(data, as_of_us, progress, threads, sessions), progress, threads)
 
 
-def _uptime_of(data: ReportInput, as_of_us: int, k: _Keyed, progress: Progress, threads: int = 1) -> Uptime:
-    """The report's rows from its inputs in the core's terms (``_keyed``)."""
+def uptime_of_keyed(data: ReportInput, as_of_us: int, k: KeyedInput, progress: Progress, threads: int = 1) -> Uptime:
+    """The report's rows from its inputs in the core's terms (``keyed_input``)."""
     n = len(data.store_ids)
     # A slice of stores at a time (_SLICE_POLLS): every temporary array stays in the cache and
     # the allocator reuses it, instead of hundreds of megabytes faulted in afresh.

@@ -145,7 +145,7 @@ def describe(exc: BaseException) -> str:
 
 # The newest migration this code knows, written here so that checking a database's schema
 # reads one row and imports no Alembic (a test keeps it equal to the migrations' head).
-HEAD_REVISION = "0010"
+HEAD_REVISION = "0011"
 
 
 def head_revision() -> str:
@@ -172,6 +172,46 @@ def check_schema(engine: Engine) -> None:
     if current != head_revision():
         raise SchemaError(f"the database schema is at revision {current}, this code needs {head_revision()}; "
                           f"{INIT_DB_HINT}")
+
+
+_database_ids: dict[str, str] = {}
+
+
+def database_id(engine: Engine) -> str:
+    """The database's identity (table database_identity, made with the schema): it names the
+    queue of its reports and the key of its tallies. Read once per process and database."""
+    url = engine.url.render_as_string(hide_password=False)
+    if url not in _database_ids:
+        with engine.connect() as conn:
+            _database_ids[url] = conn.exec_driver_sql(
+                "SELECT database_id FROM database_identity WHERE id = 1").scalar_one()
+    return _database_ids[url]
+
+
+def create_database_if_missing(engine: Engine) -> bool:
+    """Create the engine's PostgreSQL database if it does not exist (connecting to the server's
+    ``postgres`` database to do so); whether it did. SQLite makes its file itself. A role that
+    may not create databases gets the exact ``createdb`` command to run in the message."""
+    url = engine.url
+    if not is_postgres(engine) or not url.database:
+        return False
+    maintenance = make_engine(url.set(database="postgres").render_as_string(hide_password=False),
+                              connect_timeout_s=10)
+    try:
+        with maintenance.connect().execution_options(isolation_level="AUTOCOMMIT") as conn:
+            # (two init-db at once: one creates it, the other then finds it; the lock ends with the session)
+            conn.exec_driver_sql("SELECT pg_advisory_lock(%s)", (WRITE_LOCK,))
+            if conn.exec_driver_sql("SELECT 1 FROM pg_database WHERE datname = %s", (url.database,)).first():
+                return False
+            conn.exec_driver_sql(f'CREATE DATABASE "{url.database.replace(chr(34), chr(34) * 2)}"')
+    except sa_exc.DBAPIError as exc:
+        command = " ".join(["createdb", *(f"-h {url.host}",) * bool(url.host), *(f"-p {url.port}",) * bool(url.port),
+                            *(f"-U {url.username}",) * bool(url.username), url.database])
+        raise SchemaError(f"the database {url.database!r} does not exist and could not be created "
+                          f"({describe(exc)}); create it with `{command}`, then run init-db again") from None
+    finally:
+        maintenance.dispose()
+    return True
 
 
 def alembic_config(engine: Engine):

@@ -24,6 +24,7 @@ from .bulk import copy_into, execute, fetch_all, staged
 from ..core import Progress
 from ..core.localtime import is_known_timezone
 from .engines import WRITE_LOCK, is_postgres
+from .stores import UnknownStores
 
 
 @dataclass
@@ -34,6 +35,8 @@ class LoadSummary:
     stores: int = 0  # distinct stores the sources name
     unknown_timezones: list[str] = field(default_factory=list)  # the first SHOWN_UNKNOWN_ZONES, in order
     unknown_timezone_count: int = 0
+    new_stores: int = 0  # stores the load created
+    new_store_ids: list[str] = field(default_factory=list)  # the first SHOWN_NEW_STORES of them, in order
     rejected_rows: sources.RejectedRows = field(default_factory=sources.RejectedRows)
     seconds: float = 0.0
 
@@ -57,11 +60,12 @@ def load_directory(engine: Engine, directory: Path, *, skip_bad: bool = False,
 
 LOCAL_BATCH_POLLS = 4_000_000  # polls a batch of a command's files holds (sources.BATCH_POLLS: a request body's)
 SHOWN_UNKNOWN_ZONES = 100  # unknown timezone names a summary lists (all are counted)
+SHOWN_NEW_STORES = 100  # ids of stores a load created that a summary lists (all are counted)
 
 
 def load_sources(engine: Engine, named: dict[str, sources.Source], *, skip_bad: bool = False,
                  on_progress: Progress | None = None, keep_rejected: int = 1000,
-                 local_files: bool = False) -> LoadSummary:
+                 local_files: bool = False, create: bool = True) -> LoadSummary:
     """Read and check every source (keyed by sources.POLLS, HOURS or TIMEZONES), and write
     them in one transaction, under the loads' lock, as they are read: the hours a block of
     rows at a time into a table of the transaction's own, applied once whole; the polls a
@@ -71,7 +75,8 @@ def load_sources(engine: Engine, named: dict[str, sources.Source], *, skip_bad: 
     transaction rolls back, so nothing is written.
 
     ``local_files`` (a command's files, read at disk speed) parses the polls in parallel
-    processes, ahead of this one, which writes, the database server working beside it."""
+    processes, ahead of this one, which writes, the database server working beside it.
+    ``create`` off: a source naming a store that does not exist raises UnknownStores."""
     started = time.perf_counter()
     summary = LoadSummary(files=[s.name for s in named.values()],
                           rejected_rows=sources.RejectedRows(keep=keep_rejected))
@@ -81,21 +86,22 @@ def load_sources(engine: Engine, named: dict[str, sources.Source], *, skip_bad: 
             execute(conn, "SELECT pg_advisory_xact_lock(%s)", (WRITE_LOCK,))
         # (SQLite: the transaction began with BEGIN IMMEDIATE, which already excludes other writers.)
         with _gc_paused():
-            newest, first_polls, store_keys = _write(conn, named, options, local_files, summary)
+            newest, first_polls, store_keys = _write(conn, named, options, local_files, summary, create)
         # (a load that changes nothing still takes a new version; a store polled for the first
         # time, or earlier than before, is listed anew: the stores changed)
         version.bump(conn, newest, stores_changed=bool(store_keys.created) or bool(first_polls)
                      or sources.TIMEZONES in named or sources.HOURS in named)
     summary.stores = int(store_keys.named.size)
+    summary.new_stores, summary.new_store_ids = store_keys.created, store_keys.created_ids
     summary.seconds = time.perf_counter() - started
     return summary
 
 
 def _write(conn: Connection, named: dict[str, sources.Source], options: dict, local_files: bool,
-           summary: LoadSummary) -> tuple[int | None, int, _StoreKeys]:
+           summary: LoadSummary, create: bool) -> tuple[int | None, int, _StoreKeys]:
     """Each source read and written in turn; the newest poll, how many stores have a first
     poll earlier than before, and the stores named."""
-    store_keys = _StoreKeys(conn)
+    store_keys = _StoreKeys(conn, create)
     if sources.TIMEZONES in named:
         _replace_timezones(conn, store_keys, sources.read_timezones(named[sources.TIMEZONES], **options), summary)
     if sources.HOURS in named:
@@ -164,10 +170,11 @@ class _StoreKeys:
     """The database keys of stores by id, for one load: every store known when it starts is
     read once, those not among them looked up, and created, a batch at a time (memory in
     proportion to the stores, whatever the sources). Keeps the keys of every store the load
-    names, and how many it created."""
+    names, how many it created and the ids of the first SHOWN_NEW_STORES. With ``create``
+    off, a store not known is refused (UnknownStores) instead."""
 
-    def __init__(self, conn: Connection):
-        self.conn, self.created = conn, 0
+    def __init__(self, conn: Connection, create: bool = True):
+        self.conn, self.create, self.created, self.created_ids = conn, create, 0, []
         self.known = dict(fetch_all(conn, "SELECT store_id, id FROM stores"))
         self.named = np.zeros(0, np.int64)
 
@@ -175,8 +182,11 @@ class _StoreKeys:
         """These stores' keys, in their order, creating those never seen (numbered in store_id order)."""
         known = self.known
         others = [s for s in dict.fromkeys(store_ids) if s not in known]
+        if others and not self.create:
+            raise UnknownStores(others)
         if others:
             known.update(self._others(others))
+            self.created_ids += others[:SHOWN_NEW_STORES - len(self.created_ids)]
         keys = np.fromiter(map(known.__getitem__, store_ids), np.int64, len(store_ids))
         self.named = np.union1d(self.named, keys)
         return keys

@@ -83,6 +83,16 @@ class DataVersion(Base):
     newest_poll_us: Mapped[int | None] = mapped_column(BigInteger)
 
 
+class DatabaseIdentity(Base):
+    """One row: a random id made with the schema, which names the RQ queue of this database's
+    reports (storemon/reports/queue.py), so workers of another database never take them."""
+
+    __tablename__ = "database_identity"
+
+    id: Mapped[int] = mapped_column(SmallInteger, primary_key=True, autoincrement=False)
+    database_id: Mapped[str] = mapped_column(Text)
+
+
 class Report(Base):
     """A requested report; the durable home of its status and CSV (Redis only caches it)."""
 

@@ -109,6 +109,15 @@ def read_store(conn: Connection, store: int, since_us: int, until_us: int) -> tu
     return ts_us[keep], active[keep]
 
 
+def newest_us(conn: Connection) -> int | None:
+    """The newest stored poll's instant (its day's rows decoded), or None when none is stored."""
+    day = fetch_all(conn, "SELECT max(day) FROM poll_days")[0][0]
+    if day is None:
+        return None
+    _, ts_us, _ = _decoded(conn, "poll_days p", "p.day = %s", (day,)).polls()
+    return int(ts_us.max())
+
+
 def delete_days_before(conn: Connection, day: int) -> int:
     """Delete every row of a day before ``day``; how many polls went."""
     found = fetch_all(conn, "SELECT coalesce(sum(length(polls)), 0) FROM poll_days WHERE day < %s", (day,))[0][0]

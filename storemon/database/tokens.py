@@ -12,7 +12,7 @@ import secrets
 from dataclasses import dataclass
 from datetime import datetime, timedelta, UTC
 
-from sqlalchemy import Engine, insert, select, update
+from sqlalchemy import Engine, delete, insert, select, update
 
 from .engines import as_utc
 from .models import ApiToken
@@ -58,8 +58,11 @@ def create(engine: Engine, name: str, scopes: list[str]) -> str:
         raise TokenError(f"scopes must be among {', '.join(SCOPES)}" + (f"; got {', '.join(unknown)}" if unknown else ""))
     token = "sm_" + secrets.token_urlsafe(32)
     with engine.begin() as conn:
-        if conn.execute(select(_table.c.id).where(_table.c.name == name)).first() is not None:
-            raise TokenError(f"a token named {name!r} exists already; revoke it or choose another name")
+        found = conn.execute(select(_table.c.id, _table.c.revoked_at).where(_table.c.name == name)).first()
+        if found is not None and found.revoked_at is None:
+            raise TokenError(f"a token named {name!r} is in use; revoke it first, or choose another name")
+        if found is not None:  # a revoked token's name is free again: the old row goes
+            conn.execute(delete(_table).where(_table.c.id == found.id))
         conn.execute(insert(_table).values(name=name, token_hash=_hash(token), scopes=",".join(sorted(set(scopes))),
                                            created_at=datetime.now(UTC)))
     return token

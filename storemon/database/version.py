@@ -43,9 +43,10 @@ def bump(conn: Connection, newest_poll_us: int | None = None, stores_changed: bo
             (secrets.randbits(63) or 1, stores_version, newest_poll_us, stores_changed))
 
 
-def forget_newest(conn: Connection) -> None:
-    """No poll is left (retention removed every one): there is no default as_of."""
-    execute(conn, "UPDATE data_version SET newest_poll_us = NULL")
+def set_newest(conn: Connection, newest_poll_us: int | None) -> None:
+    """The newest poll after polls were deleted (retention, a store retired); None when no poll
+    is left, so there is no default as_of."""
+    execute(conn, "UPDATE data_version SET newest_poll_us = %s", (newest_poll_us,))
 
 
 def current(conn: Connection) -> DataVersion:

@@ -11,7 +11,7 @@ from ..core import LOOKBACK_US, Progress, Uptime, compute_uptime, to_csv
 from ..core.polls import PollRows, day_of
 from ..database import polls, version
 from . import warm
-from ..database.queries import EVERY_STORE, Piece, Snapshot, Stores, StoreRange, latest_poll_us, snapshot
+from ..database.queries import EVERY_STORE, Piece, Snapshot, Stores, StoreRange, latest_poll_us, snapshot, why_no_polls
 
 REPORTING = "computing report"
 PIECE_STORES = 2000  # stores a piece: about 280K polls of a fleet polled hourly (a few MB an array)
@@ -32,8 +32,8 @@ def resolve_as_of(engine: Engine, as_of_us: int | None) -> int:
         return as_of_us
     with engine.connect() as conn:
         latest = latest_poll_us(conn)
-    if latest is None:
-        raise NoData("no polls are loaded yet: load a store_status.csv first (python -m storemon load DIR)")
+        if latest is None:
+            raise NoData(why_no_polls(conn))
     return latest
 
 

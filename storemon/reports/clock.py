@@ -23,13 +23,15 @@ from croniter import croniter
 from redis.exceptions import LockError, RedisError
 from rq.cron import CronScheduler
 from rq.exceptions import StopRequested
+from sqlalchemy.exc import SQLAlchemyError
 
 from . import jobs
 from ..config import Settings
-from .queue import redis_client
+from ..database import engines
+from .queue import queue_name, redis_client
 
 log = logging.getLogger(__name__)
-LEASE_KEY = "storemon:clock:lease"
+LEASE_PREFIX = "storemon:clock:lease"  # and the database's identity: one clock per database
 LEASE_S = 90  # longer than the scheduler's longest sleep (60 s) between heartbeats
 
 
@@ -76,14 +78,22 @@ class LeasedCronScheduler(CronScheduler):
         return made_up
 
 
-def build_scheduler(settings: Settings, redis, lease) -> LeasedCronScheduler:
+def schedule_name(what: str, database: str) -> str:
+    return f"{what} (database {database})"
+
+
+def build_scheduler(settings: Settings, redis, lease, database: str) -> LeasedCronScheduler:
     scheduler = LeasedCronScheduler(connection=redis, lease=lease, logging_level=settings.log_level)
-    queue = settings.queue_name
+    queue = queue_name(settings, database)
+    # (named after the database too: RQ keeps each schedule's history under its name)
     if settings.report_schedule:
-        scheduler.register(jobs.scheduled_report, queue, cron=settings.report_schedule, name="hourly report")
-    scheduler.register(jobs.settle, queue, interval=settings.settle_every, name="settle stale reports")
+        scheduler.register(jobs.scheduled_report, queue, cron=settings.report_schedule,
+                           name=schedule_name("hourly report", database))
+    scheduler.register(jobs.settle, queue, interval=settings.settle_every,
+                       name=schedule_name("settle stale reports", database))
     if settings.retention_schedule:
-        scheduler.register(jobs.apply_retention, queue, cron=settings.retention_schedule, name="retention")
+        scheduler.register(jobs.apply_retention, queue, cron=settings.retention_schedule,
+                           name=schedule_name("retention", database))
     return scheduler
 
 
@@ -93,12 +103,14 @@ def run(settings: Settings, stop: threading.Event, retry_s: float = 2.0) -> None
     os.environ["TZ"] = "UTC"  # cron expressions read the local clock: make it UTC
     time.tzset()
     this_clock, waiting_for = f"{socket.gethostname()} pid {os.getpid()}", None
-    while not stop.is_set():
+    database = _database_id(settings, stop, retry_s)
+    lease_key = f"{LEASE_PREFIX}:{database}"
+    while database is not None and not stop.is_set():
         try:
             redis = redis_client(settings.redis_url)
-            lease = redis.lock(LEASE_KEY, timeout=LEASE_S)
+            lease = redis.lock(lease_key, timeout=LEASE_S)
             if not lease.acquire(blocking=False, token=f"{this_clock} {secrets.token_hex(8)}"):
-                holder = _holder(redis)
+                holder = _holder(redis, lease_key)
                 if holder != waiting_for:
                     log.info("another clock holds the lease (%s); this one (%s) waits to take over", holder, this_clock)
                     waiting_for = holder
@@ -106,7 +118,7 @@ def run(settings: Settings, stop: threading.Event, retry_s: float = 2.0) -> None
                 continue
             waiting_for = None
             log.info("this clock holds the lease and runs the schedules")
-            scheduler = build_scheduler(settings, redis, lease)
+            scheduler = build_scheduler(settings, redis, lease, database)
             scheduler.start()
             if not scheduler.lease_lost:  # stopped by a signal: hand the role over at once
                 _release(lease)
@@ -116,9 +128,26 @@ def run(settings: Settings, stop: threading.Event, retry_s: float = 2.0) -> None
             stop.wait(retry_s)
 
 
-def _holder(redis) -> str:
+def _database_id(settings: Settings, stop: threading.Event, retry_s: float) -> str | None:
+    """The database's identity, which names its queue and the clock's lease; waits for the
+    database to answer (None if stopped first)."""
+    engine = engines.make_engine(settings.database_url, connect_timeout_s=5, statement_timeout_s=5)
+    try:
+        while not stop.is_set():
+            try:
+                return engines.database_id(engine)
+            except SQLAlchemyError as exc:
+                log.warning("the database is unavailable (%s); the clock tries again in %g s",
+                            engines.describe(exc), retry_s)
+                stop.wait(retry_s)
+    finally:
+        engine.dispose()
+    return None
+
+
+def _holder(redis, lease_key: str) -> str:
     """Which clock holds the lease: its host and process id (the lease's token names them)."""
-    token = redis.get(LEASE_KEY)
+    token = redis.get(lease_key)
     return token.decode(errors="replace").rsplit(" ", 1)[0] if token else "none, just released"
 
 

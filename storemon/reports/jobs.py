@@ -330,7 +330,7 @@ def report_stopped(job: Job, connection) -> None:
 
 def _queue():
     settings = process_settings()
-    return report_queue(redis_client(settings.redis_url), settings)
+    return report_queue(redis_client(settings.redis_url), settings, engines.database_id(process_engine()))
 
 
 def scheduled_report() -> str:

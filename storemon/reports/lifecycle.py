@@ -33,7 +33,7 @@ from sqlalchemy import Connection, Engine, func, insert, select, tuple_, update
 
 from ..config import Settings
 from ..database.bulk import execute, fetch_all
-from ..database.engines import as_utc
+from ..database.engines import as_utc, database_id
 from .tallies import tally_report
 from ..database.models import Report
 from .queue import enqueue_report, fetch_jobs, join_job_id, part_job_ids
@@ -123,7 +123,7 @@ def submit(engine: Engine, queue: Queue, settings: Settings, requested_as_of_us:
         if caller_retries:
             fail(engine, queue.connection, report_id, UNQUEUED)
         raise QueueUnavailable(report_id) from exc
-    tally_report(queue.connection, "triggered")
+    tally_report(queue.connection, database_id(engine), "triggered")
     return report_id, False
 
 
@@ -199,7 +199,7 @@ def complete_parts(engine: Engine, redis: Redis, report_id: str, attempt: int, c
         if found is not None:
             execute(conn, "DELETE FROM report_parts WHERE report_id = %s AND attempt <> %s", (report_id, attempt))
     if found is not None:
-        _tally_completed(redis, _row(found))
+        _tally_completed(engine, redis, _row(found))
         return True
     settled = find(engine, report_id)
     return None if stored != count and settled is not None and settled.status in UNSETTLED else False
@@ -240,12 +240,12 @@ def complete(engine: Engine, redis: Redis, report_id: str, as_of_us: int, csv: b
                       row_count=csv.count(b"\n") - 1)  # ids never hold a line break
     if row is None:
         return False
-    _tally_completed(redis, row)
+    _tally_completed(engine, redis, row)
     return True
 
 
-def _tally_completed(redis: Redis, row: ReportRow) -> None:
-    tally_report(redis, "completed", (row.finished_at - (row.started_at or row.finished_at)).total_seconds())
+def _tally_completed(engine: Engine, redis: Redis, row: ReportRow) -> None:
+    tally_report(redis, database_id(engine), "completed", (row.finished_at - (row.started_at or row.finished_at)).total_seconds())
 
 
 def fail(engine: Engine, redis: Redis, report_id: str, reason: str) -> bool:
@@ -253,7 +253,7 @@ def fail(engine: Engine, redis: Redis, report_id: str, reason: str) -> bool:
         log.warning("report %s failed: %s", report_id, reason)
         with engine.begin() as conn:  # a sharded report's parts serve no CSV now
             execute(conn, "DELETE FROM report_parts WHERE report_id = %s", (report_id,))
-        tally_report(redis, "failed")
+        tally_report(redis, database_id(engine), "failed")
         return True
     return False
 
@@ -323,6 +323,14 @@ def _reconcile(engine: Engine, queue: Queue, settings: Settings, row: ReportRow,
             log.warning("report %s: its job was lost from Redis; queued again", row.id)
         return _state_of_row(engine, row)
     status = job.get_status(refresh=False)
+    if status == JobStatus.QUEUED and job.origin != queue.name:
+        # queued by an older version on the queue of no database (before 0011), which no worker
+        # reads now: moved to this database's own
+        origin = job.origin
+        Queue(origin, connection=queue.connection).remove(job)
+        queue.enqueue_job(job)
+        log.warning("report %s: its job waited on queue %s, which no worker reads; moved to %s", row.id, origin,
+                    queue.name)
     if status in _WAITING:
         return ReportState(row, PENDING, _progress(job))
     if status == JobStatus.STARTED:
@@ -432,8 +440,11 @@ def history(engine: Engine, queue: Queue, settings: Settings, *, status: str | N
     return _reconciled(engine, queue, settings, rows)
 
 
-def latest_complete(engine: Engine) -> ReportRow | None:
-    """The newest Complete report."""
+def latest_routine(engine: Engine) -> ReportRow | None:
+    """The newest routine report that is Complete: one asked for without an as_of (the clock's,
+    or any other as of the newest poll then). A report asked for as of a chosen instant is
+    ad hoc: it never becomes what the fleet page, the store pages and /reports/latest show."""
     with engine.connect() as conn:
-        found = conn.execute(_newest_first(select(*_COLUMNS).where(_table.c.status == COMPLETE)).limit(1)).first()
+        found = conn.execute(_newest_first(select(*_COLUMNS).where(
+            _table.c.status == COMPLETE, _table.c.requested_as_of_us.is_(None))).limit(1)).first()
     return None if found is None else _row(found)

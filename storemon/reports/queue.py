@@ -26,8 +26,15 @@ def redis_client(url: str, timeout_s: float | None = REDIS_TIMEOUT_S) -> Redis:
     return Redis.from_url(url, socket_connect_timeout=timeout_s, socket_timeout=timeout_s, health_check_interval=30)
 
 
-def report_queue(redis: Redis, settings: Settings) -> Queue:
-    return Queue(settings.queue_name, connection=redis)
+def queue_name(settings: Settings, database_id: str) -> str:
+    """The queue of one database's reports: ``RQ_QUEUE``, a dot, the database's identity
+    (storemon/database/engines.py), so the workers of another database sharing this Redis (a
+    demo beside production) never take its jobs."""
+    return f"{settings.queue_name}.{database_id}"
+
+
+def report_queue(redis: Redis, settings: Settings, database_id: str) -> Queue:
+    return Queue(queue_name(settings, database_id), connection=redis)
 
 
 def enqueue_report(queue: Queue, settings: Settings, report_id: str) -> bool:

@@ -43,7 +43,7 @@ def apply(engine: Engine, report_days: int, poll_days: int, now: datetime | None
                 newest = version.current(conn).newest_poll_us
                 version.bump(conn)
                 if newest is not None and day_of(newest) < before_day:
-                    version.forget_newest(conn)  # every poll went
+                    version.set_newest(conn, None)  # every poll went
     return Removed(reports, removed)
 
 

@@ -6,10 +6,10 @@
 
 from .schemas import (CONTROL_CHARACTER, HOURS, POLLS, SOURCE_NAMES, TIMEZONES, HoursBatch, PollBatch, StoreKeys,
                       TimezoneBatch, find_sources, parse_local_time, read_hours, read_polls, read_timezones,
-                      store_id_problem)
+                      store_id_problem, store_ids_in)
 from .text import CsvSource, JsonSource, Rejected, RejectedRows, Source, SourceError, SourceTooLarge
 
 __all__ = ["CONTROL_CHARACTER", "HOURS", "POLLS", "SOURCE_NAMES", "TIMEZONES", "HoursBatch", "PollBatch", "StoreKeys",
            "TimezoneBatch", "find_sources", "parse_local_time", "read_hours", "read_polls", "read_timezones",
-           "store_id_problem", "CsvSource", "JsonSource", "Rejected", "RejectedRows", "Source", "SourceError",
+           "store_id_problem", "store_ids_in", "CsvSource", "JsonSource", "Rejected", "RejectedRows", "Source", "SourceError",
            "SourceTooLarge"]

@@ -382,3 +382,14 @@ def read_timezones(source: Source | Path, *, strict: bool = True, rejected: Reje
 
 def _concat(parts: list[np.ndarray], dtype) -> np.ndarray:
     return np.concatenate(parts).astype(dtype, copy=False) if parts else np.zeros(0, dtype)
+
+
+def store_ids_in(directory: Path) -> list[str]:
+    """Every store id the data files in ``directory`` name (as a load finds them), in first-seen
+    order; rows that are bad otherwise still name their store, if it is readable."""
+    readers = {POLLS: read_polls, HOURS: read_hours, TIMEZONES: read_timezones}
+    named: dict[str, None] = {}
+    for kind, path in find_sources(Path(directory)).items():
+        for batch in readers[kind](path, strict=False, rejected=RejectedRows()):
+            named.update(dict.fromkeys(batch.stores.ids if kind == POLLS else batch.store_ids))
+    return list(named)

@@ -44,13 +44,15 @@ log = logging.getLogger(__name__)
 # (OpenAPI and Swagger UI: the contract is no secret, and they hold no data).
 PUBLIC = frozenset({"api.health", "static", "console.static", "console.signin", "console.signout",
                     "openapi.openapi_json", "docs.show"})
-REPORT, INGEST, METRICS, DASHBOARD = "report", "ingest", "metrics", "dashboard"
+REPORT, INGEST, METRICS, DASHBOARD, ADMIN = "report", "ingest", "metrics", "dashboard", "admin"
 # What every other route needs, by blueprint: report routes a token of scope report when
 # REQUIRE_REPORT_TOKEN is set (the console: the token a person signed in with); ingestion a
 # token of scope ingest; metrics METRICS_TOKEN, an admin token or the dashboard's login; the
 # dashboard its login or an admin token.
 NEEDS = {"api": REPORT, "stores": REPORT, "console": REPORT, "ingest": INGEST, "metrics": METRICS,
-         "rq_dashboard": DASHBOARD}
+         "rq_dashboard": DASHBOARD, "dashboard_off": DASHBOARD}
+# Routes that change what every report says need an admin token, whatever their blueprint.
+ADMIN_ONLY = frozenset({"stores.retire_store"})
 
 # Not rate-limited: the health check (probes), metrics (scrapers) and the dashboard (behind its own login).
 UNLIMITED = {"api.health", "static", "metrics.scrape"}
@@ -165,7 +167,7 @@ def _dashboard_access():
 
 
 _CHECKS = {REPORT: _report_access, INGEST: lambda: require_scope(INGEST) and None, METRICS: _metrics_access,
-           DASHBOARD: _dashboard_access}
+           DASHBOARD: _dashboard_access, ADMIN: lambda: require_scope(ADMIN) and None}
 
 
 def authorize():
@@ -175,7 +177,7 @@ def authorize():
         abort(400, "this form has expired or did not come from this console; reload the page and try again")
     if endpoint is None or endpoint in PUBLIC:  # (None: Flask answers 404 or 405 itself)
         return None
-    need = NEEDS.get(request.blueprint or "")
+    need = ADMIN if endpoint in ADMIN_ONLY else NEEDS.get(request.blueprint or "")
     if need is None:
         log.error("refused %s %s: its endpoint %s has no access rule", request.method, request.path, endpoint)
         return jsonify(error="this route has no access rule yet, so it is closed", status=401), 401

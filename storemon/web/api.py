@@ -10,8 +10,9 @@ from concurrent.futures import TimeoutError as FutureTimeout
 
 from flask import Blueprint, Response, abort, jsonify, request, url_for
 from redis.exceptions import RedisError
+from sqlalchemy.exc import SQLAlchemyError
 
-from ..database import engines
+from ..database import engines, version
 from ..reports import lifecycle
 from .services import current_services
 from ..timeparse import format_instant, parse_as_of
@@ -19,7 +20,7 @@ from ..timeparse import format_instant, parse_as_of
 log = logging.getLogger(__name__)
 api = Blueprint("api", __name__)
 
-_REPORT_ID = re.compile(r"[A-Za-z0-9_-]{1,64}")
+REPORT_ID = re.compile(r"[A-Za-z0-9_-]{1,64}")
 HEALTH_TIMEOUT_S = 1.5  # /health answers within this, whatever is down
 QUEUE_UNAVAILABLE = "the report queue (Redis) is unavailable; try again shortly"
 
@@ -64,10 +65,33 @@ def _requested_as_of() -> int | None:
         abort(400, f"bad as_of: {exc}")
 
 
+def after_newest_poll(as_of_us: int | None) -> str | None:
+    """What is wrong with an as_of later than the newest poll (every store would come out down
+    after its last poll: most likely a typo of the year), or None."""
+    if as_of_us is None:
+        return None
+    with current_services().engine.connect() as conn:
+        newest_us = version.current(conn).newest_poll_us
+    if newest_us is None or as_of_us <= newest_us:
+        return None
+    return (f"as_of {format_instant(as_of_us)} is after the newest poll ({format_instant(newest_us)}), so every "
+            "store would come out down after it; ask for an as_of at or before the newest poll")
+
+
+def _flag(name: str) -> bool:
+    value = request.args.get(name, "false")
+    if value not in ("true", "false"):
+        abort(400, f"{name} must be true or false")
+    return value == "true"
+
+
 @api.post("/trigger_report")
 def trigger_report():
     services = current_services()
     as_of_us = _requested_as_of()
+    allow_future = _flag("allow_future")
+    if not allow_future and (problem := after_newest_poll(as_of_us)):
+        abort(400, problem + ", or add allow_future=true to report on it anyway")
     try:
         report_id, coalesced = lifecycle.submit(services.engine, services.queue, services.settings, as_of_us)
     except lifecycle.QueueUnavailable:
@@ -93,7 +117,7 @@ def get_report(report_id: str):
     services = current_services()
     try:
         state = (lifecycle.state(services.engine, services.queue, services.settings, report_id)
-                 if _REPORT_ID.fullmatch(report_id) else None)
+                 if REPORT_ID.fullmatch(report_id) else None)
     except RedisError:
         log.exception("could not read the job of report %s", report_id)
         abort(503, QUEUE_UNAVAILABLE)
@@ -142,7 +166,7 @@ def report_history():
     limit = int(raw_limit)
     before = None
     if (before_id := request.args.get("before")) is not None:
-        if not _REPORT_ID.fullmatch(before_id):
+        if not REPORT_ID.fullmatch(before_id):
             abort(400, "before must be the report_id of a report, e.g. the last one of the previous page")
         before = lifecycle.find(services.engine, before_id)
         if before is None:
@@ -161,10 +185,10 @@ def report_history():
 
 @api.get("/reports/latest")
 def latest_report():
-    """The newest Complete report's CSV, as get_report serves it."""
-    row = lifecycle.latest_complete(current_services().engine)
+    """The newest routine report's CSV (asked for without an as_of), as get_report serves it."""
+    row = lifecycle.latest_routine(current_services().engine)
     if row is None:
-        abort(404, "no report is complete yet")
+        abort(404, "no routine report (one as of the newest poll) is complete yet")
     return _csv_response(row)
 
 
@@ -182,9 +206,13 @@ def _database_health(engine) -> str:
     return "ok"
 
 
-def _redis_health(services) -> tuple[str, int]:
+def _redis_health(services) -> tuple[str, int | None]:
     services.redis.ping()
-    return "ok", services.queue.count
+    try:
+        queue = services.queue  # (named by the database's identity, which needs the database once)
+    except SQLAlchemyError:
+        return "ok", None  # the database check says what is wrong with it
+    return "ok", queue.count
 
 
 @api.get("/health")

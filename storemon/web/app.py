@@ -9,7 +9,7 @@ import time
 import uuid
 from concurrent.futures import ThreadPoolExecutor
 
-from flask import Flask, g, jsonify, request
+from flask import Flask, g, jsonify, render_template, request
 from flask.json.provider import DefaultJSONProvider
 from sqlalchemy import exc as sa_exc
 from werkzeug.exceptions import HTTPException, RequestEntityTooLarge
@@ -21,7 +21,7 @@ from .access import RateLimits, authorize
 from ..config import Settings, load_settings
 from .metrics import Metrics
 from .services import Services, current_services
-from ..reports.queue import redis_client, report_queue
+from ..reports.queue import redis_client
 from ..timeparse import format_instant
 
 log = logging.getLogger(__name__)
@@ -132,10 +132,9 @@ def register_services(app: Flask, settings: Settings) -> None:
                             statement_timeout_s=settings.database_timeout)
     ingest_engine = engines.make_engine(settings.database_url, connect_timeout_s=settings.database_timeout,
                                    statement_timeout_s=settings.ingest_timeout)
-    queue = report_queue(redis, settings)
-    app.extensions["storemon"] = Services(settings, engine, ingest_engine, redis, queue,
+    app.extensions["storemon"] = Services(settings, engine, ingest_engine, redis,
                                           ThreadPoolExecutor(4, thread_name_prefix="health"), RateLimits(settings),
-                                          Metrics(engine, queue))
+                                          Metrics(engine, lambda: app.extensions["storemon"].queue))
 
 
 def register_blueprints(app: Flask, settings: Settings) -> None:
@@ -158,9 +157,33 @@ def register_blueprints(app: Flask, settings: Settings) -> None:
         from .dashboard import mount_dashboard
 
         mount_dashboard(app, settings)
+    else:
+        from .dashboard import dashboard_off
+
+        app.register_blueprint(dashboard_off)
+
+
+_TITLES = {400: "Bad request", 401: "Sign-in needed", 403: "Not allowed", 404: "Not found",
+           405: "Method not allowed", 413: "Too large", 429: "Too many requests", 500: "Something went wrong",
+           503: "Unavailable for a moment"}
+
+
+def _wants_page() -> bool:
+    """A person's browser asking for a page of the console (or for a path that is none): they
+    get an HTML page; API clients, and any client that prefers JSON or takes anything, JSON."""
+    if request.blueprint not in (None, "console") or request.path.startswith(("/static/", "/rq")):
+        return False
+    return request.accept_mimetypes.best_match(["application/json", "text/html"]) == "text/html"
 
 
 def _error(message: str, status: int, headers=None):
+    if _wants_page():
+        try:
+            page = render_template("error.html", status=status, title=_TITLES.get(status, "Error"), message=message)
+        except Exception:  # (a page that cannot be drawn: the JSON below still says what is wrong)
+            log.exception("the error page could not be drawn")
+        else:
+            return page, status, headers or {}
     return jsonify(error=message, status=status), status, headers or {}
 
 

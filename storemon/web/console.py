@@ -10,13 +10,15 @@ from __future__ import annotations
 
 from urllib.parse import urlsplit
 
-from flask import Blueprint, flash, redirect, render_template, request, session, url_for
+from flask import Blueprint, abort, flash, redirect, render_template, request, session, url_for
 from redis.exceptions import RedisError
 
+from ..core.windows import WINDOWS
 from ..reports import lifecycle
 from ..database import tokens
 from .services import current_services
 from .access import csrf_token
+from .api import REPORT_ID, after_newest_poll
 from .fleet import fleet_of
 from ..database.queries import find_stores
 from .storeview import chart_days, describe
@@ -31,7 +33,7 @@ RECENT = 10
 @console.app_context_processor
 def _template_helpers():
     return {"csrf_token": csrf_token, "signed_in": "token_hash" in session,
-            "tokens_required": current_services().settings.require_report_token}
+            "tokens_required": current_services().settings.require_report_token, "windows": WINDOWS}
 
 
 def _safe_next(target: str | None) -> str:
@@ -69,15 +71,21 @@ def signout():
 
 @console.get("/")
 def fleet():
+    """The newest routine report, or the Complete report a person picked (``?report=ID``)."""
     engine = current_services().engine
-    latest = lifecycle.latest_complete(engine)
-    summary = fleet_of(engine, latest.id) if latest else None
+    latest = lifecycle.latest_routine(engine)
+    shown = latest
+    if chosen := request.args.get("report"):
+        shown = lifecycle.find(engine, chosen) if REPORT_ID.fullmatch(chosen) else None
+        if shown is None or shown.status != lifecycle.COMPLETE:
+            abort(404, f"no Complete report has the id {chosen[:64]!r}; the recent reports below list those that do")
+    summary = fleet_of(engine, shown.id) if shown else None
     try:
         recent = lifecycle.history(engine, current_services().queue, current_services().settings, limit=RECENT)
     except RedisError:
         recent = None
-    return render_template("fleet.html", latest=latest, summary=summary, recent=recent,
-                           as_of=format_instant(latest.as_of_us) if latest else None)
+    return render_template("fleet.html", shown=shown, latest=latest, summary=summary, recent=recent,
+                           as_of=format_instant(shown.as_of_us) if shown else None)
 
 
 @console.post("/console/trigger")
@@ -87,6 +95,9 @@ def trigger():
         as_of_us = parse_as_of(raw) if raw else None
     except ValueError as exc:
         flash(f"Bad as_of: {exc}", "error")
+        return redirect(url_for("console.fleet"))
+    if request.form.get("allow_future") != "true" and (problem := after_newest_poll(as_of_us)):
+        flash(f"Not queued: {problem}.", "error")
         return redirect(url_for("console.fleet"))
     services = current_services()
     try:

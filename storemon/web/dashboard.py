@@ -12,7 +12,7 @@ from __future__ import annotations
 from urllib.parse import urlsplit
 
 import rq_dashboard
-from flask import Flask, g, jsonify, request
+from flask import Blueprint, Flask, abort, g, jsonify, request
 from rq_dashboard.web import setup_rq_connection
 
 
@@ -49,3 +49,15 @@ def mount_dashboard(app: Flask, settings) -> None:
     setup_rq_connection(app)
     app.before_request(_guard)
     app.register_blueprint(rq_dashboard.blueprint, url_prefix=PREFIX)
+
+
+# With the dashboard off, /rq says how to turn it on (to those who could open it) instead of a bare 404.
+dashboard_off = Blueprint("dashboard_off", __name__)
+
+
+@dashboard_off.route(PREFIX, defaults={"rest": ""})
+@dashboard_off.route(f"{PREFIX}/", defaults={"rest": ""})
+@dashboard_off.route(f"{PREFIX}/<path:rest>")
+def explain_off(rest: str):
+    abort(404, "rq-dashboard is off on this service: set DASHBOARD_USER and DASHBOARD_PASSWORD (its basic-auth "
+               "login) and restart the web process; an admin token then opens it too")

@@ -18,6 +18,8 @@ from flask import Blueprint, abort, jsonify, request
 from .. import sources
 from .services import CONCURRENT_INGESTIONS, current_services
 from ..database.loader import LoadSummary, load_sources
+from ..database.stores import UnknownStores
+from ..database.engines import database_id
 from ..memory import release_free_memory
 from ..reports.tallies import tally_ingested
 
@@ -56,8 +58,8 @@ def timezones():
     return _ingest(sources.TIMEZONES)
 
 
-def _flag(name: str) -> bool:
-    raw = request.args.get(name, "false").strip().lower()
+def _flag(name: str, default: str = "false") -> bool:
+    raw = request.args.get(name, default).strip().lower()
     if raw not in ("true", "false", "1", "0"):
         abort(400, f"{name} must be true or false")
     return raw in ("true", "1")
@@ -81,35 +83,39 @@ def _rejected(rows: list[sources.Rejected]) -> list[dict]:
 
 
 def _ingest(kind: str):
-    skip_bad = _flag("skip_bad")
+    skip_bad, create = _flag("skip_bad"), _flag("create", "true")
     turns = current_services().ingestions
     if not turns.acquire(blocking=False):
         return (jsonify(error=f"{CONCURRENT_INGESTIONS} ingestions are in progress in this process; "
                               f"retry in {RETRY_AFTER_S} s", status=503), 503, {"Retry-After": str(RETRY_AFTER_S)})
     try:
-        return _ingested(kind, skip_bad)
+        return _ingested(kind, skip_bad, create)
     finally:
         turns.release()
         if request.content_length is None or request.content_length > RELEASE_AFTER_BYTES:
             release_free_memory()  # what a large body's batches took, back to the system
 
 
-def _ingested(kind: str, skip_bad: bool):
+def _ingested(kind: str, skip_bad: bool, create: bool):
     services = current_services()
     try:
         summary: LoadSummary = load_sources(services.ingest_engine, {kind: _body_source()},
-                                            skip_bad=skip_bad, keep_rejected=SHOWN_REJECTED)
+                                            skip_bad=skip_bad, keep_rejected=SHOWN_REJECTED, create=create)
     except sources.SourceTooLarge as exc:
         abort(413, f"{exc}; nothing was stored")
+    except UnknownStores as exc:
+        return jsonify(error=f"{exc}; nothing was stored (create=false names existing stores only)", status=400,
+                       unknown_store_ids=exc.store_ids), 400
     except sources.SourceError as exc:
         answer = {"error": f"{exc}; nothing was stored (?skip_bad=true stores the good rows)"
                   if exc.rejected else f"{exc}; nothing was stored", "status": 400}
         if exc.rejected:
             answer["rejected"] = _rejected(exc.rejected)
         return jsonify(answer), 400
-    tally_ingested(services.redis, kind, summary.rows_read, summary.rejected_lines)
+    tally_ingested(services.redis, database_id(services.engine), kind, summary.rows_read, summary.rejected_lines)
     answer = {"rows_read": summary.rows_read, "new_polls": summary.new_polls, "stores": summary.stores,
               "rejected": _rejected(summary.rejected), "rejected_count": summary.rejected_lines,
+              "new_stores": summary.new_stores, "new_store_ids": summary.new_store_ids,
               "seconds": round(summary.seconds, 3)}
     if summary.unknown_timezones:
         answer["unknown_timezones"] = summary.unknown_timezones

@@ -17,6 +17,7 @@ from __future__ import annotations
 import logging
 import math
 import time
+from collections.abc import Callable
 
 from flask import Blueprint, Response
 from prometheus_client import CONTENT_TYPE_LATEST, CollectorRegistry, Counter, Histogram, generate_latest
@@ -25,7 +26,8 @@ from rq import Queue, Worker
 from sqlalchemy import Engine, func, select
 
 from .services import current_services
-from ..reports.tallies import REPORT_DURATION_BUCKETS_S, REPORT_OUTCOMES, TALLIES_KEY, bucket_name
+from ..database.engines import database_id
+from ..reports.tallies import REPORT_DURATION_BUCKETS_S, REPORT_OUTCOMES, bucket_name, tallies_key
 
 log = logging.getLogger(__name__)
 metrics = Blueprint("metrics", __name__)
@@ -39,13 +41,13 @@ class Metrics:
     """The web process's registry: its own request metrics, and what a scrape reads from Redis,
     RQ and the database."""
 
-    def __init__(self, engine: Engine, queue: Queue):
+    def __init__(self, engine: Engine, queue_of: Callable[[], Queue]):
         self.registry = CollectorRegistry()
         self.requests = Counter("storemon_http_requests", "HTTP requests answered, by route and status",
                                 ["method", "route", "status"], registry=self.registry)
         self.latency = Histogram("storemon_http_request_duration_seconds", "Time to answer an HTTP request",
                                  ["method", "route"], buckets=REQUEST_DURATION_BUCKETS_S, registry=self.registry)
-        self.registry.register(_ScrapeTimeCollector(engine, queue))
+        self.registry.register(_ScrapeTimeCollector(engine, queue_of))
 
     def observe_request(self, method: str, route: str, status: int, duration_s: float) -> None:
         self.requests.labels(method, route, str(status)).inc()
@@ -56,8 +58,8 @@ class Metrics:
 
 
 class _ScrapeTimeCollector:
-    def __init__(self, engine: Engine, queue: Queue):
-        self.engine, self.queue = engine, queue
+    def __init__(self, engine: Engine, queue_of: Callable[[], Queue]):
+        self.engine, self.queue_of = engine, queue_of
 
     def collect(self):
         up = GaugeMetricFamily("storemon_dependency_up", "Whether a scrape could read the dependency",
@@ -73,8 +75,9 @@ class _ScrapeTimeCollector:
         yield up
 
     def _from_redis(self):
-        redis = self.queue.connection
-        raw = {k.decode(): v.decode() for k, v in redis.hgetall(TALLIES_KEY).items()}
+        queue = self.queue_of()  # (named by the database's identity: it may need the database first)
+        redis = queue.connection
+        raw = {k.decode(): v.decode() for k, v in redis.hgetall(tallies_key(database_id(self.engine))).items()}
         for outcome in REPORT_OUTCOMES:
             yield CounterMetricFamily(f"storemon_reports_{outcome}", f"Reports {outcome}",
                                       value=int(raw.get(f"reports_{outcome}", 0)))
@@ -95,7 +98,6 @@ class _ScrapeTimeCollector:
         yield rejected
         jobs = GaugeMetricFamily("storemon_queue_jobs", "Report queue jobs by state (from RQ's registries)",
                                  labels=["state"])
-        queue = self.queue
         for state, count in (("queued", queue.count), ("started", queue.started_job_registry.count),
                              ("deferred", queue.deferred_job_registry.count),
                              ("scheduled", queue.scheduled_job_registry.count),

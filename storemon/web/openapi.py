@@ -12,6 +12,7 @@ from flask import Blueprint, jsonify
 from flask_swagger_ui import get_swaggerui_blueprint
 
 from .. import __version__
+from ..core.windows import COLUMNS
 
 openapi = Blueprint("openapi", __name__)
 
@@ -106,9 +107,7 @@ COMPLETE_CSV = {
     "headers": {"X-Report-As-Of": {"schema": INSTANT, "description": "The instant the report is computed for"},
                 "X-Report-Status": {"schema": {"const": "Complete"}}},
     "content": {"text/csv": {"schema": {"type": "string"}, "examples": {"report": {"value": (
-        "store_id,uptime_last_hour,uptime_last_day,uptime_last_week,"
-        "downtime_last_hour,downtime_last_day,downtime_last_week\n"
-        "8419537941919820732,60.0,20.12,123.5,0.0,3.88,44.5\n")}}}},
+        ",".join(COLUMNS) + "\n8419537941919820732,60.00,20.12,123.50,0.00,3.88,44.50\n")}}}},
 }
 FAILED_OR_WAITING = {
     "200": {**COMPLETE_CSV, "description": "Complete: the CSV; Failed: JSON with the reason",
@@ -135,7 +134,9 @@ def document() -> dict:
                 "description": "as_of may come in the query string or a JSON body, not both with different "
                                "values. A trigger identical to one still queued gets that report's id "
                                "(X-Report-Coalesced: true).",
-                "parameters": [AS_OF_QUERY],
+                "parameters": [AS_OF_QUERY, _query("allow_future", {"type": "boolean", "default": False},
+                                                   "true: accept an as_of later than the newest poll (every store "
+                                                   "comes out down after its last poll); otherwise that is a 400")],
                 "requestBody": {"required": False, "content": {"application/json": {"schema": {
                     "type": "object", "additionalProperties": False,
                     "properties": {"as_of": {"anyOf": [AS_OF_INPUT, {"type": "null"}]}}}}}},
@@ -225,7 +226,10 @@ def _ingest_operation(kind: str, summary: str) -> dict:
         "description": "All or nothing: one transaction. A CSV body has its header line; a JSON body is an "
                        "array of objects keyed like it. gzip with Content-Encoding: gzip. Needs the ingest scope.",
         "parameters": [_query("skip_bad", {"type": "boolean", "default": False},
-                              "Store the good rows and list the bad ones, instead of refusing the body")],
+                              "Store the good rows and list the bad ones, instead of refusing the body"),
+                       _query("create", {"type": "boolean", "default": True},
+                              "false: refuse the body (400, listing them) if it names stores that do not exist, "
+                              "instead of creating them")],
         "requestBody": {"required": True, "content": {
             "text/csv": {"schema": {"type": "string", "pattern": f"^{header}\n({row}\n)*$"}},
             "application/json": {"schema": {"type": "array", "items": {
@@ -265,6 +269,9 @@ def _schemas() -> dict:
             "rows_read": {"type": "integer"}, "new_polls": {"type": "integer"}, "stores": {"type": "integer"},
             "rejected": {"type": "array", "items": _ref("RejectedRow")}, "rejected_count": {"type": "integer"},
             "seconds": {"type": "number"},
+            "new_stores": {"type": "integer", "description": "Stores the body named that did not exist: created"},
+            "new_store_ids": {"type": "array", "items": {"type": "string"},
+                              "description": "The first 100 of them, in order"},
             "unknown_timezones": {"type": "array", "items": {"type": "string"},
                                   "description": "The first 100 names no zone has, in order"},
             "unknown_timezone_count": {"type": "integer"}}},

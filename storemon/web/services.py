@@ -4,6 +4,7 @@ from __future__ import annotations
 
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass, field
+from functools import cached_property
 from threading import BoundedSemaphore
 from typing import TYPE_CHECKING
 
@@ -13,6 +14,8 @@ from rq import Queue
 from sqlalchemy import Engine
 
 from ..config import Settings
+from ..database.engines import database_id
+from ..reports.queue import report_queue
 
 CONCURRENT_INGESTIONS = 2  # ingestions one web process runs at once
 if TYPE_CHECKING:
@@ -23,19 +26,24 @@ if TYPE_CHECKING:
 @dataclass(frozen=True)
 class Services:
     """What request handlers share: an engine for quick requests, one for ingestion (longer
-    timeouts), one raw Redis client, one queue (thread-safe all), a few threads that let
+    timeouts), one raw Redis client, the report queue (thread-safe all), a few threads that let
     /health give up on a dependency that does not answer, and the ingestions' turns."""
 
     settings: Settings
     engine: Engine
     ingest_engine: Engine
     redis: Redis
-    queue: Queue
     checks: ThreadPoolExecutor
     rate_limits: RateLimits
     metrics: Metrics
     # One writes, one is ready to: loads take turns under the loads' lock, each holding a thread.
     ingestions: BoundedSemaphore = field(default_factory=lambda: BoundedSemaphore(CONCURRENT_INGESTIONS))
+
+    @cached_property
+    def queue(self) -> Queue:
+        """The queue of this database's reports, named by its identity, read from the database
+        when first needed (a web process starts, and answers /health, with the database down)."""
+        return report_queue(self.redis, self.settings, database_id(self.engine))
 
     def close(self) -> None:
         """Let go of every connection and thread (tests make many apps)."""

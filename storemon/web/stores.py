@@ -1,19 +1,22 @@
-"""Stores as JSON: find them by id prefix, and one store's timeline (why it was up or down).
+"""Stores as JSON: find them by id prefix, one store's timeline (why it was up or down), and
+retiring one.
 
-Both follow the report endpoints' access rule. The timeline is computed on request for the
-one store, by the batch report's own core (``storemon.core.timeline``).
+Finding and the timeline follow the report endpoints' access rule; retiring needs an admin
+token. The timeline is computed on request for the one store, by the batch report's own core
+(``storemon.core.timeline``).
 """
 
 from __future__ import annotations
 
 from flask import Blueprint, abort, jsonify, request
 
+from ..database import stores as store_records
 from ..reports import lifecycle
 from .services import current_services
 from ..core.uptime import DAY_US, LOOKBACK_US
 from ..core.timeline import StoreTimeline, store_timeline
 from .fleet import fleet_of
-from ..database.queries import StoreRecord, find_stores, latest_poll_us, store_input
+from ..database.queries import StoreRecord, find_stores, latest_poll_us, store_input, why_no_polls
 from .storeview import describe
 from ..timeparse import parse_as_of
 
@@ -38,8 +41,8 @@ def timeline_of(store_id: str, as_of_us: int | None) -> tuple[StoreRecord, Store
     if as_of_us is None:
         with engine.connect() as conn:
             as_of_us = latest_poll_us(conn)
-        if as_of_us is None:
-            abort(404, "no polls are loaded yet")
+            if as_of_us is None:
+                abort(404, why_no_polls(conn))
     # the lookback, and a day either side so that polls it does not use can be shown as such
     found = store_input(engine, store_id, as_of_us - LOOKBACK_US - DAY_US, as_of_us + DAY_US)
     if found is None:
@@ -57,7 +60,7 @@ def timeline(store_id: str):
 def weekly_uptime() -> tuple[str | None, dict[str, float | None]]:
     """The newest Complete report's id and weekly uptime (%) by store, or (None, {})."""
     engine = current_services().engine
-    latest = lifecycle.latest_complete(engine)
+    latest = lifecycle.latest_routine(engine)
     if latest is None:
         return None, {}
     return latest.id, fleet_of(engine, latest.id).weekly_pct
@@ -76,3 +79,13 @@ def search():
     return jsonify(report_id=report_id, stores=[
         {"store_id": store_id, "timezone": timezone, "weekly_uptime_pct": weekly.get(store_id)}
         for store_id, timezone in found])
+
+
+@stores.delete("/stores/<path:store_id>")
+def retire_store(store_id: str):
+    """Retire a store: it, its hours, timezone and polls deleted (an admin token)."""
+    try:
+        retired = store_records.retire(current_services().ingest_engine, [store_id])
+    except store_records.UnknownStores:
+        abort(404, f"unknown store {store_id[:64]!r}")
+    return jsonify(store_id=store_id, retired=True, polls=retired.polls)

@@ -10,11 +10,11 @@ from ..core.csvout import row_values
 from ..core.localtime import zone
 from ..core.timeline import (AFTER_AS_OF, BEFORE_LOOKBACK, EVIDENCE, FIRST_LATER, LAST_KNOWN, NO_EVIDENCE,
                             OUTSIDE_HOURS, StoreTimeline)
+from ..core.windows import DOWNTIME_COLUMNS, UPTIME_COLUMNS
 from ..database.queries import StoreRecord
 from ..timeparse import format_instant
 
 DAYS = ("Monday", "Tuesday", "Wednesday", "Thursday", "Friday", "Saturday", "Sunday")
-WINDOWS = ("last_hour", "last_day", "last_week")
 CHART_DAYS = 7
 POLL_USE = {EVIDENCE: "evidence", OUTSIDE_HOURS: "ignored: outside business hours",
             BEFORE_LOOKBACK: "ignored: before the 8-day lookback", AFTER_AS_OF: "ignored: after as_of"}
@@ -75,10 +75,10 @@ def describe(record: StoreRecord, timeline: StoreTimeline) -> dict:
         "hours": [{"day": DAYS[day], "weekday": day, "start": _clock(start), "end": _clock(end)}
                   for day, start, end in record.hours] or None,
         "listed": listed,
-        "totals_us": ({f"uptime_{w}": u for w, u in zip(WINDOWS, timeline.up_us)}
-                      | {f"downtime_{w}": d for w, d in zip(WINDOWS, timeline.down_us)}) if listed else None,
-        "row": dict(zip([f"uptime_{w}" for w in WINDOWS] + [f"downtime_{w}" for w in WINDOWS],
-                        row_values(timeline.up_us, timeline.down_us))) if listed else None,
+        "totals_us": dict(zip((*UPTIME_COLUMNS, *DOWNTIME_COLUMNS), (*timeline.up_us, *timeline.down_us)))
+                      if listed else None,
+        "row": dict(zip((*UPTIME_COLUMNS, *DOWNTIME_COLUMNS), row_values(timeline.up_us, timeline.down_us)))
+               if listed else None,
         "sessions": sessions,
         "polls": polls,
     }

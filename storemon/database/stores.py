@@ -1,0 +1,71 @@
+"""Stores retired: a store and everything kept of it (business hours, timezone, polls) deleted.
+
+For a store closed for good, or data that never belonged (the sample data loaded to try the
+service). One transaction under the loads' lock: every named store goes, or none. Reports
+already made keep their rows and CSVs; the next report no longer lists the stores. A store
+named again later (a poll, hours or a timezone) comes back as a new store.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+from sqlalchemy import Connection, Engine
+
+from . import polls, version
+from .bulk import execute, fetch_all, staged
+from .engines import WRITE_LOCK, is_postgres
+from ..sources.text import shown
+
+SHOWN_UNKNOWN = 100  # unknown store ids an error lists
+
+
+class UnknownStores(LookupError):
+    """Store ids that name no store; ``store_ids`` holds the first SHOWN_UNKNOWN."""
+
+    def __init__(self, store_ids: list[str]):
+        listed = ", ".join(shown(s) for s in store_ids[:SHOWN_UNKNOWN])
+        more = f" and {len(store_ids) - SHOWN_UNKNOWN} more" if len(store_ids) > SHOWN_UNKNOWN else ""
+        super().__init__(f"{len(store_ids)} store id(s) name no store: {listed}{more}")
+        self.store_ids = store_ids[:SHOWN_UNKNOWN]
+
+
+@dataclass(frozen=True)
+class Retired:
+    stores: int
+    polls: int
+    unknown: int = 0  # ids of ``where_stored`` that named no store
+
+
+def retire(engine: Engine, store_ids: list[str], *, where_stored: list[str] = (), dry_run: bool = False) -> Retired:
+    """Delete these stores with their hours and polls, and those of ``where_stored`` that are
+    stored (ids read from data files: the others are counted as unknown and passed over). An
+    id of ``store_ids`` that names no store raises UnknownStores, and nothing is deleted.
+    ``dry_run``: say what would go, and delete nothing."""
+    wanted = list(dict.fromkeys([*store_ids, *where_stored]))
+    with engine.connect() as conn, conn.begin() as transaction:
+        if is_postgres(conn):
+            execute(conn, "SELECT pg_advisory_xact_lock(%s)", (WRITE_LOCK,))
+        with staged(conn, "retired_ids", [("store_id", "text", wanted)]):
+            keys = dict(fetch_all(conn, "SELECT s.store_id, s.id FROM stores s"
+                                        " WHERE s.store_id IN (SELECT store_id FROM retired_ids)"))
+        if missing := [s for s in dict.fromkeys(store_ids) if s not in keys]:
+            raise UnknownStores(missing)
+        retired = _delete(conn, sorted(keys.values()))
+        if dry_run:
+            transaction.rollback()
+    return Retired(retired.stores, retired.polls, len(wanted) - len(keys))
+
+
+def _delete(conn: Connection, keys: list[int]) -> Retired:
+    if not keys:
+        return Retired(0, 0)
+    with staged(conn, "retired_keys", [("store", "int4", keys)]):
+        gone = "(SELECT store FROM retired_keys)"
+        count = fetch_all(conn, f"SELECT coalesce(sum(length(polls)), 0) FROM poll_days WHERE store IN {gone}")[0][0]
+        execute(conn, f"DELETE FROM poll_days WHERE store IN {gone}")
+        execute(conn, f"DELETE FROM business_hours WHERE store IN {gone}")
+        execute(conn, f"DELETE FROM stores WHERE id IN {gone}")
+    version.bump(conn, stores_changed=True)
+    version.set_newest(conn, polls.newest_us(conn))  # (the newest poll may have been theirs)
+    return Retired(len(keys), int(count) // polls.POLL_DTYPE.itemsize)

@@ -1,0 +1,78 @@
+"""Retiring stores: a store and everything kept of it deleted, by the command line or the admin API."""
+
+from __future__ import annotations
+
+import pytest
+
+from storemon.database import tokens
+from storemon.database.loader import load_directory
+from storemon.database.queries import latest_poll_us
+from storemon.database.stores import Retired, UnknownStores, retire
+from storemon.reports.build import build_report
+from storemon.timeparse import parse_instant
+
+from .helpers import SEED, hours_csv, polls_csv, rows, storemon, stored_polls, timezones_csv
+
+LAST_OF_GONE = "2023-01-25 12:00:00 UTC"
+
+
+def two_stores(engine, tmp_path) -> None:
+    polls_csv(tmp_path, [("gone", "active", "2023-01-25 09:00:00 UTC"), ("gone", "inactive", LAST_OF_GONE),
+                         ("kept", "active", "2023-01-25 10:00:00 UTC")])
+    hours_csv(tmp_path, [("gone", 2, "09:00", "17:00"), ("kept", 2, "09:00", "17:00")])
+    timezones_csv(tmp_path, [("gone", "Asia/Tokyo"), ("kept", "UTC")])
+    load_directory(engine, tmp_path)
+
+
+def test_a_retired_store_leaves_with_its_hours_and_polls(engine, tmp_path):
+    two_stores(engine, tmp_path)
+    with engine.connect() as conn:
+        assert latest_poll_us(conn) == parse_instant(LAST_OF_GONE)
+    assert retire(engine, ["gone"], dry_run=True) == Retired(1, 2)  # says what would go...
+    assert len(stored_polls(engine)) == 3  # ...and deletes nothing
+    assert retire(engine, ["gone"]) == Retired(1, 2)
+    assert [r[0] for r in rows(engine, "SELECT store_id FROM stores")] == ["kept"]
+    assert {r[0] for r in stored_polls(engine)} == {"kept"}
+    assert rows(engine, "SELECT count(*) FROM business_hours") == [(1,)]
+    with engine.connect() as conn:  # the newest poll was the retired store's: the default as_of moves back
+        assert latest_poll_us(conn) == parse_instant("2023-01-25 10:00:00 UTC")
+    assert build_report(engine)[1].decode().splitlines()[1].startswith("kept,")
+    assert len(build_report(engine)[1].decode().splitlines()) == 2
+
+
+def test_an_unknown_store_id_retires_nothing(engine, tmp_path):
+    two_stores(engine, tmp_path)
+    with pytest.raises(UnknownStores, match=r"1 store id\(s\) name no store: 'typo'"):
+        retire(engine, ["gone", "typo"])
+    assert len(stored_polls(engine)) == 3
+    # ids read from data files may name stores that are not stored: those are counted, not refused
+    assert retire(engine, [], where_stored=["gone", "never-loaded"]) == Retired(1, 2, unknown=1)
+
+
+def test_the_sample_data_can_leave_production_by_the_command_line(sqlite, tmp_path):
+    load_directory(sqlite, SEED / "2024-10")
+    polls_csv(tmp_path, [("production-store", "active", "2024-10-01 00:00:00 UTC")])
+    load_directory(sqlite, tmp_path)
+    stores_before = rows(sqlite, "SELECT count(*) FROM stores")[0][0]
+    asked = storemon(sqlite, "stores", "retire", "--in", str(SEED / "2024-10"))
+    assert asked.returncode == 0 and asked.stdout.startswith(f"would retire {stores_before - 1:,} store(s) with 1,000 polls")
+    assert rows(sqlite, "SELECT count(*) FROM stores")[0][0] == stores_before
+    done = storemon(sqlite, "stores", "retire", "--in", str(SEED / "2024-10"), "--yes")
+    assert done.returncode == 0 and done.stdout.startswith(f"retired {stores_before - 1:,} store(s) with 1,000 polls")
+    assert rows(sqlite, "SELECT store_id FROM stores") == [("production-store",)]
+    typo = storemon(sqlite, "stores", "retire", "production-stor", "--yes")
+    assert typo.returncode == 1 and "name no store: 'production-stor'; nothing was retired" in typo.stderr
+    assert storemon(sqlite, "stores", "retire").returncode == 2  # nothing named
+
+
+def test_the_admin_api_retires_a_store(client, pg, tmp_path):
+    two_stores(pg, tmp_path)
+    made = {scope: tokens.create(pg, scope, [scope]) for scope in ("report", "admin")}
+    refused = client.delete("/stores/gone", headers={"Authorization": f"Bearer {made['report']}"})
+    assert refused.status_code == 403 and "needs the admin scope" in refused.get_json()["error"]
+    assert client.delete("/stores/gone").status_code == 401
+    done = client.delete("/stores/gone", headers={"Authorization": f"Bearer {made['admin']}"})
+    assert done.status_code == 200 and done.get_json() == {"store_id": "gone", "retired": True, "polls": 2}
+    again = client.delete("/stores/gone", headers={"Authorization": f"Bearer {made['admin']}"})
+    assert again.status_code == 404 and again.get_json()["error"] == "unknown store 'gone'"
+    assert [r[0] for r in rows(pg, "SELECT store_id FROM stores")] == ["kept"]
