@@ -11,7 +11,7 @@ Redis outages: a running job is not abandoned when a heartbeat cannot be sent, a
 RQ's work loop gives up on Redis a new worker starts once Redis answers again. Every
 maintenance round (at start, then about every 30 s between jobs when none wait, and as
 often when idle) also settles
-stale reports (``storemon.reports.lifecycle.settle_stale``).
+stale reports (``storemon.reports.reconcile.settle_stale``).
 """
 
 from __future__ import annotations
@@ -48,7 +48,7 @@ def _worker_class():
     from rq.worker import HerokuWorker
 
     from storemon.database import engines
-    from storemon.reports import jobs, lifecycle, warm
+    from storemon.reports import jobs, reconcile, warm
 
     class ReportWorker(HerokuWorker):
         stopping = False
@@ -143,7 +143,7 @@ def _worker_class():
             gc.collect()
             try:
                 settings = jobs.process_settings()
-                changed = lifecycle.settle_stale(jobs.process_engine(), self.queues[0], settings)
+                changed = reconcile.settle_stale(jobs.process_engine(), self.queues[0], settings)
                 if changed:
                     self.log.info("settled or re-queued %d stale report(s)", changed)
             except (RedisError, StopRequested):

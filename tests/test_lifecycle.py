@@ -7,7 +7,7 @@ from rq.job import Job, JobStatus
 from rq.worker import SimpleWorker
 from sqlalchemy import text
 
-from storemon.reports import lifecycle
+from storemon.reports import failures, lifecycle, reconcile
 from storemon.database.loader import load_directory
 from storemon.config import PROJECT_ROOT
 
@@ -72,14 +72,14 @@ def test_each_start_counts_an_attempt(pg):
     ("rq.timeouts.JobTimeoutException", "Task exceeded maximum timeout value (600 seconds)",
      "the report timed out after 600 s (REPORT_JOB_TIMEOUT)"),
     ("rq.exceptions.ShutDownImminentException", "shut down imminent", "the report was stopped by a worker shutdown"),
-    ("rq.exceptions.AbandonedJobError", "", lifecycle.WORKER_LOST),
+    ("rq.exceptions.AbandonedJobError", "", failures.WORKER_LOST),
     ("storemon.reports.jobs.DatabaseUnavailable", "the database was unreachable for 300 s (REPORT_DATABASE_WAIT): refused",
      "the database was unreachable for 300 s (REPORT_DATABASE_WAIT): refused"),
     ("builtins.ZeroDivisionError", "division by zero",
      "the report could not be computed: unexpected ZeroDivisionError; the worker log has the details"),
 ])
 def test_failure_reasons_say_what_failed(kind, message, reason):
-    assert lifecycle.failure_reason(kind, message, 600) == reason
+    assert failures.failure_reason(kind, message, 600) == reason
 
 
 def test_a_report_with_no_polls_fails_at_once_without_retries(client, app):
@@ -99,9 +99,9 @@ def test_a_row_never_queued_is_queued_by_the_sweep_and_completes(app, settings, 
     # as if the web process died between committing the row and enqueueing its job
     lifecycle.create(pg, "orphan", parse_instant(AS_OF))
     queue = queue_of(app)
-    assert lifecycle.settle_stale(pg, queue, settings) == 0  # too young to call lost
+    assert reconcile.settle_stale(pg, queue, settings) == 0  # too young to call lost
     age(pg, "orphan", minutes=2)
-    assert lifecycle.settle_stale(pg, queue, settings) == 1
+    assert reconcile.settle_stale(pg, queue, settings) == 1
     assert queue.job_ids == ["orphan"]
     run_jobs(app)
     assert lifecycle.find(pg, "orphan").status == lifecycle.COMPLETE
@@ -119,8 +119,8 @@ def test_a_job_rq_failed_without_our_callback_is_settled_with_its_reason(app, se
         job._handle_failure("Work-horse terminated unexpectedly; waitpid returned 9 (signal 9); ", pipeline=pipe,
                             worker_name="w")
         pipe.execute()
-    state = lifecycle.state(pg, queue_of(app), settings, "dead")
-    assert (state.status, state.row.error) == ("Failed", lifecycle.WORKER_LOST)
+    state = reconcile.state(pg, queue_of(app), settings, "dead")
+    assert (state.status, state.row.error) == ("Failed", failures.WORKER_LOST)
 
 
 def test_a_lost_job_is_not_queued_again_for_ever(app, settings, pg):
@@ -128,7 +128,7 @@ def test_a_lost_job_is_not_queued_again_for_ever(app, settings, pg):
     for _ in range(settings.report_retries + 1):
         lifecycle.start(pg, "unlucky")  # each attempt's job was lost
     age(pg, "unlucky", minutes=2)
-    lifecycle.settle_stale(pg, queue_of(app), settings)
+    reconcile.settle_stale(pg, queue_of(app), settings)
     row = lifecycle.find(pg, "unlucky")
     assert row.status == "Failed" and row.error == "the report's job was lost from the queue after 3 attempts"
     assert queue_of(app).count == 0
@@ -137,7 +137,7 @@ def test_a_lost_job_is_not_queued_again_for_ever(app, settings, pg):
 def test_the_sweep_leaves_queued_and_running_reports_alone(client, app, settings, pg):
     waiting = trigger(client)
     age(pg, waiting, minutes=5)
-    assert lifecycle.settle_stale(pg, queue_of(app), settings) == 0
+    assert reconcile.settle_stale(pg, queue_of(app), settings) == 0
     assert lifecycle.find(pg, waiting).status == "Pending" and queue_of(app).job_ids == [waiting]
 
 
@@ -160,11 +160,11 @@ def test_history_pages_newest_first_on_both_databases(engine, redis_conn):
             lifecycle.fail(engine, redis_conn, f"r{n}", "no")
         else:
             lifecycle.complete(engine, redis_conn, f"r{n}", n, b"header\nrow\n")
-    first = lifecycle.history(engine, None, None, limit=2)
+    first = reconcile.history(engine, None, None, limit=2)
     assert [s.row.id for s in first] == ["r4", "r3"]
-    second = lifecycle.history(engine, None, None, limit=2, before=first[-1].row)
+    second = reconcile.history(engine, None, None, limit=2, before=first[-1].row)
     assert [s.row.id for s in second] == ["r2", "r1"]
-    assert [s.row.id for s in lifecycle.history(engine, None, None, status="Complete", limit=10)] == ["r4", "r2", "r0"]
+    assert [s.row.id for s in reconcile.history(engine, None, None, status="Complete", limit=10)] == ["r4", "r2", "r0"]
     newest = lifecycle.latest_routine(engine)
     assert (newest.id, newest.row_count, newest.attempts) == ("r4", 1, 1)
     assert newest.created_at.tzinfo is not None and newest.started_at <= newest.finished_at
@@ -185,7 +185,7 @@ def test_progress_never_leaves_a_fragment_of_a_lost_job_and_a_fragment_reads_as_
     redis_conn.hset(job.key, "meta", b"x")  # a fragment, as a racing writer once left
     assert fetch_jobs(queue_of(app), [report_id]) == [None]
     age(app.extensions["storemon"].engine, report_id, minutes=2)
-    assert lifecycle.state(app.extensions["storemon"].engine, queue_of(app), app.extensions["storemon"].settings,
+    assert reconcile.state(app.extensions["storemon"].engine, queue_of(app), app.extensions["storemon"].settings,
                          report_id).status == "Pending"
     assert queue_of(app).job_ids == [report_id]  # queued again, the fragment cleared
 

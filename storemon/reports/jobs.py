@@ -19,7 +19,7 @@ from sqlalchemy import Engine
 
 from ..database import engines
 from .. import logs
-from . import lifecycle
+from . import failures, lifecycle, reconcile, submission
 from ..config import Settings, load_settings
 from .queue import enqueue_parts, fetch_jobs, part_job_ids, redis_client, report_queue
 from . import shards
@@ -249,7 +249,7 @@ def join_parts(report_id: str, attempt: int, count: int, as_of_us: int) -> bytes
             completed = _retrying(report_id, deadline, lambda: _complete_parts(engine, redis, report_id, attempt,
                                                                                count, as_of_us))
         if completed is None:  # Redis lost a part, or a part's stored rows are gone
-            _retrying(report_id, deadline, lambda: lifecycle.replan(engine, queue, process_settings(), report_id, attempt))
+            _retrying(report_id, deadline, lambda: reconcile.replan(engine, queue, process_settings(), report_id, attempt))
             return b""
         delivered = _retrying(report_id, deadline, lambda: _delivered(engine, report_id, completed))
         csv = _retrying(report_id, deadline, lambda: lifecycle.csv_of(engine, report_id))
@@ -312,7 +312,7 @@ def _settle_failure(job: Job, connection, exc_type, exc_value, traceback, prefix
     if exc_type is not None and issubclass(exc_type, AlreadySettled):
         return  # the row is settled already; nothing to record
     kind = f"{exc_type.__module__}.{exc_type.__name__}" if exc_type is not None else "unknown"
-    reason = lifecycle.failure_reason(kind, str(exc_value or ""), job.timeout)
+    reason = failures.failure_reason(kind, str(exc_value or ""), job.timeout)
     if reason.startswith("the report could not be computed"):
         log.error("report %s: job %s failed", report_id, job.id, exc_info=(exc_type, exc_value, traceback))
     try:
@@ -336,14 +336,14 @@ def _queue():
 def scheduled_report() -> str:
     """The hourly report: a report as of the latest poll, made as POST /trigger_report makes one.
     (If Redis does not take its job, the row stays Pending and the sweep queues it again.)"""
-    report_id, _ = lifecycle.submit(process_engine(), _queue(), process_settings(), None, caller_retries=False)
+    report_id, _ = submission.submit(process_engine(), _queue(), process_settings(), None, caller_retries=False)
     log.info("scheduled report %s queued", report_id)
     return report_id
 
 
 def settle() -> int:
     """Settle or re-queue stale reports (the workers' maintenance does it too, less often when busy)."""
-    return lifecycle.settle_stale(process_engine(), _queue(), process_settings())
+    return reconcile.settle_stale(process_engine(), _queue(), process_settings())
 
 
 def apply_retention() -> dict:

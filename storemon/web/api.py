@@ -13,7 +13,7 @@ from redis.exceptions import RedisError
 from sqlalchemy.exc import SQLAlchemyError
 
 from ..database import engines, version
-from ..reports import lifecycle
+from ..reports import lifecycle, reconcile, submission
 from .services import current_services
 from ..timeparse import format_instant, parse_as_of
 
@@ -93,8 +93,8 @@ def trigger_report():
     if not allow_future and (problem := after_newest_poll(as_of_us)):
         abort(400, problem + ", or add allow_future=true to report on it anyway")
     try:
-        report_id, coalesced = lifecycle.submit(services.engine, services.queue, services.settings, as_of_us)
-    except lifecycle.QueueUnavailable:
+        report_id, coalesced = submission.submit(services.engine, services.queue, services.settings, as_of_us)
+    except submission.QueueUnavailable:
         abort(503, QUEUE_UNAVAILABLE)
     response = jsonify(report_id=report_id)
     response.status_code = 202
@@ -116,7 +116,7 @@ def get_report_by_query():
 def get_report(report_id: str):
     services = current_services()
     try:
-        state = (lifecycle.state(services.engine, services.queue, services.settings, report_id)
+        state = (reconcile.state(services.engine, services.queue, services.settings, report_id)
                  if REPORT_ID.fullmatch(report_id) else None)
     except RedisError:
         log.exception("could not read the job of report %s", report_id)
@@ -135,7 +135,7 @@ def _instant(moment) -> str | None:
     return None if moment is None else moment.isoformat().replace("+00:00", "Z")
 
 
-def _described(state: lifecycle.ReportState) -> dict:
+def _described(state: reconcile.ReportState) -> dict:
     row = state.row
     return {
         "report_id": row.id, "status": state.status, "progress": state.progress,
@@ -172,7 +172,7 @@ def report_history():
         if before is None:
             abort(404, f"before names no report: unknown report id {before_id!r}")
     try:
-        page = lifecycle.history(services.engine, services.queue, services.settings, status=status, limit=limit,
+        page = reconcile.history(services.engine, services.queue, services.settings, status=status, limit=limit,
                                before=before)
     except RedisError:
         log.exception("could not read the jobs of unsettled reports")

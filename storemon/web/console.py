@@ -14,7 +14,7 @@ from flask import Blueprint, abort, flash, redirect, render_template, request, s
 from redis.exceptions import RedisError
 
 from ..core.windows import WINDOWS
-from ..reports import lifecycle
+from ..reports import lifecycle, reconcile, submission
 from ..database import tokens
 from .services import current_services
 from .access import csrf_token
@@ -81,7 +81,7 @@ def fleet():
             abort(404, f"no Complete report has the id {chosen[:64]!r}; the recent reports below list those that do")
     summary = fleet_of(engine, shown.id) if shown else None
     try:
-        recent = lifecycle.history(engine, current_services().queue, current_services().settings, limit=RECENT)
+        recent = reconcile.history(engine, current_services().queue, current_services().settings, limit=RECENT)
     except RedisError:
         recent = None
     return render_template("fleet.html", shown=shown, latest=latest, summary=summary, recent=recent,
@@ -101,8 +101,8 @@ def trigger():
         return redirect(url_for("console.fleet"))
     services = current_services()
     try:
-        report_id, coalesced = lifecycle.submit(services.engine, services.queue, services.settings, as_of_us)
-    except lifecycle.QueueUnavailable:
+        report_id, coalesced = submission.submit(services.engine, services.queue, services.settings, as_of_us)
+    except submission.QueueUnavailable:
         flash("The report queue (Redis) is unavailable; try again shortly.", "error")
         return redirect(url_for("console.fleet"))
     flash(f"Report {report_id} {'was already queued' if coalesced else 'queued'}.", "info")
