@@ -217,8 +217,8 @@ def test_an_idle_worker_is_listed_again_soon_after_redis_comes_back_empty(stack,
 
     worker = stack.worker()
     queue = stack.app.extensions["storemon"].queue
-    wait_for(lambda: Worker.count(queue=queue) == 1, 10, "the worker to be listed")
-    time.sleep(5)  # waiting for work, in its blocking dequeue
+    wait_for(lambda: [w.get_state() for w in Worker.all(queue=queue)] == ["idle"], 10, "the worker to wait for work")
+    time.sleep(1)  # (then into its blocking dequeue)
     if restart == "restarted":
         stack.redis.stop()
         stack.redis.start()

@@ -49,6 +49,7 @@ def test_the_document_is_openapi_3_1_and_names_every_api_endpoint(live):
     assert set(document["paths"]) == {
         "/trigger_report", "/get_report", "/get_report/{report_id}", "/reports", "/reports/latest", "/polls",
         "/business_hours", "/timezones", "/stores", "/stores/{store_id}/timeline", "/health", "/metrics"}
+    assert set(document["paths"]["/stores"]) == {"get", "delete"}
 
 
 def test_schemathesis_finds_nothing_against_the_live_service(live, seeded, tmp_path):

@@ -65,14 +65,18 @@ def test_the_sample_data_can_leave_production_by_the_command_line(sqlite, tmp_pa
     assert storemon(sqlite, "stores", "retire").returncode == 2  # nothing named
 
 
-def test_the_admin_api_retires_a_store(client, pg, tmp_path):
+def test_the_admin_api_retires_stores(client, pg, tmp_path):
     two_stores(pg, tmp_path)
     made = {scope: tokens.create(pg, scope, [scope]) for scope in ("report", "admin")}
-    refused = client.delete("/stores/gone", headers={"Authorization": f"Bearer {made['report']}"})
+    admin = {"Authorization": f"Bearer {made['admin']}"}
+    refused = client.delete("/stores?store_id=gone", headers={"Authorization": f"Bearer {made['report']}"})
     assert refused.status_code == 403 and "needs the admin scope" in refused.get_json()["error"]
-    assert client.delete("/stores/gone").status_code == 401
-    done = client.delete("/stores/gone", headers={"Authorization": f"Bearer {made['admin']}"})
-    assert done.status_code == 200 and done.get_json() == {"store_id": "gone", "retired": True, "polls": 2}
-    again = client.delete("/stores/gone", headers={"Authorization": f"Bearer {made['admin']}"})
-    assert again.status_code == 404 and again.get_json()["error"] == "unknown store 'gone'"
+    assert client.delete("/stores?store_id=gone").status_code == 401
+    typo = client.delete("/stores?store_id=gone&store_id=typo%00", headers=admin)
+    assert typo.status_code == 404 and typo.get_json()["unknown_store_ids"] == ["typo\x00"]
+    assert client.delete("/stores", headers=admin).status_code == 400
+    done = client.delete("/stores?store_id=gone", headers=admin)
+    assert done.status_code == 200 and done.get_json() == {"retired": ["gone"], "stores": 1, "polls": 2}
+    again = client.delete("/stores?store_id=gone", headers=admin)
+    assert again.status_code == 404 and again.get_json()["error"].startswith("1 store id(s) name no store: 'gone'")
     assert [r[0] for r in rows(pg, "SELECT store_id FROM stores")] == ["kept"]

@@ -46,7 +46,8 @@ def retire(engine: Engine, store_ids: list[str], *, where_stored: list[str] = ()
     with engine.connect() as conn, conn.begin() as transaction:
         if is_postgres(conn):
             execute(conn, "SELECT pg_advisory_xact_lock(%s)", (WRITE_LOCK,))
-        with staged(conn, "retired_ids", [("store_id", "text", wanted)]):
+        storable = [s for s in wanted if "\x00" not in s]  # (no stored id holds a NUL: PostgreSQL text cannot)
+        with staged(conn, "retired_ids", [("store_id", "text", storable)]):
             keys = dict(fetch_all(conn, "SELECT s.store_id, s.id FROM stores s"
                                         " WHERE s.store_id IN (SELECT store_id FROM retired_ids)"))
         if missing := [s for s in dict.fromkeys(store_ids) if s not in keys]:

@@ -52,7 +52,7 @@ REPORT, INGEST, METRICS, DASHBOARD, ADMIN = "report", "ingest", "metrics", "dash
 NEEDS = {"api": REPORT, "stores": REPORT, "console": REPORT, "ingest": INGEST, "metrics": METRICS,
          "rq_dashboard": DASHBOARD, "dashboard_off": DASHBOARD}
 # Routes that change what every report says need an admin token, whatever their blueprint.
-ADMIN_ONLY = frozenset({"stores.retire_store"})
+ADMIN_ONLY = frozenset({"stores.retire_stores"})
 
 # Not rate-limited: the health check (probes), metrics (scrapers) and the dashboard (behind its own login).
 UNLIMITED = {"api.health", "static", "metrics.scrape"}

@@ -62,6 +62,8 @@ ERROR = {"type": "object", "required": ["error", "status"], "properties": {
     "status": {"type": "integer", "description": "The HTTP status, repeated"},
     "rejected": {"type": "array", "description": "Ingestion only: the first bad rows",
                  "items": {"$ref": "#/components/schemas/RejectedRow"}},
+    "unknown_store_ids": {"type": "array", "items": {"type": "string"},
+                          "description": "Ingestion with create=false, and retiring: the first 100 ids naming no store"},
 }}
 
 _ERRORS = {
@@ -186,7 +188,18 @@ def document() -> dict:
                                _query("limit", {"type": "integer", "minimum": 1, "maximum": 100, "default": 20},
                                       "At most this many")],
                 "responses": {"200": _json(_ref("StoreList"), "Matching stores, by id"),
-                              **_errors(400, *_REPORT_ERRORS)}}},
+                              **_errors(400, *_REPORT_ERRORS)}},
+                "delete": {
+                    "operationId": "retire_stores", "tags": ["stores"], "security": [{"bearer": []}],
+                    "summary": "Retire stores: each, with its hours, timezone and polls, deleted; all or none",
+                    "description": "Needs an admin token. Reports already made keep their rows; the next report "
+                                   "no longer lists the stores. An id naming no store retires nothing (404).",
+                    "parameters": [{"name": "store_id", "in": "query", "required": True, "style": "form",
+                                    "explode": True, "description": "A store to retire; repeat it for several",
+                                    "schema": {"type": "array", "items": STORE_ID, "minItems": 1, "maxItems": 1000},
+                                    "examples": {"one": {"value": ["a-store-that-closed"]}}}],
+                    "responses": {"200": _json(_ref("Retired"), "Retired"),
+                                  **_errors(400, 401, 403, 404, 429, 503)}}},
             "/stores/{store_id}/timeline": {"get": {
                 "operationId": "store_timeline", "tags": ["stores"], "security": REPORT_SECURITY,
                 "summary": "One store's sessions, segments and polls: why the report says what it says",
@@ -264,6 +277,9 @@ def _schemas() -> dict:
         "ReportPage": {"type": "object", "required": ["reports", "next"], "properties": {
             "reports": {"type": "array", "items": _ref("Report")},
             "next": {**nullable, "description": "The next page's URL, or null on the last"}}},
+        "Retired": {"type": "object", "required": ["retired", "stores", "polls"], "properties": {
+            "retired": {"type": "array", "items": {"type": "string"}}, "stores": {"type": "integer"},
+            "polls": {"type": "integer", "description": "Polls deleted with them"}}},
         "Ingested": {"type": "object", "required": ["rows_read", "new_polls", "stores", "rejected",
                                                     "rejected_count", "seconds"], "properties": {
             "rows_read": {"type": "integer"}, "new_polls": {"type": "integer"}, "stores": {"type": "integer"},

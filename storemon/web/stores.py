@@ -81,11 +81,18 @@ def search():
         for store_id, timezone in found])
 
 
-@stores.delete("/stores/<path:store_id>")
-def retire_store(store_id: str):
-    """Retire a store: it, its hours, timezone and polls deleted (an admin token)."""
+MAX_RETIRED = 1000  # stores one call may retire (the command line takes any number)
+
+
+@stores.delete("/stores")
+def retire_stores():
+    """Retire the stores ``?store_id=`` names (repeated for several): each, with its hours,
+    timezone and polls, deleted, all or none (an admin token)."""
+    store_ids = list(dict.fromkeys(request.args.getlist("store_id")))
+    if not store_ids or len(store_ids) > MAX_RETIRED:
+        abort(400, f"name 1 to {MAX_RETIRED} stores to retire: ?store_id=ID, repeated for several")
     try:
-        retired = store_records.retire(current_services().ingest_engine, [store_id])
-    except store_records.UnknownStores:
-        abort(404, f"unknown store {store_id[:64]!r}")
-    return jsonify(store_id=store_id, retired=True, polls=retired.polls)
+        retired = store_records.retire(current_services().ingest_engine, store_ids)
+    except store_records.UnknownStores as exc:
+        return jsonify(error=f"{exc}; nothing was retired", status=404, unknown_store_ids=exc.store_ids), 404
+    return jsonify(retired=store_ids, stores=retired.stores, polls=retired.polls)
