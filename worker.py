@@ -157,14 +157,17 @@ def _worker_class():
 def build_worker(settings: Settings, worker_class=None):
     import numpy  # noqa: F401  (preloaded for the forks)
 
-    from storemon.database.engines import database_id
-    from storemon.reports import jobs
+    from storemon.database.engines import database_id, make_engine
     from storemon.reports.queue import redis_client, report_queue
 
     redis = redis_client(settings.redis_url)
     worker_class = worker_class or _worker_class()
     # the queue of this database's reports only: a worker never takes another database's jobs
-    queue = report_queue(redis, settings, database_id(jobs.process_engine()))
+    engine = make_engine(settings.database_url, connect_timeout_s=10, statement_timeout_s=30)
+    try:
+        queue = report_queue(redis, settings, database_id(engine))
+    finally:
+        engine.dispose()
     return worker_class([queue], connection=redis, worker_ttl=WORKER_TTL,
                         maintenance_interval=MAINTENANCE_INTERVAL, job_monitoring_interval=JOB_MONITORING_INTERVAL)
 

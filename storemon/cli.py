@@ -109,22 +109,31 @@ def cli(ctx: click.Context) -> None:
 
 
 @cli.command("init-db")
-def init_db() -> None:
+@click.option("--new-identity", is_flag=True,
+              help="Give the database a new identity, so its reports go on a queue of their own: for a copy "
+                   "(a restored backup) used beside the database it was copied from, on the same Redis.")
+def init_db(new_identity: bool) -> None:
     """Create the database if it is missing, then create the schema or upgrade it to the
-    newest migration (safe to run again)."""
-    from .database.engines import create_database_if_missing, upgrade
+    newest migration (safe to run again), and say which queue its reports go on."""
+    from .database.engines import create_database_if_missing, database_id, renew_database_id, upgrade
+    from .reports.queue import queue_name
 
-    with _database(_settings().database_url, check=False) as engine:
+    settings = _settings()
+    with _database(settings.database_url, check=False) as engine:
         where = engine.url.render_as_string(hide_password=True)
         if create_database_if_missing(engine):
             click.echo(f"created the database {where}")
         before, after = upgrade(engine)
-    if before is None:
-        click.echo(f"created the schema (revision {after}) in {where}")
-    elif before != after:
-        click.echo(f"upgraded the schema from revision {before} to {after} in {where}")
-    else:
-        click.echo(f"the schema is already up to date (revision {after}) in {where}")
+        if before is None:
+            click.echo(f"created the schema (revision {after}) in {where}")
+        elif before != after:
+            click.echo(f"upgraded the schema from revision {before} to {after} in {where}")
+        else:
+            click.echo(f"the schema is already up to date (revision {after}) in {where}")
+        if new_identity:
+            renew_database_id(engine)
+            click.echo("gave the database a new identity: restart its web, worker and clock processes")
+        click.echo(f"its reports go on the RQ queue {queue_name(settings, database_id(engine))}")
 
 
 def _load(engine, directory: Path, skip_bad: bool) -> None:
@@ -148,7 +157,7 @@ def _load(engine, directory: Path, skip_bad: bool) -> None:
         for rejected in summary.rejected[:5]:
             click.echo(f"  {rejected}", err=True)
     click.echo(f"loaded {', '.join(summary.files)}: {summary.rows_read} rows read, {summary.new_polls} new polls, "
-               f"{summary.stores} stores, {summary.seconds:.1f} s")
+               f"{summary.stores} stores ({summary.new_stores} new), {summary.seconds:.1f} s")
 
 
 @cli.command("load")
@@ -329,9 +338,13 @@ def stores_retire(store_ids: tuple[str, ...], directory: Path | None, yes: bool)
         except UnknownStores as exc:
             raise click.ClickException(f"{exc}; nothing was retired") from None
     passed_over = f" ({retired.unknown:,} store(s) named in {directory} are not stored)" if retired.unknown else ""
+    if not retired.stores:
+        click.echo(f"nothing to retire: none of these stores is stored{passed_over}")
+        return
     if not yes:
         click.echo(f"would retire {retired.stores:,} store(s) with {retired.polls:,} polls, their hours and "
-                   f"timezones{passed_over}; run again with --yes to do it")
+                   f"timezones{passed_over}: {', '.join(retired.first_ids)}{' ...' if retired.stores > 5 else ''}; "
+                   "run again with --yes to do it")
         return
     click.echo(f"retired {retired.stores:,} store(s) with {retired.polls:,} polls, their hours and "
                f"timezones{passed_over}")
@@ -346,7 +359,11 @@ def serve(host: str) -> None:
 
     settings = _settings()
     configure_logging(settings)
-    run(settings, host)
+    try:
+        run(settings, host)
+    except OSError as exc:  # (the port is taken, or the address is not this machine's)
+        raise click.ClickException(f"cannot listen on {host}:{settings.port}: {exc.strerror or exc}; "
+                                   "is another web process running? PORT sets another port") from None
 
 
 @cli.command("clock")

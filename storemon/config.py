@@ -123,7 +123,7 @@ def setting(env: str, default, read: Reader = _text, **options):
 class Settings:
     database_url: str = setting("DATABASE_URL", DEFAULT_DATABASE_URL, _database_url)
     redis_url: str = setting("REDIS_URL", DEFAULT_REDIS_URL, _redis_url)
-    queue_name: str = setting("RQ_QUEUE", "reports")
+    queue_prefix: str = setting("RQ_QUEUE", "reports")  # the report queue is this, a dot and the database's id
     report_job_timeout: int = setting("REPORT_JOB_TIMEOUT", 600, _int)
     report_result_ttl: int = setting("REPORT_RESULT_TTL", 3600, _int)
     report_failure_ttl: int = setting("REPORT_FAILURE_TTL", 7 * 24 * 3600, _int)

@@ -5,51 +5,29 @@ An unreachable service is an error, never a skip.
 
 from __future__ import annotations
 
-import os
 
-import psycopg
 import pytest
 from sqlalchemy import text
-from sqlalchemy.engine import make_url
 
-from storemon.config import normalise_database_url
 from storemon.database.engines import make_engine, upgrade
 
-TEST_DATABASE_URL = normalise_database_url(
-    os.environ.get("TEST_DATABASE_URL", "postgresql://root@127.0.0.1:5432/storemon_test"))
-TEST_REDIS_URL = os.environ.get("TEST_REDIS_URL", "redis://127.0.0.1:6379/15")
-TABLES = "stores, business_hours, poll_days, reports, api_tokens, data_version"
-
-
-def _create_database(url: str) -> None:
-    parsed = make_url(url)
-    admin = parsed.set(drivername="postgresql", database="postgres").render_as_string(hide_password=False)
-    with psycopg.connect(admin, autocommit=True) as conn:
-        if not conn.execute("SELECT 1 FROM pg_database WHERE datname = %s", (parsed.database,)).fetchone():
-            conn.execute(f'CREATE DATABASE "{parsed.database}"')
-
+from .helpers import TEST_DATABASE_URL, TEST_REDIS_URL, create_database, truncate
 
 @pytest.fixture(scope="session")
 def pg_engine():
-    _create_database(TEST_DATABASE_URL)
+    create_database(TEST_DATABASE_URL)
     engine = make_engine(TEST_DATABASE_URL)
     upgrade(engine)
     yield engine
     engine.dispose()
 
 
-def truncate(engine) -> None:
-    with engine.begin() as conn:
-        conn.execute(text(f"TRUNCATE {TABLES} RESTART IDENTITY CASCADE"))
-
-
 @pytest.fixture
 def pg(pg_engine):
-    """The PostgreSQL test database, emptied after the test (not rolled back: other
-    processes such as the worker must see committed rows)."""
+    """The PostgreSQL test database, emptied before the test (not rolled back: other processes
+    such as the worker must see committed rows; whatever a test leaves, the next one empties)."""
     truncate(pg_engine)
-    yield pg_engine
-    truncate(pg_engine)
+    return pg_engine
 
 
 @pytest.fixture

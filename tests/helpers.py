@@ -1,26 +1,62 @@
-"""Small builders shared by the tests."""
+"""What the tests share: the test databases, builders of inputs, and the API and command line
+run in this process."""
 
 from __future__ import annotations
 
 import gzip
+import itertools
 import os
+import random
 import subprocess
 import sys
-from dataclasses import dataclass
-import itertools
-import random
 import time
+from dataclasses import dataclass
 from pathlib import Path
 
+import psycopg
 from click.testing import CliRunner
 from rq import Queue
 from rq.worker import SimpleWorker
 from sqlalchemy import text
+from sqlalchemy.engine import make_url
 
 from storemon.cli import cli
-from storemon.config import PROJECT_ROOT
+from storemon.config import PROJECT_ROOT, normalise_database_url
 from storemon.reports.build import build_report
 from storemon.timeparse import format_instant, parse_instant
+
+
+# --- the test databases: PostgreSQL and Redis as .ci/run starts them ---
+
+# pytest-xdist runs the tests in processes gw0, gw1, ...: each has a database and a Redis
+# database of its own (storemon_test_gw1, Redis 14), so they never see each other's data.
+_WORKER = int(os.environ.get("PYTEST_XDIST_WORKER", "gw0").removeprefix("gw"))
+
+
+def _of_this_worker(url: str, redis: bool = False) -> str:
+    base, _, last = url.rpartition("/")
+    if redis:
+        return f"{base}/{int(last or 0) - _WORKER}"
+    return url if _WORKER == 0 else f"{base}/{last}_gw{_WORKER}"
+
+
+TEST_DATABASE_URL = normalise_database_url(_of_this_worker(
+    os.environ.get("TEST_DATABASE_URL", "postgresql://root@127.0.0.1:5432/storemon_test")))
+TEST_REDIS_URL = _of_this_worker(os.environ.get("TEST_REDIS_URL", "redis://127.0.0.1:6379/15"), redis=True)
+TABLES = "stores, business_hours, poll_days, reports, api_tokens, data_version"
+
+
+def create_database(url: str) -> None:
+    parsed = make_url(url)
+    admin = parsed.set(drivername="postgresql", database="postgres").render_as_string(hide_password=False)
+    with psycopg.connect(admin, autocommit=True) as conn:
+        if not conn.execute("SELECT 1 FROM pg_database WHERE datname = %s", (parsed.database,)).fetchone():
+            conn.execute(f'CREATE DATABASE "{parsed.database}"')
+
+
+def truncate(engine) -> None:
+    with engine.begin() as conn:
+        conn.execute(text(f"TRUNCATE {TABLES} RESTART IDENTITY CASCADE"))
 
 
 def write_csv(directory: Path, name: str, lines: list[str], *, gz: bool = False, bom: bool = False,
@@ -152,14 +188,11 @@ def wait_for_csv(client, report_id: str, timeout_s: float = 60) -> bytes:
 SEED = PROJECT_ROOT / "seed"
 
 
-
 AS_OF = "2023-01-25T12:00:00Z"
-
 
 
 def queue_of(app) -> Queue:
     return app.extensions["storemon"].queue
-
 
 
 def run_jobs(app) -> None:
@@ -168,12 +201,10 @@ def run_jobs(app) -> None:
     SimpleWorker([services.queue], connection=services.redis).work(burst=True)
 
 
-
 def trigger(client, **kw) -> str:
     response = client.post("/trigger_report", **kw)
     assert response.status_code == 202, response.get_json()
     return response.get_json()["report_id"]
-
 
 
 def latest_poll(engine) -> int:
@@ -183,10 +214,8 @@ def latest_poll(engine) -> int:
         return latest_poll_us(conn)
 
 
-
 def expected_csv(pg, as_of: str | None = None) -> bytes:
     return build_report(pg, parse_instant(as_of) if as_of else None)[1]
-
 
 
 def age(engine, report_id: str, minutes: int) -> None:
@@ -196,24 +225,19 @@ def age(engine, report_id: str, minutes: int) -> None:
                           " WHERE id = :id"), {"id": report_id})
 
 
-
 HEADER = "store_id,status,timestamp_utc"
-
 
 
 POLLS = [("s1", "active", "2023-01-25 10:00:00.5 UTC"), ("s2", "inactive", "2023-01-25 10:01:00 UTC"),
          ("s1", "active", "2023-01-25 11:00:00 UTC")]
 
 
-
 def csv_body(*lines: str) -> bytes:
     return ("\n".join(lines) + "\n").encode()
 
 
-
 def polls_body(polls=POLLS) -> bytes:
     return csv_body(HEADER, *(",".join(p) for p in polls))
-
 
 
 def send(client, token, path="/polls", body=b"", *, method="post", content_type="text/csv", gzipped=False,
@@ -223,7 +247,6 @@ def send(client, token, path="/polls", body=b"", *, method="post", content_type=
         headers["Content-Encoding"] = "gzip"
         body = gzip.compress(body)
     return getattr(client, method)(path, data=body, headers=headers, **kw)
-
 
 
 # --- the command line ---

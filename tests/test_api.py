@@ -290,14 +290,14 @@ def scratch_database():
     """An empty PostgreSQL database of its own, dropped afterwards."""
     import psycopg
 
-    from .conftest import TEST_DATABASE_URL, _create_database
+    from .helpers import TEST_DATABASE_URL, create_database
 
     scratch = TEST_DATABASE_URL.rsplit("/", 1)[1] + "_scratch"
     url = TEST_DATABASE_URL.rsplit("/", 1)[0] + "/" + scratch
     admin = url.replace("postgresql+psycopg://", "postgresql://").rsplit("/", 1)[0] + "/postgres"
     with psycopg.connect(admin, autocommit=True) as conn:
         conn.execute(f"DROP DATABASE IF EXISTS {scratch} WITH (FORCE)")
-    _create_database(url)
+    create_database(url)
     yield url
     with psycopg.connect(admin, autocommit=True) as conn:
         conn.execute(f"DROP DATABASE IF EXISTS {scratch} WITH (FORCE)")
@@ -525,7 +525,7 @@ def test_a_shutdown_signal_while_the_worker_prepares_stops_it(app, monkeypatch):
             idle.run_maintenance_tasks()
 
 
-def test_a_worker_never_takes_the_jobs_of_another_database(client, app, seeded, settings, monkeypatch, tmp_path):
+def test_a_worker_never_takes_the_jobs_of_another_database(client, app, seeded, settings, tmp_path):
     """A demo left running beside production, on the same Redis and RQ_QUEUE: each worker
     listens on its own database's queue, so production's report waits for production's worker
     instead of failing in the demo's ("no report ... in the database")."""
@@ -533,23 +533,18 @@ def test_a_worker_never_takes_the_jobs_of_another_database(client, app, seeded, 
 
     import worker
     from storemon.database.engines import make_engine, upgrade
-    from storemon.reports import jobs
 
     demo_url = f"sqlite:///{tmp_path / 'demo.db'}"
     upgrade(make_engine(demo_url))
     report_id = trigger(client)
-    monkeypatch.setenv("DATABASE_URL", demo_url)  # the demo worker's process
-    jobs.reset_engine()
     demo_worker = worker.build_worker(replace(settings, database_url=demo_url), worker_class=SimpleWorker)
     try:
         assert demo_worker.queues[0].name != queue_of(app).name
-        assert demo_worker.queues[0].name.startswith(settings.queue_name + ".")
+        assert demo_worker.queues[0].name.startswith(settings.queue_prefix + ".")
         demo_worker.work(burst=True)
     finally:
         demo_worker.connection.close()
     assert client.get(f"/get_report/{report_id}").get_json()["status"] == "Pending"
     assert queue_of(app).job_ids == [report_id]
-    monkeypatch.setenv("DATABASE_URL", settings.database_url)
-    jobs.reset_engine()
     run_jobs(app)
     assert client.get(f"/get_report/{report_id}").headers["X-Report-Status"] == "Complete"

@@ -18,7 +18,7 @@ import pytest
 from storemon.config import PROJECT_ROOT
 from storemon.database.loader import load_directory
 
-from .conftest import TEST_DATABASE_URL, TEST_REDIS_URL
+from .helpers import TEST_DATABASE_URL, TEST_REDIS_URL
 from .helpers import hours_csv, polls_csv, timezones_csv
 from .services import WebProcess, WorkerProcess, wait_for
 

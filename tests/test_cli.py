@@ -16,6 +16,7 @@ from storemon.config import PROJECT_ROOT
 
 from .helpers import SEED, hours_csv, poll_count, polls_csv, run_cli, storemon, timezones_csv
 
+
 def test_a_bad_line_exits_non_zero_naming_the_line_and_loads_nothing(engine, tmp_path):
     polls_csv(tmp_path, [("s1", "active", "2023-01-22 10:00:00 UTC"), ("s1", "up", "2023-01-22 11:00:00 UTC")])
     done = storemon(engine, "load", str(tmp_path))
@@ -101,7 +102,7 @@ def test_demo_keeps_each_dataset_in_a_fresh_database_of_its_own(tmp_path):
 @pytest.mark.parametrize("command, url", [
     *[(command, "postgresql://root@127.0.0.1:1/nowhere") for command in (["init-db"], ["load", str(SEED / "2023-01")],
                                                                           ["report"])],
-    # (init-db creates a missing database: tests/test_cli.py's race and the role test below)
+    # (init-db creates a missing database: the race test and the role test below)
     *[(command, "postgresql://root@127.0.0.1:5432/no_such_db") for command in (["load", str(SEED / "2023-01")],
                                                                                 ["report"])]])
 def test_an_unreachable_or_missing_database_is_one_line(command, url):
@@ -112,10 +113,15 @@ def test_an_unreachable_or_missing_database_is_one_line(command, url):
     assert "Traceback" not in done.stderr
 
 
+def test_init_db_on_an_unreachable_server_says_so_not_createdb():
+    done = run_cli("init-db", DATABASE_URL="postgresql://root@127.0.0.1:1/nowhere")
+    assert done.returncode == 1 and "createdb" not in done.stderr and "Connection refused" in done.stderr, done.stderr
+
+
 def test_init_db_says_the_createdb_command_when_it_may_not_create_the_database():
     import psycopg
 
-    from .conftest import TEST_DATABASE_URL
+    from .helpers import TEST_DATABASE_URL
 
     base, name = TEST_DATABASE_URL.replace("postgresql+psycopg://", "postgresql://").rsplit("/", 1)
     role, missing = f"{name}_nocreate", f"{name}_missing"
@@ -169,7 +175,7 @@ def test_init_db_runs_at_once_on_an_empty_database_create_the_schema_once(exists
     database that does not exist is created first, once, however many init-db run."""
     import psycopg
 
-    from .conftest import TEST_DATABASE_URL
+    from .helpers import TEST_DATABASE_URL
 
     base, name = TEST_DATABASE_URL.replace("postgresql+psycopg://", "postgresql://").rsplit("/", 1)
     race = f"{name}_race"
@@ -269,6 +275,13 @@ def test_init_db_says_what_it_did_and_can_run_again(tmp_path):
     assert first.stdout.startswith(f"created the schema (revision {head_revision()}) in sqlite:///")
     again = storemon(engine, "init-db")
     assert again.stdout.startswith(f"the schema is already up to date (revision {head_revision()})")
+    queue = again.stdout.splitlines()[-1]
+    assert queue.startswith("its reports go on the RQ queue reports.") and queue in first.stdout
+    # a copy used beside its original takes an identity, and so a queue, of its own
+    renewed = storemon(engine, "init-db", "--new-identity")
+    assert "gave the database a new identity" in renewed.stdout
+    assert renewed.stdout.splitlines()[-1] != queue
+    assert storemon(engine, "init-db").stdout.splitlines()[-1] == renewed.stdout.splitlines()[-1]
 
 
 def test_two_overlapping_loads_at_once_both_land_and_duplicate_nothing(engine, tmp_path):
@@ -305,3 +318,15 @@ def test_tokens_from_the_command_line(sqlite):
     listed = storemon(sqlite, "token", "list").stdout.splitlines()
     assert len(listed) == 2 and listed[1].split()[:2] == ["poller", "report"] and listed[1].split()[-1] == "-"
     assert storemon(sqlite, "token", "create", "x", "--scope", "root").returncode == 2
+
+
+def test_serve_on_a_port_in_use_is_one_line(tmp_path):
+    import socket
+
+    with socket.socket() as taken:
+        taken.bind(("127.0.0.1", 0))
+        taken.listen()
+        port = taken.getsockname()[1]
+        done = run_cli("serve", "--host=127.0.0.1", PORT=str(port), DATABASE_URL=f"sqlite:///{tmp_path / 'x.db'}")
+    assert done.returncode == 1 and "Traceback" not in done.stderr, done.stderr
+    assert done.stderr.strip().splitlines()[-1].startswith(f"Error: cannot listen on 127.0.0.1:{port}: ")

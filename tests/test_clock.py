@@ -33,7 +33,7 @@ def settle_jobs(queue) -> int:
 
 
 def test_two_clocks_enqueue_each_schedule_once_and_the_second_takes_over(app, settings, tmp_path):
-    env = {"DATABASE_URL": settings.database_url, "REDIS_URL": settings.redis_url, "RQ_QUEUE": settings.queue_name,
+    env = {"DATABASE_URL": settings.database_url, "REDIS_URL": settings.redis_url, "RQ_QUEUE": settings.queue_prefix,
            "SETTLE_EVERY": "1", "REPORT_SCHEDULE": "", "RETENTION_SCHEDULE": ""}
     logs = [tmp_path / "a.log", tmp_path / "b.log"]
     outputs = [open(log, "wb") for log in logs]
@@ -87,6 +87,37 @@ def test_a_bad_schedule_is_one_line(tmp_path):
                                    "such as '5 * * * *', or empty, got 'every hour'")
 
 
+def test_each_database_has_a_clock_of_its_own(settings, tmp_path):
+    """The lease is the database's: a clock for a demo database beside production's both run."""
+    from storemon.database.engines import make_engine, upgrade
+
+    other_url = f"sqlite:///{tmp_path / 'other.db'}"
+    upgrade(make_engine(other_url))
+    env = {"REDIS_URL": settings.redis_url, "RQ_QUEUE": settings.queue_prefix, "SETTLE_EVERY": "3600",
+           "REPORT_SCHEDULE": "", "RETENTION_SCHEDULE": ""}
+    logs = [tmp_path / "production.log", tmp_path / "demo.log"]
+    outputs = [open(log, "wb") for log in logs]
+    clocks = [clock({**env, "DATABASE_URL": url}, out) for url, out in zip((settings.database_url, other_url), outputs)]
+    try:
+        for log in logs:
+            wait_for(lambda log=log: "this clock holds the lease" in log.read_text(), 30, f"the lease in {log.name}")
+    finally:
+        for c in clocks:
+            c.send_signal(signal.SIGTERM)
+            c.wait(timeout=30)
+        for out in outputs:
+            out.close()
+
+
+def test_a_clock_on_a_database_without_the_schema_says_so_in_one_line(tmp_path):
+    done = subprocess.run([sys.executable, "-m", "storemon", "clock"], cwd=PROJECT_ROOT, capture_output=True,
+                          text=True, timeout=60,
+                          env={**os.environ, "DATABASE_URL": f"sqlite:///{tmp_path / 'empty.db'}", "LOG_LEVEL": "ERROR"})
+    assert done.returncode == 1
+    assert done.stderr.strip().splitlines()[-1] == ("the database has no storemon schema; "
+                                                    "run `python -m storemon init-db`")
+
+
 def scheduled_reports(queue) -> int:
     return sum(1 for job in Job.fetch_many(queue.job_ids, connection=queue.connection)
                if job is not None and job.func_name == "storemon.reports.jobs.scheduled_report")
@@ -106,7 +137,7 @@ def test_a_clock_taking_over_makes_up_a_run_missed_meanwhile_once(app, settings,
         due -= timedelta(hours=1)
     history = get_cron_job_history_key(schedule_name("hourly report", database_id(app.extensions["storemon"].engine)))
     queue.connection.zadd(history, {"an-earlier-run": (due - timedelta(hours=1)).timestamp() + 0.5})
-    env = {"DATABASE_URL": settings.database_url, "REDIS_URL": settings.redis_url, "RQ_QUEUE": settings.queue_name,
+    env = {"DATABASE_URL": settings.database_url, "REDIS_URL": settings.redis_url, "RQ_QUEUE": settings.queue_prefix,
            "REPORT_SCHEDULE": "5 * * * *", "RETENTION_SCHEDULE": "", "SETTLE_EVERY": "3600"}
     for turn in range(2):  # a clock, then the one that takes over from it
         with open(tmp_path / f"clock-{turn}.log", "wb") as out:

@@ -128,6 +128,9 @@ def test_the_console_refuses_an_as_of_after_the_newest_poll(client, app, seeded)
                        follow_redirects=True)
     assert "Not queued: as_of 2030-01-01T00:00:00Z is after the newest poll" in sent.text
     assert client.get("/reports").get_json()["reports"] == []
+    wanted = client.post("/console/trigger", data={"as_of": "2030-01-01T00:00:00Z", "allow_future": "true",
+                                                   "csrf": token})
+    assert wanted.status_code == 302 and len(client.get("/reports").get_json()["reports"]) == 1
 
 
 def csrf_of(page: bytes) -> str:

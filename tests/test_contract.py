@@ -20,7 +20,7 @@ from sqlalchemy import text
 from storemon.database import tokens
 from storemon.config import PROJECT_ROOT
 
-from .conftest import TEST_DATABASE_URL, TEST_REDIS_URL
+from .helpers import TEST_DATABASE_URL, TEST_REDIS_URL
 from .services import WebProcess, WorkerProcess
 
 pytestmark = pytest.mark.slow

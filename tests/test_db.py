@@ -43,7 +43,7 @@ def test_an_unreachable_server_is_transient_and_described_in_one_line():
 
 
 def test_a_statement_over_the_timeout_is_stopped_and_not_transient(pg_engine):
-    from .conftest import TEST_DATABASE_URL
+    from .helpers import TEST_DATABASE_URL
 
     engine = make_engine(TEST_DATABASE_URL, statement_timeout_s=1)
     try:

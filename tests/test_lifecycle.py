@@ -199,7 +199,7 @@ def test_a_job_an_older_version_queued_on_the_shared_queue_is_moved_to_its_datab
     queue = queue_of(app)
     job = queue.fetch_job(report_id)
     queue.remove(job)
-    legacy = Queue(settings.queue_name, connection=queue.connection)
+    legacy = Queue(settings.queue_prefix, connection=queue.connection)
     legacy.enqueue_job(job)  # where a web process of the older version put it
     assert (queue.count, legacy.job_ids) == (0, [report_id])
     assert client.get(f"/get_report/{report_id}").get_json()["status"] == "Pending"

@@ -87,3 +87,35 @@ def test_metrics_answer_and_say_so_when_redis_does_not(make_app):
     assert found[("storemon_dependency_up", (("dependency", "redis"),))] == 0
     assert found[("storemon_dependency_up", (("dependency", "database"),))] == 1
     assert ("storemon_workers", ()) not in found
+
+
+def test_metrics_with_the_database_down_blame_the_database_not_redis(make_app):
+    """Redis' figures are kept under the database's identity: a web process that never read it
+    (the database was down from the start) says the database is down, and Redis up."""
+    client = make_app(database_url="postgresql+psycopg://root@127.0.0.1:1/nowhere").test_client()
+    found = samples(client.get("/metrics", headers=BASIC))
+    assert found[("storemon_dependency_up", (("dependency", "database"),))] == 0
+    assert found[("storemon_dependency_up", (("dependency", "redis"),))] == 1
+
+
+def test_the_newest_report_age_is_the_routine_reports(client, app, seeded):
+    """An ad-hoc report must not hide a clock that stopped making the routine ones."""
+    trigger(client, json={"as_of": "2023-01-24T00:00:00Z"})
+    run_jobs(app)
+    found = samples(client.get("/metrics", headers=BASIC))
+    assert ("storemon_newest_report_age_seconds", ()) not in found
+    trigger(client)
+    run_jobs(app)
+    assert 0 <= samples(client.get("/metrics", headers=BASIC))[("storemon_newest_report_age_seconds", ())] < 60
+
+
+def test_tallies_are_kept_per_database(client, app, make_app, tmp_path):
+    """Two deployments sharing one Redis (a demo beside production) never count each other's reports."""
+    from storemon.database.engines import make_engine, upgrade
+
+    other_url = f"sqlite:///{tmp_path / 'other.db'}"
+    upgrade(make_engine(other_url))
+    other = make_app(database_url=other_url).test_client()
+    trigger(client)
+    assert samples(client.get("/metrics", headers=BASIC))[("storemon_reports_triggered_total", ())] == 1
+    assert samples(other.get("/metrics", headers=BASIC))[("storemon_reports_triggered_total", ())] == 0

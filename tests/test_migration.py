@@ -13,7 +13,7 @@ from storemon.database.engines import alembic_config, make_engine
 from storemon.database.queries import latest_poll_us
 from storemon.reports.build import build_report
 
-from .conftest import TEST_DATABASE_URL
+from .helpers import TEST_DATABASE_URL
 from .helpers import HOUR_US, START, Loads, base_data, rows, stored_polls, sweep
 
 # PostgreSQL: a database of this test's own beside the test database, made and dropped here.

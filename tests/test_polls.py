@@ -15,7 +15,7 @@ from storemon.database.loader import load_directory
 from storemon.reports.build import build_report
 from storemon.timeparse import format_instant, parse_instant
 
-from .conftest import truncate
+from .helpers import truncate
 from .helpers import HOUR_US, START, Loads, base_data, poll_count, polls_csv, rows, stored_polls, sweep
 
 T = parse_instant("2023-01-22T10:00:00Z")

@@ -14,7 +14,7 @@ from storemon.database.engines import make_engine, upgrade
 from storemon.reports.build import build_report
 from storemon.timeparse import format_instant
 
-from .conftest import TEST_DATABASE_URL
+from .helpers import TEST_DATABASE_URL
 from .helpers import HOUR_US, START, STORES, Loads, base_data, sweep, wait_for_csv
 from .services import WorkerProcess, wait_for
 
@@ -55,7 +55,7 @@ def test_a_database_restored_then_loaded_differently_reports_what_it_holds(make_
     app = make_app(database_url=RESTORE.render_as_string(hide_password=False))
     settings = app.extensions["storemon"].settings
     worker = WorkerProcess({"DATABASE_URL": settings.database_url, "REDIS_URL": settings.redis_url,
-                            "RQ_QUEUE": settings.queue_name}, tmp_path / "worker.log")
+                            "RQ_QUEUE": settings.queue_prefix}, tmp_path / "worker.log")
     try:
         wait_for(lambda: "Listening on" in worker.output() or not worker.alive(), 60, "the worker to start")
         client = app.test_client()

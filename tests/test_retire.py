@@ -28,9 +28,9 @@ def test_a_retired_store_leaves_with_its_hours_and_polls(engine, tmp_path):
     two_stores(engine, tmp_path)
     with engine.connect() as conn:
         assert latest_poll_us(conn) == parse_instant(LAST_OF_GONE)
-    assert retire(engine, ["gone"], dry_run=True) == Retired(1, 2)  # says what would go...
+    assert retire(engine, ["gone"], dry_run=True) == Retired(1, 2, first_ids=("gone",))  # says what would go...
     assert len(stored_polls(engine)) == 3  # ...and deletes nothing
-    assert retire(engine, ["gone"]) == Retired(1, 2)
+    assert retire(engine, ["gone"]) == Retired(1, 2, first_ids=("gone",))
     assert [r[0] for r in rows(engine, "SELECT store_id FROM stores")] == ["kept"]
     assert {r[0] for r in stored_polls(engine)} == {"kept"}
     assert rows(engine, "SELECT count(*) FROM business_hours") == [(1,)]
@@ -46,7 +46,7 @@ def test_an_unknown_store_id_retires_nothing(engine, tmp_path):
         retire(engine, ["gone", "typo"])
     assert len(stored_polls(engine)) == 3
     # ids read from data files may name stores that are not stored: those are counted, not refused
-    assert retire(engine, [], where_stored=["gone", "never-loaded"]) == Retired(1, 2, unknown=1)
+    assert retire(engine, [], where_stored=["gone", "never-loaded"]) == Retired(1, 2, 1, ("gone",))
 
 
 def test_the_sample_data_can_leave_production_by_the_command_line(sqlite, tmp_path):
@@ -60,6 +60,8 @@ def test_the_sample_data_can_leave_production_by_the_command_line(sqlite, tmp_pa
     done = storemon(sqlite, "stores", "retire", "--in", str(SEED / "2024-10"), "--yes")
     assert done.returncode == 0 and done.stdout.startswith(f"retired {stores_before - 1:,} store(s) with 1,000 polls")
     assert rows(sqlite, "SELECT store_id FROM stores") == [("production-store",)]
+    again = storemon(sqlite, "stores", "retire", "--in", str(SEED / "2024-10"))
+    assert again.stdout.startswith("nothing to retire: none of these stores is stored")
     typo = storemon(sqlite, "stores", "retire", "production-stor", "--yes")
     assert typo.returncode == 1 and "name no store: 'production-stor'; nothing was retired" in typo.stderr
     assert storemon(sqlite, "stores", "retire").returncode == 2  # nothing named

@@ -13,7 +13,7 @@ import pytest
 
 from storemon.database import tokens
 
-from .conftest import TEST_DATABASE_URL, TEST_REDIS_URL
+from .helpers import TEST_DATABASE_URL, TEST_REDIS_URL
 from .services import WebProcess
 
 pytestmark = pytest.mark.slow
@@ -112,3 +112,4 @@ def test_behind_one_proxy_each_client_has_its_own_rate_limit(web_env, tmp_path):
         proxy.shutdown()
         proxy.server_close()
         web.stop()
+

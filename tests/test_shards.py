@@ -39,7 +39,7 @@ def workers(settings, tmp_path):
 
     def start(count: int = 2, root=None, **env) -> list[WorkerProcess]:
         environ = {"DATABASE_URL": settings.database_url, "REDIS_URL": settings.redis_url,
-                   "RQ_QUEUE": settings.queue_name, "REPORT_SHARD_STORES": str(PART_STORES),
+                   "RQ_QUEUE": settings.queue_prefix, "REPORT_SHARD_STORES": str(PART_STORES),
                    "LOG_LEVEL": "DEBUG", **env}
         for _ in range(count):
             worker = WorkerProcess(environ, tmp_path / f"worker-{len(started)}.log", *([root] if root else []))

@@ -1,8 +1,8 @@
 """The report's windows and its columns, defined once.
 
 The core computes each window, the CSV writes its columns in their units, and the console,
-the OpenAPI document and the fleet's summary read them by name from here, so a new window or
-column is one line.
+the OpenAPI document and the fleet's summary read them by name from here: a new window or
+column starts here (a window longer than the 8-day lookback would need a longer lookback too).
 """
 
 from __future__ import annotations
@@ -28,7 +28,7 @@ class Window:
 WINDOWS = (Window("last_hour", HOUR_US, "minutes", 60 * US, "Last hour"),
            Window("last_day", DAY_US, "hours", HOUR_US, "Last day"),
            Window("last_week", WEEK_US, "hours", HOUR_US, "Last week"))
-WEEK = len(WINDOWS) - 1  # the longest window, by which stores are ranked
+WEEK = len(WINDOWS) - 1  # the longest window (the week), by which the console ranks stores
 UPTIME_COLUMNS = tuple(f"uptime_{w.name}" for w in WINDOWS)
 DOWNTIME_COLUMNS = tuple(f"downtime_{w.name}" for w in WINDOWS)
 COLUMNS = ("store_id", *UPTIME_COLUMNS, *DOWNTIME_COLUMNS)

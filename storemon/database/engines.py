@@ -7,7 +7,7 @@ from datetime import UTC, datetime
 from pathlib import Path
 
 import psycopg
-from sqlalchemy import Connection, Engine, create_engine, event, exc as sa_exc
+from sqlalchemy import Connection, Engine, create_engine, event, exc as sa_exc, text
 from sqlalchemy.engine import make_url
 
 from ..config import PROJECT_ROOT
@@ -188,13 +188,34 @@ def database_id(engine: Engine) -> str:
     return _database_ids[url]
 
 
+def renew_database_id(engine: Engine) -> str:
+    """A new random identity for the database (a copy used beside its original must not share
+    the original's queue); processes that read the old one keep it until they restart."""
+    import secrets
+
+    new = secrets.token_hex(4)
+    with engine.begin() as conn:
+        conn.execute(text("UPDATE database_identity SET database_id = :new WHERE id = 1"), {"new": new})
+    _database_ids.pop(engine.url.render_as_string(hide_password=False), None)
+    return new
+
+
 def create_database_if_missing(engine: Engine) -> bool:
-    """Create the engine's PostgreSQL database if it does not exist (connecting to the server's
-    ``postgres`` database to do so); whether it did. SQLite makes its file itself. A role that
-    may not create databases gets the exact ``createdb`` command to run in the message."""
+    """Create the engine's PostgreSQL database if the server says it does not exist (SQLSTATE
+    3D000), connecting to the server's ``postgres`` database to do so; whether it did. Any other
+    failure to connect is left to the caller to report as it is; SQLite makes its file itself.
+    A role that may not create databases gets the exact ``createdb`` command in the message."""
     url = engine.url
     if not is_postgres(engine) or not url.database:
         return False
+    try:
+        with engine.connect():
+            return False  # (the usual case: it exists, and the postgres database is never needed)
+    except sa_exc.OperationalError as exc:
+        # (psycopg gives a refused connection no SQLSTATE: the server's message says which)
+        if getattr(exc.orig, "sqlstate", None) != "3D000" and f'database "{url.database}" does not exist' \
+                not in str(exc.orig):
+            raise
     maintenance = make_engine(url.set(database="postgres").render_as_string(hide_password=False),
                               connect_timeout_s=10)
     try:

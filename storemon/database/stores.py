@@ -35,6 +35,7 @@ class Retired:
     stores: int
     polls: int
     unknown: int = 0  # ids of ``where_stored`` that named no store
+    first_ids: tuple[str, ...] = ()  # the first few retired, in the order named
 
 
 def retire(engine: Engine, store_ids: list[str], *, where_stored: list[str] = (), dry_run: bool = False) -> Retired:
@@ -55,7 +56,7 @@ def retire(engine: Engine, store_ids: list[str], *, where_stored: list[str] = ()
         retired = _delete(conn, sorted(keys.values()))
         if dry_run:
             transaction.rollback()
-    return Retired(retired.stores, retired.polls, len(wanted) - len(keys))
+    return Retired(retired.stores, retired.polls, len(wanted) - len(keys), tuple(s for s in wanted if s in keys)[:5])
 
 
 def _delete(conn: Connection, keys: list[int]) -> Retired:
@@ -64,9 +65,13 @@ def _delete(conn: Connection, keys: list[int]) -> Retired:
     with staged(conn, "retired_keys", [("store", "int4", keys)]):
         gone = "(SELECT store FROM retired_keys)"
         count = fetch_all(conn, f"SELECT coalesce(sum(length(polls)), 0) FROM poll_days WHERE store IN {gone}")[0][0]
+        # (the newest poll is worked out again only if it may have been theirs: that reads a whole day)
+        newest_day = bool(fetch_all(conn, f"SELECT 1 FROM poll_days WHERE store IN {gone}"
+                                          " AND day = (SELECT max(day) FROM poll_days) LIMIT 1"))
         execute(conn, f"DELETE FROM poll_days WHERE store IN {gone}")
         execute(conn, f"DELETE FROM business_hours WHERE store IN {gone}")
         execute(conn, f"DELETE FROM stores WHERE id IN {gone}")
     version.bump(conn, stores_changed=True)
-    version.set_newest(conn, polls.newest_us(conn))  # (the newest poll may have been theirs)
+    if newest_day:
+        version.set_newest(conn, polls.newest_us(conn))
     return Retired(len(keys), int(count) // polls.POLL_DTYPE.itemsize)

@@ -135,7 +135,10 @@ def _database_id(settings: Settings, stop: threading.Event, retry_s: float) -> s
     try:
         while not stop.is_set():
             try:
+                engines.check_schema(engine)  # (a schema that is missing or behind: one line, as the worker says)
                 return engines.database_id(engine)
+            except engines.SchemaError as exc:
+                raise SystemExit(str(exc)) from None
             except SQLAlchemyError as exc:
                 log.warning("the database is unavailable (%s); the clock tries again in %g s",
                             engines.describe(exc), retry_s)

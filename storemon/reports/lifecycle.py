@@ -21,6 +21,7 @@ no callback sees: a work horse killed on its last attempt, a job Redis lost.
 from __future__ import annotations
 
 import logging
+import re
 from dataclasses import dataclass
 from datetime import datetime, UTC
 
@@ -36,6 +37,8 @@ from ..core.csvout import joined
 log = logging.getLogger(__name__)
 
 PENDING, RUNNING, COMPLETE, FAILED = "Pending", "Running", "Complete", "Failed"
+# What a report id can be (ours are 32 URL-safe characters; a longer or odder one is unknown).
+REPORT_ID = re.compile(r"[A-Za-z0-9_-]{1,64}")
 UNSETTLED = (PENDING, RUNNING)
 _table = Report.__table__
 

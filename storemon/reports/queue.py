@@ -30,7 +30,7 @@ def queue_name(settings: Settings, database_id: str) -> str:
     """The queue of one database's reports: ``RQ_QUEUE``, a dot, the database's identity
     (storemon/database/engines.py), so the workers of another database sharing this Redis (a
     demo beside production) never take its jobs."""
-    return f"{settings.queue_name}.{database_id}"
+    return f"{settings.queue_prefix}.{database_id}"
 
 
 def report_queue(redis: Redis, settings: Settings, database_id: str) -> Queue:

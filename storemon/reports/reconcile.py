@@ -45,10 +45,10 @@ def _progress(job: Job) -> float:
 
 
 def _reconcile(engine: Engine, queue: Queue, settings: Settings, row: ReportRow, job: Job | None,
-               now: datetime) -> ReportState:
-    """Settle an unsettled row from what RQ knows of its job, and say where it stands."""
+               moment: datetime) -> ReportState:
+    """Settle an unsettled row from what RQ knows of its job, as of ``moment``, and say where it stands."""
     if job is None:
-        if now - row.created_at < LOST_AFTER:
+        if moment - row.created_at < LOST_AFTER:
             return ReportState(row, row.status, 0.0)
         # Redis lost the job (flushed, restarted, or the web process died before enqueueing):
         # the row holds all a job needs, so queue it again, as often as a dead worker would be.
@@ -63,10 +63,10 @@ def _reconcile(engine: Engine, queue: Queue, settings: Settings, row: ReportRow,
         # queued by an older version on the queue of no database (before 0011), which no worker
         # reads now: moved to this database's own
         origin = job.origin
-        Queue(origin, connection=queue.connection).remove(job)
-        queue.enqueue_job(job)
-        log.warning("report %s: its job waited on queue %s, which no worker reads; moved to %s", row.id, origin,
-                    queue.name)
+        if Queue(origin, connection=queue.connection).remove(job):  # (whoever removes it moves it: once)
+            queue.enqueue_job(job)
+            log.warning("report %s: its job waited on queue %s, which no worker reads; moved to %s", row.id,
+                        origin, queue.name)
     if status in _WAITING:
         return ReportState(row, PENDING, _progress(job))
     if status == JobStatus.STARTED:

@@ -13,9 +13,11 @@ from sqlalchemy import Engine
 
 from ..config import Settings
 from ..database.engines import database_id
+from ..database.queries import latest_poll_us
 from .lifecycle import create, fail, newest_pending
 from .queue import enqueue_report, fetch_jobs
 from .tallies import tally_report
+from ..timeparse import format_instant
 
 log = logging.getLogger(__name__)
 
@@ -31,8 +33,17 @@ class QueueUnavailable(Exception):
 UNQUEUED = "the report could not be queued: Redis was unavailable"
 
 
+class AfterNewestPoll(ValueError):
+    """An as_of later than the newest poll, not asked for on purpose: every store would come
+    out down after its last poll (most likely a typo of the year)."""
+
+    def __init__(self, as_of_us: int, newest_us: int):
+        super().__init__(f"as_of {format_instant(as_of_us)} is after the newest poll ({format_instant(newest_us)}), "
+                         "so every store would come out down after it; ask for an as_of at or before the newest poll")
+
+
 def submit(engine: Engine, queue: Queue, settings: Settings, requested_as_of_us: int | None, *,
-           caller_retries: bool = True) -> tuple[str, bool]:
+           caller_retries: bool = True, allow_future: bool = False) -> tuple[str, bool]:
     """A report for ``requested_as_of_us``, and whether it was coalesced: a Pending report
     asking for the same as_of whose job is still waiting in the queue gives the same answer
     a new one would (neither has read any data yet), so its id is returned instead.
@@ -40,7 +51,14 @@ def submit(engine: Engine, queue: Queue, settings: Settings, requested_as_of_us:
     Otherwise a new report (random, unguessable id): its row committed first, so a worker
     always finds it, then its job queued. If Redis does not take the job, QueueUnavailable
     is raised; a caller that is told so and may try again (``caller_retries``) leaves no
-    report behind (the row is settled Failed), others leave it Pending for the sweep to queue."""
+    report behind (the row is settled Failed), others leave it Pending for the sweep to queue.
+
+    An as_of after the newest poll raises AfterNewestPoll unless ``allow_future``."""
+    if requested_as_of_us is not None and not allow_future:
+        with engine.connect() as conn:
+            newest_us = latest_poll_us(conn)
+        if newest_us is not None and requested_as_of_us > newest_us:
+            raise AfterNewestPoll(requested_as_of_us, newest_us)
     twin = _queued_twin(engine, queue, requested_as_of_us)
     if twin is not None:
         return twin, True

@@ -43,14 +43,14 @@ log = logging.getLogger(__name__)
 # and sign-out (which only ends the caller's own session), and the API's description
 # (OpenAPI and Swagger UI: the contract is no secret, and they hold no data).
 PUBLIC = frozenset({"api.health", "static", "console.static", "console.signin", "console.signout",
-                    "openapi.openapi_json", "docs.show"})
+                    "openapi.openapi_json", "docs.show", "dashboard_off.explain_off"})
 REPORT, INGEST, METRICS, DASHBOARD, ADMIN = "report", "ingest", "metrics", "dashboard", "admin"
 # What every other route needs, by blueprint: report routes a token of scope report when
 # REQUIRE_REPORT_TOKEN is set (the console: the token a person signed in with); ingestion a
 # token of scope ingest; metrics METRICS_TOKEN, an admin token or the dashboard's login; the
 # dashboard its login or an admin token.
 NEEDS = {"api": REPORT, "stores": REPORT, "console": REPORT, "ingest": INGEST, "metrics": METRICS,
-         "rq_dashboard": DASHBOARD, "dashboard_off": DASHBOARD}
+         "rq_dashboard": DASHBOARD}
 # Routes that change what every report says need an admin token, whatever their blueprint.
 ADMIN_ONLY = frozenset({"stores.retire_stores"})
 

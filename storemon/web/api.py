@@ -4,7 +4,6 @@ from __future__ import annotations
 
 import json
 import logging
-import re
 import time
 from concurrent.futures import TimeoutError as FutureTimeout
 
@@ -12,15 +11,15 @@ from flask import Blueprint, Response, abort, jsonify, request, url_for
 from redis.exceptions import RedisError
 from sqlalchemy.exc import SQLAlchemyError
 
-from ..database import engines, version
+from ..database import engines
 from ..reports import lifecycle, reconcile, submission
+from .arguments import flag
 from .services import current_services
 from ..timeparse import format_instant, parse_as_of
 
 log = logging.getLogger(__name__)
 api = Blueprint("api", __name__)
 
-REPORT_ID = re.compile(r"[A-Za-z0-9_-]{1,64}")
 HEALTH_TIMEOUT_S = 1.5  # /health answers within this, whatever is down
 QUEUE_UNAVAILABLE = "the report queue (Redis) is unavailable; try again shortly"
 
@@ -65,35 +64,15 @@ def _requested_as_of() -> int | None:
         abort(400, f"bad as_of: {exc}")
 
 
-def after_newest_poll(as_of_us: int | None) -> str | None:
-    """What is wrong with an as_of later than the newest poll (every store would come out down
-    after its last poll: most likely a typo of the year), or None."""
-    if as_of_us is None:
-        return None
-    with current_services().engine.connect() as conn:
-        newest_us = version.current(conn).newest_poll_us
-    if newest_us is None or as_of_us <= newest_us:
-        return None
-    return (f"as_of {format_instant(as_of_us)} is after the newest poll ({format_instant(newest_us)}), so every "
-            "store would come out down after it; ask for an as_of at or before the newest poll")
-
-
-def _flag(name: str) -> bool:
-    value = request.args.get(name, "false")
-    if value not in ("true", "false"):
-        abort(400, f"{name} must be true or false")
-    return value == "true"
-
-
 @api.post("/trigger_report")
 def trigger_report():
     services = current_services()
     as_of_us = _requested_as_of()
-    allow_future = _flag("allow_future")
-    if not allow_future and (problem := after_newest_poll(as_of_us)):
-        abort(400, problem + ", or add allow_future=true to report on it anyway")
     try:
-        report_id, coalesced = submission.submit(services.engine, services.queue, services.settings, as_of_us)
+        report_id, coalesced = submission.submit(services.engine, services.queue, services.settings, as_of_us,
+                                                 allow_future=flag("allow_future"))
+    except submission.AfterNewestPoll as exc:
+        abort(400, f"{exc}, or add allow_future=true to report on it anyway")
     except submission.QueueUnavailable:
         abort(503, QUEUE_UNAVAILABLE)
     response = jsonify(report_id=report_id)
@@ -117,7 +96,7 @@ def get_report(report_id: str):
     services = current_services()
     try:
         state = (reconcile.state(services.engine, services.queue, services.settings, report_id)
-                 if REPORT_ID.fullmatch(report_id) else None)
+                 if lifecycle.REPORT_ID.fullmatch(report_id) else None)
     except RedisError:
         log.exception("could not read the job of report %s", report_id)
         abort(503, QUEUE_UNAVAILABLE)
@@ -166,7 +145,7 @@ def report_history():
     limit = int(raw_limit)
     before = None
     if (before_id := request.args.get("before")) is not None:
-        if not REPORT_ID.fullmatch(before_id):
+        if not lifecycle.REPORT_ID.fullmatch(before_id):
             abort(400, "before must be the report_id of a report, e.g. the last one of the previous page")
         before = lifecycle.find(services.engine, before_id)
         if before is None:

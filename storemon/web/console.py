@@ -18,7 +18,6 @@ from ..reports import lifecycle, reconcile, submission
 from ..database import tokens
 from .services import current_services
 from .access import csrf_token
-from .api import REPORT_ID, after_newest_poll
 from .fleet import fleet_of
 from ..database.queries import find_stores
 from .storeview import chart_days, describe
@@ -76,9 +75,9 @@ def fleet():
     latest = lifecycle.latest_routine(engine)
     shown = latest
     if chosen := request.args.get("report"):
-        shown = lifecycle.find(engine, chosen) if REPORT_ID.fullmatch(chosen) else None
+        shown = lifecycle.find(engine, chosen) if lifecycle.REPORT_ID.fullmatch(chosen) else None
         if shown is None or shown.status != lifecycle.COMPLETE:
-            abort(404, f"no Complete report has the id {chosen[:64]!r}; the recent reports below list those that do")
+            abort(404, f"no Complete report has the id {chosen[:64]!r}; the fleet page lists the recent ones")
     summary = fleet_of(engine, shown.id) if shown else None
     try:
         recent = reconcile.history(engine, current_services().queue, current_services().settings, limit=RECENT)
@@ -96,12 +95,13 @@ def trigger():
     except ValueError as exc:
         flash(f"Bad as_of: {exc}", "error")
         return redirect(url_for("console.fleet"))
-    if request.form.get("allow_future") != "true" and (problem := after_newest_poll(as_of_us)):
-        flash(f"Not queued: {problem}.", "error")
-        return redirect(url_for("console.fleet"))
     services = current_services()
     try:
-        report_id, coalesced = submission.submit(services.engine, services.queue, services.settings, as_of_us)
+        report_id, coalesced = submission.submit(services.engine, services.queue, services.settings, as_of_us,
+                                                 allow_future=request.form.get("allow_future") == "true")
+    except submission.AfterNewestPoll as exc:
+        flash(f"Not queued: {exc}; tick “after the newest poll, on purpose” to report on it anyway.", "error")
+        return redirect(url_for("console.fleet"))
     except submission.QueueUnavailable:
         flash("The report queue (Redis) is unavailable; try again shortly.", "error")
         return redirect(url_for("console.fleet"))

@@ -51,12 +51,11 @@ def mount_dashboard(app: Flask, settings) -> None:
     app.register_blueprint(rq_dashboard.blueprint, url_prefix=PREFIX)
 
 
-# With the dashboard off, /rq says how to turn it on (to those who could open it) instead of a bare 404.
+# With the dashboard off, /rq says how to turn it on, to anyone (it holds nothing), instead of a bare 404.
 dashboard_off = Blueprint("dashboard_off", __name__)
 
 
-@dashboard_off.route(PREFIX, defaults={"rest": ""})
-@dashboard_off.route(f"{PREFIX}/", defaults={"rest": ""})
+@dashboard_off.route(f"{PREFIX}/", defaults={"rest": ""})  # (/rq redirects here)
 @dashboard_off.route(f"{PREFIX}/<path:rest>")
 def explain_off(rest: str):
     abort(404, "rq-dashboard is off on this service: set DASHBOARD_USER and DASHBOARD_PASSWORD (its basic-auth "

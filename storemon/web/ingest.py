@@ -16,6 +16,7 @@ import logging
 from flask import Blueprint, abort, jsonify, request
 
 from .. import sources
+from .arguments import flag
 from .services import CONCURRENT_INGESTIONS, current_services
 from ..database.loader import LoadSummary, load_sources
 from ..database.stores import UnknownStores
@@ -58,13 +59,6 @@ def timezones():
     return _ingest(sources.TIMEZONES)
 
 
-def _flag(name: str, default: str = "false") -> bool:
-    raw = request.args.get(name, default).strip().lower()
-    if raw not in ("true", "false", "1", "0"):
-        abort(400, f"{name} must be true or false")
-    return raw in ("true", "1")
-
-
 def _body_source() -> sources.Source:
     """The request body as a source, by its Content-Type and Content-Encoding."""
     encoding = request.headers.get("Content-Encoding", "identity").strip().lower()
@@ -83,7 +77,7 @@ def _rejected(rows: list[sources.Rejected]) -> list[dict]:
 
 
 def _ingest(kind: str):
-    skip_bad, create = _flag("skip_bad"), _flag("create", "true")
+    skip_bad, create = flag("skip_bad"), flag("create", default=True)
     turns = current_services().ingestions
     if not turns.acquire(blocking=False):
         return (jsonify(error=f"{CONCURRENT_INGESTIONS} ingestions are in progress in this process; "

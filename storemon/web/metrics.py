@@ -24,6 +24,7 @@ from prometheus_client import CONTENT_TYPE_LATEST, CollectorRegistry, Counter, H
 from prometheus_client.core import CounterMetricFamily, GaugeMetricFamily, HistogramMetricFamily
 from rq import Queue, Worker
 from sqlalchemy import Engine, func, select
+from sqlalchemy.exc import SQLAlchemyError
 
 from .services import current_services
 from ..database.engines import database_id
@@ -57,6 +58,10 @@ class Metrics:
         return generate_latest(self.registry)
 
 
+class _DatabaseFirst(Exception):
+    """Redis' figures could not be named: the database's identity was not to be read."""
+
+
 class _ScrapeTimeCollector:
     def __init__(self, engine: Engine, queue_of: Callable[[], Queue]):
         self.engine, self.queue_of = engine, queue_of
@@ -67,17 +72,29 @@ class _ScrapeTimeCollector:
         for name, read in (("redis", self._from_redis), ("database", self._from_database)):
             try:
                 families = list(read())
+            except _DatabaseFirst as exc:  # Redis answers, but which queue is this database's is unknown yet
+                log.warning("metrics: the queue's figures need the database first (%s)", exc.__cause__)
+                families = [] if self._redis_answers() else None
             except Exception as exc:  # a scrape shows what it could read, and says what it could not
                 log.warning("metrics: could not read the %s (%s)", name, exc)
-                families = []
-            up.add_metric([name], 1.0 if families else 0.0)
-            yield from families
+                families = None
+            up.add_metric([name], 0.0 if families is None else 1.0)
+            yield from families or []
         yield up
 
+    def _redis_answers(self) -> bool:
+        try:
+            return bool(current_services().redis.ping())
+        except Exception:
+            return False
+
     def _from_redis(self):
-        queue = self.queue_of()  # (named by the database's identity: it may need the database first)
+        try:  # (both named by the database's identity, which the process may not have read yet)
+            queue, database = self.queue_of(), database_id(self.engine)
+        except SQLAlchemyError as exc:
+            raise _DatabaseFirst() from exc
         redis = queue.connection
-        raw = {k.decode(): v.decode() for k, v in redis.hgetall(tallies_key(database_id(self.engine))).items()}
+        raw = {k.decode(): v.decode() for k, v in redis.hgetall(tallies_key(database)).items()}
         for outcome in REPORT_OUTCOMES:
             yield CounterMetricFamily(f"storemon_reports_{outcome}", f"Reports {outcome}",
                                       value=int(raw.get(f"reports_{outcome}", 0)))
@@ -115,7 +132,9 @@ class _ScrapeTimeCollector:
         with self.engine.connect() as conn:
             unsettled = dict(conn.execute(select(table.c.status, func.count()).where(table.c.status.in_(UNSETTLED))
                                           .group_by(table.c.status)).all())
-            newest = conn.execute(select(func.max(table.c.finished_at)).where(table.c.status == COMPLETE)).scalar()
+            # the routine reports (the clock's): an ad-hoc one must not hide a clock that stopped
+            newest = conn.execute(select(func.max(table.c.finished_at)).where(
+                table.c.status == COMPLETE, table.c.requested_as_of_us.is_(None))).scalar()
         waiting = GaugeMetricFamily("storemon_reports_unsettled", "Reports not yet Complete or Failed",
                                     labels=["status"])
         for status in UNSETTLED:
@@ -125,7 +144,7 @@ class _ScrapeTimeCollector:
             from ..database.engines import as_utc
 
             yield GaugeMetricFamily("storemon_newest_report_age_seconds",
-                                    "Seconds since the newest Complete report was finished",
+                                    "Seconds since the newest routine report was finished",
                                     value=max(0.0, time.time() - as_utc(newest).timestamp()))
 
 

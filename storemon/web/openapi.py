@@ -176,7 +176,7 @@ def document() -> dict:
                               **_errors(400, 404, *_REPORT_ERRORS)}}},
             "/reports/latest": {"get": {
                 "operationId": "latest_report", "tags": ["reports"], "security": REPORT_SECURITY,
-                "summary": "The newest Complete report's CSV",
+                "summary": "The newest routine report's CSV (the newest Complete one asked for without an as_of)",
                 "responses": {"200": COMPLETE_CSV, **_errors(404, *_REPORT_ERRORS)}}},
             "/polls": {"post": polls},
             "/business_hours": {"put": hours},
@@ -292,7 +292,7 @@ def _schemas() -> dict:
                                   "description": "The first 100 names no zone has, in order"},
             "unknown_timezone_count": {"type": "integer"}}},
         "StoreList": {"type": "object", "required": ["report_id", "stores"], "properties": {
-            "report_id": {**nullable, "description": "The newest Complete report, whose weekly uptime is shown"},
+            "report_id": {**nullable, "description": "The newest routine report, whose weekly uptime is shown"},
             "stores": {"type": "array", "items": {"type": "object", "required": ["store_id"], "properties": {
                 "store_id": {"type": "string"}, "timezone": nullable,
                 "weekly_uptime_pct": {"type": ["number", "null"]}}}}}},

@@ -58,7 +58,7 @@ def timeline(store_id: str):
 
 
 def weekly_uptime() -> tuple[str | None, dict[str, float | None]]:
-    """The newest Complete report's id and weekly uptime (%) by store, or (None, {})."""
+    """The newest routine report's id and weekly uptime (%) by store, or (None, {})."""
     engine = current_services().engine
     latest = lifecycle.latest_routine(engine)
     if latest is None:
