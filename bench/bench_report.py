@@ -12,7 +12,7 @@ from __future__ import annotations
 
 import sys
 
-from .fixtures import BENCH_PG, dataset, fresh_postgres, measured
+from .fixtures import BENCH_PG, bench_url, dataset, fresh_postgres, measured
 
 DATASETS = {
     "full": (),
@@ -61,7 +61,7 @@ result = {'polls': int(polls), 'stores': int(uptime.store_ids.size), 'first': fi
 
 
 def database_for(name: str) -> str:
-    return BENCH_PG if name == "full" else f"{BENCH_PG}_{name}"
+    return BENCH_PG if name == "full" else bench_url(name)
 
 
 def prepare(name: str) -> str:

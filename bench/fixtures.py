@@ -44,12 +44,33 @@ def _ours(url: str) -> str:
     return name
 
 
+MARK = "made by storemon's benchmarks"  # the comment on every database they make; they drop only those
+
+
+def _drop_ours(conn, name: str) -> None:
+    """Drop the database if it is one the benchmarks made (it bears MARK); refuse any other."""
+    found = conn.execute("SELECT shobj_description(oid, 'pg_database') FROM pg_database WHERE datname = %s",
+                         (name,)).fetchone()
+    if found is None:
+        return
+    if found[0] != MARK:
+        raise SystemExit(f"database {name} exists and was not made by the benchmarks: it is left alone; "
+                         "set BENCH_DATABASE_URL to another name")
+    conn.execute(f'DROP DATABASE "{name}"')
+
+
+def _create_ours(conn, name: str, template: str | None = None) -> None:
+    conn.execute(f'CREATE DATABASE "{name}"' + (f' TEMPLATE "{template}"' if template else ""))
+    conn.execute(f"COMMENT ON DATABASE \"{name}\" IS " + "'" + MARK.replace("'", "''") + "'")
+
+
 def fresh_postgres(url: str = BENCH_PG) -> str:
-    """Drop and create a benchmark database (only one named after BENCH_DATABASE_URL's); its URL."""
+    """Drop and create a benchmark database (only one named after BENCH_DATABASE_URL's, and made
+    by the benchmarks); its URL."""
     name = _ours(url)
     with psycopg.connect(url.rsplit("/", 1)[0] + "/postgres", autocommit=True) as conn:
-        conn.execute(f'DROP DATABASE IF EXISTS "{name}"')
-        conn.execute(f'CREATE DATABASE "{name}"')
+        _drop_ours(conn, name)
+        _create_ours(conn, name)
     return url
 
 
@@ -59,8 +80,8 @@ def copy_database(url: str, suffix: str) -> str:
     target = bench_url(suffix)
     name = _ours(target)
     with psycopg.connect(url.rsplit("/", 1)[0] + "/postgres", autocommit=True) as conn:
-        conn.execute(f'DROP DATABASE IF EXISTS "{name}"')
-        conn.execute(f'CREATE DATABASE "{name}" TEMPLATE "{url.rsplit("/", 1)[1]}"')
+        _drop_ours(conn, name)
+        _create_ours(conn, name, template=url.rsplit("/", 1)[1])
     return target
 
 
