@@ -32,7 +32,7 @@ from pathlib import Path
 from .bench_report import prepare
 from .fixtures import ROOT, copy_database, dataset, machine_speed, measured
 
-REDIS_URL = os.environ.get("BENCH_REDIS_URL", "redis://127.0.0.1:6379/13")
+REDIS_URL = os.environ.get("BENCH_REDIS_URL", "redis://127.0.0.1:6379/12")
 
 
 def free_port() -> int:

@@ -185,7 +185,7 @@ def main() -> None:
         kinds = [(workers, True) for workers in args.workers] + ([(max(args.workers), False)] if args.single else [])
         for k, (workers, sharded) in enumerate(kinds):
             url = copy_database(source, f"shards_{workers}w{'' if sharded else '_single'}")
-            redis_url = f"{REDIS_BASE}/{13 - k}"
+            redis_url = f"{REDIS_BASE}/{12 - k}"
             conn, _ = stack.enter_context(service(url, "", workers, redis_url=redis_url,
                                                   extra={"REPORT_SHARD_STORES": shard_stores if sharded else "0"}))
             stacks.append(Stack(workers, sharded, url, conn, redis_url))

@@ -44,7 +44,7 @@ def health_ms(port: int) -> float | None:
 def measure(name: str, url: str) -> None:
     port = free_port()
     env = {**os.environ, "DATABASE_URL": url, "PORT": str(port), "PYTHONPATH": str(ROOT), "LOG_LEVEL": "WARNING",
-           "REDIS_URL": "redis://127.0.0.1:6379/13"}
+           "REDIS_URL": "redis://127.0.0.1:6379/12"}
     web = subprocess.Popen(COMMANDS[name](port), cwd=ROOT, env=env, stdout=subprocess.DEVNULL,
                            stderr=subprocess.DEVNULL)
     slow: list[socket.socket] = []

@@ -29,7 +29,7 @@ from storemon.timeparse import format_instant, parse_instant
 # --- the test databases: PostgreSQL and Redis as .ci/run starts them ---
 
 # pytest-xdist runs the tests in processes gw0, gw1, ...: each has a database and a Redis
-# database of its own (storemon_test_gw1, Redis 14), so they never see each other's data.
+# database of its own (storemon_test_gw1, Redis 14; gw2, 13), so they never see each other's data.
 _WORKER = int(os.environ.get("PYTEST_XDIST_WORKER", "gw0").removeprefix("gw"))
 
 
