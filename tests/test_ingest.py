@@ -270,3 +270,9 @@ def test_stores_a_body_creates_are_reported_and_create_false_refuses_them(client
                  body=csv_body("store_id,day,start_time_local,end_time_local", "s2,0,09:00:00,17:00:00"))
     assert known.status_code == 200 and known.get_json()["new_stores"] == 0
     assert sorted(r[0] for r in rows(pg, "SELECT store_id FROM stores")) == ["s1", "s2", "typo-s2"]
+
+
+def test_an_answer_lists_the_first_hundred_new_stores_and_counts_them_all(client, pg, made):
+    zones = [{"store_id": f"new-{i:03d}", "timezone_str": "UTC"} for i in range(150)]
+    answer = client.put("/timezones", json=zones, headers={"Authorization": f"Bearer {made['ingest']}"}).get_json()
+    assert answer["new_stores"] == 150 and answer["new_store_ids"] == [f"new-{i:03d}" for i in range(100)]

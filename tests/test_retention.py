@@ -94,8 +94,16 @@ def test_keeping_all_is_possible_and_an_emptied_database_has_no_default_as_of(hi
     with history.connect() as conn:
         assert latest_poll_us(conn) is None
     # and a report says that the polls were loaded, then retired, not that none ever came
-    with pytest.raises(NoData, match=r"^no polls are left: 5 stores were polled, but retention deleted every poll"):
+    with pytest.raises(NoData, match=r"^no polls are left: 5 store\(s\) were polled, but retention deleted every poll"):
         build_report(history)
+
+
+def test_a_store_page_after_retention_emptied_everything_says_why(client, pg, tmp_path):
+    polls_csv(tmp_path, [("s1", "active", days_ago(100))])
+    load_directory(pg, tmp_path)
+    retention.apply(pg, report_days=30, poll_days=10, now=NOW)
+    answer = client.get("/stores/s1/timeline")
+    assert answer.status_code == 404 and answer.get_json()["error"].startswith("no polls are left: 1 store(s) were polled")
 
 
 def test_a_database_never_loaded_says_so():

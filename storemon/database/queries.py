@@ -123,7 +123,7 @@ def why_no_polls(conn: Connection) -> str:
     listed with their first poll when their polls go)."""
     polled = fetch_all(conn, "SELECT count(*) FROM stores WHERE first_poll_us IS NOT NULL")[0][0]
     if polled:
-        return (f"no polls are left: {polled:,} stores were polled, but retention deleted every poll as older than "
+        return (f"no polls are left: {polled:,} store(s) were polled, but retention deleted every poll as older than "
                 "POLL_RETENTION_DAYS days; load newer polls (or set POLL_RETENTION_DAYS=0 to keep them all)")
     return "no polls are loaded yet: load a store_status.csv first (python -m storemon load DIR)"
 
