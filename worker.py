@@ -257,7 +257,20 @@ def warm_up(settings: Settings) -> None:
     log.info("warmed up in %.2f s", time.perf_counter() - started)
 
 
+USAGE = """Usage: python -u worker.py
+
+  The report worker: takes this database's report jobs from its RQ queue and computes them.
+  It takes no arguments; its settings come from the environment (DATABASE_URL, REDIS_URL,
+  RQ_QUEUE, REPORT_*: see docs/configuration.md). Run several for more reports at once;
+  SIGTERM stops it after the job in hand."""
+
+
 def main() -> None:
+    if sys.argv[1:]:
+        if sys.argv[1:] in (["--help"], ["-h"]):
+            print(USAGE)
+            return
+        sys.exit(f"worker.py takes no arguments (got {' '.join(sys.argv[1:])}); see python worker.py --help")
     try:
         settings = load_settings()
     except ConfigError as exc:

@@ -330,3 +330,14 @@ def test_serve_on_a_port_in_use_is_one_line(tmp_path):
         done = run_cli("serve", "--host=127.0.0.1", PORT=str(port), DATABASE_URL=f"sqlite:///{tmp_path / 'x.db'}")
     assert done.returncode == 1 and "Traceback" not in done.stderr, done.stderr
     assert done.stderr.strip().splitlines()[-1].startswith(f"Error: cannot listen on 127.0.0.1:{port}: ")
+
+
+def test_the_worker_says_how_it_is_used_and_takes_no_arguments(tmp_path):
+    helped = subprocess.run([sys.executable, "worker.py", "--help"], cwd=PROJECT_ROOT, capture_output=True, text=True,
+                            timeout=60, env={**os.environ, "DATABASE_URL": f"sqlite:///{tmp_path / 'no.db'}"})
+    assert helped.returncode == 0 and helped.stdout.startswith("Usage: python -u worker.py")
+    assert not (tmp_path / "no.db").exists()  # nothing was touched
+    wrong = subprocess.run([sys.executable, "worker.py", "--queue", "x"], cwd=PROJECT_ROOT, capture_output=True,
+                           text=True, timeout=60)
+    assert wrong.returncode == 1 and wrong.stderr.strip() == ("worker.py takes no arguments (got --queue x); "
+                                                              "see python worker.py --help")
