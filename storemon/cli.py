@@ -316,7 +316,7 @@ def stores() -> None:
 
 @stores.command("retire")
 @click.argument("store_ids", nargs=-1)
-@click.option("--in", "directory", type=click.Path(exists=True, file_okay=False, path_type=Path),
+@click.option("--in", "directory", type=click.Path(exists=True, file_okay=False, path_type=Path), metavar="DIR",
               help="Also every store the data files in DIR name (those not stored are passed over).")
 @click.option("--yes", is_flag=True, help="Retire them; without it, only say what would go.")
 def stores_retire(store_ids: tuple[str, ...], directory: Path | None, yes: bool) -> None:
