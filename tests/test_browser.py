@@ -386,3 +386,27 @@ def test_the_api_docs_render_from_the_service_alone(served, browser):
     assert loaded and all(url.startswith(served) for url in loaded), loaded  # nothing from a CDN
     screenshot(browser, "docs.png")
     no_console_errors(browser)
+
+
+def test_a_report_failing_while_the_page_is_open_is_drawn_apart(pg, redis_conn, browser, tmp_path):
+    """Nothing is loaded, so a report triggered elsewhere fails in the worker: the open fleet page
+    lists it by itself, and once it fails draws it with the failed mark instead of a bar."""
+    from selenium.webdriver.common.by import By
+
+    env = {"DATABASE_URL": TEST_DATABASE_URL, "REDIS_URL": TEST_REDIS_URL, "LOG_LEVEL": "WARNING"}
+    web = WebProcess(env, tmp_path / "web.log")
+    worker = WorkerProcess(env, tmp_path / "worker.log")
+    try:
+        browser.get(web.base + "/")
+        report_id = json.loads(_post(f"{web.base}/trigger_report"))["report_id"]
+        row = f"tr[data-report-id='{report_id}']"
+        wait_for(lambda: [r.get_attribute("data-status") for r in browser.find_elements(By.CSS_SELECTOR, row)]
+                 == ["Failed"], 30, "the report to fail on the open page")
+        assert "failed" in browser.find_element(By.CSS_SELECTOR, row).get_attribute("class").split()
+        assert browser.find_element(By.CSS_SELECTOR, f"{row} .failed-mark").text == "✕ failed"
+        assert not browser.find_elements(By.CSS_SELECTOR, f"{row} progress")
+        assert "no polls are loaded yet" in browser.find_element(By.CSS_SELECTOR, f"{row} .status").text
+        no_console_errors(browser)
+    finally:
+        worker.stop()
+        web.stop()
