@@ -11,7 +11,8 @@ import time
 from flask import Blueprint
 
 from storemon.database import tokens
-from storemon.web.access import PUBLIC, UNLIMITED
+from storemon.web.access import PUBLIC
+from storemon.web.limits import UNLIMITED
 
 SIGNIN = re.compile(r"/signin(\?|$)")
 

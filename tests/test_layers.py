@@ -29,12 +29,6 @@ def module_name(path: Path) -> str:
 MODULES = {module_name(path): path for path in PACKAGE.rglob("*.py")}
 
 
-def _typing_only(tree: ast.AST) -> set[int]:
-    """The import statements under ``if TYPE_CHECKING:`` (never run)."""
-    return {id(node) for block in ast.walk(tree) if isinstance(block, ast.If) and "TYPE_CHECKING" in ast.unparse(block.test)
-            for node in ast.walk(block)}
-
-
 def _known(name: str) -> str | None:
     while name and name not in MODULES:
         name = name.rpartition(".")[0]
@@ -42,14 +36,13 @@ def _known(name: str) -> str | None:
 
 
 def imports(module: str) -> set[str]:
-    """The storemon modules ``module`` imports when it runs (at the top or inside functions)."""
+    """The storemon modules ``module`` imports: at the top, inside functions, or for type checking
+    alone (a cycle there is one too, to a reader and to a type checker)."""
     path = MODULES[module]
     tree = ast.parse(path.read_text(encoding="utf-8"))
     package = module if path.name == "__init__.py" else module.rpartition(".")[0]
-    skipped, found = _typing_only(tree), set()
+    found = set()
     for node in ast.walk(tree):
-        if id(node) in skipped:
-            continue
         if isinstance(node, ast.Import):
             names = [alias.name for alias in node.names]
         elif isinstance(node, ast.ImportFrom):

@@ -17,7 +17,8 @@ from werkzeug.middleware.proxy_fix import ProxyFix
 
 from ..database import engines
 from .. import logs
-from .access import RateLimits, authorize
+from .access import authorize, caller
+from .limits import RateLimits
 from ..config import Settings, load_settings
 from .metrics import Metrics
 from .services import Services, current_services
@@ -133,15 +134,15 @@ def register_services(app: Flask, settings: Settings) -> None:
     ingest_engine = engines.make_engine(settings.database_url, connect_timeout_s=settings.database_timeout,
                                    statement_timeout_s=settings.ingest_timeout)
     app.extensions["storemon"] = Services(settings, engine, ingest_engine, redis,
-                                          ThreadPoolExecutor(4, thread_name_prefix="health"), RateLimits(settings),
-                                          Metrics(engine, lambda: app.extensions["storemon"].queue))
+                                          ThreadPoolExecutor(4, thread_name_prefix="health"), RateLimits(settings, caller),
+                                          Metrics(engine, redis, lambda: app.extensions["storemon"].queue))
 
 
 def register_blueprints(app: Flask, settings: Settings) -> None:
     from .api import api
     from .console import console
     from .ingest import ingest
-    from .metrics import metrics
+    from .metrics import metrics_blueprint
     from .openapi import docs, openapi
     from .stores import stores
 
@@ -149,7 +150,7 @@ def register_blueprints(app: Flask, settings: Settings) -> None:
     app.register_blueprint(ingest)
     app.register_blueprint(stores)
     app.register_blueprint(console)
-    app.register_blueprint(metrics)
+    app.register_blueprint(metrics_blueprint(app.extensions["storemon"].metrics))
     app.register_blueprint(openapi)
     app.register_blueprint(docs)
     app.add_template_filter(format_instant, "instant")

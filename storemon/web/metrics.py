@@ -22,16 +22,15 @@ from collections.abc import Callable
 from flask import Blueprint, Response
 from prometheus_client import CONTENT_TYPE_LATEST, CollectorRegistry, Counter, Histogram, generate_latest
 from prometheus_client.core import CounterMetricFamily, GaugeMetricFamily, HistogramMetricFamily
+from redis import Redis
 from rq import Queue, Worker
 from sqlalchemy import Engine, func, select
 from sqlalchemy.exc import SQLAlchemyError
 
-from .services import current_services
 from ..database.engines import database_id
 from ..reports.tallies import REPORT_DURATION_BUCKETS_S, REPORT_OUTCOMES, bucket_name, tallies_key
 
 log = logging.getLogger(__name__)
-metrics = Blueprint("metrics", __name__)
 
 REQUEST_DURATION_BUCKETS_S = (0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1, 2.5, 5, 10, 30, math.inf)
 
@@ -42,13 +41,13 @@ class Metrics:
     """The web process's registry: its own request metrics, and what a scrape reads from Redis,
     RQ and the database."""
 
-    def __init__(self, engine: Engine, queue_of: Callable[[], Queue]):
+    def __init__(self, engine: Engine, redis: Redis, queue_of: Callable[[], Queue]):
         self.registry = CollectorRegistry()
         self.requests = Counter("storemon_http_requests", "HTTP requests answered, by route and status",
                                 ["method", "route", "status"], registry=self.registry)
         self.latency = Histogram("storemon_http_request_duration_seconds", "Time to answer an HTTP request",
                                  ["method", "route"], buckets=REQUEST_DURATION_BUCKETS_S, registry=self.registry)
-        self.registry.register(_ScrapeTimeCollector(engine, queue_of))
+        self.registry.register(_ScrapeTimeCollector(engine, redis, queue_of))
 
     def observe_request(self, method: str, route: str, status: int, duration_s: float) -> None:
         self.requests.labels(method, route, str(status)).inc()
@@ -63,8 +62,8 @@ class _DatabaseFirst(Exception):
 
 
 class _ScrapeTimeCollector:
-    def __init__(self, engine: Engine, queue_of: Callable[[], Queue]):
-        self.engine, self.queue_of = engine, queue_of
+    def __init__(self, engine: Engine, redis: Redis, queue_of: Callable[[], Queue]):
+        self.engine, self.redis, self.queue_of = engine, redis, queue_of
 
     def collect(self):
         up = GaugeMetricFamily("storemon_dependency_up", "Whether a scrape could read the dependency",
@@ -84,7 +83,7 @@ class _ScrapeTimeCollector:
 
     def _redis_answers(self) -> bool:
         try:
-            return bool(current_services().redis.ping())
+            return bool(self.redis.ping())
         except Exception:
             return False
 
@@ -150,9 +149,14 @@ class _ScrapeTimeCollector:
 
 # --- the endpoint ---
 
-@metrics.get("/metrics")
-def scrape():
-    """The service's metrics in Prometheus' text format (who may read them: storemon/web/access.py)."""
-    services = current_services()
-    return Response(services.metrics.exposition(), mimetype=CONTENT_TYPE_LATEST)
+def metrics_blueprint(metrics: Metrics) -> Blueprint:
+    """GET /metrics: the app's metrics in Prometheus' text format (who may read them:
+    storemon/web/access.py)."""
+    blueprint = Blueprint("metrics", __name__)
+
+    @blueprint.get("/metrics")
+    def scrape():
+        return Response(metrics.exposition(), mimetype=CONTENT_TYPE_LATEST)
+
+    return blueprint
 

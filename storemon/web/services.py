@@ -6,7 +6,6 @@ from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass, field
 from functools import cached_property
 from threading import BoundedSemaphore
-from typing import TYPE_CHECKING
 
 from flask import current_app
 from redis import Redis
@@ -17,10 +16,10 @@ from ..config import Settings
 from ..database.engines import database_id
 from ..reports.queue import report_queue
 
+from .limits import RateLimits
+from .metrics import Metrics
+
 CONCURRENT_INGESTIONS = 2  # ingestions one web process runs at once
-if TYPE_CHECKING:
-    from .access import RateLimits
-    from .metrics import Metrics
 
 
 @dataclass(frozen=True)
