@@ -14,6 +14,7 @@ from .fixtures import BENCH_PG, dataset, fresh_postgres, measured
 
 LOAD = """
 from pathlib import Path
+from sqlalchemy import text
 from storemon.config import load_settings
 from storemon.database.engines import make_engine, upgrade
 from storemon.database.loader import load_directory
@@ -24,8 +25,8 @@ summary = load_directory(engine, Path({directory!r}))
 result = {{'seconds': time.perf_counter() - started, 'new_polls': summary.new_polls, 'rows': summary.rows_read}}
 if engine.dialect.name == 'postgresql':  # the bytes PostgreSQL keeps a stored poll in: table, TOAST, indexes
     with engine.connect() as conn:
-        result['bytes_per_poll'] = conn.exec_driver_sql(
-            "SELECT pg_total_relation_size('poll_days')::float / (SELECT sum(length(polls)) / 8 FROM poll_days)").scalar()
+        result['bytes_per_poll'] = conn.execute(text(
+            "SELECT pg_total_relation_size('poll_days')::float / (SELECT sum(length(polls)) / 8 FROM poll_days)")).scalar()
 """
 
 

@@ -33,6 +33,7 @@ result = {{'polls': summary.new_polls}}
 
 REPORT = """
 import statistics, tempfile
+from sqlalchemy import text
 from pathlib import Path
 from storemon.config import load_settings
 from storemon.core import to_csv
@@ -54,8 +55,8 @@ for _ in range(5):
 first = runs[0]
 median = [statistics.median(r[i] for r in runs) for i in range(3)]
 with engine.connect() as conn:
-    polls = conn.exec_driver_sql("SELECT sum(length(polls)) / 8 FROM poll_days WHERE day BETWEEN %s AND %s",
-                                 ((as_of - 8 * 86400 * 10**6) // (86400 * 10**6), as_of // (86400 * 10**6))).scalar()
+    polls = conn.execute(text("SELECT sum(length(polls)) / 8 FROM poll_days WHERE day BETWEEN :first AND :last"),
+                         {"first": (as_of - 8 * 86400 * 10**6) // (86400 * 10**6), "last": as_of // (86400 * 10**6)}).scalar()
 result = {'polls': int(polls), 'stores': int(uptime.store_ids.size), 'first': first, 'median': median}
 """
 

@@ -97,13 +97,13 @@ def read_input(engine, as_of_us: int):
     days), as one input of the core."""
     from storemon.core.polls import LOOKBACK_US, day_of
     from storemon.database import polls
-    from storemon.database.bulk import fetch_all
+    from sqlalchemy import text
     from storemon.database.queries import Stores, snapshot
 
     with snapshot(engine) as snap:
         stores = Stores.read(snap.conn, as_of_us)
         # (the stores' own key range: PostgreSQL reads a range bucket by bucket of 128 keys)
-        last_key = fetch_all(snap.conn, "SELECT coalesce(max(id), 0) FROM stores")[0][0]
+        last_key = snap.conn.execute(text("SELECT coalesce(max(id), 0) FROM stores")).scalar()
         rows = polls.read(snap.conn, int(day_of(as_of_us - LOOKBACK_US)), int(day_of(as_of_us)), (0, last_key))
     return stores.report_input(rows, as_of_us)
 

@@ -5,6 +5,7 @@ speed rules written in comments hold."""
 from __future__ import annotations
 
 import ast
+import re
 import os
 import subprocess
 import sys
@@ -156,3 +157,20 @@ print(sorted(m for m in sys.modules if m in ("storemon.reports.jobs", "storemon.
                           env={**os.environ, "DATABASE_URL": "sqlite://"})
     assert done.returncode == 0, done.stderr
     assert done.stdout.strip() == "[]"
+
+
+def test_sql_is_spoken_one_way():
+    """SQLAlchemy Core, or ``text()`` with ``:name`` parameters: no SQL in a driver's own
+    placeholders, and the driver connection only where SQLAlchemy has no way (bulk.py: COPY
+    and binary results; engines.py: SQLite's BEGIN recipe; queries.py: cancelling a query)."""
+    allowed = {"exec_driver_sql": {"storemon.database.engines"},
+               "driver_connection": {"storemon.database.bulk", "storemon.database.queries"}}
+    found = []
+    for module, path in MODULES.items():
+        for node in ast.walk(ast.parse(path.read_text())):
+            if isinstance(node, ast.Attribute) and module not in allowed.get(node.attr, {module}):
+                found.append(f"{module}:{node.lineno} uses {node.attr}")
+            if isinstance(node, ast.Constant) and isinstance(node.value, str) \
+                    and re.search(r"\b(SELECT|INSERT|UPDATE|DELETE|WHERE)\b[^\n]*%(\(\w+\))?s", node.value):
+                found.append(f"{module}:{node.lineno} writes SQL with a driver's placeholder")
+    assert found == []

@@ -69,9 +69,12 @@ def make_engine(database_url: str, *, connect_timeout_s: int = 10, statement_tim
         cursor.execute("PRAGMA foreign_keys=ON")
         cursor.close()
 
+    # A transaction takes the write lock when it begins, so one that reads, then writes, never
+    # finds another writer came between; a connection from reading() only reads, and its
+    # transaction takes no lock (WAL: it sees the database as of its first read).
     @event.listens_for(engine, "begin")
     def _on_begin(conn):
-        conn.exec_driver_sql("BEGIN IMMEDIATE")
+        conn.exec_driver_sql("BEGIN DEFERRED" if conn.get_execution_options().get(_READS_ONLY) else "BEGIN IMMEDIATE")
 
     return engine
 
@@ -110,6 +113,15 @@ def as_utc(moment: datetime | None) -> datetime | None:
 
 def is_postgres(conn: Connection | Engine) -> bool:
     return conn.dialect.name == "postgresql"
+
+
+_READS_ONLY = "storemon_reads_only"
+
+
+def reading(engine: Engine) -> Connection:
+    """A connection for reads only: on SQLite its transaction waits for no writer (the
+    others take the write lock as they begin)."""
+    return engine.connect().execution_options(**{_READS_ONLY: True})
 
 
 # SQLSTATE classes worth trying again: connection exceptions, transaction rollbacks
@@ -159,7 +171,7 @@ def schema_revision(conn: Connection) -> str | None:
 
     if not inspect(conn).has_table("alembic_version"):
         return None
-    found = conn.exec_driver_sql("SELECT version_num FROM alembic_version").first()
+    found = conn.execute(text("SELECT version_num FROM alembic_version")).first()
     return None if found is None else found[0]
 
 
@@ -183,8 +195,7 @@ def database_id(engine: Engine) -> str:
     url = engine.url.render_as_string(hide_password=False)
     if url not in _database_ids:
         with engine.connect() as conn:
-            _database_ids[url] = conn.exec_driver_sql(
-                "SELECT database_id FROM database_identity WHERE id = 1").scalar_one()
+            _database_ids[url] = conn.execute(text("SELECT database_id FROM database_identity WHERE id = 1")).scalar_one()
     return _database_ids[url]
 
 
@@ -221,10 +232,10 @@ def create_database_if_missing(engine: Engine) -> bool:
     try:
         with maintenance.connect().execution_options(isolation_level="AUTOCOMMIT") as conn:
             # (two init-db at once: one creates it, the other then finds it; the lock ends with the session)
-            conn.exec_driver_sql("SELECT pg_advisory_lock(%s)", (WRITE_LOCK,))
-            if conn.exec_driver_sql("SELECT 1 FROM pg_database WHERE datname = %s", (url.database,)).first():
+            conn.execute(text("SELECT pg_advisory_lock(:lock)"), {"lock": WRITE_LOCK})
+            if conn.execute(text("SELECT 1 FROM pg_database WHERE datname = :name"), {"name": url.database}).first():
                 return False
-            conn.exec_driver_sql(f'CREATE DATABASE "{url.database.replace(chr(34), chr(34) * 2)}"')
+            conn.execute(text(f'CREATE DATABASE "{url.database.replace(chr(34), chr(34) * 2)}"'))
     except sa_exc.DBAPIError as exc:
         command = " ".join(["createdb", *(f"-h {url.host}",) * bool(url.host), *(f"-p {url.port}",) * bool(url.port),
                             *(f"-U {url.username}",) * bool(url.username), url.database])

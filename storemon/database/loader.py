@@ -16,11 +16,11 @@ from pathlib import Path
 from collections.abc import Iterator
 
 import numpy as np
-from sqlalchemy import Connection, Engine
+from sqlalchemy import Connection, Engine, text
 
 from .. import sources
 from . import polls as stored_polls, version
-from .bulk import copy_into, execute, fetch_all, staged
+from .bulk import copy_into, staged
 from ..core import Progress
 from ..core.localtime import is_known_timezone
 from .engines import WRITE_LOCK, is_postgres
@@ -83,7 +83,7 @@ def load_sources(engine: Engine, named: dict[str, sources.Source], *, skip_bad: 
     options = {"strict": not skip_bad, "rejected": summary.rejected_rows, "on_progress": on_progress}
     with engine.begin() as conn:
         if is_postgres(conn):
-            execute(conn, "SELECT pg_advisory_xact_lock(%s)", (WRITE_LOCK,))
+            conn.execute(text("SELECT pg_advisory_xact_lock(:lock)"), {"lock": WRITE_LOCK})
         # (SQLite: the transaction began with BEGIN IMMEDIATE, which already excludes other writers.)
         with _gc_paused():
             newest, first_polls, store_keys = _write(conn, named, options, local_files, summary, create)
@@ -128,7 +128,7 @@ def _replace_timezones(conn: Connection, store_keys: _StoreKeys, batches, summar
         latest.update(zip(keys.tolist(), (names.setdefault(n, n) for n in batch.names)))
         summary.rows_read += batch.rows_read
     with staged(conn, "timezone_stage", [("store", "int4", list(latest)), ("timezone", "text", list(latest.values()))]):
-        execute(conn, "UPDATE stores SET timezone = s.timezone FROM timezone_stage s WHERE stores.id = s.store")
+        conn.execute(text("UPDATE stores SET timezone = s.timezone FROM timezone_stage s WHERE stores.id = s.store"))
     unknown = sorted(n for n in set(latest.values()) if not is_known_timezone(n))
     summary.unknown_timezones, summary.unknown_timezone_count = unknown[:SHOWN_UNKNOWN_ZONES], len(unknown)
 
@@ -138,17 +138,17 @@ def _replace_hours(conn: Connection, store_keys: _StoreKeys, batches, summary: L
     seen before)."""
     columns = [("store", "int4"), ("day", "int2"), ("start_s", "int4"), ("end_s", "int4")]
     # (dropped at the end, or with the transaction if it fails)
-    conn.exec_driver_sql(f"CREATE TEMPORARY TABLE hours_stage ({', '.join(f'{n} {t}' for n, t in columns)})")
+    conn.execute(text(f"CREATE TEMPORARY TABLE hours_stage ({', '.join(f'{n} {t}' for n, t in columns)})"))
     for batch in batches:
         values = (store_keys(batch.store_ids), batch.day, batch.start_s, batch.end_s)
         copy_into(conn, "hours_stage", [(n, t, v) for (n, t), v in zip(columns, values)])
         summary.rows_read += batch.rows_read
     if is_postgres(conn):
-        execute(conn, "ANALYZE hours_stage")
-    execute(conn, "DELETE FROM business_hours WHERE store IN (SELECT store FROM hours_stage)")
-    execute(conn, "INSERT INTO business_hours (store, day, start_s, end_s)"
-                  " SELECT DISTINCT store, day, start_s, end_s FROM hours_stage")
-    conn.exec_driver_sql("DROP TABLE hours_stage")
+        conn.execute(text("ANALYZE hours_stage"))
+    conn.execute(text("DELETE FROM business_hours WHERE store IN (SELECT store FROM hours_stage)"))
+    conn.execute(text("INSERT INTO business_hours (store, day, start_s, end_s)"
+                      " SELECT DISTINCT store, day, start_s, end_s FROM hours_stage"))
+    conn.execute(text("DROP TABLE hours_stage"))
 
 
 def _add_polls(conn: Connection, store_keys: _StoreKeys, batches, summary: LoadSummary) -> tuple[int | None, int]:
@@ -175,7 +175,7 @@ class _StoreKeys:
 
     def __init__(self, conn: Connection, create: bool = True):
         self.conn, self.create, self.created, self.created_ids = conn, create, 0, []
-        self.known = dict(fetch_all(conn, "SELECT store_id, id FROM stores"))
+        self.known = dict(conn.execute(text("SELECT store_id, id FROM stores")).all())
         self.named = np.zeros(0, np.int64)
 
     def __call__(self, store_ids: list[str]) -> np.ndarray:
@@ -193,11 +193,11 @@ class _StoreKeys:
 
     def _others(self, store_ids: list[str]) -> dict[str, int]:
         with staged(self.conn, "named_stores", [("store_id", "text", store_ids)], analyze=False):
-            self.created += max(0, execute(self.conn, "INSERT INTO stores (store_id) SELECT n.store_id FROM named_stores n"
-                                           " WHERE NOT EXISTS (SELECT 1 FROM stores s WHERE s.store_id = n.store_id)"
-                                           " ORDER BY n.store_id"))
-            return dict(fetch_all(self.conn, "SELECT s.store_id, s.id FROM stores s"
-                                              " WHERE s.store_id IN (SELECT store_id FROM named_stores)"))
+            self.created += max(0, self.conn.execute(text(
+                "INSERT INTO stores (store_id) SELECT n.store_id FROM named_stores n"
+                " WHERE NOT EXISTS (SELECT 1 FROM stores s WHERE s.store_id = n.store_id) ORDER BY n.store_id")).rowcount)
+            return dict(self.conn.execute(text("SELECT s.store_id, s.id FROM stores s"
+                                               " WHERE s.store_id IN (SELECT store_id FROM named_stores)")).all())
 
 
 @contextmanager

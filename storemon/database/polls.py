@@ -19,10 +19,10 @@ from collections.abc import Iterator
 from contextlib import contextmanager
 
 import numpy as np
-from sqlalchemy import Connection
+from sqlalchemy import Connection, text
 
 from ..core.polls import POLL_DTYPE, PollRows, day_of, first_of_runs, merged
-from .bulk import Varying, copy_into, cursor, execute, fetch_all, staged
+from .bulk import Varying, binary_rows, copy_into, staged, upsert
 from .engines import is_postgres
 
 # PostgreSQL: a day's row grows a poll an hour, about fivefold; pages filled to a fifth keep every
@@ -46,7 +46,7 @@ def add(conn: Connection, store: np.ndarray, ts_us: np.ndarray, active: np.ndarr
     if batch.store.size == 0:
         return 0, 0
     earlier = _note_first_polls(conn, batch)
-    if not fetch_all(conn, "SELECT 1 FROM poll_days LIMIT 1"):
+    if conn.execute(text("SELECT 1 FROM poll_days LIMIT 1")).first() is None:
         _write(conn, batch, empty=True)
         return int(batch.packed.size), earlier
     changed, new = merged(_rows_at(conn, batch.store, batch.day()), *batch.polls())
@@ -60,12 +60,12 @@ def filled_whole(conn: Connection) -> Iterator[None]:
     pages whole, not for a day's growth, since they hold whole days, mostly, that will not
     grow; the table's fill factor is restored once they are written (the transaction undoes
     both if it fails). Nothing changes for a table that holds rows, or on SQLite."""
-    empty = is_postgres(conn) and not fetch_all(conn, "SELECT 1 FROM poll_days LIMIT 1")
+    empty = is_postgres(conn) and conn.execute(text("SELECT 1 FROM poll_days LIMIT 1")).first() is None
     if empty:
-        execute(conn, "ALTER TABLE poll_days SET (fillfactor = 100)")
+        conn.execute(text("ALTER TABLE poll_days SET (fillfactor = 100)"))
     yield
     if empty:
-        execute(conn, f"ALTER TABLE poll_days SET (fillfactor = {FILL_PERCENT})")
+        conn.execute(text(f"ALTER TABLE poll_days SET (fillfactor = {FILL_PERCENT})"))
 
 
 def read(conn: Connection, first_day: int, last_day: int, stores: tuple[int, int] | np.ndarray) -> PollRows:
@@ -74,8 +74,8 @@ def read(conn: Connection, first_day: int, last_day: int, stores: tuple[int, int
     if not is_postgres(conn):
         if not isinstance(stores, tuple):
             raise ValueError("SQLite reads the polls of a range of stores only")
-        rows = _decoded(conn, "poll_days p", "p.store BETWEEN %s AND %s AND p.day BETWEEN %s AND %s",
-                        (*stores, first_day, last_day))
+        rows = _decoded(conn, "poll_days p", "p.store BETWEEN :lo AND :hi AND p.day BETWEEN :first AND :last",
+                        {"lo": stores[0], "hi": stores[1], "first": first_day, "last": last_day})
         return rows.ordered(rows.key)
     # Each bucket of 128 stores is read by its own LATERAL subquery, an index scan of its range of
     # the primary key (or of its 128 keys: a whole list in every bucket's scan cost 8x more), so
@@ -84,26 +84,26 @@ def read(conn: Connection, first_day: int, last_day: int, stores: tuple[int, int
     params = {"first": first_day, "last": last_day}
     if isinstance(stores, tuple):
         params["lo"], params["hi"] = stores
-        buckets = f"generate_series(%(lo)s::int4 / {_BUCKET}, %(hi)s::int4 / {_BUCKET})"
-        these = (f"p.store BETWEEN greatest(bucket * {_BUCKET}, %(lo)s::int4)"
-                 f" AND least(bucket * {_BUCKET} + {_BUCKET - 1}, %(hi)s::int4)")
+        buckets = f"generate_series(CAST(:lo AS int4) / {_BUCKET}, CAST(:hi AS int4) / {_BUCKET})"
+        these = (f"p.store BETWEEN greatest(bucket * {_BUCKET}, CAST(:lo AS int4))"
+                 f" AND least(bucket * {_BUCKET} + {_BUCKET - 1}, CAST(:hi AS int4))")
     else:
         params["keys"] = np.asarray(stores, np.int64).tolist()
-        buckets = f"generate_series(0, (cardinality(%(keys)s::int4[]) - 1) / {_BUCKET})"
-        these = f"p.store = ANY((%(keys)s::int4[])[bucket * {_BUCKET} + 1 : bucket * {_BUCKET} + {_BUCKET}])"
-    found = fetch_all(conn, f"""
+        buckets = f"generate_series(0, (cardinality(CAST(:keys AS int4[])) - 1) / {_BUCKET})"
+        these = f"p.store = ANY((CAST(:keys AS int4[]))[bucket * {_BUCKET} + 1 : bucket * {_BUCKET} + {_BUCKET}])"
+    found = binary_rows(conn, f"""
         SELECT packed.* FROM {buckets} bucket,
         LATERAL (SELECT {_PACKED} FROM (
-            SELECT * FROM poll_days p WHERE {these} AND p.day BETWEEN %(first)s AND %(last)s
+            SELECT * FROM poll_days p WHERE {these} AND p.day BETWEEN :first AND :last
             ORDER BY p.store, p.day) p) packed
-        ORDER BY bucket""", params, binary=True)
+        ORDER BY bucket""", params)
     return _unpacked(b"".join(header for header, _ in found if header), b"".join(polls for _, polls in found if polls))
 
 
 def read_store(conn: Connection, store: int, since_us: int, until_us: int) -> tuple[np.ndarray, np.ndarray]:
     """One store's polls in ``[since, until]``: (ts_us, active), in time order (its own rows, by key)."""
-    rows = _decoded(conn, "poll_days p", "p.store = %s AND p.day BETWEEN %s AND %s",
-                    (store, int(day_of(since_us)), int(day_of(until_us))))
+    rows = _decoded(conn, "poll_days p", "p.store = :store AND p.day BETWEEN :first AND :last",
+                    {"store": store, "first": int(day_of(since_us)), "last": int(day_of(until_us))})
     _, ts_us, active = rows.ordered(rows.day()).polls()
     keep = (ts_us >= since_us) & (ts_us <= until_us)
     return ts_us[keep], active[keep]
@@ -111,17 +111,18 @@ def read_store(conn: Connection, store: int, since_us: int, until_us: int) -> tu
 
 def newest_us(conn: Connection) -> int | None:
     """The newest stored poll's instant (its day's rows decoded), or None when none is stored."""
-    day = fetch_all(conn, "SELECT max(day) FROM poll_days")[0][0]
+    day = conn.execute(text("SELECT max(day) FROM poll_days")).scalar()
     if day is None:
         return None
-    _, ts_us, _ = _decoded(conn, "poll_days p", "p.day = %s", (day,)).polls()
+    _, ts_us, _ = _decoded(conn, "poll_days p", "p.day = :day", {"day": day}).polls()
     return int(ts_us.max())
 
 
 def delete_days_before(conn: Connection, day: int) -> int:
     """Delete every row of a day before ``day``; how many polls went."""
-    found = fetch_all(conn, "SELECT coalesce(sum(length(polls)), 0) FROM poll_days WHERE day < %s", (day,))[0][0]
-    execute(conn, "DELETE FROM poll_days WHERE day < %s", (day,))
+    found = conn.execute(text("SELECT coalesce(sum(length(polls)), 0) FROM poll_days WHERE day < :day"),
+                         {"day": day}).scalar()
+    conn.execute(text("DELETE FROM poll_days WHERE day < :day"), {"day": day})
     return int(found) // POLL_DTYPE.itemsize
 
 
@@ -130,14 +131,14 @@ def _note_first_polls(conn: Connection, rows: PollRows) -> int:
     stores.first_poll_us where it is earlier (an hour's batch: none is); for how many stores."""
     first = first_of_runs(rows.store)
     store, first_us = rows.store[first], rows.first_us()[first]
-    stored = dict(fetch_all(conn, "SELECT id, first_poll_us FROM stores WHERE first_poll_us IS NOT NULL"
-                                  " AND first_poll_us <= %s", (int(first_us.max()),)))
+    stored = dict(conn.execute(text("SELECT id, first_poll_us FROM stores WHERE first_poll_us IS NOT NULL"
+                                    " AND first_poll_us <= :until"), {"until": int(first_us.max())}).all())
     earlier = [i for i, (key, at) in enumerate(zip(store.tolist(), first_us.tolist())) if stored.get(key, at + 1) > at]
     if not earlier:
         return 0
     with staged(conn, "first_poll_stage", [("store", "int4", store[earlier]), ("first_us", "int8", first_us[earlier])]):
-        execute(conn, "UPDATE stores SET first_poll_us = f.first_us FROM first_poll_stage f WHERE stores.id = f.store"
-                      " AND (stores.first_poll_us IS NULL OR f.first_us < stores.first_poll_us)")
+        conn.execute(text("UPDATE stores SET first_poll_us = f.first_us FROM first_poll_stage f WHERE stores.id = f.store"
+                          " AND (stores.first_poll_us IS NULL OR f.first_us < stores.first_poll_us)"))
     return len(earlier)
 
 
@@ -146,21 +147,21 @@ def _rows_at(conn: Connection, store: np.ndarray, day: np.ndarray) -> PollRows:
     batch: the day's rows of the fleet, by the day index) and kept in NumPy, others joined
     with the keys in the database."""
     if int(day.max()) - int(day.min()) < _FEW_DAYS:
-        rows = _decoded(conn, "poll_days p", "p.day BETWEEN %s AND %s", (int(day.min()), int(day.max())))
+        rows = _decoded(conn, "poll_days p", "p.day BETWEEN :first AND :last",
+                        {"first": int(day.min()), "last": int(day.max())})
         wanted = np.sort((store << 32) | day)
         at = np.minimum(np.searchsorted(wanted, rows.key), wanted.size - 1)
         return rows.taken(np.flatnonzero(wanted[at] == rows.key))
     with staged(conn, "day_keys", [("store", "int4", store), ("day", "int4", day)]):
-        return _decoded(conn, "poll_days p JOIN day_keys k ON p.store = k.store AND p.day = k.day", "true", ())
+        return _decoded(conn, "poll_days p JOIN day_keys k ON p.store = k.store AND p.day = k.day", "true", {})
 
 
-def _decoded(conn: Connection, source: str, where: str, params: tuple) -> PollRows:
+def _decoded(conn: Connection, source: str, where: str, params: dict) -> PollRows:
     """The rows ``where`` selects, decoded, in the order read."""
     if is_postgres(conn):
-        header, packed = fetch_all(conn, f"SELECT {_PACKED} FROM {source} WHERE {where}", params, binary=True)[0]
+        header, packed = binary_rows(conn, f"SELECT {_PACKED} FROM {source} WHERE {where}", params)[0]
         return _unpacked(header or b"", packed or b"")
-    with cursor(conn, f"SELECT p.store, p.polls FROM {source} WHERE {where}", params) as cur:
-        found = cur.fetchall()
+    found = conn.execute(text(f"SELECT p.store, p.polls FROM {source} WHERE {where}"), params).all()
     return PollRows.decode(np.array([r[0] for r in found], np.int64), np.array([len(r[1]) for r in found], np.int64),
                           b"".join(r[1] for r in found))
 
@@ -180,11 +181,4 @@ def _write(conn: Connection, rows: PollRows, empty: bool = False) -> None:
     if empty:
         copy_into(conn, "poll_days", columns)
         return
-    upsert = " ON CONFLICT (store, day) DO UPDATE SET polls = excluded.polls"
-    if is_postgres(conn):
-        with staged(conn, "day_rows", columns, analyze=False):  # (read through: nothing to plan)
-            execute(conn, "INSERT INTO poll_days (store, day, polls) SELECT store, day, polls FROM day_rows" + upsert)
-    else:
-        driver = conn.connection.driver_connection
-        driver.executemany("INSERT INTO poll_days (store, day, polls) VALUES (?, ?, ?)" + upsert,
-                           zip(rows.store.tolist(), columns[1][2].tolist(), columns[2][2].values()))
+    upsert(conn, "poll_days", columns, keys=("store", "day"))

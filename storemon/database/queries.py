@@ -13,11 +13,11 @@ from dataclasses import dataclass
 from typing import Any
 
 import numpy as np
-from sqlalchemy import Connection, Engine
+from sqlalchemy import Connection, Engine, text
 
 from . import polls, version
-from .bulk import fetch_all
-from .engines import is_postgres
+from .bulk import binary_rows
+from .engines import is_postgres, reading
 from ..core import ReportInput
 from ..core.uptime import store_id_order
 from ..core.polls import PollRows
@@ -49,7 +49,7 @@ class Snapshot:
             yield run_now
             return
         if self._exported is None:
-            self._exported = fetch_all(self.conn, "SELECT pg_export_snapshot()")[0][0]
+            self._exported = self.conn.execute(text("SELECT pg_export_snapshot()")).scalar()
         helpers, local, lock, closed = [], threading.local(), threading.Lock(), threading.Event()
 
         def run(read: Callable[[Connection], Any]) -> Any:
@@ -63,7 +63,7 @@ class Snapshot:
                         conn.close()
                         raise RuntimeError("the snapshot's readers are closed")
                     helpers.append(conn)
-                conn.exec_driver_sql(f"SET TRANSACTION SNAPSHOT '{self._exported}'")
+                conn.execute(text(f"SET TRANSACTION SNAPSHOT '{self._exported}'"))  # (takes no parameter)
                 local.conn = conn
             return read(local.conn)
 
@@ -104,13 +104,8 @@ def snapshot(engine: Engine) -> Iterator[Snapshot]:
         with engine.connect().execution_options(isolation_level="REPEATABLE READ") as conn:
             yield Snapshot(engine, conn)
         return
-    with engine.connect() as conn:
-        driver = conn.connection.driver_connection
-        driver.execute("BEGIN DEFERRED")  # WAL: every read below sees the database as of the first
-        try:
-            yield Snapshot(engine, conn)
-        finally:
-            driver.execute("COMMIT")
+    with reading(engine) as conn, conn.begin():  # (WAL: every read sees the database as of the first)
+        yield Snapshot(engine, conn)
 
 
 def latest_poll_us(conn: Connection) -> int | None:
@@ -121,7 +116,7 @@ def latest_poll_us(conn: Connection) -> int | None:
 def why_no_polls(conn: Connection) -> str:
     """Why there is no poll: none was ever loaded, or retention deleted every one (stores stay
     listed with their first poll when their polls go)."""
-    polled = fetch_all(conn, "SELECT count(*) FROM stores WHERE first_poll_us IS NOT NULL")[0][0]
+    polled = conn.execute(text("SELECT count(*) FROM stores WHERE first_poll_us IS NOT NULL")).scalar()
     if polled:
         return (f"no polls are left: {polled:,} store(s) were polled, but retention deleted every poll as older than "
                 "POLL_RETENTION_DAYS days; load newer polls (or set POLL_RETENTION_DAYS=0 to keep them all)")
@@ -136,13 +131,14 @@ class StoreRange:
     first: str | None = None
     end: str | None = None
 
-    def where(self, column: str) -> tuple[str, tuple]:
-        clauses, params = [], []
-        for bound, op in ((self.first, ">="), (self.end, "<")):
+    def where(self, column: str) -> tuple[str, dict]:
+        """The SQL condition on ``column`` and its parameters."""
+        clauses, params = [], {}
+        for name, bound, op in (("first_id", self.first, ">="), ("end_id", self.end, "<")):
             if bound is not None:
-                clauses.append(f"{column} {op} %s")
-                params.append(bound)
-        return " AND ".join(clauses) or "true", tuple(params)
+                clauses.append(f"{column} {op} :{name}")
+                params[name] = bound
+        return " AND ".join(clauses) or "true", params
 
 
 EVERY_STORE = StoreRange()
@@ -166,25 +162,26 @@ class Stores:
             # (a few packed values rather than a row a store: 136K stores in 40 ms, not 100 ms; one
             # scan of the sorted stores feeds the aggregates row by row, so they agree on the order,
             # which PostgreSQL keeps from the subquery as a rule, not a promise: it is checked here)
-            keys, first, ids, zones = fetch_all(conn, f"""
+            keys, first, ids, zones = binary_rows(conn, f"""
                 SELECT string_agg(int4send(s.id), ''::bytea), string_agg(int8send(s.first_poll_us), ''::bytea),
                        string_agg(s.store_id, E'\\n'), string_agg(coalesce(s.timezone, ''), E'\\n')
                 FROM (SELECT * FROM stores s WHERE {where} ORDER BY s.store_id) s""",
-                                                params, binary=True)[0]
-            hours = fetch_all(conn, f"""
+                                                  params)[0]
+            hours = binary_rows(conn, f"""
                 SELECT string_agg(int4send(h.store) || int2send(h.day) || int4send(h.start_s) || int4send(h.end_s),
                                   ''::bytea)
-                FROM business_hours h JOIN stores s ON s.id = h.store WHERE {where}""", params, binary=True)[0][0]
+                FROM business_hours h JOIN stores s ON s.id = h.store WHERE {where}""", params)[0][0]
             found = Stores(np.frombuffer(keys or b"", ">i4").astype(np.int64), (ids or "").split("\n") if ids else [],
                            [name or None for name in (zones or "").split("\n")] if ids else [],
                            np.frombuffer(first or b"", ">i8").astype(np.int64), _hours(hours))
             return found.in_order()
-        found = fetch_all(conn, f"SELECT s.id, s.store_id, s.timezone, s.first_poll_us FROM stores s WHERE {where}"
-                                " ORDER BY s.store_id", params)
-        hours = fetch_all(conn, "SELECT h.store, h.day, h.start_s, h.end_s FROM business_hours h"
-                                f" JOIN stores s ON s.id = h.store WHERE {where}", params)
+        found = conn.execute(text(f"SELECT s.id, s.store_id, s.timezone, s.first_poll_us FROM stores s WHERE {where}"
+                                  " ORDER BY s.store_id"), params).all()
+        hours = conn.execute(text("SELECT h.store, h.day, h.start_s, h.end_s FROM business_hours h"
+                                  f" JOIN stores s ON s.id = h.store WHERE {where}"), params).all()
         return Stores(np.array([s[0] for s in found], np.int64), [s[1] for s in found], [s[2] for s in found],
-                      np.array([s[3] for s in found], np.int64), np.array(hours, np.int64).reshape(-1, 4)).in_order()
+                      np.array([s[3] for s in found], np.int64),
+                      np.array([tuple(h) for h in hours], np.int64).reshape(-1, 4)).in_order()
 
     def pieces(self, size: int, contiguous: bool) -> list[Piece]:
         """These stores in runs of consecutive keys, about ``size`` stores each, with the keys
@@ -254,29 +251,30 @@ def _hours(packed: bytes | None) -> np.ndarray:
     return np.stack([rows[name].astype(np.int64) for name in ("store", "day", "start", "end")], axis=1)
 
 
-def listed(conn: Connection, as_of_us: int, within: StoreRange = EVERY_STORE) -> tuple[str, tuple]:
+def listed(conn: Connection, as_of_us: int, within: StoreRange = EVERY_STORE) -> tuple[str, dict]:
     """The SQL condition on ``stores s`` of the stores a report lists: polled at or before as_of,
     of a range of store ids (or all)."""
     where, params = within.where("s.store_id")
-    return f"s.first_poll_us <= %s AND {where}", (as_of_us, *params)
+    return f"s.first_poll_us <= :as_of_us AND {where}", {"as_of_us": as_of_us, **params}
 
 
 def listed_count(engine: Engine, as_of_us: int) -> int:
     """How many stores a report as of then lists."""
-    with engine.connect() as conn:
-        return fetch_all(conn, "SELECT count(*) FROM stores WHERE first_poll_us <= %s", (as_of_us,))[0][0]
+    with reading(engine) as conn:
+        return conn.execute(text("SELECT count(*) FROM stores WHERE first_poll_us <= :as_of_us"),
+                            {"as_of_us": as_of_us}).scalar()
 
 
 def store_id_cuts(engine: Engine, as_of_us: int, parts: int) -> list[str]:
     """The store ids that cut the stores a report lists into ``parts`` runs of (nearly) equal
     size, in the report's order: the first id of every run after the first."""
-    with engine.connect() as conn:
-        found = fetch_all(conn, """
+    with reading(engine) as conn:
+        found = conn.execute(text("""
             SELECT store_id FROM (SELECT store_id, row_number() OVER (ORDER BY store_id) - 1 AS at,
                                          count(*) OVER () AS total
-                                  FROM stores WHERE first_poll_us <= %s) ranked
-            WHERE at > 0 AND at * %s / total > (at - 1) * %s / total ORDER BY store_id""",
-                          (as_of_us, parts, parts))
+                                  FROM stores WHERE first_poll_us <= :as_of_us) ranked
+            WHERE at > 0 AND at * :parts / total > (at - 1) * :parts / total ORDER BY store_id"""),
+                             {"as_of_us": as_of_us, "parts": parts}).all()
     return [row[0] for row in found]
 
 
@@ -296,12 +294,13 @@ def store_input(engine: Engine, store_id: str, since_us: int, until_us: int) -> 
         return None  # no stored id holds one (and PostgreSQL text cannot hold a NUL)
     with snapshot(engine) as snap:
         conn = snap.conn
-        found = fetch_all(conn, "SELECT id, timezone, first_poll_us FROM stores WHERE store_id = %s", (store_id,))
-        if not found:
+        found = conn.execute(text("SELECT id, timezone, first_poll_us FROM stores WHERE store_id = :store_id"),
+                             {"store_id": store_id}).first()
+        if found is None:
             return None
-        key, timezone, first_poll_us = found[0]
-        hours = fetch_all(conn, "SELECT day, start_s, end_s FROM business_hours WHERE store = %s"
-                                " ORDER BY day, start_s", (key,))
+        key, timezone, first_poll_us = found
+        hours = [tuple(h) for h in conn.execute(text("SELECT day, start_s, end_s FROM business_hours WHERE store = :key"
+                                                     " ORDER BY day, start_s"), {"key": key})]
         ts_us, active = polls.read_store(conn, key, since_us, until_us)
     h = np.array(hours, np.int64).reshape(-1, 3)
     data = ReportInput(
@@ -320,6 +319,7 @@ def find_stores(engine: Engine, prefix: str, limit: int) -> list[tuple[str, str 
 
     if CONTROL_CHARACTER.search(prefix):
         return []  # no stored id holds one (and PostgreSQL text cannot hold a NUL)
-    with engine.connect() as conn:
-        return fetch_all(conn, "SELECT store_id, timezone FROM stores WHERE lower(substr(store_id, 1, %s)) = %s"
-                               " ORDER BY store_id LIMIT %s", (len(prefix), prefix.lower(), limit))
+    with reading(engine) as conn:
+        return [tuple(found) for found in conn.execute(text(
+            "SELECT store_id, timezone FROM stores WHERE lower(substr(store_id, 1, :length)) = :prefix"
+            " ORDER BY store_id LIMIT :limit"), {"length": len(prefix), "prefix": prefix.lower(), "limit": limit})]

@@ -10,10 +10,10 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 
-from sqlalchemy import Connection, Engine
+from sqlalchemy import Connection, Engine, text
 
 from . import polls, version
-from .bulk import execute, fetch_all, staged
+from .bulk import staged
 from .engines import WRITE_LOCK, is_postgres
 from ..sources.text import shown
 
@@ -46,11 +46,11 @@ def retire(engine: Engine, store_ids: list[str], *, where_stored: list[str] = ()
     wanted = list(dict.fromkeys([*store_ids, *where_stored]))
     with engine.connect() as conn, conn.begin() as transaction:
         if is_postgres(conn):
-            execute(conn, "SELECT pg_advisory_xact_lock(%s)", (WRITE_LOCK,))
+            conn.execute(text("SELECT pg_advisory_xact_lock(:lock)"), {"lock": WRITE_LOCK})
         storable = [s for s in wanted if "\x00" not in s]  # (no stored id holds a NUL: PostgreSQL text cannot)
         with staged(conn, "retired_ids", [("store_id", "text", storable)]):
-            keys = dict(fetch_all(conn, "SELECT s.store_id, s.id FROM stores s"
-                                        " WHERE s.store_id IN (SELECT store_id FROM retired_ids)"))
+            keys = dict(conn.execute(text("SELECT s.store_id, s.id FROM stores s"
+                                          " WHERE s.store_id IN (SELECT store_id FROM retired_ids)")).all())
         if missing := [s for s in dict.fromkeys(store_ids) if s not in keys]:
             raise UnknownStores(missing)
         retired = _delete(conn, sorted(keys.values()))
@@ -64,13 +64,12 @@ def _delete(conn: Connection, keys: list[int]) -> Retired:
         return Retired(0, 0)
     with staged(conn, "retired_keys", [("store", "int4", keys)]):
         gone = "(SELECT store FROM retired_keys)"
-        count = fetch_all(conn, f"SELECT coalesce(sum(length(polls)), 0) FROM poll_days WHERE store IN {gone}")[0][0]
+        count = conn.execute(text(f"SELECT coalesce(sum(length(polls)), 0) FROM poll_days WHERE store IN {gone}")).scalar()
         # (the newest poll is worked out again only if it may have been theirs: that reads a whole day)
-        newest_day = bool(fetch_all(conn, f"SELECT 1 FROM poll_days WHERE store IN {gone}"
-                                          " AND day = (SELECT max(day) FROM poll_days) LIMIT 1"))
-        execute(conn, f"DELETE FROM poll_days WHERE store IN {gone}")
-        execute(conn, f"DELETE FROM business_hours WHERE store IN {gone}")
-        execute(conn, f"DELETE FROM stores WHERE id IN {gone}")
+        newest_day = conn.execute(text(f"SELECT 1 FROM poll_days WHERE store IN {gone}"
+                                       " AND day = (SELECT max(day) FROM poll_days) LIMIT 1")).first() is not None
+        for table, column in (("poll_days", "store"), ("business_hours", "store"), ("stores", "id")):
+            conn.execute(text(f"DELETE FROM {table} WHERE {column} IN {gone}"))
     version.bump(conn, stores_changed=True)
     if newest_day:
         version.set_newest(conn, polls.newest_us(conn))

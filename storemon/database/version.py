@@ -16,9 +16,8 @@ from __future__ import annotations
 import secrets
 from dataclasses import dataclass
 
-from sqlalchemy import Connection
+from sqlalchemy import Connection, text
 
-from .bulk import execute, fetch_all
 
 
 @dataclass(frozen=True)
@@ -33,23 +32,24 @@ def bump(conn: Connection, newest_poll_us: int | None = None, stores_changed: bo
     stored, if any (the row keeps the newest of all); ``stores_changed``: it created stores,
     wrote hours or timezones, or gave a store an earlier first poll."""
     stores_version = secrets.randbits(63) or 1
-    execute(conn, """
-        INSERT INTO data_version (id, version, stores_version, newest_poll_us) VALUES (1, %s, %s, %s)
+    conn.execute(text("""
+        INSERT INTO data_version (id, version, stores_version, newest_poll_us) VALUES (1, :version, :stores, :newest)
         ON CONFLICT (id) DO UPDATE SET version = excluded.version,
-            stores_version = CASE WHEN %s THEN excluded.stores_version ELSE data_version.stores_version END,
+            stores_version = CASE WHEN :stores_changed THEN excluded.stores_version ELSE data_version.stores_version END,
             newest_poll_us = CASE WHEN excluded.newest_poll_us IS NULL
                                        OR data_version.newest_poll_us > excluded.newest_poll_us
-                                  THEN data_version.newest_poll_us ELSE excluded.newest_poll_us END""",
-            (secrets.randbits(63) or 1, stores_version, newest_poll_us, stores_changed))
+                                  THEN data_version.newest_poll_us ELSE excluded.newest_poll_us END"""),
+                 {"version": secrets.randbits(63) or 1, "stores": stores_version, "newest": newest_poll_us,
+                  "stores_changed": stores_changed})
 
 
 def set_newest(conn: Connection, newest_poll_us: int | None) -> None:
     """The newest poll after polls were deleted (retention, a store retired); None when no poll
     is left, so there is no default as_of."""
-    execute(conn, "UPDATE data_version SET newest_poll_us = %s", (newest_poll_us,))
+    conn.execute(text("UPDATE data_version SET newest_poll_us = :newest"), {"newest": newest_poll_us})
 
 
 def current(conn: Connection) -> DataVersion:
     """The version the caller's transaction sees."""
-    found = fetch_all(conn, "SELECT version, stores_version, newest_poll_us FROM data_version WHERE id = 1")
-    return DataVersion(*found[0]) if found else DataVersion(0, 0, None)
+    found = conn.execute(text("SELECT version, stores_version, newest_poll_us FROM data_version WHERE id = 1")).first()
+    return DataVersion(*found) if found is not None else DataVersion(0, 0, None)

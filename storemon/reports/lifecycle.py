@@ -26,12 +26,12 @@ from dataclasses import dataclass
 from datetime import datetime, UTC
 
 from redis import Redis
-from sqlalchemy import Connection, Engine, func, insert, select, tuple_, update
+from sqlalchemy import Connection, Engine, delete, func, insert, select, text, tuple_, update
 
-from ..database.bulk import execute, fetch_all
-from ..database.engines import as_utc, database_id
+from ..database.bulk import binary_rows
+from ..database.engines import as_utc, database_id, reading
 from .tallies import tally_report
-from ..database.models import Report
+from ..database.models import Report, ReportPart
 from ..core.csvout import joined
 
 log = logging.getLogger(__name__)
@@ -41,6 +41,7 @@ PENDING, RUNNING, COMPLETE, FAILED = "Pending", "Running", "Complete", "Failed"
 REPORT_ID = re.compile(r"[A-Za-z0-9_-]{1,64}")
 UNSETTLED = (PENDING, RUNNING)
 _table = Report.__table__
+_parts = ReportPart.__table__
 
 
 @dataclass(frozen=True)
@@ -85,12 +86,12 @@ def find(engine: Engine, report_id: str) -> ReportRow | None:
 def csv_of(engine: Engine, report_id: str) -> bytes | None:
     """A Complete report's CSV: the one stored whole, or a sharded report's header and its
     parts' rows in order."""
-    with engine.connect() as conn:
-        found = fetch_all(conn, "SELECT csv, parts_attempt FROM reports WHERE id = %s", (report_id,), binary=True)
+    with reading(engine) as conn:
+        found = binary_rows(conn, select(_table.c.csv, _table.c.parts_attempt).where(_table.c.id == report_id))
         if not found or found[0][1] is None:
             return found[0][0] if found else None
-        rows = fetch_all(conn, "SELECT rows FROM report_parts WHERE report_id = %s AND attempt = %s ORDER BY part",
-                         (report_id, found[0][1]), binary=True)
+        rows = binary_rows(conn, select(_parts.c.rows).where(_parts.c.report_id == report_id,
+                                                             _parts.c.attempt == found[0][1]).order_by(_parts.c.part))
     return joined([r[0] for r in rows])
 
 
@@ -98,18 +99,19 @@ def store_part(engine: Engine, report_id: str, attempt: int, part: int, rows: by
     """Keep one part's CSV rows for the report's CSV, and the data version they were computed
     from (a part run again keeps the rows stored first). Only while the report is unsettled."""
     with engine.begin() as conn:
-        execute(conn, f"""
+        conn.execute(text(f"""
             INSERT INTO report_parts (report_id, attempt, part, row_count, rows, version)
-            SELECT %s, %s, %s, %s, %s, %s WHERE EXISTS (SELECT 1 FROM reports WHERE id = %s
-                                                       AND status IN ('{PENDING}', '{RUNNING}'))
-            ON CONFLICT (report_id, attempt, part) DO NOTHING""",
-                (report_id, attempt, part, rows.count(b"\n"), rows, version, report_id))
+            SELECT id, :attempt, :part, :row_count, :rows, :version
+            FROM reports WHERE id = :report_id AND status IN ('{PENDING}', '{RUNNING}')
+            ON CONFLICT (report_id, attempt, part) DO NOTHING"""),
+                     {"report_id": report_id, "attempt": attempt, "part": part, "row_count": rows.count(b"\n"),
+                      "rows": rows, "version": version})
 
 
 def part_versions(conn: Connection, report_id: str, attempt: int) -> dict[int, int]:
     """The data version each stored part of a run read, by part."""
-    return dict(fetch_all(conn, "SELECT part, version FROM report_parts WHERE report_id = %s AND attempt = %s",
-                          (report_id, attempt)))
+    return dict(conn.execute(select(_parts.c.part, _parts.c.version)
+                             .where(_parts.c.report_id == report_id, _parts.c.attempt == attempt)).all())
 
 
 def complete_parts(engine: Engine, redis: Redis, report_id: str, attempt: int, count: int, as_of_us: int,
@@ -120,17 +122,17 @@ def complete_parts(engine: Engine, redis: Redis, report_id: str, attempt: int, c
     some of those parts' rows are missing."""
     with engine.begin() as conn:
         for part, (rows, version) in (redone or {}).items():
-            execute(conn, "UPDATE report_parts SET rows = %s, row_count = %s, version = %s"
-                          " WHERE report_id = %s AND attempt = %s AND part = %s",
-                    (rows, rows.count(b"\n"), version, report_id, attempt, part))
-        stored, rows = fetch_all(conn, "SELECT count(*), coalesce(sum(row_count), 0) FROM report_parts"
-                                       " WHERE report_id = %s AND attempt = %s", (report_id, attempt))[0]
+            conn.execute(update(_parts).where(_parts.c.report_id == report_id, _parts.c.attempt == attempt,
+                                              _parts.c.part == part)
+                         .values(rows=rows, row_count=rows.count(b"\n"), version=version))
+        stored, rows = conn.execute(select(func.count(), func.coalesce(func.sum(_parts.c.row_count), 0))
+                                    .where(_parts.c.report_id == report_id, _parts.c.attempt == attempt)).one()
         found = None if stored != count else conn.execute(
             update(_table).where(_table.c.id == report_id, _table.c.status.in_(UNSETTLED))
             .values(status=COMPLETE, as_of_us=as_of_us, csv=None, parts_attempt=attempt, error=None,
                     finished_at=now(), row_count=int(rows)).returning(*_COLUMNS)).first()
         if found is not None:
-            execute(conn, "DELETE FROM report_parts WHERE report_id = %s AND attempt <> %s", (report_id, attempt))
+            conn.execute(delete(_parts).where(_parts.c.report_id == report_id, _parts.c.attempt != attempt))
     if found is not None:
         _tally_completed(engine, redis, _row(found))
         return True
@@ -185,7 +187,7 @@ def fail(engine: Engine, redis: Redis, report_id: str, reason: str) -> bool:
     if _transition(engine, report_id, status=FAILED, error=reason[:500], finished_at=now()) is not None:
         log.warning("report %s failed: %s", report_id, reason)
         with engine.begin() as conn:  # a sharded report's parts serve no CSV now
-            execute(conn, "DELETE FROM report_parts WHERE report_id = %s", (report_id,))
+            conn.execute(delete(_parts).where(_parts.c.report_id == report_id))
         tally_report(redis, database_id(engine), "failed")
         return True
     return False
