@@ -2,25 +2,42 @@
 
 from __future__ import annotations
 
+from datetime import date, timedelta
+
 import numpy as np
 from hypothesis import strategies as st
 
 from storemon.core import ReportInput, compute_uptime
 from storemon.core.polls import PollRows
+from storemon.core.sessions import CLOSED
 from storemon.sources import parse_local_time
 from storemon.timeparse import parse_instant
 
 WINDOWS = ("hour", "day", "week")
 
 
-def report_input(stores: dict[str, dict], polls: list[tuple[str, str, str]]) -> ReportInput:
-    """stores: id -> {"tz": name or None, "hours": [(day, "HH:MM", "HH:MM"), ...] (absent: 24x7)}.
-    polls: (store id, ISO instant, "active" / "inactive")."""
+def local_date(text: str) -> int:
+    """A local date ``YYYY-MM-DD`` as the core counts it: days from 1970-01-01."""
+    return (date.fromisoformat(text) - date(1970, 1, 1)).days
+
+
+def _dated(day: str, start: str | None, end: str | None) -> tuple[int, int, int]:
+    if start is None:
+        return local_date(day), CLOSED, CLOSED
+    return local_date(day), parse_local_time(start), parse_local_time(end)
+
+
+def report_input(stores: dict[str, dict], polls: list[tuple[str, str, str]],
+                 holidays: list[tuple[str, str | None, str | None]] = ()) -> ReportInput:
+    """stores: id -> {"tz": name or None, "hours": [(day, "HH:MM", "HH:MM"), ...] (absent: 24x7),
+    "special": [("YYYY-MM-DD", "HH:MM", "HH:MM"), ...] (None, None: closed)}.
+    polls: (store id, ISO instant, "active" / "inactive"). holidays: as special hours, for all."""
     ids = list(stores)
     index = {s: i for i, s in enumerate(ids)}
     hours = [(index[s], d, parse_local_time(a), parse_local_time(b))
              for s, spec in stores.items() for d, a, b in spec.get("hours", [])]
     h = np.array(hours, np.int64).reshape(-1, 4)
+    special = [(index[s], *_dated(*row)) for s, spec in stores.items() for row in spec.get("special", [])]
     return ReportInput(
         store_ids=np.array(ids),
         timezones=[spec.get("tz") for spec in stores.values()],
@@ -28,12 +45,15 @@ def report_input(stores: dict[str, dict], polls: list[tuple[str, str, str]]) -> 
         polls=PollRows.of(np.array([index[s] for s, _, _ in polls], np.int64),
                           np.array([parse_instant(t) for _, t, _ in polls], np.int64),
                           np.array([status == "active" for _, _, status in polls], bool)),
+        special=np.array(special, np.int64).reshape(-1, 4),
+        holidays=np.array([_dated(*row) for row in holidays], np.int64).reshape(-1, 3),
     )
 
 
-def seconds(stores: dict[str, dict], polls: list[tuple[str, str, str]], as_of: str) -> dict[str, dict[str, float]]:
+def seconds(stores: dict[str, dict], polls: list[tuple[str, str, str]], as_of: str,
+            holidays: list[tuple[str, str | None, str | None]] = ()) -> dict[str, dict[str, float]]:
     """{store: {"up_hour": s, "up_day": s, "up_week": s, "down_hour": ...}} in seconds."""
-    result = compute_uptime(report_input(stores, polls), parse_instant(as_of))
+    result = compute_uptime(report_input(stores, polls, holidays), parse_instant(as_of))
     out = {}
     for i, store in enumerate(result.store_ids.tolist()):
         row = {}
@@ -71,13 +91,42 @@ def scenarios(draw):
     return as_of, stores
 
 
-def to_input(stores) -> ReportInput:
+def to_input(stores, special=None, holidays=()) -> ReportInput:
+    """The core's input of scenario stores; ``special``: each store's dated rows, and
+    ``holidays`` the chain's, as (days from 1970-01-01, start, end or None for closed)."""
     hours = [(i, d, a, b) for i, (h, _, _) in enumerate(stores) for d, a, b in h]
     h = np.array(hours, np.int64).reshape(-1, 4)
     polls = [(i, t, a) for i, (_, _, p) in enumerate(stores) for t, a in p]
     p = np.array([(i, t) for i, t, _ in polls], np.int64).reshape(-1, 2)
+    closed = (lambda d, a, b: (d, CLOSED, CLOSED) if a is None else (d, a, b))
+    dated = [(i, *closed(*row)) for i, rows in enumerate(special or []) for row in rows]
     return ReportInput(np.array([f"s{i}" for i in range(len(stores))]), [tz for _, tz, _ in stores],
-                       h[:, 0], h[:, 1], h[:, 2], h[:, 3], PollRows.of(p[:, 0], p[:, 1], np.array([a for _, _, a in polls], bool)))
+                       h[:, 0], h[:, 1], h[:, 2], h[:, 3], PollRows.of(p[:, 0], p[:, 1], np.array([a for _, _, a in polls], bool)),
+                       special=np.array(dated, np.int64).reshape(-1, 4),
+                       holidays=np.array([closed(*row) for row in holidays], np.int64).reshape(-1, 3))
+
+
+def as_date(days: int) -> date:
+    return date(1970, 1, 1) + timedelta(days=days)
+
+
+def _dated_rows(draw, as_of: int) -> list[tuple[int, int | None, int | None]]:
+    """Rows of a few local dates around the lookback: closed, or one or two intervals."""
+    rows = []
+    for offset in draw(st.lists(st.integers(-10, 1), max_size=3, unique=True)):
+        day = as_of // (86400 * US) + offset
+        if draw(st.booleans()):
+            rows.append((day, None, None))
+        else:
+            rows += [(day, a, b) for a, b in draw(st.lists(st.tuples(times, times), min_size=1, max_size=2))]
+    return rows
+
+
+@st.composite
+def calendar_scenarios(draw):
+    """A scenario, with each store's special hours and the chain's holidays."""
+    as_of, stores = draw(scenarios())
+    return as_of, stores, [_dated_rows(draw, as_of) for _ in stores], _dated_rows(draw, as_of)
 
 
 

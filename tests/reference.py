@@ -26,7 +26,18 @@ def _instant_us(day: date, seconds: int, tz: ZoneInfo) -> int:
     return int(local.replace(tzinfo=tz, fold=0).timestamp()) * US
 
 
-def sessions(hours: list[tuple[int, int, int]], tz_name, as_of_us: int) -> list[tuple[int, int]]:
+def _hours_of(day: date, hours, special, holidays) -> list[tuple[int, int]]:
+    """The (start, end) intervals starting on a local date, from the first of special hours,
+    holidays, weekly hours with rows for it; a (None, None) row closes the date."""
+    for rows in ([(a, b) for d, a, b in special if d == day], [(a, b) for d, a, b in holidays if d == day],
+                 [(a, b) for weekday, a, b in hours if weekday == day.weekday()]):
+        if rows:
+            return [(a, b) for a, b in rows if a is not None]
+    return []
+
+
+def sessions(hours: list[tuple[int, int, int]], tz_name, as_of_us: int, special=(), holidays=()) -> list[tuple[int, int]]:
+    """``special`` and ``holidays``: (local date, start s, end s) rows, None for both times when closed."""
     tz = _zone(tz_name)
     if not hours:
         hours = [(d, 0, 86400) for d in range(7)]
@@ -34,9 +45,7 @@ def sessions(hours: list[tuple[int, int, int]], tz_name, as_of_us: int) -> list[
     intervals = []
     for k in range(14):
         day = first_day + timedelta(days=k)
-        for weekday, start, end in hours:
-            if weekday != day.weekday():
-                continue
+        for start, end in _hours_of(day, hours, special, holidays):
             if end == start:
                 end = start + 86400
             elif end >= 23 * 3600 + 59 * 60:
@@ -55,9 +64,10 @@ def sessions(hours: list[tuple[int, int, int]], tz_name, as_of_us: int) -> list[
     return [(a, b) for a, b in merged]
 
 
-def store_uptime(hours, tz_name, polls: list[tuple[int, bool]], as_of_us: int) -> tuple[list[int], list[int]]:
+def store_uptime(hours, tz_name, polls: list[tuple[int, bool]], as_of_us: int, special=(), holidays=()
+                 ) -> tuple[list[int], list[int]]:
     """(up per window, down per window) in microseconds for one store."""
-    spans = sessions(hours, tz_name, as_of_us)
+    spans = sessions(hours, tz_name, as_of_us, special, holidays)
     status: dict[int, bool] = {}
     for t, active in polls:
         if as_of_us - LOOKBACK <= t <= as_of_us:

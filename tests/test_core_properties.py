@@ -12,7 +12,7 @@ from storemon.core.sessions import merge_intervals
 from storemon.core.uptime import fill_sessions
 
 from . import reference
-from .core_cases import AS_OF_CHOICES, US, ZONES, by_store, scenarios, to_input
+from .core_cases import AS_OF_CHOICES, US, ZONES, as_date, by_store, calendar_scenarios, scenarios, to_input
 
 @settings(max_examples=150, deadline=None, suppress_health_check=[HealthCheck.too_slow])
 @given(scenarios())
@@ -122,3 +122,26 @@ def test_each_sessions_evidence_and_lender_are_those_a_poll_by_poll_search_finds
         earlier = [e for e in mine if distinct_polls[evidence[e]][0][1] < s_start[j]]
         later = [e for e in mine if distinct_polls[evidence[e]][0][1] >= s_end[j]]
         assert lender == (earlier[-1] if earlier else later[0] if later else -1)
+
+
+@settings(max_examples=150, deadline=None, suppress_health_check=[HealthCheck.too_slow])
+@given(calendar_scenarios())
+def test_special_hours_and_holidays_match_the_reference(scenario):
+    as_of, stores, special, holidays = scenario
+    result = by_store(compute_uptime(to_input(stores, special, holidays), as_of))
+    in_dates = (lambda rows: [(as_date(d), a, b) for d, a, b in rows])
+    for i, (hours, tz, polls) in enumerate(stores):
+        if f"s{i}" in result:
+            assert result[f"s{i}"] == reference.store_uptime(hours, tz, polls, as_of, in_dates(special[i]),
+                                                             in_dates(holidays))
+
+
+@settings(max_examples=40, deadline=None)
+@given(scenarios())
+def test_no_special_hours_and_no_holidays_change_nothing(scenario):
+    """Rows of dates outside every window's reach are not used (and an empty calendar is today's report)."""
+    as_of, stores = scenario
+    far = as_of // (86400 * US) - 40
+    plain = by_store(compute_uptime(to_input(stores), as_of))
+    assert by_store(compute_uptime(to_input(stores, [[(far, None, None)] for _ in stores], [(far, 0, 3600)]),
+                                   as_of)) == plain

@@ -1,7 +1,10 @@
-"""Weekly local business hours to merged UTC sessions, for all stores at once.
+"""Local business hours to merged UTC sessions, for all stores at once.
 
-A session is a maximal stretch of continuous business time: intervals that overlap or
-touch, including across midnight, become one.
+The intervals that start on a store's local date come from the first of these with rows
+for it: the store's special hours for that date, the chain's holidays for that date, its
+weekly hours for that weekday (SPEC, "Special hours, holidays and closures"). A session is
+a maximal stretch of continuous business time: intervals that overlap or touch, including
+across midnight, become one.
 """
 
 from __future__ import annotations
@@ -14,6 +17,14 @@ from .localtime import local_to_utc_s, zone
 
 DAY_S = 86400
 END_OF_DAY_FROM_S = 23 * 3600 + 59 * 60  # SPEC: an end at or after 23:59:00 means 24:00
+# A row of special hours or of a holiday with this start (and end) closes its whole date.
+CLOSED = -1
+NO_DATED_ROWS = np.zeros((0, 4), np.int64)  # (the columns of ``special``; ``holidays`` has 3)
+
+
+def weekday_of(date: np.ndarray | int) -> np.ndarray | int:
+    """0 = Monday for a local date counted in days from 1970-01-01 (a Thursday)."""
+    return (date + 3) % 7
 
 
 @dataclass(frozen=True)
@@ -44,27 +55,36 @@ def weekly_rows(n_stores: int, store: np.ndarray, day: np.ndarray, start_s: np.n
 
 
 def business_sessions(timezones: list[str | None], store: np.ndarray, day: np.ndarray,
-                      start_s: np.ndarray, end_s: np.ndarray, first_s: int, last_s: int) -> Sessions:
+                      start_s: np.ndarray, end_s: np.ndarray, first_s: int, last_s: int,
+                      special: np.ndarray = NO_DATED_ROWS, holidays: np.ndarray = NO_DATED_ROWS[:, :3]) -> Sessions:
     """Sessions of every store covering at least UTC ``[first_s, last_s]``.
 
     ``timezones`` has one IANA name (or None) per store; the hours rows are
-    (store, weekday 0 = Monday, local start, local end) with raw seconds after midnight.
+    (store, weekday 0 = Monday, local start, local end) with raw seconds after midnight;
+    ``special`` rows are (store, local date in days from 1970-01-01, start, end) and
+    ``holidays`` rows (date, start, end), both with CLOSED as start and end for a closed date.
     """
     n_stores = len(timezones)
     store, day, start_s, end_s = weekly_rows(n_stores, store, day, start_s, end_s)
 
     # Every local date that can reach the range: a UTC day either side for the offset,
     # one more before for intervals that run past midnight.
+    first_date, last_date = first_s // DAY_S - 2, last_s // DAY_S + 1
     rows_of_day = [np.flatnonzero(day == d) for d in range(7)]
     parts = []
-    for date in range(first_s // DAY_S - 2, last_s // DAY_S + 2):
-        rows = rows_of_day[(date + 3) % 7]  # 1970-01-01 was a Thursday (3)
-        parts.append((rows, date * DAY_S))
+    for date in range(first_date, last_date + 1):
+        rows = rows_of_day[weekday_of(date)]
+        parts.append((rows, date))
     rows = np.concatenate([r for r, _ in parts])
-    midnight = np.concatenate([np.full(r.size, m, np.int64) for r, m in parts])
-    i_store = store[rows]
-    wall_start = midnight + start_s[rows]
-    wall_end = midnight + end_s[rows]
+    date = np.concatenate([np.full(r.size, d, np.int64) for r, d in parts])
+    i_store, starts, ends = store[rows], start_s[rows], end_s[rows]
+    special = special[(special[:, 1] >= first_date) & (special[:, 1] <= last_date)]
+    holidays = holidays[(holidays[:, 0] >= first_date) & (holidays[:, 0] <= last_date)]
+    if special.size or holidays.size:
+        i_store, date, starts, ends = _dated(n_stores, first_date, last_date, (i_store, date, starts, ends),
+                                             special, holidays)
+    wall_start = date * DAY_S + starts
+    wall_end = date * DAY_S + ends
 
     # Local to UTC, one vectorised call per distinct timezone.
     zones = [zone(name) for name in timezones]
@@ -80,6 +100,31 @@ def business_sessions(timezones: list[str | None], store: np.ndarray, day: np.nd
 
     keep = utc_end > utc_start
     return merge_intervals(i_store[keep], utc_start[keep], utc_end[keep])
+
+
+def _dated(n_stores: int, first_date: int, last_date: int, weekly: tuple[np.ndarray, ...], special: np.ndarray,
+           holidays: np.ndarray) -> tuple[np.ndarray, ...]:
+    """The (store, date, start, end) intervals of the dates in ``[first_date, last_date]``:
+    each store's special hours where it has rows for a date, else the holidays' where a date
+    has holiday rows, else the weekly ones given (ends normalised in all)."""
+    dates = last_date - first_date + 1
+    has_special = np.zeros(n_stores * dates, bool)
+    has_special[special[:, 0] * dates + special[:, 1] - first_date] = True
+    is_holiday = np.zeros(dates, bool)
+    is_holiday[holidays[:, 0] - first_date] = True
+    store, date, start, end = weekly
+    keep = ~(has_special[store * dates + date - first_date] | is_holiday[date - first_date])
+    found = [(store[keep], date[keep], start[keep], end[keep])]
+    for holiday_date, holiday_start, holiday_end in holidays[holidays[:, 1] != CLOSED].tolist():
+        open_then = np.flatnonzero(~has_special[holiday_date - first_date::dates])  # (no special hours that date)
+        found.append((open_then, np.full(open_then.size, holiday_date),
+                      np.full(open_then.size, holiday_start), np.full(open_then.size, holiday_end)))
+    special = special[special[:, 2] != CLOSED]
+    found.append((special[:, 0], special[:, 1], special[:, 2], special[:, 3]))
+    store, date, start, end = (np.concatenate([np.asarray(f[k], np.int64) for f in found]) for k in range(4))
+    dated = np.arange(keep.sum(), store.size)  # (the weekly rows' ends are normalised already)
+    end[dated] = normalise_ends(start[dated], end[dated])
+    return store, date, start, end
 
 
 def merge_intervals(store: np.ndarray, start_s: np.ndarray, end_s: np.ndarray) -> Sessions:

@@ -13,13 +13,13 @@ from __future__ import annotations
 import os
 from collections.abc import Callable, Sequence
 from concurrent.futures import ThreadPoolExecutor
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 
 import numpy as np
 
 from .polls import (DAY_US, LOOKBACK_US, TIME_BITS, TIME_MASK, US, WEEK_US, PollRows, day_of, distinct,
                     first_of_runs)
-from .sessions import Sessions, business_sessions
+from .sessions import NO_DATED_ROWS, Sessions, business_sessions
 from .windows import WINDOWS
 
 WINDOWS_US = tuple(window.length_us for window in WINDOWS)
@@ -51,6 +51,10 @@ class ReportInput:
     # Earliest poll of each store ever; a store is reported when it is at or before as_of.
     # None: take it from the polls given.
     first_poll_us: np.ndarray | None = None
+    # Special hours: (store index, local date in days from 1970-01-01, start, end) rows, and the
+    # chain's holidays: (date, start, end) rows; sessions.CLOSED as start and end closes a date.
+    special: np.ndarray = field(default_factory=lambda: NO_DATED_ROWS)
+    holidays: np.ndarray = field(default_factory=lambda: NO_DATED_ROWS[:, :3])
 
 
 @dataclass
@@ -157,9 +161,14 @@ def _sessions(data: ReportInput, first_s: int, last_s: int, threads: int) -> Ses
     runs = max(1, min(threads, n // 1000))  # (a small report is not worth a thread)
     cuts = [n * k // runs for k in range(runs + 1)]
 
+    special = np.asarray(data.special, np.int64).reshape(-1, 4)
+    holidays = np.asarray(data.holidays, np.int64).reshape(-1, 3)
+
     def run(a: int, b: int) -> Sessions:
         mine = np.flatnonzero((hours_store >= a) & (hours_store < b)) if runs > 1 else slice(None)
-        found = business_sessions(timezones[a:b], hours_store[mine] - a, *(h[mine] for h in hours), first_s, last_s)
+        theirs = special[(special[:, 0] >= a) & (special[:, 0] < b)] - [a, 0, 0, 0]
+        found = business_sessions(timezones[a:b], hours_store[mine] - a, *(h[mine] for h in hours), first_s, last_s,
+                                  theirs, holidays)
         return Sessions(found.store + a, found.start_s, found.end_s)
 
     if runs == 1:

@@ -1,0 +1,64 @@
+"""SPEC's "Special hours, holidays and closures", with numbers computed by hand (all in seconds).
+
+Calendar used below: 2023-01-20 is a Friday; New York springs forward on Sunday 2023-03-12
+(02:00 EST -> 03:00 EDT, at 07:00Z); 2023-07-04 is a Tuesday (New York UTC-4, Los Angeles
+UTC-7); 2023-12-25 is a Monday.
+"""
+
+from __future__ import annotations
+
+from .core_cases import seconds
+
+FRI, SAT = 4, 5
+UTC = {"tz": "UTC"}
+
+
+def test_a_holiday_on_the_night_clocks_spring_forward_lasts_its_real_time():
+    stores = {"s": {"tz": "America/New_York"}}  # open around the clock, but for the holiday
+    holidays = [("2023-03-12", "01:00", "05:00")]  # 06:00Z to 09:00Z: three real hours
+    polls = [("s", "2023-03-11 12:00:00", "inactive"),  # Saturday, the session before the holiday
+             ("s", "2023-03-12 07:00:00", "active"),  # inside the holiday's hours: evidence
+             ("s", "2023-03-12 12:00:00", "inactive")]  # after them, on the holiday: no evidence
+    r = seconds(stores, polls, "2023-03-13T00:00:00Z", holidays)["s"]
+    # the day [03-12 00:00Z, 03-13 00:00Z): Saturday's hours to its midnight, 05:00Z, down (its
+    # one poll); the holiday's 06:00Z-09:00Z up; nothing after it on the 12th
+    assert (r["up_day"], r["down_day"]) == (3 * 3600, 5 * 3600)
+    assert (r["up_hour"], r["down_hour"]) == (0, 0)  # 19:00-20:00 EDT on the holiday: closed
+    without = seconds(stores, polls, "2023-03-13T00:00:00Z")["s"]
+    assert without["up_hour"] + without["down_hour"] == 3600
+
+
+def test_friday_night_runs_into_a_closed_saturday_which_counts_nothing():
+    stores = {"s": {**UTC, "hours": [(FRI, "18:00", "02:00"), (SAT, "10:00", "14:00")],
+                    "special": [("2023-01-21", None, None)]}}  # Saturday closed all day
+    polls = [("s", "2023-01-20 20:00:00", "active"), ("s", "2023-01-21 01:00:00", "inactive"),
+             ("s", "2023-01-21 12:00:00", "active")]  # on the closed Saturday: no evidence
+    r = seconds(stores, polls, "2023-01-21T23:00:00Z")["s"]
+    # Friday's 18:00-02:00 still runs to 02:00 Saturday; the switch is at 22:30
+    assert (r["up_week"], r["down_week"]) == (4.5 * 3600, 3.5 * 3600)
+    assert (r["up_day"], r["down_day"]) == (0, 3 * 3600)  # [Fri 23:00, Sat 23:00): 23:00-02:00, down
+    opened = seconds({"s": {**UTC, "hours": stores["s"]["hours"]}}, polls, "2023-01-21T23:00:00Z")["s"]
+    assert (opened["up_day"], opened["down_day"]) == (4 * 3600, 3 * 3600)  # Saturday 10-14 up, as polled
+
+
+def test_a_stores_special_hours_win_over_the_chains_holiday():
+    stores = {"closed": UTC, "open": {**UTC, "special": [("2023-12-25", "12:00", "16:00")]}}
+    polls = [("closed", "2023-12-25 13:00:00", "active"), ("open", "2023-12-25 13:00:00", "active")]
+    r = seconds(stores, polls, "2023-12-26T00:00:00Z", holidays=[("2023-12-25", None, None)])
+    assert (r["closed"]["up_day"], r["closed"]["down_day"]) == (0, 0)
+    assert (r["open"]["up_day"], r["open"]["down_day"]) == (4 * 3600, 0)
+    # the week [12-19, 12-26): six open days before; "closed" has no evidence (its poll fell on
+    # the holiday) and is down for them; "open" takes its first later poll's state, up
+    assert (r["closed"]["up_week"], r["closed"]["down_week"]) == (0, 144 * 3600)
+    assert (r["open"]["up_week"], r["open"]["down_week"]) == (148 * 3600, 0)
+
+
+def test_a_holiday_holds_in_each_stores_own_zone():
+    stores = {"la": {"tz": "America/Los_Angeles"}, "ny": {"tz": "America/New_York"}}
+    polls = [("la", "2023-07-04 17:30:00", "active"), ("ny", "2023-07-04 17:30:00", "active")]
+    r = seconds(stores, polls, "2023-07-05T00:00:00Z", holidays=[("2023-07-04", "10:00", "14:00", )])
+    # the day [07-04 00:00Z, 07-05 00:00Z): the 3rd's hours to local midnight (04:00Z in New York,
+    # 07:00Z in Los Angeles), then 10:00-14:00 local (14-18Z, 17-21Z); the 5th starts after the day
+    assert (r["ny"]["up_day"], r["ny"]["down_day"]) == ((4 + 4) * 3600, 0)
+    assert (r["la"]["up_day"], r["la"]["down_day"]) == ((7 + 4) * 3600, 0)
+    assert r["ny"]["up_hour"] == r["la"]["up_hour"] == 0  # 23:00Z: both closed for the holiday
