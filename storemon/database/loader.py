@@ -1,7 +1,8 @@
 """Loading sources (a directory's CSV files, or request bodies) into the database, all or nothing.
 
 One transaction creates the new stores, replaces the hours and timezones of the stores
-the sources name, and appends the polls not stored yet; a bad row (strict mode) raises
+the sources name and the special hours and holidays of the dates they name, and appends the
+polls not stored yet; a bad row (strict mode) raises
 before it commits, so nothing is written. Loads take a lock, so two never interleave.
 """
 
@@ -22,6 +23,7 @@ from .. import sources
 from . import polls as stored_polls, version
 from .bulk import copy_into, staged
 from ..core import Progress
+from ..core.polls import US, day_of
 from ..core.localtime import is_known_timezone
 from .engines import WRITE_LOCK, is_postgres
 from .stores import UnknownStores
@@ -90,7 +92,8 @@ def load_sources(engine: Engine, named: dict[str, sources.Source], *, skip_bad: 
         # (a load that changes nothing still takes a new version; a store polled for the first
         # time, or earlier than before, is listed anew: the stores changed)
         version.bump(conn, newest, stores_changed=bool(store_keys.created) or bool(first_polls)
-                     or sources.TIMEZONES in named or sources.HOURS in named)
+                     or any(kind in named for kind in (sources.TIMEZONES, sources.HOURS, sources.SPECIAL_HOURS,
+                                                       sources.HOLIDAYS)))
     summary.stores = int(store_keys.named.size)
     summary.new_stores, summary.new_store_ids = store_keys.created, store_keys.created_ids
     summary.seconds = time.perf_counter() - started
@@ -106,6 +109,15 @@ def _write(conn: Connection, named: dict[str, sources.Source], options: dict, lo
         _replace_timezones(conn, store_keys, sources.read_timezones(named[sources.TIMEZONES], **options), summary)
     if sources.HOURS in named:
         _replace_hours(conn, store_keys, sources.read_hours(named[sources.HOURS], **options), summary)
+    if sources.SPECIAL_HOURS in named or sources.HOLIDAYS in named:
+        newest_us = version.current(conn).newest_poll_us
+        latest_date = int(day_of(newest_us if newest_us is not None else int(time.time() * US))) + sources.DATES_AHEAD
+        if sources.SPECIAL_HOURS in named:
+            _replace_dated(conn, "special_hours", store_keys, sources.read_special_hours(
+                named[sources.SPECIAL_HOURS], latest_date=latest_date, **options), summary)
+        if sources.HOLIDAYS in named:
+            _replace_dated(conn, "holidays", None, sources.read_holidays(
+                named[sources.HOLIDAYS], latest_date=latest_date, **options), summary)
     newest, first_polls = None, 0
     if sources.POLLS in named:
         # A command's files: every core parses, and batches are larger, so a first load of the
@@ -149,6 +161,33 @@ def _replace_hours(conn: Connection, store_keys: _StoreKeys, batches, summary: L
     conn.execute(text("INSERT INTO business_hours (store, day, start_s, end_s)"
                       " SELECT DISTINCT store, day, start_s, end_s FROM hours_stage"))
     conn.execute(text("DROP TABLE hours_stage"))
+
+
+def _replace_dated(conn: Connection, table: str, store_keys: _StoreKeys | None, batches, summary: LoadSummary
+                   ) -> None:
+    """Replace the rows of every date named: of each (store, date) for special hours (creating
+    the stores not seen before), of each date for holidays (``store_keys`` None)."""
+    by_store = store_keys is not None
+    key = ("store", "date") if by_store else ("date",)
+    times = [("date", "int4"), ("start_s", "int4"), ("end_s", "int4")]
+    columns = [("store", "int4"), *times] if by_store else [*times, ("name", "text")]
+    stage = f"{table}_stage"
+    conn.execute(text(f"CREATE TEMPORARY TABLE {stage} ({', '.join(f'{n} {t}' for n, t in columns)})"))
+    for batch in batches:
+        dated = [batch.date, batch.start_s, batch.end_s]
+        values = [store_keys(batch.store_ids), *dated] if by_store else [*dated, batch.names]
+        copy_into(conn, stage, [(n, t, v) for (n, t), v in zip(columns, values)])
+        summary.rows_read += batch.rows_read
+    if is_postgres(conn):
+        conn.execute(text(f"ANALYZE {stage}"))
+    same = " AND ".join(f"s.{k} = {table}.{k}" for k in key)
+    conn.execute(text(f"DELETE FROM {table} WHERE EXISTS (SELECT 1 FROM {stage} s WHERE {same})"))
+    keys = ", ".join((*key, "start_s", "end_s"))
+    if by_store:
+        conn.execute(text(f"INSERT INTO {table} ({keys}) SELECT DISTINCT {keys} FROM {stage}"))
+    else:  # (an interval named twice keeps one name)
+        conn.execute(text(f"INSERT INTO {table} ({keys}, name) SELECT {keys}, min(name) FROM {stage} GROUP BY {keys}"))
+    conn.execute(text(f"DROP TABLE {stage}"))
 
 
 def _add_polls(conn: Connection, store_keys: _StoreKeys, batches, summary: LoadSummary) -> tuple[int | None, int]:

@@ -48,6 +48,31 @@ class BusinessHours(Base):
     end_s: Mapped[int] = mapped_column(Integer, primary_key=True)
 
 
+class SpecialHours(Base):
+    """A store's hours on one local date, one row an interval, replacing the weekly hours that
+    would have started on it; start and end CLOSED (-1): closed that whole date."""
+
+    __tablename__ = "special_hours"
+    __table_args__ = (Index("special_hours_by_date", "date"),)  # (a report reads the dates around it)
+
+    store: Mapped[int] = mapped_column(Integer, primary_key=True, autoincrement=False)
+    date: Mapped[int] = mapped_column(Integer, primary_key=True, autoincrement=False)  # local, days since 1970-01-01
+    start_s: Mapped[int] = mapped_column(Integer, primary_key=True, autoincrement=False)  # local seconds, as written
+    end_s: Mapped[int] = mapped_column(Integer, primary_key=True, autoincrement=False)
+
+
+class Holiday(Base):
+    """The chain's hours on one local date, for every store in its own zone, one row an
+    interval (CLOSED: closed all day); a store's special hours for the date win over them."""
+
+    __tablename__ = "holidays"
+
+    date: Mapped[int] = mapped_column(Integer, primary_key=True, autoincrement=False)
+    start_s: Mapped[int] = mapped_column(Integer, primary_key=True, autoincrement=False)
+    end_s: Mapped[int] = mapped_column(Integer, primary_key=True, autoincrement=False)
+    name: Mapped[str] = mapped_column(Text)  # for people: "Christmas"
+
+
 class PollDay(Base):
     """A store's polls of one UTC day, as storemon/core/polls.py encodes them: 8 bytes a poll,
     big-endian, microseconds << 1 | 1 if active, sorted, one per instant ("inactive wins"

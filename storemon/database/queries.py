@@ -9,7 +9,7 @@ import threading
 from collections.abc import Callable, Iterator
 from concurrent.futures import Future, ThreadPoolExecutor, wait
 from contextlib import contextmanager
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from typing import Any
 
 import numpy as np
@@ -20,7 +20,8 @@ from .bulk import binary_rows
 from .engines import is_postgres, reading
 from ..core import ReportInput
 from ..core.uptime import store_id_order
-from ..core.polls import PollRows
+from ..core.polls import LOOKBACK_US, PollRows, day_of
+from ..core.sessions import NO_DATED_ROWS
 
 __all__ = ["EVERY_STORE", "Piece", "Snapshot", "StoreRange", "StoreRecord", "Stores", "find_stores", "latest_poll_us",
            "listed_count", "snapshot", "store_id_cuts", "store_input"]
@@ -146,18 +147,24 @@ EVERY_STORE = StoreRange()
 
 @dataclass
 class Stores:
-    """The stores a report lists (polled at or before its as_of) in the report's order, and their hours."""
+    """The stores a report lists (polled at or before its as_of) in the report's order, their
+    hours, and the calendar of the dates around the report (special hours and holidays)."""
 
     keys: np.ndarray  # int64 database keys
     store_ids: list[str]
     timezones: list[str | None]
     first_poll_us: np.ndarray
     hours: np.ndarray  # (store key, day, start_s, end_s) rows of these stores
+    special: np.ndarray = field(default_factory=lambda: NO_DATED_ROWS)  # (store key, date, start_s, end_s) rows
+    holidays: np.ndarray = field(default_factory=lambda: NO_DATED_ROWS[:, :3])  # (date, start_s, end_s) rows
 
     @staticmethod
-    def read(conn: Connection, as_of_us: int, within: StoreRange = EVERY_STORE) -> Stores:
-        """The stores listed as of then (of a range of store ids, or all), with their hours."""
+    def read(conn: Connection, as_of_us: int, within: StoreRange = EVERY_STORE,
+             dates: tuple[int, int] | None = None) -> Stores:
+        """The stores listed as of then (of a range of store ids, or all), with their hours and
+        the calendar of local ``dates`` (first, last; by default those a report as of then reaches)."""
         where, params = listed(conn, as_of_us, within)
+        special, holidays = _calendar(conn, dates or calendar_dates(as_of_us - LOOKBACK_US, as_of_us), where, params)
         if is_postgres(conn):
             # (a few packed values rather than a row a store: 136K stores in 40 ms, not 100 ms; one
             # scan of the sorted stores feeds the aggregates row by row, so they agree on the order,
@@ -173,7 +180,7 @@ class Stores:
                 FROM business_hours h JOIN stores s ON s.id = h.store WHERE {where}""", params)[0][0]
             found = Stores(np.frombuffer(keys or b"", ">i4").astype(np.int64), (ids or "").split("\n") if ids else [],
                            [name or None for name in (zones or "").split("\n")] if ids else [],
-                           np.frombuffer(first or b"", ">i8").astype(np.int64), _hours(hours))
+                           np.frombuffer(first or b"", ">i8").astype(np.int64), _hours(hours), special, holidays)
             return found.in_order()
         found = conn.execute(text(f"SELECT s.id, s.store_id, s.timezone, s.first_poll_us FROM stores s WHERE {where}"
                                   " ORDER BY s.store_id"), params).all()
@@ -181,7 +188,7 @@ class Stores:
                                   f" JOIN stores s ON s.id = h.store WHERE {where}"), params).all()
         return Stores(np.array([s[0] for s in found], np.int64), [s[1] for s in found], [s[2] for s in found],
                       np.array([s[3] for s in found], np.int64),
-                      np.array([tuple(h) for h in hours], np.int64).reshape(-1, 4)).in_order()
+                      np.array([tuple(h) for h in hours], np.int64).reshape(-1, 4), special, holidays).in_order()
 
     def pieces(self, size: int, contiguous: bool) -> list[Piece]:
         """These stores in runs of consecutive keys, about ``size`` stores each, with the keys
@@ -191,36 +198,39 @@ class Stores:
         by_key = np.argsort(self.keys, kind="stable")
         keys = self.keys[by_key]
         hours = self.hours[np.argsort(self.hours[:, 0], kind="stable")]
+        special = self.special[np.argsort(self.special[:, 0], kind="stable")]
         found = []
         for a in range(0, keys.size, size):
             chosen = by_key[a:a + size]
             mine = keys[a:a + size]
-            lo, hi = np.searchsorted(hours[:, 0], mine[0], side="left"), np.searchsorted(hours[:, 0], mine[-1], side="right")
-            stores = self.taken(chosen, hours[lo:hi])
+            stores = self.taken(chosen, *(rows[slice(*np.searchsorted(rows[:, 0], [mine[0], mine[-1] + 1]))]
+                                          for rows in (hours, special)))
             # (a run of stores numbered one after another, as a load numbers new ones, is a range)
             whole = contiguous or int(mine[-1]) - int(mine[0]) + 1 == mine.size
             found.append(Piece(stores, chosen, (int(mine[0]), int(mine[-1])) if whole else mine))
         return found
 
-    def taken(self, rows: np.ndarray, hours: np.ndarray | None = None) -> Stores:
-        """These stores (positions), in this order, with these hours (none unless given)."""
+    def taken(self, rows: np.ndarray, hours: np.ndarray | None = None, special: np.ndarray | None = None) -> Stores:
+        """These stores (positions), in this order, with these hours and special hours (none
+        unless given), and the holidays."""
         picked = rows.tolist()
         return Stores(self.keys[rows], [self.store_ids[i] for i in picked], [self.timezones[i] for i in picked],
-                      self.first_poll_us[rows], np.zeros((0, 4), np.int64) if hours is None else hours)
+                      self.first_poll_us[rows], np.zeros((0, 4), np.int64) if hours is None else hours,
+                      NO_DATED_ROWS if special is None else special, self.holidays)
 
     def in_order(self) -> Stores:
         """These stores in the report's order (as read, when it is)."""
         ids = np.array(self.store_ids, dtype=str)
         if ids.size < 2 or (ids[1:] > ids[:-1]).all():
             return self
-        return self.taken(store_id_order(ids), self.hours)
+        return self.taken(store_id_order(ids), self.hours, self.special)
 
     def report_input(self, rows: PollRows, as_of_us: int) -> ReportInput:
         """The core's input from these stores and the rows of their polls, read in any order
         (rows of other stores are left out; the core keeps its lookback of the rest)."""
         # Database keys to positions 0..n-1 through a lookup table from the lowest key (keys are
         # serials: a piece's span a few thousand).
-        keys = np.concatenate([self.keys, rows.store, self.hours[:, 0]])
+        keys = np.concatenate([self.keys, rows.store, self.hours[:, 0], self.special[:, 0]])
         low, high = (int(keys.min()), int(keys.max())) if keys.size else (0, 0)
         position = np.full(high - low + 1, -1, np.int64)
         position[self.keys - low] = np.arange(self.keys.size)
@@ -229,11 +239,13 @@ class Stores:
         if at.size and at.min() < 0:  # rows of stores first polled after as_of (on its own day)
             mine = mine.taken(np.flatnonzero(at >= 0))
         hours = self.hours[position[self.hours[:, 0] - low] >= 0] if self.hours.size else self.hours
+        special = self.special[position[self.special[:, 0] - low] >= 0] if self.special.size else self.special
         return ReportInput(
             store_ids=np.array(self.store_ids, dtype=str) if self.store_ids else np.zeros(0, str),
             timezones=self.timezones,
             hours_store=position[hours[:, 0] - low], hours_day=hours[:, 1], hours_start_s=hours[:, 2], hours_end_s=hours[:, 3],
             polls=mine, first_poll_us=self.first_poll_us,
+            special=np.column_stack([position[special[:, 0] - low], special[:, 1:]]), holidays=self.holidays,
         )
 
 
@@ -249,6 +261,26 @@ class Piece:
 def _hours(packed: bytes | None) -> np.ndarray:
     rows = np.frombuffer(packed or b"", np.dtype([("store", ">i4"), ("day", ">i2"), ("start", ">i4"), ("end", ">i4")]))
     return np.stack([rows[name].astype(np.int64) for name in ("store", "day", "start", "end")], axis=1)
+
+
+def _calendar(conn: Connection, dates: tuple[int, int], where: str, params: dict) -> tuple[np.ndarray, np.ndarray]:
+    """The special hours of the stores ``where`` selects (on ``stores s``), and the holidays, of
+    these local dates (first, last): (store key, date, start_s, end_s) and (date, start_s, end_s) rows."""
+    between = {"first_date": dates[0], "last_date": dates[1]}
+    special = conn.execute(text("SELECT d.store, d.date, d.start_s, d.end_s FROM special_hours d"
+                                " JOIN stores s ON s.id = d.store"
+                                f" WHERE d.date BETWEEN :first_date AND :last_date AND {where}"), {**params, **between})
+    holidays = conn.execute(text("SELECT date, start_s, end_s FROM holidays WHERE date BETWEEN :first_date AND :last_date"),
+                            between)
+    return (np.array([tuple(r) for r in special], np.int64).reshape(-1, 4),
+            np.array([tuple(r) for r in holidays], np.int64).reshape(-1, 3))
+
+
+def calendar_dates(first_us: int, last_us: int) -> tuple[int, int]:
+    """The local dates (days since 1970-01-01) whose hours can reach UTC ``[first_us, last_us]``:
+    a day either side for the zone's offset, one more before for hours past midnight (and one
+    after, as an instant rounded up to the second may reach it)."""
+    return int(day_of(first_us)) - 2, int(day_of(last_us)) + 2
 
 
 def listed(conn: Connection, as_of_us: int, within: StoreRange = EVERY_STORE) -> tuple[str, dict]:
@@ -302,12 +334,14 @@ def store_input(engine: Engine, store_id: str, since_us: int, until_us: int) -> 
         hours = [tuple(h) for h in conn.execute(text("SELECT day, start_s, end_s FROM business_hours WHERE store = :key"
                                                      " ORDER BY day, start_s"), {"key": key})]
         ts_us, active = polls.read_store(conn, key, since_us, until_us)
+        special, holidays = _calendar(conn, calendar_dates(since_us, until_us), "s.id = :key", {"key": key})
     h = np.array(hours, np.int64).reshape(-1, 3)
     data = ReportInput(
         store_ids=np.array([store_id]), timezones=[timezone],
         hours_store=np.zeros(len(h), np.int64), hours_day=h[:, 0], hours_start_s=h[:, 1], hours_end_s=h[:, 2],
         polls=PollRows.of(np.zeros(ts_us.size, np.int64), ts_us, active),
-        first_poll_us=np.array([first_poll_us if first_poll_us is not None else np.iinfo(np.int64).max], np.int64))
+        first_poll_us=np.array([first_poll_us if first_poll_us is not None else np.iinfo(np.int64).max], np.int64),
+        special=np.column_stack([np.zeros(len(special), np.int64), special[:, 1:]]), holidays=holidays)
     return StoreRecord(store_id, timezone, [tuple(r) for r in hours]), data
 
 

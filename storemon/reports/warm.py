@@ -21,10 +21,10 @@ from sqlalchemy import Engine
 
 from ..core import csvout
 from ..core.polls import DAY_US, LOOKBACK_US, US, PollRows
-from ..core.sessions import Sessions, business_sessions
+from ..core.sessions import NO_DATED_ROWS, Sessions, business_sessions
 from ..database import version
 from ..memory import release_free_memory
-from ..database.queries import EVERY_STORE, Stores, StoreRange, snapshot
+from ..database.queries import EVERY_STORE, Stores, StoreRange, calendar_dates, snapshot
 
 log = logging.getLogger(__name__)
 # The span the sessions cover: from the lookback of the newest poll to this long after it, so
@@ -89,19 +89,20 @@ def warm_up(engine: Engine) -> None:
         current = version.current(snap.conn)
         if current.newest_poll_us is None:
             return
-        stores = Stores.read(snap.conn, _ALL)
+        newest = current.newest_poll_us
+        first_us, last_us = newest - LOOKBACK_US - DAY_US, newest + _AHEAD_US
+        stores = Stores.read(snap.conn, _ALL, dates=calendar_dates(first_us, last_us))
         if not stores.keys.size:
             return
-    newest = current.newest_poll_us
-    first_us, last_us = newest - LOOKBACK_US - DAY_US, newest + _AHEAD_US
     made = []
     for piece in stores.pieces(_PIECE_STORES, contiguous=True):  # (in key order: a few MB at a time)
         data = piece.stores.report_input(PollRows.empty(), newest)
         found = business_sessions(list(data.timezones), data.hours_store, data.hours_day, data.hours_start_s,
-                                  data.hours_end_s, first_us // US, -(-last_us // US))
+                                  data.hours_end_s, first_us // US, -(-last_us // US), data.special, data.holidays)
         made.append(Sessions(piece.stores.keys[found.store], found.start_s, found.end_s))
     none = np.zeros(0, np.int64)
-    _prepared = Prepared(current.stores_version, first_us, last_us, replace(stores, hours=np.zeros((0, 4), np.int64)),
+    _prepared = Prepared(current.stores_version, first_us, last_us,
+                         replace(stores, hours=np.zeros((0, 4), np.int64), special=NO_DATED_ROWS),
                          Sessions(*(np.concatenate([none] + [getattr(m, f) for m in made])
                                     for f in ("store", "start_s", "end_s"))))
     del stores, made  # (their hours and pieces, before the memory is handed back)

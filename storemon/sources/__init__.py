@@ -1,15 +1,19 @@
-"""Reading the inputs (polls, business hours, timezones) into arrays, every row checked; no SQL.
+"""Reading the inputs (polls, business hours, timezones, special hours, holidays) into arrays,
+every row checked; no SQL.
 
 ``text`` reads CSV text and JSON arrays into rows of fields, with line numbers and limits;
-``schemas`` knows the three sources' columns and checks, and makes arrays of the rows.
+``schemas`` knows the sources' columns and checks, and makes arrays of the rows.
 """
 
-from .schemas import (CONTROL_CHARACTER, HOURS, POLLS, SOURCE_NAMES, TIMEZONES, HoursBatch, PollBatch, StoreKeys,
-                      TimezoneBatch, find_sources, parse_local_time, read_hours, read_polls, read_timezones,
+from .schemas import (CONTROL_CHARACTER, DATES_AHEAD, HOLIDAYS, HOURS, POLLS, SOURCE_NAMES, SPECIAL_HOURS, TIMEZONES,
+                      DatedBatch, HoursBatch, PollBatch, StoreKeys, TimezoneBatch, find_sources, parse_local_date,
+                      parse_local_time, read_holidays, read_hours, read_polls, read_special_hours, read_timezones,
                       store_id_problem, store_ids_in)
 from .text import CsvSource, JsonSource, Rejected, RejectedRows, Source, SourceError, SourceTooLarge
 
-__all__ = ["CONTROL_CHARACTER", "HOURS", "POLLS", "SOURCE_NAMES", "TIMEZONES", "HoursBatch", "PollBatch", "StoreKeys",
-           "TimezoneBatch", "find_sources", "parse_local_time", "read_hours", "read_polls", "read_timezones",
+__all__ = ["CONTROL_CHARACTER", "DATES_AHEAD", "HOLIDAYS", "HOURS", "POLLS", "SOURCE_NAMES", "SPECIAL_HOURS",
+           "TIMEZONES", "DatedBatch", "HoursBatch", "PollBatch", "StoreKeys", "TimezoneBatch", "find_sources",
+           "parse_local_date", "parse_local_time", "read_holidays", "read_hours", "read_polls", "read_special_hours",
+           "read_timezones",
            "store_id_problem", "store_ids_in", "CsvSource", "JsonSource", "Rejected", "RejectedRows", "Source", "SourceError",
            "SourceTooLarge"]

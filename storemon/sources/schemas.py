@@ -1,4 +1,4 @@
-"""The three sources' schemas: their columns, the checks on every row, and the arrays they become.
+"""The sources' schemas: their columns, the checks on every row, and the arrays they become.
 
 Pure: no database here. Each reader takes a source (storemon.sources.text) and yields its
 rows as batches of arrays, a block (or, for polls, a batch of blocks) at a time, counting
@@ -21,12 +21,14 @@ from pathlib import Path
 import numpy as np
 
 from ..core import Progress
+from ..core.sessions import CLOSED
 from ..timeparse import AS_OF_MIN_US, US_PER_S, format_instant, parse_timestamps
 from .text import (BLOCK_CHARS, BadLine, CsvSource, Rejected, RejectedRows, Source, SourceError, as_source,
                    shown, split_lines)
 
 POLLS, HOURS, TIMEZONES = "store_status", "menu_hours", "timezones"
-SOURCE_NAMES = (TIMEZONES, HOURS, POLLS)
+SPECIAL_HOURS, HOLIDAYS = "special_hours", "holidays"
+SOURCE_NAMES = (TIMEZONES, HOURS, SPECIAL_HOURS, HOLIDAYS, POLLS)  # (the order a load writes them in)
 
 
 def find_sources(directory: Path) -> dict[str, Path]:
@@ -41,7 +43,8 @@ def find_sources(directory: Path) -> dict[str, Path]:
         if candidates:
             found[name] = candidates[0]
     if not found:
-        raise SourceError(f"{directory}: none of store_status.csv, menu_hours.csv, timezones.csv (or .csv.gz) is there")
+        raise SourceError(f"{directory}: none of store_status.csv, menu_hours.csv, timezones.csv, special_hours.csv, "
+                          "holidays.csv (or .csv.gz) is there")
     return found
 
 
@@ -86,6 +89,19 @@ class HoursBatch:
     day: np.ndarray  # 0 = Monday
     start_s: np.ndarray  # local seconds after midnight
     end_s: np.ndarray
+    rows_read: int = 0
+
+
+@dataclass
+class DatedBatch:
+    """Some of a source's special hours or holidays, a row each: its store id (special hours),
+    local date, local times (both CLOSED for a closed date) and name (holidays)."""
+
+    store_ids: list[str]  # (holidays: none)
+    date: np.ndarray  # days from 1970-01-01
+    start_s: np.ndarray  # local seconds after midnight, as written
+    end_s: np.ndarray
+    names: list[str]  # (special hours: none)
     rows_read: int = 0
 
 
@@ -136,7 +152,8 @@ class _Rejections:
         for i in good:
             row = rows[i]
             empty = [name for name, c in columns.items() if name not in optional and not row[c].strip()]
-            problem = f"missing {empty[0]}" if empty else store_id_problem(row[columns["store_id"]].strip())
+            problem = f"missing {empty[0]}" if empty else \
+                store_id_problem(row[columns["store_id"]].strip()) if "store_id" in columns else None
             if problem:
                 self.add(first_line + i, problem)
             else:
@@ -359,6 +376,88 @@ def read_hours(source: Source | Path, *, strict: bool = True, rejected: Rejected
                          len(rows))
 
 
+_DATE = re.compile(r"(\d{4})-(\d{2})-(\d{2})")
+EARLIEST_DATE = 365  # 1971-01-01: no date of business hours before it
+DATES_AHEAD = 731  # days: how far past the data's clock a date may be (two years)
+MAX_NAME_CHARS = 200
+
+
+def parse_local_date(text: str) -> int:
+    """``YYYY-MM-DD`` as days from 1970-01-01."""
+    import datetime
+
+    match = _DATE.fullmatch(text.strip())
+    try:
+        if not match:
+            raise ValueError
+        return (datetime.date(int(match[1]), int(match[2]), int(match[3])) - datetime.date(1970, 1, 1)).days
+    except ValueError:
+        raise ValueError(f"bad date {shown(text)} (expected YYYY-MM-DD)") from None
+
+
+def read_special_hours(source: Source | Path, *, latest_date: int, strict: bool = True,
+                       rejected: RejectedRows | None = None, on_progress: Progress | None = None
+                       ) -> Iterator[DatedBatch]:
+    """Special hours of stores on local dates, each row checked, a block of the source at a time:
+    both times empty closes the date; a store's date has one closed row or rows of hours."""
+    return _read_dated(source, {"store_id": ("store_id",)}, latest_date, strict, rejected, on_progress)
+
+
+def read_holidays(source: Source | Path, *, latest_date: int, strict: bool = True,
+                  rejected: RejectedRows | None = None, on_progress: Progress | None = None) -> Iterator[DatedBatch]:
+    """The chain's holidays, as special hours of every store (``read_special_hours``), with a name."""
+    return _read_dated(source, {"name": ("name",)}, latest_date, strict, rejected, on_progress)
+
+
+def _read_dated(source: Source | Path, named: dict[str, tuple[str, ...]], latest_date: int, strict: bool,
+                rejected: RejectedRows | None, on_progress: Progress | None) -> Iterator[DatedBatch]:
+    """Rows of a date and local times, and ``named``'s column: a store id, or a holiday's name.
+    Dates from 1971 to ``latest_date``."""
+    from datetime import date, timedelta
+
+    source = as_source(source)
+    rejections = _Rejections(source, strict, rejected)
+    by_store = "store_id" in named
+    expected = {**named, "date": ("date",), "start_time_local": ("start_time_local",),
+                "end_time_local": ("end_time_local",)}
+    closed_dates: dict[tuple[str, int], bool] = {}  # whether each (store id or "", date) seen is closed
+    last = (date(1970, 1, 1) + timedelta(days=latest_date)).isoformat()
+    for first_line, columns, width, rows in source.chunks(expected, on_progress):
+        ids, days, starts, ends, names = [], [], [], [], []
+        good = rejections.check_shape(first_line, rows, width)
+        optional = () if by_store else ("name",)
+        for i in rejections.usable(first_line, rows, good, columns, optional=(*optional, "start_time_local",
+                                                                               "end_time_local")):
+            row = rows[i]
+            start_text, end_text = row[columns["start_time_local"]].strip(), row[columns["end_time_local"]].strip()
+            label = row[columns["store_id"]].strip() if by_store else row[columns["name"]].strip()
+            try:
+                day = parse_local_date(row[columns["date"]])
+                if not EARLIEST_DATE <= day <= latest_date:
+                    raise ValueError(f"date {shown(row[columns['date']])} is out of range (1971-01-01 to {last}, "
+                                     "two years past the newest poll)")
+                if bool(start_text) != bool(end_text):
+                    raise ValueError(f"missing {'end_time_local' if start_text else 'start_time_local'} "
+                                     "(both empty: closed all day)")
+                closed = not start_text
+                start, end = (CLOSED, CLOSED) if closed else (parse_local_time(start_text), parse_local_time(end_text))
+                if not by_store and (len(label) > MAX_NAME_CHARS or CONTROL_CHARACTER.search(label)):
+                    raise ValueError(f"bad name {shown(label)} (at most {MAX_NAME_CHARS} characters, no control "
+                                     "character)")
+                if closed_dates.setdefault((label if by_store else "", day), closed) != closed:
+                    raise ValueError(f"{row[columns['date']].strip()} has both a closed row and hours")
+            except ValueError as exc:
+                rejections.add(first_line + i, str(exc))
+                continue
+            (ids if by_store else names).append(label)
+            days.append(day)
+            starts.append(start)
+            ends.append(end)
+        rejections.end_chunk()
+        yield DatedBatch(ids, np.array(days, np.int64), np.array(starts, np.int64), np.array(ends, np.int64),
+                         names, len(rows))
+
+
 def read_timezones(source: Source | Path, *, strict: bool = True, rejected: RejectedRows | None = None,
                    on_progress: Progress | None = None) -> Iterator[TimezoneBatch]:
     """Timezones, each row checked, a block of the source at a time."""
@@ -387,9 +486,12 @@ def _concat(parts: list[np.ndarray], dtype) -> np.ndarray:
 def store_ids_in(directory: Path) -> list[str]:
     """Every store id the data files in ``directory`` name (as a load finds them), in first-seen
     order; rows that are bad otherwise still name their store, if it is readable."""
-    readers = {POLLS: read_polls, HOURS: read_hours, TIMEZONES: read_timezones}
+    readers = {POLLS: read_polls, HOURS: read_hours, TIMEZONES: read_timezones,
+               SPECIAL_HOURS: partial(read_special_hours, latest_date=1 << 40)}
     named: dict[str, None] = {}
     for kind, path in find_sources(Path(directory)).items():
+        if kind not in readers:
+            continue  # (holidays name no store)
         for batch in readers[kind](path, strict=False, rejected=RejectedRows()):
             named.update(dict.fromkeys(batch.stores.ids if kind == POLLS else batch.store_ids))
     return list(named)

@@ -1,4 +1,4 @@
-"""Ingestion over HTTP: POST /polls, PUT /business_hours, PUT /timezones.
+"""Ingestion over HTTP: POST /polls, PUT /business_hours, PUT /timezones, PUT /special_hours, PUT /holidays.
 
 A body is one source in the loader's sense (CSV with its header, plain or gzip, or a JSON
 array of objects), read and checked by the same code as ``python -m storemon load`` and
@@ -57,6 +57,18 @@ def business_hours():
 def timezones():
     """Replace the timezone of every store the body names."""
     return _ingest(sources.TIMEZONES)
+
+
+@ingest.put("/special_hours")
+def special_hours():
+    """Replace the special hours of every store and local date the body names."""
+    return _ingest(sources.SPECIAL_HOURS)
+
+
+@ingest.put("/holidays")
+def holidays():
+    """Replace the chain's holidays on every local date the body names."""
+    return _ingest(sources.HOLIDAYS)
 
 
 def _body_source() -> sources.Source:

@@ -37,6 +37,15 @@ _TEXT = r"[^\x00-\x1f\x7f-\x9f]"  # any character but a control one
 _JSON_ID = {"type": ["string", "integer"], "minimum": 0,  # 1 to 255 characters once trimmed:
             "pattern": r"^\s*[^=+\-@\s\x00-\x1f\x7f-\x9f]([^\x00-\x1f\x7f-\x9f]{0,253}[^\s\x00-\x1f\x7f-\x9f])?\s*$"}
 _JSON_TIME = {"type": "string", "pattern": r"^ *([01]?[0-9]|2[0-3]):[0-5][0-9](:[0-5][0-9])? *$"}
+# a date's times: both given, or both empty, null or absent (closed that whole date)
+_JSON_NO_TIME = {"type": ["string", "null"], "pattern": "^ *$"}
+_JSON_DATED_TIMES = {"anyOf": [
+    {"required": ["start_time_local", "end_time_local"],
+     "properties": {"start_time_local": _JSON_TIME, "end_time_local": _JSON_TIME}},
+    {"properties": {"start_time_local": _JSON_NO_TIME, "end_time_local": _JSON_NO_TIME}}]}
+_JSON_DATE = {"type": "string", "pattern": r"^ *2023-(0[1-9]|1[0-2])-(0[1-9]|1[0-9]|2[0-8]) *$",
+              "description": "A local calendar date, YYYY-MM-DD, from 1971 to two years past the newest poll"}
+_CSV_DATE = "2023-(0[1-9]|1[0-2])-(0[1-9]|1[0-9]|2[0-8])"
 INGESTED = {
     "polls": ("store_id,status,timestamp_utc", f"{_ID},(active|inactive),2023-01-{_DAY} {_CLOCK}:[0-5][0-9] UTC",
               {"store_id": _JSON_ID,
@@ -49,6 +58,13 @@ INGESTED = {
                         "day": {"type": ["integer", "string"], "minimum": 0, "maximum": 6,
                                 "pattern": "^ *0*[0-6] *$", "description": "0 = Monday to 6 = Sunday"},
                         "start_time_local": _JSON_TIME, "end_time_local": _JSON_TIME}),
+    "special_hours": ("store_id,date,start_time_local,end_time_local",
+                      f"{_ID},{_CSV_DATE},({_CLOCK}:00,{_CLOCK}:00|,)",
+                      {"store_id": _JSON_ID, "date": _JSON_DATE, "start_time_local": {}, "end_time_local": {}}),
+    "holidays": ("date,start_time_local,end_time_local,name", f"{_CSV_DATE},({_CLOCK}:00,{_CLOCK}:00|,),[a-z ]{{0,20}}",
+                 {"date": _JSON_DATE, "start_time_local": {}, "end_time_local": {},
+                  "name": {"type": ["string", "integer", "null"], "maxLength": 200,
+                           "pattern": f"^{_TEXT}*$"}}),
     "timezones": ("store_id,timezone_str", f"{_ID},(America/Chicago|Asia/Kolkata|Europe/Berlin|)",
                   {"store_id": _JSON_ID,
                    # an IANA name; one the service does not know is stored, listed in the answer's
@@ -119,15 +135,20 @@ FAILED_OR_WAITING = {
 
 
 def document() -> dict:
-    polls, hours, zones = (_ingest_operation(kind, summary) for kind, summary in (
+    polls, hours, zones, special, holidays = (_ingest_operation(kind, summary) for kind, summary in (
         ("polls", "Append polls (a poll stored already is kept once; inactive wins)"),
         ("business_hours", "Replace the business hours of every store the body names"),
-        ("timezones", "Replace the timezone of every store the body names")))
+        ("timezones", "Replace the timezone of every store the body names"),
+        ("special_hours", "Replace the special hours of every store and local date the body names (both times "
+                          "empty: closed that date)"),
+        ("holidays", "Replace the chain's holidays on every local date the body names (both times empty: "
+                     "closed that date)")))
     return {
         "openapi": "3.1.0",
         "info": {"title": "storemon", "version": __version__,
                  "description": "Uptime and downtime of every store within its business hours, as CSV "
-                                "reports computed asynchronously; ingestion of polls, hours and timezones; "
+                                "reports computed asynchronously; ingestion of polls, hours, timezones, special "
+                                "hours and holidays; "
                                 "store timelines; health and metrics. Report semantics: docs/semantics.md."},
         "paths": {
             "/trigger_report": {"post": {
@@ -181,6 +202,8 @@ def document() -> dict:
             "/polls": {"post": polls},
             "/business_hours": {"put": hours},
             "/timezones": {"put": zones},
+            "/special_hours": {"put": special},
+            "/holidays": {"put": holidays},
             "/stores": {"get": {
                 "operationId": "find_stores", "tags": ["stores"], "security": REPORT_SECURITY,
                 "summary": "Stores whose id begins with q, with their weekly uptime in the newest report",
@@ -231,6 +254,11 @@ def document() -> dict:
     }
 
 
+_REQUIRED = {"timezones": ["store_id"],  # no zone: none
+             "special_hours": ["store_id", "date"], "holidays": ["date"]}  # no times: closed
+_DATED = ("special_hours", "holidays")
+
+
 def _ingest_operation(kind: str, summary: str) -> dict:
     header, row, item = INGESTED[kind]
     return {
@@ -247,7 +275,7 @@ def _ingest_operation(kind: str, summary: str) -> dict:
             "text/csv": {"schema": {"type": "string", "pattern": f"^{header}\n({row}\n)*$"}},
             "application/json": {"schema": {"type": "array", "items": {
                 "type": "object", "properties": item, "additionalProperties": False,
-                "required": ["store_id"] if kind == "timezones" else list(item)}}},  # no zone: none
+                "required": _REQUIRED.get(kind, list(item)), **(_JSON_DATED_TIMES if kind in _DATED else {})}}},
         }},
         "responses": {"200": _json(_ref("Ingested"), "Stored"), **_errors(400, 401, 403, 413, 415, 429, 503)},
     }
