@@ -1,8 +1,10 @@
 """Report benchmark on PostgreSQL: database read to CSV written, and the core alone.
 
-    .venv/bin/python -m bench.bench_report [full] [scale10] [weeks8]
+    .venv/bin/python -m bench.bench_report [full] [calendar] [scale10] [weeks8]
 
 full:    the full-scale file (~1.97M polls, 14K stores, 7.75 days)
+calendar: the same polls, with 10 holidays in the lookback and special hours for 10 % of the
+         stores on 3 dates each (closed, or one or two intervals)
 scale10: ten times wider (~20M polls, 140K stores)
 weeks8:  the full-scale stores over 8 weeks (~14M polls): only the 8-day lookback is read
 Each dataset is generated into bench/data/ and loaded into its own database on first use.
@@ -16,6 +18,7 @@ from .fixtures import BENCH_PG, bench_url, dataset, fresh_postgres, measured
 
 DATASETS = {
     "full": (),
+    "calendar": (),
     "scale10": ("--scale", "10"),
     "weeks8": ("--days", "56", "--start", "2022-12-01"),
 }
@@ -76,6 +79,8 @@ def prepare(name: str) -> str:
         loaded = False
     if not loaded:
         directory = dataset(name, *DATASETS[name])  # (the data first: a database is dropped only to load it)
+        if name == "calendar":
+            write_calendar(directory)
         fresh_postgres(url)
         measured(LOAD.format(directory=str(directory)), url)
     else:  # loaded by an older checkout: bring its schema up to date (the worker checks it)
@@ -86,6 +91,34 @@ def prepare(name: str) -> str:
         engine.dispose()
     vacuumed(url)
     return url
+
+
+def write_calendar(directory) -> None:
+    """holidays.csv: 10 of the 12 dates around the polls (2023-01-15 to 01-26), closed or
+    10:00-16:00; special_hours.csv: 10 % of the stores, 3 of those dates each, closed, 11:00-15:00,
+    or 08:00-12:00 and 18:00-02:00 (seeded)."""
+    import csv
+    import random
+    from datetime import date, timedelta
+
+    rng = random.Random(25)
+    dates = [(date(2023, 1, 15) + timedelta(days=k)).isoformat() for k in range(12)]
+    with open(directory / "holidays.csv", "w", newline="") as f:
+        out = csv.writer(f)
+        out.writerow(["date", "start_time_local", "end_time_local", "name"])
+        for k, day in enumerate(sorted(rng.sample(dates, 10))):
+            out.writerow([day, "", "", f"holiday {k}"] if k % 2 else [day, "10:00", "16:00", f"holiday {k}"])
+    with open(directory / "timezones.csv", newline="") as f:
+        stores = sorted({row["store_id"] for row in csv.DictReader(f)})
+    with open(directory / "special_hours.csv", "w", newline="") as f:
+        out = csv.writer(f)
+        out.writerow(["store_id", "date", "start_time_local", "end_time_local"])
+        for store in rng.sample(stores, len(stores) // 10):
+            for day in rng.sample(dates, 3):
+                kind = rng.randrange(3)
+                rows = [("", "")] if kind == 0 else [("11:00", "15:00")] if kind == 1 else \
+                    [("08:00", "12:00"), ("18:00", "02:00")]
+                out.writerows([store, day, start, end] for start, end in rows)
 
 
 def vacuumed(url: str) -> None:
