@@ -114,3 +114,39 @@ def test_special_hours_and_holidays_over_http(client, pg, ingest_token):
     assert bad.status_code == 400
     assert bad.get_json()["rejected"] == [{"index": 0, "problem": "missing end_time_local (both empty: closed all day)"}]
     assert rows(pg, "SELECT count(*) FROM holidays") == [(1,)]
+
+
+def test_the_timeline_page_and_calendar_say_where_a_dates_hours_came_from(client, pg, tmp_path):
+    christmas(tmp_path)
+    write_csv(tmp_path, "holidays", [HOLIDAY_HEADER, "2023-12-24,10:00,14:00,Christmas Eve", "2023-12-25,,,Christmas"])
+    load_directory(pg, tmp_path)
+    as_of = {"as_of": "2023-12-26T00:00:00Z"}
+    timeline = client.get("/stores/open/timeline", query_string=as_of).get_json()
+    assert timeline["special_hours"] == [{"date": "2023-12-25", "closed": False,
+                                          "hours": [{"start": "12:00:00", "end": "16:00:00"}]}]
+    assert [h["date"] for h in timeline["holidays"]] == ["2023-12-24", "2023-12-25"]
+    assert timeline["holidays"][0] | {"hours": None} == {"date": "2023-12-24", "closed": False, "hours": None,
+                                                         "name": "Christmas Eve"}
+    by_start = {s["start"]["utc"]: s["hours_from"] for s in timeline["sessions"]}
+    assert by_start["2023-12-25T12:00:00Z"] == "special hours (12:00-16:00)"
+    assert by_start["2023-12-24T10:00:00Z"] == "holiday: Christmas Eve (10:00-14:00)"
+    page = client.get("/stores/closed", query_string=as_of).get_data(as_text=True)
+    assert "holiday: Christmas, closed" in page and "Dates with other hours" in page
+    calendar = client.get("/stores/open/calendar", query_string={"from": "2023-12-25"}).get_json()
+    assert calendar == {"store_id": "open", "timezone": "UTC", "hours": None,
+                        "special_hours": timeline["special_hours"],
+                        "holidays": [{"date": "2023-12-25", "closed": True, "hours": [], "name": "Christmas"}]}
+    assert client.get("/stores/nope/calendar").status_code == 404
+    assert client.get("/stores/open/calendar", query_string={"to": "25 Dec"}).get_json()["error"].startswith("bad to:")
+
+
+def test_the_fleet_page_lists_recent_and_upcoming_holidays(client, pg, tmp_path):
+    polls_csv(tmp_path, [("a", "active", "2023-12-20 12:00:00 UTC")])
+    write_csv(tmp_path, "holidays", [HOLIDAY_HEADER, "2023-12-01,,,Long ago", "2023-12-08,,,Recent",
+                                      "2023-12-25,10:00,14:00,Christmas", "2024-03-01,,,Too far"])
+    load_directory(pg, tmp_path)
+    page = client.get("/").get_data(as_text=True)
+    table = page[page.index('id="holidays"'):page.index("</table>", page.index('id="holidays"'))]
+    assert "Recent" in table and "Christmas" in table and "10:00–14:00" in table
+    assert "Long ago" not in table and "Too far" not in table
+    assert table.index("Recent") < table.index("Christmas")

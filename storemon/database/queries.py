@@ -315,6 +315,45 @@ class StoreRecord:
     store_id: str
     timezone: str | None
     hours: list[tuple[int, int, int]]  # (weekday, local start s, local end s) as loaded
+    # of the dates asked for, in order: (local date, start s, end s), CLOSED for both when closed
+    special: list[tuple[int, int, int]] = field(default_factory=list)
+    holidays: list[tuple[int, int, int, str]] = field(default_factory=list)  # (date, start, end, name)
+
+
+def _named_holidays(conn: Connection, dates: tuple[int, int]) -> list[tuple[int, int, int, str]]:
+    return [tuple(r) for r in conn.execute(text(
+        "SELECT date, start_s, end_s, name FROM holidays WHERE date BETWEEN :first_date AND :last_date"
+        " ORDER BY date, start_s"), {"first_date": dates[0], "last_date": dates[1]})]
+
+
+def holidays_between(engine: Engine, first_date: int, last_date: int) -> list[tuple[int, int, int, str]]:
+    """The chain's holidays of these local dates: (date, start s, end s, name) rows in order."""
+    with reading(engine) as conn:
+        return _named_holidays(conn, (first_date, last_date))
+
+
+def store_calendar(engine: Engine, store_id: str, first_date: int, last_date: int) -> StoreRecord | None:
+    """One store's weekly hours and zone, and the special hours and holidays of these local dates;
+    None for an unknown store."""
+    from ..sources import CONTROL_CHARACTER
+
+    if CONTROL_CHARACTER.search(store_id):
+        return None
+    with snapshot(engine) as snap:
+        found = snap.conn.execute(text("SELECT id, timezone FROM stores WHERE store_id = :store_id"),
+                                  {"store_id": store_id}).first()
+        if found is None:
+            return None
+        return _record(snap.conn, store_id, *found, (first_date, last_date))
+
+
+def _record(conn: Connection, store_id: str, key: int, timezone: str | None, dates: tuple[int, int]) -> StoreRecord:
+    hours = [tuple(h) for h in conn.execute(text("SELECT day, start_s, end_s FROM business_hours WHERE store = :key"
+                                                 " ORDER BY day, start_s"), {"key": key})]
+    special = [tuple(r) for r in conn.execute(text(
+        "SELECT date, start_s, end_s FROM special_hours WHERE store = :key AND date BETWEEN :first_date AND :last_date"
+        " ORDER BY date, start_s"), {"key": key, "first_date": dates[0], "last_date": dates[1]})]
+    return StoreRecord(store_id, timezone, hours, special, _named_holidays(conn, dates))
 
 
 def store_input(engine: Engine, store_id: str, since_us: int, until_us: int) -> tuple[StoreRecord, ReportInput] | None:
@@ -331,18 +370,18 @@ def store_input(engine: Engine, store_id: str, since_us: int, until_us: int) -> 
         if found is None:
             return None
         key, timezone, first_poll_us = found
-        hours = [tuple(h) for h in conn.execute(text("SELECT day, start_s, end_s FROM business_hours WHERE store = :key"
-                                                     " ORDER BY day, start_s"), {"key": key})]
+        record = _record(conn, store_id, key, timezone, calendar_dates(since_us, until_us))
         ts_us, active = polls.read_store(conn, key, since_us, until_us)
-        special, holidays = _calendar(conn, calendar_dates(since_us, until_us), "s.id = :key", {"key": key})
-    h = np.array(hours, np.int64).reshape(-1, 3)
+    h = np.array(record.hours, np.int64).reshape(-1, 3)
+    special = np.array(record.special, np.int64).reshape(-1, 3)
     data = ReportInput(
         store_ids=np.array([store_id]), timezones=[timezone],
         hours_store=np.zeros(len(h), np.int64), hours_day=h[:, 0], hours_start_s=h[:, 1], hours_end_s=h[:, 2],
         polls=PollRows.of(np.zeros(ts_us.size, np.int64), ts_us, active),
         first_poll_us=np.array([first_poll_us if first_poll_us is not None else np.iinfo(np.int64).max], np.int64),
-        special=np.column_stack([np.zeros(len(special), np.int64), special[:, 1:]]), holidays=holidays)
-    return StoreRecord(store_id, timezone, [tuple(r) for r in hours]), data
+        special=np.column_stack([np.zeros(len(special), np.int64), special]),
+        holidays=np.array([r[:3] for r in record.holidays], np.int64).reshape(-1, 3))
+    return record, data
 
 
 def find_stores(engine: Engine, prefix: str, limit: int) -> list[tuple[str, str | None]]:

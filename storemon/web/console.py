@@ -19,8 +19,9 @@ from ..database import tokens
 from .services import current_services
 from .access import csrf_token
 from .fleet import fleet_of
-from ..database.queries import find_stores
-from .storeview import chart_days, describe
+from ..core.polls import day_of
+from ..database.queries import find_stores, holidays_between, latest_poll_us
+from .storeview import chart_days, dated, describe, local_date
 from .stores import requested_as_of, timeline_of, weekly_uptime
 from ..timeparse import format_instant, parse_as_of
 
@@ -84,7 +85,23 @@ def fleet():
     except RedisError:
         recent = None
     return render_template("fleet.html", shown=shown, latest=latest, summary=summary, recent=recent,
-                           as_of=format_instant(shown.as_of_us) if shown else None)
+                           as_of=format_instant(shown.as_of_us) if shown else None, holidays=holidays_near(engine))
+
+
+HOLIDAYS_BEFORE, HOLIDAYS_AFTER = 14, 60  # days either side of the data's clock the fleet page lists
+
+
+def holidays_near(engine) -> dict[str, list[dict]]:
+    """The chain's recent holidays (the last HOLIDAYS_BEFORE days up to the newest poll's date,
+    UTC) and upcoming ones (the next HOLIDAYS_AFTER), one entry a date."""
+    with engine.connect() as conn:
+        newest_us = latest_poll_us(conn)
+    if newest_us is None:
+        return {"recent": [], "upcoming": []}
+    today = int(day_of(newest_us))
+    found = dated(holidays_between(engine, today - HOLIDAYS_BEFORE, today + HOLIDAYS_AFTER))
+    cut = local_date(today).isoformat()
+    return {"recent": [h for h in found if h["date"] <= cut], "upcoming": [h for h in found if h["date"] > cut]}
 
 
 @console.post("/console/trigger")
@@ -114,7 +131,7 @@ def store(store_id: str):
     as_of_us = requested_as_of()
     record, computed = timeline_of(store_id, as_of_us)
     report_id, weekly = weekly_uptime()
-    return render_template("store.html", store=describe(record, computed), days=chart_days(computed, record.timezone),
+    return render_template("store.html", store=describe(record, computed), days=chart_days(computed, record),
                            requested=request.args.get("as_of", ""), latest_report=report_id,
                            weekly_in_latest=weekly.get(store_id))
 

@@ -112,6 +112,7 @@ def _query(name: str, schema: dict, description: str, required: bool = False) ->
     return {"name": name, "in": "query", "required": required, "schema": schema, "description": description}
 
 
+DATE_QUERY = {"type": "string", "pattern": r"^[0-9]{4}-[0-9]{2}-[0-9]{2}$"}
 AS_OF_QUERY = _query("as_of", AS_OF_INPUT, "The report's reference instant, ISO 8601 (UTC when no offset is "
                                            "given); default: the latest stored poll")
 # a store page's as_of may also be empty (the console's form sends it so): the latest poll
@@ -230,6 +231,14 @@ def document() -> dict:
                                AS_OF_OR_EMPTY],
                 "responses": {"200": _json(_ref("Timeline"), "The store's timeline"),
                               **_errors(400, 404, *_REPORT_ERRORS)}}},
+            "/stores/{store_id}/calendar": {"get": {
+                "operationId": "store_calendar", "tags": ["stores"], "security": REPORT_SECURITY,
+                "summary": "One store's weekly hours, and its special hours and the chain's holidays by date",
+                "parameters": [{"name": "store_id", "in": "path", "required": True, "schema": STORE_ID},
+                               _query("from", DATE_QUERY, "The first local date (default: every date)"),
+                               _query("to", DATE_QUERY, "The last local date (default: every date)")],
+                "responses": {"200": _json(_ref("Calendar"), "The store's calendar"),
+                              **_errors(400, 404, *_REPORT_ERRORS)}}},
             "/health": {"get": {
                 "operationId": "health", "tags": ["operations"], "security": [{}],
                 "summary": "Whether the database and Redis answer",
@@ -334,14 +343,32 @@ def _schemas() -> dict:
             "totals_us": {"type": ["object", "null"], "additionalProperties": {"type": "integer"}},
             "row": {"type": ["object", "null"], "description": "The store's CSV row",
                     "additionalProperties": {"type": "string", "pattern": r"^[0-9]+\.[0-9]{2}$"}},
+            "special_hours": {"type": "array", "items": _ref("DatedHours"),
+                              "description": "Of the dates this timeline reaches"},
+            "holidays": {"type": "array", "items": _ref("DatedHours"), "description": "Of the dates it reaches"},
             "sessions": {"type": "array", "items": {"type": "object", "properties": {
                 "start": moment, "end": moment, "rule": {"type": "string"}, "explanation": {"type": "string"},
+                "hours_from": {"type": "string", "description": "weekly hours, special hours or a holiday, by the "
+                                                                "local date the session starts on"},
                 "segments": {"type": "array", "items": {"type": "object", "properties": {
                     "start": INSTANT, "end": INSTANT, "status": {"enum": ["up", "down"]},
                     "seconds": window}}}}}},
             "polls": {"type": "array", "items": {"type": "object", "properties": {
                 "timestamp_utc": INSTANT, "local": INSTANT, "status": {"enum": ["active", "inactive"]},
                 "use": {"type": "string"}, "explanation": {"type": "string"}}}}}},
+        "DatedHours": {"type": "object", "required": ["date", "closed", "hours"], "properties": {
+            "date": {"type": "string", "format": "date"}, "closed": {"type": "boolean"},
+            "hours": {"type": "array", "items": {"type": "object", "required": ["start", "end"], "properties": {
+                "start": {"type": "string"}, "end": {"type": "string"}}}},
+            "name": {"type": "string", "description": "Holidays only"}}},
+        "Calendar": {"type": "object", "required": ["store_id", "timezone", "hours", "special_hours", "holidays"],
+                     "properties": {
+            "store_id": {"type": "string"}, "timezone": nullable,
+            "hours": {"type": ["array", "null"], "items": {"type": "object", "properties": {
+                "day": {"type": "string"}, "weekday": {"type": "integer"},
+                "start": {"type": "string"}, "end": {"type": "string"}}}, "description": "null: around the clock"},
+            "special_hours": {"type": "array", "items": _ref("DatedHours")},
+            "holidays": {"type": "array", "items": _ref("DatedHours")}}},
         "Health": {"type": "object", "required": ["status", "database", "redis"], "properties": {
             "status": {"enum": ["ok", "unavailable"]}, "database": {"type": "string"},
             "redis": {"type": "string"}, "queue_depth": {"type": "integer"}}},

@@ -1,5 +1,5 @@
-"""Stores as JSON: find them by id prefix, one store's timeline (why it was up or down), and
-retiring one.
+"""Stores as JSON: find them by id prefix, one store's timeline (why it was up or down) and
+calendar (its hours, special hours and holidays), and retiring one.
 
 Finding and the timeline follow the report endpoints' access rule; retiring needs an admin
 token. The timeline is computed on request for the one store, by the batch report's own core
@@ -16,8 +16,9 @@ from .services import current_services
 from ..core.uptime import DAY_US, LOOKBACK_US
 from ..core.timeline import StoreTimeline, store_timeline
 from .fleet import fleet_of
-from ..database.queries import StoreRecord, find_stores, latest_poll_us, store_input, why_no_polls
-from .storeview import describe
+from ..database.queries import StoreRecord, find_stores, latest_poll_us, store_calendar, store_input, why_no_polls
+from ..sources import parse_local_date
+from .storeview import dated, describe, weekly
 from ..timeparse import parse_as_of
 
 stores = Blueprint("stores", __name__)
@@ -55,6 +56,25 @@ def timeline_of(store_id: str, as_of_us: int | None) -> tuple[StoreRecord, Store
 def timeline(store_id: str):
     record, computed = timeline_of(store_id, requested_as_of())
     return jsonify(describe(record, computed))
+
+
+@stores.get("/stores/<path:store_id>/calendar")
+def calendar(store_id: str):
+    """The store's weekly hours and zone, and its special hours and the holidays of the dates
+    asked for (``from``, ``to``: local dates; by default every date)."""
+    bounds = []
+    for name, default in (("from", 0), ("to", 1 << 30)):
+        raw = request.args.get(name, "").strip()
+        try:
+            bounds.append(parse_local_date(raw) if raw else default)
+        except ValueError as exc:
+            abort(400, f"bad {name}: {exc}")
+    record = store_calendar(current_services().engine, store_id, *bounds)
+    if record is None:
+        abort(404, f"unknown store {store_id[:64]!r}")
+    return jsonify({"store_id": record.store_id, "timezone": record.timezone,
+                    "hours": weekly(record.hours),
+                    "special_hours": dated(record.special), "holidays": dated(record.holidays)})
 
 
 def weekly_uptime() -> tuple[str | None, dict[str, float | None]]:

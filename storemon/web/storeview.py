@@ -4,10 +4,12 @@ are both made from ``describe``."""
 
 from __future__ import annotations
 
-from datetime import datetime, timedelta, UTC
+from datetime import date, datetime, timedelta, UTC
+from itertools import groupby
 
 from ..core.csvout import row_values
 from ..core.localtime import zone
+from ..core.sessions import CLOSED
 from ..core.timeline import (AFTER_AS_OF, BEFORE_LOOKBACK, EVIDENCE, FIRST_LATER, LAST_KNOWN, NO_EVIDENCE,
                             OUTSIDE_HOURS, StoreTimeline)
 from ..core.windows import DOWNTIME_COLUMNS, UPTIME_COLUMNS
@@ -34,6 +36,41 @@ def _short(moment: datetime, with_day: bool = False) -> str:
     return f"{moment.strftime('%a')} {text}" if with_day else text
 
 
+def local_date(days: int) -> date:
+    return date(1970, 1, 1) + timedelta(days=days)
+
+
+def weekly(rows: list[tuple[int, int, int]]) -> list[dict] | None:
+    """Weekly hours rows, (weekday, start s, end s), for people; None for none (around the clock)."""
+    return [{"day": DAYS[day], "weekday": day, "start": _clock(start), "end": _clock(end)}
+            for day, start, end in rows] or None
+
+
+def dated(rows: list[tuple]) -> list[dict]:
+    """Special hours or holiday rows, (date, start s, end s[, name]), as one entry a date."""
+    found = []
+    for day, group in groupby(rows, key=lambda r: r[0]):
+        group = list(group)
+        entry = {"date": local_date(day).isoformat(), "closed": group[0][1] == CLOSED,
+                 "hours": [{"start": _clock(r[1]), "end": _clock(r[2])} for r in group if r[1] != CLOSED]}
+        if len(group[0]) > 3:
+            entry["name"] = next((r[3] for r in group if r[3]), "")
+        found.append(entry)
+    return found
+
+
+def day_sources(record: StoreRecord) -> dict[str, str]:
+    """Each local date (ISO) of the record's whose hours are not the weekly ones, and why, in words."""
+    said = {}
+    for entry in dated(record.holidays):
+        hours = "closed" if entry["closed"] else ", ".join(f"{h['start'][:5]}-{h['end'][:5]}" for h in entry["hours"])
+        said[entry["date"]] = f"holiday{': ' + entry['name'] if entry['name'] else ''} ({hours})"
+    for entry in dated(record.special):
+        hours = "closed" if entry["closed"] else ", ".join(f"{h['start'][:5]}-{h['end'][:5]}" for h in entry["hours"])
+        said[entry["date"]] = f"special hours ({hours})"  # (over a holiday: the store's own win)
+    return said
+
+
 def explain(session, tz) -> str:
     """The rule that filled a session, in words."""
     if session.rule == NO_EVIDENCE:
@@ -57,8 +94,10 @@ def describe(record: StoreRecord, timeline: StoreTimeline) -> dict:
     def instant(us: int) -> dict:
         return {"utc": format_instant(us), "local": _local(us, tz).isoformat()}
 
+    sources = day_sources(record)
     sessions = [{
         "start": instant(s.start_us), "end": instant(s.end_us), "rule": s.rule, "explanation": explain(s, tz),
+        "hours_from": sources.get(_local(s.start_us, tz).date().isoformat(), "weekly hours"),
         "segments": [{"start": format_instant(g.start_us), "end": format_instant(g.end_us),
                       "status": "up" if g.up else "down", "seconds": (g.end_us - g.start_us) / 1e6}
                      for g in s.segments],
@@ -72,8 +111,9 @@ def describe(record: StoreRecord, timeline: StoreTimeline) -> dict:
         "timezone": record.timezone,
         "timezone_used": tz.key,
         "as_of": instant(timeline.as_of_us),
-        "hours": [{"day": DAYS[day], "weekday": day, "start": _clock(start), "end": _clock(end)}
-                  for day, start, end in record.hours] or None,
+        "hours": weekly(record.hours),
+        "special_hours": dated(record.special),  # (of the dates this page reaches)
+        "holidays": dated(record.holidays),
         "listed": listed,
         "totals_us": dict(zip((*UPTIME_COLUMNS, *DOWNTIME_COLUMNS), (*timeline.up_us, *timeline.down_us)))
                       if listed else None,
@@ -84,13 +124,16 @@ def describe(record: StoreRecord, timeline: StoreTimeline) -> dict:
     }
 
 
-def chart_days(timeline: StoreTimeline, timezone: str | None) -> list[dict]:
+def chart_days(timeline: StoreTimeline, record: StoreRecord) -> list[dict]:
     """The last 7 local days up to as_of, one band each: positions are percentages of the
-    day's real length (23 or 25 hours on a DST night), with every third local hour marked."""
-    tz = zone(timezone)
+    day's real length (23 or 25 hours on a DST night), with every third local hour marked,
+    and what a date's hours came from when not the weekly ones."""
+    tz = zone(record.timezone)
     as_of = _local(timeline.as_of_us, tz)
-    return [_band(timeline, tz, (as_of - timedelta(days=back)).date(), back == 0)
-            for back in range(CHART_DAYS - 1, -1, -1)]
+    sources = day_sources(record)
+    bands = [_band(timeline, tz, (as_of - timedelta(days=back)).date(), back == 0)
+             for back in range(CHART_DAYS - 1, -1, -1)]
+    return [{**band, "calendar": sources.get(band["date"])} for band in bands]
 
 
 def _band(timeline: StoreTimeline, tz, date, last: bool) -> dict:
