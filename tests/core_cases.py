@@ -30,18 +30,20 @@ def _dated(day: str, start: str | None, end: str | None) -> tuple[int, int, int]
 def report_input(stores: dict[str, dict], polls: list[tuple[str, str, str]],
                  holidays: list[tuple[str, str | None, str | None]] = ()) -> ReportInput:
     """stores: id -> {"tz": name or None, "hours": [(day, "HH:MM", "HH:MM"), ...] (absent: 24x7),
+    or "versions": [("YYYY-MM-DD" effective, hours), ...] instead,
     "special": [("YYYY-MM-DD", "HH:MM", "HH:MM"), ...] (None, None: closed)}.
     polls: (store id, ISO instant, "active" / "inactive"). holidays: as special hours, for all."""
     ids = list(stores)
     index = {s: i for i, s in enumerate(ids)}
-    hours = [(index[s], d, parse_local_time(a), parse_local_time(b))
-             for s, spec in stores.items() for d, a, b in spec.get("hours", [])]
-    h = np.array(hours, np.int64).reshape(-1, 4)
+    hours = [(index[s], d, parse_local_time(a), parse_local_time(b), local_date(effective))
+             for s, spec in stores.items()
+             for effective, rows in spec.get("versions", [("1970-01-01", spec.get("hours", []))]) for d, a, b in rows]
+    h = np.array(hours, np.int64).reshape(-1, 5)
     special = [(index[s], *_dated(*row)) for s, spec in stores.items() for row in spec.get("special", [])]
     return ReportInput(
         store_ids=np.array(ids),
         timezones=[spec.get("tz") for spec in stores.values()],
-        hours_store=h[:, 0], hours_day=h[:, 1], hours_start_s=h[:, 2], hours_end_s=h[:, 3],
+        hours_store=h[:, 0], hours_day=h[:, 1], hours_start_s=h[:, 2], hours_end_s=h[:, 3], hours_effective=h[:, 4],
         polls=PollRows.of(np.array([index[s] for s, _, _ in polls], np.int64),
                           np.array([parse_instant(t) for _, t, _ in polls], np.int64),
                           np.array([status == "active" for _, _, status in polls], bool)),
@@ -91,18 +93,23 @@ def scenarios(draw):
     return as_of, stores
 
 
-def to_input(stores, special=None, holidays=()) -> ReportInput:
+def to_input(stores, special=None, holidays=(), versions=None) -> ReportInput:
     """The core's input of scenario stores; ``special``: each store's dated rows, and
-    ``holidays`` the chain's, as (days from 1970-01-01, start, end or None for closed)."""
-    hours = [(i, d, a, b) for i, (h, _, _) in enumerate(stores) for d, a, b in h]
-    h = np.array(hours, np.int64).reshape(-1, 4)
+    ``holidays`` the chain's, as (days from 1970-01-01, start, end or None for closed);
+    ``versions``: each store's weekly hours as (effective date, rows) versions, for its hours."""
+    if versions is None:
+        hours = [(i, d, a, b, 0) for i, (h, _, _) in enumerate(stores) for d, a, b in h]
+    else:
+        hours = [(i, d, a, b, effective) for i, mine in enumerate(versions) for effective, rows in mine
+                 for d, a, b in rows]
+    h = np.array(hours, np.int64).reshape(-1, 5)
     polls = [(i, t, a) for i, (_, _, p) in enumerate(stores) for t, a in p]
     p = np.array([(i, t) for i, t, _ in polls], np.int64).reshape(-1, 2)
     closed = (lambda d, a, b: (d, CLOSED, CLOSED) if a is None else (d, a, b))
     dated = [(i, *closed(*row)) for i, rows in enumerate(special or []) for row in rows]
     return ReportInput(np.array([f"s{i}" for i in range(len(stores))]), [tz for _, tz, _ in stores],
                        h[:, 0], h[:, 1], h[:, 2], h[:, 3], PollRows.of(p[:, 0], p[:, 1], np.array([a for _, _, a in polls], bool)),
-                       special=np.array(dated, np.int64).reshape(-1, 4),
+                       hours_effective=h[:, 4], special=np.array(dated, np.int64).reshape(-1, 4),
                        holidays=np.array([closed(*row) for row in holidays], np.int64).reshape(-1, 3))
 
 
@@ -120,6 +127,18 @@ def _dated_rows(draw, as_of: int) -> list[tuple[int, int | None, int | None]]:
         else:
             rows += [(day, a, b) for a, b in draw(st.lists(st.tuples(times, times), min_size=1, max_size=2))]
     return rows
+
+
+@st.composite
+def history_scenarios(draw):
+    """A scenario whose stores have one to three versions of weekly hours, effective on dates
+    around the lookback (the stores' own hours unused)."""
+    as_of, stores = draw(scenarios())
+    today = as_of // (86400 * US)
+    versions = [[(today + offset, draw(hour_rows.filter(bool)))
+                 for offset in draw(st.lists(st.integers(-10, 1), min_size=1, max_size=3, unique=True))]
+                for _ in stores]
+    return as_of, stores, versions
 
 
 @st.composite

@@ -36,16 +36,27 @@ def _hours_of(day: date, hours, special, holidays) -> list[tuple[int, int]]:
     return []
 
 
-def sessions(hours: list[tuple[int, int, int]], tz_name, as_of_us: int, special=(), holidays=()) -> list[tuple[int, int]]:
-    """``special`` and ``holidays``: (local date, start s, end s) rows, None for both times when closed."""
+def _version_on(day: date, versions: list[tuple[date, list]]) -> list:
+    """The weekly hours in force on a local date: the newest version effective on or before it,
+    else the first."""
+    ordered = sorted(versions, key=lambda v: v[0])
+    on = [rows for effective, rows in ordered if effective <= day]
+    return on[-1] if on else ordered[0][1]
+
+
+def sessions(hours: list[tuple[int, int, int]], tz_name, as_of_us: int, special=(), holidays=(),
+             versions=None) -> list[tuple[int, int]]:
+    """``special`` and ``holidays``: (local date, start s, end s) rows, None for both times when closed;
+    ``versions``: the weekly hours' history, (effective local date, rows), used instead of ``hours``."""
     tz = _zone(tz_name)
-    if not hours:
+    if not hours and not versions:
         hours = [(d, 0, 86400) for d in range(7)]
     first_day = datetime.fromtimestamp((as_of_us - LOOKBACK) // US, UTC).date() - timedelta(days=3)
     intervals = []
     for k in range(14):
         day = first_day + timedelta(days=k)
-        for start, end in _hours_of(day, hours, special, holidays):
+        weekly = _version_on(day, versions) if versions else hours
+        for start, end in _hours_of(day, weekly, special, holidays):
             if end == start:
                 end = start + 86400
             elif end >= 23 * 3600 + 59 * 60:
@@ -64,10 +75,10 @@ def sessions(hours: list[tuple[int, int, int]], tz_name, as_of_us: int, special=
     return [(a, b) for a, b in merged]
 
 
-def store_uptime(hours, tz_name, polls: list[tuple[int, bool]], as_of_us: int, special=(), holidays=()
-                 ) -> tuple[list[int], list[int]]:
+def store_uptime(hours, tz_name, polls: list[tuple[int, bool]], as_of_us: int, special=(), holidays=(),
+                 versions=None) -> tuple[list[int], list[int]]:
     """(up per window, down per window) in microseconds for one store."""
-    spans = sessions(hours, tz_name, as_of_us, special, holidays)
+    spans = sessions(hours, tz_name, as_of_us, special, holidays, versions)
     status: dict[int, bool] = {}
     for t, active in polls:
         if as_of_us - LOOKBACK <= t <= as_of_us:

@@ -48,7 +48,8 @@ def test_the_document_is_openapi_3_1_and_names_every_api_endpoint(live):
     assert document["openapi"] == "3.1.0"
     assert set(document["paths"]) == {
         "/trigger_report", "/get_report", "/get_report/{report_id}", "/reports", "/reports/latest", "/polls",
-        "/business_hours", "/timezones", "/special_hours", "/holidays", "/stores", "/stores/{store_id}/timeline", "/health", "/metrics"}
+        "/business_hours", "/timezones", "/special_hours", "/holidays", "/stores", "/stores/{store_id}/timeline",
+        "/stores/{store_id}/calendar", "/health", "/metrics"}
     assert set(document["paths"]["/stores"]) == {"get", "delete"}
 
 

@@ -62,3 +62,33 @@ def test_a_holiday_holds_in_each_stores_own_zone():
     assert (r["ny"]["up_day"], r["ny"]["down_day"]) == ((4 + 4) * 3600, 0)
     assert (r["la"]["up_day"], r["la"]["down_day"]) == ((7 + 4) * 3600, 0)
     assert r["ny"]["up_hour"] == r["la"]["up_hour"] == 0  # 23:00Z: both closed for the holiday
+
+
+# SPEC's "History of weekly hours and timezones". 2023-01-16 is a Monday; the week as of Saturday
+# 2023-01-21 00:00Z runs from Saturday the 14th.
+EVERY_DAY = range(7)
+LONG = [(d, "09:00", "17:00") for d in EVERY_DAY]  # 8 h a day
+SHORT = [(d, "12:00", "14:00") for d in EVERY_DAY]  # 2 h a day
+ONE_POLL = [("s", "2023-01-16 12:00:00", "active")]  # every session takes its state: up
+
+
+def week_up(versions) -> float:
+    return seconds({"s": {**UTC, "versions": versions}}, ONE_POLL, "2023-01-21T00:00:00Z")["s"]["up_week"] / 3600
+
+
+def test_a_change_of_hours_mid_week_holds_from_its_effective_date():
+    # Sat 14 to Tue 17 the first version (4 x 8 h), Wed 18 to Fri 20 the second (3 x 2 h)
+    assert week_up([("2023-01-01", LONG), ("2023-01-18", SHORT)]) == 32 + 6
+
+
+def test_a_first_version_holds_before_its_effective_date_too():
+    assert week_up([("2023-01-19", LONG)]) == 7 * 8
+    assert week_up([("2023-01-19", LONG), ("2023-01-20", SHORT)]) == 6 * 8 + 2
+
+
+def test_a_change_effective_after_the_windows_leaves_a_past_report_as_it_was():
+    assert week_up([("2023-01-01", LONG), ("2023-01-21", SHORT)]) == week_up([("2023-01-01", LONG)]) == 7 * 8
+
+
+def test_a_backdated_correction_changes_a_past_report_on_purpose():
+    assert week_up([("2023-01-01", LONG), ("2023-01-18", SHORT), ("2023-01-15", SHORT)]) == 8 + 6 * 2

@@ -12,7 +12,8 @@ from storemon.core.sessions import merge_intervals
 from storemon.core.uptime import fill_sessions
 
 from . import reference
-from .core_cases import AS_OF_CHOICES, US, ZONES, as_date, by_store, calendar_scenarios, scenarios, to_input
+from .core_cases import (AS_OF_CHOICES, US, ZONES, as_date, by_store, calendar_scenarios, history_scenarios,
+                         scenarios, to_input)
 
 @settings(max_examples=150, deadline=None, suppress_health_check=[HealthCheck.too_slow])
 @given(scenarios())
@@ -145,3 +146,14 @@ def test_no_special_hours_and_no_holidays_change_nothing(scenario):
     plain = by_store(compute_uptime(to_input(stores), as_of))
     assert by_store(compute_uptime(to_input(stores, [[(far, None, None)] for _ in stores], [(far, 0, 3600)]),
                                    as_of)) == plain
+
+
+@settings(max_examples=150, deadline=None, suppress_health_check=[HealthCheck.too_slow])
+@given(history_scenarios())
+def test_versions_of_weekly_hours_match_the_reference(scenario):
+    as_of, stores, versions = scenario
+    result = by_store(compute_uptime(to_input(stores, versions=versions), as_of))
+    for i, (_, tz, polls) in enumerate(stores):
+        if f"s{i}" in result:
+            assert result[f"s{i}"] == reference.store_uptime(
+                [], tz, polls, as_of, versions=[(as_date(d), rows) for d, rows in versions[i]])

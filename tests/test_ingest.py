@@ -116,16 +116,19 @@ def test_json_is_read_as_a_stream_and_nothing_in_it_is_built_whole(client, pg, m
 
 def test_hours_and_timezones_replace_those_of_the_stores_named(client, pg, made):
     token = made["ingest"]
+    send(client, token, body=csv_body(HEADER, "a,active,2023-01-25 12:00:00 UTC"))  # the data's clock: the 25th
     hours = csv_body("store_id,day,start_time_local,end_time_local", "a,0,09:00:00,17:00:00", "b,1,10:00,23:59")
     assert send(client, token, "/business_hours", hours, method="put").get_json()["stores"] == 2
-    # the 2024-10 layout (dayOfWeek), as JSON: only store a's rows are replaced
+    # the 2024-10 layout (dayOfWeek), as JSON: store a's hours change from the clock's date (in
+    # Chicago, its zone: 2023-01-25); its first version holds before, and b's are left alone
     replaced = client.put("/business_hours", headers={"Authorization": f"Bearer {token}"}, json=[
         {"store_id": "a", "dayOfWeek": 2, "start_time_local": "08:00", "end_time_local": "12:00"},
         {"store_id": "a", "dayOfWeek": "3", "start_time_local": "08:00", "end_time_local": "12:00"}])
     assert replaced.status_code == 200
-    assert rows(pg, "SELECT s.store_id, h.day, h.start_s, h.end_s FROM business_hours h JOIN stores s"
-                    " ON s.id = h.store ORDER BY 1, 2") == [("a", 2, 28800, 43200), ("a", 3, 28800, 43200),
-                                                           ("b", 1, 36000, 86340)]
+    assert rows(pg, "SELECT s.store_id, h.effective_date, h.day, h.start_s, h.end_s FROM business_hours h"
+                    " JOIN stores s ON s.id = h.store ORDER BY 1, 2, 3") == [
+        ("a", 0, 0, 32400, 61200), ("a", 19382, 2, 28800, 43200), ("a", 19382, 3, 28800, 43200),
+        ("b", 0, 1, 36000, 86340)]
     zones = send(client, token, "/timezones", csv_body("store_id,timezone_str", "a,Asia/Kolkata", "b,Mars/Olympus"),
                  method="put", gzipped=True)
     assert zones.status_code == 200 and zones.get_json()["unknown_timezones"] == ["Mars/Olympus"]

@@ -81,15 +81,21 @@ def test_disagreeing_duplicates_keep_inactive_within_a_file_and_across_loads(eng
 
 
 def test_hours_and_timezones_replace_those_of_the_stores_a_file_names(engine, tmp_path):
+    """Hours keep their history: a change takes effect on the data's clock's date (the newest
+    poll's, 2023-01-22, in the store's zone), and the first version holds before it."""
+    polls_csv(tmp_path / "v1", [("a", "active", "2023-01-22 12:00:00 UTC")])
     hours_csv(tmp_path / "v1", [("a", 0, "09:00", "17:00"), ("a", 1, "09:00", "17:00"), ("b", 0, "10:00", "12:00")])
     timezones_csv(tmp_path / "v1", [("a", "America/New_York"), ("b", "Asia/Beirut")])
     hours_csv(tmp_path / "v2", [("a", 2, "08:00:00", "20:00:00")], day_column="dayOfWeek")
     timezones_csv(tmp_path / "v2", [("a", "America/Denver")])
     load_directory(engine, tmp_path / "v1")
     load_directory(engine, tmp_path / "v2")
-    assert rows(engine, "SELECT s.store_id, h.day, h.start_s, h.end_s FROM business_hours h"
-                        " JOIN stores s ON s.id = h.store ORDER BY 1, 2") == [("a", 2, 8 * 3600, 20 * 3600),
-                                                                            ("b", 0, 10 * 3600, 12 * 3600)]
+    assert rows(engine, "SELECT s.store_id, h.effective_date, h.day, h.start_s, h.end_s FROM business_hours h"
+                        " JOIN stores s ON s.id = h.store ORDER BY 1, 2, 3") == [
+        ("a", 0, 0, 9 * 3600, 17 * 3600), ("a", 0, 1, 9 * 3600, 17 * 3600), ("a", 19379, 2, 8 * 3600, 20 * 3600),
+        ("b", 0, 0, 10 * 3600, 12 * 3600)]
+    load_directory(engine, tmp_path / "v2")  # the same schedule again: no change
+    assert rows(engine, "SELECT count(*) FROM business_hours") == [(4,)]
     assert rows(engine, "SELECT store_id, timezone FROM stores ORDER BY 1") == [("a", "America/Denver"),
                                                                                ("b", "Asia/Beirut")]
 

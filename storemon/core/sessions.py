@@ -54,18 +54,53 @@ def weekly_rows(n_stores: int, store: np.ndarray, day: np.ndarray, start_s: np.n
             np.concatenate([normalise_ends(start_s, end_s), np.full(7 * always_open.size, DAY_S)]))
 
 
+_DATE_SPAN = 1 << 24  # local dates (days from 1970-01-01) a version key has room for
+EVERY_DATE = (-_DATE_SPAN, _DATE_SPAN)
+
+
+def in_force(store: np.ndarray, effective: np.ndarray) -> tuple[np.ndarray, np.ndarray] | None:
+    """For rows of versions, (store, effective date) each: the local dates each row's version is
+    used on, [from, until): from its effective date to the next version's of its store, the
+    store's first version from every date before it too (SPEC, "History of weekly hours").
+    None when no store has more than one version (each holds on every date)."""
+    if store.size == 0:
+        return None
+    keys = np.sort(store * _DATE_SPAN + effective)  # (np.unique would import numpy.ma in a work horse)
+    keys = keys[np.append(True, keys[1:] != keys[:-1])]  # one a version, in (store, date) order
+    owner, starts = keys // _DATE_SPAN, keys % _DATE_SPAN
+    first = np.ones(keys.size, bool)
+    first[1:] = owner[1:] != owner[:-1]
+    if first.all():
+        return None
+    last = np.append(first[1:], True)
+    valid_from = np.where(first, EVERY_DATE[0], starts)
+    valid_until = np.where(last, EVERY_DATE[1], np.append(starts[1:], 0))
+    at = np.searchsorted(keys, store * _DATE_SPAN + effective)
+    return valid_from[at], valid_until[at]
+
+
 def business_sessions(timezones: list[str | None], store: np.ndarray, day: np.ndarray,
                       start_s: np.ndarray, end_s: np.ndarray, first_s: int, last_s: int,
-                      special: np.ndarray = NO_DATED_ROWS, holidays: np.ndarray = NO_DATED_ROWS[:, :3]) -> Sessions:
+                      special: np.ndarray = NO_DATED_ROWS, holidays: np.ndarray = NO_DATED_ROWS[:, :3],
+                      effective: np.ndarray | None = None) -> Sessions:
     """Sessions of every store covering at least UTC ``[first_s, last_s]``.
 
     ``timezones`` has one IANA name (or None) per store; the hours rows are
-    (store, weekday 0 = Monday, local start, local end) with raw seconds after midnight;
-    ``special`` rows are (store, local date in days from 1970-01-01, start, end) and
-    ``holidays`` rows (date, start, end), both with CLOSED as start and end for a closed date.
+    (store, weekday 0 = Monday, local start, local end) with raw seconds after midnight, and
+    the local date each row's version of the store's weekly hours takes effect (``effective``,
+    days from 1970-01-01; none: one version a store); ``special`` rows are (store, local date,
+    start, end) and ``holidays`` rows (date, start, end), both with CLOSED as start and end for
+    a closed date.
     """
     n_stores = len(timezones)
+    found = None if effective is None else in_force(store, effective)
+    versioned = found is not None
     store, day, start_s, end_s = weekly_rows(n_stores, store, day, start_s, end_s)
+    if versioned:  # (the around-the-clock rows weekly_rows adds hold on every date)
+        valid_from, valid_until = found
+        added = store.size - valid_from.size
+        valid_from = np.append(valid_from, np.full(added, EVERY_DATE[0]))
+        valid_until = np.append(valid_until, np.full(added, EVERY_DATE[1]))
 
     # Every local date that can reach the range: a UTC day either side for the offset,
     # one more before for intervals that run past midnight.
@@ -74,6 +109,8 @@ def business_sessions(timezones: list[str | None], store: np.ndarray, day: np.nd
     parts = []
     for date in range(first_date, last_date + 1):
         rows = rows_of_day[weekday_of(date)]
+        if versioned:
+            rows = rows[(valid_from[rows] <= date) & (date < valid_until[rows])]
         parts.append((rows, date))
     rows = np.concatenate([r for r, _ in parts])
     date = np.concatenate([np.full(r.size, d, np.int64) for r, d in parts])

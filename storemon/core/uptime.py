@@ -53,6 +53,9 @@ class ReportInput:
     first_poll_us: np.ndarray | None = None
     # Special hours: (store index, local date in days from 1970-01-01, start, end) rows, and the
     # chain's holidays: (date, start, end) rows; sessions.CLOSED as start and end closes a date.
+    # The local date (days from 1970-01-01) each hours row's version takes effect; None: one
+    # version a store (SPEC, "History of weekly hours and timezones").
+    hours_effective: np.ndarray | None = None
     special: np.ndarray = field(default_factory=lambda: NO_DATED_ROWS)
     holidays: np.ndarray = field(default_factory=lambda: NO_DATED_ROWS[:, :3])
 
@@ -163,12 +166,13 @@ def _sessions(data: ReportInput, first_s: int, last_s: int, threads: int) -> Ses
 
     special = np.asarray(data.special, np.int64).reshape(-1, 4)
     holidays = np.asarray(data.holidays, np.int64).reshape(-1, 3)
+    effective = None if data.hours_effective is None else np.asarray(data.hours_effective, np.int64)
 
     def run(a: int, b: int) -> Sessions:
         mine = np.flatnonzero((hours_store >= a) & (hours_store < b)) if runs > 1 else slice(None)
         theirs = special[(special[:, 0] >= a) & (special[:, 0] < b)] - [a, 0, 0, 0]
         found = business_sessions(timezones[a:b], hours_store[mine] - a, *(h[mine] for h in hours), first_s, last_s,
-                                  theirs, holidays)
+                                  theirs, holidays, None if effective is None else effective[mine])
         return Sessions(found.store + a, found.start_s, found.end_s)
 
     if runs == 1:

@@ -8,9 +8,12 @@ before it commits, so nothing is written. Loads take a lock, so two never interl
 
 from __future__ import annotations
 
+import bisect
 import gc
 import os
 import time
+from collections import defaultdict
+from datetime import date, datetime, UTC
 from contextlib import contextmanager
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -24,7 +27,7 @@ from . import polls as stored_polls, version
 from .bulk import copy_into, staged
 from ..core import Progress
 from ..core.polls import US, day_of
-from ..core.localtime import is_known_timezone
+from ..core.localtime import is_known_timezone, zone
 from .engines import WRITE_LOCK, is_postgres
 from .stores import UnknownStores
 
@@ -67,7 +70,7 @@ SHOWN_NEW_STORES = 100  # ids of stores a load created that a summary lists (all
 
 def load_sources(engine: Engine, named: dict[str, sources.Source], *, skip_bad: bool = False,
                  on_progress: Progress | None = None, keep_rejected: int = 1000,
-                 local_files: bool = False, create: bool = True) -> LoadSummary:
+                 local_files: bool = False, create: bool = True, effective_date: int | None = None) -> LoadSummary:
     """Read and check every source (keyed by sources.POLLS, HOURS or TIMEZONES), and write
     them in one transaction, under the loads' lock, as they are read: the hours a block of
     rows at a time into a table of the transaction's own, applied once whole; the polls a
@@ -76,6 +79,7 @@ def load_sources(engine: Engine, named: dict[str, sources.Source], *, skip_bad: 
     sources' size. Strict unless ``skip_bad``: a bad row raises SourceError, and the
     transaction rolls back, so nothing is written.
 
+    ``effective_date`` (a local date, days since 1970-01-01) dates the hours' rows that name none.
     ``local_files`` (a command's files, read at disk speed) parses the polls in parallel
     processes, ahead of this one, which writes, the database server working beside it.
     ``create`` off: a source naming a store that does not exist raises UnknownStores."""
@@ -88,7 +92,8 @@ def load_sources(engine: Engine, named: dict[str, sources.Source], *, skip_bad: 
             conn.execute(text("SELECT pg_advisory_xact_lock(:lock)"), {"lock": WRITE_LOCK})
         # (SQLite: the transaction began with BEGIN IMMEDIATE, which already excludes other writers.)
         with _gc_paused():
-            newest, first_polls, store_keys = _write(conn, named, options, local_files, summary, create)
+            newest, first_polls, store_keys = _write(conn, named, options, local_files, summary, create,
+                                                     effective_date)
         # (a load that changes nothing still takes a new version; a store polled for the first
         # time, or earlier than before, is listed anew: the stores changed)
         version.bump(conn, newest, stores_changed=bool(store_keys.created) or bool(first_polls)
@@ -101,17 +106,22 @@ def load_sources(engine: Engine, named: dict[str, sources.Source], *, skip_bad: 
 
 
 def _write(conn: Connection, named: dict[str, sources.Source], options: dict, local_files: bool,
-           summary: LoadSummary, create: bool) -> tuple[int | None, int, _StoreKeys]:
+           summary: LoadSummary, create: bool, effective_date: int | None) -> tuple[int | None, int, _StoreKeys]:
     """Each source read and written in turn; the newest poll, how many stores have a first
     poll earlier than before, and the stores named."""
     store_keys = _StoreKeys(conn, create)
+    # the data's clock: the newest poll stored (the wall clock while there is none)
+    newest_us = version.current(conn).newest_poll_us
+    clock_us = newest_us if newest_us is not None else int(time.time() * US)
+    latest_date = int(day_of(clock_us)) + sources.DATES_AHEAD  # (dates given run to two years past it)
+    if effective_date is not None and not sources.EARLIEST_DATE <= effective_date <= latest_date:
+        raise sources.SourceError("effective_date is out of range (1971-01-01 to two years past the newest poll)")
     if sources.TIMEZONES in named:
         _replace_timezones(conn, store_keys, sources.read_timezones(named[sources.TIMEZONES], **options), summary)
     if sources.HOURS in named:
-        _replace_hours(conn, store_keys, sources.read_hours(named[sources.HOURS], **options), summary)
+        _replace_hours(conn, store_keys, sources.read_hours(named[sources.HOURS], latest_date=latest_date, **options),
+                       summary, effective_date, clock_us)
     if sources.SPECIAL_HOURS in named or sources.HOLIDAYS in named:
-        newest_us = version.current(conn).newest_poll_us
-        latest_date = int(day_of(newest_us if newest_us is not None else int(time.time() * US))) + sources.DATES_AHEAD
         if sources.SPECIAL_HOURS in named:
             _replace_dated(conn, "special_hours", store_keys, sources.read_special_hours(
                 named[sources.SPECIAL_HOURS], latest_date=latest_date, **options), summary)
@@ -145,22 +155,84 @@ def _replace_timezones(conn: Connection, store_keys: _StoreKeys, batches, summar
     summary.unknown_timezones, summary.unknown_timezone_count = unknown[:SHOWN_UNKNOWN_ZONES], len(unknown)
 
 
-def _replace_hours(conn: Connection, store_keys: _StoreKeys, batches, summary: LoadSummary) -> None:
-    """Stage every row, then replace the hours of every store named (creating the stores not
-    seen before)."""
-    columns = [("store", "int4"), ("day", "int2"), ("start_s", "int4"), ("end_s", "int4")]
+def _replace_hours(conn: Connection, store_keys: _StoreKeys, batches, summary: LoadSummary,
+                   effective_date: int | None, clock_us: int) -> None:
+    """Stage every row, then store each version of a store's weekly hours the rows give (creating
+    the stores not seen before): a version is a store's rows of one effective date, and
+    replaces the one stored under that date. A store's rows without a date (and none given
+    for the load) take effect on the data's clock's local date in the store's zone, or, for a
+    store without hours yet, are its first version (0: since the start). A version equal to
+    the one already in force on its date is no change, and is not stored."""
+    columns = [("store", "int4"), ("effective_date", "int4"), ("day", "int2"), ("start_s", "int4"), ("end_s", "int4")]
     # (dropped at the end, or with the transaction if it fails)
     conn.execute(text(f"CREATE TEMPORARY TABLE hours_stage ({', '.join(f'{n} {t}' for n, t in columns)})"))
     for batch in batches:
-        values = (store_keys(batch.store_ids), batch.day, batch.start_s, batch.end_s)
+        effective = batch.effective if effective_date is None else \
+            np.where(batch.effective == sources.NO_DATE, effective_date, batch.effective)
+        values = (store_keys(batch.store_ids), effective, batch.day, batch.start_s, batch.end_s)
         copy_into(conn, "hours_stage", [(n, t, v) for (n, t), v in zip(columns, values)])
         summary.rows_read += batch.rows_read
     if is_postgres(conn):
         conn.execute(text("ANALYZE hours_stage"))
-    conn.execute(text("DELETE FROM business_hours WHERE store IN (SELECT store FROM hours_stage)"))
-    conn.execute(text("INSERT INTO business_hours (store, day, start_s, end_s)"
-                      " SELECT DISTINCT store, day, start_s, end_s FROM hours_stage"))
+    _date_undated_hours(conn, clock_us)
+    keys = "store, effective_date, day, start_s, end_s"
+    versions = _changed_versions(conn)
+    if versions is None:  # (no store named has hours yet: every version is new)
+        conn.execute(text(f"INSERT INTO business_hours ({keys}) SELECT DISTINCT {keys} FROM hours_stage"))
+    else:
+        with staged(conn, "hours_versions", [("store", "int4", [v[0] for v in versions]),
+                                             ("effective_date", "int4", [v[1] for v in versions])]):
+            same = "v.store = {0}.store AND v.effective_date = {0}.effective_date"
+            conn.execute(text("DELETE FROM business_hours WHERE EXISTS (SELECT 1 FROM hours_versions v"
+                              f" WHERE {same.format('business_hours')})"))
+            conn.execute(text(f"INSERT INTO business_hours ({keys}) SELECT DISTINCT {keys} FROM hours_stage"
+                              f" WHERE EXISTS (SELECT 1 FROM hours_versions v WHERE {same.format('hours_stage')})"))
     conn.execute(text("DROP TABLE hours_stage"))
+
+
+def _date_undated_hours(conn: Connection, clock_us: int) -> None:
+    """Give the staged rows without an effective date theirs: the clock's local date in the
+    store's zone as stored, for a store with hours already; 0, its first version, otherwise."""
+    undated = conn.execute(text(
+        "SELECT DISTINCT h.store, s.timezone FROM hours_stage h JOIN stores s ON s.id = h.store"
+        f" WHERE h.effective_date = {sources.NO_DATE}"
+        " AND EXISTS (SELECT 1 FROM business_hours b WHERE b.store = h.store)")).all()
+    if undated:
+        moment = datetime.fromtimestamp(clock_us / US, UTC)
+        dates = {name: (moment.astimezone(zone(name)).date() - date(1970, 1, 1)).days for name in {z for _, z in undated}}
+        with staged(conn, "hours_dates", [("store", "int4", [s for s, _ in undated]),
+                                          ("effective_date", "int4", [dates[z] for _, z in undated])]):
+            conn.execute(text("UPDATE hours_stage SET effective_date = d.effective_date FROM hours_dates d"
+                              f" WHERE hours_stage.store = d.store AND hours_stage.effective_date = {sources.NO_DATE}"))
+    conn.execute(text(f"UPDATE hours_stage SET effective_date = 0 WHERE effective_date = {sources.NO_DATE}"))
+
+
+def _changed_versions(conn: Connection) -> list[tuple[int, int]] | None:
+    """The staged versions, (store, effective date), that differ from the version stored in force
+    on their date (the newest on or before it, else the first); None when no store staged has
+    hours yet."""
+    stored = conn.execute(text("SELECT store, effective_date, day, start_s, end_s FROM business_hours"
+                               " WHERE store IN (SELECT store FROM hours_stage)")).all()
+    if not stored:
+        return None
+    old: dict[int, dict[int, set]] = defaultdict(lambda: defaultdict(set))
+    for store, effective, *row in stored:
+        old[store][effective].add(tuple(row))
+    new: dict[int, dict[int, set]] = defaultdict(lambda: defaultdict(set))
+    for store, effective, *row in conn.execute(text("SELECT store, effective_date, day, start_s, end_s"
+                                                    " FROM hours_stage")):
+        new[store][effective].add(tuple(row))
+    changed = []
+    for store, versions in new.items():
+        mine = old.get(store, {})
+        dates = sorted(mine)
+        for effective, rows in versions.items():
+            if dates:
+                at = bisect.bisect_right(dates, effective) - 1
+                if mine[dates[max(at, 0)]] == rows:
+                    continue  # (the hours in force then, sent again)
+            changed.append((store, effective))
+    return changed
 
 
 def _replace_dated(conn: Connection, table: str, store_keys: _StoreKeys | None, batches, summary: LoadSummary

@@ -36,13 +36,16 @@ class Store(Base):
 
 
 class BusinessHours(Base):
-    """A store's weekly business hours, one row an interval. No foreign key to stores, as for
-    polls: the loader creates the stores in the same transaction, and checking the key would
-    cost a lookup per row."""
+    """A store's weekly business hours, one row an interval, each row of a version of them: the
+    version of the newest ``effective_date`` on or before a local date holds on it, the first
+    on every date before it too. No foreign key to stores, as for polls: the loader creates
+    the stores in the same transaction, and checking the key would cost a lookup per row."""
 
     __tablename__ = "business_hours"
 
-    store: Mapped[int] = mapped_column(Integer, primary_key=True)
+    store: Mapped[int] = mapped_column(Integer, primary_key=True, autoincrement=False)
+    # local date, days since 1970-01-01; 0 for a first version given without one
+    effective_date: Mapped[int] = mapped_column(Integer, primary_key=True, autoincrement=False)
     day: Mapped[int] = mapped_column(SmallInteger, primary_key=True)  # 0 = Monday
     start_s: Mapped[int] = mapped_column(Integer, primary_key=True)  # local seconds after midnight
     end_s: Mapped[int] = mapped_column(Integer, primary_key=True)

@@ -154,7 +154,7 @@ class Stores:
     store_ids: list[str]
     timezones: list[str | None]
     first_poll_us: np.ndarray
-    hours: np.ndarray  # (store key, day, start_s, end_s) rows of these stores
+    hours: np.ndarray  # (store key, day, start_s, end_s, effective_date) rows of these stores
     special: np.ndarray = field(default_factory=lambda: NO_DATED_ROWS)  # (store key, date, start_s, end_s) rows
     holidays: np.ndarray = field(default_factory=lambda: NO_DATED_ROWS[:, :3])  # (date, start_s, end_s) rows
 
@@ -175,8 +175,8 @@ class Stores:
                 FROM (SELECT * FROM stores s WHERE {where} ORDER BY s.store_id) s""",
                                                   params)[0]
             hours = binary_rows(conn, f"""
-                SELECT string_agg(int4send(h.store) || int2send(h.day) || int4send(h.start_s) || int4send(h.end_s),
-                                  ''::bytea)
+                SELECT string_agg(int4send(h.store) || int2send(h.day) || int4send(h.start_s) || int4send(h.end_s)
+                                  || int4send(h.effective_date), ''::bytea)
                 FROM business_hours h JOIN stores s ON s.id = h.store WHERE {where}""", params)[0][0]
             found = Stores(np.frombuffer(keys or b"", ">i4").astype(np.int64), (ids or "").split("\n") if ids else [],
                            [name or None for name in (zones or "").split("\n")] if ids else [],
@@ -184,11 +184,11 @@ class Stores:
             return found.in_order()
         found = conn.execute(text(f"SELECT s.id, s.store_id, s.timezone, s.first_poll_us FROM stores s WHERE {where}"
                                   " ORDER BY s.store_id"), params).all()
-        hours = conn.execute(text("SELECT h.store, h.day, h.start_s, h.end_s FROM business_hours h"
+        hours = conn.execute(text("SELECT h.store, h.day, h.start_s, h.end_s, h.effective_date FROM business_hours h"
                                   f" JOIN stores s ON s.id = h.store WHERE {where}"), params).all()
         return Stores(np.array([s[0] for s in found], np.int64), [s[1] for s in found], [s[2] for s in found],
                       np.array([s[3] for s in found], np.int64),
-                      np.array([tuple(h) for h in hours], np.int64).reshape(-1, 4), special, holidays).in_order()
+                      np.array([tuple(h) for h in hours], np.int64).reshape(-1, 5), special, holidays).in_order()
 
     def pieces(self, size: int, contiguous: bool) -> list[Piece]:
         """These stores in runs of consecutive keys, about ``size`` stores each, with the keys
@@ -215,7 +215,7 @@ class Stores:
         unless given), and the holidays."""
         picked = rows.tolist()
         return Stores(self.keys[rows], [self.store_ids[i] for i in picked], [self.timezones[i] for i in picked],
-                      self.first_poll_us[rows], np.zeros((0, 4), np.int64) if hours is None else hours,
+                      self.first_poll_us[rows], NO_HOURS if hours is None else hours,
                       NO_DATED_ROWS if special is None else special, self.holidays)
 
     def in_order(self) -> Stores:
@@ -244,6 +244,7 @@ class Stores:
             store_ids=np.array(self.store_ids, dtype=str) if self.store_ids else np.zeros(0, str),
             timezones=self.timezones,
             hours_store=position[hours[:, 0] - low], hours_day=hours[:, 1], hours_start_s=hours[:, 2], hours_end_s=hours[:, 3],
+            hours_effective=hours[:, 4],
             polls=mine, first_poll_us=self.first_poll_us,
             special=np.column_stack([position[special[:, 0] - low], special[:, 1:]]), holidays=self.holidays,
         )
@@ -258,9 +259,13 @@ class Piece:
     keys: tuple[int, int] | np.ndarray  # what its polls are read by (storemon.database.polls.read)
 
 
+NO_HOURS = np.zeros((0, 5), np.int64)  # (the columns of ``Stores.hours``)
+_HOURS_ROW = np.dtype([("store", ">i4"), ("day", ">i2"), ("start", ">i4"), ("end", ">i4"), ("effective", ">i4")])
+
+
 def _hours(packed: bytes | None) -> np.ndarray:
-    rows = np.frombuffer(packed or b"", np.dtype([("store", ">i4"), ("day", ">i2"), ("start", ">i4"), ("end", ">i4")]))
-    return np.stack([rows[name].astype(np.int64) for name in ("store", "day", "start", "end")], axis=1)
+    rows = np.frombuffer(packed or b"", _HOURS_ROW)
+    return np.stack([rows[name].astype(np.int64) for name in _HOURS_ROW.names], axis=1).reshape(-1, 5)
 
 
 def _calendar(conn: Connection, dates: tuple[int, int], where: str, params: dict) -> tuple[np.ndarray, np.ndarray]:
@@ -314,7 +319,9 @@ def store_id_cuts(engine: Engine, as_of_us: int, parts: int) -> list[str]:
 class StoreRecord:
     store_id: str
     timezone: str | None
-    hours: list[tuple[int, int, int]]  # (weekday, local start s, local end s) as loaded
+    # (weekday, local start s, local end s, effective date) of every version of its weekly hours,
+    # in (effective date, weekday, start) order
+    hours: list[tuple[int, int, int, int]]
     # of the dates asked for, in order: (local date, start s, end s), CLOSED for both when closed
     special: list[tuple[int, int, int]] = field(default_factory=list)
     holidays: list[tuple[int, int, int, str]] = field(default_factory=list)  # (date, start, end, name)
@@ -348,8 +355,9 @@ def store_calendar(engine: Engine, store_id: str, first_date: int, last_date: in
 
 
 def _record(conn: Connection, store_id: str, key: int, timezone: str | None, dates: tuple[int, int]) -> StoreRecord:
-    hours = [tuple(h) for h in conn.execute(text("SELECT day, start_s, end_s FROM business_hours WHERE store = :key"
-                                                 " ORDER BY day, start_s"), {"key": key})]
+    hours = [tuple(h) for h in conn.execute(text(
+        "SELECT day, start_s, end_s, effective_date FROM business_hours WHERE store = :key"
+        " ORDER BY effective_date, day, start_s"), {"key": key})]
     special = [tuple(r) for r in conn.execute(text(
         "SELECT date, start_s, end_s FROM special_hours WHERE store = :key AND date BETWEEN :first_date AND :last_date"
         " ORDER BY date, start_s"), {"key": key, "first_date": dates[0], "last_date": dates[1]})]
@@ -372,11 +380,12 @@ def store_input(engine: Engine, store_id: str, since_us: int, until_us: int) -> 
         key, timezone, first_poll_us = found
         record = _record(conn, store_id, key, timezone, calendar_dates(since_us, until_us))
         ts_us, active = polls.read_store(conn, key, since_us, until_us)
-    h = np.array(record.hours, np.int64).reshape(-1, 3)
+    h = np.array(record.hours, np.int64).reshape(-1, 4)
     special = np.array(record.special, np.int64).reshape(-1, 3)
     data = ReportInput(
         store_ids=np.array([store_id]), timezones=[timezone],
         hours_store=np.zeros(len(h), np.int64), hours_day=h[:, 0], hours_start_s=h[:, 1], hours_end_s=h[:, 2],
+        hours_effective=h[:, 3],
         polls=PollRows.of(np.zeros(ts_us.size, np.int64), ts_us, active),
         first_poll_us=np.array([first_poll_us if first_poll_us is not None else np.iinfo(np.int64).max], np.int64),
         special=np.column_stack([np.zeros(len(special), np.int64), special]),

@@ -24,7 +24,7 @@ from ..core.polls import DAY_US, LOOKBACK_US, US, PollRows
 from ..core.sessions import NO_DATED_ROWS, Sessions, business_sessions
 from ..database import version
 from ..memory import release_free_memory
-from ..database.queries import EVERY_STORE, Stores, StoreRange, calendar_dates, snapshot
+from ..database.queries import EVERY_STORE, NO_HOURS, Stores, StoreRange, calendar_dates, snapshot
 
 log = logging.getLogger(__name__)
 # The span the sessions cover: from the lookback of the newest poll to this long after it, so
@@ -98,11 +98,12 @@ def warm_up(engine: Engine) -> None:
     for piece in stores.pieces(_PIECE_STORES, contiguous=True):  # (in key order: a few MB at a time)
         data = piece.stores.report_input(PollRows.empty(), newest)
         found = business_sessions(list(data.timezones), data.hours_store, data.hours_day, data.hours_start_s,
-                                  data.hours_end_s, first_us // US, -(-last_us // US), data.special, data.holidays)
+                                  data.hours_end_s, first_us // US, -(-last_us // US), data.special, data.holidays,
+                                  data.hours_effective)
         made.append(Sessions(piece.stores.keys[found.store], found.start_s, found.end_s))
     none = np.zeros(0, np.int64)
     _prepared = Prepared(current.stores_version, first_us, last_us,
-                         replace(stores, hours=np.zeros((0, 4), np.int64), special=NO_DATED_ROWS),
+                         replace(stores, hours=NO_HOURS, special=NO_DATED_ROWS),
                          Sessions(*(np.concatenate([none] + [getattr(m, f) for m in made])
                                     for f in ("store", "start_s", "end_s"))))
     del stores, made  # (their hours and pieces, before the memory is handed back)

@@ -5,13 +5,13 @@ every row checked; no SQL.
 ``schemas`` knows the sources' columns and checks, and makes arrays of the rows.
 """
 
-from .schemas import (CONTROL_CHARACTER, DATES_AHEAD, HOLIDAYS, HOURS, POLLS, SOURCE_NAMES, SPECIAL_HOURS, TIMEZONES,
+from .schemas import (CONTROL_CHARACTER, DATES_AHEAD, EARLIEST_DATE, HOLIDAYS, HOURS, NO_DATE, POLLS, SOURCE_NAMES, SPECIAL_HOURS, TIMEZONES,
                       DatedBatch, HoursBatch, PollBatch, StoreKeys, TimezoneBatch, find_sources, parse_local_date,
                       parse_local_time, read_holidays, read_hours, read_polls, read_special_hours, read_timezones,
                       store_id_problem, store_ids_in)
 from .text import CsvSource, JsonSource, Rejected, RejectedRows, Source, SourceError, SourceTooLarge
 
-__all__ = ["CONTROL_CHARACTER", "DATES_AHEAD", "HOLIDAYS", "HOURS", "POLLS", "SOURCE_NAMES", "SPECIAL_HOURS",
+__all__ = ["CONTROL_CHARACTER", "DATES_AHEAD", "EARLIEST_DATE", "HOLIDAYS", "HOURS", "NO_DATE", "POLLS", "SOURCE_NAMES", "SPECIAL_HOURS",
            "TIMEZONES", "DatedBatch", "HoursBatch", "PollBatch", "StoreKeys", "TimezoneBatch", "find_sources",
            "parse_local_date", "parse_local_time", "read_holidays", "read_hours", "read_polls", "read_special_hours",
            "read_timezones",

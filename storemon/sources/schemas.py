@@ -23,7 +23,7 @@ import numpy as np
 from ..core import Progress
 from ..core.sessions import CLOSED
 from ..timeparse import AS_OF_MIN_US, US_PER_S, format_instant, parse_timestamps
-from .text import (BLOCK_CHARS, BadLine, CsvSource, Rejected, RejectedRows, Source, SourceError, as_source,
+from .text import (BLOCK_CHARS, OPTIONAL, BadLine, CsvSource, Rejected, RejectedRows, Source, SourceError, as_source,
                    shown, split_lines)
 
 POLLS, HOURS, TIMEZONES = "store_status", "menu_hours", "timezones"
@@ -89,7 +89,11 @@ class HoursBatch:
     day: np.ndarray  # 0 = Monday
     start_s: np.ndarray  # local seconds after midnight
     end_s: np.ndarray
+    effective: np.ndarray  # the local date the row's version takes effect (days from 1970-01-01), or NO_DATE
     rows_read: int = 0
+
+
+NO_DATE = -1  # an effective date not given: the loader decides (storemon/database/loader.py)
 
 
 @dataclass
@@ -347,16 +351,18 @@ def parse_local_time(text: str) -> int:
 
 
 def read_hours(source: Source | Path, *, strict: bool = True, rejected: RejectedRows | None = None,
-               on_progress: Progress | None = None) -> Iterator[HoursBatch]:
-    """Business hours, each row checked, a block of the source at a time."""
+               on_progress: Progress | None = None, latest_date: int = 1 << 30) -> Iterator[HoursBatch]:
+    """Business hours, each row checked, a block of the source at a time; an optional last
+    column ``effective_date`` dates the version a row belongs to (1971 to ``latest_date``)."""
     source = as_source(source)
     rejections = _Rejections(source, strict, rejected)
     expected = {"store_id": ("store_id",), "day": ("day", "dayOfWeek"),
-                "start_time_local": ("start_time_local",), "end_time_local": ("end_time_local",)}
+                "start_time_local": ("start_time_local",), "end_time_local": ("end_time_local",),
+                "effective_date": ("effective_date", OPTIONAL)}
     for first_line, columns, width, rows in source.chunks(expected, on_progress):
-        ids, days, starts, ends = [], [], [], []
+        ids, days, starts, ends, effective = [], [], [], [], []
         good = rejections.check_shape(first_line, rows, width)
-        for i in rejections.usable(first_line, rows, good, columns):
+        for i in rejections.usable(first_line, rows, good, columns, optional=("effective_date",)):
             row = rows[i]
             day_text = row[columns["day"]].strip()
             try:
@@ -364,6 +370,8 @@ def read_hours(source: Source | Path, *, strict: bool = True, rejected: Rejected
                     raise ValueError(f"bad day {shown(day_text)} (expected 0 = Monday to 6 = Sunday)")
                 start = parse_local_time(row[columns["start_time_local"]])
                 end = parse_local_time(row[columns["end_time_local"]])
+                since = effective_date(row[columns["effective_date"]], latest_date) \
+                    if "effective_date" in columns else NO_DATE
             except ValueError as exc:
                 rejections.add(first_line + i, str(exc))
                 continue
@@ -371,9 +379,21 @@ def read_hours(source: Source | Path, *, strict: bool = True, rejected: Rejected
             days.append(int(day_text))
             starts.append(start)
             ends.append(end)
+            effective.append(since)
         rejections.end_chunk()
         yield HoursBatch(ids, np.array(days, np.int64), np.array(starts, np.int64), np.array(ends, np.int64),
-                         len(rows))
+                         np.array(effective, np.int64), len(rows))
+
+
+def effective_date(text: str, latest_date: int) -> int:
+    """An effective date as written (``YYYY-MM-DD``, 1971 to ``latest_date``), or NO_DATE when empty."""
+    if not text.strip():
+        return NO_DATE
+    day = parse_local_date(text)
+    if not EARLIEST_DATE <= day <= latest_date:
+        raise ValueError(f"effective_date {shown(text.strip())} is out of range (1971-01-01 to two years past the "
+                         "newest poll)")
+    return day
 
 
 _DATE = re.compile(r"(\d{4})-(\d{2})-(\d{2})")

@@ -132,7 +132,9 @@ class CsvSource(_Bytes):
                split: bool = True) -> Iterator[tuple[int, dict[str, int], int, list[list[str]] | str]]:
         """Yield (line number of the chunk's first row, column positions, fields a row, rows).
 
-        ``expected`` maps each logical column to the header names accepted for it.
+        ``expected`` maps each logical column to the header names accepted for it; a column
+        accepted under no name the header has is left out of the positions if its names end
+        with OPTIONAL, and is an error otherwise.
         Line numbers count the header as line 1. A quoted field may not span lines.
         Unless ``split``, a chunk's rows come as its text, for ``split_lines`` elsewhere
         (another process).
@@ -180,7 +182,7 @@ class JsonSource(_Bytes):
     def chunks(self, expected: dict[str, tuple[str, ...]], on_progress: Progress | None = None
                ) -> Iterator[tuple[int, dict[str, int], int, list[list[str]]]]:
         columns = {name: i for i, name in enumerate(expected)}
-        names = {name for accepted in expected.values() for name in accepted}
+        names = {name for accepted in expected.values() for name in accepted if name != OPTIONAL}
         index, block = 0, []
         try:
             with self.open_binary(on_progress) as binary:
@@ -381,12 +383,17 @@ def split_lines(block: str) -> list[list[str]]:
     return [line.split(",") for line in lines]
 
 
+OPTIONAL = ""  # the last name accepted for a column a header may leave out (CsvSource.chunks)
+
+
 def _header_columns(name: str, header: list[str], expected: dict[str, tuple[str, ...]]) -> dict[str, int]:
     """Each expected column's position; every row must then have ``len(header)`` fields."""
     names = [h.strip() for h in header]
     columns = {}
     for column, accepted in expected.items():
-        hits = [names.index(a) for a in accepted if a in names]
+        hits = [names.index(a) for a in accepted if a in names and a != OPTIONAL]
+        if not hits and accepted[-1] == OPTIONAL:
+            continue
         if not hits:
             wanted = " or ".join(accepted)
             raise SourceError(f"{name} line 1: header has no {wanted} column (found {','.join(names)})")

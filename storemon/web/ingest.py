@@ -49,7 +49,7 @@ def polls():
 
 @ingest.put("/business_hours")
 def business_hours():
-    """Replace the business hours of every store the body names."""
+    """A new version of the weekly hours of every store the body names (``effective_date``)."""
     return _ingest(sources.HOURS)
 
 
@@ -90,23 +90,32 @@ def _rejected(rows: list[sources.Rejected]) -> list[dict]:
 
 def _ingest(kind: str):
     skip_bad, create = flag("skip_bad"), flag("create", default=True)
+    effective_date = None
+    if raw := request.args.get("effective_date", "").strip():
+        if kind != sources.HOURS:
+            abort(400, f"effective_date applies to business hours, not to {kind}")
+        try:
+            effective_date = sources.parse_local_date(raw)
+        except ValueError as exc:
+            abort(400, f"bad effective_date: {exc}")
     turns = current_services().ingestions
     if not turns.acquire(blocking=False):
         return (jsonify(error=f"{CONCURRENT_INGESTIONS} ingestions are in progress in this process; "
                               f"retry in {RETRY_AFTER_S} s", status=503), 503, {"Retry-After": str(RETRY_AFTER_S)})
     try:
-        return _ingested(kind, skip_bad, create)
+        return _ingested(kind, skip_bad, create, effective_date)
     finally:
         turns.release()
         if request.content_length is None or request.content_length > RELEASE_AFTER_BYTES:
             release_free_memory()  # what a large body's batches took, back to the system
 
 
-def _ingested(kind: str, skip_bad: bool, create: bool):
+def _ingested(kind: str, skip_bad: bool, create: bool, effective_date: int | None):
     services = current_services()
     try:
         summary: LoadSummary = load_sources(services.ingest_engine, {kind: _body_source()},
-                                            skip_bad=skip_bad, keep_rejected=SHOWN_REJECTED, create=create)
+                                            skip_bad=skip_bad, keep_rejected=SHOWN_REJECTED, create=create,
+                                            effective_date=effective_date)
     except sources.SourceTooLarge as exc:
         abort(413, f"{exc}; nothing was stored")
     except UnknownStores as exc:

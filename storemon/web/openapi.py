@@ -57,7 +57,8 @@ INGESTED = {
                        {"store_id": _JSON_ID,
                         "day": {"type": ["integer", "string"], "minimum": 0, "maximum": 6,
                                 "pattern": "^ *0*[0-6] *$", "description": "0 = Monday to 6 = Sunday"},
-                        "start_time_local": _JSON_TIME, "end_time_local": _JSON_TIME}),
+                        "start_time_local": _JSON_TIME, "end_time_local": _JSON_TIME,
+                        "effective_date": {"anyOf": [_JSON_DATE, _JSON_NO_TIME]}}),
     "special_hours": ("store_id,date,start_time_local,end_time_local",
                       f"{_ID},{_CSV_DATE},({_CLOCK}:00,{_CLOCK}:00|,)",
                       {"store_id": _JSON_ID, "date": _JSON_DATE, "start_time_local": {}, "end_time_local": {}}),
@@ -112,7 +113,8 @@ def _query(name: str, schema: dict, description: str, required: bool = False) ->
     return {"name": name, "in": "query", "required": required, "schema": schema, "description": description}
 
 
-DATE_QUERY = {"type": "string", "pattern": r"^[0-9]{4}-[0-9]{2}-[0-9]{2}$"}
+DATE_QUERY = {"type": "string", "pattern": r"^(2023-(0[1-9]|1[0-2])-(0[1-9]|1[0-9]|2[0-8]))?$",
+              "description": "A local date, YYYY-MM-DD (empty: none)"}
 AS_OF_QUERY = _query("as_of", AS_OF_INPUT, "The report's reference instant, ISO 8601 (UTC when no offset is "
                                            "given); default: the latest stored poll")
 # a store page's as_of may also be empty (the console's form sends it so): the latest poll
@@ -138,7 +140,7 @@ FAILED_OR_WAITING = {
 def document() -> dict:
     polls, hours, zones, special, holidays = (_ingest_operation(kind, summary) for kind, summary in (
         ("polls", "Append polls (a poll stored already is kept once; inactive wins)"),
-        ("business_hours", "Replace the business hours of every store the body names"),
+        ("business_hours", "A new version of the weekly hours of every store the body names, from effective_date"),
         ("timezones", "Replace the timezone of every store the body names"),
         ("special_hours", "Replace the special hours of every store and local date the body names (both times "
                           "empty: closed that date)"),
@@ -264,6 +266,7 @@ def document() -> dict:
 
 
 _REQUIRED = {"timezones": ["store_id"],  # no zone: none
+             "business_hours": ["store_id", "day", "start_time_local", "end_time_local"],
              "special_hours": ["store_id", "date"], "holidays": ["date"]}  # no times: closed
 _DATED = ("special_hours", "holidays")
 
@@ -279,7 +282,10 @@ def _ingest_operation(kind: str, summary: str) -> dict:
                               "Store the good rows and list the bad ones, instead of refusing the body"),
                        _query("create", {"type": "boolean", "default": True},
                               "false: refuse the body (400, listing them) if it names stores that do not exist, "
-                              "instead of creating them")],
+                              "instead of creating them"),
+                       *([_query("effective_date", DATE_QUERY, "The local date this version of the hours takes "
+                                                               "effect (default: the newest poll's date)")]
+                         if kind == "business_hours" else [])],
         "requestBody": {"required": True, "content": {
             "text/csv": {"schema": {"type": "string", "pattern": f"^{header}\n({row}\n)*$"}},
             "application/json": {"schema": {"type": "array", "items": {
@@ -343,6 +349,7 @@ def _schemas() -> dict:
             "totals_us": {"type": ["object", "null"], "additionalProperties": {"type": "integer"}},
             "row": {"type": ["object", "null"], "description": "The store's CSV row",
                     "additionalProperties": {"type": "string", "pattern": r"^[0-9]+\.[0-9]{2}$"}},
+            "hours_history": {"type": "array", "items": _ref("HoursVersion")},
             "special_hours": {"type": "array", "items": _ref("DatedHours"),
                               "description": "Of the dates this timeline reaches"},
             "holidays": {"type": "array", "items": _ref("DatedHours"), "description": "Of the dates it reaches"},
@@ -356,6 +363,10 @@ def _schemas() -> dict:
             "polls": {"type": "array", "items": {"type": "object", "properties": {
                 "timestamp_utc": INSTANT, "local": INSTANT, "status": {"enum": ["active", "inactive"]},
                 "use": {"type": "string"}, "explanation": {"type": "string"}}}}}},
+        "HoursVersion": {"type": "object", "required": ["effective_date", "hours"], "properties": {
+            "effective_date": {"type": ["string", "null"], "description": "The local date it holds from (the "
+                                                                         "first version: every date before too)"},
+            "hours": {"type": ["array", "null"], "items": {"type": "object"}}}},
         "DatedHours": {"type": "object", "required": ["date", "closed", "hours"], "properties": {
             "date": {"type": "string", "format": "date"}, "closed": {"type": "boolean"},
             "hours": {"type": "array", "items": {"type": "object", "required": ["start", "end"], "properties": {
@@ -367,6 +378,7 @@ def _schemas() -> dict:
             "hours": {"type": ["array", "null"], "items": {"type": "object", "properties": {
                 "day": {"type": "string"}, "weekday": {"type": "integer"},
                 "start": {"type": "string"}, "end": {"type": "string"}}}, "description": "null: around the clock"},
+            "hours_history": {"type": "array", "items": _ref("HoursVersion")},
             "special_hours": {"type": "array", "items": _ref("DatedHours")},
             "holidays": {"type": "array", "items": _ref("DatedHours")}}},
         "Health": {"type": "object", "required": ["status", "database", "redis"], "properties": {

@@ -18,7 +18,7 @@ from ..core.timeline import StoreTimeline, store_timeline
 from .fleet import fleet_of
 from ..database.queries import StoreRecord, find_stores, latest_poll_us, store_calendar, store_input, why_no_polls
 from ..sources import parse_local_date
-from .storeview import dated, describe, weekly
+from .storeview import dated, describe, history, in_force_on, weekly
 from ..timeparse import parse_as_of
 
 stores = Blueprint("stores", __name__)
@@ -73,7 +73,7 @@ def calendar(store_id: str):
     if record is None:
         abort(404, f"unknown store {store_id[:64]!r}")
     return jsonify({"store_id": record.store_id, "timezone": record.timezone,
-                    "hours": weekly(record.hours),
+                    "hours": weekly(in_force_on(record.hours, None)), "hours_history": history(record.hours),
                     "special_hours": dated(record.special), "holidays": dated(record.holidays)})
 
 

@@ -36,14 +36,33 @@ def _short(moment: datetime, with_day: bool = False) -> str:
     return f"{moment.strftime('%a')} {text}" if with_day else text
 
 
+EPOCH_ORDINAL = date(1970, 1, 1).toordinal()
+
+
 def local_date(days: int) -> date:
     return date(1970, 1, 1) + timedelta(days=days)
 
 
-def weekly(rows: list[tuple[int, int, int]]) -> list[dict] | None:
-    """Weekly hours rows, (weekday, start s, end s), for people; None for none (around the clock)."""
-    return [{"day": DAYS[day], "weekday": day, "start": _clock(start), "end": _clock(end)}
-            for day, start, end in rows] or None
+def weekly(rows: list[tuple]) -> list[dict] | None:
+    """Weekly hours rows, (weekday, start s, end s, ...), for people; None for none (around the clock)."""
+    return [{"day": DAYS[row[0]], "weekday": row[0], "start": _clock(row[1]), "end": _clock(row[2])}
+            for row in rows] or None
+
+
+def in_force_on(rows: list[tuple[int, int, int, int]], day: int | None) -> list[tuple]:
+    """The rows of the version of weekly hours that holds on a local date (None: the newest)."""
+    effective = sorted({row[3] for row in rows})
+    if not effective:
+        return []
+    chosen = effective[-1] if day is None else max([e for e in effective if e <= day], default=effective[0])
+    return [row for row in rows if row[3] == chosen]
+
+
+def history(rows: list[tuple[int, int, int, int]]) -> list[dict]:
+    """Every version of the weekly hours, oldest first: its effective date (None for a first
+    version given without one) and its hours."""
+    return [{"effective_date": local_date(effective).isoformat() if effective else None,
+             "hours": weekly(list(group))} for effective, group in groupby(rows, key=lambda row: row[3])]
 
 
 def dated(rows: list[tuple]) -> list[dict]:
@@ -111,7 +130,8 @@ def describe(record: StoreRecord, timeline: StoreTimeline) -> dict:
         "timezone": record.timezone,
         "timezone_used": tz.key,
         "as_of": instant(timeline.as_of_us),
-        "hours": weekly(record.hours),
+        "hours": weekly(in_force_on(record.hours, _local(timeline.as_of_us, tz).date().toordinal() - EPOCH_ORDINAL)),
+        "hours_history": history(record.hours),
         "special_hours": dated(record.special),  # (of the dates this page reaches)
         "holidays": dated(record.holidays),
         "listed": listed,
