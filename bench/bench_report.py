@@ -3,8 +3,9 @@
     .venv/bin/python -m bench.bench_report [full] [calendar] [scale10] [weeks8]
 
 full:    the full-scale file (~1.97M polls, 14K stores, 7.75 days)
-calendar: the same polls, with 10 holidays in the lookback and special hours for 10 % of the
-         stores on 3 dates each (closed, or one or two intervals)
+calendar: the same polls, with 10 holidays in the lookback, special hours for 10 % of the
+         stores on 3 dates each (closed, or one or two intervals), and three versions of the
+         weekly hours for another 10 %
 scale10: ten times wider (~20M polls, 140K stores)
 weeks8:  the full-scale stores over 8 weeks (~14M polls): only the 8-day lookback is read
 Each dataset is generated into bench/data/ and loaded into its own database on first use.
@@ -96,7 +97,8 @@ def prepare(name: str) -> str:
 def write_calendar(directory) -> None:
     """holidays.csv: 10 of the 12 dates around the polls (2023-01-15 to 01-26), closed or
     10:00-16:00; special_hours.csv: 10 % of the stores, 3 of those dates each, closed, 11:00-15:00,
-    or 08:00-12:00 and 18:00-02:00 (seeded)."""
+    or 08:00-12:00 and 18:00-02:00; menu_hours.csv: 10 % of the stores get two more versions of
+    their week, from 2023-01-20 and 2023-01-23 (seeded)."""
     import csv
     import random
     from datetime import date, timedelta
@@ -119,6 +121,15 @@ def write_calendar(directory) -> None:
                 rows = [("", "")] if kind == 0 else [("11:00", "15:00")] if kind == 1 else \
                     [("08:00", "12:00"), ("18:00", "02:00")]
                 out.writerows([store, day, start, end] for start, end in rows)
+    with open(directory / "menu_hours.csv", newline="") as f:
+        hours = list(csv.reader(f))
+    with open(directory / "menu_hours.csv", "w", newline="") as f:
+        out = csv.writer(f)
+        out.writerow([*hours[0], "effective_date"])
+        out.writerows([*row, ""] for row in hours[1:])
+        for store in rng.sample(stores, len(stores) // 10):
+            out.writerows([store, day, "10:00:00", "18:00:00", "2023-01-20"] for day in range(5))
+            out.writerows([store, day, "07:00:00", "23:00:00", "2023-01-23"] for day in range(7))
 
 
 def vacuumed(url: str) -> None:
