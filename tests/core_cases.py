@@ -9,7 +9,7 @@ from hypothesis import strategies as st
 
 from storemon.core import ReportInput, compute_uptime
 from storemon.core.polls import PollRows
-from storemon.core.sessions import CLOSED
+from storemon.core.sessions import CLOSED, ZoneHistory
 from storemon.sources import parse_local_time
 from storemon.timeparse import parse_instant
 
@@ -30,7 +30,8 @@ def _dated(day: str, start: str | None, end: str | None) -> tuple[int, int, int]
 def report_input(stores: dict[str, dict], polls: list[tuple[str, str, str]],
                  holidays: list[tuple[str, str | None, str | None]] = ()) -> ReportInput:
     """stores: id -> {"tz": name or None, "hours": [(day, "HH:MM", "HH:MM"), ...] (absent: 24x7),
-    or "versions": [("YYYY-MM-DD" effective, hours), ...] instead,
+    or "versions": [("YYYY-MM-DD" effective, hours), ...] instead, "zones": [("YYYY-MM-DD", name), ...]
+    (the timezone's versions, instead of "tz"),
     "special": [("YYYY-MM-DD", "HH:MM", "HH:MM"), ...] (None, None: closed)}.
     polls: (store id, ISO instant, "active" / "inactive"). holidays: as special hours, for all."""
     ids = list(stores)
@@ -49,6 +50,10 @@ def report_input(stores: dict[str, dict], polls: list[tuple[str, str, str]],
                           np.array([status == "active" for _, _, status in polls], bool)),
         special=np.array(special, np.int64).reshape(-1, 4),
         holidays=np.array([_dated(*row) for row in holidays], np.int64).reshape(-1, 3),
+        zone_history=ZoneHistory(np.array([index[s] for s, spec in stores.items() for _ in spec.get("zones", [])], np.int64),
+                                 np.array([local_date(d) for spec in stores.values() for d, _ in spec.get("zones", [])],
+                                          np.int64),
+                                 [name for spec in stores.values() for _, name in spec.get("zones", [])]),
     )
 
 
@@ -93,10 +98,11 @@ def scenarios(draw):
     return as_of, stores
 
 
-def to_input(stores, special=None, holidays=(), versions=None) -> ReportInput:
+def to_input(stores, special=None, holidays=(), versions=None, zones=None) -> ReportInput:
     """The core's input of scenario stores; ``special``: each store's dated rows, and
     ``holidays`` the chain's, as (days from 1970-01-01, start, end or None for closed);
-    ``versions``: each store's weekly hours as (effective date, rows) versions, for its hours."""
+    ``versions``: each store's weekly hours as (effective date, rows) versions, for its hours;
+    ``zones``: each store's timezone as (effective date, name) versions (none: its own zone)."""
     if versions is None:
         hours = [(i, d, a, b, 0) for i, (h, _, _) in enumerate(stores) for d, a, b in h]
     else:
@@ -110,6 +116,10 @@ def to_input(stores, special=None, holidays=(), versions=None) -> ReportInput:
     return ReportInput(np.array([f"s{i}" for i in range(len(stores))]), [tz for _, tz, _ in stores],
                        h[:, 0], h[:, 1], h[:, 2], h[:, 3], PollRows.of(p[:, 0], p[:, 1], np.array([a for _, _, a in polls], bool)),
                        hours_effective=h[:, 4], special=np.array(dated, np.int64).reshape(-1, 4),
+                       zone_history=ZoneHistory(
+                           np.array([i for i, mine in enumerate(zones or []) for _ in mine], np.int64),
+                           np.array([d for mine in zones or [] for d, _ in mine], np.int64),
+                           [name for mine in zones or [] for _, name in mine]),
                        holidays=np.array([closed(*row) for row in holidays], np.int64).reshape(-1, 3))
 
 
@@ -129,16 +139,20 @@ def _dated_rows(draw, as_of: int) -> list[tuple[int, int | None, int | None]]:
     return rows
 
 
+def _versions(draw, as_of: int, values) -> list[tuple[int, object]]:
+    """One to three versions of ``values``, effective on dates around the lookback."""
+    today = as_of // (86400 * US)
+    return [(today + offset, draw(values)) for offset in draw(st.lists(st.integers(-10, 1), min_size=1, max_size=3,
+                                                                     unique=True))]
+
+
 @st.composite
 def history_scenarios(draw):
-    """A scenario whose stores have one to three versions of weekly hours, effective on dates
-    around the lookback (the stores' own hours unused)."""
+    """A scenario whose stores have one to three versions of weekly hours, and of their zone
+    (the stores' own hours and zone unused)."""
     as_of, stores = draw(scenarios())
-    today = as_of // (86400 * US)
-    versions = [[(today + offset, draw(hour_rows.filter(bool)))
-                 for offset in draw(st.lists(st.integers(-10, 1), min_size=1, max_size=3, unique=True))]
-                for _ in stores]
-    return as_of, stores, versions
+    return (as_of, stores, [_versions(draw, as_of, hour_rows.filter(bool)) for _ in stores],
+            [_versions(draw, as_of, st.sampled_from(ZONES)) for _ in stores])
 
 
 @st.composite

@@ -45,10 +45,10 @@ def _version_on(day: date, versions: list[tuple[date, list]]) -> list:
 
 
 def sessions(hours: list[tuple[int, int, int]], tz_name, as_of_us: int, special=(), holidays=(),
-             versions=None) -> list[tuple[int, int]]:
+             versions=None, zones=None) -> list[tuple[int, int]]:
     """``special`` and ``holidays``: (local date, start s, end s) rows, None for both times when closed;
-    ``versions``: the weekly hours' history, (effective local date, rows), used instead of ``hours``."""
-    tz = _zone(tz_name)
+    ``versions``: the weekly hours' history, (effective local date, rows), used instead of ``hours``;
+    ``zones``: the timezone's, (effective local date, name), used instead of ``tz_name``."""
     if not hours and not versions:
         hours = [(d, 0, 86400) for d in range(7)]
     first_day = datetime.fromtimestamp((as_of_us - LOOKBACK) // US, UTC).date() - timedelta(days=3)
@@ -56,6 +56,7 @@ def sessions(hours: list[tuple[int, int, int]], tz_name, as_of_us: int, special=
     for k in range(14):
         day = first_day + timedelta(days=k)
         weekly = _version_on(day, versions) if versions else hours
+        tz = _zone(_version_on(day, zones) if zones else tz_name)
         for start, end in _hours_of(day, weekly, special, holidays):
             if end == start:
                 end = start + 86400
@@ -76,9 +77,9 @@ def sessions(hours: list[tuple[int, int, int]], tz_name, as_of_us: int, special=
 
 
 def store_uptime(hours, tz_name, polls: list[tuple[int, bool]], as_of_us: int, special=(), holidays=(),
-                 versions=None) -> tuple[list[int], list[int]]:
+                 versions=None, zones=None) -> tuple[list[int], list[int]]:
     """(up per window, down per window) in microseconds for one store."""
-    spans = sessions(hours, tz_name, as_of_us, special, holidays, versions)
+    spans = sessions(hours, tz_name, as_of_us, special, holidays, versions, zones)
     status: dict[int, bool] = {}
     for t, active in polls:
         if as_of_us - LOOKBACK <= t <= as_of_us:

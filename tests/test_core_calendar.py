@@ -1,4 +1,5 @@
-"""SPEC's "Special hours, holidays and closures", with numbers computed by hand (all in seconds).
+"""SPEC's "Special hours, holidays and closures" and "History of weekly hours and timezones", with
+numbers computed by hand (all in seconds).
 
 Calendar used below: 2023-01-20 is a Friday; New York springs forward on Sunday 2023-03-12
 (02:00 EST -> 03:00 EDT, at 07:00Z); 2023-07-04 is a Tuesday (New York UTC-4, Los Angeles
@@ -92,3 +93,31 @@ def test_a_change_effective_after_the_windows_leaves_a_past_report_as_it_was():
 
 def test_a_backdated_correction_changes_a_past_report_on_purpose():
     assert week_up([("2023-01-01", LONG), ("2023-01-18", SHORT), ("2023-01-15", SHORT)]) == 8 + 6 * 2
+
+
+# Zones with a history: 2023-03-12 is the Sunday both New York and Los Angeles spring forward;
+# from then New York is UTC-4, Los Angeles UTC-7. The store moves zone on Tuesday the 14th.
+NY_THEN_LA = [("2023-01-01", "America/New_York"), ("2023-03-14", "America/Los_Angeles")]
+
+
+def test_each_dates_hours_are_built_in_the_zone_in_force_that_date():
+    polls = [("s", "2023-03-10 15:00:00", "active")]
+    hours = [(d, "09:00", "17:00") for d in EVERY_DAY]
+    moved = seconds({"s": {"zones": NY_THEN_LA, "hours": hours}}, polls, "2023-03-15T00:00:00Z")["s"]
+    stayed = seconds({"s": {"tz": "America/New_York", "hours": hours}}, polls, "2023-03-15T00:00:00Z")["s"]
+    # 23:00Z on the 14th: 16:00 in Los Angeles, open; 19:00 in New York, closed
+    assert (moved["up_hour"], stayed["up_hour"]) == (3600, 0)
+    # the week: 8 h a day either way, 03-08 to 03-11 at 14-22Z (EST), 03-12 and 03-13 at 13-21Z
+    # (EDT), and the 14th at 13-21Z in New York or 16-24Z in Los Angeles
+    assert moved["up_week"] == stayed["up_week"] == 7 * 8 * 3600
+
+
+def test_a_change_of_zone_leaves_a_gap_at_its_midnight_and_time_covered_twice_counts_once():
+    polls = [("s", "2023-03-13 12:00:00", "active")]
+    west = seconds({"s": {"zones": NY_THEN_LA}}, polls, "2023-03-15T00:00:00Z")["s"]
+    # the 13th in New York ends at 04:00Z on the 14th; the 14th in Los Angeles starts at 07:00Z
+    assert west["up_day"] + west["down_day"] == (4 + 17) * 3600
+    east = seconds({"s": {"zones": [("2023-01-01", "America/Los_Angeles"), ("2023-03-14", "America/New_York")]}},
+                   polls, "2023-03-15T00:00:00Z")["s"]
+    # the 13th in Los Angeles runs to 07:00Z, the 14th in New York from 04:00Z: together, the whole day
+    assert east["up_day"] + east["down_day"] == 24 * 3600

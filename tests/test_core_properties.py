@@ -148,12 +148,13 @@ def test_no_special_hours_and_no_holidays_change_nothing(scenario):
                                    as_of)) == plain
 
 
-@settings(max_examples=150, deadline=None, suppress_health_check=[HealthCheck.too_slow])
+@settings(max_examples=200, deadline=None, suppress_health_check=[HealthCheck.too_slow])
 @given(history_scenarios())
-def test_versions_of_weekly_hours_match_the_reference(scenario):
-    as_of, stores, versions = scenario
-    result = by_store(compute_uptime(to_input(stores, versions=versions), as_of))
+def test_versions_of_weekly_hours_and_timezones_match_the_reference(scenario):
+    as_of, stores, versions, zones = scenario
+    result = by_store(compute_uptime(to_input(stores, versions=versions, zones=zones), as_of))
     for i, (_, tz, polls) in enumerate(stores):
         if f"s{i}" in result:
             assert result[f"s{i}"] == reference.store_uptime(
-                [], tz, polls, as_of, versions=[(as_date(d), rows) for d, rows in versions[i]])
+                [], tz, polls, as_of, versions=[(as_date(d), rows) for d, rows in versions[i]],
+                zones=[(as_date(d), name) for d, name in zones[i]])

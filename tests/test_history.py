@@ -86,7 +86,7 @@ def test_over_http_a_change_names_its_date_and_the_page_shows_the_history(client
                            ("effective_date=1970-01-02", "effective_date is out of range")):
         refused = client.put(f"/business_hours?{query}", json=body, headers=auth)
         assert refused.status_code == 400 and refused.get_json()["error"].startswith(problem)
-    assert client.put("/timezones?effective_date=2023-01-18", json=[{"store_id": "s", "timezone_str": "UTC"}],
+    assert client.put("/special_hours?effective_date=2023-01-18", json=[{"store_id": "s", "date": "2023-01-19"}],
                       headers=auth).status_code == 400
     calendar = client.get("/stores/s/calendar").get_json()
     assert [v["effective_date"] for v in calendar["hours_history"]] == [None, "2023-01-18"]
@@ -95,3 +95,40 @@ def test_over_http_a_change_names_its_date_and_the_page_shows_the_history(client
     assert timeline["hours"][0]["start"] == "09:00:00"  # the version in force on the 17th
     page = " ".join(client.get("/stores/s", query_string={"as_of": "2023-01-21T00:00:00Z"}).get_data(as_text=True).split())
     assert "until 2023-01-18: Mon 09:00–17:00" in page and "from 2023-01-18: Mon 12:00–14:00" in page
+
+
+ZONE_HEADER = "store_id,timezone_str,effective_date"
+TUESDAY_14 = 19430  # 2023-03-14: New York and Los Angeles sprang forward on the 12th
+
+
+def test_a_zone_change_holds_from_its_date_and_the_zone_in_force_again_is_no_change(engine, tmp_path):
+    polls_csv(tmp_path / "first", [("s", "active", "2023-03-10 15:00:00 UTC")])
+    write_csv(tmp_path / "first", "menu_hours", [HEADER] + [f"s,{day},09:00,17:00" for day in range(7)])
+    timezones_csv(tmp_path / "first", [("s", "America/New_York")])
+    load_directory(engine, tmp_path / "first")
+    write_csv(tmp_path / "moved", "timezones", [ZONE_HEADER, "s,America/Los_Angeles,2023-03-14",
+                                                "s,America/New_York,2023-03-13"])  # (the zone then: no change)
+    load_directory(engine, tmp_path / "moved")
+    assert rows(engine, "SELECT effective_date, timezone FROM timezone_history ORDER BY 1") == [
+        (0, "America/New_York"), (TUESDAY_14, "America/Los_Angeles")]
+    assert rows(engine, "SELECT timezone FROM stores") == [("America/Los_Angeles",)]
+    # 23:00Z on the 14th: 16:00 in Los Angeles, open (it would be 19:00, closed, in New York)
+    assert build_report(engine, parse_instant("2023-03-15T00:00:00Z"))[1].decode().splitlines()[1] == \
+        "s,60.00,8.00,56.00,0.00,0.00,0.00"
+    timezones_csv(tmp_path / "undated", [("s", "Europe/Berlin")])
+    load_directory(engine, tmp_path / "undated")  # from the data's clock's date (the 10th in Los Angeles),
+    assert rows(engine, "SELECT effective_date, timezone FROM timezone_history ORDER BY 1") == [  # to the 14th
+        (0, "America/New_York"), (TUESDAY_14 - 4, "Europe/Berlin"), (TUESDAY_14, "America/Los_Angeles")]
+
+
+def test_the_store_page_shows_the_zone_in_force_and_its_history(client, pg, tmp_path):
+    polls_csv(tmp_path, [("s", "active", "2023-03-10 15:00:00 UTC")])
+    write_csv(tmp_path, "timezones", [ZONE_HEADER, "s,America/New_York,", "s,America/Los_Angeles,2023-03-14"])
+    load_directory(pg, tmp_path)
+    before = client.get("/stores/s/timeline", query_string={"as_of": "2023-03-10T16:00:00Z"}).get_json()
+    assert before["timezone"] == "America/New_York"
+    assert before["timezone_history"] == [{"effective_date": None, "timezone": "America/New_York"},
+                                          {"effective_date": "2023-03-14", "timezone": "America/Los_Angeles"}]
+    page = " ".join(client.get("/stores/s", query_string={"as_of": "2023-03-10T16:00:00Z"}).get_data(as_text=True)
+                    .split())
+    assert "Its zone has changed: America/New_York; from 2023-03-14 America/Los_Angeles." in page

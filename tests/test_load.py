@@ -367,9 +367,8 @@ def test_a_load_in_many_small_batches_stores_what_one_batch_does(engine, tmp_pat
     whole = load_directory(engine, seed)
     expected, report = everything(), build_report(engine, parse_instant("2024-10-01T00:00:00Z"))[1]
     with engine.begin() as conn:
-        conn.exec_driver_sql("DELETE FROM business_hours")
-        conn.exec_driver_sql("DELETE FROM poll_days")
-        conn.exec_driver_sql("DELETE FROM stores")
+        for table in ("business_hours", "timezone_history", "poll_days", "stores"):
+            conn.exec_driver_sql(f"DELETE FROM {table}")
     monkeypatch.setattr(schemas, "BATCH_POLLS", 7)
     monkeypatch.setattr(text, "BLOCK_CHARS", 5000)
     files = {kind: CsvSource.of_file(seed / f"{kind}.csv") for kind in (TIMEZONES, HOURS, POLLS)}

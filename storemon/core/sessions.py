@@ -79,10 +79,46 @@ def in_force(store: np.ndarray, effective: np.ndarray) -> tuple[np.ndarray, np.n
     return valid_from[at], valid_until[at]
 
 
+@dataclass(frozen=True)
+class ZoneHistory:
+    """The versions of some stores' timezones, a row each: (store, the local date it takes
+    effect), and the zone's name. A store with versions uses, on a local date, the newest
+    effective on or before it, else its first; the others keep their one zone."""
+
+    store: np.ndarray
+    effective: np.ndarray
+    names: list[str | None]
+
+    def of_stores(self, first: int, end: int, shift: bool = True) -> ZoneHistory:
+        """The versions of stores ``first`` to ``end`` (excluded), renumbered from 0 (``shift``)."""
+        return self.taken(np.flatnonzero((self.store >= first) & (self.store < end)), first if shift else 0)
+
+    def taken(self, rows: np.ndarray, shift: int = 0, store: np.ndarray | None = None) -> ZoneHistory:
+        """These versions (positions), their stores less ``shift`` (or ``store`` instead)."""
+        return ZoneHistory(self.store[rows] - shift if store is None else store, self.effective[rows],
+                           [self.names[i] for i in rows.tolist()])
+
+
+NO_ZONE_HISTORY = ZoneHistory(np.zeros(0, np.int64), np.zeros(0, np.int64), [])
+
+
+def _zones_on(zone_of_row: np.ndarray, store: np.ndarray, date: np.ndarray, history: ZoneHistory,
+              history_ids: np.ndarray) -> np.ndarray:
+    """Each interval's zone (an id), for intervals of (store, local date): the zone version in
+    force then for a store with versions, ``zone_of_row``'s otherwise."""
+    keys = history.store * _DATE_SPAN + history.effective
+    order = np.argsort(keys, kind="stable")
+    keys, ids, owner = keys[order], history_ids[order], history.store[order]
+    at = np.searchsorted(keys, store * _DATE_SPAN + date, side="right") - 1
+    first = np.minimum(np.searchsorted(keys, store * _DATE_SPAN, side="left"), keys.size - 1)  # (its first)
+    at = np.where((at >= 0) & (owner[np.maximum(at, 0)] == store), at, first)
+    return np.where(owner[first] == store, ids[at], zone_of_row)
+
+
 def business_sessions(timezones: list[str | None], store: np.ndarray, day: np.ndarray,
                       start_s: np.ndarray, end_s: np.ndarray, first_s: int, last_s: int,
                       special: np.ndarray = NO_DATED_ROWS, holidays: np.ndarray = NO_DATED_ROWS[:, :3],
-                      effective: np.ndarray | None = None) -> Sessions:
+                      effective: np.ndarray | None = None, zone_history: ZoneHistory = NO_ZONE_HISTORY) -> Sessions:
     """Sessions of every store covering at least UTC ``[first_s, last_s]``.
 
     ``timezones`` has one IANA name (or None) per store; the hours rows are
@@ -90,7 +126,8 @@ def business_sessions(timezones: list[str | None], store: np.ndarray, day: np.nd
     the local date each row's version of the store's weekly hours takes effect (``effective``,
     days from 1970-01-01; none: one version a store); ``special`` rows are (store, local date,
     start, end) and ``holidays`` rows (date, start, end), both with CLOSED as start and end for
-    a closed date.
+    a closed date; a store of ``zone_history`` builds each date's intervals in the zone in force
+    that date (an interval belongs to its date wholly, past midnight too).
     """
     n_stores = len(timezones)
     found = None if effective is None else in_force(store, effective)
@@ -125,9 +162,13 @@ def business_sessions(timezones: list[str | None], store: np.ndarray, day: np.nd
 
     # Local to UTC, one vectorised call per distinct timezone.
     zones = [zone(name) for name in timezones]
-    zone_ids = {z: i for i, z in enumerate(dict.fromkeys(zones))}
+    versions = [zone(name) for name in zone_history.names]
+    zone_ids = {z: i for i, z in enumerate(dict.fromkeys(zones + versions))}
     zone_of_store = np.array([zone_ids[z] for z in zones], np.int64)
     zone_of_row = zone_of_store[i_store]
+    if versions:
+        zone_of_row = _zones_on(zone_of_row, i_store, date, zone_history,
+                                np.array([zone_ids[z] for z in versions], np.int64))
     utc_start = np.empty_like(wall_start)
     utc_end = np.empty_like(wall_end)
     for z, zi in zone_ids.items():

@@ -19,7 +19,7 @@ import numpy as np
 
 from .polls import (DAY_US, LOOKBACK_US, TIME_BITS, TIME_MASK, US, WEEK_US, PollRows, day_of, distinct,
                     first_of_runs)
-from .sessions import NO_DATED_ROWS, Sessions, business_sessions
+from .sessions import NO_DATED_ROWS, NO_ZONE_HISTORY, Sessions, ZoneHistory, business_sessions
 from .windows import WINDOWS
 
 WINDOWS_US = tuple(window.length_us for window in WINDOWS)
@@ -56,6 +56,9 @@ class ReportInput:
     # The local date (days from 1970-01-01) each hours row's version takes effect; None: one
     # version a store (SPEC, "History of weekly hours and timezones").
     hours_effective: np.ndarray | None = None
+    # The versions of the timezones of stores whose zone changed (store indexes); the others keep
+    # ``timezones``'s.
+    zone_history: ZoneHistory = NO_ZONE_HISTORY
     special: np.ndarray = field(default_factory=lambda: NO_DATED_ROWS)
     holidays: np.ndarray = field(default_factory=lambda: NO_DATED_ROWS[:, :3])
 
@@ -172,7 +175,8 @@ def _sessions(data: ReportInput, first_s: int, last_s: int, threads: int) -> Ses
         mine = np.flatnonzero((hours_store >= a) & (hours_store < b)) if runs > 1 else slice(None)
         theirs = special[(special[:, 0] >= a) & (special[:, 0] < b)] - [a, 0, 0, 0]
         found = business_sessions(timezones[a:b], hours_store[mine] - a, *(h[mine] for h in hours), first_s, last_s,
-                                  theirs, holidays, None if effective is None else effective[mine])
+                                  theirs, holidays, None if effective is None else effective[mine],
+                                  data.zone_history.of_stores(a, b))
         return Sessions(found.store + a, found.start_s, found.end_s)
 
     if runs == 1:

@@ -79,7 +79,7 @@ def load_sources(engine: Engine, named: dict[str, sources.Source], *, skip_bad: 
     sources' size. Strict unless ``skip_bad``: a bad row raises SourceError, and the
     transaction rolls back, so nothing is written.
 
-    ``effective_date`` (a local date, days since 1970-01-01) dates the hours' rows that name none.
+    ``effective_date`` (a local date, days since 1970-01-01) dates the hours' and zones' rows that name none.
     ``local_files`` (a command's files, read at disk speed) parses the polls in parallel
     processes, ahead of this one, which writes, the database server working beside it.
     ``create`` off: a source naming a store that does not exist raises UnknownStores."""
@@ -117,7 +117,8 @@ def _write(conn: Connection, named: dict[str, sources.Source], options: dict, lo
     if effective_date is not None and not sources.EARLIEST_DATE <= effective_date <= latest_date:
         raise sources.SourceError("effective_date is out of range (1971-01-01 to two years past the newest poll)")
     if sources.TIMEZONES in named:
-        _replace_timezones(conn, store_keys, sources.read_timezones(named[sources.TIMEZONES], **options), summary)
+        _replace_timezones(conn, store_keys, sources.read_timezones(named[sources.TIMEZONES], latest_date=latest_date,
+                                                                    **options), summary, effective_date, clock_us)
     if sources.HOURS in named:
         _replace_hours(conn, store_keys, sources.read_hours(named[sources.HOURS], latest_date=latest_date, **options),
                        summary, effective_date, clock_us)
@@ -139,20 +140,65 @@ def _write(conn: Connection, named: dict[str, sources.Source], options: dict, lo
     return newest, first_polls, store_keys
 
 
-def _replace_timezones(conn: Connection, store_keys: _StoreKeys, batches, summary: LoadSummary) -> None:
-    """Set the timezone of every store named (a store named twice: its last row), creating
-    the stores not seen before. The names no zone has go into the summary (the first
-    SHOWN_UNKNOWN_ZONES, in order, and how many)."""
-    latest: dict[int, str] = {}
+def _replace_timezones(conn: Connection, store_keys: _StoreKeys, batches, summary: LoadSummary,
+                       effective_date: int | None, clock_us: int) -> None:
+    """Store each version of a store's timezone the rows give (a store named twice for one
+    date: its last row), creating the stores not seen before. A row without a date (and none
+    given for the load) takes effect on the data's clock's local date in the store's zone, or,
+    for a store without one yet, is its first version (0); a zone equal to the one in force on
+    its date is no change. ``stores.timezone`` is the newest version's. The names no zone has
+    go into the summary (the first SHOWN_UNKNOWN_ZONES, in order, and how many)."""
+    given: dict[tuple[int, int], str] = {}
     names: dict[str, str] = {}  # each distinct name held once
     for batch in batches:
         keys = store_keys(batch.store_ids)
-        latest.update(zip(keys.tolist(), (names.setdefault(n, n) for n in batch.names)))
+        dates = [effective_date if e == sources.NO_DATE and effective_date is not None else e for e in batch.effective]
+        given.update(zip(zip(keys.tolist(), dates), (names.setdefault(n, n) for n in batch.names)))
         summary.rows_read += batch.rows_read
-    with staged(conn, "timezone_stage", [("store", "int4", list(latest)), ("timezone", "text", list(latest.values()))]):
-        conn.execute(text("UPDATE stores SET timezone = s.timezone FROM timezone_stage s WHERE stores.id = s.store"))
-    unknown = sorted(n for n in set(latest.values()) if not is_known_timezone(n))
+    with staged(conn, "timezone_stores", [("store", "int4", sorted({store for store, _ in given}))]):
+        stored = conn.execute(text("SELECT z.store, z.effective_date, z.timezone, s.timezone FROM timezone_history z"
+                                   " JOIN stores s ON s.id = z.store"
+                                   " WHERE z.store IN (SELECT store FROM timezone_stores)")).all()
+    history: dict[int, dict[int, str]] = defaultdict(dict)
+    current: dict[int, str] = {}
+    for store, effective, name, now in stored:
+        history[store][effective], current[store] = name, now
+    today = _local_dates(clock_us, set(current.values()))
+    changed: dict[tuple[int, int], str] = {}
+    for (store, effective), name in given.items():
+        if effective == sources.NO_DATE:
+            effective = today[current[store]] if store in history else 0
+        if (mine := history.get(store)) and _in_force(mine, effective) == name:
+            continue  # (the zone in force then, sent again)
+        changed[(store, effective)] = name
+    if changed:
+        with staged(conn, "timezone_stage", [("store", "int4", [key[0] for key in changed]),
+                                             ("effective_date", "int4", [key[1] for key in changed]),
+                                             ("timezone", "text", list(changed.values()))]):
+            conn.execute(text("DELETE FROM timezone_history WHERE EXISTS (SELECT 1 FROM timezone_stage v"
+                              " WHERE v.store = timezone_history.store"
+                              " AND v.effective_date = timezone_history.effective_date)"))
+            conn.execute(text("INSERT INTO timezone_history (store, effective_date, timezone)"
+                              " SELECT store, effective_date, timezone FROM timezone_stage"))
+            conn.execute(text("UPDATE stores SET timezone = z.timezone FROM timezone_history z"
+                              " WHERE z.store = stores.id AND stores.id IN (SELECT store FROM timezone_stage)"
+                              " AND z.effective_date = (SELECT max(effective_date) FROM timezone_history y"
+                              " WHERE y.store = stores.id)"))
+    unknown = sorted(n for n in set(given.values()) if not is_known_timezone(n))
     summary.unknown_timezones, summary.unknown_timezone_count = unknown[:SHOWN_UNKNOWN_ZONES], len(unknown)
+
+
+def _local_dates(clock_us: int, zone_names) -> dict[str | None, int]:
+    """The data's clock's local date (days since 1970-01-01) in each of these zones."""
+    moment = datetime.fromtimestamp(clock_us / US, UTC)
+    return {name: (moment.astimezone(zone(name)).date() - date(1970, 1, 1)).days for name in zone_names}
+
+
+def _in_force(versions: dict[int, object], day: int):
+    """Of versions by effective date, the one in force on a local date: the newest effective on
+    or before it, else the first."""
+    dates = sorted(versions)
+    return versions[dates[max(bisect.bisect_right(dates, day) - 1, 0)]]
 
 
 def _replace_hours(conn: Connection, store_keys: _StoreKeys, batches, summary: LoadSummary,
@@ -198,8 +244,7 @@ def _date_undated_hours(conn: Connection, clock_us: int) -> None:
         f" WHERE h.effective_date = {sources.NO_DATE}"
         " AND EXISTS (SELECT 1 FROM business_hours b WHERE b.store = h.store)")).all()
     if undated:
-        moment = datetime.fromtimestamp(clock_us / US, UTC)
-        dates = {name: (moment.astimezone(zone(name)).date() - date(1970, 1, 1)).days for name in {z for _, z in undated}}
+        dates = _local_dates(clock_us, {z for _, z in undated})
         with staged(conn, "hours_dates", [("store", "int4", [s for s, _ in undated]),
                                           ("effective_date", "int4", [dates[z] for _, z in undated])]):
             conn.execute(text("UPDATE hours_stage SET effective_date = d.effective_date FROM hours_dates d"
@@ -224,13 +269,10 @@ def _changed_versions(conn: Connection) -> list[tuple[int, int]] | None:
         new[store][effective].add(tuple(row))
     changed = []
     for store, versions in new.items():
-        mine = old.get(store, {})
-        dates = sorted(mine)
+        mine = old.get(store)
         for effective, rows in versions.items():
-            if dates:
-                at = bisect.bisect_right(dates, effective) - 1
-                if mine[dates[max(at, 0)]] == rows:
-                    continue  # (the hours in force then, sent again)
+            if mine and _in_force(mine, effective) == rows:
+                continue  # (the hours in force then, sent again)
             changed.append((store, effective))
     return changed
 

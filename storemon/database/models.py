@@ -51,6 +51,18 @@ class BusinessHours(Base):
     end_s: Mapped[int] = mapped_column(Integer, primary_key=True)
 
 
+class TimezoneHistory(Base):
+    """Every version of a store's timezone: the one of the newest ``effective_date`` on or
+    before a local date holds on it, the first on every date before it too. ``stores.timezone``
+    is the newest version's."""
+
+    __tablename__ = "timezone_history"
+
+    store: Mapped[int] = mapped_column(Integer, primary_key=True, autoincrement=False)
+    effective_date: Mapped[int] = mapped_column(Integer, primary_key=True, autoincrement=False)  # 0: since the start
+    timezone: Mapped[str | None] = mapped_column(Text)  # as given (an unknown name reads as America/Chicago)
+
+
 class SpecialHours(Base):
     """A store's hours on one local date, one row an interval, replacing the weekly hours that
     would have started on it; start and end CLOSED (-1): closed that whole date."""

@@ -21,7 +21,7 @@ from .engines import is_postgres, reading
 from ..core import ReportInput
 from ..core.uptime import store_id_order
 from ..core.polls import LOOKBACK_US, PollRows, day_of
-from ..core.sessions import NO_DATED_ROWS
+from ..core.sessions import NO_DATED_ROWS, NO_ZONE_HISTORY, ZoneHistory
 
 __all__ = ["EVERY_STORE", "Piece", "Snapshot", "StoreRange", "StoreRecord", "Stores", "find_stores", "latest_poll_us",
            "listed_count", "snapshot", "store_id_cuts", "store_input"]
@@ -157,6 +157,7 @@ class Stores:
     hours: np.ndarray  # (store key, day, start_s, end_s, effective_date) rows of these stores
     special: np.ndarray = field(default_factory=lambda: NO_DATED_ROWS)  # (store key, date, start_s, end_s) rows
     holidays: np.ndarray = field(default_factory=lambda: NO_DATED_ROWS[:, :3])  # (date, start_s, end_s) rows
+    zones: ZoneHistory = NO_ZONE_HISTORY  # the zone versions of those of these stores with more than one (by key)
 
     @staticmethod
     def read(conn: Connection, as_of_us: int, within: StoreRange = EVERY_STORE,
@@ -165,6 +166,7 @@ class Stores:
         the calendar of local ``dates`` (first, last; by default those a report as of then reaches)."""
         where, params = listed(conn, as_of_us, within)
         special, holidays = _calendar(conn, dates or calendar_dates(as_of_us - LOOKBACK_US, as_of_us), where, params)
+        zone_history = _zone_history(conn, where, params)
         if is_postgres(conn):
             # (a few packed values rather than a row a store: 136K stores in 40 ms, not 100 ms; one
             # scan of the sorted stores feeds the aggregates row by row, so they agree on the order,
@@ -180,7 +182,8 @@ class Stores:
                 FROM business_hours h JOIN stores s ON s.id = h.store WHERE {where}""", params)[0][0]
             found = Stores(np.frombuffer(keys or b"", ">i4").astype(np.int64), (ids or "").split("\n") if ids else [],
                            [name or None for name in (zones or "").split("\n")] if ids else [],
-                           np.frombuffer(first or b"", ">i8").astype(np.int64), _hours(hours), special, holidays)
+                           np.frombuffer(first or b"", ">i8").astype(np.int64), _hours(hours), special, holidays,
+                           zone_history)
             return found.in_order()
         found = conn.execute(text(f"SELECT s.id, s.store_id, s.timezone, s.first_poll_us FROM stores s WHERE {where}"
                                   " ORDER BY s.store_id"), params).all()
@@ -188,7 +191,7 @@ class Stores:
                                   f" JOIN stores s ON s.id = h.store WHERE {where}"), params).all()
         return Stores(np.array([s[0] for s in found], np.int64), [s[1] for s in found], [s[2] for s in found],
                       np.array([s[3] for s in found], np.int64),
-                      np.array([tuple(h) for h in hours], np.int64).reshape(-1, 5), special, holidays).in_order()
+                      np.array([tuple(h) for h in hours], np.int64).reshape(-1, 5), special, holidays, zone_history).in_order()
 
     def pieces(self, size: int, contiguous: bool) -> list[Piece]:
         """These stores in runs of consecutive keys, about ``size`` stores each, with the keys
@@ -204,33 +207,36 @@ class Stores:
             chosen = by_key[a:a + size]
             mine = keys[a:a + size]
             stores = self.taken(chosen, *(rows[slice(*np.searchsorted(rows[:, 0], [mine[0], mine[-1] + 1]))]
-                                          for rows in (hours, special)))
+                                          for rows in (hours, special)),
+                                self.zones.of_stores(int(mine[0]), int(mine[-1]) + 1, shift=False))
             # (a run of stores numbered one after another, as a load numbers new ones, is a range)
             whole = contiguous or int(mine[-1]) - int(mine[0]) + 1 == mine.size
             found.append(Piece(stores, chosen, (int(mine[0]), int(mine[-1])) if whole else mine))
         return found
 
-    def taken(self, rows: np.ndarray, hours: np.ndarray | None = None, special: np.ndarray | None = None) -> Stores:
-        """These stores (positions), in this order, with these hours and special hours (none
-        unless given), and the holidays."""
+    def taken(self, rows: np.ndarray, hours: np.ndarray | None = None, special: np.ndarray | None = None,
+              zones: ZoneHistory | None = None) -> Stores:
+        """These stores (positions), in this order, with these hours, special hours and zone
+        versions (none unless given), and the holidays."""
         picked = rows.tolist()
         return Stores(self.keys[rows], [self.store_ids[i] for i in picked], [self.timezones[i] for i in picked],
                       self.first_poll_us[rows], NO_HOURS if hours is None else hours,
-                      NO_DATED_ROWS if special is None else special, self.holidays)
+                      NO_DATED_ROWS if special is None else special, self.holidays,
+                      NO_ZONE_HISTORY if zones is None else zones)
 
     def in_order(self) -> Stores:
         """These stores in the report's order (as read, when it is)."""
         ids = np.array(self.store_ids, dtype=str)
         if ids.size < 2 or (ids[1:] > ids[:-1]).all():
             return self
-        return self.taken(store_id_order(ids), self.hours, self.special)
+        return self.taken(store_id_order(ids), self.hours, self.special, self.zones)
 
     def report_input(self, rows: PollRows, as_of_us: int) -> ReportInput:
         """The core's input from these stores and the rows of their polls, read in any order
         (rows of other stores are left out; the core keeps its lookback of the rest)."""
         # Database keys to positions 0..n-1 through a lookup table from the lowest key (keys are
         # serials: a piece's span a few thousand).
-        keys = np.concatenate([self.keys, rows.store, self.hours[:, 0], self.special[:, 0]])
+        keys = np.concatenate([self.keys, rows.store, self.hours[:, 0], self.special[:, 0], self.zones.store])
         low, high = (int(keys.min()), int(keys.max())) if keys.size else (0, 0)
         position = np.full(high - low + 1, -1, np.int64)
         position[self.keys - low] = np.arange(self.keys.size)
@@ -240,6 +246,8 @@ class Stores:
             mine = mine.taken(np.flatnonzero(at >= 0))
         hours = self.hours[position[self.hours[:, 0] - low] >= 0] if self.hours.size else self.hours
         special = self.special[position[self.special[:, 0] - low] >= 0] if self.special.size else self.special
+        zones = self.zones.taken(np.flatnonzero(position[self.zones.store - low] >= 0)) if self.zones.names \
+            else self.zones
         return ReportInput(
             store_ids=np.array(self.store_ids, dtype=str) if self.store_ids else np.zeros(0, str),
             timezones=self.timezones,
@@ -247,6 +255,7 @@ class Stores:
             hours_effective=hours[:, 4],
             polls=mine, first_poll_us=self.first_poll_us,
             special=np.column_stack([position[special[:, 0] - low], special[:, 1:]]), holidays=self.holidays,
+            zone_history=zones.taken(np.arange(len(zones.names)), store=position[zones.store - low]),
         )
 
 
@@ -279,6 +288,16 @@ def _calendar(conn: Connection, dates: tuple[int, int], where: str, params: dict
                             between)
     return (np.array([tuple(r) for r in special], np.int64).reshape(-1, 4),
             np.array([tuple(r) for r in holidays], np.int64).reshape(-1, 3))
+
+
+def _zone_history(conn: Connection, where: str, params: dict) -> ZoneHistory:
+    """The zone versions of the stores ``where`` selects (on ``stores s``) that have more than one."""
+    found = conn.execute(text(
+        "SELECT z.store, z.effective_date, z.timezone FROM timezone_history z JOIN stores s ON s.id = z.store"
+        " WHERE z.store IN (SELECT store FROM timezone_history GROUP BY store HAVING count(*) > 1)"
+        f" AND {where}"), params).all()
+    return ZoneHistory(np.array([r[0] for r in found], np.int64), np.array([r[1] for r in found], np.int64),
+                       [r[2] for r in found])
 
 
 def calendar_dates(first_us: int, last_us: int) -> tuple[int, int]:
@@ -325,6 +344,7 @@ class StoreRecord:
     # of the dates asked for, in order: (local date, start s, end s), CLOSED for both when closed
     special: list[tuple[int, int, int]] = field(default_factory=list)
     holidays: list[tuple[int, int, int, str]] = field(default_factory=list)  # (date, start, end, name)
+    zones: list[tuple[int, str | None]] = field(default_factory=list)  # (effective date, name) of every version, in order
 
 
 def _named_holidays(conn: Connection, dates: tuple[int, int]) -> list[tuple[int, int, int, str]]:
@@ -361,7 +381,9 @@ def _record(conn: Connection, store_id: str, key: int, timezone: str | None, dat
     special = [tuple(r) for r in conn.execute(text(
         "SELECT date, start_s, end_s FROM special_hours WHERE store = :key AND date BETWEEN :first_date AND :last_date"
         " ORDER BY date, start_s"), {"key": key, "first_date": dates[0], "last_date": dates[1]})]
-    return StoreRecord(store_id, timezone, hours, special, _named_holidays(conn, dates))
+    zones = [tuple(r) for r in conn.execute(text("SELECT effective_date, timezone FROM timezone_history"
+                                                 " WHERE store = :key ORDER BY effective_date"), {"key": key})]
+    return StoreRecord(store_id, timezone, hours, special, _named_holidays(conn, dates), zones)
 
 
 def store_input(engine: Engine, store_id: str, since_us: int, until_us: int) -> tuple[StoreRecord, ReportInput] | None:
@@ -386,6 +408,8 @@ def store_input(engine: Engine, store_id: str, since_us: int, until_us: int) -> 
         store_ids=np.array([store_id]), timezones=[timezone],
         hours_store=np.zeros(len(h), np.int64), hours_day=h[:, 0], hours_start_s=h[:, 1], hours_end_s=h[:, 2],
         hours_effective=h[:, 3],
+        zone_history=ZoneHistory(np.zeros(len(record.zones), np.int64), np.array([z[0] for z in record.zones], np.int64),
+                                 [z[1] for z in record.zones]) if len(record.zones) > 1 else NO_ZONE_HISTORY,
         polls=PollRows.of(np.zeros(ts_us.size, np.int64), ts_us, active),
         first_poll_us=np.array([first_poll_us if first_poll_us is not None else np.iinfo(np.int64).max], np.int64),
         special=np.column_stack([np.zeros(len(special), np.int64), special]),

@@ -99,7 +99,7 @@ def warm_up(engine: Engine) -> None:
         data = piece.stores.report_input(PollRows.empty(), newest)
         found = business_sessions(list(data.timezones), data.hours_store, data.hours_day, data.hours_start_s,
                                   data.hours_end_s, first_us // US, -(-last_us // US), data.special, data.holidays,
-                                  data.hours_effective)
+                                  data.hours_effective, data.zone_history)
         made.append(Sessions(piece.stores.keys[found.store], found.start_s, found.end_s))
     none = np.zeros(0, np.int64)
     _prepared = Prepared(current.stores_version, first_us, last_us,

@@ -111,10 +111,11 @@ class DatedBatch:
 
 @dataclass
 class TimezoneBatch:
-    """Some of a source's timezones, a row each (a store named twice: its later row counts)."""
+    """Some of a source's timezones, a row each (a store named twice for one date: its later row counts)."""
 
     store_ids: list[str]
     names: list[str]
+    effective: list[int]  # the local date each row's zone takes effect (days from 1970-01-01), or NO_DATE
     rows_read: int = 0
 
 
@@ -479,24 +480,32 @@ def _read_dated(source: Source | Path, named: dict[str, tuple[str, ...]], latest
 
 
 def read_timezones(source: Source | Path, *, strict: bool = True, rejected: RejectedRows | None = None,
-                   on_progress: Progress | None = None) -> Iterator[TimezoneBatch]:
-    """Timezones, each row checked, a block of the source at a time."""
+                   on_progress: Progress | None = None, latest_date: int = 1 << 30) -> Iterator[TimezoneBatch]:
+    """Timezones, each row checked, a block of the source at a time; an optional last column
+    ``effective_date`` dates the zone's version (1971 to ``latest_date``)."""
     source = as_source(source)
     rejections = _Rejections(source, strict, rejected)
-    expected = {"store_id": ("store_id",), "timezone_str": ("timezone_str",)}
+    expected = {"store_id": ("store_id",), "timezone_str": ("timezone_str",),
+                "effective_date": ("effective_date", OPTIONAL)}
     for first_line, columns, width, rows in source.chunks(expected, on_progress):
-        ids, names = [], []
+        ids, names, effective = [], [], []
         good = rejections.check_shape(first_line, rows, width)
         # An empty name is allowed: like an unknown one, the store uses America/Chicago (with a warning).
-        for i in rejections.usable(first_line, rows, good, columns, optional=("timezone_str",)):
+        for i in rejections.usable(first_line, rows, good, columns, optional=("timezone_str", "effective_date")):
             name = rows[i][columns["timezone_str"]].strip()
-            if len(name) > MAX_ID_CHARS or CONTROL_CHARACTER.search(name):
-                rejections.add(first_line + i, f"bad timezone_str {shown(name)}")
+            try:
+                if len(name) > MAX_ID_CHARS or CONTROL_CHARACTER.search(name):
+                    raise ValueError(f"bad timezone_str {shown(name)}")
+                since = effective_date(rows[i][columns["effective_date"]], latest_date) \
+                    if "effective_date" in columns else NO_DATE
+            except ValueError as exc:
+                rejections.add(first_line + i, str(exc))
                 continue
             ids.append(rows[i][columns["store_id"]].strip())
             names.append(name)
+            effective.append(since)
         rejections.end_chunk()
-        yield TimezoneBatch(ids, names, len(rows))
+        yield TimezoneBatch(ids, names, effective, len(rows))
 
 
 def _concat(parts: list[np.ndarray], dtype) -> np.ndarray:

@@ -55,7 +55,7 @@ def business_hours():
 
 @ingest.put("/timezones")
 def timezones():
-    """Replace the timezone of every store the body names."""
+    """A new version of the timezone of every store the body names (``effective_date``)."""
     return _ingest(sources.TIMEZONES)
 
 
@@ -92,8 +92,8 @@ def _ingest(kind: str):
     skip_bad, create = flag("skip_bad"), flag("create", default=True)
     effective_date = None
     if raw := request.args.get("effective_date", "").strip():
-        if kind != sources.HOURS:
-            abort(400, f"effective_date applies to business hours, not to {kind}")
+        if kind not in (sources.HOURS, sources.TIMEZONES):
+            abort(400, f"effective_date applies to business hours and timezones, not to {kind}")
         try:
             effective_date = sources.parse_local_date(raw)
         except ValueError as exc:

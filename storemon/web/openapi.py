@@ -71,7 +71,8 @@ INGESTED = {
                    # an IANA name; one the service does not know is stored, listed in the answer's
                    # unknown_timezones, and read as America/Chicago
                    "timezone_str": {"type": ["string", "integer", "null"], "maxLength": 255,
-                                    "pattern": f"^{_TEXT}*$"}}),
+                                    "pattern": f"^{_TEXT}*$"},
+                   "effective_date": {"anyOf": [_JSON_DATE, _JSON_NO_TIME]}}),
 }
 
 ERROR = {"type": "object", "required": ["error", "status"], "properties": {
@@ -141,7 +142,7 @@ def document() -> dict:
     polls, hours, zones, special, holidays = (_ingest_operation(kind, summary) for kind, summary in (
         ("polls", "Append polls (a poll stored already is kept once; inactive wins)"),
         ("business_hours", "A new version of the weekly hours of every store the body names, from effective_date"),
-        ("timezones", "Replace the timezone of every store the body names"),
+        ("timezones", "A new version of the timezone of every store the body names, from effective_date"),
         ("special_hours", "Replace the special hours of every store and local date the body names (both times "
                           "empty: closed that date)"),
         ("holidays", "Replace the chain's holidays on every local date the body names (both times empty: "
@@ -283,9 +284,9 @@ def _ingest_operation(kind: str, summary: str) -> dict:
                        _query("create", {"type": "boolean", "default": True},
                               "false: refuse the body (400, listing them) if it names stores that do not exist, "
                               "instead of creating them"),
-                       *([_query("effective_date", DATE_QUERY, "The local date this version of the hours takes "
-                                                               "effect (default: the newest poll's date)")]
-                         if kind == "business_hours" else [])],
+                       *([_query("effective_date", DATE_QUERY, "The local date this version takes effect (default: "
+                                                               "the newest poll's date)")]
+                         if kind in ("business_hours", "timezones") else [])],
         "requestBody": {"required": True, "content": {
             "text/csv": {"schema": {"type": "string", "pattern": f"^{header}\n({row}\n)*$"}},
             "application/json": {"schema": {"type": "array", "items": {
@@ -350,6 +351,7 @@ def _schemas() -> dict:
             "row": {"type": ["object", "null"], "description": "The store's CSV row",
                     "additionalProperties": {"type": "string", "pattern": r"^[0-9]+\.[0-9]{2}$"}},
             "hours_history": {"type": "array", "items": _ref("HoursVersion")},
+            "timezone_history": {"type": "array", "items": _ref("ZoneVersion")},
             "special_hours": {"type": "array", "items": _ref("DatedHours"),
                               "description": "Of the dates this timeline reaches"},
             "holidays": {"type": "array", "items": _ref("DatedHours"), "description": "Of the dates it reaches"},
@@ -367,6 +369,8 @@ def _schemas() -> dict:
             "effective_date": {"type": ["string", "null"], "description": "The local date it holds from (the "
                                                                          "first version: every date before too)"},
             "hours": {"type": ["array", "null"], "items": {"type": "object"}}}},
+        "ZoneVersion": {"type": "object", "required": ["effective_date", "timezone"], "properties": {
+            "effective_date": {"type": ["string", "null"]}, "timezone": nullable}},
         "DatedHours": {"type": "object", "required": ["date", "closed", "hours"], "properties": {
             "date": {"type": "string", "format": "date"}, "closed": {"type": "boolean"},
             "hours": {"type": "array", "items": {"type": "object", "required": ["start", "end"], "properties": {
@@ -379,6 +383,7 @@ def _schemas() -> dict:
                 "day": {"type": "string"}, "weekday": {"type": "integer"},
                 "start": {"type": "string"}, "end": {"type": "string"}}}, "description": "null: around the clock"},
             "hours_history": {"type": "array", "items": _ref("HoursVersion")},
+            "timezone_history": {"type": "array", "items": _ref("ZoneVersion")},
             "special_hours": {"type": "array", "items": _ref("DatedHours")},
             "holidays": {"type": "array", "items": _ref("DatedHours")}}},
         "Health": {"type": "object", "required": ["status", "database", "redis"], "properties": {

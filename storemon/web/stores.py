@@ -18,7 +18,7 @@ from ..core.timeline import StoreTimeline, store_timeline
 from .fleet import fleet_of
 from ..database.queries import StoreRecord, find_stores, latest_poll_us, store_calendar, store_input, why_no_polls
 from ..sources import parse_local_date
-from .storeview import dated, describe, history, in_force_on, weekly
+from .storeview import dated, describe, history, in_force_on, local_date, weekly
 from ..timeparse import parse_as_of
 
 stores = Blueprint("stores", __name__)
@@ -74,6 +74,8 @@ def calendar(store_id: str):
         abort(404, f"unknown store {store_id[:64]!r}")
     return jsonify({"store_id": record.store_id, "timezone": record.timezone,
                     "hours": weekly(in_force_on(record.hours, None)), "hours_history": history(record.hours),
+                    "timezone_history": [{"effective_date": local_date(e).isoformat() if e else None, "timezone": name}
+                                         for e, name in record.zones],
                     "special_hours": dated(record.special), "holidays": dated(record.holidays)})
 
 

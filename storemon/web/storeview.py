@@ -107,8 +107,19 @@ def explain(session, tz) -> str:
     return f"from its own polls, {state} at first, switching at {switches}"
 
 
+def timezone_on(record: StoreRecord, us: int) -> str | None:
+    """The store's timezone in force on the (UTC) date of an instant: its version then, if it
+    has several, else the one it has."""
+    if len(record.zones) < 2:
+        return record.timezone
+    day = us // 86_400_000_000
+    on = [name for effective, name in record.zones if effective <= day]
+    return on[-1] if on else record.zones[0][1]
+
+
 def describe(record: StoreRecord, timeline: StoreTimeline) -> dict:
-    tz = zone(record.timezone)
+    timezone = timezone_on(record, timeline.as_of_us)
+    tz = zone(timezone)
 
     def instant(us: int) -> dict:
         return {"utc": format_instant(us), "local": _local(us, tz).isoformat()}
@@ -127,7 +138,9 @@ def describe(record: StoreRecord, timeline: StoreTimeline) -> dict:
     listed = timeline.up_us is not None
     return {
         "store_id": record.store_id,
-        "timezone": record.timezone,
+        "timezone": timezone,
+        "timezone_history": [{"effective_date": local_date(e).isoformat() if e else None, "timezone": name}
+                             for e, name in record.zones],
         "timezone_used": tz.key,
         "as_of": instant(timeline.as_of_us),
         "hours": weekly(in_force_on(record.hours, _local(timeline.as_of_us, tz).date().toordinal() - EPOCH_ORDINAL)),
@@ -148,7 +161,7 @@ def chart_days(timeline: StoreTimeline, record: StoreRecord) -> list[dict]:
     """The last 7 local days up to as_of, one band each: positions are percentages of the
     day's real length (23 or 25 hours on a DST night), with every third local hour marked,
     and what a date's hours came from when not the weekly ones."""
-    tz = zone(record.timezone)
+    tz = zone(timezone_on(record, timeline.as_of_us))
     as_of = _local(timeline.as_of_us, tz)
     sources = day_sources(record)
     bands = [_band(timeline, tz, (as_of - timedelta(days=back)).date(), back == 0)
