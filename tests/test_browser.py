@@ -285,7 +285,7 @@ def test_each_rules_store_page_matches_its_timeline_json_and_report_row(served, 
                 if end > start:
                     expected.append((start, end, g["status"]))
         assert drawn == _merged(expected) and drawn
-        words = [td.text for td in browser.find_elements(By.CSS_SELECTOR, "#sessions td:nth-child(3)")]
+        words = [td.text for td in browser.find_elements(By.CSS_SELECTOR, "#sessions td.rule")]
         assert set(words) == {s["explanation"] for s in timeline["sessions"]}
         screenshot(browser, f"{store_id}.png")
         no_console_errors(browser)
