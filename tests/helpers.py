@@ -147,7 +147,7 @@ class Loads:
     def __init__(self, engine, tmp_path: Path):
         self.engine, self.tmp, self.count = engine, tmp_path, itertools.count()
 
-    def __call__(self, polls=None, hours=None, zones=None) -> None:
+    def __call__(self, polls=None, hours=None, zones=None, special=None, holidays=None) -> None:
         from storemon.database.loader import load_directory
 
         directory = self.tmp / f"load-{next(self.count)}"
@@ -158,6 +158,10 @@ class Loads:
             hours_csv(directory, hours)
         if zones is not None:
             timezones_csv(directory, zones)
+        if special is not None:
+            write_csv(directory, "special_hours", ["store_id,date,start_time_local,end_time_local", *special])
+        if holidays is not None:
+            write_csv(directory, "holidays", ["date,start_time_local,end_time_local,name", *holidays])
         load_directory(self.engine, directory)
 
 

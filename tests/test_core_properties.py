@@ -78,14 +78,26 @@ def test_a_fleet_computed_by_several_threads_equals_one_thread():
                  zip(rng.integers(0, 7, 3), rng.integers(0, 1441, 3), rng.integers(0, 1441, 3))][:int(rng.integers(0, 4))]
         polls = [(as_of - int(o) * US, bool(a)) for o, a in zip(rng.integers(-86400, 9 * 86400, 30), rng.integers(0, 2, 30))]
         stores.append((hours, ZONES[i % len(ZONES)], polls))
-    one = compute_uptime(to_input(stores), as_of, threads=1)
+    # a calendar: special hours for every 7th store, the chain's holidays, a second zone for every
+    # 11th, a second version of the hours for every 13th
+    today = as_of // (86400 * US)
+    special = [[(today - 2, None, None), (today - 1, 36000, 7200)] if i % 7 == 0 else [] for i in range(3500)]
+    holidays = [(today - 3, 36000, 50400), (today - 5, None, None)]
+    zones = [[(today - 30, tz), (today - 2, "Asia/Beirut")] if i % 11 == 0 else [] for i, (_, tz, _) in enumerate(stores)]
+    versions = [([(0, h)] + ([(today - 3, [(d, 3600, 7200) for d in range(7)])] if i % 13 == 0 else [])) if h else []
+                for i, (h, _, _) in enumerate(stores)]
+    data = to_input(stores, special, holidays, versions, zones)
+    one = compute_uptime(data, as_of, threads=1)
     with mock.patch.object(uptime, "_SLICE_POLLS", 997):
-        three = compute_uptime(to_input(stores), as_of, threads=3)
+        three = compute_uptime(data, as_of, threads=3)
     assert by_store(one) == by_store(three)
-    for i in range(0, 3500, 350):  # and against the reference, on a sample
+    in_dates = (lambda rows: [(as_date(d), a, b) for d, a, b in rows])
+    for i in range(0, 3500, 91):  # and against the reference, on a sample (all of 7, 11 and 13 among them)
         hours, tz, polls = stores[i]
         if f"s{i}" in by_store(one):
-            assert by_store(one)[f"s{i}"] == reference.store_uptime(hours, tz, polls, as_of)
+            assert by_store(one)[f"s{i}"] == reference.store_uptime(
+                hours, tz, polls, as_of, in_dates(special[i]), in_dates(holidays),
+                [(as_date(d), rows) for d, rows in versions[i]] or None, [(as_date(d), z) for d, z in zones[i]] or None)
 
 
 @settings(max_examples=300, deadline=None)
@@ -139,7 +151,7 @@ def test_special_hours_and_holidays_match_the_reference(scenario):
 
 @settings(max_examples=40, deadline=None)
 @given(scenarios())
-def test_no_special_hours_and_no_holidays_change_nothing(scenario):
+def test_calendar_rows_out_of_every_windows_reach_change_nothing(scenario):
     """Rows of dates outside every window's reach are not used (and an empty calendar is today's report)."""
     as_of, stores = scenario
     far = as_of // (86400 * US) - 40

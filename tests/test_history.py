@@ -132,3 +132,35 @@ def test_the_store_page_shows_the_zone_in_force_and_its_history(client, pg, tmp_
     page = " ".join(client.get("/stores/s", query_string={"as_of": "2023-03-10T16:00:00Z"}).get_data(as_text=True)
                     .split())
     assert "Its zone has changed: America/New_York; from 2023-03-14 America/Los_Angeles." in page
+
+
+def test_an_undated_change_takes_the_newest_polls_local_date_in_the_stores_zone(engine, tmp_path):
+    polls_csv(tmp_path / "first", [("s", "active", "2023-01-25 03:00:00 UTC")])  # 19:00 on the 24th in Los Angeles
+    timezones_csv(tmp_path / "first", [("s", "America/Los_Angeles")])
+    hours_file(tmp_path / "first", "09:00,17:00")
+    load_directory(engine, tmp_path / "first")
+    hours_file(tmp_path / "change", "10:00,18:00")
+    load_directory(engine, tmp_path / "change")
+    assert rows(engine, "SELECT DISTINCT effective_date FROM business_hours ORDER BY 1") == [(0,), (19381,)]
+
+
+def test_before_any_poll_an_undated_change_replaces_the_first_version(engine, tmp_path):
+    hours_file(tmp_path / "first", "09:00,17:00")
+    load_directory(engine, tmp_path / "first")
+    hours_file(tmp_path / "change", "10:00,18:00")
+    load_directory(engine, tmp_path / "change")
+    assert rows(engine, "SELECT DISTINCT effective_date, start_s FROM business_hours") == [(0, 36000)]
+
+
+def test_the_version_in_force_is_compared_by_the_times_as_they_count(first, tmp_path):
+    hours_file(tmp_path / "late", "10:00,23:59", "2023-01-18")
+    load_directory(first, tmp_path / "late")
+    for times, effective in (("10:00,23:59:59", "2023-01-19"), ("10:00,00:00", "2023-01-20"),  # (all: to midnight)
+                             ("09:00,17:00", "2023-01-10")):  # (the first version, in force before the 18th)
+        hours_file(tmp_path / effective, times, effective)
+        load_directory(first, tmp_path / effective)
+    assert rows(first, "SELECT DISTINCT effective_date FROM business_hours ORDER BY 1") == [(0,), (WEDNESDAY,)]
+    hours_file(tmp_path / "other", "10:00,23:00", "2023-01-20")
+    load_directory(first, tmp_path / "other")
+    assert rows(first, "SELECT DISTINCT effective_date FROM business_hours ORDER BY 1") == [
+        (0,), (WEDNESDAY,), (WEDNESDAY + 2,)]

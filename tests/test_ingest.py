@@ -114,7 +114,7 @@ def test_json_is_read_as_a_stream_and_nothing_in_it_is_built_whole(client, pg, m
         assert answer.get_json()["error"].startswith("request body item 0: a value longer than 1,048,576 bytes"), what
 
 
-def test_hours_and_timezones_replace_those_of_the_stores_named(client, pg, made):
+def test_hours_and_timezones_change_for_the_stores_named(client, pg, made):
     token = made["ingest"]
     send(client, token, body=csv_body(HEADER, "a,active,2023-01-25 12:00:00 UTC"))  # the data's clock: the 25th
     hours = csv_body("store_id,day,start_time_local,end_time_local", "a,0,09:00:00,17:00:00", "b,1,10:00,23:59")

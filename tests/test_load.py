@@ -80,7 +80,7 @@ def test_disagreeing_duplicates_keep_inactive_within_a_file_and_across_loads(eng
     assert [(store, active) for store, _, active in stored_polls(engine)] == [("s1", False), ("s2", False)]
 
 
-def test_hours_and_timezones_replace_those_of_the_stores_a_file_names(engine, tmp_path):
+def test_a_file_gives_new_versions_of_the_hours_and_zones_of_the_stores_it_names(engine, tmp_path):
     """Hours keep their history: a change takes effect on the data's clock's date (the newest
     poll's, 2023-01-22, in the store's zone), and the first version holds before it."""
     polls_csv(tmp_path / "v1", [("a", "active", "2023-01-22 12:00:00 UTC")])

@@ -85,3 +85,13 @@ def test_the_admin_api_retires_stores(client, pg, tmp_path):
     again = client.delete("/stores?store_id=gone", headers=admin)
     assert again.status_code == 404 and again.get_json()["error"].startswith("1 store id(s) name no store: 'gone'")
     assert [r[0] for r in rows(pg, "SELECT store_id FROM stores")] == ["kept"]
+
+
+def test_retiring_the_stores_a_directory_names_reads_its_special_hours_too(sqlite, tmp_path):
+    polls_csv(tmp_path, [("a", "active", "2023-01-25 09:00:00 UTC")])
+    write_csv(tmp_path, "special_hours", ["store_id,date,start_time_local,end_time_local", "b,2023-12-25,,"])
+    write_csv(tmp_path, "holidays", ["date,start_time_local,end_time_local,name", "2023-12-25,,,Christmas"])
+    load_directory(sqlite, tmp_path)
+    done = storemon(sqlite, "stores", "retire", "--in", str(tmp_path), "--yes")
+    assert done.returncode == 0 and done.stdout.startswith("retired 2 store(s)")
+    assert rows(sqlite, "SELECT count(*) FROM stores") == [(0,)]

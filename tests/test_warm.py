@@ -65,6 +65,8 @@ def test_reports_with_the_prepared_sessions_equal_reports_without(engine, tmp_pa
     load(polls=sweep(9 * 24))  # an hour's polls of the same stores: the same stores version
     assert agree() and not warm.refresh(engine)
     for change in (dict(hours=[("store-01", 2, "06:00", "23:00")]), dict(zones=[("store-02", "Asia/Tokyo")]),
+                   dict(special=["store-03,2023-01-23,,", "store-04,2023-01-22,10:00,12:00"]),
+                   dict(holidays=["2023-01-22,10:00,14:00,a holiday"]),
                    dict(polls=[("newcomer", "active", format_instant(latest))]),
                    # a store with hours but no poll yet is not listed; its first poll lists it
                    dict(hours=[("quiet", 2, "06:00", "23:00")]),

@@ -9,6 +9,7 @@ across midnight, become one.
 
 from __future__ import annotations
 
+import bisect
 from dataclasses import dataclass
 
 import numpy as np
@@ -58,7 +59,14 @@ _DATE_SPAN = 1 << 24  # local dates (days from 1970-01-01) a version key has roo
 EVERY_DATE = (-_DATE_SPAN, _DATE_SPAN)
 
 
-def in_force(store: np.ndarray, effective: np.ndarray) -> tuple[np.ndarray, np.ndarray] | None:
+def version_on(dates: list[int], day: int) -> int:
+    """Of versions' effective dates (sorted), the position of the version in force on a local
+    date: the newest effective on or before it, else the first (SPEC, "History of weekly hours
+    and timezones"); ``valid_dates`` and ``_zones_on`` apply the same rule to arrays."""
+    return max(bisect.bisect_right(dates, day) - 1, 0)
+
+
+def valid_dates(store: np.ndarray, effective: np.ndarray) -> tuple[np.ndarray, np.ndarray] | None:
     """For rows of versions, (store, effective date) each: the local dates each row's version is
     used on, [from, until): from its effective date to the next version's of its store, the
     store's first version from every date before it too (SPEC, "History of weekly hours").
@@ -130,7 +138,7 @@ def business_sessions(timezones: list[str | None], store: np.ndarray, day: np.nd
     that date (an interval belongs to its date wholly, past midnight too).
     """
     n_stores = len(timezones)
-    found = None if effective is None else in_force(store, effective)
+    found = None if effective is None else valid_dates(store, effective)
     versioned = found is not None
     store, day, start_s, end_s = weekly_rows(n_stores, store, day, start_s, end_s)
     if versioned:  # (the around-the-clock rows weekly_rows adds hold on every date)

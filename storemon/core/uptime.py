@@ -51,14 +51,14 @@ class ReportInput:
     # Earliest poll of each store ever; a store is reported when it is at or before as_of.
     # None: take it from the polls given.
     first_poll_us: np.ndarray | None = None
-    # Special hours: (store index, local date in days from 1970-01-01, start, end) rows, and the
-    # chain's holidays: (date, start, end) rows; sessions.CLOSED as start and end closes a date.
     # The local date (days from 1970-01-01) each hours row's version takes effect; None: one
     # version a store (SPEC, "History of weekly hours and timezones").
     hours_effective: np.ndarray | None = None
     # The versions of the timezones of stores whose zone changed (store indexes); the others keep
     # ``timezones``'s.
     zone_history: ZoneHistory = NO_ZONE_HISTORY
+    # Special hours: (store index, local date in days from 1970-01-01, start, end) rows, and the
+    # chain's holidays: (date, start, end) rows; sessions.CLOSED as start and end closes a date.
     special: np.ndarray = field(default_factory=lambda: NO_DATED_ROWS)
     holidays: np.ndarray = field(default_factory=lambda: NO_DATED_ROWS[:, :3])
 

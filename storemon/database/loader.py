@@ -8,7 +8,6 @@ before it commits, so nothing is written. Loads take a lock, so two never interl
 
 from __future__ import annotations
 
-import bisect
 import gc
 import os
 import time
@@ -24,10 +23,11 @@ from sqlalchemy import Connection, Engine, text
 
 from .. import sources
 from . import polls as stored_polls, version
-from .bulk import copy_into, staged
+from .bulk import binary_rows, copy_into, staged
 from ..core import Progress
 from ..core.polls import US, day_of
 from ..core.localtime import is_known_timezone, zone
+from ..core.sessions import normalise_ends, version_on
 from .engines import WRITE_LOCK, is_postgres
 from .stores import UnknownStores
 
@@ -71,7 +71,8 @@ SHOWN_NEW_STORES = 100  # ids of stores a load created that a summary lists (all
 def load_sources(engine: Engine, named: dict[str, sources.Source], *, skip_bad: bool = False,
                  on_progress: Progress | None = None, keep_rejected: int = 1000,
                  local_files: bool = False, create: bool = True, effective_date: int | None = None) -> LoadSummary:
-    """Read and check every source (keyed by sources.POLLS, HOURS or TIMEZONES), and write
+    """Read and check every source (keyed by sources.POLLS, HOURS, TIMEZONES, SPECIAL_HOURS or
+    HOLIDAYS), and write
     them in one transaction, under the loads' lock, as they are read: the hours a block of
     rows at a time into a table of the transaction's own, applied once whole; the polls a
     batch at a time (sources.read_polls), merged as they come. Memory holds a block or a
@@ -110,10 +111,10 @@ def _write(conn: Connection, named: dict[str, sources.Source], options: dict, lo
     """Each source read and written in turn; the newest poll, how many stores have a first
     poll earlier than before, and the stores named."""
     store_keys = _StoreKeys(conn, create)
-    # the data's clock: the newest poll stored (the wall clock while there is none)
-    newest_us = version.current(conn).newest_poll_us
-    clock_us = newest_us if newest_us is not None else int(time.time() * US)
-    latest_date = int(day_of(clock_us)) + sources.DATES_AHEAD  # (dates given run to two years past it)
+    # the data's clock: the newest poll stored (None before any); dates given run to two years
+    # past it (the wall clock's while there is none)
+    clock_us = version.current(conn).newest_poll_us
+    latest_date = int(day_of(clock_us if clock_us is not None else int(time.time() * US))) + sources.DATES_AHEAD
     if effective_date is not None and not sources.EARLIEST_DATE <= effective_date <= latest_date:
         raise sources.SourceError("effective_date is out of range (1971-01-01 to two years past the newest poll)")
     if sources.TIMEZONES in named:
@@ -141,12 +142,12 @@ def _write(conn: Connection, named: dict[str, sources.Source], options: dict, lo
 
 
 def _replace_timezones(conn: Connection, store_keys: _StoreKeys, batches, summary: LoadSummary,
-                       effective_date: int | None, clock_us: int) -> None:
+                       effective_date: int | None, clock_us: int | None) -> None:
     """Store each version of a store's timezone the rows give (a store named twice for one
     date: its last row), creating the stores not seen before. A row without a date (and none
-    given for the load) takes effect on the data's clock's local date in the store's zone, or,
-    for a store without one yet, is its first version (0); a zone equal to the one in force on
-    its date is no change. ``stores.timezone`` is the newest version's. The names no zone has
+    given for the load) takes effect on the data's clock's local date in the store's zone then
+    (``_change_dates``), or, for a store without one yet, is its first version (0); a zone equal
+    to the one in force on its date is no change. ``stores.timezone`` is the newest version's. The names no zone has
     go into the summary (the first SHOWN_UNKNOWN_ZONES, in order, and how many)."""
     given: dict[tuple[int, int], str] = {}
     names: dict[str, str] = {}  # each distinct name held once
@@ -160,14 +161,13 @@ def _replace_timezones(conn: Connection, store_keys: _StoreKeys, batches, summar
                                    " JOIN stores s ON s.id = z.store"
                                    " WHERE z.store IN (SELECT store FROM timezone_stores)")).all()
     history: dict[int, dict[int, str]] = defaultdict(dict)
-    current: dict[int, str] = {}
-    for store, effective, name, now in stored:
-        history[store][effective], current[store] = name, now
-    today = _local_dates(clock_us, set(current.values()))
+    for store, effective, name, _ in stored:
+        history[store][effective] = name
+    today = _change_dates(history, clock_us)
     changed: dict[tuple[int, int], str] = {}
     for (store, effective), name in given.items():
         if effective == sources.NO_DATE:
-            effective = today[current[store]] if store in history else 0
+            effective = today.get(store, 0)
         if (mine := history.get(store)) and _in_force(mine, effective) == name:
             continue  # (the zone in force then, sent again)
         changed[(store, effective)] = name
@@ -188,21 +188,31 @@ def _replace_timezones(conn: Connection, store_keys: _StoreKeys, batches, summar
     summary.unknown_timezones, summary.unknown_timezone_count = unknown[:SHOWN_UNKNOWN_ZONES], len(unknown)
 
 
-def _local_dates(clock_us: int, zone_names) -> dict[str | None, int]:
-    """The data's clock's local date (days since 1970-01-01) in each of these zones."""
+def _change_dates(zones: dict[int, dict[int, str | None]], clock_us: int | None) -> dict[int, int]:
+    """The date an undated change of these stores takes effect: the data's clock's local date in
+    each store's zone in force then (its versions by effective date; on the clock's UTC date),
+    or 0, its first version, before any poll is stored."""
+    if clock_us is None:
+        return {store: 0 for store in zones}
     moment = datetime.fromtimestamp(clock_us / US, UTC)
-    return {name: (moment.astimezone(zone(name)).date() - date(1970, 1, 1)).days for name in zone_names}
+    utc_day = int(day_of(clock_us))
+    found, by_zone = {}, {}
+    for store, versions in zones.items():
+        name = _in_force(versions, utc_day) if versions else None
+        if name not in by_zone:
+            by_zone[name] = (moment.astimezone(zone(name)).date() - date(1970, 1, 1)).days
+        found[store] = by_zone[name]
+    return found
 
 
 def _in_force(versions: dict[int, object], day: int):
-    """Of versions by effective date, the one in force on a local date: the newest effective on
-    or before it, else the first."""
+    """Of versions by effective date, the one in force on a local date."""
     dates = sorted(versions)
-    return versions[dates[max(bisect.bisect_right(dates, day) - 1, 0)]]
+    return versions[dates[version_on(dates, day)]]
 
 
 def _replace_hours(conn: Connection, store_keys: _StoreKeys, batches, summary: LoadSummary,
-                   effective_date: int | None, clock_us: int) -> None:
+                   effective_date: int | None, clock_us: int | None) -> None:
     """Stage every row, then store each version of a store's weekly hours the rows give (creating
     the stores not seen before): a version is a store's rows of one effective date, and
     replaces the one stored under that date. A store's rows without a date (and none given
@@ -236,45 +246,84 @@ def _replace_hours(conn: Connection, store_keys: _StoreKeys, batches, summary: L
     conn.execute(text("DROP TABLE hours_stage"))
 
 
-def _date_undated_hours(conn: Connection, clock_us: int) -> None:
-    """Give the staged rows without an effective date theirs: the clock's local date in the
-    store's zone as stored, for a store with hours already; 0, its first version, otherwise."""
-    undated = conn.execute(text(
-        "SELECT DISTINCT h.store, s.timezone FROM hours_stage h JOIN stores s ON s.id = h.store"
-        f" WHERE h.effective_date = {sources.NO_DATE}"
-        " AND EXISTS (SELECT 1 FROM business_hours b WHERE b.store = h.store)")).all()
+def _date_undated_hours(conn: Connection, clock_us: int | None) -> None:
+    """Give the staged rows without an effective date theirs (``_change_dates`` for a store with
+    hours already; 0, its first version, otherwise)."""
+    undated = conn.execute(text("SELECT DISTINCT h.store FROM hours_stage h WHERE h.effective_date = :no_date"
+                                " AND EXISTS (SELECT 1 FROM business_hours b WHERE b.store = h.store)"),
+                           {"no_date": sources.NO_DATE}).scalars().all()
     if undated:
-        dates = _local_dates(clock_us, {z for _, z in undated})
-        with staged(conn, "hours_dates", [("store", "int4", [s for s, _ in undated]),
-                                          ("effective_date", "int4", [dates[z] for _, z in undated])]):
+        with staged(conn, "hours_dates", [("store", "int4", undated)]) as table:
+            zones: dict[int, dict[int, str | None]] = {store: {} for store in undated}
+            for store, effective, name in conn.execute(text(
+                    f"SELECT store, effective_date, timezone FROM timezone_history WHERE store IN (SELECT store FROM {table})")):
+                zones[store][effective] = name
+        dates = _change_dates(zones, clock_us)
+        with staged(conn, "hours_dates", [("store", "int4", list(dates)), ("effective_date", "int4", list(dates.values()))]):
             conn.execute(text("UPDATE hours_stage SET effective_date = d.effective_date FROM hours_dates d"
-                              f" WHERE hours_stage.store = d.store AND hours_stage.effective_date = {sources.NO_DATE}"))
-    conn.execute(text(f"UPDATE hours_stage SET effective_date = 0 WHERE effective_date = {sources.NO_DATE}"))
+                              " WHERE hours_stage.store = d.store AND hours_stage.effective_date = :no_date"),
+                         {"no_date": sources.NO_DATE})
+    conn.execute(text("UPDATE hours_stage SET effective_date = 0 WHERE effective_date = :no_date"),
+                 {"no_date": sources.NO_DATE})
+
+
+_VERSION_ROW = np.dtype([("store", ">i4"), ("effective", ">i4"), ("day", ">i2"), ("start", ">i4"), ("end", ">i4")])
+
+
+def _version_rows(conn: Connection, source: str) -> np.ndarray:
+    """The (store, effective date, day, start s, end s) rows of ``source`` (a table and its
+    condition), as one array (PostgreSQL: packed in one value, not a row object a row)."""
+    if is_postgres(conn):
+        packed = binary_rows(conn, "SELECT string_agg(int4send(store) || int4send(effective_date) || int2send(day)"
+                                   f" || int4send(start_s) || int4send(end_s), ''::bytea) FROM {source}")[0][0]
+        rows = np.frombuffer(packed or b"", _VERSION_ROW)
+        return np.stack([rows[name].astype(np.int64) for name in _VERSION_ROW.names], axis=1).reshape(-1, 5)
+    found = conn.execute(text(f"SELECT store, effective_date, day, start_s, end_s FROM {source}")).all()
+    return np.array([tuple(r) for r in found], np.int64).reshape(-1, 5)
+
+
+def _versions(rows: np.ndarray) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+    """Rows of versions as (each version's key, store << 24 | effective date, in order; where its
+    rows start among ``values``; each row's value, a packed (day, start, normalised end), sorted
+    and distinct within its version): two versions are the same hours when their values are."""
+    key = rows[:, 0] << 24 | rows[:, 1]
+    value = rows[:, 2] << 40 | rows[:, 3] << 20 | normalise_ends(rows[:, 3], rows[:, 4])
+    order = np.lexsort((value, key))
+    key, value = key[order], value[order]
+    distinct = np.ones(key.size, bool)
+    distinct[1:] = (key[1:] != key[:-1]) | (value[1:] != value[:-1])
+    key, value = key[distinct], value[distinct]
+    starts = np.flatnonzero(np.append(True, key[1:] != key[:-1])) if key.size else np.zeros(0, np.int64)
+    return key[starts], starts, value
 
 
 def _changed_versions(conn: Connection) -> list[tuple[int, int]] | None:
     """The staged versions, (store, effective date), that differ from the version stored in force
-    on their date (the newest on or before it, else the first); None when no store staged has
-    hours yet."""
-    stored = conn.execute(text("SELECT store, effective_date, day, start_s, end_s FROM business_hours"
-                               " WHERE store IN (SELECT store FROM hours_stage)")).all()
-    if not stored:
+    on their date (the newest on or before it, else the first), times compared as they count
+    (``10:00-23:59`` is ``10:00-24:00``); None when no store staged has hours yet. In NumPy:
+    memory in proportion to the rows, a few machine words each."""
+    old_key, old_start, old_value = _versions(_version_rows(
+        conn, "business_hours WHERE store IN (SELECT store FROM hours_stage)"))
+    if not old_key.size:
         return None
-    old: dict[int, dict[int, set]] = defaultdict(lambda: defaultdict(set))
-    for store, effective, *row in stored:
-        old[store][effective].add(tuple(row))
-    new: dict[int, dict[int, set]] = defaultdict(lambda: defaultdict(set))
-    for store, effective, *row in conn.execute(text("SELECT store, effective_date, day, start_s, end_s"
-                                                    " FROM hours_stage")):
-        new[store][effective].add(tuple(row))
-    changed = []
-    for store, versions in new.items():
-        mine = old.get(store)
-        for effective, rows in versions.items():
-            if mine and _in_force(mine, effective) == rows:
-                continue  # (the hours in force then, sent again)
-            changed.append((store, effective))
-    return changed
+    new_key, new_start, new_value = _versions(_version_rows(conn, "hours_stage"))
+    old_count = np.diff(np.append(old_start, old_value.size))
+    new_count = np.diff(np.append(new_start, new_value.size))
+    store = new_key >> 24
+    at = np.searchsorted(old_key, new_key, side="right") - 1  # the newest on or before, if the store's
+    first = np.minimum(np.searchsorted(old_key, store << 24), old_key.size - 1)  # the store's first, if any
+    at = np.where((at >= 0) & (old_key[np.maximum(at, 0)] >> 24 == store), at, first)
+    same = (old_key[at] >> 24 == store) & (old_count[at] == new_count)
+    # (for the versions of equal size, every value compared with its counterpart)
+    candidates = np.flatnonzero(same)
+    sizes = new_count[candidates]
+    offsets = np.arange(sizes.sum()) - np.repeat(np.cumsum(sizes) - sizes, sizes)
+    equal = new_value[np.repeat(new_start[candidates], sizes) + offsets] == \
+        old_value[np.repeat(old_start[at[candidates]], sizes) + offsets]
+    mismatched = np.add.reduceat(~equal, np.cumsum(sizes) - sizes) if sizes.size else np.zeros(0, np.int64)
+    same[candidates] = mismatched == 0
+    changed = new_key[~same]
+    return list(zip((changed >> 24).tolist(), (changed & ((1 << 24) - 1)).tolist()))
 
 
 def _replace_dated(conn: Connection, table: str, store_keys: _StoreKeys | None, batches, summary: LoadSummary

@@ -29,6 +29,7 @@ from .text import (BLOCK_CHARS, OPTIONAL, BadLine, CsvSource, Rejected, Rejected
 POLLS, HOURS, TIMEZONES = "store_status", "menu_hours", "timezones"
 SPECIAL_HOURS, HOLIDAYS = "special_hours", "holidays"
 SOURCE_NAMES = (TIMEZONES, HOURS, SPECIAL_HOURS, HOLIDAYS, POLLS)  # (the order a load writes them in)
+LAST_DATE = 2932896  # 9999-12-31, the last date Python's dates hold (days since 1970-01-01)
 
 
 def find_sources(directory: Path) -> dict[str, Path]:
@@ -352,7 +353,7 @@ def parse_local_time(text: str) -> int:
 
 
 def read_hours(source: Source | Path, *, strict: bool = True, rejected: RejectedRows | None = None,
-               on_progress: Progress | None = None, latest_date: int = 1 << 30) -> Iterator[HoursBatch]:
+               on_progress: Progress | None = None, latest_date: int = LAST_DATE) -> Iterator[HoursBatch]:
     """Business hours, each row checked, a block of the source at a time; an optional last
     column ``effective_date`` dates the version a row belongs to (1971 to ``latest_date``)."""
     source = as_source(source)
@@ -442,7 +443,7 @@ def _read_dated(source: Source | Path, named: dict[str, tuple[str, ...]], latest
     expected = {**named, "date": ("date",), "start_time_local": ("start_time_local",),
                 "end_time_local": ("end_time_local",)}
     closed_dates: dict[tuple[str, int], bool] = {}  # whether each (store id or "", date) seen is closed
-    last = (date(1970, 1, 1) + timedelta(days=latest_date)).isoformat()
+    last = (date(1970, 1, 1) + timedelta(days=min(latest_date, LAST_DATE))).isoformat()
     for first_line, columns, width, rows in source.chunks(expected, on_progress):
         ids, days, starts, ends, names = [], [], [], [], []
         good = rejections.check_shape(first_line, rows, width)
@@ -480,7 +481,7 @@ def _read_dated(source: Source | Path, named: dict[str, tuple[str, ...]], latest
 
 
 def read_timezones(source: Source | Path, *, strict: bool = True, rejected: RejectedRows | None = None,
-                   on_progress: Progress | None = None, latest_date: int = 1 << 30) -> Iterator[TimezoneBatch]:
+                   on_progress: Progress | None = None, latest_date: int = LAST_DATE) -> Iterator[TimezoneBatch]:
     """Timezones, each row checked, a block of the source at a time; an optional last column
     ``effective_date`` dates the zone's version (1971 to ``latest_date``)."""
     source = as_source(source)
@@ -516,7 +517,7 @@ def store_ids_in(directory: Path) -> list[str]:
     """Every store id the data files in ``directory`` name (as a load finds them), in first-seen
     order; rows that are bad otherwise still name their store, if it is readable."""
     readers = {POLLS: read_polls, HOURS: read_hours, TIMEZONES: read_timezones,
-               SPECIAL_HOURS: partial(read_special_hours, latest_date=1 << 40)}
+               SPECIAL_HOURS: partial(read_special_hours, latest_date=LAST_DATE)}
     named: dict[str, None] = {}
     for kind, path in find_sources(Path(directory)).items():
         if kind not in readers:

@@ -20,6 +20,7 @@ from .services import current_services
 from .access import csrf_token
 from .fleet import fleet_of
 from ..core.polls import day_of
+from ..database.engines import reading
 from ..database.queries import find_stores, holidays_between, latest_poll_us
 from .storeview import chart_days, dated, describe, local_date
 from .stores import requested_as_of, timeline_of, weekly_uptime
@@ -94,7 +95,7 @@ HOLIDAYS_BEFORE, HOLIDAYS_AFTER = 14, 60  # days either side of the data's clock
 def holidays_near(engine) -> dict[str, list[dict]]:
     """The chain's recent holidays (the last HOLIDAYS_BEFORE days up to the newest poll's date,
     UTC) and upcoming ones (the next HOLIDAYS_AFTER), one entry a date."""
-    with engine.connect() as conn:
+    with reading(engine) as conn:
         newest_us = latest_poll_us(conn)
     if newest_us is None:
         return {"recent": [], "upcoming": []}

@@ -18,7 +18,7 @@ from ..core.timeline import StoreTimeline, store_timeline
 from .fleet import fleet_of
 from ..database.queries import StoreRecord, find_stores, latest_poll_us, store_calendar, store_input, why_no_polls
 from ..sources import parse_local_date
-from .storeview import dated, describe, history, in_force_on, local_date, weekly
+from .storeview import dated, describe, history, in_force_on, weekly, zone_history
 from ..timeparse import parse_as_of
 
 stores = Blueprint("stores", __name__)
@@ -69,13 +69,14 @@ def calendar(store_id: str):
             bounds.append(parse_local_date(raw) if raw else default)
         except ValueError as exc:
             abort(400, f"bad {name}: {exc}")
+    if bounds[0] > bounds[1]:
+        abort(400, "from is after to")
     record = store_calendar(current_services().engine, store_id, *bounds)
     if record is None:
         abort(404, f"unknown store {store_id[:64]!r}")
     return jsonify({"store_id": record.store_id, "timezone": record.timezone,
                     "hours": weekly(in_force_on(record.hours, None)), "hours_history": history(record.hours),
-                    "timezone_history": [{"effective_date": local_date(e).isoformat() if e else None, "timezone": name}
-                                         for e, name in record.zones],
+                    "timezone_history": zone_history(record),
                     "special_hours": dated(record.special), "holidays": dated(record.holidays)})
 
 

@@ -9,7 +9,7 @@ from itertools import groupby
 
 from ..core.csvout import row_values
 from ..core.localtime import zone
-from ..core.sessions import CLOSED
+from ..core.sessions import CLOSED, version_on
 from ..core.timeline import (AFTER_AS_OF, BEFORE_LOOKBACK, EVIDENCE, FIRST_LATER, LAST_KNOWN, NO_EVIDENCE,
                             OUTSIDE_HOURS, StoreTimeline)
 from ..core.windows import DOWNTIME_COLUMNS, UPTIME_COLUMNS
@@ -54,7 +54,7 @@ def in_force_on(rows: list[tuple[int, int, int, int]], day: int | None) -> list[
     effective = sorted({row[3] for row in rows})
     if not effective:
         return []
-    chosen = effective[-1] if day is None else max([e for e in effective if e <= day], default=effective[0])
+    chosen = effective[-1] if day is None else effective[version_on(effective, day)]
     return [row for row in rows if row[3] == chosen]
 
 
@@ -112,9 +112,12 @@ def timezone_on(record: StoreRecord, us: int) -> str | None:
     has several, else the one it has."""
     if len(record.zones) < 2:
         return record.timezone
-    day = us // 86_400_000_000
-    on = [name for effective, name in record.zones if effective <= day]
-    return on[-1] if on else record.zones[0][1]
+    return record.zones[version_on([effective for effective, _ in record.zones], us // 86_400_000_000)][1]
+
+
+def zone_history(record: StoreRecord) -> list[dict]:
+    """Every version of the store's zone, oldest first (None: a first version given without a date)."""
+    return [{"effective_date": local_date(e).isoformat() if e else None, "timezone": name} for e, name in record.zones]
 
 
 def describe(record: StoreRecord, timeline: StoreTimeline) -> dict:
@@ -139,8 +142,7 @@ def describe(record: StoreRecord, timeline: StoreTimeline) -> dict:
     return {
         "store_id": record.store_id,
         "timezone": timezone,
-        "timezone_history": [{"effective_date": local_date(e).isoformat() if e else None, "timezone": name}
-                             for e, name in record.zones],
+        "timezone_history": zone_history(record),
         "timezone_used": tz.key,
         "as_of": instant(timeline.as_of_us),
         "hours": weekly(in_force_on(record.hours, _local(timeline.as_of_us, tz).date().toordinal() - EPOCH_ORDINAL)),
