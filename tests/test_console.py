@@ -57,6 +57,7 @@ def test_unknown_stores_bad_as_of_and_bad_limits_are_named(client, seeded):
     bad = client.get("/stores/nope/timeline", query_string={"as_of": "soon"})
     assert bad.status_code == 400 and bad.get_json()["error"].startswith("bad as_of")
     assert client.get("/stores", query_string={"limit": "0"}).status_code == 400
+    assert client.get("/stores", query_string={"q": "\x85" * 256}).status_code == 400  # (too long as sent)
     # no stored id holds a control character (and PostgreSQL text cannot hold a NUL)
     assert client.get("/stores/a%00b/timeline").get_json()["error"] == "unknown store 'a\\x00b'"
     assert client.get("/stores/a%00b").status_code == 404
