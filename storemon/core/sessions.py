@@ -55,15 +55,26 @@ def weekly_rows(n_stores: int, store: np.ndarray, day: np.ndarray, start_s: np.n
             np.concatenate([normalise_ends(start_s, end_s), np.full(7 * always_open.size, DAY_S)]))
 
 
-_DATE_SPAN = 1 << 24  # local dates (days from 1970-01-01) a version key has room for
-EVERY_DATE = (-_DATE_SPAN, _DATE_SPAN)
+DATE_SPAN = 1 << 24  # local dates (days from 1970-01-01) a version key, store * DATE_SPAN + date, has room for
+EVERY_DATE = (-DATE_SPAN, DATE_SPAN)
 
 
 def version_on(dates: list[int], day: int) -> int:
     """Of versions' effective dates (sorted), the position of the version in force on a local
     date: the newest effective on or before it, else the first (SPEC, "History of weekly hours
-    and timezones"); ``valid_dates`` and ``_zones_on`` apply the same rule to arrays."""
+    and timezones"); ``versions_on`` is the same rule for arrays, ``valid_dates`` its ranges."""
     return max(bisect.bisect_right(dates, day) - 1, 0)
+
+
+def versions_on(keys: np.ndarray, store: np.ndarray, day: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+    """For versions keyed store * DATE_SPAN + effective date (sorted), the position of the version
+    of each store in force on each local date (``version_on``), and whether the store has any
+    (where it has none, the position is another store's)."""
+    owner = keys // DATE_SPAN
+    at = np.searchsorted(keys, store * DATE_SPAN + day, side="right") - 1
+    first = np.minimum(np.searchsorted(keys, store * DATE_SPAN, side="left"), keys.size - 1)  # (its first)
+    at = np.where((at >= 0) & (owner[np.maximum(at, 0)] == store), at, first)
+    return at, owner[first] == store
 
 
 def valid_dates(store: np.ndarray, effective: np.ndarray) -> tuple[np.ndarray, np.ndarray] | None:
@@ -73,9 +84,9 @@ def valid_dates(store: np.ndarray, effective: np.ndarray) -> tuple[np.ndarray, n
     None when no store has more than one version (each holds on every date)."""
     if store.size == 0:
         return None
-    keys = np.sort(store * _DATE_SPAN + effective)  # (np.unique would import numpy.ma in a work horse)
+    keys = np.sort(store * DATE_SPAN + effective)  # (np.unique would import numpy.ma in a work horse)
     keys = keys[np.append(True, keys[1:] != keys[:-1])]  # one a version, in (store, date) order
-    owner, starts = keys // _DATE_SPAN, keys % _DATE_SPAN
+    owner, starts = keys // DATE_SPAN, keys % DATE_SPAN
     first = np.ones(keys.size, bool)
     first[1:] = owner[1:] != owner[:-1]
     if first.all():
@@ -83,7 +94,7 @@ def valid_dates(store: np.ndarray, effective: np.ndarray) -> tuple[np.ndarray, n
     last = np.append(first[1:], True)
     valid_from = np.where(first, EVERY_DATE[0], starts)
     valid_until = np.where(last, EVERY_DATE[1], np.append(starts[1:], 0))
-    at = np.searchsorted(keys, store * _DATE_SPAN + effective)
+    at = np.searchsorted(keys, store * DATE_SPAN + effective)
     return valid_from[at], valid_until[at]
 
 
@@ -114,13 +125,10 @@ def _zones_on(zone_of_row: np.ndarray, store: np.ndarray, date: np.ndarray, hist
               history_ids: np.ndarray) -> np.ndarray:
     """Each interval's zone (an id), for intervals of (store, local date): the zone version in
     force then for a store with versions, ``zone_of_row``'s otherwise."""
-    keys = history.store * _DATE_SPAN + history.effective
+    keys = history.store * DATE_SPAN + history.effective
     order = np.argsort(keys, kind="stable")
-    keys, ids, owner = keys[order], history_ids[order], history.store[order]
-    at = np.searchsorted(keys, store * _DATE_SPAN + date, side="right") - 1
-    first = np.minimum(np.searchsorted(keys, store * _DATE_SPAN, side="left"), keys.size - 1)  # (its first)
-    at = np.where((at >= 0) & (owner[np.maximum(at, 0)] == store), at, first)
-    return np.where(owner[first] == store, ids[at], zone_of_row)
+    at, has = versions_on(keys[order], store, date)
+    return np.where(has, history_ids[order][at], zone_of_row)
 
 
 def business_sessions(timezones: list[str | None], store: np.ndarray, day: np.ndarray,

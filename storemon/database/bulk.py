@@ -11,7 +11,7 @@ from __future__ import annotations
 
 from contextlib import contextmanager
 from dataclasses import dataclass
-from collections.abc import Iterator, Sequence
+from collections.abc import Iterable, Iterator, Sequence
 
 import numpy as np
 from sqlalchemy import Connection, Executable, text
@@ -125,10 +125,21 @@ def staged(conn: Connection, table: str, columns: Sequence[tuple[str, str, Seque
            ) -> Iterator[str]:
     """A temporary table filled with the given columns, dropped afterwards; analysed for the
     planner (PostgreSQL) unless it is only read through (``analyze`` false)."""
-    ddl = ", ".join(f"{name} {sql_type}" for name, sql_type, _ in columns)
+    with staged_batches(conn, table, [(name, sql_type) for name, sql_type, _ in columns],
+                        [[values for _, _, values in columns]], analyze) as name:
+        yield name
+
+
+@contextmanager
+def staged_batches(conn: Connection, table: str, columns: Sequence[tuple[str, str]], batches: Iterable[Sequence],
+                   analyze: bool = True) -> Iterator[str]:
+    """``staged`` for values that come in batches: the columns, (name, SQL type), filled with
+    each batch's values in turn as it comes (memory holds one batch)."""
+    ddl = ", ".join(f"{name} {sql_type}" for name, sql_type in columns)
     conn.execute(text(f"CREATE TEMPORARY TABLE {table} ({ddl})"))
     try:
-        copy_into(conn, table, columns)
+        for values in batches:
+            copy_into(conn, table, [(name, sql_type, v) for (name, sql_type), v in zip(columns, values)])
         if analyze and is_postgres(conn):
             conn.execute(text(f"ANALYZE {table}"))
         yield table

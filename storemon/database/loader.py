@@ -11,7 +11,6 @@ from __future__ import annotations
 import gc
 import os
 import time
-from collections import defaultdict
 from datetime import date, datetime, UTC
 from contextlib import contextmanager
 from dataclasses import dataclass, field
@@ -23,11 +22,11 @@ from sqlalchemy import Connection, Engine, text
 
 from .. import sources
 from . import polls as stored_polls, version
-from .bulk import binary_rows, copy_into, staged
+from .bulk import binary_rows, staged, staged_batches
 from ..core import Progress
 from ..core.polls import US, day_of
 from ..core.localtime import is_known_timezone, zone
-from ..core.sessions import normalise_ends, version_on
+from ..core.sessions import DATE_SPAN, normalise_ends, version_on, versions_on
 from .engines import WRITE_LOCK, is_postgres
 from .stores import UnknownStores
 
@@ -123,13 +122,12 @@ def _write(conn: Connection, named: dict[str, sources.Source], options: dict, lo
     if sources.HOURS in named:
         _replace_hours(conn, store_keys, sources.read_hours(named[sources.HOURS], latest_date=latest_date, **options),
                        summary, effective_date, clock_us)
-    if sources.SPECIAL_HOURS in named or sources.HOLIDAYS in named:
-        if sources.SPECIAL_HOURS in named:
-            _replace_dated(conn, "special_hours", store_keys, sources.read_special_hours(
-                named[sources.SPECIAL_HOURS], latest_date=latest_date, **options), summary)
-        if sources.HOLIDAYS in named:
-            _replace_dated(conn, "holidays", None, sources.read_holidays(
-                named[sources.HOLIDAYS], latest_date=latest_date, **options), summary)
+    if sources.SPECIAL_HOURS in named:
+        _replace_dated(conn, "special_hours", store_keys, sources.read_special_hours(
+            named[sources.SPECIAL_HOURS], latest_date=latest_date, **options), summary)
+    if sources.HOLIDAYS in named:
+        _replace_dated(conn, "holidays", None, sources.read_holidays(
+            named[sources.HOLIDAYS], latest_date=latest_date, **options), summary)
     newest, first_polls = None, 0
     if sources.POLLS in named:
         # A command's files: every core parses, and batches are larger, so a first load of the
@@ -156,18 +154,13 @@ def _replace_timezones(conn: Connection, store_keys: _StoreKeys, batches, summar
         dates = [effective_date if e == sources.NO_DATE and effective_date is not None else e for e in batch.effective]
         given.update(zip(zip(keys.tolist(), dates), (names.setdefault(n, n) for n in batch.names)))
         summary.rows_read += batch.rows_read
-    with staged(conn, "timezone_stores", [("store", "int4", sorted({store for store, _ in given}))]):
-        stored = conn.execute(text("SELECT z.store, z.effective_date, z.timezone, s.timezone FROM timezone_history z"
-                                   " JOIN stores s ON s.id = z.store"
-                                   " WHERE z.store IN (SELECT store FROM timezone_stores)")).all()
-    history: dict[int, dict[int, str]] = defaultdict(dict)
-    for store, effective, name, _ in stored:
-        history[store][effective] = name
+    history = {store: versions for store, versions in _zone_versions(conn, {store for store, _ in given}).items()
+               if versions}
     today = _change_dates(history, clock_us)
     changed: dict[tuple[int, int], str] = {}
     for (store, effective), name in given.items():
         if effective == sources.NO_DATE:
-            effective = today.get(store, 0)
+            effective = today.get(store, 0)  # (a store without a zone yet: its first version)
         if (mine := history.get(store)) and _in_force(mine, effective) == name:
             continue  # (the zone in force then, sent again)
         changed[(store, effective)] = name
@@ -186,6 +179,16 @@ def _replace_timezones(conn: Connection, store_keys: _StoreKeys, batches, summar
                               " WHERE y.store = stores.id)"))
     unknown = sorted(n for n in set(given.values()) if not is_known_timezone(n))
     summary.unknown_timezones, summary.unknown_timezone_count = unknown[:SHOWN_UNKNOWN_ZONES], len(unknown)
+
+
+def _zone_versions(conn: Connection, stores) -> dict[int, dict[int, str | None]]:
+    """Each of these stores' zone versions by effective date (none: an empty dict)."""
+    found: dict[int, dict[int, str | None]] = {store: {} for store in stores}
+    with staged(conn, "zone_stores", [("store", "int4", sorted(found))]) as table:
+        for store, effective, name in conn.execute(text("SELECT store, effective_date, timezone FROM timezone_history"
+                                                        f" WHERE store IN (SELECT store FROM {table})")):
+            found[store][effective] = name
+    return found
 
 
 def _change_dates(zones: dict[int, dict[int, str | None]], clock_us: int | None) -> dict[int, int]:
@@ -220,22 +223,21 @@ def _replace_hours(conn: Connection, store_keys: _StoreKeys, batches, summary: L
     store without hours yet, are its first version (0: since the start). A version equal to
     the one already in force on its date is no change, and is not stored."""
     columns = [("store", "int4"), ("effective_date", "int4"), ("day", "int2"), ("start_s", "int4"), ("end_s", "int4")]
-    # (dropped at the end, or with the transaction if it fails)
-    conn.execute(text(f"CREATE TEMPORARY TABLE hours_stage ({', '.join(f'{n} {t}' for n, t in columns)})"))
-    for batch in batches:
-        effective = batch.effective if effective_date is None else \
-            np.where(batch.effective == sources.NO_DATE, effective_date, batch.effective)
-        values = (store_keys(batch.store_ids), effective, batch.day, batch.start_s, batch.end_s)
-        copy_into(conn, "hours_stage", [(n, t, v) for (n, t), v in zip(columns, values)])
-        summary.rows_read += batch.rows_read
-    if is_postgres(conn):
-        conn.execute(text("ANALYZE hours_stage"))
-    _date_undated_hours(conn, clock_us)
-    keys = "store, effective_date, day, start_s, end_s"
-    versions = _changed_versions(conn)
-    if versions is None:  # (no store named has hours yet: every version is new)
-        conn.execute(text(f"INSERT INTO business_hours ({keys}) SELECT DISTINCT {keys} FROM hours_stage"))
-    else:
+
+    def rows():
+        for batch in batches:
+            effective = batch.effective if effective_date is None else \
+                np.where(batch.effective == sources.NO_DATE, effective_date, batch.effective)
+            summary.rows_read += batch.rows_read
+            yield store_keys(batch.store_ids), effective, batch.day, batch.start_s, batch.end_s
+
+    with staged_batches(conn, "hours_stage", columns, rows()):
+        _date_undated_hours(conn, clock_us)
+        keys = "store, effective_date, day, start_s, end_s"
+        versions = _changed_versions(conn)
+        if versions is None:  # (no store named has hours yet: every version is new)
+            conn.execute(text(f"INSERT INTO business_hours ({keys}) SELECT DISTINCT {keys} FROM hours_stage"))
+            return
         with staged(conn, "hours_versions", [("store", "int4", [v[0] for v in versions]),
                                              ("effective_date", "int4", [v[1] for v in versions])]):
             same = "v.store = {0}.store AND v.effective_date = {0}.effective_date"
@@ -243,7 +245,6 @@ def _replace_hours(conn: Connection, store_keys: _StoreKeys, batches, summary: L
                               f" WHERE {same.format('business_hours')})"))
             conn.execute(text(f"INSERT INTO business_hours ({keys}) SELECT DISTINCT {keys} FROM hours_stage"
                               f" WHERE EXISTS (SELECT 1 FROM hours_versions v WHERE {same.format('hours_stage')})"))
-    conn.execute(text("DROP TABLE hours_stage"))
 
 
 def _date_undated_hours(conn: Connection, clock_us: int | None) -> None:
@@ -253,12 +254,7 @@ def _date_undated_hours(conn: Connection, clock_us: int | None) -> None:
                                 " AND EXISTS (SELECT 1 FROM business_hours b WHERE b.store = h.store)"),
                            {"no_date": sources.NO_DATE}).scalars().all()
     if undated:
-        with staged(conn, "hours_dates", [("store", "int4", undated)]) as table:
-            zones: dict[int, dict[int, str | None]] = {store: {} for store in undated}
-            for store, effective, name in conn.execute(text(
-                    f"SELECT store, effective_date, timezone FROM timezone_history WHERE store IN (SELECT store FROM {table})")):
-                zones[store][effective] = name
-        dates = _change_dates(zones, clock_us)
+        dates = _change_dates(_zone_versions(conn, undated), clock_us)
         with staged(conn, "hours_dates", [("store", "int4", list(dates)), ("effective_date", "int4", list(dates.values()))]):
             conn.execute(text("UPDATE hours_stage SET effective_date = d.effective_date FROM hours_dates d"
                               " WHERE hours_stage.store = d.store AND hours_stage.effective_date = :no_date"),
@@ -283,10 +279,10 @@ def _version_rows(conn: Connection, source: str) -> np.ndarray:
 
 
 def _versions(rows: np.ndarray) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
-    """Rows of versions as (each version's key, store << 24 | effective date, in order; where its
+    """Rows of versions as (each version's key, store * DATE_SPAN + effective date, in order; where its
     rows start among ``values``; each row's value, a packed (day, start, normalised end), sorted
     and distinct within its version): two versions are the same hours when their values are."""
-    key = rows[:, 0] << 24 | rows[:, 1]
+    key = rows[:, 0] * DATE_SPAN + rows[:, 1]
     value = rows[:, 2] << 40 | rows[:, 3] << 20 | normalise_ends(rows[:, 3], rows[:, 4])
     order = np.lexsort((value, key))
     key, value = key[order], value[order]
@@ -309,11 +305,8 @@ def _changed_versions(conn: Connection) -> list[tuple[int, int]] | None:
     new_key, new_start, new_value = _versions(_version_rows(conn, "hours_stage"))
     old_count = np.diff(np.append(old_start, old_value.size))
     new_count = np.diff(np.append(new_start, new_value.size))
-    store = new_key >> 24
-    at = np.searchsorted(old_key, new_key, side="right") - 1  # the newest on or before, if the store's
-    first = np.minimum(np.searchsorted(old_key, store << 24), old_key.size - 1)  # the store's first, if any
-    at = np.where((at >= 0) & (old_key[np.maximum(at, 0)] >> 24 == store), at, first)
-    same = (old_key[at] >> 24 == store) & (old_count[at] == new_count)
+    at, stored = versions_on(old_key, new_key // DATE_SPAN, new_key % DATE_SPAN)
+    same = stored & (old_count[at] == new_count)
     # (for the versions of equal size, every value compared with its counterpart)
     candidates = np.flatnonzero(same)
     sizes = new_count[candidates]
@@ -323,7 +316,7 @@ def _changed_versions(conn: Connection) -> list[tuple[int, int]] | None:
     mismatched = np.add.reduceat(~equal, np.cumsum(sizes) - sizes) if sizes.size else np.zeros(0, np.int64)
     same[candidates] = mismatched == 0
     changed = new_key[~same]
-    return list(zip((changed >> 24).tolist(), (changed & ((1 << 24) - 1)).tolist()))
+    return list(zip((changed // DATE_SPAN).tolist(), (changed % DATE_SPAN).tolist()))
 
 
 def _replace_dated(conn: Connection, table: str, store_keys: _StoreKeys | None, batches, summary: LoadSummary
@@ -334,23 +327,22 @@ def _replace_dated(conn: Connection, table: str, store_keys: _StoreKeys | None, 
     key = ("store", "date") if by_store else ("date",)
     times = [("date", "int4"), ("start_s", "int4"), ("end_s", "int4")]
     columns = [("store", "int4"), *times] if by_store else [*times, ("name", "text")]
-    stage = f"{table}_stage"
-    conn.execute(text(f"CREATE TEMPORARY TABLE {stage} ({', '.join(f'{n} {t}' for n, t in columns)})"))
-    for batch in batches:
-        dated = [batch.date, batch.start_s, batch.end_s]
-        values = [store_keys(batch.store_ids), *dated] if by_store else [*dated, batch.names]
-        copy_into(conn, stage, [(n, t, v) for (n, t), v in zip(columns, values)])
-        summary.rows_read += batch.rows_read
-    if is_postgres(conn):
-        conn.execute(text(f"ANALYZE {stage}"))
-    same = " AND ".join(f"s.{k} = {table}.{k}" for k in key)
-    conn.execute(text(f"DELETE FROM {table} WHERE EXISTS (SELECT 1 FROM {stage} s WHERE {same})"))
-    keys = ", ".join((*key, "start_s", "end_s"))
-    if by_store:
-        conn.execute(text(f"INSERT INTO {table} ({keys}) SELECT DISTINCT {keys} FROM {stage}"))
-    else:  # (an interval named twice keeps one name)
-        conn.execute(text(f"INSERT INTO {table} ({keys}, name) SELECT {keys}, min(name) FROM {stage} GROUP BY {keys}"))
-    conn.execute(text(f"DROP TABLE {stage}"))
+
+    def rows():
+        for batch in batches:
+            dated = [batch.date, batch.start_s, batch.end_s]
+            summary.rows_read += batch.rows_read
+            yield [store_keys(batch.store_ids), *dated] if by_store else [*dated, batch.names]
+
+    with staged_batches(conn, f"{table}_stage", columns, rows()) as stage:
+        same = " AND ".join(f"s.{k} = {table}.{k}" for k in key)
+        conn.execute(text(f"DELETE FROM {table} WHERE EXISTS (SELECT 1 FROM {stage} s WHERE {same})"))
+        keys = ", ".join((*key, "start_s", "end_s"))
+        if by_store:
+            conn.execute(text(f"INSERT INTO {table} ({keys}) SELECT DISTINCT {keys} FROM {stage}"))
+        else:  # (an interval named twice keeps one name)
+            conn.execute(text(f"INSERT INTO {table} ({keys}, name) SELECT {keys}, min(name) FROM {stage}"
+                              f" GROUP BY {keys}"))
 
 
 def _add_polls(conn: Connection, store_keys: _StoreKeys, batches, summary: LoadSummary) -> tuple[int | None, int]:

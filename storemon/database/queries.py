@@ -284,10 +284,8 @@ def _calendar(conn: Connection, dates: tuple[int, int], where: str, params: dict
     special = conn.execute(text("SELECT d.store, d.date, d.start_s, d.end_s FROM special_hours d"
                                 " JOIN stores s ON s.id = d.store"
                                 f" WHERE d.date BETWEEN :first_date AND :last_date AND {where}"), {**params, **between})
-    holidays = conn.execute(text("SELECT date, start_s, end_s FROM holidays WHERE date BETWEEN :first_date AND :last_date"),
-                            between)
     return (np.array([tuple(r) for r in special], np.int64).reshape(-1, 4),
-            np.array([tuple(r) for r in holidays], np.int64).reshape(-1, 3))
+            np.array([r[:3] for r in _named_holidays(conn, dates)], np.int64).reshape(-1, 3))
 
 
 def _zone_history(conn: Connection, where: str, params: dict) -> ZoneHistory:

@@ -80,13 +80,13 @@ def dated(rows: list[tuple]) -> list[dict]:
 
 def day_sources(record: StoreRecord) -> dict[str, str]:
     """Each local date (ISO) of the record's whose hours are not the weekly ones, and why, in words."""
-    said = {}
-    for entry in dated(record.holidays):
-        hours = "closed" if entry["closed"] else ", ".join(f"{h['start'][:5]}-{h['end'][:5]}" for h in entry["hours"])
-        said[entry["date"]] = f"holiday{': ' + entry['name'] if entry['name'] else ''} ({hours})"
-    for entry in dated(record.special):
-        hours = "closed" if entry["closed"] else ", ".join(f"{h['start'][:5]}-{h['end'][:5]}" for h in entry["hours"])
-        said[entry["date"]] = f"special hours ({hours})"  # (over a holiday: the store's own win)
+    def hours(entry: dict) -> str:
+        return "closed" if entry["closed"] else ", ".join(f"{h['start'][:5]}-{h['end'][:5]}" for h in entry["hours"])
+
+    said = {entry["date"]: f"holiday{': ' + entry['name'] if entry['name'] else ''} ({hours(entry)})"
+            for entry in dated(record.holidays)}
+    # (over a holiday: the store's own win)
+    said.update({entry["date"]: f"special hours ({hours(entry)})" for entry in dated(record.special)})
     return said
 
 
