@@ -11,7 +11,7 @@ from storemon.core import ReportInput, compute_uptime
 from storemon.core.polls import PollRows
 from storemon.core.sessions import CLOSED, ZoneHistory
 from storemon.sources import parse_local_time
-from storemon.timeparse import parse_instant
+from storemon.timeparse import format_instant, parse_instant
 
 WINDOWS = ("hour", "day", "week")
 
@@ -55,6 +55,16 @@ def report_input(stores: dict[str, dict], polls: list[tuple[str, str, str]],
                                           np.int64),
                                  [name for spec in stores.values() for _, name in spec.get("zones", [])]),
     )
+
+
+def no_data(stores: dict[str, dict], polls: list[tuple[str, str, str]], as_of: str
+            ) -> dict[str, tuple[tuple[float, ...], int, str | None]]:
+    """{store: ((no data in the hour, day and week, in seconds), evidence polls, the last one)}."""
+    result = compute_uptime(report_input(stores, polls), parse_instant(as_of), coverage=True)
+    c = result.coverage
+    return {store: (tuple(n[i] / 1e6 for n in c.no_data_us), int(c.evidence[i]),
+                    None if c.last_evidence_us[i] < 0 else format_instant(int(c.last_evidence_us[i])))
+            for i, store in enumerate(result.store_ids.tolist())}
 
 
 def seconds(stores: dict[str, dict], polls: list[tuple[str, str, str]], as_of: str,
@@ -165,5 +175,13 @@ def calendar_scenarios(draw):
 
 def by_store(result) -> dict[str, tuple[list[int], list[int]]]:
     return {s: ([int(u[i]) for u in result.up_us], [int(d[i]) for d in result.down_us])
+            for i, s in enumerate(result.store_ids.tolist())}
+
+
+def coverage_by_store(result) -> dict[str, tuple[list[int], int, int | None]]:
+    """Each store's (no data per window, evidence polls, the last one or None), as the reference gives them."""
+    c = result.coverage
+    return {s: ([int(n[i]) for n in c.no_data_us], int(c.evidence[i]),
+                None if c.last_evidence_us[i] < 0 else int(c.last_evidence_us[i]))
             for i, s in enumerate(result.store_ids.tolist())}
 

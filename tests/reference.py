@@ -76,15 +76,20 @@ def sessions(hours: list[tuple[int, int, int]], tz_name, as_of_us: int, special=
     return [(a, b) for a, b in merged]
 
 
-def store_uptime(hours, tz_name, polls: list[tuple[int, bool]], as_of_us: int, special=(), holidays=(),
-                 versions=None, zones=None) -> tuple[list[int], list[int]]:
-    """(up per window, down per window) in microseconds for one store."""
-    spans = sessions(hours, tz_name, as_of_us, special, holidays, versions, zones)
+def _evidence(spans, polls, as_of_us) -> list[tuple[int, bool]]:
+    """The lookback's polls taken in business time, one per instant (inactive wins), sorted."""
     status: dict[int, bool] = {}
     for t, active in polls:
         if as_of_us - LOOKBACK <= t <= as_of_us:
             status[t] = status.get(t, True) and active
-    evidence = sorted((t, a) for t, a in status.items() if any(s <= t < e for s, e in spans))
+    return sorted((t, a) for t, a in status.items() if any(s <= t < e for s, e in spans))
+
+
+def store_uptime(hours, tz_name, polls: list[tuple[int, bool]], as_of_us: int, special=(), holidays=(),
+                 versions=None, zones=None) -> tuple[list[int], list[int]]:
+    """(up per window, down per window) in microseconds for one store."""
+    spans = sessions(hours, tz_name, as_of_us, special, holidays, versions, zones)
+    evidence = _evidence(spans, polls, as_of_us)
     pieces = []  # (start, end, up)
     for s, e in spans:
         inside = [(t, a) for t, a in evidence if s <= t < e]
@@ -106,3 +111,32 @@ def store_uptime(hours, tz_name, polls: list[tuple[int, bool]], as_of_us: int, s
         up.append(u)
         down.append(d)
     return up, down
+
+
+NEAR = 3600 * US
+
+
+def store_no_data(hours, tz_name, polls: list[tuple[int, bool]], as_of_us: int, special=(), holidays=(),
+                  versions=None, zones=None) -> tuple[list[int], int, int | None]:
+    """(no data per window in microseconds, evidence polls, the last one or None) for one store:
+    each session's part in a window walked from its start, poll by poll, adding the stretches
+    no poll's hour either side reaches."""
+    spans = sessions(hours, tz_name, as_of_us, special, holidays, versions, zones)
+    times = [t for t, _ in _evidence(spans, polls, as_of_us)]
+    no_data = []
+    for length in WINDOWS:
+        w0, w1 = as_of_us - length, as_of_us
+        missing = 0
+        for s, e in spans:
+            a, b = max(s, w0), min(e, w1)
+            cursor = a  # everything in [a, cursor) is accounted for
+            for t in times:
+                if cursor >= b or t - NEAR >= b:
+                    break
+                if t + NEAR <= cursor:
+                    continue
+                missing += max(0, t - NEAR - cursor)
+                cursor = max(cursor, t + NEAR)
+            missing += max(0, b - cursor)
+        no_data.append(missing)
+    return no_data, len(times), (times[-1] if times else None)

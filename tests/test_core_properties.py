@@ -12,8 +12,8 @@ from storemon.core.sessions import merge_intervals
 from storemon.core.uptime import fill_sessions
 
 from . import reference
-from .core_cases import (AS_OF_CHOICES, US, ZONES, as_date, by_store, calendar_scenarios, history_scenarios,
-                         scenarios, to_input)
+from .core_cases import (AS_OF_CHOICES, US, ZONES, as_date, by_store, calendar_scenarios, coverage_by_store,
+                         history_scenarios, scenarios, to_input)
 
 @settings(max_examples=150, deadline=None, suppress_health_check=[HealthCheck.too_slow])
 @given(scenarios())
@@ -32,6 +32,26 @@ def test_the_core_matches_the_reference_and_up_plus_down_is_business_time(scenar
             in_window = sum(max(0, min(b, as_of) - max(a, as_of - length)) for a, b in business)
             assert up[w] >= 0 and down[w] >= 0
             assert up[w] + down[w] == in_window
+
+
+@settings(max_examples=200, deadline=None, suppress_health_check=[HealthCheck.too_slow])
+@given(scenarios(), st.sampled_from([1, 6, 30, 200]))
+def test_no_data_matches_the_reference_and_lies_within_business_time(scenario, squeeze):
+    """SPEC, "Evidence coverage": no data, the evidence polls and the last one, as the reference
+    walks them; the polls drawn closer to as_of (``squeeze``) so that some lie within two hours
+    of each other and their hours join, and others do not. Up and down stay as they were."""
+    as_of, stores = scenario
+    stores = [(h, tz, [(as_of - (as_of - t) // squeeze, a) for t, a in p]) for h, tz, p in stores]
+    result = compute_uptime(to_input(stores), as_of, coverage=True)
+    assert by_store(result) == by_store(compute_uptime(to_input(stores), as_of))
+    found = coverage_by_store(result)
+    for i, (hours, tz, polls) in enumerate(stores):
+        if f"s{i}" not in found:
+            continue
+        assert found[f"s{i}"] == reference.store_no_data(hours, tz, polls, as_of)
+        up, down = by_store(result)[f"s{i}"]
+        for w in range(len(reference.WINDOWS)):
+            assert 0 <= found[f"s{i}"][0][w] <= up[w] + down[w]
 
 
 @settings(max_examples=60, deadline=None)
@@ -58,9 +78,11 @@ def test_slicing_the_stores_and_threads_change_nothing(scenario, slice_polls, th
     from storemon.core import uptime
 
     as_of, stores = scenario
-    whole = by_store(compute_uptime(to_input(stores), as_of, threads=1))
+    whole = compute_uptime(to_input(stores), as_of, threads=1, coverage=True)
     with mock.patch.object(uptime, "_SLICE_POLLS", slice_polls):
-        assert by_store(compute_uptime(to_input(stores), as_of, threads=threads)) == whole
+        sliced = compute_uptime(to_input(stores), as_of, threads=threads, coverage=True)
+    assert by_store(sliced) == by_store(whole)
+    assert coverage_by_store(sliced) == coverage_by_store(whole)
 
 
 def test_a_fleet_computed_by_several_threads_equals_one_thread():
@@ -87,10 +109,11 @@ def test_a_fleet_computed_by_several_threads_equals_one_thread():
     versions = [([(0, h)] + ([(today - 3, [(d, 3600, 7200) for d in range(7)])] if i % 13 == 0 else [])) if h else []
                 for i, (h, _, _) in enumerate(stores)]
     data = to_input(stores, special, holidays, versions, zones)
-    one = compute_uptime(data, as_of, threads=1)
+    one = compute_uptime(data, as_of, threads=1, coverage=True)
     with mock.patch.object(uptime, "_SLICE_POLLS", 997):
-        three = compute_uptime(data, as_of, threads=3)
+        three = compute_uptime(data, as_of, threads=3, coverage=True)
     assert by_store(one) == by_store(three)
+    assert coverage_by_store(one) == coverage_by_store(three)
     in_dates = (lambda rows: [(as_date(d), a, b) for d, a, b in rows])
     for i in range(0, 3500, 91):  # and against the reference, on a sample (all of 7, 11 and 13 among them)
         hours, tz, polls = stores[i]
@@ -141,12 +164,15 @@ def test_each_sessions_evidence_and_lender_are_those_a_poll_by_poll_search_finds
 @given(calendar_scenarios())
 def test_special_hours_and_holidays_match_the_reference(scenario):
     as_of, stores, special, holidays = scenario
-    result = by_store(compute_uptime(to_input(stores, special, holidays), as_of))
+    computed = compute_uptime(to_input(stores, special, holidays), as_of, coverage=True)
+    result, coverage = by_store(computed), coverage_by_store(computed)
     in_dates = (lambda rows: [(as_date(d), a, b) for d, a, b in rows])
     for i, (hours, tz, polls) in enumerate(stores):
         if f"s{i}" in result:
             assert result[f"s{i}"] == reference.store_uptime(hours, tz, polls, as_of, in_dates(special[i]),
                                                              in_dates(holidays))
+            assert coverage[f"s{i}"] == reference.store_no_data(hours, tz, polls, as_of, in_dates(special[i]),
+                                                                in_dates(holidays))
 
 
 @settings(max_examples=40, deadline=None)

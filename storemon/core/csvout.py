@@ -1,5 +1,6 @@
 """The report CSV (RFC 4180): its columns and their units as core/windows.py defines them
-(minutes for the hour, hours for day and week), 2 decimals."""
+(minutes for the hour, hours for day and week), 2 decimals; the extended report's no-data
+columns after the seven standard ones."""
 
 from __future__ import annotations
 
@@ -8,9 +9,10 @@ from functools import lru_cache
 import numpy as np
 
 from .uptime import Uptime
-from .windows import COLUMNS, WINDOWS
+from .windows import COLUMNS, EXTENDED_COLUMNS, WINDOWS
 
 HEADER = ",".join(COLUMNS) + "\n"
+EXTENDED_HEADER = ",".join(EXTENDED_COLUMNS) + "\n"
 _CENTI_UNITS_US = tuple(window.unit_us // 100 for window in WINDOWS)  # 0.01 of each window's unit
 
 
@@ -53,21 +55,31 @@ def row_values(up_us: tuple[int, int, int], down_us: tuple[int, int, int]) -> li
     return [_hundredths(np.array([us]), unit)[0] for us, unit in zip((*up_us, *down_us), _CENTI_UNITS_US * 2)]
 
 
-def to_csv(uptime: Uptime) -> bytes:
-    """The header, then a row a store: its seven fields laid out in one list, each number with
-    the comma before it (and the last with the line's end), joined once."""
+def to_csv(uptime: Uptime, extended: bool = False, header: bool = True) -> bytes:
+    """The header (unless not ``header``), then a row a store: its fields laid out in one list,
+    each number with the comma before it (and the last with the line's end), joined once.
+    ``extended``: the no-data columns too (the uptime's coverage must have been computed)."""
+    values = (*uptime.up_us, *uptime.down_us)
     units = _CENTI_UNITS_US * 2
+    if extended:
+        if uptime.coverage is None:
+            raise ValueError("an extended report needs the coverage computed (compute_uptime(..., coverage=True))")
+        values, units = values + uptime.coverage.no_data_us, units + _CENTI_UNITS_US
     ids = uptime.store_ids.tolist()
     if any(c in "".join(ids) for c in ',"\r\n'):
         ids = [csv_field(i) for i in ids]
-    width = len(COLUMNS)
+    width = len(values) + 1
     fields: list[str | None] = [None] * (width * len(ids))
     fields[0::width] = ids
-    for k, (us, unit) in enumerate(zip((*uptime.up_us, *uptime.down_us), units)):
+    for k, (us, unit) in enumerate(zip(values, units)):
         fields[k + 1::width] = _hundredths(us, unit, ",", "\n" if k == width - 2 else "")
-    return (HEADER + "".join(fields)).encode()
+    return ((header_of(extended) if header else "") + "".join(fields)).encode()
 
 
-def joined(parts: list[bytes]) -> bytes:
+def header_of(extended: bool) -> str:
+    return EXTENDED_HEADER if extended else HEADER
+
+
+def joined(parts: list[bytes], extended: bool = False) -> bytes:
     """The report CSV from the rows (no header) of its parts, in order."""
-    return HEADER.encode() + b"".join(parts)
+    return header_of(extended).encode() + b"".join(parts)

@@ -6,6 +6,10 @@ instant taking the nearest poll's status (switching at midpoints, the end polls 
 to the session's edges); a session without takes the store's last known state, else the
 first later one; a store without evidence is down. Everything is done for all stores at
 once with sorted keys and ``searchsorted``; no Python loop runs per store or per poll.
+
+SPEC, "Evidence coverage": asked for (``coverage``), the same pass also measures each
+window's **no data**, the business time farther than ``NEAR_US`` from every evidence poll of
+the store, and counts each store's evidence polls and keeps its last one.
 """
 
 from __future__ import annotations
@@ -17,12 +21,14 @@ from dataclasses import dataclass, field
 
 import numpy as np
 
-from .polls import (DAY_US, LOOKBACK_US, TIME_BITS, TIME_MASK, US, WEEK_US, PollRows, day_of, distinct,
+from .polls import (DAY_US, HOUR_US, LOOKBACK_US, TIME_BITS, TIME_MASK, US, WEEK_US, PollRows, day_of, distinct,
                     first_of_runs)
 from .sessions import NO_DATED_ROWS, NO_ZONE_HISTORY, Sessions, ZoneHistory, business_sessions
 from .windows import WINDOWS
 
 WINDOWS_US = tuple(window.length_us for window in WINDOWS)
+NEAR_US = HOUR_US  # SPEC: an evidence poll vouches for the business time within 60 minutes of it
+NO_EVIDENCE = -1  # the last evidence poll of a store that has none
 # Polls computed at once: a run's dozen arrays of 64K values (half a megabyte each) stay in a
 # core's 2 MB L2 cache. Full scale, the core alone: 47 ms at 64K or 48K, 67 ms at 128K, 72-77
 # ms at 250K; below 32K the calls' own cost shows.
@@ -64,6 +70,26 @@ class ReportInput:
 
 
 @dataclass
+class Coverage:
+    """How well polls cover each row's business time (SPEC, "Evidence coverage"): per window,
+    the microseconds of no data; the store's evidence polls in the lookback, and the last one's
+    instant (NO_EVIDENCE if none)."""
+
+    no_data_us: tuple[np.ndarray, ...]
+    evidence: np.ndarray
+    last_evidence_us: np.ndarray
+
+    def taken(self, order: np.ndarray) -> Coverage:
+        return Coverage(tuple(n[order] for n in self.no_data_us), self.evidence[order], self.last_evidence_us[order])
+
+    @staticmethod
+    def joined(parts: list[Coverage], order: np.ndarray) -> Coverage:
+        return Coverage(tuple(np.concatenate([p.no_data_us[w] for p in parts]) for w in range(len(WINDOWS_US))),
+                        np.concatenate([p.evidence for p in parts]),
+                        np.concatenate([p.last_evidence_us for p in parts])).taken(order)
+
+
+@dataclass
 class Uptime:
     """The report's rows: listed stores sorted by id, and microseconds per window (hour, day, week)."""
 
@@ -72,6 +98,7 @@ class Uptime:
     up_us: tuple[np.ndarray, np.ndarray, np.ndarray]
     down_us: tuple[np.ndarray, np.ndarray, np.ndarray]
     stores: np.ndarray | None = None  # each row's store index in the input
+    coverage: Coverage | None = None  # when asked for (compute_uptime's ``coverage``)
 
     @staticmethod
     def joined(parts: list[Uptime], order: np.ndarray) -> Uptime:
@@ -79,9 +106,11 @@ class Uptime:
         if len(parts) == 1 and (order == np.arange(order.size)).all():
             return parts[0]
         ids = np.concatenate([p.store_ids for p in parts])[order]
+        covered = [p.coverage for p in parts if p.coverage is not None]
         return Uptime(parts[0].as_of_us, ids,
                       tuple(np.concatenate([p.up_us[w] for p in parts])[order] for w in range(len(WINDOWS_US))),
-                      tuple(np.concatenate([p.down_us[w] for p in parts])[order] for w in range(len(WINDOWS_US))))
+                      tuple(np.concatenate([p.down_us[w] for p in parts])[order] for w in range(len(WINDOWS_US))),
+                      coverage=Coverage.joined(covered, order) if len(covered) == len(parts) else None)
 
 
 def no_progress(_step: str, _fraction: float) -> None:
@@ -284,9 +313,20 @@ def fill_sessions(s_store, s_start, s_end, p_key, p_active) -> Filled:
     return Filled(p_store, p_rel, p_active, p_session, own_start, own_end, silent, lender)
 
 
-def _polled_uptime(s_store, s_start, s_end, p_key, p_active, windows) -> tuple[int, list[np.ndarray]]:
-    """Uptime in each window (float64 microseconds) of the stores of a slice, from their sessions
-    and polls: (the slice's first store, the uptime of it and each store after it, up to its last)."""
+@dataclass
+class _SliceResult:
+    """A slice's sums for its stores, from its first: uptime per window (float64 microseconds),
+    and when coverage is asked for, covered business time per window, evidence polls, the last."""
+
+    first: int
+    uptime: list[np.ndarray]
+    covered: list[np.ndarray] | None = None
+    evidence: np.ndarray | None = None
+    last_rel: np.ndarray | None = None
+
+
+def _polled_uptime(s_store, s_start, s_end, p_key, p_active, windows, coverage: bool = False) -> _SliceResult:
+    """The sums of the stores of a slice, from their sessions and polls (``_SliceResult``)."""
     first = int(s_store[0])
     filled = fill_sessions(s_store, s_start, s_end, p_key, p_active)
     up = np.flatnonzero(filled.poll_active)
@@ -302,7 +342,49 @@ def _polled_uptime(s_store, s_start, s_end, p_key, p_active, windows) -> tuple[i
             window_store, window_start, window_end = up_store.take(near), up_start.take(near), up_end.take(near)
         uptime.append(np.bincount(window_store, _overlap(window_start, window_end, w0, w1), minlength=stores)
                       + np.bincount(silent_store, _overlap(silent_start, silent_end, w0, w1), minlength=stores))
-    return first, uptime
+    if not coverage:
+        return _SliceResult(first, uptime)
+    return _SliceResult(first, uptime, *_covered(s_store, s_start, s_end, filled, windows, first, stores))
+
+
+def _covered(s_store, s_start, s_end, filled: Filled, windows, first: int, stores: int
+             ) -> tuple[list[np.ndarray], np.ndarray, np.ndarray]:
+    """(business time within NEAR_US of an evidence poll per window, evidence polls, the last
+    one's relative time or NO_EVIDENCE) for the stores of a slice.
+
+    Each store's evidence polls (sorted) vouch for ``[t - NEAR_US, t + NEAR_US]``; consecutive
+    polls at most twice that apart make one stretch, so the stretches are disjoint. The
+    business time inside a stretch is ``B(end) - B(start)``, where B(store, t) is the business
+    time of all sessions keyed before (store, t): one search among the sorted session keys,
+    the sessions' cumulative lengths, and the part of the session found."""
+    p_store, p_rel = filled.poll_store, filled.poll_rel
+    evidence = np.bincount(p_store - first, minlength=stores)
+    last_rel = np.full(stores, NO_EVIDENCE, np.int64)
+    if p_rel.size == 0:
+        return [np.zeros(stores) for _ in windows], evidence, last_rel
+    starts = first_of_runs(p_store)
+    starts[1:] |= (p_rel[1:] - p_rel[:-1]) > 2 * NEAR_US
+    begins = np.flatnonzero(starts)
+    ends = np.append(begins[1:], p_rel.size) - 1
+    c_store, c_start, c_end = p_store[begins], p_rel[begins] - NEAR_US, p_rel[ends] + NEAR_US
+    last_rel[p_store[ends] - first] = p_rel[ends]  # (a store's last stretch ends at its last poll)
+
+    s_key = (s_store << TIME_BITS) | s_start
+    length = s_end - s_start
+    before = np.cumsum(length)
+    before -= length
+
+    def business_before(t: np.ndarray) -> np.ndarray:
+        key = (c_store << TIME_BITS) | t
+        i = np.searchsorted(s_key, key, side="right") - 1
+        at = np.maximum(i, 0)
+        return np.where(i >= 0, before[at] + np.minimum(key - s_key[at], length[at]), 0)
+
+    covered = []
+    for w0, w1 in windows:
+        inside = business_before(np.clip(c_end, w0, w1)) - business_before(np.clip(c_start, w0, w1))
+        covered.append(np.bincount(c_store - first, inside.astype(np.float64), minlength=stores))
+    return covered, evidence, last_rel
 
 
 def _store_runs(rows: PollRows, polls: int) -> list[tuple[int, int]]:
@@ -317,25 +399,31 @@ def _store_runs(rows: PollRows, polls: int) -> list[tuple[int, int]]:
 
 
 def compute_uptime(data: ReportInput, as_of_us: int, on_progress: Progress | None = None,
-                   threads: int = THREADS, sessions: Sessions | None = None) -> Uptime:
+                   threads: int = THREADS, sessions: Sessions | None = None, coverage: bool = False) -> Uptime:
     """Every listed store's up and down time in each window. The slices of stores are computed
     by ``threads`` threads at once (NumPy lets go of the interpreter in its loops; a report's
     pieces, already read ahead by other threads, are computed with one: storemon/reports/build.py).
     ``sessions``: the stores' business sessions (``business_sessions`` of their hours and zones)
-    over a span covering the lookback, made beforehand; None: made here."""
+    over a span covering the lookback, made beforehand; None: made here. ``coverage``: measure
+    no data too (``Coverage``)."""
     progress = on_progress or no_progress
     progress(COMPUTING, 0.0)
-    return uptime_of_keyed(data, as_of_us, keyed_input(data, as_of_us, progress, threads, sessions), progress, threads)
+    return uptime_of_keyed(data, as_of_us, keyed_input(data, as_of_us, progress, threads, sessions), progress, threads,
+                           coverage)
 
 
-def uptime_of_keyed(data: ReportInput, as_of_us: int, k: KeyedInput, progress: Progress, threads: int = 1) -> Uptime:
+def uptime_of_keyed(data: ReportInput, as_of_us: int, k: KeyedInput, progress: Progress, threads: int = 1,
+                    coverage: bool = False) -> Uptime:
     """The report's rows from its inputs in the core's terms (``keyed_input``)."""
     n = len(data.store_ids)
     # A slice of stores at a time (_SLICE_POLLS): every temporary array stays in the cache and
     # the allocator reuses it, instead of hundreds of megabytes faulted in afresh.
     uptime = [np.zeros(n) for _ in k.windows]
+    covered = [np.zeros(n) for _ in k.windows]
+    evidence = np.zeros(n, np.int64)
+    last_rel = np.full(n, NO_EVIDENCE, np.int64)
 
-    def run_uptime(run: tuple[int, int]) -> tuple[int, list[np.ndarray]] | None:
+    def run_uptime(run: tuple[int, int]) -> _SliceResult | None:
         p_key, p_active = k.keys(run)
         if not p_key.size:
             return None
@@ -343,25 +431,36 @@ def uptime_of_keyed(data: ReportInput, as_of_us: int, k: KeyedInput, progress: P
         b = np.searchsorted(k.s_store, p_key[-1] >> TIME_BITS, side="right")
         if a == b:  # (no store of the run has a session)
             return None
-        return _polled_uptime(k.s_store[a:b], k.s_start[a:b], k.s_end[a:b], p_key, p_active, k.windows)
+        return _polled_uptime(k.s_store[a:b], k.s_start[a:b], k.s_end[a:b], p_key, p_active, k.windows, coverage)
 
     with ThreadPoolExecutor(max(1, threads), thread_name_prefix="uptime") as pool:
         for run, found in zip(k.runs, pool.map(run_uptime, k.runs) if threads > 1 else map(run_uptime, k.runs)):
             if found is not None:
-                first, part = found
-                for total, piece in zip(uptime, part):
-                    total[first:first + piece.size] += piece
+                first, stores = found.first, found.uptime[0].size
+                for total, piece in zip(uptime, found.uptime):
+                    total[first:first + stores] += piece
+                if found.covered is not None:
+                    for total, piece in zip(covered, found.covered):
+                        total[first:first + stores] += piece
+                    evidence[first:first + stores] += found.evidence
+                    np.maximum(last_rel[first:first + stores], found.last_rel, out=last_rel[first:first + stores])
             progress(COMPUTING, 0.4 + 0.55 * k.done(run))
 
-    up, down = [], []
-    for (w0, w1), window_up in zip(k.windows, uptime):
+    up, down, no_data = [], [], []
+    for (w0, w1), window_up, window_covered in zip(k.windows, uptime, covered):
         business = np.bincount(k.s_store, _overlap(k.s_start, k.s_end, w0, w1), minlength=n)
         # float64 sums of whole microseconds stay exact far beyond a week (2**53 us is 285 years)
+        business_us = np.rint(business).astype(np.int64)
         up_us = np.rint(window_up).astype(np.int64)
         up.append(up_us)
-        down.append(np.rint(business).astype(np.int64) - up_us)
+        down.append(business_us - up_us)
+        no_data.append(business_us - np.rint(window_covered).astype(np.int64))
 
     rows = listed_stores(data, as_of_us)
     progress(COMPUTING, 1.0)
+    found = None
+    if coverage:
+        last_us = np.where(last_rel == NO_EVIDENCE, NO_EVIDENCE, last_rel + k.base)
+        found = Coverage(tuple(d[rows] for d in no_data), evidence[rows], last_us[rows])
     return Uptime(as_of_us, np.asarray(data.store_ids, dtype=str)[rows],
-                  tuple(u[rows] for u in up), tuple(d[rows] for d in down), rows)
+                  tuple(u[rows] for u in up), tuple(d[rows] for d in down), rows, found)

@@ -14,7 +14,7 @@ from .polls import DAY_US, HOUR_US, US, WEEK_US
 
 @dataclass(frozen=True)
 class Window:
-    name: str  # in its columns' names: uptime_<name>, downtime_<name>
+    name: str  # in its columns' names: uptime_<name>, downtime_<name>, no_data_<name>
     length_us: int  # the window is [as_of - length, as_of]
     unit: str  # what its columns count: "minutes" or "hours", to 0.01
     unit_us: int
@@ -31,4 +31,6 @@ WINDOWS = (Window("last_hour", HOUR_US, "minutes", 60 * US, "Last hour"),
 WEEK = len(WINDOWS) - 1  # the longest window (the week), by which the console ranks stores
 UPTIME_COLUMNS = tuple(f"uptime_{w.name}" for w in WINDOWS)
 DOWNTIME_COLUMNS = tuple(f"downtime_{w.name}" for w in WINDOWS)
+NO_DATA_COLUMNS = tuple(f"no_data_{w.name}" for w in WINDOWS)
 COLUMNS = ("store_id", *UPTIME_COLUMNS, *DOWNTIME_COLUMNS)
+EXTENDED_COLUMNS = (*COLUMNS, *NO_DATA_COLUMNS)  # SPEC, "Evidence coverage": the extended report
