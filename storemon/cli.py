@@ -194,38 +194,62 @@ def write_file(out: Path, data: bytes) -> None:
         tmp.unlink(missing_ok=True)
 
 
-def _report(engine, as_of: int | None, out: Path | None) -> tuple[int, int]:
+def _report(engine, as_of: int | None, out: Path | None, options=None, fmt: str = "csv") -> tuple[int, int]:
     from .reports.build import NoData, build_report
+    from .reports.formats import converted
+    from .reports.options import STANDARD
     from .memory import keep_freed_memory
 
     keep_freed_memory()
     bars = _ProgressBars()
     try:
-        as_of_used, csv_bytes = build_report(engine, as_of, on_progress=bars)
+        as_of_used, csv_bytes = build_report(engine, as_of, on_progress=bars, options=options or STANDARD)
     except NoData as exc:
         raise click.ClickException(str(exc)) from None
     finally:
         bars.close()
+    body = converted(csv_bytes, fmt)
     if out is None:
-        sys.stdout.buffer.write(csv_bytes)
+        sys.stdout.buffer.write(body)
         sys.stdout.flush()
     else:
-        write_file(out, csv_bytes)
+        write_file(out, body)
     return as_of_used, csv_bytes.count(b"\n") - 1
+
+
+def _check_group(ctx, param, value: str | None) -> str | None:
+    from .sources import group_label
+
+    if value is None:
+        return None
+    try:
+        return group_label(value)
+    except ValueError as exc:
+        raise click.BadParameter(str(exc)) from None
 
 
 @cli.command("report")
 @click.option("--as-of", callback=_parse_as_of, metavar="ISO8601",
               help="The report's reference instant (default: the latest poll).")
 @click.option("--out", type=click.Path(dir_okay=False, path_type=Path), callback=_check_out,
-              help="Write the CSV here (default: stdout); its directory must exist.")
-def report(as_of: int | None, out: Path | None) -> None:
+              help="Write the report here (default: stdout); its directory must exist.")
+@click.option("--extended", is_flag=True, help="Add the no-data columns (no poll within 60 minutes).")
+@click.option("--group", callback=_check_group, metavar="KEY:VALUE",
+              help="Only the stores of this group of the store directory, e.g. region:west.")
+@click.option("--format", "fmt", type=click.Choice(["csv", "jsonl", "parquet"]), default="csv", show_default=True,
+              help="CSV, JSON Lines (an object a store) or Parquet; the same rows and numbers.")
+def report(as_of: int | None, out: Path | None, extended: bool, group: str | None, fmt: str) -> None:
     """Compute the uptime report now, synchronously."""
+    from .database.queries import group_exists
+    from .reports.options import ReportOptions
     from .timeparse import format_instant
 
     settings = _settings()
     with _database(settings.database_url) as engine:
-        as_of_used, rows = _report(engine, as_of, out)
+        if group is not None and not group_exists(engine, group):
+            raise click.ClickException(f"no store is in group {group!r}; a store directory (stores.csv) gives stores "
+                                       "groups")
+        as_of_used, rows = _report(engine, as_of, out, ReportOptions(extended, group), fmt)
     click.echo(f"report as of {format_instant(as_of_used)}: {rows} stores"
                + (f", written to {out}" if out else ""), err=True)
 

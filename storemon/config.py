@@ -136,6 +136,9 @@ class Settings:
     # default: one job already keeps a machine's cores busy, and measured on one machine it
     # is faster than its parts (docs/internals/sharded-reports.md).
     report_shard_stores: int = setting("REPORT_SHARD_STORES", 0, _int, minimum=0)
+    # How often the poller polls each store, in seconds: a store whose latest evidence poll is
+    # older than this is not listed as down now (GET /stores/down), it has gone quiet.
+    poll_interval: int = setting("POLL_INTERVAL", 3600, _int)
     # The longest a web request waits for the database: to connect, and for each statement.
     database_timeout: int = setting("DATABASE_TIMEOUT", 3, _int)
     max_upload_bytes: int = setting("MAX_UPLOAD_BYTES", 1 << 20, _int)

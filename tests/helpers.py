@@ -260,8 +260,12 @@ def send(client, token, path="/polls", body=b"", *, method="post", content_type=
 @dataclass
 class Ran:
     returncode: int
-    stdout: str
+    stdout_bytes: bytes
     stderr: str
+
+    @property
+    def stdout(self) -> str:
+        return self.stdout_bytes.decode()
 
 
 def storemon(engine, *args: str) -> Ran:
@@ -270,7 +274,7 @@ def storemon(engine, *args: str) -> Ran:
                                 prog_name="python -m storemon")
     if result.exception is not None and not isinstance(result.exception, SystemExit):
         raise result.exception
-    return Ran(result.exit_code, result.stdout, result.stderr)
+    return Ran(result.exit_code, result.stdout_bytes, result.stderr)
 
 
 def run_cli(*args: str, **env: str) -> subprocess.CompletedProcess:

@@ -140,3 +140,25 @@ def store_no_data(hours, tz_name, polls: list[tuple[int, bool]], as_of_us: int, 
             missing += max(0, b - cursor)
         no_data.append(missing)
     return no_data, len(times), (times[-1] if times else None)
+
+
+def store_down_now(hours, tz_name, polls: list[tuple[int, bool]], now_us: int, interval_us: int,
+                   span_us: int) -> tuple[int, bool, int] | None:
+    """(down since, whether an active poll came before it, the latest evidence poll) if the store
+    is down now, else None: open now, its latest evidence poll of the last ``span_us`` inactive
+    and at most ``interval_us`` old; since walked back over the inactive polls before it."""
+    spans = sessions(hours, tz_name, now_us)
+    status: dict[int, bool] = {}
+    for t, active in polls:
+        if now_us - span_us <= t <= now_us:
+            status[t] = status.get(t, True) and active
+    evidence = sorted((t, a) for t, a in status.items() if any(s <= t < e for s, e in spans))
+    if not evidence or not any(s <= now_us < e for s, e in spans):
+        return None
+    last, active = evidence[-1]
+    if active or last < now_us - interval_us:
+        return None
+    i = len(evidence) - 1
+    while i > 0 and not evidence[i - 1][1]:
+        i -= 1
+    return evidence[i][0], i > 0, last

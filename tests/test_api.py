@@ -188,7 +188,7 @@ def test_an_identical_trigger_while_one_is_queued_gets_the_same_report(app, seed
     ({"json": {"as_of": "2023-13-01T00:00:00Z"}}, "bad as_of: not an ISO 8601 timestamp: '2023-13-01T00:00:00Z'"),
     ({"json": {"as_of": 1674648000}}, "as_of must be a string holding an ISO 8601 instant"),
     ({"json": {"as_of": "0001-01-01T00:00:00Z"}}, "bad as_of: as_of '0001-01-01T00:00:00Z' is outside the years 1971 to 9998"),
-    ({"json": {"asof": AS_OF}}, "unknown field(s) in the request body: asof; only as_of is accepted"),
+    ({"json": {"asof": AS_OF}}, "unknown field(s) in the request body: asof; accepted: as_of, columns, group"),
     ({"data": "{not json", "content_type": "application/json"}, "the request body is not valid JSON"),
     ({"data": "[" * 100_000 + "]" * 100_000, "content_type": "application/json"}, "the request body is not valid JSON"),
     ({"data": b"\xff\xfe{}", "content_type": "application/json"}, "the request body is not valid JSON"),
@@ -390,7 +390,8 @@ def test_report_history_newest_first_paginated_and_filtered(client, app, seeded,
     assert [r["report_id"] for r in page["reports"]] == [waiting, failing]
     assert page["reports"][0] | {"created_at": None} == {
         "report_id": waiting, "status": "Pending", "progress": 0.0, "requested_as_of": None, "as_of": None,
-        "created_at": None, "started_at": None, "finished_at": None, "duration_s": None, "rows": None, "error": None}
+        "created_at": None, "started_at": None, "finished_at": None, "duration_s": None, "rows": None, "error": None,
+        "columns": "standard", "group": None}
     assert (page["reports"][1]["status"], page["reports"][1]["error"]) == ("Failed", "stopped for the test")
     rest = client.get(page["next"]).get_json()
     assert [r["report_id"] for r in rest["reports"]] == ids[::-1][:2]

@@ -133,7 +133,7 @@ def test_the_timeline_page_and_calendar_say_where_a_dates_hours_came_from(client
     page = client.get("/stores/closed", query_string=as_of).get_data(as_text=True)
     assert "holiday: Christmas, closed" in page and "Dates with other hours" in page
     calendar = client.get("/stores/open/calendar", query_string={"from": "2023-12-25"}).get_json()
-    assert calendar == {"store_id": "open", "timezone": "UTC", "hours": None, "hours_history": [],
+    assert calendar == {"store_id": "open", "name": None, "groups": [], "timezone": "UTC", "hours": None, "hours_history": [],
                         "timezone_history": [{"effective_date": None, "timezone": "UTC"}],
                         "special_hours": timeline["special_hours"],
                         "holidays": [{"date": "2023-12-25", "closed": True, "hours": [], "name": "Christmas"}]}

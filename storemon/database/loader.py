@@ -1,7 +1,7 @@
 """Loading sources (a directory's CSV files, or request bodies) into the database, all or nothing.
 
-One transaction creates the new stores, replaces the hours and timezones of the stores
-the sources name and the special hours and holidays of the dates they name, and appends the
+One transaction creates the new stores, replaces the names and groups, hours and timezones
+of the stores the sources name and the special hours and holidays of the dates they name, and appends the
 polls not stored yet; a bad row (strict mode) raises
 before it commits, so nothing is written. Loads take a lock, so two never interleave.
 """
@@ -70,8 +70,8 @@ SHOWN_NEW_STORES = 100  # ids of stores a load created that a summary lists (all
 def load_sources(engine: Engine, named: dict[str, sources.Source], *, skip_bad: bool = False,
                  on_progress: Progress | None = None, keep_rejected: int = 1000,
                  local_files: bool = False, create: bool = True, effective_date: int | None = None) -> LoadSummary:
-    """Read and check every source (keyed by sources.POLLS, HOURS, TIMEZONES, SPECIAL_HOURS or
-    HOLIDAYS), and write
+    """Read and check every source (keyed by sources.POLLS, HOURS, TIMEZONES, SPECIAL_HOURS,
+    HOLIDAYS or DIRECTORY), and write
     them in one transaction, under the loads' lock, as they are read: the hours a block of
     rows at a time into a table of the transaction's own, applied once whole; the polls a
     batch at a time (sources.read_polls), merged as they come. Memory holds a block or a
@@ -110,6 +110,8 @@ def _write(conn: Connection, named: dict[str, sources.Source], options: dict, lo
     """Each source read and written in turn; the newest poll, how many stores have a first
     poll earlier than before, and the stores named."""
     store_keys = _StoreKeys(conn, create)
+    if sources.DIRECTORY in named:
+        _replace_directory(conn, store_keys, sources.read_directory(named[sources.DIRECTORY], **options), summary)
     # the data's clock: the newest poll stored (None before any); dates given run to two years
     # past it (the wall clock's while there is none)
     clock_us = version.current(conn).newest_poll_us
@@ -317,6 +319,26 @@ def _changed_versions(conn: Connection) -> list[tuple[int, int]] | None:
     same[candidates] = mismatched == 0
     changed = new_key[~same]
     return list(zip((changed // DATE_SPAN).tolist(), (changed % DATE_SPAN).tolist()))
+
+
+def _replace_directory(conn: Connection, store_keys: _StoreKeys, batches, summary: LoadSummary) -> None:
+    """Replace the name and the group labels of every store the directory names (creating the
+    stores not seen before): one staged row a label (a store without labels: one, label '')."""
+    def rows():
+        for batch in batches:
+            summary.rows_read += batch.rows_read
+            keys = store_keys(batch.store_ids).tolist()
+            each = [(key, name, label) for key, name, labels in zip(keys, batch.names, batch.groups)
+                    for label in (labels or [""])]
+            yield [[r[0] for r in each], [r[1] for r in each], [r[2] for r in each]]
+
+    with staged_batches(conn, "directory_stage", [("store", "int4"), ("name", "text"), ("label", "text")],
+                        rows()) as stage:
+        conn.execute(text(f"UPDATE stores SET name = (SELECT nullif(min(d.name), '') FROM {stage} d"
+                          f" WHERE d.store = stores.id) WHERE id IN (SELECT store FROM {stage})"))
+        conn.execute(text(f"DELETE FROM store_groups WHERE store IN (SELECT store FROM {stage})"))
+        conn.execute(text(f"INSERT INTO store_groups (store, label) SELECT DISTINCT store, label FROM {stage}"
+                          " WHERE label <> ''"))
 
 
 def _replace_dated(conn: Connection, table: str, store_keys: _StoreKeys | None, batches, summary: LoadSummary

@@ -9,8 +9,8 @@ from __future__ import annotations
 
 from datetime import datetime
 
-from sqlalchemy import (BigInteger, DateTime, ForeignKey, Index, Integer, LargeBinary, SmallInteger, String,
-                        Text, text)
+from sqlalchemy import (BigInteger, Boolean, DateTime, ForeignKey, Index, Integer, LargeBinary, SmallInteger, String,
+                        Text, false, text)
 from sqlalchemy.orm import DeclarativeBase, Mapped, mapped_column
 
 from .polls import FILL_PERCENT
@@ -33,6 +33,17 @@ class Store(Base):
     # Earliest poll ever stored, so a report can list every store polled at or before
     # as_of while reading only the 8-day lookback of poll_days.
     first_poll_us: Mapped[int | None] = mapped_column(BigInteger)
+    name: Mapped[str | None] = mapped_column(Text)  # for people, from the store directory
+
+
+class StoreGroup(Base):
+    """A store's group labels from the store directory, ``key:value`` (``region:west``), one row each."""
+
+    __tablename__ = "store_groups"
+    __table_args__ = (Index("store_groups_by_label", "label", "store"),)  # (a group's stores)
+
+    store: Mapped[int] = mapped_column(Integer, primary_key=True, autoincrement=False)
+    label: Mapped[str] = mapped_column(Text().with_variant(Text(collation="C"), "postgresql"), primary_key=True)
 
 
 class BusinessHours(Base):
@@ -153,6 +164,9 @@ class Report(Base):
     started_at: Mapped[datetime | None] = mapped_column(DateTime(timezone=True))  # when a job first took it
     finished_at: Mapped[datetime | None] = mapped_column(DateTime(timezone=True))
     row_count: Mapped[int | None] = mapped_column(Integer)  # stores listed in the CSV
+    # what was asked for: the extended columns (no data too); the stores of one group only
+    extended: Mapped[bool] = mapped_column(Boolean, server_default=false())
+    store_group: Mapped[str | None] = mapped_column(Text)
     error: Mapped[str | None] = mapped_column(Text)
     csv: Mapped[bytes | None] = mapped_column(LargeBinary)
     # A sharded report's CSV is the header and the rows of this run's parts (ReportPart); its

@@ -13,17 +13,18 @@ from dataclasses import dataclass, field
 from typing import Any
 
 import numpy as np
-from sqlalchemy import Connection, Engine, text
+from sqlalchemy import Connection, Engine, func, or_, select, text
 
 from . import polls, version
 from .bulk import binary_rows
 from .engines import is_postgres, reading
+from .models import Store, StoreGroup
 from ..core import ReportInput
 from ..core.uptime import store_id_order
 from ..core.polls import LOOKBACK_US, PollRows, day_of
 from ..core.sessions import NO_DATED_ROWS, NO_ZONE_HISTORY, ZoneHistory
 
-__all__ = ["EVERY_STORE", "Piece", "Snapshot", "StoreRange", "StoreRecord", "Stores", "find_stores", "latest_poll_us",
+__all__ = ["EVERY_STORE", "FoundStore", "Piece", "Snapshot", "StoreRange", "StoreRecord", "Stores", "directory_of", "find_stores", "group_exists", "group_keys", "groups", "latest_poll_us",
            "listed_count", "snapshot", "store_id_cuts", "store_input"]
 
 
@@ -127,19 +128,28 @@ def why_no_polls(conn: Connection) -> str:
 @dataclass(frozen=True)
 class StoreRange:
     """The stores whose id is at or after ``first`` and before ``end`` (None: unbounded), in the
-    report's order (code points: store ids compare byte by byte in both databases)."""
+    report's order (code points: store ids compare byte by byte in both databases), and of one
+    group only if ``group`` names one (a label of the store directory, ``key:value``)."""
 
     first: str | None = None
     end: str | None = None
+    group: str | None = None
 
-    def where(self, column: str) -> tuple[str, dict]:
-        """The SQL condition on ``column`` and its parameters."""
+    def where(self, table: str = "s") -> tuple[str, dict]:
+        """The SQL condition on ``table`` (stores) and its parameters."""
         clauses, params = [], {}
         for name, bound, op in (("first_id", self.first, ">="), ("end_id", self.end, "<")):
             if bound is not None:
-                clauses.append(f"{column} {op} :{name}")
+                clauses.append(f"{table}.store_id {op} :{name}")
                 params[name] = bound
+        if self.group is not None:
+            clauses.append(f"{table}.id IN (SELECT g.store FROM store_groups g WHERE g.label = :group_label)")
+            params["group_label"] = self.group
         return " AND ".join(clauses) or "true", params
+
+    def within(self, group: str | None) -> StoreRange:
+        """This range, of one group's stores only (None: as it is)."""
+        return self if group is None else StoreRange(self.first, self.end, group)
 
 
 EVERY_STORE = StoreRange()
@@ -308,7 +318,7 @@ def calendar_dates(first_us: int, last_us: int) -> tuple[int, int]:
 def listed(conn: Connection, as_of_us: int, within: StoreRange = EVERY_STORE) -> tuple[str, dict]:
     """The SQL condition on ``stores s`` of the stores a report lists: polled at or before as_of,
     of a range of store ids (or all)."""
-    where, params = within.where("s.store_id")
+    where, params = within.where("s")
     return f"s.first_poll_us <= :as_of_us AND {where}", {"as_of_us": as_of_us, **params}
 
 
@@ -343,6 +353,8 @@ class StoreRecord:
     special: list[tuple[int, int, int]] = field(default_factory=list)
     holidays: list[tuple[int, int, int, str]] = field(default_factory=list)  # (date, start, end, name)
     zones: list[tuple[int, str | None]] = field(default_factory=list)  # (effective date, name) of every version, in order
+    name: str | None = None  # the store directory's
+    groups: tuple[str, ...] = ()
 
 
 def _named_holidays(conn: Connection, dates: tuple[int, int]) -> list[tuple[int, int, int, str]]:
@@ -381,7 +393,9 @@ def _record(conn: Connection, store_id: str, key: int, timezone: str | None, dat
         " ORDER BY date, start_s"), {"key": key, "first_date": dates[0], "last_date": dates[1]})]
     zones = [tuple(r) for r in conn.execute(text("SELECT effective_date, timezone FROM timezone_history"
                                                  " WHERE store = :key ORDER BY effective_date"), {"key": key})]
-    return StoreRecord(store_id, timezone, hours, special, _named_holidays(conn, dates), zones)
+    name = conn.execute(text("SELECT name FROM stores WHERE id = :key"), {"key": key}).scalar()
+    return StoreRecord(store_id, timezone, hours, special, _named_holidays(conn, dates), zones, name,
+                       _groups_of(conn, [key]).get(key, ()))
 
 
 def store_input(engine: Engine, store_id: str, since_us: int, until_us: int) -> tuple[StoreRecord, ReportInput] | None:
@@ -415,15 +429,70 @@ def store_input(engine: Engine, store_id: str, since_us: int, until_us: int) -> 
     return record, data
 
 
-def find_stores(engine: Engine, prefix: str, limit: int) -> list[tuple[str, str | None]]:
-    """(store_id, timezone) of the stores whose id starts with ``prefix``, ignoring case, in id
+def group_keys(conn: Connection, label: str) -> np.ndarray:
+    """The database keys of the stores of a group, sorted."""
+    g = StoreGroup.__table__.c
+    return np.array(conn.execute(select(g.store).where(g.label == label).order_by(g.store)).scalars().all(), np.int64)
+
+
+def group_exists(engine: Engine, label: str) -> bool:
+    """Whether some store carries this group label."""
+    with reading(engine) as conn:
+        return conn.execute(text("SELECT 1 FROM store_groups WHERE label = :label LIMIT 1"),
+                            {"label": label}).first() is not None
+
+
+@dataclass(frozen=True)
+class FoundStore:
+    """A store as a list of stores shows it: its id, zone, and the store directory's name and groups."""
+
+    store_id: str
+    timezone: str | None = None
+    name: str | None = None
+    groups: tuple[str, ...] = ()
+
+
+def find_stores(engine: Engine, query: str, limit: int) -> list[FoundStore]:
+    """The stores whose id starts with ``query`` or whose name holds it, ignoring case, in id
     order. A scan of the stores table (14K rows: a few ms), as a collation-aware index range
     on a prefix is not reliable."""
     from ..sources import CONTROL_CHARACTER
 
-    if CONTROL_CHARACTER.search(prefix):
-        return []  # no stored id holds one (and PostgreSQL text cannot hold a NUL)
+    if CONTROL_CHARACTER.search(query):
+        return []  # no stored id or name holds one (and PostgreSQL text cannot hold a NUL)
+    c = Store.__table__.c
+    wanted = query.lower()
     with reading(engine) as conn:
-        return [tuple(found) for found in conn.execute(text(
-            "SELECT store_id, timezone FROM stores WHERE lower(substr(store_id, 1, :length)) = :prefix"
-            " ORDER BY store_id LIMIT :limit"), {"length": len(prefix), "prefix": prefix.lower(), "limit": limit})]
+        found = conn.execute(select(c.id, c.store_id, c.timezone, c.name).where(or_(
+            func.lower(func.substr(c.store_id, 1, len(query))) == wanted,
+            func.lower(c.name).contains(wanted, autoescape=True))).order_by(c.store_id).limit(limit)).all()
+        groups = _groups_of(conn, [f[0] for f in found])
+    return [FoundStore(f[1], f[2], f[3], groups.get(f[0], ())) for f in found]
+
+
+def directory_of(engine: Engine, store_ids: list[str]) -> dict[str, FoundStore]:
+    """The stores of these ids (those that exist) with their names and groups, by id."""
+    c = Store.__table__.c
+    with reading(engine) as conn:
+        found = conn.execute(select(c.id, c.store_id, c.timezone, c.name)
+                             .where(c.store_id.in_(list(dict.fromkeys(store_ids))))).all() if store_ids else []
+        groups = _groups_of(conn, [f[0] for f in found])
+    return {f[1]: FoundStore(f[1], f[2], f[3], groups.get(f[0], ())) for f in found}
+
+
+def _groups_of(conn: Connection, keys: list[int]) -> dict[int, tuple[str, ...]]:
+    """The group labels of the stores of these keys, each store's in order."""
+    if not keys:
+        return {}
+    g = StoreGroup.__table__.c
+    found: dict[int, list[str]] = {}
+    for key, label in conn.execute(select(g.store, g.label).where(g.store.in_(keys)).order_by(g.store, g.label)):
+        found.setdefault(key, []).append(label)
+    return {key: tuple(labels) for key, labels in found.items()}
+
+
+def groups(engine: Engine) -> list[tuple[str, int]]:
+    """Every group label and how many stores carry it, in label order."""
+    g = StoreGroup.__table__.c
+    with reading(engine) as conn:
+        return [tuple(r) for r in conn.execute(select(g.label, func.count()).group_by(g.label).order_by(g.label))]

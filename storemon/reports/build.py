@@ -11,6 +11,7 @@ from ..core import LOOKBACK_US, Progress, Uptime, compute_uptime, to_csv
 from ..core.polls import PollRows, day_of
 from ..database import polls, version
 from . import warm
+from .options import STANDARD, ReportOptions
 from ..database.queries import EVERY_STORE, Piece, Snapshot, Stores, StoreRange, latest_poll_us, snapshot, why_no_polls
 
 REPORTING = "computing report"
@@ -37,25 +38,25 @@ def resolve_as_of(engine: Engine, as_of_us: int | None) -> int:
     return latest
 
 
-def build_report(engine: Engine, as_of_us: int | None = None, on_progress: Progress | None = None
-                 ) -> tuple[int, bytes]:
+def build_report(engine: Engine, as_of_us: int | None = None, on_progress: Progress | None = None,
+                 options: ReportOptions = STANDARD) -> tuple[int, bytes]:
     """(the as_of used, the CSV bytes). ``as_of_us`` None means the latest poll. Progress is
     reported as one step, the whole report, reading its data included."""
     as_of = resolve_as_of(engine, as_of_us)
     with snapshot(engine) as snap:
-        return as_of, build_csv(snap, as_of, EVERY_STORE, on_progress)[0]
+        return as_of, build_csv(snap, as_of, EVERY_STORE.within(options.group), on_progress, options.extended)[0]
 
 
-def build_csv(snap: Snapshot, as_of_us: int, within: StoreRange, on_progress: Progress | None = None
-              ) -> tuple[bytes, int]:
+def build_csv(snap: Snapshot, as_of_us: int, within: StoreRange, on_progress: Progress | None = None,
+              extended: bool = False) -> tuple[bytes, int]:
     """On a snapshot, the report's CSV for the stores of a range (its header, then a row a
-    store), and the data version it was computed from."""
-    uptime, seen = compute(snap, as_of_us, within, on_progress)
-    return to_csv(uptime), seen
+    store; ``extended``: the no-data columns too), and the data version it was computed from."""
+    uptime, seen = compute(snap, as_of_us, within, on_progress, coverage=extended)
+    return to_csv(uptime, extended), seen
 
 
-def compute(snap: Snapshot, as_of_us: int, within: StoreRange = EVERY_STORE, on_progress: Progress | None = None
-            ) -> tuple[Uptime, int]:
+def compute(snap: Snapshot, as_of_us: int, within: StoreRange = EVERY_STORE, on_progress: Progress | None = None,
+            coverage: bool = False) -> tuple[Uptime, int]:
     """On a snapshot, the report's rows for the stores of a range, and the data version read.
 
     The stores are read first (or taken from what the worker keeps), then cut into pieces of
@@ -75,14 +76,18 @@ def compute(snap: Snapshot, as_of_us: int, within: StoreRange = EVERY_STORE, on_
     parts: list[Uptime] = []
     with snap.readers(READERS) as read:  # (its helpers connect while the stores are listed)
         prepared = warm.sessions_for(seen.stores_version, as_of_us)
-        stores = prepared.listed(as_of_us, within) if prepared is not None else Stores.read(snap.conn, as_of_us, within)
+        # (the worker's list of stores knows no groups: a group's are read)
+        stores = prepared.listed(as_of_us, within) if prepared is not None and within.group is None \
+            else Stores.read(snap.conn, as_of_us, within)
         pieces = stores.pieces(PIECE_STORES, contiguous=within == EVERY_STORE)
         if not pieces:
-            return compute_uptime(stores.report_input(PollRows.empty(), as_of_us), as_of_us), seen.version
+            return compute_uptime(stores.report_input(PollRows.empty(), as_of_us), as_of_us,
+                                  coverage=coverage), seen.version
 
         def piece_uptime(piece: Piece, rows: PollRows) -> Uptime:
             sessions = prepared.of(piece.stores.keys) if prepared is not None else None
-            return compute_uptime(piece.stores.report_input(rows, as_of_us), as_of_us, threads=1, sessions=sessions)
+            return compute_uptime(piece.stores.report_input(rows, as_of_us), as_of_us, threads=1, sessions=sessions,
+                                  coverage=coverage)
 
         # Pieces are read at most READ_AHEAD ahead of the one computed: reading outpaces NumPy,
         # and unchecked it would hold the whole lookback.

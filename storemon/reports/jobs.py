@@ -24,6 +24,7 @@ from ..config import Settings, load_settings
 from .queue import enqueue_parts, fetch_jobs, part_job_ids, redis_client, report_queue
 from . import shards
 from .build import ReportError, build_report, resolve_as_of
+from .options import EXTENDED
 from ..database import version
 from ..database.queries import snapshot
 from ..timeparse import format_instant
@@ -157,7 +158,7 @@ def _generate(report_id: str) -> bytes:
 
     settings = process_settings()
     as_of_us = _retrying(report_id, deadline, lambda: resolve_as_of(engine, row.requested_as_of_us))
-    if _retrying(report_id, deadline, lambda: shards.sharded(engine, settings, as_of_us)):
+    if _retrying(report_id, deadline, lambda: shards.sharded(engine, settings, as_of_us, row.options)):
         def cut() -> bytes:
             queue = _queue()
             plan = shards.plan(engine, settings, Worker.count(queue=queue), row.attempts, as_of_us)
@@ -173,7 +174,7 @@ def _generate(report_id: str) -> bytes:
 
     def compute() -> bytes:
         started = time.perf_counter()
-        _, csv = build_report(engine, as_of_us, on_progress=progress)
+        _, csv = build_report(engine, as_of_us, on_progress=progress, options=row.options)
         if _delivered(engine, report_id, lifecycle.complete(engine, tallies, report_id, as_of_us, csv)):
             log.info("complete: as of %s, %d stores, %.2f s", format_instant(as_of_us), csv.count(b"\n") - 1,
                      time.perf_counter() - started)
@@ -219,7 +220,7 @@ def compute_part(report_id: str, attempt: int, index: int) -> int:
 
         def compute() -> int:
             with snapshot(engine) as snap:
-                rows, read = shards.compute(snap, as_of_us, plan.part(index), progress)
+                rows, read = shards.compute(snap, as_of_us, plan.part(index), progress, row.extended)
             lifecycle.store_part(engine, report_id, attempt, index, rows, read)
             return rows.count(b"\n")
 
@@ -270,13 +271,14 @@ def _complete_parts(engine: Engine, redis, report_id: str, attempt: int, count: 
         plan = shards.Plan.loads(recorded) if recorded else None
         if len(versions) != count or plan is None or plan.attempt != attempt:
             return None
+        extended = lifecycle.find(engine, report_id).extended
         redone = {}
         if len(set(versions.values())) > 1:
             now = version.current(snap.conn).version
             stale = [part for part, seen in sorted(versions.items()) if seen != now]
             log.info("parts %s read another version of the data than the rest: computed again in one snapshot",
                      ", ".join(str(part + 1) for part in stale))
-            redone = {part: shards.compute(snap, as_of_us, plan.part(part)) for part in stale}
+            redone = {part: shards.compute(snap, as_of_us, plan.part(part), extended=extended) for part in stale}
     return lifecycle.complete_parts(engine, redis, report_id, attempt, count, as_of_us, redone)
 
 
@@ -334,9 +336,11 @@ def _queue():
 
 
 def scheduled_report() -> str:
-    """The hourly report: a report as of the latest poll, made as POST /trigger_report makes one.
-    (If Redis does not take its job, the row stays Pending and the sweep queues it again.)"""
-    report_id, _ = submission.submit(process_engine(), _queue(), process_settings(), None, caller_retries=False)
+    """The hourly report: a report as of the latest poll, made as POST /trigger_report makes one,
+    extended (the console shows no data beside up and down from it). (If Redis does not take
+    its job, the row stays Pending and the sweep queues it again.)"""
+    report_id, _ = submission.submit(process_engine(), _queue(), process_settings(), None, caller_retries=False,
+                                     options=EXTENDED)
     log.info("scheduled report %s queued", report_id)
     return report_id
 

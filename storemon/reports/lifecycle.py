@@ -33,6 +33,7 @@ from ..database.engines import as_utc, database_id, reading
 from .tallies import tally_report
 from ..database.models import Report, ReportPart
 from ..core.csvout import joined
+from .options import STANDARD, ReportOptions
 
 log = logging.getLogger(__name__)
 
@@ -56,6 +57,12 @@ class ReportRow:
     started_at: datetime | None
     finished_at: datetime | None
     row_count: int | None
+    extended: bool = False
+    store_group: str | None = None
+
+    @property
+    def options(self) -> ReportOptions:
+        return ReportOptions(bool(self.extended), self.store_group)
 
 
 def now() -> datetime:
@@ -70,10 +77,11 @@ def _row(found) -> ReportRow:
 _COLUMNS = [_table.c[name] for name in ReportRow.__dataclass_fields__]
 
 
-def create(engine: Engine, report_id: str, requested_as_of_us: int | None) -> None:
+def create(engine: Engine, report_id: str, requested_as_of_us: int | None, options: ReportOptions = STANDARD) -> None:
     with engine.begin() as conn:
         conn.execute(insert(_table).values(id=report_id, status=PENDING, requested_as_of_us=requested_as_of_us,
-                                           created_at=now(), attempts=0))
+                                           created_at=now(), attempts=0, extended=options.extended,
+                                           store_group=options.group))
 
 
 def find(engine: Engine, report_id: str) -> ReportRow | None:
@@ -87,12 +95,13 @@ def csv_of(engine: Engine, report_id: str) -> bytes | None:
     """A Complete report's CSV: the one stored whole, or a sharded report's header and its
     parts' rows in order."""
     with reading(engine) as conn:
-        found = binary_rows(conn, select(_table.c.csv, _table.c.parts_attempt).where(_table.c.id == report_id))
+        found = binary_rows(conn, select(_table.c.csv, _table.c.parts_attempt, _table.c.extended)
+                            .where(_table.c.id == report_id))
         if not found or found[0][1] is None:
             return found[0][0] if found else None
         rows = binary_rows(conn, select(_parts.c.rows).where(_parts.c.report_id == report_id,
                                                              _parts.c.attempt == found[0][1]).order_by(_parts.c.part))
-    return joined([r[0] for r in rows])
+    return joined([r[0] for r in rows], bool(found[0][2]))
 
 
 def store_part(engine: Engine, report_id: str, attempt: int, part: int, rows: bytes, version: int) -> None:
@@ -218,20 +227,24 @@ def unsettled_since(engine: Engine, created_before: datetime, limit: int) -> lis
     return [_row(f) for f in found]
 
 
-def newest_pending(engine: Engine, requested_as_of_us: int | None) -> str | None:
-    """The newest Pending report that asked for this as_of (or, like it, for none)."""
-    wanted = _table.c.requested_as_of_us
+def newest_pending(engine: Engine, requested_as_of_us: int | None, options: ReportOptions = STANDARD) -> str | None:
+    """The newest Pending report that asked for this as_of (or, like it, for none) and these options."""
+    wanted, group = _table.c.requested_as_of_us, _table.c.store_group
     with engine.connect() as conn:
         return conn.execute(select(_table.c.id).where(
             _table.c.status == PENDING, wanted.is_(None) if requested_as_of_us is None else wanted == requested_as_of_us,
+            _table.c.extended == options.extended,
+            group.is_(None) if options.group is None else group == options.group,
         ).order_by(_table.c.created_at.desc()).limit(1)).scalar()
 
 
 def latest_routine(engine: Engine) -> ReportRow | None:
-    """The newest routine report that is Complete: one asked for without an as_of (the clock's,
-    or any other as of the newest poll then). A report asked for as of a chosen instant is
-    ad hoc: it never becomes what the fleet page, the store pages and /reports/latest show."""
+    """The newest routine report that is Complete: one of every store asked for without an as_of
+    (the clock's, or any other as of the newest poll then). A report asked for as of a chosen
+    instant, or of one group, is ad hoc: it never becomes what the fleet page, the store pages
+    and /reports/latest show."""
     with engine.connect() as conn:
         found = conn.execute(_newest_first(select(*_COLUMNS).where(
-            _table.c.status == COMPLETE, _table.c.requested_as_of_us.is_(None))).limit(1)).first()
+            _table.c.status == COMPLETE, _table.c.requested_as_of_us.is_(None), _table.c.store_group.is_(None)))
+                             .limit(1)).first()
     return None if found is None else _row(found)

@@ -27,10 +27,11 @@ from sqlalchemy import Engine
 
 from ..config import Settings
 from ..core import Progress
-from ..core.csvout import HEADER
+from ..core.csvout import header_of
 from ..database.engines import is_postgres
 from ..database.queries import Snapshot, StoreRange, listed_count, store_id_cuts
 from .build import build_csv
+from .options import STANDARD, ReportOptions
 
 
 @dataclass(frozen=True)
@@ -58,9 +59,9 @@ class Plan:
         return Plan(int(found["attempt"]), list(found["cuts"]))
 
 
-def sharded(engine: Engine, settings: Settings, as_of_us: int) -> bool:
-    """Whether a report as of then is cut into parts."""
-    return bool(settings.report_shard_stores) and is_postgres(engine) \
+def sharded(engine: Engine, settings: Settings, as_of_us: int, options: ReportOptions = STANDARD) -> bool:
+    """Whether a report as of then is cut into parts (a report of one group never is)."""
+    return bool(settings.report_shard_stores) and is_postgres(engine) and options.group is None \
         and listed_count(engine, as_of_us) > settings.report_shard_stores
 
 
@@ -80,10 +81,10 @@ def part_count(stores: int, most: int, workers: int) -> int:
     return -(-fewest // workers) * workers
 
 
-def compute(snap: Snapshot, as_of_us: int, within: StoreRange, on_progress: Progress | None = None
-            ) -> tuple[bytes, int]:
+def compute(snap: Snapshot, as_of_us: int, within: StoreRange, on_progress: Progress | None = None,
+            extended: bool = False) -> tuple[bytes, int]:
     """On a snapshot, a part's rows of the report CSV (no header) and the data version read."""
-    csv, version = build_csv(snap, as_of_us, within, on_progress)
-    return csv[len(HEADER):], version
+    csv, version = build_csv(snap, as_of_us, within, on_progress, extended)
+    return csv[len(header_of(extended)):], version
 
 

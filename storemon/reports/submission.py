@@ -15,6 +15,7 @@ from ..config import Settings
 from ..database.engines import database_id
 from ..database.queries import latest_poll_us
 from .lifecycle import create, fail, newest_pending
+from .options import STANDARD, ReportOptions
 from .queue import enqueue_report, fetch_jobs
 from .tallies import tally_report
 from ..timeparse import format_instant
@@ -43,9 +44,10 @@ class AfterNewestPoll(ValueError):
 
 
 def submit(engine: Engine, queue: Queue, settings: Settings, requested_as_of_us: int | None, *,
-           caller_retries: bool = True, allow_future: bool = False) -> tuple[str, bool]:
-    """A report for ``requested_as_of_us``, and whether it was coalesced: a Pending report
-    asking for the same as_of whose job is still waiting in the queue gives the same answer
+           caller_retries: bool = True, allow_future: bool = False, options: ReportOptions = STANDARD
+           ) -> tuple[str, bool]:
+    """A report for ``requested_as_of_us`` (with its ``options``), and whether it was coalesced:
+    a Pending report asking for the same as_of and options whose job is still waiting in the queue gives the same answer
     a new one would (neither has read any data yet), so its id is returned instead.
 
     Otherwise a new report (random, unguessable id): its row committed first, so a worker
@@ -59,11 +61,11 @@ def submit(engine: Engine, queue: Queue, settings: Settings, requested_as_of_us:
             newest_us = latest_poll_us(conn)
         if newest_us is not None and requested_as_of_us > newest_us:
             raise AfterNewestPoll(requested_as_of_us, newest_us)
-    twin = _queued_twin(engine, queue, requested_as_of_us)
+    twin = _queued_twin(engine, queue, requested_as_of_us, options)
     if twin is not None:
         return twin, True
     report_id = secrets.token_urlsafe(24)
-    create(engine, report_id, requested_as_of_us)
+    create(engine, report_id, requested_as_of_us, options)
     try:
         enqueue_report(queue, settings, report_id)
     except RedisError as exc:
@@ -75,9 +77,10 @@ def submit(engine: Engine, queue: Queue, settings: Settings, requested_as_of_us:
     return report_id, False
 
 
-def _queued_twin(engine: Engine, queue: Queue, requested_as_of_us: int | None) -> str | None:
-    """The newest Pending report asking for the same as_of whose job still waits in the queue."""
-    found = newest_pending(engine, requested_as_of_us)
+def _queued_twin(engine: Engine, queue: Queue, requested_as_of_us: int | None, options: ReportOptions
+                 ) -> str | None:
+    """The newest Pending report asking for the same as_of and options whose job still waits in the queue."""
+    found = newest_pending(engine, requested_as_of_us, options)
     if found is None:
         return None
     try:

@@ -85,15 +85,22 @@ def warm_up(engine: Engine) -> None:
     newest poll (nothing when there is none yet)."""
     global _prepared
     csvout.make_tables()
+    found = prepare(engine, LOOKBACK_US + DAY_US, _AHEAD_US)
+    if found is not None:
+        _prepared = found
+    release_free_memory()  # so the worker, and every work horse forked from it, stays small
+
+
+def prepare(engine: Engine, before_us: int, after_us: int) -> Prepared | None:
+    """Every polled store and its business sessions from ``before_us`` before the newest poll to
+    ``after_us`` after it, in one snapshot (None: no poll yet)."""
     with snapshot(engine) as snap:
         current = version.current(snap.conn)
         if current.newest_poll_us is None:
-            return
+            return None
         newest = current.newest_poll_us
-        first_us, last_us = newest - LOOKBACK_US - DAY_US, newest + _AHEAD_US
+        first_us, last_us = newest - before_us, newest + after_us
         stores = Stores.read(snap.conn, _ALL, dates=calendar_dates(first_us, last_us))
-        if not stores.keys.size:
-            return
     made = []
     for piece in stores.pieces(_PIECE_STORES, contiguous=True):  # (in key order: a few MB at a time)
         data = piece.stores.report_input(PollRows.empty(), newest)
@@ -102,12 +109,9 @@ def warm_up(engine: Engine) -> None:
                                   data.hours_effective, data.zone_history)
         made.append(Sessions(piece.stores.keys[found.store], found.start_s, found.end_s))
     none = np.zeros(0, np.int64)
-    _prepared = Prepared(current.stores_version, first_us, last_us,
-                         replace(stores, hours=NO_HOURS, special=NO_DATED_ROWS),
-                         Sessions(*(np.concatenate([none] + [getattr(m, f) for m in made])
-                                    for f in ("store", "start_s", "end_s"))))
-    del stores, made  # (their hours and pieces, before the memory is handed back)
-    release_free_memory()  # so the worker, and every work horse forked from it, stays small
+    return Prepared(current.stores_version, first_us, last_us, replace(stores, hours=NO_HOURS, special=NO_DATED_ROWS),
+                    Sessions(*(np.concatenate([none] + [getattr(m, f) for m in made])
+                               for f in ("store", "start_s", "end_s"))))
 
 
 def refresh(engine: Engine) -> bool:

@@ -27,8 +27,8 @@ from .text import (BLOCK_CHARS, OPTIONAL, BadLine, CsvSource, Rejected, Rejected
                    shown, split_lines)
 
 POLLS, HOURS, TIMEZONES = "store_status", "menu_hours", "timezones"
-SPECIAL_HOURS, HOLIDAYS = "special_hours", "holidays"
-SOURCE_NAMES = (TIMEZONES, HOURS, SPECIAL_HOURS, HOLIDAYS, POLLS)  # (the order a load writes them in)
+SPECIAL_HOURS, HOLIDAYS, DIRECTORY = "special_hours", "holidays", "stores"
+SOURCE_NAMES = (DIRECTORY, TIMEZONES, HOURS, SPECIAL_HOURS, HOLIDAYS, POLLS)  # (the order a load writes them in)
 LAST_DATE = 2932896  # 9999-12-31, the last date Python's dates hold (days since 1970-01-01)
 
 
@@ -45,7 +45,7 @@ def find_sources(directory: Path) -> dict[str, Path]:
             found[name] = candidates[0]
     if not found:
         raise SourceError(f"{directory}: none of store_status.csv, menu_hours.csv, timezones.csv, special_hours.csv, "
-                          "holidays.csv (or .csv.gz) is there")
+                          "holidays.csv, stores.csv (or .csv.gz) is there")
     return found
 
 
@@ -117,6 +117,17 @@ class TimezoneBatch:
     store_ids: list[str]
     names: list[str]
     effective: list[int]  # the local date each row's zone takes effect (days from 1970-01-01), or NO_DATE
+    rows_read: int = 0
+
+
+@dataclass
+class DirectoryBatch:
+    """Some of a store directory's rows, a store each: its id, display name ("" for none) and
+    group labels (``key:value``, each store's sorted and distinct)."""
+
+    store_ids: list[str]
+    names: list[str]
+    groups: list[list[str]]
     rows_read: int = 0
 
 
@@ -463,7 +474,8 @@ def _read_dated(source: Source | Path, named: dict[str, tuple[str, ...]], latest
                                      "(both empty: closed all day)")
                 closed = not start_text
                 start, end = (CLOSED, CLOSED) if closed else (parse_local_time(start_text), parse_local_time(end_text))
-                if not by_store and (len(label) > MAX_NAME_CHARS or CONTROL_CHARACTER.search(label)):
+                if not by_store and (len(label) > MAX_NAME_CHARS
+                                     or CONTROL_CHARACTER.search(row[columns["name"]])):  # (trimmed or not)
                     raise ValueError(f"bad name {shown(label)} (at most {MAX_NAME_CHARS} characters, no control "
                                      "character)")
                 if closed_dates.setdefault((label if by_store else "", day), closed) != closed:
@@ -509,6 +521,61 @@ def read_timezones(source: Source | Path, *, strict: bool = True, rejected: Reje
         yield TimezoneBatch(ids, names, effective, len(rows))
 
 
+GROUP_KEY = re.compile(r"[A-Za-z0-9_.-]{1,40}")
+MAX_GROUP_VALUE_CHARS = 100
+MAX_GROUPS = 20  # labels a store may carry
+
+
+def group_label(text: str) -> str:
+    """A group label ``key:value`` as stored (spaces around either part trimmed), or ValueError
+    naming the problem: a key of letters, digits, ``_``, ``.`` or ``-`` (at most 40), a value of
+    1 to 100 characters without ``;`` or a control character."""
+    key, colon, value = text.partition(":")
+    key, value = key.strip(), value.strip()
+    if not colon or not GROUP_KEY.fullmatch(key) or not value or len(value) > MAX_GROUP_VALUE_CHARS \
+            or ";" in value or CONTROL_CHARACTER.search(value):
+        raise ValueError(f"bad group {shown(text.strip())} (key:value, a key of letters, digits, _ . or - up to "
+                         f"40 characters, a value up to {MAX_GROUP_VALUE_CHARS} characters)")
+    return f"{key}:{value}"
+
+
+def read_directory(source: Source | Path, *, strict: bool = True, rejected: RejectedRows | None = None,
+                   on_progress: Progress | None = None) -> Iterator[DirectoryBatch]:
+    """A store directory (``store_id,name,groups``: a display name, and group labels joined by
+    ``;``), each row checked, a block of the source at a time; a store is named once."""
+    source = as_source(source)
+    rejections = _Rejections(source, strict, rejected)
+    expected = {"store_id": ("store_id",), "name": ("name", OPTIONAL), "groups": ("groups", OPTIONAL)}
+    seen: set[str] = set()
+    for first_line, columns, width, rows in source.chunks(expected, on_progress):
+        ids, names, groups = [], [], []
+        good = rejections.check_shape(first_line, rows, width)
+        for i in rejections.usable(first_line, rows, good, columns, optional=("name", "groups")):
+            row = rows[i]
+            store_id = row[columns["store_id"]].strip()
+            written_name = row[columns["name"]] if "name" in columns else ""
+            name = written_name.strip()
+            written = row[columns["groups"]] if "groups" in columns else ""
+            try:
+                if store_id in seen:
+                    raise ValueError(f"store {shown(store_id)} is named on an earlier line too")
+                if len(name) > MAX_NAME_CHARS or CONTROL_CHARACTER.search(written_name):  # (trimmed or not)
+                    raise ValueError(f"bad name {shown(name)} (at most {MAX_NAME_CHARS} characters, no control "
+                                     "character)")
+                labels = sorted({group_label(g) for g in written.split(";") if g.strip()})
+                if len(labels) > MAX_GROUPS:
+                    raise ValueError(f"{len(labels)} groups; a store has at most {MAX_GROUPS}")
+            except ValueError as exc:
+                rejections.add(first_line + i, str(exc))
+                continue
+            seen.add(store_id)
+            ids.append(store_id)
+            names.append(name)
+            groups.append(labels)
+        rejections.end_chunk()
+        yield DirectoryBatch(ids, names, groups, len(rows))
+
+
 def _concat(parts: list[np.ndarray], dtype) -> np.ndarray:
     return np.concatenate(parts).astype(dtype, copy=False) if parts else np.zeros(0, dtype)
 
@@ -517,7 +584,7 @@ def store_ids_in(directory: Path) -> list[str]:
     """Every store id the data files in ``directory`` name (as a load finds them), in first-seen
     order; rows that are bad otherwise still name their store, if it is readable."""
     readers = {POLLS: read_polls, HOURS: read_hours, TIMEZONES: read_timezones,
-               SPECIAL_HOURS: partial(read_special_hours, latest_date=LAST_DATE)}
+               SPECIAL_HOURS: partial(read_special_hours, latest_date=LAST_DATE), DIRECTORY: read_directory}
     named: dict[str, None] = {}
     for kind, path in find_sources(Path(directory)).items():
         if kind not in readers:

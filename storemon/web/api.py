@@ -12,7 +12,10 @@ from redis.exceptions import RedisError
 from sqlalchemy.exc import SQLAlchemyError
 
 from ..database import engines
-from ..reports import lifecycle, reconcile, submission
+from ..reports import formats, lifecycle, reconcile, submission
+from ..reports.options import ReportOptions
+from ..database.queries import group_exists
+from ..sources import group_label
 from .arguments import flag
 from .services import current_services
 from ..timeparse import format_instant, parse_as_of
@@ -39,38 +42,54 @@ def _json_body() -> dict | None:
     return body
 
 
-def _requested_as_of() -> int | None:
-    """``as_of`` from the query string or a JSON body; 400 naming the problem otherwise."""
-    from_query = request.args.getlist("as_of")
+TRIGGER_FIELDS = ("as_of", "columns", "group")  # what POST /trigger_report takes, in the query or a JSON body
+COLUMNS = ("standard", "extended")
+
+
+def _trigger_field(name: str, body: dict | None) -> str | None:
+    """A field of POST /trigger_report from the query string or the JSON body (given in both:
+    the same); 400 naming the problem otherwise."""
+    from_query = request.args.getlist(name)
     if len(from_query) > 1:
-        abort(400, "as_of is given more than once in the query string")
-    body = _json_body()
-    from_body = None
-    if body is not None:
-        unknown = sorted(set(body) - {"as_of"})
-        if unknown:
-            abort(400, f"unknown field(s) in the request body: {', '.join(unknown)[:200]}; only as_of is accepted")
-        from_body = body.get("as_of")
-        if from_body is not None and not isinstance(from_body, str):
-            abort(400, "as_of must be a string holding an ISO 8601 instant")
+        abort(400, f"{name} is given more than once in the query string")
+    from_body = None if body is None else body.get(name)
+    if from_body is not None and not isinstance(from_body, str):
+        abort(400, f"{name} must be a string" + (" holding an ISO 8601 instant" if name == "as_of" else ""))
     if from_query and from_body is not None and from_query[0] != from_body:
-        abort(400, "as_of is given twice, differently, in the query string and the body")
-    value = from_query[0] if from_query else from_body
-    if value is None:
-        return None
+        abort(400, f"{name} is given twice, differently, in the query string and the body")
+    return from_query[0] if from_query else from_body
+
+
+def _trigger_request() -> tuple[int | None, ReportOptions]:
+    """The as_of and options POST /trigger_report asks for; 400 naming the problem otherwise."""
+    body = _json_body()
+    if body is not None and (unknown := sorted(set(body) - set(TRIGGER_FIELDS))):
+        abort(400, f"unknown field(s) in the request body: {', '.join(unknown)[:200]}; "
+                   f"accepted: {', '.join(TRIGGER_FIELDS)}")
+    as_of, columns, group = (_trigger_field(name, body) for name in TRIGGER_FIELDS)
     try:
-        return parse_as_of(value)
+        as_of_us = None if as_of is None else parse_as_of(as_of)
     except ValueError as exc:
         abort(400, f"bad as_of: {exc}")
+    if columns is not None and columns not in COLUMNS:
+        abort(400, f"columns must be standard or extended (got {columns[:40]!r})")
+    if group is not None:
+        try:
+            group = group_label(group)
+        except ValueError as exc:
+            abort(400, str(exc))
+        if not group_exists(current_services().engine, group):
+            abort(400, f"no store is in group {group[:150]!r}; the store directory (PUT /stores) gives stores groups")
+    return as_of_us, ReportOptions(columns == "extended", group)
 
 
 @api.post("/trigger_report")
 def trigger_report():
     services = current_services()
-    as_of_us = _requested_as_of()
+    as_of_us, options = _trigger_request()
     try:
         report_id, coalesced = submission.submit(services.engine, services.queue, services.settings, as_of_us,
-                                                 allow_future=flag("allow_future"))
+                                                 allow_future=flag("allow_future"), options=options)
     except submission.AfterNewestPoll as exc:
         abort(400, f"{exc}, or add allow_future=true to report on it anyway")
     except submission.QueueUnavailable:
@@ -94,6 +113,7 @@ def get_report_by_query():
 @api.get("/get_report/<report_id>")
 def get_report(report_id: str):
     services = current_services()
+    requested_format()  # (a bad format is refused whatever the report's state)
     try:
         state = (reconcile.state(services.engine, services.queue, services.settings, report_id)
                  if lifecycle.REPORT_ID.fullmatch(report_id) else None)
@@ -104,7 +124,7 @@ def get_report(report_id: str):
         shown = report_id if len(report_id) <= 64 else report_id[:64] + "..."
         abort(404, f"unknown report id {shown!r}")
     if state.status == lifecycle.COMPLETE:
-        return _csv_response(state.row)
+        return _report_response(state.row)
     if state.status == lifecycle.FAILED:
         return jsonify(report_id=state.row.id, status=lifecycle.FAILED, error=state.row.error or "the report failed")
     return jsonify(report_id=state.row.id, status=state.status, progress=state.progress), 202
@@ -125,6 +145,7 @@ def _described(state: reconcile.ReportState) -> dict:
         "duration_s": (round((row.finished_at - row.started_at).total_seconds(), 3)
                        if row.finished_at and row.started_at else None),
         "rows": row.row_count, "error": row.error,
+        "columns": "extended" if row.extended else "standard", "group": row.store_group,
     }
 
 
@@ -168,13 +189,30 @@ def latest_report():
     row = lifecycle.latest_routine(current_services().engine)
     if row is None:
         abort(404, "no routine report (one as of the newest poll) is complete yet")
-    return _csv_response(row)
+    return _report_response(row)
 
 
-def _csv_response(row: lifecycle.ReportRow) -> Response:
+_ACCEPTED = {"text/csv": formats.CSV, "application/jsonl": formats.JSONL, "application/x-ndjson": formats.JSONL,
+             "application/vnd.apache.parquet": formats.PARQUET}
+
+
+def requested_format() -> str:
+    """The format a finished report is served in: ``?format=``, else the best of the Accept
+    header's (CSV when it names none of them)."""
+    if (asked := request.args.get("format")) is not None:
+        if asked not in formats.FORMATS:
+            abort(400, f"format must be one of {', '.join(formats.FORMATS)} (got {asked[:40]!r})")
+        return asked
+    return _ACCEPTED[request.accept_mimetypes.best_match(list(_ACCEPTED), default="text/csv")]
+
+
+def _report_response(row: lifecycle.ReportRow) -> Response:
     # Served from the row, the durable copy; the job's RQ result holds the same bytes for RQ's users.
-    response = Response(lifecycle.csv_of(current_services().engine, row.id), mimetype="text/csv")
-    response.headers["Content-Disposition"] = f"attachment; filename=report-{row.id}.csv"
+    fmt = requested_format()
+    body = formats.converted(lifecycle.csv_of(current_services().engine, row.id), fmt)
+    response = Response(body, mimetype=formats.MEDIA_TYPES[fmt])
+    response.headers["Content-Disposition"] = f"attachment; filename=report-{row.id}{formats.SUFFIXES[fmt]}"
+    response.vary.add("Accept")
     response.headers["X-Report-Status"] = lifecycle.COMPLETE
     response.headers["X-Report-As-Of"] = format_instant(row.as_of_us)
     return response

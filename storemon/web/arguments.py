@@ -14,3 +14,10 @@ def flag(name: str, default: bool = False) -> bool:
     if value not in ("true", "false", "1", "0"):
         abort(400, f"{name} must be true or false")
     return value in ("true", "1")
+
+
+def text(name: str) -> str:
+    """A query argument's text, spaces and tabs around it trimmed ("" when absent). Only those:
+    Python's ``strip`` also takes separators such as U+0085 off, which would turn a value the
+    document refuses into an empty one, accepted."""
+    return request.args.get(name, "").strip(" \t")

@@ -141,8 +141,8 @@ def store(store_id: str):
 def search():
     query = request.args.get("q", "").strip()[:255]
     found = find_stores(current_services().engine, query, 50) if query else []
-    ids = [store_id for store_id, _ in found]
-    if query in ids or len(ids) == 1:  # the store itself, or the one store the prefix names
+    ids = [f.store_id for f in found]
+    if query in ids or len(ids) == 1:  # the store itself, or the one store the query names
         return redirect(url_for("console.store", store_id=query if query in ids else ids[0]))
     _, weekly = weekly_uptime()
-    return render_template("search.html", query=query, found=[(s, tz, weekly.get(s)) for s, tz in found])
+    return render_template("search.html", query=query, found=[(f, weekly.get(f.store_id)) for f in found])

@@ -1,4 +1,5 @@
-"""Ingestion over HTTP: POST /polls, PUT /business_hours, PUT /timezones, PUT /special_hours, PUT /holidays.
+"""Ingestion over HTTP: POST /polls, PUT /business_hours, PUT /timezones, PUT /special_hours,
+PUT /holidays, PUT /stores (the store directory).
 
 A body is one source in the loader's sense (CSV with its header, plain or gzip, or a JSON
 array of objects), read and checked by the same code as ``python -m storemon load`` and
@@ -16,7 +17,7 @@ import logging
 from flask import Blueprint, abort, jsonify, request
 
 from .. import sources
-from .arguments import flag
+from .arguments import flag, text
 from .services import CONCURRENT_INGESTIONS, current_services
 from ..database.loader import LoadSummary, load_sources
 from ..database.stores import UnknownStores
@@ -71,6 +72,12 @@ def holidays():
     return _ingest(sources.HOLIDAYS)
 
 
+@ingest.put("/stores")
+def directory():
+    """Replace the name and group labels of every store the body names."""
+    return _ingest(sources.DIRECTORY)
+
+
 def _body_source() -> sources.Source:
     """The request body as a source, by its Content-Type and Content-Encoding."""
     encoding = request.headers.get("Content-Encoding", "identity").strip().lower()
@@ -91,7 +98,7 @@ def _rejected(rows: list[sources.Rejected]) -> list[dict]:
 def _ingest(kind: str):
     skip_bad, create = flag("skip_bad"), flag("create", default=True)
     effective_date = None
-    if raw := request.args.get("effective_date", "").strip():
+    if raw := text("effective_date"):
         if kind not in (sources.HOURS, sources.TIMEZONES):
             abort(400, f"effective_date applies to business hours and timezones, not to {kind}")
         try:

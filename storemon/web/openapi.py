@@ -12,7 +12,7 @@ from flask import Blueprint, jsonify
 from flask_swagger_ui import get_swaggerui_blueprint
 
 from .. import __version__
-from ..core.windows import COLUMNS
+from ..core.windows import COLUMNS, EXTENDED_COLUMNS
 
 openapi = Blueprint("openapi", __name__)
 
@@ -34,8 +34,10 @@ _ID = "[a-z0-9]{1,12}"
 _DAY = "(0[1-9]|1[0-9]|2[0-8])"
 _CLOCK = "([01][0-9]|2[0-3]):[0-5][0-9]"
 _TEXT = r"[^\x00-\x1f\x7f-\x9f]"  # any character but a control one
+_TRIMMED = r"[\s\x1c-\x1f\x85]"  # what trimming a field takes off its ends (Python's whitespace)
 _JSON_ID = {"type": ["string", "integer"], "minimum": 0,  # 1 to 255 characters once trimmed:
-            "pattern": r"^\s*[^=+\-@\s\x00-\x1f\x7f-\x9f]([^\x00-\x1f\x7f-\x9f]{0,253}[^\s\x00-\x1f\x7f-\x9f])?\s*$"}
+            "pattern": rf"^{_TRIMMED}*[^=+\-@\s\x00-\x1f\x7f-\x9f]([^\x00-\x1f\x7f-\x9f]{{0,253}}"
+                       rf"[^\s\x00-\x1f\x7f-\x9f])?{_TRIMMED}*$"}
 _JSON_TIME = {"type": "string", "pattern": r"^ *([01]?[0-9]|2[0-3]):[0-5][0-9](:[0-5][0-9])? *$"}
 # a date's times: both given, or both empty, null or absent (closed that whole date)
 _JSON_NO_TIME = {"type": ["string", "null"], "pattern": "^ *$"}
@@ -45,6 +47,11 @@ _JSON_DATED_TIMES = {"anyOf": [
     {"properties": {"start_time_local": _JSON_NO_TIME, "end_time_local": _JSON_NO_TIME}}]}
 _JSON_DATE = {"type": "string", "pattern": r"^ *2023-(0[1-9]|1[0-2])-(0[1-9]|1[0-9]|2[0-8]) *$",
               "description": "A local calendar date, YYYY-MM-DD, from 1971 to two years past the newest poll"}
+# a group label as the service reads it: key:value, spaces around either part trimmed
+_LABEL_VALUE = r"[^;\s\x00-\x1f\x7f-\x9f]([^;\x00-\x1f\x7f-\x9f]{0,98}[^;\s\x00-\x1f\x7f-\x9f])?"
+_LABEL = rf"[A-Za-z0-9_.-]{{1,40}} *: *{_LABEL_VALUE}"
+GROUP = {"type": "string", "pattern": rf"^ *{_LABEL} *$", "examples": ["region:west"],
+         "description": "A group label of the store directory, key:value"}
 _CSV_DATE = "2023-(0[1-9]|1[0-2])-(0[1-9]|1[0-9]|2[0-8])"
 INGESTED = {
     "polls": ("store_id,status,timestamp_utc", f"{_ID},(active|inactive),2023-01-{_DAY} {_CLOCK}:[0-5][0-9] UTC",
@@ -66,6 +73,13 @@ INGESTED = {
                  {"date": _JSON_DATE, "start_time_local": {}, "end_time_local": {},
                   "name": {"type": ["string", "integer", "null"], "maxLength": 200,
                            "pattern": f"^{_TEXT}*$"}}),
+    "stores": ("store_id,name,groups", f"{_ID},[A-Za-z ]{{0,20}},(region:(west|east)(;brand:[a-z]{{1,8}})?)?",
+               {"store_id": _JSON_ID,
+                "name": {"type": ["string", "integer", "null"], "maxLength": 200, "pattern": f"^{_TEXT}*$",
+                         "description": "The store's display name (empty: none)"},
+                "groups": {"type": ["string", "null"], "description": "Group labels key:value joined by ';' "
+                                                                      "(at most 20), e.g. region:west;brand:acme",
+                           "pattern": rf"^ *({_LABEL}( *; *{_LABEL}){{0,19}})? *$"}}),
     "timezones": ("store_id,timezone_str", f"{_ID},(America/Chicago|Asia/Kolkata|Europe/Berlin|)",
                   {"store_id": _JSON_ID,
                    # an IANA name; one the service does not know is stored, listed in the answer's
@@ -125,12 +139,20 @@ REPORT_SECURITY = [{}, {"bearer": []}]
 _REPORT_ERRORS = (401, 403, 429, 503)
 
 COMPLETE_CSV = {
-    "description": "Complete: the report's CSV (hour in minutes, day and week in hours)",
+    "description": "Complete: the report (hour in minutes, day and week in hours), as CSV unless another "
+                   "format is asked for (format, or Accept): JSON Lines, an object a store, or Parquet",
     "headers": {"X-Report-As-Of": {"schema": INSTANT, "description": "The instant the report is computed for"},
                 "X-Report-Status": {"schema": {"const": "Complete"}}},
-    "content": {"text/csv": {"schema": {"type": "string"}, "examples": {"report": {"value": (
-        ",".join(COLUMNS) + "\n8419537941919820732,60.00,20.12,123.50,0.00,3.88,44.50\n")}}}},
+    "content": {"text/csv": {"schema": {"type": "string"}, "examples": {
+        "report": {"value": ",".join(COLUMNS) + "\n8419537941919820732,60.00,20.12,123.50,0.00,3.88,44.50\n"},
+        "extended": {"value": ",".join(EXTENDED_COLUMNS)
+                     + "\n8419537941919820732,60.00,20.12,123.50,0.00,3.88,44.50,0.00,1.00,9.25\n"}}},
+                "application/jsonl": {"schema": {"type": "string"}},
+                "application/vnd.apache.parquet": {"schema": {"type": "string", "format": "binary"}}},
 }
+COLUMNS_CHOICE = {"type": "string", "enum": ["standard", "extended"], "default": "standard"}
+FORMAT_QUERY = _query("format", {"type": "string", "enum": ["csv", "jsonl", "parquet"]},
+                      "The format of a Complete report (default: by the Accept header, else CSV)")
 FAILED_OR_WAITING = {
     "200": {**COMPLETE_CSV, "description": "Complete: the CSV; Failed: JSON with the reason",
             "content": {**COMPLETE_CSV["content"], "application/json": {"schema": _ref("FailedReport")}}},
@@ -139,14 +161,15 @@ FAILED_OR_WAITING = {
 
 
 def document() -> dict:
-    polls, hours, zones, special, holidays = (_ingest_operation(kind, summary) for kind, summary in (
+    polls, hours, zones, special, holidays, directory = (_ingest_operation(kind, summary) for kind, summary in (
         ("polls", "Append polls (a poll stored already is kept once; inactive wins)"),
         ("business_hours", "A new version of the weekly hours of every store the body names, from effective_date"),
         ("timezones", "A new version of the timezone of every store the body names, from effective_date"),
         ("special_hours", "Replace the special hours of every store and local date the body names (both times "
                           "empty: closed that date)"),
         ("holidays", "Replace the chain's holidays on every local date the body names (both times empty: "
-                     "closed that date)")))
+                     "closed that date)"),
+        ("stores", "Replace the name and group labels of every store the body names (the store directory)")))
     return {
         "openapi": "3.1.0",
         "info": {"title": "storemon", "version": __version__,
@@ -158,15 +181,21 @@ def document() -> dict:
             "/trigger_report": {"post": {
                 "operationId": "trigger_report", "tags": ["reports"], "security": REPORT_SECURITY,
                 "summary": "Start a report; answers at once with its id",
-                "description": "as_of may come in the query string or a JSON body, not both with different "
-                               "values. A trigger identical to one still queued gets that report's id "
-                               "(X-Report-Coalesced: true).",
+                "description": "as_of, columns and group may come in the query string or a JSON body, not both "
+                               "with different values. A trigger identical to one still queued gets that report's "
+                               "id (X-Report-Coalesced: true). A group no store is in is a 400.",
                 "parameters": [AS_OF_QUERY, _query("allow_future", {"type": "boolean", "default": False},
                                                    "true: accept an as_of later than the newest poll (every store "
-                                                   "comes out down after its last poll); otherwise that is a 400")],
+                                                   "comes out down after its last poll); otherwise that is a 400"),
+                               _query("columns", COLUMNS_CHOICE, "extended: add no_data_last_hour, "
+                                                                 "no_data_last_day, no_data_last_week"),
+                               _query("group", GROUP, "Only the stores of this group (the whole report's rows of "
+                                                      "them)")],
                 "requestBody": {"required": False, "content": {"application/json": {"schema": {
                     "type": "object", "additionalProperties": False,
-                    "properties": {"as_of": {"anyOf": [AS_OF_INPUT, {"type": "null"}]}}}}}},
+                    "properties": {"as_of": {"anyOf": [AS_OF_INPUT, {"type": "null"}]},
+                                   "columns": {"anyOf": [COLUMNS_CHOICE, {"type": "null"}]},
+                                   "group": {"anyOf": [GROUP, {"type": "null"}]}}}}}},
                 "responses": {"202": _json(_ref("Triggered"), "Queued", headers={
                     "Location": {"schema": {"type": "string"}, "description": "Where to poll the report"},
                     "X-Report-Coalesced": {"schema": {"const": "true"},
@@ -182,13 +211,14 @@ def document() -> dict:
                 "operationId": "get_report_by_query", "tags": ["reports"], "security": REPORT_SECURITY,
                 "summary": "A report's status, or its CSV once Complete",
                 "parameters": [_query("report_id", {"type": "string", "minLength": 1}, "The id trigger_report gave",
-                                      True)],
+                                      True), FORMAT_QUERY],
                 "responses": {**FAILED_OR_WAITING, **_errors(400, 404, *_REPORT_ERRORS)}}},
             "/get_report/{report_id}": {"get": {
                 "operationId": "get_report", "tags": ["reports"], "security": REPORT_SECURITY,
                 "summary": "A report's status, or its CSV once Complete",
-                "parameters": [{"name": "report_id", "in": "path", "required": True, "schema": {"type": "string"}}],
-                "responses": {**FAILED_OR_WAITING, **_errors(404, *_REPORT_ERRORS)}}},
+                "parameters": [{"name": "report_id", "in": "path", "required": True, "schema": {"type": "string"}},
+                               FORMAT_QUERY],
+                "responses": {**FAILED_OR_WAITING, **_errors(400, 404, *_REPORT_ERRORS)}}},
             "/reports": {"get": {
                 "operationId": "report_history", "tags": ["reports"], "security": REPORT_SECURITY,
                 "summary": "Reports, newest first, a page at a time",
@@ -201,17 +231,21 @@ def document() -> dict:
                               **_errors(400, 404, *_REPORT_ERRORS)}}},
             "/reports/latest": {"get": {
                 "operationId": "latest_report", "tags": ["reports"], "security": REPORT_SECURITY,
-                "summary": "The newest routine report's CSV (the newest Complete one asked for without an as_of)",
-                "responses": {"200": COMPLETE_CSV, **_errors(404, *_REPORT_ERRORS)}}},
+                "summary": "The newest routine report (the newest Complete one of every store asked for without an "
+                           "as_of; the clock's are extended)",
+                "parameters": [FORMAT_QUERY],
+                "responses": {"200": COMPLETE_CSV, **_errors(400, 404, *_REPORT_ERRORS)}}},
             "/polls": {"post": polls},
             "/business_hours": {"put": hours},
             "/timezones": {"put": zones},
             "/special_hours": {"put": special},
             "/holidays": {"put": holidays},
-            "/stores": {"get": {
+            "/stores": {"put": directory, "get": {
                 "operationId": "find_stores", "tags": ["stores"], "security": REPORT_SECURITY,
-                "summary": "Stores whose id begins with q, with their weekly uptime in the newest report",
-                "parameters": [_query("q", {"type": "string", "maxLength": 255}, "A store id prefix"),
+                "summary": "Stores whose id begins with q or whose name holds it (any case), with their weekly "
+                           "uptime in the newest report",
+                "parameters": [_query("q", {"type": "string", "maxLength": 255}, "A store id prefix, or a part of a "
+                                                                                 "name"),
                                _query("limit", {"type": "integer", "minimum": 1, "maximum": 100, "default": 20},
                                       "At most this many")],
                 "responses": {"200": _json(_ref("StoreList"), "Matching stores, by id"),
@@ -227,6 +261,17 @@ def document() -> dict:
                                     "examples": {"one": {"value": ["a-store-that-closed"]}}}],
                     "responses": {"200": _json(_ref("Retired"), "Retired"),
                                   **_errors(400, 401, 403, 404, 429, 503)}}},
+            "/stores/down": {"get": {
+                "operationId": "stores_down", "tags": ["stores"], "security": REPORT_SECURITY,
+                "summary": "The stores down now, longest down first, from the newest polls (no report)",
+                "description": "Down now: open at the data's clock (the newest poll), and the latest poll taken "
+                               "in its business hours is inactive and at most POLL_INTERVAL old. Since: the "
+                               "first inactive poll after the last active one, read back a day.",
+                "parameters": [_query("group", GROUP, "Only the stores of this group"),
+                               _query("limit", {"type": "integer", "minimum": 1, "maximum": 10000, "default": 100},
+                                      "List at most this many (all are counted)")],
+                "responses": {"200": _json(_ref("DownStores"), "The stores down now"),
+                              **_errors(400, *_REPORT_ERRORS)}}},
             "/stores/{store_id}/timeline": {"get": {
                 "operationId": "store_timeline", "tags": ["stores"], "security": REPORT_SECURITY,
                 "summary": "One store's sessions, segments and polls: why the report says what it says",
@@ -266,7 +311,7 @@ def document() -> dict:
     }
 
 
-_REQUIRED = {"timezones": ["store_id"],  # no zone: none
+_REQUIRED = {"timezones": ["store_id"], "stores": ["store_id"],  # no zone, name or groups: none
              "business_hours": ["store_id", "day", "start_time_local", "end_time_local"],
              "special_hours": ["store_id", "date"], "holidays": ["date"]}  # no times: closed
 _DATED = ("special_hours", "holidays")
@@ -317,7 +362,8 @@ def _schemas() -> dict:
             "report_id": REPORT_ID, "status": STATUS, "progress": {"type": "number", "minimum": 0, "maximum": 1},
             "requested_as_of": nullable, "as_of": nullable, "created_at": INSTANT,
             "started_at": nullable, "finished_at": nullable, "duration_s": {"type": ["number", "null"]},
-            "rows": {"type": ["integer", "null"]}, "error": nullable}},
+            "rows": {"type": ["integer", "null"]}, "error": nullable, "columns": COLUMNS_CHOICE,
+            "group": {**nullable, "description": "The group the report is of (null: every store)"}}},
         "ReportPage": {"type": "object", "required": ["reports", "next"], "properties": {
             "reports": {"type": "array", "items": _ref("Report")},
             "next": {**nullable, "description": "The next page's URL, or null on the last"}}},
@@ -338,8 +384,19 @@ def _schemas() -> dict:
         "StoreList": {"type": "object", "required": ["report_id", "stores"], "properties": {
             "report_id": {**nullable, "description": "The newest routine report, whose weekly uptime is shown"},
             "stores": {"type": "array", "items": {"type": "object", "required": ["store_id"], "properties": {
-                "store_id": {"type": "string"}, "timezone": nullable,
-                "weekly_uptime_pct": {"type": ["number", "null"]}}}}}},
+                "store_id": {"type": "string"}, "name": nullable, "groups": {"type": "array", "items": {"type": "string"}},
+                "timezone": nullable, "weekly_uptime_pct": {"type": ["number", "null"]}}}}}},
+        "DownStores": {"type": "object", "required": ["as_of", "poll_interval_s", "count", "stores"], "properties": {
+            "as_of": {**nullable, "description": "The data's clock: the newest poll (null: none yet)"},
+            "poll_interval_s": {"type": "integer"}, "group": nullable,
+            "count": {"type": "integer", "description": "How many are down now (all, not only those listed)"},
+            "stores": {"type": "array", "items": {"type": "object", "required": [
+                "store_id", "since", "since_exact", "last_poll"], "properties": {
+                "store_id": {"type": "string"}, "name": nullable, "groups": {"type": "array", "items": {"type": "string"}},
+                "since": {**INSTANT, "description": "The first inactive poll after the last active one"},
+                "since_exact": {"type": "boolean", "description": "false: every poll of the day read was "
+                                                                 "inactive; down at least since then"},
+                "last_poll": INSTANT}}}}},
         "Timeline": {"type": "object", "required": ["store_id", "timezone_used", "as_of", "listed", "sessions",
                                                     "polls"], "properties": {
             "store_id": {"type": "string"}, "timezone": nullable, "timezone_used": {"type": "string"},
@@ -378,7 +435,8 @@ def _schemas() -> dict:
             "name": {"type": "string", "description": "Holidays only"}}},
         "Calendar": {"type": "object", "required": ["store_id", "timezone", "hours", "special_hours", "holidays"],
                      "properties": {
-            "store_id": {"type": "string"}, "timezone": nullable,
+            "store_id": {"type": "string"}, "name": nullable, "groups": {"type": "array", "items": {"type": "string"}},
+            "timezone": nullable,
             "hours": {"type": ["array", "null"], "items": {"type": "object", "properties": {
                 "day": {"type": "string"}, "weekday": {"type": "integer"},
                 "start": {"type": "string"}, "end": {"type": "string"}}}, "description": "null: around the clock"},

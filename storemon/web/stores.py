@@ -1,4 +1,4 @@
-"""Stores as JSON: find them by id prefix, one store's timeline (why it was up or down) and
+"""Stores as JSON: find them by id prefix or name, one store's timeline (why it was up or down) and
 calendar (its hours, special hours and holidays), and retiring one.
 
 Finding and the timeline follow the report endpoints' access rule; retiring needs an admin
@@ -12,14 +12,16 @@ from flask import Blueprint, abort, jsonify, request
 
 from ..database import stores as store_records
 from ..reports import lifecycle
+from .arguments import text
 from .services import current_services
 from ..core.uptime import DAY_US, LOOKBACK_US
 from ..core.timeline import StoreTimeline, store_timeline
 from .fleet import fleet_of
 from ..database.queries import StoreRecord, find_stores, latest_poll_us, store_calendar, store_input, why_no_polls
-from ..sources import parse_local_date
+from ..sources import group_label, parse_local_date
+from .outages import outages
 from .storeview import dated, describe, history, in_force_on, weekly, zone_history
-from ..timeparse import parse_as_of
+from ..timeparse import format_instant, parse_as_of
 
 stores = Blueprint("stores", __name__)
 MAX_FOUND = 100
@@ -27,7 +29,7 @@ MAX_FOUND = 100
 
 
 def requested_as_of() -> int | None:
-    raw = request.args.get("as_of", "").strip()
+    raw = text("as_of")
     if not raw:
         return None
     try:
@@ -52,6 +54,32 @@ def timeline_of(store_id: str, as_of_us: int | None) -> tuple[StoreRecord, Store
     return record, store_timeline(data, as_of_us)
 
 
+MAX_DOWN_LISTED = 10_000
+
+
+@stores.get("/stores/down")
+def down():
+    """The stores down now (open at the data's clock, their latest evidence poll inactive and at
+    most POLL_INTERVAL old), longest down first: ``?group=`` of one group, ``?limit=`` at most
+    so many listed (all are counted)."""
+    raw_limit = request.args.get("limit", "100")
+    if not raw_limit.isdigit() or not 1 <= int(raw_limit) <= MAX_DOWN_LISTED:
+        abort(400, f"limit must be a whole number from 1 to {MAX_DOWN_LISTED}")
+    group = request.args.get("group")
+    if group is not None:
+        try:
+            group = group_label(group)
+        except ValueError as exc:
+            abort(400, str(exc))
+    services = current_services()
+    found = outages(services.engine, services.settings.poll_interval, group, int(raw_limit))
+    return jsonify(as_of=None if found.as_of_us is None else format_instant(found.as_of_us),
+                   poll_interval_s=services.settings.poll_interval, group=group, count=found.count,
+                   stores=[{"store_id": d.store.store_id, "name": d.store.name, "groups": list(d.store.groups),
+                            "since": format_instant(d.since_us), "since_exact": d.since_exact,
+                            "last_poll": format_instant(d.last_poll_us)} for d in found.stores])
+
+
 @stores.get("/stores/<path:store_id>/timeline")
 def timeline(store_id: str):
     record, computed = timeline_of(store_id, requested_as_of())
@@ -64,7 +92,7 @@ def calendar(store_id: str):
     asked for (``from``, ``to``: local dates; by default every date; ``from`` after ``to``: none)."""
     bounds = []
     for name, default in (("from", 0), ("to", 1 << 30)):
-        raw = request.args.get(name, "").strip()
+        raw = text(name)
         try:
             bounds.append(parse_local_date(raw) if raw else default)
         except ValueError as exc:
@@ -72,7 +100,8 @@ def calendar(store_id: str):
     record = store_calendar(current_services().engine, store_id, *bounds)
     if record is None:
         abort(404, f"unknown store {store_id[:64]!r}")
-    return jsonify({"store_id": record.store_id, "timezone": record.timezone,
+    return jsonify({"store_id": record.store_id, "name": record.name, "groups": list(record.groups),
+                    "timezone": record.timezone,
                     "hours": weekly(in_force_on(record.hours, None)), "hours_history": history(record.hours),
                     "timezone_history": zone_history(record),
                     "special_hours": dated(record.special), "holidays": dated(record.holidays)})
@@ -99,8 +128,8 @@ def search():
     report_id, weekly = weekly_uptime()
     found = find_stores(current_services().engine, prefix, int(raw_limit))
     return jsonify(report_id=report_id, stores=[
-        {"store_id": store_id, "timezone": timezone, "weekly_uptime_pct": weekly.get(store_id)}
-        for store_id, timezone in found])
+        {"store_id": f.store_id, "name": f.name, "groups": list(f.groups), "timezone": f.timezone,
+         "weekly_uptime_pct": weekly.get(f.store_id)} for f in found])
 
 
 MAX_RETIRED = 1000  # stores one call may retire (the command line takes any number)
