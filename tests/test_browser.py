@@ -410,3 +410,50 @@ def test_a_report_failing_while_the_page_is_open_is_drawn_apart(pg, redis_conn, 
     finally:
         worker.stop()
         web.stop()
+
+
+def test_the_fleet_page_shows_who_is_down_no_data_and_groups(served, pg, browser, tmp_path):
+    """A store down since 08:04 at the data's clock (the rule-dst store's last poll, 2023-03-12
+    08:45), names and groups for the rule stores: the down-now panel, the no-data figures and list, the group filter, and a store page
+    shading its no-data stretches with the rule in words."""
+    from selenium.webdriver.common.by import By
+    from selenium.webdriver.support.ui import Select
+
+    from .helpers import write_csv
+
+    down = tmp_path / "down"
+    down.mkdir()
+    polls_csv(down, [("down-now", "active", "2023-03-12 07:50:00 UTC"), ("down-now", "inactive", "2023-03-12 08:04:00 UTC")])
+    write_csv(down, "stores", ["store_id,name,groups", "down-now,Corner Café,region:west",
+                               *(f"{s},Rule {s[5:]},region:west" for s, _, _ in RULES)])
+    load_directory(pg, down)
+    report_id = json.loads(_post(f"{served}/trigger_report?columns=extended"))["report_id"]
+    wait_for(lambda: _status(f"{served}/get_report/{report_id}") == 200 and b"no_data_last_week" in _get(
+        f"{served}/get_report/{report_id}"), 60, "the extended report")
+
+    browser.get(served + "/")
+    row = browser.find_element(By.CSS_SELECTOR, "#down-list tr[data-store='down-now']")
+    assert "Corner Café" in row.text and "41 min" in row.text and "region:west" in row.text
+    assert "of which no data" in browser.find_element(By.CSS_SELECTOR, ".tile-split").text
+    silent = browser.find_element(By.ID, "silent-count").text
+    assert "sent no poll inside business hours this week" in silent
+    screenshot(browser, "fleet-down-now.png")
+    fits_a_phone(browser, "fleet-down-now-phone.png")
+    no_console_errors(browser)
+
+    Select(browser.find_element(By.ID, "group")).select_by_value("region:west")
+    browser.find_element(By.CSS_SELECTOR, "#group-filter button").click()
+    wait_for(lambda: "group=region" in browser.current_url, 10, "the group's page")
+    assert f"{len(RULES) + 1} stores in this group" in browser.find_element(By.CLASS_NAME, "lede").text
+    assert browser.find_elements(By.CSS_SELECTOR, "#down-list tr[data-store='down-now']")
+    worst = [a.text for a in browser.find_elements(By.CSS_SELECTOR, "table.worst a")]
+    assert worst and all(name.startswith(("Rule ", "Corner Café")) for name in worst)
+    no_console_errors(browser)
+
+    browser.get(f"{served}/stores/rule-no-evidence?as_of={AS_OF}")
+    assert "Rule no-evidence" in browser.find_element(By.TAG_NAME, "h1").text
+    assert browser.find_elements(By.CSS_SELECTOR, "rect.gap")
+    words = browser.find_element(By.ID, "gaps").text
+    assert "no poll within 60 minutes, and none in 8 days: down" in words
+    screenshot(browser, "store-no-data.png")
+    no_console_errors(browser)

@@ -44,10 +44,19 @@ def test_a_timeline_explains_each_session(client, pg, tmp_path):
     assert words["2023-01-18T09:00:00Z"] == ("first_later", "no poll in this session or before it: first later "
                                                             "state, active, from Mon 10:14")
     assert [p["use"] for p in answer["polls"]] == ["evidence", "evidence", "outside_hours"]
+    # no data: Monday 09:00-09:14 (the first poll is at 10:14), and Tuesday's and Wednesday's
+    # sessions, far from any poll: 2 h 14 min in the week, Wednesday's hour in the day
     assert answer["row"] == {"uptime_last_hour": "0.00", "uptime_last_day": "0.00", "uptime_last_week": "1.74",
-                             "downtime_last_hour": "0.00", "downtime_last_day": "1.00", "downtime_last_week": "3.26"}
+                             "downtime_last_hour": "0.00", "downtime_last_day": "1.00", "downtime_last_week": "3.26",
+                             "no_data_last_hour": "0.00", "no_data_last_day": "1.00", "no_data_last_week": "2.23"}
+    gaps = [(g["start"]["utc"], g["end"]["utc"], g["explanation"]) for g in answer["no_data"]]
+    assert gaps[-3:] == [
+        ("2023-01-23T09:00:00Z", "2023-01-23T09:14:00Z", "no poll within 60 minutes: assumed up from the poll at Mon 10:14"),
+        ("2023-01-24T09:00:00Z", "2023-01-24T10:00:00Z", "no poll within 60 minutes: assumed down from the poll at Mon 11:15"),
+        ("2023-01-25T09:00:00Z", "2023-01-25T10:00:00Z", "no poll within 60 minutes: assumed down from the poll at Mon 11:15")]
     page = client.get("/stores/s1", query_string={"as_of": "2023-01-25T12:00:00Z"})
     assert page.status_code == 200 and b"switching at 10:44:30" in page.data
+    assert "assumed down from the poll at Mon 11:15" in page.text and "down 1 h" in page.text
     assert len(re.findall(rb'class="seg (?:up|down)"', page.data)) >= 4
 
 
@@ -93,7 +102,47 @@ def test_the_fleet_page_from_the_latest_report(client, app, seeded):
     page = client.get("/").data.decode()
     stores = client.get(f"/get_report/{report_id}").data.decode().count("\n") - 1
     assert f"<strong>{stores:,}</strong> stores" in page and f'id="report-{report_id}"' in page
-    assert page.count('class="bar"') == 10 and len(re.findall(r'<tr><td><a href="/stores/', page)) == 25
+    assert page.count('class="bar"') == 10 and len(re.findall(r'<tr data-store="[^"]*"><td><a href="/stores/', page)) == 25
+    assert "This report is a standard one" in page
+
+
+def test_the_fleet_page_of_an_extended_report_keeps_no_data_apart(client, app, seeded, tmp_path):
+    """The seed's stores, a third of them in region:west: the page shows no data per window, the
+    stores without any data in their own list, the worst by downtime backed by polls, names, and
+    the same for one group."""
+    import csv
+    import io
+
+    from storemon.database.loader import load_directory
+
+    from .helpers import rows as rows_of, write_csv
+
+    ids = [r[0] for r in rows_of(seeded, "SELECT store_id FROM stores ORDER BY store_id")]
+    write_csv(tmp_path, "stores", ["store_id,name,groups",
+                                   *(f"{s},Store {s[-4:]},region:{'west' if k % 3 == 0 else 'east'}"
+                                     for k, s in enumerate(ids))])
+    load_directory(seeded, tmp_path)
+    report_id = trigger(client, json={"columns": "extended"})
+    run_jobs(app)
+    table = list(csv.DictReader(io.StringIO(client.get(f"/get_report/{report_id}").text)))
+    for group, members in ((None, set(ids)), ("region:west", set(ids[::3]))):
+        mine = [r for r in table if r["store_id"] in members]
+        business = [float(r["uptime_last_week"]) + float(r["downtime_last_week"]) for r in mine]
+        silent = sum(1 for r, b in zip(mine, business) if b > 0 and float(r["no_data_last_week"]) >= b - 0.015)
+        backed = sorted((max(0.0, float(r["downtime_last_week"]) - float(r["no_data_last_week"])), r["store_id"])
+                        for r, b in zip(mine, business) if b > 0 and float(r["no_data_last_week"]) < b - 0.015)
+        page = client.get("/", query_string={"group": group} if group else {}).text
+        assert f"<strong>{len(mine):,}</strong> stores" in page
+        assert re.search(rf'id="silent-count"><strong>{silent:,}</strong> stores sent no poll inside business hours',
+                         page)
+        worst = re.findall(r'<tr data-store="([^"]*)"><td><a href="/stores/[^"]*"><span class="store-name">Store ',
+                           page.split('class="data worst"')[1].split("</table>")[0])
+        assert len(worst) == 25
+        # ranked by backed downtime, largest first (ties by weekly uptime)
+        assert max(b for b, s in backed if s == worst[0]) == max(b for b, _ in backed)
+        week = sum(float(r["no_data_last_week"]) for r in mine) / sum(business)
+        assert f"of which no data {100 * week:.1f} %" in page
+        assert 'id="down-now"' in page
 
 
 def test_a_failed_report_is_drawn_apart_from_a_complete_one(client, app, seeded):

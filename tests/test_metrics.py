@@ -119,3 +119,20 @@ def test_tallies_are_kept_per_database(client, app, make_app, tmp_path):
     trigger(client)
     assert samples(client.get("/metrics", headers=BASIC))[("storemon_reports_triggered_total", ())] == 1
     assert samples(other.get("/metrics", headers=BASIC))[("storemon_reports_triggered_total", ())] == 0
+
+
+def test_the_fleets_no_data_share_and_the_stores_down_now(client, app, seeded):
+    """From the newest routine report, when extended: each window's share of business time with
+    no data, as the fleet page shows it; and the count GET /stores/down gives."""
+    trigger(client)  # a standard one says nothing of no data
+    run_jobs(app)
+    found = samples(client.get("/metrics", headers=BASIC))
+    assert not [k for k in found if k[0] == "storemon_fleet_no_data_ratio"]
+    assert found[("storemon_stores_down_now", ())] == client.get("/stores/down").get_json()["count"]
+    trigger(client, json={"columns": "extended"})
+    run_jobs(app)
+    found = samples(client.get("/metrics", headers=BASIC))
+    page = client.get("/").text
+    for window in ("last_hour", "last_day", "last_week"):
+        share = found[("storemon_fleet_no_data_ratio", (("window", window),))]
+        assert 0 <= share <= 1 and f"of which no data {100 * share:.1f} %" in page

@@ -56,6 +56,20 @@ def test_no_evidence_is_down_and_polls_outside_hours_are_marked():
     assert t.up_us[1] == 0 and t.down_us[1] == 3600 * 10**6
 
 
+def test_no_data_stretches_say_which_poll_their_status_comes_from():
+    # open 09:00-17:00; 10:00 active and 14:00 inactive: no data 11:00-13:00, switching at 12:00
+    # (up from the 10:00 poll, then down from the 14:00 one), and 15:00-17:00 (down, from 14:00)
+    t = timeline({**UTC, "hours": [(MON, "09:00", "17:00")]},
+                 [("2023-01-23 10:00:00", "active"), ("2023-01-23 14:00:00", "inactive")], "2023-01-23T17:00:00Z")
+    last_week = [g for g in t.gaps if g.end_us <= at("2023-01-17T00:00:00Z")]
+    assert [(g.up, g.source_us) for g in last_week] == [(True, at("2023-01-23T10:00:00Z"))]  # the first later state
+    assert [(g.start_us, g.end_us, g.up, g.source_us) for g in t.gaps[len(last_week):]] == [
+        (at("2023-01-23T11:00:00Z"), at("2023-01-23T12:00:00Z"), True, at("2023-01-23T10:00:00Z")),
+        (at("2023-01-23T12:00:00Z"), at("2023-01-23T13:00:00Z"), False, at("2023-01-23T14:00:00Z")),
+        (at("2023-01-23T15:00:00Z"), at("2023-01-23T17:00:00Z"), False, at("2023-01-23T14:00:00Z"))]
+    assert t.no_data_us == (3600 * 10**6, 4 * 3600 * 10**6, 4 * 3600 * 10**6)
+
+
 def test_polls_after_as_of_and_before_the_lookback_are_marked_not_used():
     t = timeline(UTC, [("2023-01-16 11:59:59", "active"), ("2023-01-16 12:00:00", "inactive"),
                        ("2023-01-24 12:00:00", "active"), ("2023-01-24 12:00:01", "inactive")], "2023-01-24T12:00:00Z")
@@ -106,7 +120,7 @@ def test_every_stores_timeline_totals_are_its_report_row_and_segments_sum_to_the
     rows = [(names[s], f"@{start + t}", "active" if up else "inactive") for s, t, up in polls]
     data = report_input(stores, [(s, _iso(t), status) for s, t, status in rows])
     as_of = (start + as_of_s) * 10**6
-    report = compute_uptime(data, as_of)
+    report = compute_uptime(data, as_of, coverage=True)
     row_of = {sid: k for k, sid in enumerate(report.store_ids.tolist())}
     for i, sid in enumerate(names):
         t = store_timeline(_one_store(data, i), as_of)
@@ -121,6 +135,14 @@ def test_every_stores_timeline_totals_are_its_report_row_and_segments_sum_to_the
         up = sum(max(0, s.end_us - max(s.start_us, week_start)) for x in t.sessions for s in x.segments if s.up)
         down = sum(max(0, s.end_us - max(s.start_us, week_start)) for x in t.sessions for s in x.segments if not s.up)
         assert (up, down) == (t.up_us[2], t.down_us[2])
+        # and its stretches of no data to each window's no data, each with the status of its segment
+        assert t.no_data_us == tuple(int(n[k]) for n in report.coverage.no_data_us)
+        for w, length in enumerate((3600, 86400, 7 * 86400)):
+            w0 = as_of - length * 10**6
+            assert sum(max(0, g.end_us - max(g.start_us, w0)) for g in t.gaps) == t.no_data_us[w]
+        for g in t.gaps:
+            assert any(s.start_us <= g.start_us < g.end_us <= s.end_us and s.up == g.up
+                       for x in t.sessions for s in x.segments)
 
 
 def _iso(marker: str) -> str:

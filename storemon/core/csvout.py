@@ -50,9 +50,10 @@ def csv_field(text: str) -> str:
     return text
 
 
-def row_values(up_us: tuple[int, int, int], down_us: tuple[int, int, int]) -> list[str]:
-    """One store's six numbers as its report row writes them."""
-    return [_hundredths(np.array([us]), unit)[0] for us, unit in zip((*up_us, *down_us), _CENTI_UNITS_US * 2)]
+def row_values(up_us: tuple[int, ...], down_us: tuple[int, ...], no_data_us: tuple[int, ...] = ()) -> list[str]:
+    """One store's numbers as its report row writes them (the extended row's with ``no_data_us``)."""
+    values = (*up_us, *down_us, *no_data_us)
+    return [_hundredths(np.array([us]), unit)[0] for us, unit in zip(values, _CENTI_UNITS_US * 3)]
 
 
 def to_csv(uptime: Uptime, extended: bool = False, header: bool = True) -> bytes:

@@ -12,7 +12,7 @@ from dataclasses import dataclass
 import numpy as np
 
 from .polls import LOOKBACK_US
-from .uptime import ReportInput, keyed_input, no_progress, uptime_of_keyed, fill_sessions
+from .uptime import NEAR_US, ReportInput, keyed_input, no_progress, uptime_of_keyed, fill_sessions
 
 # How a session was filled (SPEC, "From polls to up and down")
 OWN_POLLS, LAST_KNOWN, FIRST_LATER, NO_EVIDENCE = "own_polls", "last_known", "first_later", "no_evidence"
@@ -41,6 +41,18 @@ class Session:
 
 
 @dataclass(frozen=True)
+class Gap:
+    """A stretch of no data (SPEC, "Evidence coverage"): business time farther than 60 minutes
+    from every evidence poll, with the status the rules gave it and the poll that status came
+    from (None: the store had no evidence poll, so it is down)."""
+
+    start_us: int
+    end_us: int
+    up: bool
+    source_us: int | None
+
+
+@dataclass(frozen=True)
 class PollMark:
     ts_us: int
     active: bool
@@ -56,6 +68,8 @@ class StoreTimeline:
     # at this as_of (its first poll is later)
     up_us: tuple[int, int, int] | None
     down_us: tuple[int, int, int] | None
+    no_data_us: tuple[int, int, int] | None = None
+    gaps: tuple[Gap, ...] = ()
 
 
 def _merged(stretches: list[tuple[int, int, bool]]) -> list[Segment]:
@@ -76,7 +90,7 @@ def store_timeline(data: ReportInput, as_of_us: int) -> StoreTimeline:
     if len(data.store_ids) != 1:
         raise ValueError("a timeline is of one store")
     keyed = keyed_input(data, as_of_us, no_progress)
-    uptime = uptime_of_keyed(data, as_of_us, keyed, no_progress)
+    uptime = uptime_of_keyed(data, as_of_us, keyed, no_progress, coverage=True)
     runs = [keyed.keys(run) for run in keyed.runs]  # (one store's polls: one run, or none)
     p_key = np.concatenate([key for key, _ in runs]) if runs else np.zeros(0, np.int64)
     p_active = np.concatenate([active for _, active in runs]) if runs else np.zeros(0, bool)
@@ -105,6 +119,9 @@ def store_timeline(data: ReportInput, as_of_us: int) -> StoreTimeline:
         switches = tuple(s.start_us for s in segments[1:])
         sessions.append(Session(lo, hi, OWN_POLLS, tuple(segments), switches_us=switches))
 
+    evidence_us = np.sort(poll_us).tolist()
+    gaps = tuple(gap for session in sessions for gap in _gaps(session, evidence_us))
+
     _, ts_us, active = data.polls.ordered(data.polls.day()).polls()
     evidence = np.isin(ts_us, poll_us)
     roles = np.where(ts_us > as_of_us, AFTER_AS_OF, np.where(ts_us < lookback_start, BEFORE_LOOKBACK,
@@ -114,4 +131,33 @@ def store_timeline(data: ReportInput, as_of_us: int) -> StoreTimeline:
     listed = uptime.store_ids.size == 1
     return StoreTimeline(as_of_us, tuple(sessions), polls,
                          tuple(int(u[0]) for u in uptime.up_us) if listed else None,
-                         tuple(int(d[0]) for d in uptime.down_us) if listed else None)
+                         tuple(int(d[0]) for d in uptime.down_us) if listed else None,
+                         tuple(int(n[0]) for n in uptime.coverage.no_data_us) if listed else None, gaps)
+
+
+def _gaps(session: Session, evidence_us: list[int]) -> list[Gap]:
+    """The session's stretches of no data, cut where its status changes."""
+    found, cursor = [], session.start_us
+    unvouched = []
+    for t in evidence_us:
+        if cursor >= session.end_us or t - NEAR_US >= session.end_us:
+            break
+        if t + NEAR_US <= cursor:
+            continue
+        if t - NEAR_US > cursor:
+            unvouched.append((cursor, t - NEAR_US))
+        cursor = max(cursor, t + NEAR_US)
+    if cursor < session.end_us:
+        unvouched.append((cursor, session.end_us))
+    own = [t for t in evidence_us if session.start_us <= t <= session.end_us]  # (a poll at as_of included)
+    for a, b in unvouched:
+        for segment in session.segments:
+            lo, hi = max(a, segment.start_us), min(b, segment.end_us)
+            if hi <= lo:
+                continue
+            if session.rule == OWN_POLLS:  # (the status of an instant is its nearest poll's)
+                source = min(own, key=lambda t: abs(t - (lo + hi) // 2))
+            else:
+                source = session.lender_us
+            found.append(Gap(lo, hi, segment.up, source))
+    return found

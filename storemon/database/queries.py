@@ -24,7 +24,7 @@ from ..core.uptime import store_id_order
 from ..core.polls import LOOKBACK_US, PollRows, day_of
 from ..core.sessions import NO_DATED_ROWS, NO_ZONE_HISTORY, ZoneHistory
 
-__all__ = ["EVERY_STORE", "FoundStore", "Piece", "Snapshot", "StoreRange", "StoreRecord", "Stores", "directory_of", "find_stores", "group_exists", "group_keys", "groups", "latest_poll_us",
+__all__ = ["EVERY_STORE", "FoundStore", "Piece", "Snapshot", "StoreRange", "StoreRecord", "Stores", "directory_of", "find_stores", "group_exists", "group_keys", "group_store_ids", "groups", "latest_poll_us",
            "listed_count", "snapshot", "store_id_cuts", "store_input"]
 
 
@@ -433,6 +433,13 @@ def group_keys(conn: Connection, label: str) -> np.ndarray:
     """The database keys of the stores of a group, sorted."""
     g = StoreGroup.__table__.c
     return np.array(conn.execute(select(g.store).where(g.label == label).order_by(g.store)).scalars().all(), np.int64)
+
+
+def group_store_ids(conn: Connection, label: str) -> set[str]:
+    """The ids of the stores of a group."""
+    g, c = StoreGroup.__table__.c, Store.__table__.c
+    return set(conn.execute(select(c.store_id).join(StoreGroup.__table__, g.store == c.id)
+                            .where(g.label == label)).scalars())
 
 
 def group_exists(engine: Engine, label: str) -> bool:

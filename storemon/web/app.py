@@ -22,6 +22,7 @@ from .limits import RateLimits
 from ..config import Settings, load_settings
 from .metrics import Metrics
 from .services import Services, current_services
+from .storeview import duration
 from ..reports.queue import redis_client
 from ..timeparse import format_instant
 
@@ -135,7 +136,8 @@ def register_services(app: Flask, settings: Settings) -> None:
                                    statement_timeout_s=settings.ingest_timeout)
     app.extensions["storemon"] = Services(settings, engine, ingest_engine, redis,
                                           ThreadPoolExecutor(4, thread_name_prefix="health"), RateLimits(settings, caller),
-                                          Metrics(engine, redis, lambda: app.extensions["storemon"].queue))
+                                          Metrics(engine, redis, lambda: app.extensions["storemon"].queue,
+                                                  settings.poll_interval))
 
 
 def register_blueprints(app: Flask, settings: Settings) -> None:
@@ -154,6 +156,7 @@ def register_blueprints(app: Flask, settings: Settings) -> None:
     app.register_blueprint(openapi)
     app.register_blueprint(docs)
     app.add_template_filter(format_instant, "instant")
+    app.add_template_filter(duration, "duration")
     if settings.dashboard_enabled:
         from .dashboard import mount_dashboard
 

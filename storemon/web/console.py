@@ -15,13 +15,16 @@ from redis.exceptions import RedisError
 
 from ..core.windows import WINDOWS
 from ..reports import lifecycle, reconcile, submission
+from ..reports.options import EXTENDED
 from ..database import tokens
 from .services import current_services
 from .access import csrf_token
 from .fleet import fleet_of
 from ..core.polls import day_of
 from ..database.engines import reading
-from ..database.queries import find_stores, holidays_between, latest_poll_us
+from ..database.queries import FoundStore, directory_of, find_stores, groups, holidays_between, latest_poll_us
+from ..sources import group_label
+from .outages import outages
 from .storeview import chart_days, dated, describe, local_date
 from .stores import requested_as_of, timeline_of, weekly_uptime
 from ..timeparse import format_instant, parse_as_of
@@ -72,21 +75,36 @@ def signout():
 
 @console.get("/")
 def fleet():
-    """The newest routine report, or the Complete report a person picked (``?report=ID``)."""
-    engine = current_services().engine
+    """The newest routine report, or the Complete report a person picked (``?report=ID``), of
+    every store or of one group (``?group=``); who is down now; the chain's holidays."""
+    services = current_services()
+    engine = services.engine
     latest = lifecycle.latest_routine(engine)
     shown = latest
     if chosen := request.args.get("report"):
         shown = lifecycle.find(engine, chosen) if lifecycle.REPORT_ID.fullmatch(chosen) else None
         if shown is None or shown.status != lifecycle.COMPLETE:
             abort(404, f"no Complete report has the id {chosen[:64]!r}; the fleet page lists the recent ones")
-    summary = fleet_of(engine, shown.id) if shown else None
+    group = request.args.get("group") or None
+    if group is not None:
+        try:
+            group = group_label(group)
+        except ValueError as exc:
+            abort(400, str(exc))
+    summary = fleet_of(engine, shown.id, group) if shown else None
+    named = directory_of(engine, [w.store_id for w in summary.worst] + list(summary.silent_ids)) if summary else {}
     try:
-        recent = reconcile.history(engine, current_services().queue, current_services().settings, limit=RECENT)
+        recent = reconcile.history(engine, services.queue, services.settings, limit=RECENT)
     except RedisError:
         recent = None
+    down = outages(engine, services.settings.poll_interval, group, DOWN_LISTED)
     return render_template("fleet.html", shown=shown, latest=latest, summary=summary, recent=recent,
-                           as_of=format_instant(shown.as_of_us) if shown else None, holidays=holidays_near(engine))
+                           as_of=format_instant(shown.as_of_us) if shown else None, holidays=holidays_near(engine),
+                           group=group, groups=groups(engine), named=named, down=down,
+                           store=lambda store_id: named.get(store_id) or FoundStore(store_id))
+
+
+DOWN_LISTED = 20  # stores the fleet page's down-now panel lists (all are counted)
 
 
 HOLIDAYS_BEFORE, HOLIDAYS_AFTER = 14, 60  # days either side of the data's clock the fleet page lists
@@ -116,7 +134,8 @@ def trigger():
     services = current_services()
     try:
         report_id, coalesced = submission.submit(services.engine, services.queue, services.settings, as_of_us,
-                                                 allow_future=request.form.get("allow_future") == "true")
+                                                 allow_future=request.form.get("allow_future") == "true",
+                                                 options=EXTENDED)
     except submission.AfterNewestPoll as exc:
         flash(f"Not queued: {exc}; tick “after the newest poll, on purpose” to report on it anyway.", "error")
         return redirect(url_for("console.fleet"))

@@ -27,6 +27,7 @@ from rq import Queue, Worker
 from sqlalchemy import Engine, func, select
 from sqlalchemy.exc import SQLAlchemyError
 
+from ..core.windows import WINDOWS
 from ..database.engines import database_id
 from ..reports.tallies import REPORT_DURATION_BUCKETS_S, REPORT_OUTCOMES, bucket_name, tallies_key
 
@@ -41,13 +42,13 @@ class Metrics:
     """The web process's registry: its own request metrics, and what a scrape reads from Redis,
     RQ and the database."""
 
-    def __init__(self, engine: Engine, redis: Redis, queue_of: Callable[[], Queue]):
+    def __init__(self, engine: Engine, redis: Redis, queue_of: Callable[[], Queue], poll_interval_s: int = 3600):
         self.registry = CollectorRegistry()
         self.requests = Counter("storemon_http_requests", "HTTP requests answered, by route and status",
                                 ["method", "route", "status"], registry=self.registry)
         self.latency = Histogram("storemon_http_request_duration_seconds", "Time to answer an HTTP request",
                                  ["method", "route"], buckets=REQUEST_DURATION_BUCKETS_S, registry=self.registry)
-        self.registry.register(_ScrapeTimeCollector(engine, redis, queue_of))
+        self.registry.register(_ScrapeTimeCollector(engine, redis, queue_of, poll_interval_s))
 
     def observe_request(self, method: str, route: str, status: int, duration_s: float) -> None:
         self.requests.labels(method, route, str(status)).inc()
@@ -62,8 +63,8 @@ class _DatabaseFirst(Exception):
 
 
 class _ScrapeTimeCollector:
-    def __init__(self, engine: Engine, redis: Redis, queue_of: Callable[[], Queue]):
-        self.engine, self.redis, self.queue_of = engine, redis, queue_of
+    def __init__(self, engine: Engine, redis: Redis, queue_of: Callable[[], Queue], poll_interval_s: int):
+        self.engine, self.redis, self.queue_of, self.poll_interval_s = engine, redis, queue_of, poll_interval_s
 
     def collect(self):
         up = GaugeMetricFamily("storemon_dependency_up", "Whether a scrape could read the dependency",
@@ -133,7 +134,7 @@ class _ScrapeTimeCollector:
                                           .group_by(table.c.status)).all())
             # the routine reports (the clock's): an ad-hoc one must not hide a clock that stopped
             newest = conn.execute(select(func.max(table.c.finished_at)).where(
-                table.c.status == COMPLETE, table.c.requested_as_of_us.is_(None))).scalar()
+                table.c.status == COMPLETE, table.c.requested_as_of_us.is_(None), table.c.store_group.is_(None))).scalar()
         waiting = GaugeMetricFamily("storemon_reports_unsettled", "Reports not yet Complete or Failed",
                                     labels=["status"])
         for status in UNSETTLED:
@@ -145,6 +146,28 @@ class _ScrapeTimeCollector:
             yield GaugeMetricFamily("storemon_newest_report_age_seconds",
                                     "Seconds since the newest routine report was finished",
                                     value=max(0.0, time.time() - as_utc(newest).timestamp()))
+        yield from self._fleet()
+
+    def _fleet(self):
+        """The fleet's share of business time with no data, per window, in the newest routine
+        report (an extended one), and the stores down now."""
+        from ..reports.lifecycle import latest_routine
+        from .fleet import fleet_of
+        from .outages import outages
+
+        latest = latest_routine(self.engine)
+        summary = fleet_of(self.engine, latest.id) if latest is not None else None
+        if summary is not None and summary.no_data_pct is not None:
+            share = GaugeMetricFamily("storemon_fleet_no_data_ratio",
+                                      "Of the fleet's business time in the newest routine report, the share no "
+                                      "poll was within 60 minutes of", labels=["window"])
+            for window, pct in zip(WINDOWS, summary.no_data_pct):
+                if pct is not None:
+                    share.add_metric([window.name], pct / 100)
+            yield share
+        yield GaugeMetricFamily("storemon_stores_down_now", "Stores open now whose latest poll in business hours "
+                                "is inactive (as of the newest poll)",
+                                value=outages(self.engine, self.poll_interval_s, limit=1).count)
 
 
 # --- the endpoint ---

@@ -12,7 +12,7 @@ from ..core.localtime import zone
 from ..core.sessions import CLOSED, version_on
 from ..core.timeline import (AFTER_AS_OF, BEFORE_LOOKBACK, EVIDENCE, FIRST_LATER, LAST_KNOWN, NO_EVIDENCE,
                             OUTSIDE_HOURS, StoreTimeline)
-from ..core.windows import DOWNTIME_COLUMNS, UPTIME_COLUMNS
+from ..core.windows import DOWNTIME_COLUMNS, NO_DATA_COLUMNS, UPTIME_COLUMNS
 from ..database.queries import StoreRecord
 from ..timeparse import format_instant
 
@@ -34,6 +34,22 @@ def _short(moment: datetime, with_day: bool = False) -> str:
     """10:44:30, or Tue 14:10 (seconds shown only when there are some)."""
     text = moment.strftime("%H:%M:%S" if moment.second or moment.microsecond else "%H:%M")
     return f"{moment.strftime('%a')} {text}" if with_day else text
+
+
+def duration(seconds: float) -> str:
+    """A length of time for people: "45 s", "12 min", "3 h 20 min", "8 d", "2 d 5 h" (to the minute
+    under a day, to the hour from one day)."""
+    seconds = max(0, round(seconds))
+    if seconds < 60:
+        return f"{seconds} s"
+    minutes = round(seconds / 60)
+    if minutes < 60:
+        return f"{minutes} min"
+    if minutes < 24 * 60:
+        hours, rest = divmod(minutes, 60)
+        return f"{hours} h" + (f" {rest} min" if rest else "")
+    days, hours = divmod(round(seconds / 3600), 24)
+    return f"{days} d" + (f" {hours} h" if hours else "")
 
 
 EPOCH_ORDINAL = date(1970, 1, 1).toordinal()
@@ -107,6 +123,14 @@ def explain(session, tz) -> str:
     return f"from its own polls, {state} at first, switching at {switches}"
 
 
+def explain_gap(gap, tz) -> str:
+    """A stretch of no data, in words: what it was assumed to be, and from which poll."""
+    state = "up" if gap.up else "down"
+    if gap.source_us is None:
+        return f"no poll within 60 minutes, and none in 8 days: {state}"
+    return f"no poll within 60 minutes: assumed {state} from the poll at {_short(_local(gap.source_us, tz), True)}"
+
+
 def timezone_on(record: StoreRecord, us: int) -> str | None:
     """The store's timezone in force on the (UTC) date of an instant: its version then, if it
     has several, else the one it has."""
@@ -139,8 +163,11 @@ def describe(record: StoreRecord, timeline: StoreTimeline) -> dict:
               "status": "active" if p.active else "inactive", "use": p.role, "explanation": POLL_USE[p.role]}
              for p in timeline.polls]
     listed = timeline.up_us is not None
+    columns = (*UPTIME_COLUMNS, *DOWNTIME_COLUMNS, *NO_DATA_COLUMNS)
     return {
         "store_id": record.store_id,
+        "name": record.name,
+        "groups": list(record.groups),
         "timezone": timezone,
         "timezone_history": zone_history(record),
         "timezone_used": tz.key,
@@ -150,11 +177,15 @@ def describe(record: StoreRecord, timeline: StoreTimeline) -> dict:
         "special_hours": dated(record.special),  # (of the dates this page reaches)
         "holidays": dated(record.holidays),
         "listed": listed,
-        "totals_us": dict(zip((*UPTIME_COLUMNS, *DOWNTIME_COLUMNS), (*timeline.up_us, *timeline.down_us)))
+        "totals_us": dict(zip(columns, (*timeline.up_us, *timeline.down_us, *timeline.no_data_us)))
                       if listed else None,
-        "row": dict(zip((*UPTIME_COLUMNS, *DOWNTIME_COLUMNS), row_values(timeline.up_us, timeline.down_us)))
+        "row": dict(zip(columns, row_values(timeline.up_us, timeline.down_us, timeline.no_data_us)))
                if listed else None,
         "sessions": sessions,
+        "no_data": [{"start": instant(g.start_us), "end": instant(g.end_us), "status": "up" if g.up else "down",
+                     "assumed_from": None if g.source_us is None else format_instant(g.source_us),
+                     "seconds": (g.end_us - g.start_us) / 1e6, "explanation": explain_gap(g, tz)}
+                    for g in timeline.gaps],
         "polls": polls,
     }
 
@@ -193,11 +224,14 @@ def _band(timeline: StoreTimeline, tz, date, last: bool) -> dict:
                 segments.append({"x": x(a), "w": x(b) - x(a), "up": g.up, "start": format_instant(a),
                                  "end": format_instant(b),
                                  "title": f"{'up' if g.up else 'down'} {_short(_local(a, tz))}-{_short(_local(b, tz))}"})
+    gaps = [{"x": x(a), "w": x(b) - x(a), "start": format_instant(a), "end": format_instant(b),
+             "title": f"{_short(_local(a, tz))}-{_short(_local(b, tz))} {explain_gap(g, tz)}"}
+            for g in timeline.gaps if (a := max(g.start_us, start_us)) < (b := min(g.end_us, end_us))]
     polls = [{"x": x(p.ts_us), "active": p.active, "role": p.role, "at": format_instant(p.ts_us),
               "title": f"{_short(_local(p.ts_us, tz))} {'active' if p.active else 'inactive'} ({POLL_USE[p.role]})"}
              for p in timeline.polls if start_us <= p.ts_us < end_us]
     ticks = [{"x": x(int(datetime(date.year, date.month, date.day, h, tzinfo=tz).timestamp()) * 1_000_000),
               "label": f"{h:02d}"} for h in range(0, 24, 3)]
     return {"date": date.isoformat(), "label": start.strftime("%a %d %b"), "hours": round(span / 3.6e9, 2),
-            "sessions": sessions, "segments": segments, "polls": polls, "ticks": ticks,
+            "sessions": sessions, "segments": segments, "gaps": gaps, "polls": polls, "ticks": ticks,
             "as_of_x": x(timeline.as_of_us) if last else None}
