@@ -1,6 +1,6 @@
 """Report benchmark on PostgreSQL: database read to CSV written, and the core alone.
 
-    .venv/bin/python -m bench.bench_report [full] [calendar] [scale10] [weeks8]
+    .venv/bin/python -m bench.bench_report [--extended] [full] [calendar] [scale10] [weeks8]
 
 full:    the full-scale file (~1.97M polls, 14K stores, 7.75 days)
 calendar: the same polls, with 10 holidays in the lookback, special hours for 10 % of the
@@ -9,6 +9,9 @@ calendar: the same polls, with 10 holidays in the lookback, special hours for 10
 scale10: ten times wider (~20M polls, 140K stores)
 weeks8:  the full-scale stores over 8 weeks (~14M polls): only the 8-day lookback is read
 Each dataset is generated into bench/data/ and loaded into its own database on first use.
+
+--extended: the standard report and the extended one (no data too), alternating in one process,
+read to CSV bytes, ten of each: their medians and the ratio.
 """
 
 from __future__ import annotations
@@ -62,6 +65,27 @@ with engine.connect() as conn:
     polls = conn.execute(text("SELECT sum(length(polls)) / 8 FROM poll_days WHERE day BETWEEN :first AND :last"),
                          {"first": (as_of - 8 * 86400 * 10**6) // (86400 * 10**6), "last": as_of // (86400 * 10**6)}).scalar()
 result = {'polls': int(polls), 'stores': int(uptime.store_ids.size), 'first': first, 'median': median}
+"""
+
+
+EXTENDED = """
+import statistics
+from storemon.config import load_settings
+from storemon.core import to_csv
+from storemon.database.engines import make_engine
+from storemon.database.queries import latest_poll_us, snapshot
+from storemon.reports.build import compute
+engine = make_engine(load_settings().database_url)
+times = {False: [], True: []}
+for k in range(20):
+    extended = k % 2 == 1
+    t0 = time.perf_counter()
+    with snapshot(engine) as snap:
+        as_of = latest_poll_us(snap.conn)
+        uptime, _ = compute(snap, as_of, coverage=extended)
+    to_csv(uptime, extended)
+    times[extended].append(time.perf_counter() - t0)
+result = {'standard': statistics.median(times[False]), 'extended': statistics.median(times[True])}
 """
 
 
@@ -145,6 +169,12 @@ def vacuumed(url: str) -> None:
 
 
 def main(names: list[str]) -> None:
+    if "--extended" in names:
+        print(f"{'dataset':<8} {'standard s':>10} {'extended s':>10} {'ratio':>6}")
+        for name in [n for n in names if n != "--extended"] or ["full"]:
+            r = measured(EXTENDED, prepare(name))
+            print(f"{name:<8} {r['standard']:>10.3f} {r['extended']:>10.3f} {r['extended'] / r['standard']:>6.3f}")
+        return
     print(f"{'dataset':<8} {'polls read':>11} {'stores':>7} {'whole s':>8} {'read and core s':>16} "
           f"{'csv s':>6} {'first whole s':>13} {'peak MB':>8}")
     for name in names:

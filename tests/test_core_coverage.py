@@ -86,3 +86,21 @@ def test_the_extended_csv_appends_no_data_in_each_windows_unit():
         "downtime_last_week,no_data_last_hour,no_data_last_day,no_data_last_week\n"
         "s,60.00,4.00,4.00,0.00,0.00,0.00,0.00,1.00,1.00\n")  # the hour in minutes, day and week in hours
     assert to_csv(uptime) == to_csv(compute_uptime(report_input(stores, polls), parse_instant("2023-01-23T13:00:00Z")))
+
+
+def test_a_stretch_reaching_back_into_the_session_before_its_poll():
+    # open 09:00-12:00 and 12:30-15:00; polls at 09:30 and 12:45 vouch for 08:30-10:30 and
+    # 11:45-13:45: the second begins inside the morning session. No data: 10:30-11:45 (4500)
+    # and 13:45-15:00 (4500)
+    stores = {"s": {"tz": "UTC", "hours": [(MON, "09:00", "12:00"), (MON, "12:30", "15:00")]}}
+    polls = [("s", "2023-01-23 09:30:00", "active"), ("s", "2023-01-23 12:45:00", "active")]
+    assert no_data(stores, polls, "2023-01-23T15:00:00Z")["s"][0] == (HOUR, 9000, 9000)
+
+
+def test_a_stretch_reaching_on_into_the_session_after_its_poll():
+    # open 09:00-12:00 and 12:10-15:00; polls at 11:15 and 14:45 vouch for 10:15-12:15 and
+    # 13:45-15:00: the first ends inside the afternoon session. No data: 09:00-10:15 (4500)
+    # and 12:15-13:45 (5400)
+    stores = {"s": {"tz": "UTC", "hours": [(MON, "09:00", "12:00"), (MON, "12:10", "15:00")]}}
+    polls = [("s", "2023-01-23 11:15:00", "active"), ("s", "2023-01-23 14:45:00", "active")]
+    assert no_data(stores, polls, "2023-01-23T15:00:00Z")["s"][0] == (0, 9900, 9900)

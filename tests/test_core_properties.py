@@ -54,6 +54,25 @@ def test_no_data_matches_the_reference_and_lies_within_business_time(scenario, s
             assert 0 <= found[f"s{i}"][0][w] <= up[w] + down[w]
 
 
+short_sessions = st.lists(st.tuples(st.integers(0, 23 * 60), st.integers(5, 90)), min_size=3, max_size=10).map(
+    lambda found: [(d, 60 * a, 60 * min(a + length, 1439)) for d in range(7) for a, length in found])
+
+
+@settings(max_examples=150, deadline=None, suppress_health_check=[HealthCheck.too_slow])
+@given(scenarios(), st.data())
+def test_no_data_of_short_sessions_and_close_polls_matches_the_reference(scenario, data):
+    """Sessions minutes apart and polls an hour or two apart: stretches an hour either side of a
+    poll reach into the sessions before and after its own."""
+    as_of, stores = scenario
+    squeeze = data.draw(st.sampled_from([4, 12, 30]))
+    stores = [(data.draw(short_sessions), tz, [(as_of - (as_of - t) // squeeze, a) for t, a in p])
+              for _, tz, p in stores]
+    found = coverage_by_store(compute_uptime(to_input(stores), as_of, coverage=True))
+    for i, (hours, tz, polls) in enumerate(stores):
+        if f"s{i}" in found:
+            assert found[f"s{i}"] == reference.store_no_data(hours, tz, polls, as_of)
+
+
 @settings(max_examples=60, deadline=None)
 @given(scenarios(), st.randoms(use_true_random=False))
 def test_the_order_of_polls_does_not_matter(scenario, rng):

@@ -354,36 +354,75 @@ def _covered(s_store, s_start, s_end, filled: Filled, windows, first: int, store
 
     Each store's evidence polls (sorted) vouch for ``[t - NEAR_US, t + NEAR_US]``; consecutive
     polls at most twice that apart make one stretch, so the stretches are disjoint. The
-    business time inside a stretch is ``B(end) - B(start)``, where B(store, t) is the business
-    time of all sessions keyed before (store, t): one search among the sorted session keys,
-    the sessions' cumulative lengths, and the part of the session found."""
+    business time inside a stretch is ``B(end) - B(start)``, B(t) being the business time of
+    the sessions before t (cumulative lengths, and the part of the session t falls in): a
+    stretch starts an hour before a poll, so in that poll's session or just before it, and
+    ends in or just after the session of its last poll; only the few that reach into a
+    neighbouring session are searched for. B is monotone, so the part in a window
+    ``[w0, as_of)`` is ``B(end) - max(B(start), B(w0))``, at least 0 (ends are cut at as_of).
+    """
     p_store, p_rel = filled.poll_store, filled.poll_rel
-    evidence = np.bincount(p_store - first, minlength=stores)
+    evidence = np.zeros(stores, np.int64)
     last_rel = np.full(stores, NO_EVIDENCE, np.int64)
     if p_rel.size == 0:
         return [np.zeros(stores) for _ in windows], evidence, last_rel
-    starts = first_of_runs(p_store)
-    starts[1:] |= (p_rel[1:] - p_rel[:-1]) > 2 * NEAR_US
-    begins = np.flatnonzero(starts)
+    new_store = first_of_runs(p_store)
+    firsts = np.flatnonzero(new_store)
+    lasts = np.append(firsts[1:], p_rel.size) - 1
+    evidence[p_store[firsts] - first] = lasts - firsts + 1
+    last_rel[p_store[firsts] - first] = p_rel[lasts]
+    new_store[1:] |= (p_rel[1:] - p_rel[:-1]) > 2 * NEAR_US
+    begins = np.flatnonzero(new_store)
     ends = np.append(begins[1:], p_rel.size) - 1
-    c_store, c_start, c_end = p_store[begins], p_rel[begins] - NEAR_US, p_rel[ends] + NEAR_US
-    last_rel[p_store[ends] - first] = p_rel[ends]  # (a store's last stretch ends at its last poll)
-
+    c_store = p_store[begins]
     s_key = (s_store << TIME_BITS) | s_start
     length = s_end - s_start
     before = np.cumsum(length)
     before -= length
+    as_of = windows[0][1]  # (every window ends at as_of)
+    c_start = p_rel[begins] - NEAR_US
+    c_end = np.minimum(p_rel[ends] + NEAR_US, as_of)
+    last = s_store.size - 1
 
-    def business_before(t: np.ndarray) -> np.ndarray:
-        key = (c_store << TIME_BITS) | t
-        i = np.searchsorted(s_key, key, side="right") - 1
-        at = np.maximum(i, 0)
-        return np.where(i >= 0, before[at] + np.minimum(key - s_key[at], length[at]), 0)
+    def searched(store: np.ndarray, t: np.ndarray) -> np.ndarray:
+        """B at these (store, time)s, by a search among the sessions' keys."""
+        key = (store << TIME_BITS) | t
+        at = np.searchsorted(s_key, key, side="right") - 1
+        found = np.maximum(at, 0)
+        return np.where(at >= 0, before[found] + np.minimum(key - s_key[found], length[found]), 0)
 
+    # A stretch starts an hour before a poll in session j: inside j, or in the time before it,
+    # where the store's session before it (if any) has ended already, but for a few.
+    j = filled.poll_session[begins]
+    into = c_start - s_start[j]
+    b_start = before[j] + np.maximum(into, 0)
+    prev = np.maximum(j - 1, 0)
+    hard = (into < 0) & (j > 0) & (s_store[prev] == c_store) & (s_end[prev] > c_start)
+    if hard.any():
+        b_start[hard] = searched(c_store[hard], c_start[hard])
+    # and ends an hour after a poll in session k (or at as_of): inside k, or after it, where the
+    # store's next session (if any) has not begun yet, but for a few.
+    k = filled.poll_session[ends]
+    past = c_end - s_end[k]
+    b_end = before[k] + length[k] + np.minimum(past, 0)
+    nxt = np.minimum(k + 1, last)
+    hard = (past > 0) & (k < last) & (s_store[nxt] == c_store) & (s_start[nxt] < c_end)
+    if hard.any():
+        b_end[hard] = searched(c_store[hard], c_end[hard])
+    mine = c_store - first
+    whole = np.bincount(mine, b_end - b_start, minlength=stores)
+    stores_of = np.arange(first, first + stores, dtype=np.int64)
     covered = []
     for w0, w1 in windows:
-        inside = business_before(np.clip(c_end, w0, w1)) - business_before(np.clip(c_start, w0, w1))
-        covered.append(np.bincount(c_store - first, inside.astype(np.float64), minlength=stores))
+        b0 = searched(stores_of, np.full(stores, w0))  # B(w0) of each store
+        if w1 - w0 < WEEK_US:  # the stretches reaching into the window: few
+            near = np.flatnonzero(c_end > w0)
+            inside = b_end[near] - np.maximum(b_start[near], b0[mine[near]])
+            covered.append(np.bincount(mine[near], np.maximum(inside, 0), minlength=stores))
+        else:  # the whole, less what lies before the window: a few
+            early = np.flatnonzero(c_start < w0)
+            outside = np.minimum(b_end[early], b0[mine[early]]) - b_start[early]
+            covered.append(whole - np.bincount(mine[early], np.maximum(outside, 0), minlength=stores))
     return covered, evidence, last_rel
 
 
