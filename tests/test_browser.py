@@ -196,8 +196,10 @@ def test_trigger_watch_progress_and_download_from_the_fleet_page(served, browser
     stores = _get(f"{served}/get_report/{report_id}").count(b"\n") - 1
     assert f"{stores:,} stores" in browser.find_element(By.CLASS_NAME, "lede").text
     assert len(browser.find_elements(By.CSS_SELECTOR, ".histogram .bar")) == 10
+    # the worst: the stores whose downtime polls back (few in the sparse sample; most stores'
+    # time is no data, and they are listed apart)
     worst = browser.find_elements(By.CSS_SELECTOR, "table.worst a")
-    assert len(worst) == 25
+    assert 1 <= len(worst) <= 25 and browser.find_element(By.ID, "silent-count")
     screenshot(browser, "fleet.png")
     fits_a_phone(browser, "fleet-phone.png")
     no_console_errors(browser)
@@ -258,7 +260,8 @@ def test_each_rules_store_page_matches_its_timeline_json_and_report_row(served, 
     report_rows = {}
     for as_of in (AS_OF, DST_AS_OF):
         # (the DST store's day ends after the newest poll: asked for on purpose)
-        request = urllib.request.Request(f"{served}/trigger_report?as_of={as_of}&allow_future=true", method="POST")
+        request = urllib.request.Request(f"{served}/trigger_report?as_of={as_of}&allow_future=true&columns=extended",
+                                         method="POST")
         report_id = json.loads(urllib.request.urlopen(request, timeout=10).read())["report_id"]
         wait_for(lambda report_id=report_id: _status(f"{served}/get_report/{report_id}") == 200, 60, "the report")
         for line in _get(f"{served}/get_report/{report_id}").decode().splitlines()[1:]:
@@ -269,7 +272,7 @@ def test_each_rules_store_page_matches_its_timeline_json_and_report_row(served, 
         browser.get(f"{served}/stores/{store_id}?as_of={as_of}")
         timeline = json.loads(_get(f"{served}/stores/{store_id}/timeline?as_of={as_of}"))
         assert rule in {s["rule"] for s in timeline["sessions"]}
-        # the page's report row is the JSON's and the full report's
+        # the page's report row is the JSON's and the full (extended) report's
         cells = {c.get_attribute("data-col"): c.text for c in browser.find_elements(By.CSS_SELECTOR, "#report-row td")}
         assert cells == timeline["row"]
         assert list(cells.values()) == report_rows[(store_id, as_of)]
@@ -434,7 +437,7 @@ def test_the_fleet_page_shows_who_is_down_no_data_and_groups(served, pg, browser
     browser.get(served + "/")
     row = browser.find_element(By.CSS_SELECTOR, "#down-list tr[data-store='down-now']")
     assert "Corner Café" in row.text and "41 min" in row.text and "region:west" in row.text
-    assert "of which no data" in browser.find_element(By.CSS_SELECTOR, ".tile-split").text
+    assert "no data for" in browser.find_element(By.CSS_SELECTOR, ".tile-split").text
     silent = browser.find_element(By.ID, "silent-count").text
     assert "sent no poll inside business hours this week" in silent
     screenshot(browser, "fleet-down-now.png")
@@ -446,8 +449,8 @@ def test_the_fleet_page_shows_who_is_down_no_data_and_groups(served, pg, browser
     wait_for(lambda: "group=region" in browser.current_url, 10, "the group's page")
     assert f"{len(RULES) + 1} stores in this group" in browser.find_element(By.CLASS_NAME, "lede").text
     assert browser.find_elements(By.CSS_SELECTOR, "#down-list tr[data-store='down-now']")
-    worst = [a.text for a in browser.find_elements(By.CSS_SELECTOR, "table.worst a")]
-    assert worst and all(name.startswith(("Rule ", "Corner Café")) for name in worst)
+    listed = [a.text for a in browser.find_elements(By.CSS_SELECTOR, "table.worst a, #silent-list a")]
+    assert listed and all(name.startswith(("Rule ", "Corner Café")) for name in listed)
     no_console_errors(browser)
 
     browser.get(f"{served}/stores/rule-no-evidence?as_of={AS_OF}")

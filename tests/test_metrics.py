@@ -135,4 +135,4 @@ def test_the_fleets_no_data_share_and_the_stores_down_now(client, app, seeded):
     page = client.get("/").text
     for window in ("last_hour", "last_day", "last_week"):
         share = found[("storemon_fleet_no_data_ratio", (("window", window),))]
-        assert 0 <= share <= 1 and f"of which no data {100 * share:.1f} %" in page
+        assert 0 <= share <= 1 and f"no data for {100 * share:.1f} % of it" in page

@@ -70,6 +70,8 @@ class StoreTimeline:
     down_us: tuple[int, int, int] | None
     no_data_us: tuple[int, int, int] | None = None
     gaps: tuple[Gap, ...] = ()
+    evidence: int = 0  # evidence polls in the lookback
+    last_evidence_us: int | None = None
 
 
 def _merged(stretches: list[tuple[int, int, bool]]) -> list[Segment]:
@@ -132,7 +134,8 @@ def store_timeline(data: ReportInput, as_of_us: int) -> StoreTimeline:
     return StoreTimeline(as_of_us, tuple(sessions), polls,
                          tuple(int(u[0]) for u in uptime.up_us) if listed else None,
                          tuple(int(d[0]) for d in uptime.down_us) if listed else None,
-                         tuple(int(n[0]) for n in uptime.coverage.no_data_us) if listed else None, gaps)
+                         tuple(int(n[0]) for n in uptime.coverage.no_data_us) if listed else None, gaps,
+                         len(evidence_us), evidence_us[-1] if evidence_us else None)
 
 
 def _gaps(session: Session, evidence_us: list[int]) -> list[Gap]:

@@ -39,7 +39,7 @@ class Fleet:
     no_data_pct: tuple[float | None, ...] | None  # of it, no data (None: the report is not extended)
     histogram: tuple[int, ...]  # stores by weekly uptime, BINS bars
     closed_all_week: int  # stores with no business time in the week (not in the histogram)
-    worst: tuple[Worst, ...]  # ranked by backed downtime (extended), else by weekly uptime
+    worst: tuple[Worst, ...]  # those with downtime backed by polls, most first (extended); else by weekly uptime
     silent: int  # stores open in the week with no poll within 60 minutes of any of it (extended)
     silent_ids: tuple[str, ...]  # the first LISTED of them, longest open first
     weekly_pct: dict[str, float | None]
@@ -84,7 +84,7 @@ def summarise(report_id: str, csv_bytes: bytes, group: str | None = None, member
     if no_data is not None:
         silent = open_week & (no_data[:, WEEK] >= total[:, WEEK] - CENTI)
         backed = np.maximum(down[:, WEEK] - no_data[:, WEEK], 0)
-        ranked = ranked[~silent[ranked]]
+        ranked = ranked[~silent[ranked] & (backed[ranked] > 0)]  # (downtime only guessed is not "worst")
         ranked = ranked[np.lexsort((weekly[ranked], -backed[ranked]))][:LISTED]
     else:
         ranked = ranked[np.lexsort((-down[ranked, WEEK], weekly[ranked]))][:LISTED]

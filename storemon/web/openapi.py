@@ -412,6 +412,14 @@ def _schemas() -> dict:
             "special_hours": {"type": "array", "items": _ref("DatedHours"),
                               "description": "Of the dates this timeline reaches"},
             "holidays": {"type": "array", "items": _ref("DatedHours"), "description": "Of the dates it reaches"},
+            "name": nullable, "groups": {"type": "array", "items": {"type": "string"}},
+            "evidence": {"type": "object", "properties": {
+                "polls": {"type": "integer", "description": "Evidence polls in the 8-day lookback"},
+                "last": {"anyOf": [moment, {"type": "null"}]}}},
+            "no_data": {"type": "array", "items": {"type": "object", "properties": {
+                "start": moment, "end": moment, "status": {"enum": ["up", "down"]},
+                "assumed_from": {**nullable, "description": "The poll the stretch's status came from"},
+                "seconds": window, "explanation": {"type": "string"}}}},
             "sessions": {"type": "array", "items": {"type": "object", "properties": {
                 "start": moment, "end": moment, "rule": {"type": "string"}, "explanation": {"type": "string"},
                 "hours_from": {"type": "string", "description": "weekly hours, special hours or a holiday, by the "
