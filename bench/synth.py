@@ -1,7 +1,7 @@
 """Full-scale synthetic polls for the benchmarks, shaped like the real poller's file.
 
     .venv/bin/python -m bench.synth SOURCE_DIR OUT_CSV [--start 2023-01-18] [--days 7.75]
-                                    [--scale 1] [--seed 7]
+                                    [--scale 1] [--seed 7] [--stores STORES_CSV]
 
 The published dataset has complete business hours and timezones but only a sample of the
 polls. This writes polls for every store named in SOURCE_DIR's ``menu_hours.csv`` and
@@ -12,7 +12,8 @@ than others), outages of a few hours (each store flips between up and down with 
 its own), 3 % of stores down all along, and a store reporting ``inactive`` most of the time
 it is closed. Sweeps are written in time order, their rows shuffled. ``--scale N`` makes
 the fleet N times wider with new ids derived from the real ones (integer ids stay integers,
-UUIDs stay UUIDs). Seeded: the same arguments write the same file.
+UUIDs stay UUIDs). Seeded: the same arguments write the same file. ``--stores`` also writes
+a store directory for the same stores (made-up names; a region, a brand and a franchisee each).
 """
 
 from __future__ import annotations
@@ -119,6 +120,19 @@ def write(source: Path, out: Path, start: datetime, days: float, scale: float, s
     return written
 
 
+REGIONS, BRANDS = ("west", "central", "east", "south"), ("acme", "bolt", "crust")
+
+
+def write_directory(ids: list[str], out: Path, seed: int) -> None:
+    """stores.csv: ``store_id,name,groups`` for these stores, seeded."""
+    rng = np.random.default_rng(seed)
+    region, brand, franchisee = rng.integers(0, 4, len(ids)), rng.integers(0, 3, len(ids)), rng.integers(1, 400, len(ids))
+    with open(out, "w", newline="") as f:
+        f.write("store_id,name,groups\n")
+        f.writelines(f"{s},{BRANDS[b].title()} #{k + 1},region:{REGIONS[r]};brand:{BRANDS[b]};franchisee:{n}\n"
+                     for k, (s, r, b, n) in enumerate(zip(ids, region.tolist(), brand.tolist(), franchisee.tolist())))
+
+
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     parser.add_argument("source_dir", type=Path)
@@ -127,11 +141,15 @@ def main() -> None:
     parser.add_argument("--days", type=float, default=7.75)
     parser.add_argument("--scale", type=float, default=1.0)
     parser.add_argument("--seed", type=int, default=7)
+    parser.add_argument("--stores", type=Path, help="also write a store directory (stores.csv) here")
     args = parser.parse_args()
     start = datetime.fromisoformat(args.start).replace(tzinfo=UTC)
     count = write(args.source_dir, args.out, start, args.days, args.scale, args.seed)
     print(f"wrote {count} polls for {len(store_ids(args.source_dir, args.scale))} stores over "
           f"{int(args.days * 24)} h to {args.out}")
+    if args.stores is not None:
+        write_directory(store_ids(args.source_dir, args.scale), args.stores, args.seed)
+        print(f"wrote their directory to {args.stores}")
 
 
 if __name__ == "__main__":
