@@ -16,6 +16,8 @@ from pathlib import Path
 
 import click
 
+from .reports.formats import FORMATS
+
 from .config import PROJECT_ROOT, ConfigError, load_settings
 
 SEED_DIR = PROJECT_ROOT / "seed"
@@ -164,10 +166,11 @@ def _load(engine, directory: Path, skip_bad: bool) -> None:
 @click.argument("directory", type=click.Path(exists=True, file_okay=False, path_type=Path))
 @click.option("--skip-bad", is_flag=True, help="Load the good rows and list the bad ones instead of stopping.")
 def load(directory: Path, skip_bad: bool) -> None:
-    """Load store_status.csv, menu_hours.csv and timezones.csv (plain or .gz) from DIRECTORY.
+    """Load store_status.csv, menu_hours.csv, timezones.csv and the optional special_hours.csv,
+    holidays.csv and stores.csv (plain or .gz) from DIRECTORY.
 
-    Polls are appended (nothing already stored is duplicated); hours and timezones
-    replace those of the stores the files name. Any bad line stops the load and
+    Polls are appended (nothing already stored is duplicated); hours and timezones take a
+    new version for the stores the files name, and names and groups replace theirs. Any bad line stops the load and
     nothing is written, unless --skip-bad.
     """
     with _database(_settings().database_url) as engine:
@@ -236,7 +239,7 @@ def _check_group(ctx, param, value: str | None) -> str | None:
 @click.option("--extended", is_flag=True, help="Add the no-data columns (no poll within 60 minutes).")
 @click.option("--group", callback=_check_group, metavar="KEY:VALUE",
               help="Only the stores of this group of the store directory, e.g. region:west.")
-@click.option("--format", "fmt", type=click.Choice(["csv", "jsonl", "parquet"]), default="csv", show_default=True,
+@click.option("--format", "fmt", type=click.Choice(FORMATS), default="csv", show_default=True,
               help="CSV, JSON Lines (an object a store) or Parquet; the same rows and numbers.")
 def report(as_of: int | None, out: Path | None, extended: bool, group: str | None, fmt: str) -> None:
     """Compute the uptime report now, synchronously."""

@@ -424,24 +424,31 @@ def test_report_history_before_an_unknown_report_is_a_404(client):
 
 
 def test_the_latest_report_is_the_newest_routine_one_never_an_ad_hoc_one(client, app, seeded):
-    """A report asked for as of a chosen instant, even one made later, never becomes what
-    /reports/latest, the store search and the console show: that is the newest routine report
-    (asked for without an as_of, as the clock does)."""
+    """A report asked for as of a chosen instant, of one group or with the standard columns only,
+    even one made later, never becomes what /reports/latest, the store search and the console
+    show: that is the newest routine report (extended, of every store, asked for without an
+    as_of, as the clock does)."""
+    from storemon.reports.build import build_report
+    from storemon.reports.options import EXTENDED
+
     missing = client.get("/reports/latest")
     assert missing.status_code == 404
-    assert missing.get_json()["error"] == "no routine report (one as of the newest poll) is complete yet"
-    routine = trigger(client)
+    assert missing.get_json()["error"] == \
+        "no routine report (an extended one of every store, as of the newest poll) is complete yet"
+    routine = trigger(client, json={"columns": "extended"})
     run_jobs(app)
-    ad_hoc = trigger(client, query_string={"as_of": "2023-01-24T06:30:00Z"})  # a past day, made later
+    ad_hoc = trigger(client, query_string={"as_of": "2023-01-24T06:30:00Z", "columns": "extended"})  # made later
+    standard = trigger(client)  # the standard columns only, made later
     run_jobs(app)
-    trigger(client)  # pending: not complete yet
+    trigger(client, json={"columns": "extended"})  # pending: not complete yet
     latest = client.get("/reports/latest")
-    assert latest.status_code == 200 and latest.data == expected_csv(seeded)
+    assert latest.status_code == 200 and latest.data == build_report(seeded, options=EXTENDED)[1]
     assert latest.headers["Content-Disposition"] == f"attachment; filename=report-{routine}.csv"
     assert latest.headers["X-Report-As-Of"] == format_instant(latest_poll(seeded))
     assert client.get("/stores?q=1").get_json()["report_id"] == routine
     fleet = client.get("/")
-    assert routine[:8] in fleet.text.split("Recent reports")[0] and ad_hoc[:8] not in fleet.text.split("Recent reports")[0]
+    shown = fleet.text.split("Recent reports")[0]
+    assert routine[:8] in shown and ad_hoc[:8] not in shown and standard[:8] not in shown
     chosen = client.get(f"/?report={ad_hoc}")  # a person may pick another to look at
     assert chosen.status_code == 200 and ad_hoc[:8] in chosen.text.split("Recent reports")[0]
     assert "You chose this report" in chosen.text

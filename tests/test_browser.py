@@ -180,7 +180,7 @@ def test_trigger_watch_progress_and_download_from_the_fleet_page(served, browser
 
     # A report triggered elsewhere (the clock, the API) appears on the open page by itself, and
     # once complete the page shows it: it is a routine one, as of the newest poll.
-    routine = json.loads(_post(f"{served}/trigger_report"))["report_id"]
+    routine = json.loads(_post(f"{served}/trigger_report?columns=extended"))["report_id"]
     wait_for(lambda: browser.find_elements(By.CSS_SELECTOR, f"tr[data-report-id='{routine}']"), 15,
              "the report triggered elsewhere to appear")
     wait_for(lambda: routine[:8] in browser.find_element(By.CLASS_NAME, "lede").text, 60,
@@ -199,7 +199,7 @@ def test_trigger_watch_progress_and_download_from_the_fleet_page(served, browser
     # the worst: the stores whose downtime polls back (few in the sparse sample; most stores'
     # time is no data, and they are listed apart)
     worst = browser.find_elements(By.CSS_SELECTOR, "table.worst a")
-    assert 1 <= len(worst) <= 25 and browser.find_element(By.ID, "silent-count")
+    assert 1 <= len(worst) <= 25 and browser.find_element(By.ID, "without-data-count")
     screenshot(browser, "fleet.png")
     fits_a_phone(browser, "fleet-phone.png")
     no_console_errors(browser)
@@ -438,8 +438,8 @@ def test_the_fleet_page_shows_who_is_down_no_data_and_groups(served, pg, browser
     row = browser.find_element(By.CSS_SELECTOR, "#down-list tr[data-store='down-now']")
     assert "Corner Café" in row.text and "41 min" in row.text and "region:west" in row.text
     assert "no data for" in browser.find_element(By.CSS_SELECTOR, ".tile-split").text
-    silent = browser.find_element(By.ID, "silent-count").text
-    assert "sent no poll inside business hours this week" in silent
+    without = browser.find_element(By.ID, "without-data-count").text
+    assert "sent no poll inside business hours this week" in without
     screenshot(browser, "fleet-down-now.png")
     fits_a_phone(browser, "fleet-down-now-phone.png")
     no_console_errors(browser)
@@ -449,7 +449,7 @@ def test_the_fleet_page_shows_who_is_down_no_data_and_groups(served, pg, browser
     wait_for(lambda: "group=region" in browser.current_url, 10, "the group's page")
     assert f"{len(RULES) + 1} stores in this group" in browser.find_element(By.CLASS_NAME, "lede").text
     assert browser.find_elements(By.CSS_SELECTOR, "#down-list tr[data-store='down-now']")
-    listed = [a.text for a in browser.find_elements(By.CSS_SELECTOR, "table.worst a, #silent-list a")]
+    listed = [a.text for a in browser.find_elements(By.CSS_SELECTOR, "table.worst a, #without-data-list a")]
     assert listed and all(name.startswith(("Rule ", "Corner Café")) for name in listed)
     no_console_errors(browser)
 

@@ -153,8 +153,10 @@ def test_a_settled_report_keeps_its_state_when_its_job_runs_late(client, app, se
 
 
 def test_history_pages_newest_first_on_both_databases(engine, redis_conn):
+    from storemon.reports.options import EXTENDED
+
     for n in range(5):
-        lifecycle.create(engine, f"r{n}", None)
+        lifecycle.create(engine, f"r{n}", None, EXTENDED)
         lifecycle.start(engine, f"r{n}")
         if n % 2:
             lifecycle.fail(engine, redis_conn, f"r{n}", "no")

@@ -61,9 +61,9 @@ def test_no_data_stretches_say_which_poll_their_status_comes_from():
     # (up from the 10:00 poll, then down from the 14:00 one), and 15:00-17:00 (down, from 14:00)
     t = timeline({**UTC, "hours": [(MON, "09:00", "17:00")]},
                  [("2023-01-23 10:00:00", "active"), ("2023-01-23 14:00:00", "inactive")], "2023-01-23T17:00:00Z")
-    last_week = [g for g in t.gaps if g.end_us <= at("2023-01-17T00:00:00Z")]
-    assert [(g.up, g.source_us) for g in last_week] == [(True, at("2023-01-23T10:00:00Z"))]  # the first later state
-    assert [(g.start_us, g.end_us, g.up, g.source_us) for g in t.gaps[len(last_week):]] == [
+    a_week_before = [g for g in t.gaps if g.end_us <= at("2023-01-17T00:00:00Z")]
+    assert [(g.up, g.source_us) for g in a_week_before] == [(True, at("2023-01-23T10:00:00Z"))]  # first later state
+    assert [(g.start_us, g.end_us, g.up, g.source_us) for g in t.gaps[len(a_week_before):]] == [
         (at("2023-01-23T11:00:00Z"), at("2023-01-23T12:00:00Z"), True, at("2023-01-23T10:00:00Z")),
         (at("2023-01-23T12:00:00Z"), at("2023-01-23T13:00:00Z"), False, at("2023-01-23T14:00:00Z")),
         (at("2023-01-23T15:00:00Z"), at("2023-01-23T17:00:00Z"), False, at("2023-01-23T14:00:00Z"))]

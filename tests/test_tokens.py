@@ -77,7 +77,7 @@ def test_report_endpoints_want_a_report_token_when_required(guarded, pg):
     wrong = client.post("/trigger_report", headers=bearer(made["ingest"]))
     assert wrong.status_code == 403 and "needs the report scope" in wrong.get_json()["error"]
     for scope in ("report", "admin"):
-        accepted = client.post("/trigger_report", headers=bearer(made[scope]))
+        accepted = client.post("/trigger_report?columns=extended", headers=bearer(made[scope]))
         assert accepted.status_code == 202
     report_id = accepted.get_json()["report_id"]
     run_jobs(app)

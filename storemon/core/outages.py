@@ -3,8 +3,9 @@
 A store is **down now** when it is open at the data's clock (the newest poll; its business
 sessions, calendar and all, hold that instant) and its latest evidence poll (one taken in
 its business time) is ``inactive`` and no older than the poll interval. It is down **since**
-the first inactive evidence poll after its last active one; when every evidence poll read
-is inactive, that is the first of them, and only a lower bound (``since_exact`` False).
+the first inactive evidence poll after its last active one, looking back ``SINCE_SPAN_US``;
+when every evidence poll of that span is inactive, that is the first of them, and only a
+lower bound (``since_exact`` False).
 """
 
 from __future__ import annotations
@@ -18,9 +19,12 @@ from .sessions import Sessions, business_sessions
 from .uptime import ReportInput
 
 
+SINCE_SPAN_US = DAY_US  # how far back "since" is looked for
+
+
 @dataclass
 class DownNow:
-    """The stores down now (positions in the input), longest down first."""
+    """The stores down now (as numbered in the input), longest down first."""
 
     stores: np.ndarray
     since_us: np.ndarray
@@ -30,10 +34,11 @@ class DownNow:
 
 def down_now(sessions: Sessions, store: np.ndarray, ts_us: np.ndarray, active: np.ndarray, now_us: int,
              interval_us: int) -> DownNow:
-    """``sessions``: every store's business sessions (UTC seconds) around now, sorted by (store,
-    start), none overlapping; the polls (store, instant, status), sorted by (store, instant), one
-    per instant. Only polls at or before ``now_us`` count."""
-    kept = ts_us <= now_us
+    """``sessions``: every store's business sessions (UTC seconds) covering at least the span
+    before now, sorted by (store, start), none overlapping; the polls (store, instant, status),
+    sorted by (store, instant), one per instant. Only those of ``[now - SINCE_SPAN_US, now]``
+    count."""
+    kept = (ts_us <= now_us) & (ts_us >= now_us - SINCE_SPAN_US)
     store, ts_us, active = store[kept], ts_us[kept], active[kept]
     if not store.size or not sessions.store.size:
         return DownNow(*(np.zeros(0, t) for t in (np.int64, np.int64, bool, np.int64)))
@@ -65,12 +70,10 @@ def down_now(sessions: Sessions, store: np.ndarray, ts_us: np.ndarray, active: n
     return DownNow(e_store[down][order], e_ts[since][order], exact[order], e_ts[down][order])
 
 
-def stores_down(data: ReportInput, now_us: int, interval_us: int, span_us: int = DAY_US) -> DownNow:
-    """``down_now`` of a report's input: its stores' sessions made around now, and their polls of
-    the ``span_us`` before it."""
+def stores_down(data: ReportInput, now_us: int, interval_us: int) -> DownNow:
+    """``down_now`` of a report's input, its stores' sessions made around now (the tests' way in;
+    the web process keeps the sessions between calls)."""
     sessions = business_sessions(list(data.timezones), data.hours_store, data.hours_day, data.hours_start_s,
-                                 data.hours_end_s, (now_us - span_us) // US - 1, now_us // US + 1, data.special,
+                                 data.hours_end_s, (now_us - SINCE_SPAN_US) // US - 1, now_us // US + 1, data.special,
                                  data.holidays, data.hours_effective, data.zone_history)
-    store, ts_us, active = data.polls.ordered(data.polls.key).polls()
-    recent = ts_us >= now_us - span_us
-    return down_now(sessions, store[recent], ts_us[recent], active[recent], now_us, interval_us)
+    return down_now(sessions, *data.polls.ordered(data.polls.key).polls(), now_us, interval_us)

@@ -2,7 +2,9 @@
 
 The batch report's own code runs on the one store's data (``compute_uptime``'s steps for the totals,
 and the same session and fill steps for the detail), so a timeline and a report cannot
-disagree: the totals are the store's report row, to the microsecond.
+disagree: the totals are the store's report row, to the microsecond. The stretches of no
+data are walked here, for the one store, apart from the batch code's sums; a property test
+holds them to the same totals.
 """
 
 from __future__ import annotations

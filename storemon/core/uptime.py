@@ -28,7 +28,7 @@ from .windows import WINDOWS
 
 WINDOWS_US = tuple(window.length_us for window in WINDOWS)
 NEAR_US = HOUR_US  # SPEC: an evidence poll vouches for the business time within 60 minutes of it
-NO_EVIDENCE = -1  # the last evidence poll of a store that has none
+NO_LAST_POLL = -1  # the last evidence poll of a store that has none (Coverage.last_evidence_us)
 # Polls computed at once: a run's dozen arrays of 64K values (half a megabyte each) stay in a
 # core's 2 MB L2 cache. Full scale, the core alone: 47 ms at 64K or 48K, 67 ms at 128K, 72-77
 # ms at 250K; below 32K the calls' own cost shows.
@@ -73,7 +73,7 @@ class ReportInput:
 class Coverage:
     """How well polls cover each row's business time (SPEC, "Evidence coverage"): per window,
     the microseconds of no data; the store's evidence polls in the lookback, and the last one's
-    instant (NO_EVIDENCE if none)."""
+    instant (NO_LAST_POLL if none)."""
 
     no_data_us: tuple[np.ndarray, ...]
     evidence: np.ndarray
@@ -350,7 +350,7 @@ def _polled_uptime(s_store, s_start, s_end, p_key, p_active, windows, coverage: 
 def _covered(s_store, s_start, s_end, filled: Filled, windows, first: int, stores: int
              ) -> tuple[list[np.ndarray], np.ndarray, np.ndarray]:
     """(business time within NEAR_US of an evidence poll per window, evidence polls, the last
-    one's relative time or NO_EVIDENCE) for the stores of a slice.
+    one's relative time or NO_LAST_POLL) for the stores of a slice.
 
     Each store's evidence polls (sorted) vouch for ``[t - NEAR_US, t + NEAR_US]``; consecutive
     polls at most twice that apart make one stretch, so the stretches are disjoint. The
@@ -363,7 +363,7 @@ def _covered(s_store, s_start, s_end, filled: Filled, windows, first: int, store
     """
     p_store, p_rel = filled.poll_store, filled.poll_rel
     evidence = np.zeros(stores, np.int64)
-    last_rel = np.full(stores, NO_EVIDENCE, np.int64)
+    last_rel = np.full(stores, NO_LAST_POLL, np.int64)
     if p_rel.size == 0:
         return [np.zeros(stores) for _ in windows], evidence, last_rel
     new_store = first_of_runs(p_store)
@@ -458,9 +458,9 @@ def uptime_of_keyed(data: ReportInput, as_of_us: int, k: KeyedInput, progress: P
     # A slice of stores at a time (_SLICE_POLLS): every temporary array stays in the cache and
     # the allocator reuses it, instead of hundreds of megabytes faulted in afresh.
     uptime = [np.zeros(n) for _ in k.windows]
-    covered = [np.zeros(n) for _ in k.windows]
-    evidence = np.zeros(n, np.int64)
-    last_rel = np.full(n, NO_EVIDENCE, np.int64)
+    covered = [np.zeros(n if coverage else 0) for _ in k.windows]
+    evidence = np.zeros(n if coverage else 0, np.int64)
+    last_rel = np.full(n if coverage else 0, NO_LAST_POLL, np.int64)
 
     def run_uptime(run: tuple[int, int]) -> _SliceResult | None:
         p_key, p_active = k.keys(run)
@@ -493,13 +493,14 @@ def uptime_of_keyed(data: ReportInput, as_of_us: int, k: KeyedInput, progress: P
         up_us = np.rint(window_up).astype(np.int64)
         up.append(up_us)
         down.append(business_us - up_us)
-        no_data.append(business_us - np.rint(window_covered).astype(np.int64))
+        if coverage:
+            no_data.append(business_us - np.rint(window_covered).astype(np.int64))
 
     rows = listed_stores(data, as_of_us)
     progress(COMPUTING, 1.0)
     found = None
     if coverage:
-        last_us = np.where(last_rel == NO_EVIDENCE, NO_EVIDENCE, last_rel + k.base)
+        last_us = np.where(last_rel == NO_LAST_POLL, NO_LAST_POLL, last_rel + k.base)
         found = Coverage(tuple(d[rows] for d in no_data), evidence[rows], last_us[rows])
     return Uptime(as_of_us, np.asarray(data.store_ids, dtype=str)[rows],
                   tuple(u[rows] for u in up), tuple(d[rows] for d in down), rows, found)

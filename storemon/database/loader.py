@@ -71,7 +71,7 @@ def load_sources(engine: Engine, named: dict[str, sources.Source], *, skip_bad: 
                  on_progress: Progress | None = None, keep_rejected: int = 1000,
                  local_files: bool = False, create: bool = True, effective_date: int | None = None) -> LoadSummary:
     """Read and check every source (keyed by sources.POLLS, HOURS, TIMEZONES, SPECIAL_HOURS,
-    HOLIDAYS or DIRECTORY), and write
+    HOLIDAYS or STORE_DIRECTORY), and write
     them in one transaction, under the loads' lock, as they are read: the hours a block of
     rows at a time into a table of the transaction's own, applied once whole; the polls a
     batch at a time (sources.read_polls), merged as they come. Memory holds a block or a
@@ -110,8 +110,9 @@ def _write(conn: Connection, named: dict[str, sources.Source], options: dict, lo
     """Each source read and written in turn; the newest poll, how many stores have a first
     poll earlier than before, and the stores named."""
     store_keys = _StoreKeys(conn, create)
-    if sources.DIRECTORY in named:
-        _replace_directory(conn, store_keys, sources.read_directory(named[sources.DIRECTORY], **options), summary)
+    if sources.STORE_DIRECTORY in named:
+        _replace_store_directory(conn, store_keys, sources.read_store_directory(named[sources.STORE_DIRECTORY],
+                                                                                **options), summary)
     # the data's clock: the newest poll stored (None before any); dates given run to two years
     # past it (the wall clock's while there is none)
     clock_us = version.current(conn).newest_poll_us
@@ -321,7 +322,7 @@ def _changed_versions(conn: Connection) -> list[tuple[int, int]] | None:
     return list(zip((changed // DATE_SPAN).tolist(), (changed % DATE_SPAN).tolist()))
 
 
-def _replace_directory(conn: Connection, store_keys: _StoreKeys, batches, summary: LoadSummary) -> None:
+def _replace_store_directory(conn: Connection, store_keys: _StoreKeys, batches, summary: LoadSummary) -> None:
     """Replace the name and the group labels of every store the directory names (creating the
     stores not seen before): one staged row a label (a store without labels: one, label '')."""
     def rows():

@@ -24,8 +24,9 @@ from ..core.uptime import store_id_order
 from ..core.polls import LOOKBACK_US, PollRows, day_of
 from ..core.sessions import NO_DATED_ROWS, NO_ZONE_HISTORY, ZoneHistory
 
-__all__ = ["EVERY_STORE", "FoundStore", "Piece", "Snapshot", "StoreRange", "StoreRecord", "Stores", "directory_of", "find_stores", "group_exists", "group_keys", "group_store_ids", "groups", "latest_poll_us",
-           "listed_count", "snapshot", "store_id_cuts", "store_input"]
+__all__ = ["EVERY_STORE", "FoundStore", "Piece", "Snapshot", "StoreRange", "StoreRecord", "Stores", "find_stores",
+           "group_exists", "group_keys", "group_store_ids", "groups", "latest_poll_us", "listed_count",
+           "named_stores", "snapshot", "store_id_cuts", "store_input"]
 
 
 class Snapshot:
@@ -477,7 +478,7 @@ def find_stores(engine: Engine, query: str, limit: int) -> list[FoundStore]:
     return [FoundStore(f[1], f[2], f[3], groups.get(f[0], ())) for f in found]
 
 
-def directory_of(engine: Engine, store_ids: list[str]) -> dict[str, FoundStore]:
+def named_stores(engine: Engine, store_ids: list[str]) -> dict[str, FoundStore]:
     """The stores of these ids (those that exist) with their names and groups, by id."""
     c = Store.__table__.c
     with reading(engine) as conn:

@@ -239,12 +239,13 @@ def newest_pending(engine: Engine, requested_as_of_us: int | None, options: Repo
 
 
 def latest_routine(engine: Engine) -> ReportRow | None:
-    """The newest routine report that is Complete: one of every store asked for without an as_of
-    (the clock's, or any other as of the newest poll then). A report asked for as of a chosen
-    instant, or of one group, is ad hoc: it never becomes what the fleet page, the store pages
-    and /reports/latest show."""
+    """The newest routine report that is Complete: an extended one of every store asked for
+    without an as_of (the clock's, the console's, or any other as of the newest poll then).
+    A report asked for as of a chosen instant, of one group, or with the standard columns
+    only, is ad hoc: it never becomes what the fleet page, the store pages, the metrics and
+    /reports/latest show, so they always show no data beside up and down."""
     with engine.connect() as conn:
         found = conn.execute(_newest_first(select(*_COLUMNS).where(
-            _table.c.status == COMPLETE, _table.c.requested_as_of_us.is_(None), _table.c.store_group.is_(None)))
-                             .limit(1)).first()
+            _table.c.status == COMPLETE, _table.c.requested_as_of_us.is_(None), _table.c.store_group.is_(None),
+            _table.c.extended.is_(True))).limit(1)).first()
     return None if found is None else _row(found)

@@ -11,10 +11,18 @@ from __future__ import annotations
 from dataclasses import dataclass
 
 
+STANDARD_COLUMNS, EXTENDED_COLUMNS = "standard", "extended"
+COLUMN_SETS = (STANDARD_COLUMNS, EXTENDED_COLUMNS)  # what ``columns`` may ask for
+
+
 @dataclass(frozen=True)
 class ReportOptions:
     extended: bool = False  # the no-data columns after the standard ones
     group: str | None = None  # the stores of this group only (None: every store)
+
+    @property
+    def columns(self) -> str:
+        return EXTENDED_COLUMNS if self.extended else STANDARD_COLUMNS
 
 
 STANDARD = ReportOptions()

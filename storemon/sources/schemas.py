@@ -27,8 +27,8 @@ from .text import (BLOCK_CHARS, OPTIONAL, BadLine, CsvSource, Rejected, Rejected
                    shown, split_lines)
 
 POLLS, HOURS, TIMEZONES = "store_status", "menu_hours", "timezones"
-SPECIAL_HOURS, HOLIDAYS, DIRECTORY = "special_hours", "holidays", "stores"
-SOURCE_NAMES = (DIRECTORY, TIMEZONES, HOURS, SPECIAL_HOURS, HOLIDAYS, POLLS)  # (the order a load writes them in)
+SPECIAL_HOURS, HOLIDAYS, STORE_DIRECTORY = "special_hours", "holidays", "stores"
+SOURCE_NAMES = (STORE_DIRECTORY, TIMEZONES, HOURS, SPECIAL_HOURS, HOLIDAYS, POLLS)  # (the order a load writes them in)
 LAST_DATE = 2932896  # 9999-12-31, the last date Python's dates hold (days since 1970-01-01)
 
 
@@ -121,7 +121,7 @@ class TimezoneBatch:
 
 
 @dataclass
-class DirectoryBatch:
+class StoreDirectoryBatch:
     """Some of a store directory's rows, a store each: its id, display name ("" for none) and
     group labels (``key:value``, each store's sorted and distinct)."""
 
@@ -539,8 +539,8 @@ def group_label(text: str) -> str:
     return f"{key}:{value}"
 
 
-def read_directory(source: Source | Path, *, strict: bool = True, rejected: RejectedRows | None = None,
-                   on_progress: Progress | None = None) -> Iterator[DirectoryBatch]:
+def read_store_directory(source: Source | Path, *, strict: bool = True, rejected: RejectedRows | None = None,
+                   on_progress: Progress | None = None) -> Iterator[StoreDirectoryBatch]:
     """A store directory (``store_id,name,groups``: a display name, and group labels joined by
     ``;``), each row checked, a block of the source at a time; a store is named once."""
     source = as_source(source)
@@ -573,7 +573,7 @@ def read_directory(source: Source | Path, *, strict: bool = True, rejected: Reje
             names.append(name)
             groups.append(labels)
         rejections.end_chunk()
-        yield DirectoryBatch(ids, names, groups, len(rows))
+        yield StoreDirectoryBatch(ids, names, groups, len(rows))
 
 
 def _concat(parts: list[np.ndarray], dtype) -> np.ndarray:
@@ -584,7 +584,7 @@ def store_ids_in(directory: Path) -> list[str]:
     """Every store id the data files in ``directory`` name (as a load finds them), in first-seen
     order; rows that are bad otherwise still name their store, if it is readable."""
     readers = {POLLS: read_polls, HOURS: read_hours, TIMEZONES: read_timezones,
-               SPECIAL_HOURS: partial(read_special_hours, latest_date=LAST_DATE), DIRECTORY: read_directory}
+               SPECIAL_HOURS: partial(read_special_hours, latest_date=LAST_DATE), STORE_DIRECTORY: read_store_directory}
     named: dict[str, None] = {}
     for kind, path in find_sources(Path(directory)).items():
         if kind not in readers:

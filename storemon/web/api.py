@@ -13,10 +13,8 @@ from sqlalchemy.exc import SQLAlchemyError
 
 from ..database import engines
 from ..reports import formats, lifecycle, reconcile, submission
-from ..reports.options import ReportOptions
-from ..database.queries import group_exists
-from ..sources import group_label
-from .arguments import flag
+from ..reports.options import COLUMN_SETS, EXTENDED_COLUMNS, ReportOptions
+from .arguments import flag, group as group_argument, limit
 from .services import current_services
 from ..timeparse import format_instant, parse_as_of
 
@@ -43,7 +41,6 @@ def _json_body() -> dict | None:
 
 
 TRIGGER_FIELDS = ("as_of", "columns", "group")  # what POST /trigger_report takes, in the query or a JSON body
-COLUMNS = ("standard", "extended")
 
 
 def _trigger_field(name: str, body: dict | None) -> str | None:
@@ -71,16 +68,9 @@ def _trigger_request() -> tuple[int | None, ReportOptions]:
         as_of_us = None if as_of is None else parse_as_of(as_of)
     except ValueError as exc:
         abort(400, f"bad as_of: {exc}")
-    if columns is not None and columns not in COLUMNS:
+    if columns is not None and columns not in COLUMN_SETS:
         abort(400, f"columns must be standard or extended (got {columns[:40]!r})")
-    if group is not None:
-        try:
-            group = group_label(group)
-        except ValueError as exc:
-            abort(400, str(exc))
-        if not group_exists(current_services().engine, group):
-            abort(400, f"no store is in group {group[:150]!r}; the store directory (PUT /stores) gives stores groups")
-    return as_of_us, ReportOptions(columns == "extended", group)
+    return as_of_us, ReportOptions(columns == EXTENDED_COLUMNS, group_argument(group))
 
 
 @api.post("/trigger_report")
@@ -145,7 +135,7 @@ def _described(state: reconcile.ReportState) -> dict:
         "duration_s": (round((row.finished_at - row.started_at).total_seconds(), 3)
                        if row.finished_at and row.started_at else None),
         "rows": row.row_count, "error": row.error,
-        "columns": "extended" if row.extended else "standard", "group": row.store_group,
+        "columns": row.options.columns, "group": row.store_group,
     }
 
 
@@ -160,10 +150,7 @@ def report_history():
     status = request.args.get("status")
     if status is not None and status not in _STATUSES:
         abort(400, f"status must be one of {', '.join(_STATUSES)}")
-    raw_limit = request.args.get("limit", "20")
-    if not raw_limit.isdigit() or not 1 <= int(raw_limit) <= MAX_PAGE:
-        abort(400, f"limit must be a whole number from 1 to {MAX_PAGE}")
-    limit = int(raw_limit)
+    page_size = limit(20, MAX_PAGE)
     before = None
     if (before_id := request.args.get("before")) is not None:
         if not lifecycle.REPORT_ID.fullmatch(before_id):
@@ -172,14 +159,14 @@ def report_history():
         if before is None:
             abort(404, f"before names no report: unknown report id {before_id!r}")
     try:
-        page = reconcile.history(services.engine, services.queue, services.settings, status=status, limit=limit,
+        page = reconcile.history(services.engine, services.queue, services.settings, status=status, limit=page_size,
                                before=before)
     except RedisError:
         log.exception("could not read the jobs of unsettled reports")
         abort(503, QUEUE_UNAVAILABLE)
     following = None
-    if len(page) == limit:
-        following = url_for("api.report_history", status=status, limit=limit, before=page[-1].row.id)
+    if len(page) == page_size:
+        following = url_for("api.report_history", status=status, limit=page_size, before=page[-1].row.id)
     return jsonify(reports=[_described(state) for state in page], next=following)
 
 
@@ -188,7 +175,7 @@ def latest_report():
     """The newest routine report's CSV (asked for without an as_of), as get_report serves it."""
     row = lifecycle.latest_routine(current_services().engine)
     if row is None:
-        abort(404, "no routine report (one as of the newest poll) is complete yet")
+        abort(404, "no routine report (an extended one of every store, as of the newest poll) is complete yet")
     return _report_response(row)
 
 

@@ -21,6 +21,7 @@ from .access import authorize, caller
 from .limits import RateLimits
 from ..config import Settings, load_settings
 from .metrics import Metrics
+from .outages import Outages
 from .services import Services, current_services
 from .storeview import duration
 from ..reports.queue import redis_client
@@ -134,10 +135,11 @@ def register_services(app: Flask, settings: Settings) -> None:
                             statement_timeout_s=settings.database_timeout)
     ingest_engine = engines.make_engine(settings.database_url, connect_timeout_s=settings.database_timeout,
                                    statement_timeout_s=settings.ingest_timeout)
+    outages = Outages(engine, settings.poll_interval)
     app.extensions["storemon"] = Services(settings, engine, ingest_engine, redis,
                                           ThreadPoolExecutor(4, thread_name_prefix="health"), RateLimits(settings, caller),
-                                          Metrics(engine, redis, lambda: app.extensions["storemon"].queue,
-                                                  settings.poll_interval))
+                                          Metrics(engine, redis, lambda: app.extensions["storemon"].queue, outages),
+                                          outages)
 
 
 def register_blueprints(app: Flask, settings: Settings) -> None:

@@ -22,9 +22,8 @@ from .access import csrf_token
 from .fleet import fleet_of
 from ..core.polls import day_of
 from ..database.engines import reading
-from ..database.queries import FoundStore, directory_of, find_stores, groups, holidays_between, latest_poll_us
-from ..sources import group_label
-from .outages import outages
+from ..database.queries import FoundStore, named_stores, find_stores, groups, holidays_between, latest_poll_us
+from .arguments import group as group_argument
 from .storeview import chart_days, dated, describe, local_date
 from .stores import requested_as_of, timeline_of, weekly_uptime
 from ..timeparse import format_instant, parse_as_of
@@ -85,19 +84,14 @@ def fleet():
         shown = lifecycle.find(engine, chosen) if lifecycle.REPORT_ID.fullmatch(chosen) else None
         if shown is None or shown.status != lifecycle.COMPLETE:
             abort(404, f"no Complete report has the id {chosen[:64]!r}; the fleet page lists the recent ones")
-    group = request.args.get("group") or None
-    if group is not None:
-        try:
-            group = group_label(group)
-        except ValueError as exc:
-            abort(400, str(exc))
+    group = group_argument(request.args.get("group"), empty_is_none=True)  # (the form's "every store": empty)
     summary = fleet_of(engine, shown.id, group) if shown else None
-    named = directory_of(engine, [w.store_id for w in summary.worst] + list(summary.silent_ids)) if summary else {}
+    named = named_stores(engine, [w.store_id for w in summary.worst] + list(summary.without_data_ids)) if summary else {}
     try:
         recent = reconcile.history(engine, services.queue, services.settings, limit=RECENT)
     except RedisError:
         recent = None
-    down = outages(engine, services.settings.poll_interval, group, DOWN_LISTED)
+    down = services.outages.down(group, DOWN_LISTED)
     return render_template("fleet.html", shown=shown, latest=latest, summary=summary, recent=recent,
                            as_of=format_instant(shown.as_of_us) if shown else None, holidays=holidays_near(engine),
                            group=group, groups=groups(engine), named=named, down=down,

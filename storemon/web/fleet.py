@@ -13,13 +13,14 @@ import numpy as np
 from sqlalchemy import Engine
 
 from ..core.windows import DOWNTIME_COLUMNS, NO_DATA_COLUMNS, UPTIME_COLUMNS, WEEK, WINDOWS
+from ..database import version
 from ..database.engines import reading
 from ..database.queries import group_store_ids
 from ..reports import lifecycle
 
 BINS = 10  # the histogram's bars: 0-10 %, ..., 90-100 %
 LISTED = 25  # stores the worst list and the no-data list show
-CENTI = 0.015  # a CSV value's rounding (0.005) on each side, in its unit: "all no data" within it
+ROUNDING_H = 0.015  # a CSV value's rounding (0.005 h) on each side, and more: "all no data" within it
 
 
 @dataclass(frozen=True)
@@ -27,7 +28,7 @@ class Worst:
     store_id: str
     weekly_pct: float  # weekly uptime, % of business time
     down_h: float  # weekly downtime, hours
-    backed_down_h: float | None  # of it, downtime no stretch of no data can explain (extended reports)
+    backed_down_h: float | None  # of it, at least this much is backed by polls: downtime less no data (extended)
 
 
 @dataclass(frozen=True)
@@ -40,15 +41,23 @@ class Fleet:
     histogram: tuple[int, ...]  # stores by weekly uptime, BINS bars
     closed_all_week: int  # stores with no business time in the week (not in the histogram)
     worst: tuple[Worst, ...]  # those with downtime backed by polls, most first (extended); else by weekly uptime
-    silent: int  # stores open in the week with no poll within 60 minutes of any of it (extended)
-    silent_ids: tuple[str, ...]  # the first LISTED of them, longest open first
+    without_data: int  # stores open in the week with no poll within 60 minutes of any of it (extended)
+    without_data_ids: tuple[str, ...]  # the first LISTED of them, longest open first
     weekly_pct: dict[str, float | None]
 
 
-@lru_cache(maxsize=16)
 def fleet_of(engine: Engine, report_id: str, group: str | None = None) -> Fleet:
-    """The fleet (or one group of it) as a Complete report saw it; read and parsed once per
-    report and group (its CSV never changes; a group's stores are read with it)."""
+    """The fleet (or one group of it, its stores as they are now) as a Complete report saw it."""
+    if group is None:
+        return _summary(engine, report_id, None, None)
+    with reading(engine) as conn:
+        return _summary(engine, report_id, group, version.current(conn).version)
+
+
+@lru_cache(maxsize=16)
+def _summary(engine: Engine, report_id: str, group: str | None, data_version: int | None) -> Fleet:
+    """Read and parsed once per report (its CSV never changes), and per group and data version
+    (a load may change who is in a group)."""
     members = None
     if group is not None:
         with reading(engine) as conn:
@@ -79,20 +88,20 @@ def summarise(report_id: str, csv_bytes: bytes, group: str | None = None, member
     weekly = np.where(open_week, 100 * up[:, WEEK] / np.where(open_week, total[:, WEEK], 1), np.nan)
     histogram = np.histogram(weekly[open_week], bins=BINS, range=(0, 100))[0]
     ranked = np.flatnonzero(open_week)
-    silent = np.zeros(len(ids), bool)
+    unvouched = np.zeros(len(ids), bool)  # open in the week, no poll near any of it
     backed = None
     if no_data is not None:
-        silent = open_week & (no_data[:, WEEK] >= total[:, WEEK] - CENTI)
+        unvouched = open_week & (no_data[:, WEEK] > 0) & (no_data[:, WEEK] >= total[:, WEEK] - ROUNDING_H)
         backed = np.maximum(down[:, WEEK] - no_data[:, WEEK], 0)
-        ranked = ranked[~silent[ranked] & (backed[ranked] > 0)]  # (downtime only guessed is not "worst")
+        ranked = ranked[~unvouched[ranked] & (backed[ranked] > 0)]  # (downtime only guessed is not "worst")
         ranked = ranked[np.lexsort((weekly[ranked], -backed[ranked]))][:LISTED]
     else:
         ranked = ranked[np.lexsort((-down[ranked, WEEK], weekly[ranked]))][:LISTED]
-    quiet = np.flatnonzero(silent)
+    quiet = np.flatnonzero(unvouched)
     quiet = quiet[np.argsort(-total[quiet, WEEK], kind="stable")][:LISTED]
     return Fleet(report_id, group, len(ids), tuple(pct), tuple(missing) if extended else None,
                  tuple(int(h) for h in histogram), int((~open_week).sum()),
                  tuple(Worst(ids[i], round(float(weekly[i]), 2), float(down[i, WEEK]),
                              None if backed is None else round(float(backed[i]), 2)) for i in ranked.tolist()),
-                 int(silent.sum()), tuple(ids[i] for i in quiet.tolist()),
+                 int(unvouched.sum()), tuple(ids[i] for i in quiet.tolist()),
                  {s: (None if np.isnan(p) else round(float(p), 2)) for s, p in zip(ids, weekly.tolist())})

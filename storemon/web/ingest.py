@@ -75,7 +75,7 @@ def holidays():
 @ingest.put("/stores")
 def directory():
     """Replace the name and group labels of every store the body names."""
-    return _ingest(sources.DIRECTORY)
+    return _ingest(sources.STORE_DIRECTORY)
 
 
 def _body_source() -> sources.Source:

@@ -29,6 +29,10 @@ from sqlalchemy.exc import SQLAlchemyError
 
 from ..core.windows import WINDOWS
 from ..database.engines import database_id
+from ..database.models import Report
+from ..reports.lifecycle import UNSETTLED, ReportRow, latest_routine
+from .fleet import fleet_of
+from .outages import Outages
 from ..reports.tallies import REPORT_DURATION_BUCKETS_S, REPORT_OUTCOMES, bucket_name, tallies_key
 
 log = logging.getLogger(__name__)
@@ -42,13 +46,13 @@ class Metrics:
     """The web process's registry: its own request metrics, and what a scrape reads from Redis,
     RQ and the database."""
 
-    def __init__(self, engine: Engine, redis: Redis, queue_of: Callable[[], Queue], poll_interval_s: int = 3600):
+    def __init__(self, engine: Engine, redis: Redis, queue_of: Callable[[], Queue], outages: Outages):
         self.registry = CollectorRegistry()
         self.requests = Counter("storemon_http_requests", "HTTP requests answered, by route and status",
                                 ["method", "route", "status"], registry=self.registry)
         self.latency = Histogram("storemon_http_request_duration_seconds", "Time to answer an HTTP request",
                                  ["method", "route"], buckets=REQUEST_DURATION_BUCKETS_S, registry=self.registry)
-        self.registry.register(_ScrapeTimeCollector(engine, redis, queue_of, poll_interval_s))
+        self.registry.register(_ScrapeTimeCollector(engine, redis, queue_of, outages))
 
     def observe_request(self, method: str, route: str, status: int, duration_s: float) -> None:
         self.requests.labels(method, route, str(status)).inc()
@@ -63,8 +67,8 @@ class _DatabaseFirst(Exception):
 
 
 class _ScrapeTimeCollector:
-    def __init__(self, engine: Engine, redis: Redis, queue_of: Callable[[], Queue], poll_interval_s: int):
-        self.engine, self.redis, self.queue_of, self.poll_interval_s = engine, redis, queue_of, poll_interval_s
+    def __init__(self, engine: Engine, redis: Redis, queue_of: Callable[[], Queue], outages: Outages):
+        self.engine, self.redis, self.queue_of, self.outages = engine, redis, queue_of, outages
 
     def collect(self):
         up = GaugeMetricFamily("storemon_dependency_up", "Whether a scrape could read the dependency",
@@ -125,37 +129,32 @@ class _ScrapeTimeCollector:
                                 value=Worker.count(connection=redis, queue=queue))
 
     def _from_database(self):
-        from ..database.models import Report
-        from ..reports.lifecycle import COMPLETE, UNSETTLED
-
         table = Report.__table__
         with self.engine.connect() as conn:
             unsettled = dict(conn.execute(select(table.c.status, func.count()).where(table.c.status.in_(UNSETTLED))
                                           .group_by(table.c.status)).all())
-            # the routine reports (the clock's): an ad-hoc one must not hide a clock that stopped
-            newest = conn.execute(select(func.max(table.c.finished_at)).where(
-                table.c.status == COMPLETE, table.c.requested_as_of_us.is_(None), table.c.store_group.is_(None))).scalar()
+        # the routine reports (the clock's): an ad-hoc one must not hide a clock that stopped
+        latest = latest_routine(self.engine)
         waiting = GaugeMetricFamily("storemon_reports_unsettled", "Reports not yet Complete or Failed",
                                     labels=["status"])
         for status in UNSETTLED:
             waiting.add_metric([status], unsettled.get(status, 0))
         yield waiting
-        if newest is not None:
-            from ..database.engines import as_utc
-
+        if latest is not None:
             yield GaugeMetricFamily("storemon_newest_report_age_seconds",
                                     "Seconds since the newest routine report was finished",
-                                    value=max(0.0, time.time() - as_utc(newest).timestamp()))
-        yield from self._fleet()
+                                    value=max(0.0, time.time() - latest.finished_at.timestamp()))
+        try:  # (figures of the data: one that cannot be made costs itself, not the database's gauges)
+            yield from list(self._fleet(latest))
+        except Exception as exc:
+            log.warning("metrics: the fleet's figures could not be made (%s)", exc)
 
-    def _fleet(self):
+    def _fleet(self, latest: ReportRow | None):
         """The fleet's share of business time with no data, per window, in the newest routine
-        report (an extended one), and the stores down now."""
-        from ..reports.lifecycle import latest_routine
-        from .fleet import fleet_of
-        from .outages import outages
-
-        latest = latest_routine(self.engine)
+        report, and the stores down now."""
+        yield GaugeMetricFamily("storemon_stores_down_now", "Stores open now whose latest poll in business hours "
+                                "is inactive and at most POLL_INTERVAL old (as of the newest poll)",
+                                value=self.outages.down(limit=1).count)
         summary = fleet_of(self.engine, latest.id) if latest is not None else None
         if summary is not None and summary.no_data_pct is not None:
             share = GaugeMetricFamily("storemon_fleet_no_data_ratio",
@@ -165,9 +164,6 @@ class _ScrapeTimeCollector:
                 if pct is not None:
                     share.add_metric([window.name], pct / 100)
             yield share
-        yield GaugeMetricFamily("storemon_stores_down_now", "Stores open now whose latest poll in business hours "
-                                "is inactive (as of the newest poll)",
-                                value=outages(self.engine, self.poll_interval_s, limit=1).count)
 
 
 # --- the endpoint ---

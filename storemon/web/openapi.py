@@ -13,6 +13,8 @@ from flask_swagger_ui import get_swaggerui_blueprint
 
 from .. import __version__
 from ..core.windows import COLUMNS, EXTENDED_COLUMNS
+from ..reports.formats import FORMATS
+from ..reports.options import COLUMN_SETS, STANDARD_COLUMNS
 
 openapi = Blueprint("openapi", __name__)
 
@@ -150,8 +152,8 @@ COMPLETE_CSV = {
                 "application/jsonl": {"schema": {"type": "string"}},
                 "application/vnd.apache.parquet": {"schema": {"type": "string", "format": "binary"}}},
 }
-COLUMNS_CHOICE = {"type": "string", "enum": ["standard", "extended"], "default": "standard"}
-FORMAT_QUERY = _query("format", {"type": "string", "enum": ["csv", "jsonl", "parquet"]},
+COLUMNS_CHOICE = {"type": "string", "enum": list(COLUMN_SETS), "default": STANDARD_COLUMNS}
+FORMAT_QUERY = _query("format", {"type": "string", "enum": list(FORMATS)},
                       "The format of a Complete report (default: by the Accept header, else CSV)")
 FAILED_OR_WAITING = {
     "200": {**COMPLETE_CSV, "description": "Complete: the CSV; Failed: JSON with the reason",
@@ -418,7 +420,8 @@ def _schemas() -> dict:
                 "last": {"anyOf": [moment, {"type": "null"}]}}},
             "no_data": {"type": "array", "items": {"type": "object", "properties": {
                 "start": moment, "end": moment, "status": {"enum": ["up", "down"]},
-                "assumed_from": {**nullable, "description": "The poll the stretch's status came from"},
+                "assumed_from": {"anyOf": [moment, {"type": "null"}],
+                                 "description": "The poll the stretch's status came from"},
                 "seconds": window, "explanation": {"type": "string"}}}},
             "sessions": {"type": "array", "items": {"type": "object", "properties": {
                 "start": moment, "end": moment, "rule": {"type": "string"}, "explanation": {"type": "string"},

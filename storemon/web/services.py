@@ -18,6 +18,7 @@ from ..reports.queue import report_queue
 
 from .limits import RateLimits
 from .metrics import Metrics
+from .outages import Outages
 
 CONCURRENT_INGESTIONS = 2  # ingestions one web process runs at once
 
@@ -35,6 +36,7 @@ class Services:
     checks: ThreadPoolExecutor
     rate_limits: RateLimits
     metrics: Metrics
+    outages: Outages  # who is down now (it keeps the stores' sessions around the clock)
     # One writes, one is ready to: loads take turns under the loads' lock, each holding a thread.
     ingestions: BoundedSemaphore = field(default_factory=lambda: BoundedSemaphore(CONCURRENT_INGESTIONS))
 

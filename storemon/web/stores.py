@@ -12,14 +12,13 @@ from flask import Blueprint, abort, jsonify, request
 
 from ..database import stores as store_records
 from ..reports import lifecycle
-from .arguments import text
+from .arguments import group as group_argument, limit, text
 from .services import current_services
 from ..core.uptime import DAY_US, LOOKBACK_US
 from ..core.timeline import StoreTimeline, store_timeline
 from .fleet import fleet_of
 from ..database.queries import StoreRecord, find_stores, latest_poll_us, store_calendar, store_input, why_no_polls
-from ..sources import group_label, parse_local_date
-from .outages import outages
+from ..sources import parse_local_date
 from .storeview import dated, describe, history, in_force_on, weekly, zone_history
 from ..timeparse import format_instant, parse_as_of
 
@@ -62,17 +61,9 @@ def down():
     """The stores down now (open at the data's clock, their latest evidence poll inactive and at
     most POLL_INTERVAL old), longest down first: ``?group=`` of one group, ``?limit=`` at most
     so many listed (all are counted)."""
-    raw_limit = request.args.get("limit", "100")
-    if not raw_limit.isdigit() or not 1 <= int(raw_limit) <= MAX_DOWN_LISTED:
-        abort(400, f"limit must be a whole number from 1 to {MAX_DOWN_LISTED}")
-    group = request.args.get("group")
-    if group is not None:
-        try:
-            group = group_label(group)
-        except ValueError as exc:
-            abort(400, str(exc))
+    most, group = limit(100, MAX_DOWN_LISTED), group_argument(request.args.get("group"))
     services = current_services()
-    found = outages(services.engine, services.settings.poll_interval, group, int(raw_limit))
+    found = services.outages.down(group, most)
     return jsonify(as_of=None if found.as_of_us is None else format_instant(found.as_of_us),
                    poll_interval_s=services.settings.poll_interval, group=group, count=found.count,
                    stores=[{"store_id": d.store.store_id, "name": d.store.name, "groups": list(d.store.groups),
@@ -120,13 +111,11 @@ def weekly_uptime() -> tuple[str | None, dict[str, float | None]]:
 def search():
     raw = request.args.get("q", "")
     prefix = raw.strip()
-    raw_limit = request.args.get("limit", "20")
-    if not raw_limit.isdigit() or not 1 <= int(raw_limit) <= MAX_FOUND:
-        abort(400, f"limit must be a whole number from 1 to {MAX_FOUND}")
+    most = limit(20, MAX_FOUND)
     if len(raw) > 255:  # (as sent: the document's limit, whatever trimming leaves)
         abort(400, "q is longer than a store id can be (255 characters)")
     report_id, weekly = weekly_uptime()
-    found = find_stores(current_services().engine, prefix, int(raw_limit))
+    found = find_stores(current_services().engine, prefix, most)
     return jsonify(report_id=report_id, stores=[
         {"store_id": f.store_id, "name": f.name, "groups": list(f.groups), "timezone": f.timezone,
          "weekly_uptime_pct": weekly.get(f.store_id)} for f in found])

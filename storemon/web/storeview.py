@@ -185,7 +185,7 @@ def describe(record: StoreRecord, timeline: StoreTimeline) -> dict:
                      else instant(timeline.last_evidence_us)},
         "sessions": sessions,
         "no_data": [{"start": instant(g.start_us), "end": instant(g.end_us), "status": "up" if g.up else "down",
-                     "assumed_from": None if g.source_us is None else format_instant(g.source_us),
+                     "assumed_from": None if g.source_us is None else instant(g.source_us),
                      "seconds": (g.end_us - g.start_us) / 1e6, "explanation": explain_gap(g, tz)}
                     for g in timeline.gaps],
         "polls": polls,

@@ -74,7 +74,10 @@
   }
 
   function newerRoutine(reports) {
-    const newest = reports.find((r) => r.status === "Complete" && r.requested_as_of === null);
+    // routine, as the server says (storemon/reports/lifecycle.py latest_routine): extended, of every
+    // store, asked for without an as_of
+    const newest = reports.find((r) => r.status === "Complete" && r.requested_as_of === null
+      && r.columns === "extended" && r.group === null);
     return newest !== undefined && newest.report_id !== table.dataset.shown && table.dataset.pinned !== "true";
   }
 
