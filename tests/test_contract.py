@@ -47,10 +47,11 @@ def live(seeded, redis_conn, tmp_path):
 
 
 def _routine_report(base: str, token: str) -> None:
-    """A routine report (of every store, as of the newest poll), completed: GET /reports/latest
+    """A routine report (extended, of every store, as of the newest poll), completed: GET /reports/latest
     has one to serve (the generated triggers of one group are never routine)."""
     auth = {"Authorization": f"Bearer {token}"}
-    with urllib.request.urlopen(urllib.request.Request(base + "/trigger_report", method="POST", headers=auth),
+    with urllib.request.urlopen(urllib.request.Request(base + "/trigger_report?columns=extended", method="POST",
+                                                       headers=auth),
                                 timeout=10) as response:
         report_id = json.load(response)["report_id"]
     deadline = time.monotonic() + 120
