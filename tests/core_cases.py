@@ -62,7 +62,7 @@ def no_data(stores: dict[str, dict], polls: list[tuple[str, str, str]], as_of: s
     """{store: ((no data in the hour, day and week, in seconds), evidence polls, the last one)}."""
     result = compute_uptime(report_input(stores, polls), parse_instant(as_of), coverage=True)
     c = result.coverage
-    return {store: (tuple(n[i] / 1e6 for n in c.no_data_us), int(c.evidence[i]),
+    return {store: (tuple(n[i] / 1e6 for n in c.no_data_us), int(c.evidence_polls[i]),
                     None if c.last_evidence_us[i] < 0 else format_instant(int(c.last_evidence_us[i])))
             for i, store in enumerate(result.store_ids.tolist())}
 
@@ -181,7 +181,7 @@ def by_store(result) -> dict[str, tuple[list[int], list[int]]]:
 def coverage_by_store(result) -> dict[str, tuple[list[int], int, int | None]]:
     """Each store's (no data per window, evidence polls, the last one or None), as the reference gives them."""
     c = result.coverage
-    return {s: ([int(n[i]) for n in c.no_data_us], int(c.evidence[i]),
+    return {s: ([int(n[i]) for n in c.no_data_us], int(c.evidence_polls[i]),
                 None if c.last_evidence_us[i] < 0 else int(c.last_evidence_us[i]))
             for i, s in enumerate(result.store_ids.tolist())}
 

@@ -72,7 +72,7 @@ class StoreTimeline:
     down_us: tuple[int, int, int] | None
     no_data_us: tuple[int, int, int] | None = None
     gaps: tuple[Gap, ...] = ()
-    evidence: int = 0  # evidence polls in the lookback
+    evidence_polls: int = 0  # in the lookback
     last_evidence_us: int | None = None
 
 

@@ -76,16 +76,16 @@ class Coverage:
     instant (NO_LAST_POLL if none)."""
 
     no_data_us: tuple[np.ndarray, ...]
-    evidence: np.ndarray
+    evidence_polls: np.ndarray
     last_evidence_us: np.ndarray
 
     def taken(self, order: np.ndarray) -> Coverage:
-        return Coverage(tuple(n[order] for n in self.no_data_us), self.evidence[order], self.last_evidence_us[order])
+        return Coverage(tuple(n[order] for n in self.no_data_us), self.evidence_polls[order], self.last_evidence_us[order])
 
     @staticmethod
     def joined(parts: list[Coverage], order: np.ndarray) -> Coverage:
         return Coverage(tuple(np.concatenate([p.no_data_us[w] for p in parts]) for w in range(len(WINDOWS_US))),
-                        np.concatenate([p.evidence for p in parts]),
+                        np.concatenate([p.evidence_polls for p in parts]),
                         np.concatenate([p.last_evidence_us for p in parts])).taken(order)
 
 
@@ -321,7 +321,7 @@ class _SliceResult:
     first: int
     uptime: list[np.ndarray]
     covered: list[np.ndarray] | None = None
-    evidence: np.ndarray | None = None
+    evidence_polls: np.ndarray | None = None
     last_rel: np.ndarray | None = None
 
 
@@ -481,7 +481,7 @@ def uptime_of_keyed(data: ReportInput, as_of_us: int, k: KeyedInput, progress: P
                 if found.covered is not None:
                     for total, piece in zip(covered, found.covered):
                         total[first:first + stores] += piece
-                    evidence[first:first + stores] += found.evidence
+                    evidence[first:first + stores] += found.evidence_polls
                     np.maximum(last_rel[first:first + stores], found.last_rel, out=last_rel[first:first + stores])
             progress(COMPUTING, 0.4 + 0.55 * k.done(run))
 

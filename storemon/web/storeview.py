@@ -181,7 +181,7 @@ def describe(record: StoreRecord, timeline: StoreTimeline) -> dict:
                       if listed else None,
         "row": dict(zip(columns, row_values(timeline.up_us, timeline.down_us, timeline.no_data_us)))
                if listed else None,
-        "evidence": {"polls": timeline.evidence, "last": None if timeline.last_evidence_us is None
+        "evidence": {"polls": timeline.evidence_polls, "last": None if timeline.last_evidence_us is None
                      else instant(timeline.last_evidence_us)},
         "sessions": sessions,
         "no_data": [{"start": instant(g.start_us), "end": instant(g.end_us), "status": "up" if g.up else "down",
