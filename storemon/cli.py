@@ -247,6 +247,8 @@ def report(as_of: int | None, out: Path | None, extended: bool, group: str | Non
     from .reports.options import ReportOptions
     from .timeparse import format_instant
 
+    if fmt == "parquet" and out is None and sys.stdout.isatty():
+        raise click.ClickException("Parquet is binary: write it to a file with --out FILE (or redirect stdout)")
     settings = _settings()
     with _database(settings.database_url) as engine:
         if group is not None and not group_exists(engine, group):

@@ -106,3 +106,20 @@ def test_reports_coalesce_only_with_the_same_options(client, app, seeded):
     assert client.get(f"/get_report/{extended}").data == build_report(seeded, parse_instant(AS_OF), options=EXTENDED)[1]
     assert client.post("/trigger_report?columns=wide").get_json()["error"] == \
         "columns must be standard or extended (got 'wide')"
+
+
+def test_a_report_of_a_group_of_scattered_stores_on_both_databases(engine, tmp_path):
+    """Stores a to f, every other one in the group (so its keys are no range): the group's report
+    is the whole report's rows of a, c and e, on SQLite (which reads ranges of stores only) as on
+    PostgreSQL."""
+    from .helpers import Loads
+
+    Loads(engine, tmp_path / "data")(
+        polls=[(s, "active" if k % 3 else "inactive", f"2023-01-25 {10 + k}:00:00 UTC")
+               for k, s in enumerate("abcdef")], zones=[(s, "UTC") for s in "abcdef"])
+    directory(engine, tmp_path, ["store_id,name,groups", *(f"{s},,region:{'west' if s in 'ace' else 'east'}"
+                                                           for s in "abcdef")])
+    for extended in (False, True):
+        header, *lines = build_report(engine, options=ReportOptions(extended))[1].decode().splitlines(keepends=True)
+        group = build_report(engine, options=ReportOptions(extended, "region:west"))[1].decode()
+        assert group == header + "".join(line for line in lines if line[0] in "ace") and group.count("\n") == 4

@@ -64,3 +64,23 @@ def test_a_bad_format_is_a_400_and_csv_is_the_default(client, app, seeded):
     run_jobs(app)
     assert client.get(f"/get_report/{report_id}", headers={"Accept": "application/xml"}).mimetype == "text/csv"
     assert client.get(f"/get_report/{report_id}", headers={"Accept": "*/*"}).mimetype == "text/csv"
+
+
+def test_parquet_is_not_written_to_a_terminal(tmp_path):
+    """Binary on a terminal helps nobody: the command says to use --out (or a redirect)."""
+    import os
+    import subprocess
+    import sys
+
+    from storemon.config import PROJECT_ROOT
+
+    terminal, its_other_end = os.openpty()
+    try:
+        run = subprocess.run([sys.executable, "-m", "storemon", "report", "--format", "parquet"], cwd=PROJECT_ROOT,
+                             stdout=its_other_end, stderr=subprocess.PIPE, timeout=60,
+                             env={**os.environ, "DATABASE_URL": f"sqlite:///{tmp_path / 'none.db'}"})
+    finally:
+        os.close(its_other_end)
+        os.close(terminal)
+    assert run.returncode == 1
+    assert b"Parquet is binary: write it to a file with --out FILE (or redirect stdout)" in run.stderr

@@ -10,6 +10,7 @@ from sqlalchemy import Engine
 from ..core import LOOKBACK_US, Progress, Uptime, compute_uptime, to_csv
 from ..core.polls import PollRows, day_of
 from ..database import polls, version
+from ..database.engines import is_postgres
 from . import warm
 from .options import STANDARD, ReportOptions
 from ..database.queries import EVERY_STORE, Piece, Snapshot, Stores, StoreRange, latest_poll_us, snapshot, why_no_polls
@@ -79,7 +80,9 @@ def compute(snap: Snapshot, as_of_us: int, within: StoreRange = EVERY_STORE, on_
         # (the worker's list of stores knows no groups: a group's are read)
         stores = prepared.listed(as_of_us, within) if prepared is not None and within.group is None \
             else Stores.read(snap.conn, as_of_us, within)
-        pieces = stores.pieces(PIECE_STORES, contiguous=within == EVERY_STORE)
+        # (a piece read as a range of keys brings the polls of stores between its own too, which
+        # its input drops: every store's report, and SQLite, which reads ranges only)
+        pieces = stores.pieces(PIECE_STORES, contiguous=within == EVERY_STORE or not is_postgres(snap.conn))
         if not pieces:
             return compute_uptime(stores.report_input(PollRows.empty(), as_of_us), as_of_us,
                                   coverage=coverage), seen.version
