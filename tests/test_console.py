@@ -153,6 +153,8 @@ def test_the_fleet_page_of_an_extended_report_keeps_no_data_apart(client, app, s
         week = sum(float(r["no_data_last_week"]) for r in mine) / sum(business)
         assert f"no data for {100 * week:.1f} % of it" in page
         assert 'id="down-now"' in page
+        assert re.search(r'The newest poll was taken at <time datetime="2023-01-25T18:11:39.622234Z">.*</time>, '
+                         r'\d+ d( \d+ h)? ago by this server', page)
 
 
 def test_a_failed_report_is_drawn_apart_from_a_complete_one(client, app, seeded):

@@ -126,8 +126,16 @@ def test_tallies_are_kept_per_database(client, app, make_app, tmp_path):
 
 def test_the_fleets_no_data_share_and_the_stores_down_now(client, app, seeded):
     """From the newest routine report (an extended one): each window's share of business time
-    with no data, as the fleet page shows it; and the count GET /stores/down gives."""
+    with no data, as the fleet page shows it; the count GET /stores/down gives; and how old the
+    newest poll is by the wall clock (the sample's: years)."""
+    import time
+
+    from storemon.timeparse import parse_instant
+
     found = samples(client.get("/metrics", headers=BASIC))
+    age = found[("storemon_newest_poll_age_seconds", ())]
+    expected = time.time() - parse_instant("2023-01-25T18:11:39.622234Z") / 1e6
+    assert expected - 60 < age <= expected
     assert not [k for k in found if k[0] == "storemon_fleet_no_data_ratio"]  # no routine report yet
     assert found[("storemon_stores_down_now", ())] == client.get("/stores/down").get_json()["count"]
     trigger(client, json={"columns": "extended"})

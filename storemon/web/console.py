@@ -8,6 +8,7 @@ HttpOnly, SameSite=Lax session cookie. Every form that changes state carries a C
 
 from __future__ import annotations
 
+import time
 from urllib.parse import urlsplit
 
 from flask import Blueprint, abort, flash, redirect, render_template, request, session, url_for
@@ -94,7 +95,7 @@ def fleet():
     down = services.outages.down(group, DOWN_LISTED)
     return render_template("fleet.html", shown=shown, latest=latest, summary=summary, recent=recent,
                            as_of=format_instant(shown.as_of_us) if shown else None, holidays=holidays_near(engine),
-                           group=group, groups=groups(engine), named=named, down=down,
+                           group=group, groups=groups(engine), named=named, down=down, wall_us=time.time_ns() // 1000,
                            store=lambda store_id: named.get(store_id) or FoundStore(store_id))
 
 

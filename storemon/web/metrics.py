@@ -28,6 +28,7 @@ from sqlalchemy import Engine, func, select
 from sqlalchemy.exc import SQLAlchemyError
 
 from ..core.windows import WINDOWS
+from ..database import version
 from ..database.engines import database_id
 from ..database.models import Report
 from ..reports.lifecycle import UNSETTLED, ReportRow, latest_routine
@@ -133,6 +134,7 @@ class _ScrapeTimeCollector:
         with self.engine.connect() as conn:
             unsettled = dict(conn.execute(select(table.c.status, func.count()).where(table.c.status.in_(UNSETTLED))
                                           .group_by(table.c.status)).all())
+            newest_poll_us = version.current(conn).newest_poll_us
         # the routine reports (the clock's): an ad-hoc one must not hide a clock that stopped
         latest = latest_routine(self.engine)
         waiting = GaugeMetricFamily("storemon_reports_unsettled", "Reports not yet Complete or Failed",
@@ -140,6 +142,10 @@ class _ScrapeTimeCollector:
         for status in UNSETTLED:
             waiting.add_metric([status], unsettled.get(status, 0))
         yield waiting
+        if newest_poll_us is not None:  # every report is as of the newest poll: a silent poller looks healthy
+            yield GaugeMetricFamily("storemon_newest_poll_age_seconds",
+                                    "Seconds since the newest poll stored was taken, by the wall clock",
+                                    value=max(0.0, time.time() - newest_poll_us / 1e6))
         if latest is not None:
             yield GaugeMetricFamily("storemon_newest_report_age_seconds",
                                     "Seconds since the newest routine report was finished",
