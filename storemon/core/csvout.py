@@ -56,9 +56,9 @@ def row_values(up_us: tuple[int, ...], down_us: tuple[int, ...], no_data_us: tup
     return [_hundredths(np.array([us]), unit)[0] for us, unit in zip(values, _CENTI_UNITS_US * 3)]
 
 
-def to_csv(uptime: Uptime, extended: bool = False, header: bool = True) -> bytes:
-    """The header (unless not ``header``), then a row a store: its fields laid out in one list,
-    each number with the comma before it (and the last with the line's end), joined once.
+def to_csv(uptime: Uptime, extended: bool = False) -> bytes:
+    """The header, then a row a store: its fields laid out in one list, each number with the
+    comma before it (and the last with the line's end), joined once.
     ``extended``: the no-data columns too (the uptime's coverage must have been computed)."""
     values = (*uptime.up_us, *uptime.down_us)
     units = _CENTI_UNITS_US * 2
@@ -74,7 +74,7 @@ def to_csv(uptime: Uptime, extended: bool = False, header: bool = True) -> bytes
     fields[0::width] = ids
     for k, (us, unit) in enumerate(zip(values, units)):
         fields[k + 1::width] = _hundredths(us, unit, ",", "\n" if k == width - 2 else "")
-    return ((header_of(extended) if header else "") + "".join(fields)).encode()
+    return (header_of(extended) + "".join(fields)).encode()
 
 
 def header_of(extended: bool) -> str:

@@ -31,6 +31,10 @@ class DownNow:
     since_exact: np.ndarray  # bool: an active evidence poll was read before it
     last_poll_us: np.ndarray  # the latest evidence poll (inactive)
 
+    @staticmethod
+    def none() -> DownNow:
+        return DownNow(*(np.zeros(0, t) for t in (np.int64, np.int64, bool, np.int64)))
+
 
 def down_now(sessions: Sessions, store: np.ndarray, ts_us: np.ndarray, active: np.ndarray, now_us: int,
              interval_us: int) -> DownNow:
@@ -41,7 +45,7 @@ def down_now(sessions: Sessions, store: np.ndarray, ts_us: np.ndarray, active: n
     kept = (ts_us <= now_us) & (ts_us >= now_us - SINCE_SPAN_US)
     store, ts_us, active = store[kept], ts_us[kept], active[kept]
     if not store.size or not sessions.store.size:
-        return DownNow(*(np.zeros(0, t) for t in (np.int64, np.int64, bool, np.int64)))
+        return DownNow.none()
     base = min(int(ts_us.min()), int(sessions.start_s.min()) * US)
     s_key = (sessions.store << TIME_BITS) | (sessions.start_s * US - base)
     s_end = sessions.end_s * US - base
@@ -55,7 +59,7 @@ def down_now(sessions: Sessions, store: np.ndarray, ts_us: np.ndarray, active: n
     evidence = np.flatnonzero(inside(store, ts_us - base))
     e_store, e_ts, e_active = store[evidence], ts_us[evidence], active[evidence]
     if not e_store.size:
-        return DownNow(*(np.zeros(0, t) for t in (np.int64, np.int64, bool, np.int64)))
+        return DownNow.none()
     firsts = np.flatnonzero(first_of_runs(e_store))
     lasts = np.append(firsts[1:], e_store.size) - 1
     # each store's last active evidence poll at or before each position (-1: none yet)

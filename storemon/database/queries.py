@@ -378,14 +378,15 @@ def store_calendar(engine: Engine, store_id: str, first_date: int, last_date: in
     if CONTROL_CHARACTER.search(store_id):
         return None
     with snapshot(engine) as snap:
-        found = snap.conn.execute(text("SELECT id, timezone FROM stores WHERE store_id = :store_id"),
+        found = snap.conn.execute(text("SELECT id, timezone, name FROM stores WHERE store_id = :store_id"),
                                   {"store_id": store_id}).first()
         if found is None:
             return None
         return _record(snap.conn, store_id, *found, (first_date, last_date))
 
 
-def _record(conn: Connection, store_id: str, key: int, timezone: str | None, dates: tuple[int, int]) -> StoreRecord:
+def _record(conn: Connection, store_id: str, key: int, timezone: str | None, name: str | None,
+            dates: tuple[int, int]) -> StoreRecord:
     hours = [tuple(h) for h in conn.execute(text(
         "SELECT day, start_s, end_s, effective_date FROM business_hours WHERE store = :key"
         " ORDER BY effective_date, day, start_s"), {"key": key})]
@@ -394,7 +395,6 @@ def _record(conn: Connection, store_id: str, key: int, timezone: str | None, dat
         " ORDER BY date, start_s"), {"key": key, "first_date": dates[0], "last_date": dates[1]})]
     zones = [tuple(r) for r in conn.execute(text("SELECT effective_date, timezone FROM timezone_history"
                                                  " WHERE store = :key ORDER BY effective_date"), {"key": key})]
-    name = conn.execute(text("SELECT name FROM stores WHERE id = :key"), {"key": key}).scalar()
     return StoreRecord(store_id, timezone, hours, special, _named_holidays(conn, dates), zones, name,
                        _groups_of(conn, [key]).get(key, ()))
 
@@ -408,12 +408,12 @@ def store_input(engine: Engine, store_id: str, since_us: int, until_us: int) -> 
         return None  # no stored id holds one (and PostgreSQL text cannot hold a NUL)
     with snapshot(engine) as snap:
         conn = snap.conn
-        found = conn.execute(text("SELECT id, timezone, first_poll_us FROM stores WHERE store_id = :store_id"),
+        found = conn.execute(text("SELECT id, timezone, name, first_poll_us FROM stores WHERE store_id = :store_id"),
                              {"store_id": store_id}).first()
         if found is None:
             return None
-        key, timezone, first_poll_us = found
-        record = _record(conn, store_id, key, timezone, calendar_dates(since_us, until_us))
+        key, timezone, name, first_poll_us = found
+        record = _record(conn, store_id, key, timezone, name, calendar_dates(since_us, until_us))
         ts_us, active = polls.read_store(conn, key, since_us, until_us)
     h = np.array(record.hours, np.int64).reshape(-1, 4)
     special = np.array(record.special, np.int64).reshape(-1, 3)
@@ -445,9 +445,9 @@ def group_store_ids(conn: Connection, label: str) -> set[str]:
 
 def group_exists(engine: Engine, label: str) -> bool:
     """Whether some store carries this group label."""
+    g = StoreGroup.__table__.c
     with reading(engine) as conn:
-        return conn.execute(text("SELECT 1 FROM store_groups WHERE label = :label LIMIT 1"),
-                            {"label": label}).first() is not None
+        return conn.execute(select(g.store).where(g.label == label).limit(1)).first() is not None
 
 
 @dataclass(frozen=True)
@@ -470,22 +470,25 @@ def find_stores(engine: Engine, query: str, limit: int) -> list[FoundStore]:
         return []  # no stored id or name holds one (and PostgreSQL text cannot hold a NUL)
     c = Store.__table__.c
     wanted = query.lower()
-    with reading(engine) as conn:
-        found = conn.execute(select(c.id, c.store_id, c.timezone, c.name).where(or_(
-            func.lower(func.substr(c.store_id, 1, len(query))) == wanted,
-            func.lower(c.name).contains(wanted, autoescape=True))).order_by(c.store_id).limit(limit)).all()
-        groups = _groups_of(conn, [f[0] for f in found])
-    return [FoundStore(f[1], f[2], f[3], groups.get(f[0], ())) for f in found]
+    return _found(engine, or_(func.lower(func.substr(c.store_id, 1, len(query))) == wanted,
+                              func.lower(c.name).contains(wanted, autoescape=True)), limit)
 
 
 def named_stores(engine: Engine, store_ids: list[str]) -> dict[str, FoundStore]:
     """The stores of these ids (those that exist) with their names and groups, by id."""
+    if not store_ids:
+        return {}
+    return {f.store_id: f for f in _found(engine, Store.__table__.c.store_id.in_(list(dict.fromkeys(store_ids))))}
+
+
+def _found(engine: Engine, where, limit: int | None = None) -> list[FoundStore]:
+    """The stores ``where`` (on ``stores``) selects, in id order, with their groups."""
     c = Store.__table__.c
     with reading(engine) as conn:
-        found = conn.execute(select(c.id, c.store_id, c.timezone, c.name)
-                             .where(c.store_id.in_(list(dict.fromkeys(store_ids))))).all() if store_ids else []
+        found = conn.execute(select(c.id, c.store_id, c.timezone, c.name).where(where).order_by(c.store_id)
+                             .limit(limit)).all()
         groups = _groups_of(conn, [f[0] for f in found])
-    return {f[1]: FoundStore(f[1], f[2], f[3], groups.get(f[0], ())) for f in found}
+    return [FoundStore(f[1], f[2], f[3], groups.get(f[0], ())) for f in found]
 
 
 def _groups_of(conn: Connection, keys: list[int]) -> dict[int, tuple[str, ...]]:

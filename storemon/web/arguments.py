@@ -4,6 +4,10 @@ from __future__ import annotations
 
 from flask import abort, request
 
+from ..database.queries import group_exists
+from ..sources import group_label
+from .services import current_services
+
 
 def flag(name: str, default: bool = False) -> bool:
     """A boolean query argument: true or false (also 1 or 0, in any case); 400 naming it otherwise."""
@@ -34,10 +38,6 @@ def limit(default: int, most: int) -> int:
 def group(raw: str | None, *, empty_is_none: bool = False) -> str | None:
     """A group label of the store directory as given (``key:value``), that some store is in: None
     when absent (or empty, for a form's "every store"); 400 naming the problem otherwise."""
-    from ..database.queries import group_exists
-    from ..sources import group_label
-    from .services import current_services
-
     if raw is None or (empty_is_none and not raw.strip()):
         return None
     try:
