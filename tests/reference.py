@@ -142,17 +142,23 @@ def store_no_data(hours, tz_name, polls: list[tuple[int, bool]], as_of_us: int, 
     return no_data, len(times), (times[-1] if times else None)
 
 
-def store_down_now(hours, tz_name, polls: list[tuple[int, bool]], now_us: int, interval_us: int,
-                   span_us: int) -> tuple[int, bool, int] | None:
-    """(down since, whether an active poll came before it, the latest evidence poll) if the store
-    is down now, else None: open now, its latest evidence poll of the last ``span_us`` inactive
-    and at most ``interval_us`` old; since walked back over the inactive polls before it."""
+def _recent_evidence(hours, tz_name, polls, now_us: int, span_us: int) -> tuple[list, list[tuple[int, bool]]]:
+    """The store's sessions around now, and its polls of the last ``span_us`` taken in them, one
+    per instant (inactive wins), sorted."""
     spans = sessions(hours, tz_name, now_us)
     status: dict[int, bool] = {}
     for t, active in polls:
         if now_us - span_us <= t <= now_us:
             status[t] = status.get(t, True) and active
-    evidence = sorted((t, a) for t, a in status.items() if any(s <= t < e for s, e in spans))
+    return spans, sorted((t, a) for t, a in status.items() if any(s <= t < e for s, e in spans))
+
+
+def store_down_now(hours, tz_name, polls: list[tuple[int, bool]], now_us: int, interval_us: int,
+                   span_us: int) -> tuple[int, bool, int] | None:
+    """(down since, whether an active poll came before it, the latest evidence poll) if the store
+    is down now, else None: open now, its latest evidence poll of the last ``span_us`` inactive
+    and at most ``interval_us`` old; since walked back over the inactive polls before it."""
+    spans, evidence = _recent_evidence(hours, tz_name, polls, now_us, span_us)
     if not evidence or not any(s <= now_us < e for s, e in spans):
         return None
     last, active = evidence[-1]
@@ -162,3 +168,53 @@ def store_down_now(hours, tz_name, polls: list[tuple[int, bool]], now_us: int, i
     while i > 0 and not evidence[i - 1][1]:
         i -= 1
     return evidence[i][0], i > 0, last
+
+
+def store_incidents(hours, tz_name, polls: list[tuple[int, bool]], now_us: int, span_us: int, down_after: int,
+                    silence_us: int, open_down: int | None = None, open_no_data: int | None = None,
+                    first_poll_us: int | None = None) -> dict:
+    """What an evaluation at ``now_us`` changes for one store: {"down" / "no_data": {"resolved":
+    the resolving poll or None, "opened": (since, opening poll or -1) or None}}. ``open_down``,
+    ``open_no_data``: the poll that opened the store's open incident of that kind (-1: none
+    did), None when none is open. Evidence: the polls of the last ``span_us`` in business time."""
+    spans, evidence = _recent_evidence(hours, tz_name, polls, now_us, span_us)
+    open_now = any(s <= now_us < e for s, e in spans)
+    changes = {}
+
+    # down: resolved by the first active evidence poll after its opening one; opened by a run of
+    # inactive evidence polls at the end, down_after long at least, while open now
+    resolved = None
+    if open_down is not None:
+        resolved = next((t for t, a in evidence if a and t > open_down), None)
+    opened = None
+    if (open_down is None or resolved is not None) and open_now and evidence and not evidence[-1][1]:
+        run = []
+        for t, a in reversed(evidence):
+            if a:
+                break
+            run.insert(0, t)
+        if len(run) >= down_after:
+            opened = (run[0], run[down_after - 1])
+    changes["down"] = {"resolved": resolved, "opened": opened}
+
+    # no data: resolved by any evidence poll after its opening one; opened when the business time
+    # since the latest evidence poll (or the first poll, or the span's start) reaches silence_us
+    resolved = None
+    if open_no_data is not None:
+        resolved = next((t for t, _ in evidence if t > open_no_data), None)
+    opened = None
+    first = first_poll_us if first_poll_us is not None else min((t for t, _ in polls), default=None)
+    if (open_no_data is None or resolved is not None) and open_now and first is not None and first <= now_us:
+        last = evidence[-1][0] if evidence else -1
+        since = max(last, first, now_us - span_us)
+        remaining = silence_us
+        for s, e in spans:
+            a, b = max(s, since), min(e, now_us)
+            if b <= a:
+                continue
+            if b - a >= remaining:
+                opened = (a + remaining, last)
+                break
+            remaining -= b - a
+    changes["no_data"] = {"resolved": resolved, "opened": opened}
+    return changes
