@@ -132,7 +132,7 @@ def _worker_class():
                     (datetime.now(UTC) - self.last_cleaned_at).total_seconds() > MAINTENANCE_DEFERRED_S:
                 return True
             try:
-                return self.queues[0].count == 0
+                return all(queue.count == 0 for queue in self.queues)
             except RedisError:
                 return True  # (the round itself finds out and waits for Redis as RQ does)
 
@@ -143,7 +143,7 @@ def _worker_class():
             gc.collect()
             try:
                 settings = jobs.process_settings()
-                changed = reconcile.settle_stale(jobs.process_engine(), self.queues[0], settings)
+                changed = reconcile.settle_stale(jobs.process_engine(), self.queues[-1], settings)  # (the reports')
                 if changed:
                     self.log.info("settled or re-queued %d stale report(s)", changed)
             except (RedisError, StopRequested):
@@ -158,17 +158,19 @@ def build_worker(settings: Settings, worker_class=None):
     import numpy  # noqa: F401  (preloaded for the forks)
 
     from storemon.database.engines import database_id, make_engine
-    from storemon.reports.queue import redis_client, report_queue
+    from storemon.reports.queue import alerts_queue, redis_client, report_queue
 
     redis = redis_client(settings.redis_url)
     worker_class = worker_class or _worker_class()
-    # the queue of this database's reports only: a worker never takes another database's jobs
+    # this database's queues only (a worker never takes another database's jobs): its alerts
+    # first (short jobs that must not wait behind a report), then its reports
     engine = make_engine(settings.database_url, connect_timeout_s=10, statement_timeout_s=30)
     try:
-        queue = report_queue(redis, settings, database_id(engine))
+        database = database_id(engine)
     finally:
         engine.dispose()
-    return worker_class([queue], connection=redis, worker_ttl=WORKER_TTL,
+    queues = [alerts_queue(redis, settings, database), report_queue(redis, settings, database)]
+    return worker_class(queues, connection=redis, worker_ttl=WORKER_TTL,
                         maintenance_interval=MAINTENANCE_INTERVAL, job_monitoring_interval=JOB_MONITORING_INTERVAL)
 
 
@@ -219,7 +221,8 @@ def run(settings: Settings) -> None:
         try:
             worker = build_worker(settings)
             try:
-                worker.work(logging_level=settings.log_level)
+                # (with RQ's scheduler, which queues a webhook delivery's next attempt when it is due)
+                worker.work(logging_level=settings.log_level, with_scheduler=True)
             finally:
                 # RQ's teardown stops the worker's pub/sub thread only if Redis answers; a
                 # thread left behind would retry its connection for as long as the process lives.

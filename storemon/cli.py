@@ -173,8 +173,27 @@ def load(directory: Path, skip_bad: bool) -> None:
     new version for the stores the files name, and names and groups replace theirs. Any bad line stops the load and
     nothing is written, unless --skip-bad.
     """
-    with _database(_settings().database_url) as engine:
+    settings = _settings()
+    with _database(settings.database_url) as engine:
         _load(engine, directory, skip_bad)
+        _queue_evaluation(settings, engine)
+
+
+def _queue_evaluation(settings, engine) -> None:
+    """Queue an evaluation of the incidents, as an ingestion over HTTP does; without Redis (a
+    load before any service runs) the clock's watch does it later."""
+    from redis.exceptions import RedisError
+
+    from .database.engines import database_id
+    from .reports.queue import alerts_queue, enqueue_evaluation, redis_client
+
+    redis = redis_client(settings.redis_url, timeout_s=1)
+    try:
+        enqueue_evaluation(alerts_queue(redis, settings, database_id(engine)))
+    except RedisError:
+        pass
+    finally:
+        redis.close()
 
 
 def write_file(out: Path, data: bytes) -> None:
@@ -336,6 +355,64 @@ def token_revoke(name: str) -> None:
         except TokenError as exc:
             raise click.ClickException(str(exc)) from None
     click.echo(f"token {name!r} revoked")
+
+
+@cli.group("webhook")
+def webhook() -> None:
+    """Webhook endpoints told of incidents: add, list, remove."""
+
+
+@webhook.command("add")
+@click.argument("url")
+@click.option("--secret", metavar="whsec_...", help="The signing secret (Standard Webhooks); made if not given.")
+@click.option("--kind", "kinds", multiple=True, type=click.Choice(["down", "no_data", "poller_silent"]),
+              help="An incident kind it hears of; once per kind (none given: every kind).")
+@click.option("--store", "store_ids", multiple=True, metavar="STORE_ID", help="A store it hears of; once per store.")
+@click.option("--group", "groups", multiple=True, metavar="KEY:VALUE",
+              help="A group whose stores it hears of; once per group (no store or group: every store).")
+@click.option("--slack", is_flag=True, help="Send a Slack-compatible body ({\"text\": ...}) instead of JSON.")
+@click.option("--reminder", "reminder_s", type=int, metavar="SECONDS",
+              help="Remind it of incidents still open this often.")
+def webhook_add(url: str, secret: str | None, kinds, store_ids, groups, slack: bool, reminder_s: int | None) -> None:
+    """Add an endpoint notified at URL; prints its id and its secret."""
+    from .alerts import endpoints
+
+    try:
+        spec = endpoints.checked(url, secret, list(kinds) or None, list(store_ids) or None, list(groups) or None,
+                                 slack, reminder_s)
+    except endpoints.BadEndpoint as exc:
+        raise click.ClickException(str(exc)) from None
+    with _database(_settings().database_url) as engine:
+        added = endpoints.add(engine, spec)
+    click.echo(f"webhook {added.id} added: {added.url}")
+    click.echo(f"secret: {added.secret}")
+
+
+@webhook.command("list")
+def webhook_list() -> None:
+    """The endpoints: id, URL, kinds, stores, body."""
+    from .alerts.endpoints import as_json
+    from .database.webhooks import endpoints
+
+    with _database(_settings().database_url) as engine:
+        found = [as_json(e) for e in endpoints(engine)]
+    click.echo(f"{'id':>4} {'url':<40} {'kinds':<28} {'stores':<24} body")
+    for e in found:
+        stores = ", ".join((e["store_ids"] or []) + (e["groups"] or [])) or "every store"
+        click.echo(f"{e['id']:>4} {e['url']:<40} {','.join(e['kinds']):<28} {stores:<24} "
+                   f"{'slack' if e['slack'] else 'json'}")
+
+
+@webhook.command("remove")
+@click.argument("webhook_id", type=int, metavar="ID")
+def webhook_remove(webhook_id: int) -> None:
+    """Remove the endpoint ID and its delivery log."""
+    from .database.webhooks import remove
+
+    with _database(_settings().database_url) as engine:
+        if not remove(engine, webhook_id):
+            raise click.ClickException(f"no webhook endpoint {webhook_id}")
+    click.echo(f"webhook {webhook_id} removed")
 
 
 @cli.group("stores")

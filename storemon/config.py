@@ -139,6 +139,18 @@ class Settings:
     # How often the poller polls each store, in seconds: a store whose latest evidence poll is
     # older than this is not listed as down now (GET /stores/down), it has gone quiet.
     poll_interval: int = setting("POLL_INTERVAL", 3600, _int)
+    # Incidents (docs/incidents.md): inactive evidence polls in a row that open a "down" incident;
+    # business time without an evidence poll that opens a "no data" one (under a day); wall-clock
+    # time without a new poll that opens the poller's own; how often the clock watches for it.
+    incident_down_after: int = setting("INCIDENT_DOWN_AFTER", 1, _int)
+    incident_silence: int = setting("INCIDENT_SILENCE", 7200, _int)
+    poller_silence: int = setting("POLLER_SILENCE", 7200, _int)
+    watch_every: int = setting("WATCH_EVERY", 60, _int)
+    # Webhook deliveries: the longest an attempt waits for an answer, how many attempts a
+    # notification gets, and the wait before the second (doubling after each, up to an hour).
+    webhook_timeout: int = setting("WEBHOOK_TIMEOUT", 5, _int)
+    webhook_attempts: int = setting("WEBHOOK_ATTEMPTS", 12, _int)
+    webhook_backoff: int = setting("WEBHOOK_BACKOFF", 10, _int)
     # The longest a web request waits for the database: to connect, and for each statement.
     database_timeout: int = setting("DATABASE_TIMEOUT", 3, _int)
     max_upload_bytes: int = setting("MAX_UPLOAD_BYTES", 1 << 20, _int)
@@ -203,4 +215,6 @@ def load_settings(environ: Mapping[str, str] = os.environ) -> Settings:
     if settings.report_database_wait >= settings.report_job_timeout:
         raise ConfigError(f"REPORT_DATABASE_WAIT ({settings.report_database_wait} s) must be shorter than "
                           f"REPORT_JOB_TIMEOUT ({settings.report_job_timeout} s)")
+    if settings.incident_silence >= 86400:
+        raise ConfigError(f"INCIDENT_SILENCE must be under a day (86400 s), got {settings.incident_silence}")
     return settings

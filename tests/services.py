@@ -250,3 +250,81 @@ def fresh_copy(directory: Path) -> Path:
     for name in ("worker.py", "wsgi.py", "pyproject.toml"):
         shutil.copy(PROJECT_ROOT / name, directory / name)
     return directory
+
+
+class Receiver:
+    """A webhook receiver: an HTTP server in a thread of its own that verifies each delivery's
+    signature with the Standard Webhooks reference library, as a customer's would, and keeps
+    those it accepts. ``script`` gives its next answers, first first: "500", "slow" (answers
+    after ``slow_s``, past the sender's timeout), "ok"; then "ok". ``stop`` takes it down
+    (connections refused), ``start`` brings it back on the same port."""
+
+    def __init__(self, slow_s: float = 3.0):
+        self.verifier, self.slow_s = None, slow_s
+        self.port = free_port()
+        self.url = f"http://127.0.0.1:{self.port}/hook"
+        self.accepted: list[tuple[dict, dict]] = []  # (headers in lower case, parsed body) of each accepted one
+        self.requests = 0  # every request, whatever became of it
+        self.rejected = 0  # signatures that did not verify
+        self.script: list[str] = []
+        self._lock = __import__("threading").Lock()
+        self._server = None
+        self.start()
+
+    def trust(self, secret: str) -> None:
+        """Verify deliveries with this endpoint's secret."""
+        from standardwebhooks.webhooks import Webhook
+
+        self.verifier = Webhook(secret)
+
+    def start(self) -> None:
+        import threading
+        from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
+
+        receiver = self
+
+        class Handler(BaseHTTPRequestHandler):
+            def do_POST(self):
+                body = self.rfile.read(int(self.headers.get("Content-Length", 0)))
+                with receiver._lock:
+                    receiver.requests += 1
+                    answer = receiver.script.pop(0) if receiver.script else "ok"
+                if answer == "slow":
+                    time.sleep(receiver.slow_s)
+                    return self._answer(200)
+                if answer == "500":
+                    return self._answer(500)
+                try:
+                    parsed = receiver.verifier.verify(body, dict(self.headers))
+                except Exception:
+                    with receiver._lock:
+                        receiver.rejected += 1
+                    return self._answer(401)
+                with receiver._lock:
+                    receiver.accepted.append(({k.lower(): v for k, v in self.headers.items()}, parsed))
+                return self._answer(204)
+
+            def _answer(self, status: int):
+                try:
+                    self.send_response(status)
+                    self.send_header("Content-Length", "0")
+                    self.end_headers()
+                except OSError:
+                    pass  # (the sender gave up waiting)
+
+            def log_message(self, *_args):
+                pass
+
+        self._server = ThreadingHTTPServer(("127.0.0.1", self.port), Handler)
+        self._server.daemon_threads = True
+        threading.Thread(target=self._server.serve_forever, daemon=True).start()
+
+    def stop(self) -> None:
+        if self._server is not None:
+            self._server.shutdown()
+            self._server.server_close()
+            self._server = None
+
+    def bodies(self) -> list[dict]:
+        with self._lock:
+            return [parsed for _, parsed in self.accepted]

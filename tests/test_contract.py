@@ -34,7 +34,8 @@ def live(seeded, redis_conn, tmp_path):
     with seeded.begin() as conn:  # a group for reports of one group (tests/schemathesis.toml names it)
         conn.execute(text("INSERT INTO store_groups (store, label) SELECT id, 'region:west' FROM stores WHERE id % 2 = 0"))
     env = {"DATABASE_URL": TEST_DATABASE_URL, "REDIS_URL": TEST_REDIS_URL, "RQ_QUEUE": "reports-contract",
-           "LOG_LEVEL": "WARNING", "TRIGGER_RATE_LIMIT": "", "API_RATE_LIMIT": "", "METRICS_TOKEN": "scrape"}
+           "LOG_LEVEL": "WARNING", "TRIGGER_RATE_LIMIT": "", "API_RATE_LIMIT": "", "METRICS_TOKEN": "scrape",
+           "WEBHOOK_ATTEMPTS": "1", "WEBHOOK_TIMEOUT": "1"}  # (generated endpoints are nowhere: one try each)
     web = WebProcess(env, tmp_path / "web.log")
     worker = WorkerProcess(env, tmp_path / "worker.log")
     try:
@@ -72,7 +73,8 @@ def test_the_document_is_openapi_3_1_and_names_every_api_endpoint(live):
     assert set(document["paths"]) == {
         "/trigger_report", "/get_report", "/get_report/{report_id}", "/reports", "/reports/latest", "/polls",
         "/business_hours", "/timezones", "/special_hours", "/holidays", "/stores", "/stores/down", "/stores/{store_id}/timeline",
-        "/stores/{store_id}/calendar", "/health", "/metrics"}
+        "/stores/{store_id}/calendar", "/incidents", "/webhooks", "/webhooks/{webhook_id}",
+        "/webhooks/{webhook_id}/deliveries", "/webhooks/{webhook_id}/test", "/health", "/metrics"}
     assert set(document["paths"]["/stores"]) == {"get", "put", "delete"}
 
 

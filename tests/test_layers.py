@@ -17,7 +17,8 @@ PACKAGE = PROJECT_ROOT / "storemon"
 # Lowest first: a module may import its own layer and those before it (docs/architecture.md).
 LAYERS = [
     {"storemon", "storemon.config", "storemon.logs", "storemon.timeparse", "storemon.memory"},
-    {"storemon.core"}, {"storemon.sources"}, {"storemon.database"}, {"storemon.reports"}, {"storemon.web"},
+    {"storemon.core"}, {"storemon.sources"}, {"storemon.database"}, {"storemon.reports", "storemon.alerts"},
+    {"storemon.web"},
     {"storemon.cli", "storemon.__main__"},
 ]
 

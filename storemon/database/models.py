@@ -200,3 +200,87 @@ class ApiToken(Base):
     created_at: Mapped[datetime] = mapped_column(DateTime(timezone=True))
     last_used_at: Mapped[datetime | None] = mapped_column(DateTime(timezone=True))
     revoked_at: Mapped[datetime | None] = mapped_column(DateTime(timezone=True))
+
+
+_OPEN = "resolved_us IS NULL"
+
+
+class Incident(Base):
+    """A store down or silent in its business hours, or the poller silent (store 0, no store's
+    key), from the instant it began (``opened_us``) to the one it ended (``resolved_us``, NULL
+    while open), with the polls that opened and resolved it (storemon/core/incidents.py). At
+    most one of a kind is open per store: the index says so, so an evaluation run twice cannot
+    open it twice."""
+
+    __tablename__ = "incidents"
+    __table_args__ = (
+        Index("incidents_open", "kind", "store", unique=True, postgresql_where=text(_OPEN), sqlite_where=text(_OPEN)),
+        Index("incidents_by_store", "store", "opened_us"),
+        Index("incidents_recent", "opened_us"),
+    )
+
+    id: Mapped[int] = mapped_column(Integer, primary_key=True)
+    store: Mapped[int] = mapped_column(Integer)  # 0: the poller's
+    kind: Mapped[str] = mapped_column(String(16))  # down, no_data, poller_silent
+    opened_us: Mapped[int] = mapped_column(BigInteger)
+    opened_poll_us: Mapped[int | None] = mapped_column(BigInteger)
+    resolved_us: Mapped[int | None] = mapped_column(BigInteger)
+    resolved_poll_us: Mapped[int | None] = mapped_column(BigInteger)
+    # by the wall clock: when storemon noticed each (a notification's delay counts from them)
+    noticed_at: Mapped[datetime] = mapped_column(DateTime(timezone=True))
+    resolved_at: Mapped[datetime | None] = mapped_column(DateTime(timezone=True))
+
+
+class IncidentWatch(Base):
+    """One row: the data version the incidents were last evaluated at, and when."""
+
+    __tablename__ = "incident_watch"
+
+    id: Mapped[int] = mapped_column(Integer, primary_key=True)
+    version: Mapped[int] = mapped_column(BigInteger)
+    evaluated_at: Mapped[datetime] = mapped_column(DateTime(timezone=True))
+
+
+class Webhook(Base):
+    """An endpoint notified of incidents: which kinds (NULL: all), of which stores (store ids,
+    group labels; NULL both: every store), signed with its secret (storemon/alerts/signing.py)."""
+
+    __tablename__ = "webhooks"
+
+    id: Mapped[int] = mapped_column(Integer, primary_key=True)
+    url: Mapped[str] = mapped_column(Text)
+    secret: Mapped[str] = mapped_column(Text)  # whsec_<base64>
+    kinds: Mapped[str | None] = mapped_column(Text)  # comma-separated
+    store_ids: Mapped[str | None] = mapped_column(Text)  # JSON list
+    groups: Mapped[str | None] = mapped_column(Text)  # JSON list of labels
+    slack: Mapped[bool] = mapped_column(Boolean, server_default=false())  # a Slack-compatible body
+    reminder_s: Mapped[int | None] = mapped_column(Integer)  # again while incidents stay open, this often
+    created_at: Mapped[datetime] = mapped_column(DateTime(timezone=True))
+    reminded_at: Mapped[datetime | None] = mapped_column(DateTime(timezone=True))
+
+
+class Delivery(Base):
+    """One notification to one endpoint, and how its delivery went: the body exactly as signed,
+    its attempts, the last answer, and when it was delivered or given up on."""
+
+    __tablename__ = "deliveries"
+    __table_args__ = (
+        Index("deliveries_by_webhook", "webhook", "id"),
+        Index("deliveries_pending", "next_attempt_at", postgresql_where=text("status = 'pending'"),
+              sqlite_where=text("status = 'pending'")),
+    )
+
+    id: Mapped[int] = mapped_column(Integer, primary_key=True)
+    webhook: Mapped[int] = mapped_column(Integer, ForeignKey("webhooks.id", ondelete="CASCADE"))
+    message_id: Mapped[str] = mapped_column(String(40), unique=True)  # webhook-id: the same on every attempt
+    event: Mapped[str] = mapped_column(String(32))
+    incidents: Mapped[int] = mapped_column(Integer)  # changes it tells of
+    body: Mapped[bytes] = mapped_column(LargeBinary)
+    created_at: Mapped[datetime] = mapped_column(DateTime(timezone=True))
+    status: Mapped[str] = mapped_column(String(16))  # pending, delivered, failed
+    attempts: Mapped[int] = mapped_column(Integer, server_default="0")
+    next_attempt_at: Mapped[datetime | None] = mapped_column(DateTime(timezone=True))
+    last_attempt_at: Mapped[datetime | None] = mapped_column(DateTime(timezone=True))
+    last_status: Mapped[int | None] = mapped_column(Integer)  # the HTTP status of the last answer
+    last_error: Mapped[str | None] = mapped_column(Text)
+    delivered_at: Mapped[datetime | None] = mapped_column(DateTime(timezone=True))

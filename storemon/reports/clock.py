@@ -1,8 +1,9 @@
 """The clock process (``python -m storemon clock``, Procfile ``clock:``): routine work onto RQ.
 
 RQ's own CronScheduler enqueues, each on its setting's schedule: the hourly report
-(REPORT_SCHEDULE), settling stale reports (every SETTLE_EVERY seconds) and retention
-(RETENTION_SCHEDULE); workers run them. Cron schedules read UTC. Only one clock works
+(REPORT_SCHEDULE), settling stale reports (every SETTLE_EVERY seconds), retention
+(RETENTION_SCHEDULE) and the incidents' watch (every WATCH_EVERY seconds: the poller's
+silence, reminders, lost evaluations and deliveries); workers run them. Cron schedules read UTC. Only one clock works
 at a time: it holds a lease in Redis, renewed with every scheduler heartbeat (at most a
 minute apart), so a second clock started by mistake waits and takes over only if the
 first stops or loses Redis for longer than the lease. A clock taking the lease first runs,
@@ -26,9 +27,10 @@ from rq.exceptions import StopRequested
 from sqlalchemy.exc import SQLAlchemyError
 
 from . import jobs
+from ..alerts import jobs as alert_jobs
 from ..config import Settings
 from ..database import engines
-from .queue import queue_name, redis_client
+from .queue import alerts_queue_name, queue_name, redis_client
 
 log = logging.getLogger(__name__)
 LEASE_PREFIX = "storemon:clock:lease"  # and the database's identity: one clock per database
@@ -94,6 +96,8 @@ def build_scheduler(settings: Settings, redis, lease, database: str) -> LeasedCr
     if settings.retention_schedule:
         scheduler.register(jobs.apply_retention, queue, cron=settings.retention_schedule,
                            name=schedule_name("retention", database))
+    scheduler.register(alert_jobs.watch, alerts_queue_name(settings, database), interval=settings.watch_every,
+                       name=schedule_name("incidents' watch", database))
     return scheduler
 
 

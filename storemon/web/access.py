@@ -32,9 +32,9 @@ REPORT, INGEST, METRICS, DASHBOARD, ADMIN = "report", "ingest", "metrics", "dash
 # What every other route needs, by blueprint: report routes a token of scope report when
 # REQUIRE_REPORT_TOKEN is set (the console: the token a person signed in with); ingestion a
 # token of scope ingest; metrics METRICS_TOKEN, an admin token or the dashboard's login; the
-# dashboard its login or an admin token.
-NEEDS = {"api": REPORT, "stores": REPORT, "console": REPORT, "ingest": INGEST, "metrics": METRICS,
-         "rq_dashboard": DASHBOARD}
+# dashboard its login or an admin token; webhook endpoints an admin token.
+NEEDS = {"api": REPORT, "stores": REPORT, "incidents": REPORT, "console": REPORT, "ingest": INGEST,
+         "metrics": METRICS, "rq_dashboard": DASHBOARD, "webhooks": ADMIN}
 # Routes that change what every report says need an admin token, whatever their blueprint.
 ADMIN_ONLY = frozenset({"stores.retire_stores"})
 

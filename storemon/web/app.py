@@ -145,14 +145,18 @@ def register_services(app: Flask, settings: Settings) -> None:
 def register_blueprints(app: Flask, settings: Settings) -> None:
     from .api import api
     from .console import console
+    from .incidents import incidents
     from .ingest import ingest
     from .metrics import metrics_blueprint
     from .openapi import docs, openapi
     from .stores import stores
+    from .webhooks import webhooks
 
     app.register_blueprint(api)
     app.register_blueprint(ingest)
     app.register_blueprint(stores)
+    app.register_blueprint(incidents)
+    app.register_blueprint(webhooks)
     app.register_blueprint(console)
     app.register_blueprint(metrics_blueprint(app.extensions["storemon"].metrics))
     app.register_blueprint(openapi)

@@ -4,7 +4,9 @@ PUT /holidays, PUT /stores (the store directory).
 A body is one source in the loader's sense (CSV with its header, plain or gzip, or a JSON
 array of objects), read and checked by the same code as ``python -m storemon load`` and
 written the same way: all or nothing, in one transaction, under the load lock, a block or
-a batch at a time, so an ingestion's memory is bounded by the batch, not by the body. A
+a batch at a time, so an ingestion's memory is bounded by the batch, not by the body. Once
+it commits, an evaluation of the incidents is queued (storemon/alerts/): the answer does not
+wait for it. A
 process runs at most CONCURRENT_INGESTIONS at once (storemon/web/services.py: they would
 only wait for the lock, each holding a thread); another is answered 503 with Retry-After. Every call needs a token with
 the ``ingest`` scope.
@@ -13,6 +15,8 @@ the ``ingest`` scope.
 from __future__ import annotations
 
 import logging
+
+from redis.exceptions import RedisError
 
 from flask import Blueprint, abort, jsonify, request
 
@@ -23,6 +27,7 @@ from ..database.loader import LoadSummary, load_sources
 from ..database.stores import UnknownStores
 from ..database.engines import database_id
 from ..memory import release_free_memory
+from ..reports.queue import enqueue_evaluation
 from ..reports.tallies import tally_ingested
 
 log = logging.getLogger(__name__)
@@ -135,6 +140,10 @@ def _ingested(kind: str, skip_bad: bool, create: bool, effective_date: int | Non
             answer["rejected"] = _rejected(exc.rejected)
         return jsonify(answer), 400
     tally_ingested(services.redis, database_id(services.engine), kind, summary.rows_read, summary.rejected_lines)
+    try:
+        enqueue_evaluation(services.alerts)
+    except RedisError as exc:  # stored all the same: the clock's watch evaluates it
+        log.warning("incident evaluation not queued (%s); the clock's watch will do it", exc)
     answer = {"rows_read": summary.rows_read, "new_polls": summary.new_polls, "stores": summary.stores,
               "rejected": _rejected(summary.rejected), "rejected_count": summary.rejected_lines,
               "new_stores": summary.new_stores, "new_store_ids": summary.new_store_ids,

@@ -28,13 +28,14 @@ from sqlalchemy import Engine, func, select
 from sqlalchemy.exc import SQLAlchemyError
 
 from ..core.windows import WINDOWS
-from ..database import version
+from ..database import incidents, version
 from ..database.engines import database_id
 from ..database.models import Report
 from ..reports.lifecycle import UNSETTLED, ReportRow, latest_routine
 from .fleet import fleet_of
 from .outages import Outages
-from ..reports.tallies import REPORT_DURATION_BUCKETS_S, REPORT_OUTCOMES, bucket_name, tallies_key
+from ..reports.tallies import (DELIVERY_LATENCY_BUCKETS_S, NOTIFICATION_OUTCOMES, REPORT_DURATION_BUCKETS_S,
+                               REPORT_OUTCOMES, bucket_name, tallies_key)
 
 log = logging.getLogger(__name__)
 
@@ -103,11 +104,15 @@ class _ScrapeTimeCollector:
         for outcome in REPORT_OUTCOMES:
             yield CounterMetricFamily(f"storemon_reports_{outcome}", f"Reports {outcome}",
                                       value=int(raw.get(f"reports_{outcome}", 0)))
-        yield HistogramMetricFamily(
-            "storemon_report_duration_seconds", "Time from a report's first start to its CSV",
-            buckets=[(bucket_name(b), int(raw.get(f"report_seconds_le_{bucket_name(b)}", 0)))
-                     for b in REPORT_DURATION_BUCKETS_S],
-            sum_value=float(raw.get("report_seconds_sum", 0.0)))
+        yield _histogram(raw, "storemon_report_duration_seconds", "Time from a report's first start to its CSV",
+                         "report_seconds", REPORT_DURATION_BUCKETS_S)
+        for outcome in NOTIFICATION_OUTCOMES:
+            yield CounterMetricFamily(f"storemon_notifications_{outcome}",
+                                      f"Webhook notifications {'delivered' if outcome == 'sent' else 'given up on'}",
+                                      value=int(raw.get(f"notifications_{outcome}", 0)))
+        yield _histogram(raw, "storemon_delivery_latency_seconds",
+                         "Time from the evaluation that made a notification to its delivery", "delivery_seconds",
+                         DELIVERY_LATENCY_BUCKETS_S)
         ingested = CounterMetricFamily("storemon_ingested_rows", "Rows read by ingestion over HTTP", labels=["kind"])
         rejected = CounterMetricFamily("storemon_rejected_rows", "Rows ingestion rejected as malformed",
                                        labels=["kind"])
@@ -142,6 +147,10 @@ class _ScrapeTimeCollector:
         for status in UNSETTLED:
             waiting.add_metric([status], unsettled.get(status, 0))
         yield waiting
+        open_incidents = GaugeMetricFamily("storemon_open_incidents", "Incidents open, by kind", labels=["kind"])
+        for kind, count in incidents.open_counts(self.engine).items():
+            open_incidents.add_metric([kind], count)
+        yield open_incidents
         if newest_poll_us is not None:  # every report is as of the newest poll: a silent poller looks healthy
             yield GaugeMetricFamily("storemon_newest_poll_age_seconds",
                                     "Seconds since the newest poll stored was taken, by the wall clock",
@@ -170,6 +179,14 @@ class _ScrapeTimeCollector:
                 if pct is not None:
                     share.add_metric([window.name], pct / 100)
             yield share
+
+
+def _histogram(raw: dict[str, str], name: str, description: str, field: str, buckets) -> HistogramMetricFamily:
+    """A histogram tallied in Redis (storemon/reports/tallies.py) under ``field``."""
+    return HistogramMetricFamily(name, description,
+                                 buckets=[(bucket_name(b), int(raw.get(f"{field}_le_{bucket_name(b)}", 0)))
+                                          for b in buckets],
+                                 sum_value=float(raw.get(f"{field}_sum", 0.0)))
 
 
 # --- the endpoint ---

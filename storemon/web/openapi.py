@@ -12,6 +12,7 @@ from flask import Blueprint, jsonify
 from flask_swagger_ui import get_swaggerui_blueprint
 
 from .. import __version__
+from ..core.incidents import KINDS
 from ..core.windows import COLUMNS, EXTENDED_COLUMNS
 from ..reports.formats import FORMATS
 from ..reports.options import COLUMN_SETS, STANDARD_COLUMNS
@@ -138,6 +139,13 @@ AS_OF_QUERY = _query("as_of", AS_OF_INPUT, "The report's reference instant, ISO 
 AS_OF_OR_EMPTY = {**AS_OF_QUERY, "schema": {"anyOf": [AS_OF_INPUT, {"const": ""}]}}
 # Report endpoints take a token when REQUIRE_REPORT_TOKEN is on; the embedded demo runs without.
 REPORT_SECURITY = [{}, {"bearer": []}]
+WEBHOOK_ID = {"name": "webhook_id", "in": "path", "required": True, "schema": {"type": "integer", "minimum": 0}}
+# what POST /webhooks accepts: an http(s) address (a plain subset), a secret of a 24- or 32-byte key
+_WEBHOOK_URL = {"type": "string", "maxLength": 2000, "examples": ["https://hooks.example.com/storemon"],
+                "pattern": r"^https?://[a-z0-9]([a-z0-9-]{0,20}[a-z0-9])?(\.[a-z0-9]([a-z0-9-]{0,20}[a-z0-9])?)*"
+                           r"(:[1-9][0-9]{0,3})?(/[A-Za-z0-9._~-]*)*$"}
+_SECRET = {"type": "string", "pattern": r"^whsec_([A-Za-z0-9+/]{32}|[A-Za-z0-9+/]{43}=)$",
+           "description": "whsec_ and the base64 of a 24- to 64-byte key (Standard Webhooks); made if not given"}
 _REPORT_ERRORS = (401, 403, 429, 503)
 
 COMPLETE_CSV = {
@@ -289,6 +297,52 @@ def document() -> dict:
                                _query("to", DATE_QUERY, "The last local date (default: every date)")],
                 "responses": {"200": _json(_ref("Calendar"), "The store's calendar"),
                               **_errors(400, 404, *_REPORT_ERRORS)}}},
+            "/incidents": {"get": {
+                "operationId": "list_incidents", "tags": ["incidents"], "security": REPORT_SECURITY,
+                "summary": "Incidents (a store down or silent in its business hours, the poller silent), open first",
+                "parameters": [_query("state", {"type": "string", "enum": ["open", "resolved", "any"], "default": "any"},
+                                      "Only open or only resolved ones"),
+                               _query("kind", {"type": "string", "enum": list(KINDS)}, "Only incidents of this kind"),
+                               _query("store_id", STORE_ID, "Only this store's"),
+                               _query("group", GROUP, "Only the stores of this group"),
+                               _query("limit", {"type": "integer", "minimum": 1, "maximum": 10000, "default": 100},
+                                      "List at most this many")],
+                "responses": {"200": _json(_ref("Incidents"), "The incidents"), **_errors(400, *_REPORT_ERRORS)}}},
+            "/webhooks": {
+                "post": {"operationId": "add_webhook", "tags": ["webhooks"], "security": [{"bearer": []}],
+                         "summary": "Add an endpoint notified of incidents (an admin token); its secret is shown once",
+                         "requestBody": {"required": True, "content": {"application/json": {
+                             "schema": _ref("NewWebhook")}}},
+                         "responses": {"201": _json(_ref("Webhook"), "Added; the answer shows the whole secret"),
+                                       **_errors(400, 401, 403, 429, 503)}},
+                "get": {"operationId": "list_webhooks", "tags": ["webhooks"], "security": [{"bearer": []}],
+                        "summary": "The endpoints (an admin token)",
+                        "responses": {"200": _json({"type": "object", "required": ["webhooks"], "properties": {
+                            "webhooks": {"type": "array", "items": _ref("Webhook")}}}, "The endpoints"),
+                            **_errors(401, 403, 429, 503)}}},
+            "/webhooks/{webhook_id}": {
+                "get": {"operationId": "show_webhook", "tags": ["webhooks"], "security": [{"bearer": []}],
+                        "summary": "One endpoint (an admin token)", "parameters": [WEBHOOK_ID],
+                        "responses": {"200": _json(_ref("Webhook"), "The endpoint"),
+                                      **_errors(401, 403, 404, 429, 503)}},
+                "delete": {"operationId": "remove_webhook", "tags": ["webhooks"], "security": [{"bearer": []}],
+                           "summary": "Remove an endpoint and its delivery log (an admin token)",
+                           "parameters": [WEBHOOK_ID],
+                           "responses": {"204": {"description": "Removed"}, **_errors(401, 403, 404, 429, 503)}}},
+            "/webhooks/{webhook_id}/deliveries": {"get": {
+                "operationId": "webhook_deliveries", "tags": ["webhooks"], "security": [{"bearer": []}],
+                "summary": "An endpoint's delivery log, newest first (an admin token)",
+                "parameters": [WEBHOOK_ID, _query("limit", {"type": "integer", "minimum": 1, "maximum": 1000,
+                                                            "default": 50}, "List at most this many")],
+                "responses": {"200": _json(_ref("Deliveries"), "The deliveries"),
+                              **_errors(400, 401, 403, 404, 429, 503)}}},
+            "/webhooks/{webhook_id}/test": {"post": {
+                "operationId": "test_webhook", "tags": ["webhooks"], "security": [{"bearer": []}],
+                "summary": "Send an endpoint a test notification, signed as every other (an admin token)",
+                "parameters": [WEBHOOK_ID],
+                "responses": {"202": _json({"type": "object", "required": ["delivery", "webhook"], "properties": {
+                    "delivery": {"type": "integer"}, "webhook": {"type": "integer"}}}, "Queued"),
+                    **_errors(401, 403, 404, 429, 503)}}},
             "/health": {"get": {
                 "operationId": "health", "tags": ["operations"], "security": [{}],
                 "summary": "Whether the database and Redis answer",
@@ -388,6 +442,44 @@ def _schemas() -> dict:
             "stores": {"type": "array", "items": {"type": "object", "required": ["store_id"], "properties": {
                 "store_id": {"type": "string"}, "name": nullable, "groups": {"type": "array", "items": {"type": "string"}},
                 "timezone": nullable, "weekly_uptime_pct": {"type": ["number", "null"]}}}}}},
+        "Incident": {"type": "object", "required": ["id", "kind", "store_id", "open", "since", "resolved"],
+                     "properties": {
+            "id": {"type": "integer"}, "kind": {"type": "string", "enum": list(KINDS)},
+            "store_id": {**nullable, "description": "null: the poller's"}, "name": nullable,
+            "groups": {"type": "array", "items": {"type": "string"}}, "open": {"type": "boolean"},
+            "since": {**INSTANT, "description": "When it began (the data's clock)"},
+            "opened_by_poll": {**nullable, "description": "The poll that opened it"},
+            "resolved": {**nullable, "description": "When it ended (null: open)"},
+            "resolved_by_poll": nullable, "noticed_at": {**INSTANT, "description": "When storemon opened it (wall clock)"},
+            "resolved_noticed_at": nullable}},
+        "Incidents": {"type": "object", "required": ["count", "incidents"], "properties": {
+            "count": {"type": "integer"}, "incidents": {"type": "array", "items": _ref("Incident")}}},
+        "NewWebhook": {"type": "object", "required": ["url"], "additionalProperties": False, "properties": {
+            "url": _WEBHOOK_URL, "secret": _SECRET,
+            "kinds": {"type": "array", "items": {"type": "string", "enum": list(KINDS)}, "maxItems": 3,
+                      "description": "The incident kinds it hears of (none: all)"},
+            "store_ids": {"type": "array", "items": {"type": "string", "minLength": 1, "maxLength": 200},
+                          "maxItems": 1000, "description": "The stores it hears of (with groups; neither: all)"},
+            "groups": {"type": "array", "items": GROUP, "maxItems": 100},
+            "slack": {"type": "boolean", "description": "A Slack-compatible body ({\"text\"}) instead of JSON"},
+            "reminder_s": {"type": ["integer", "null"], "minimum": 60, "maximum": 604800,
+                           "description": "Remind it of incidents still open this often"}}},
+        "Webhook": {"type": "object", "required": ["id", "url", "secret", "kinds", "slack"], "properties": {
+            "id": {"type": "integer"}, "url": {"type": "string"},
+            "secret": {"type": "string", "description": "Whole when added; else its first characters"},
+            "kinds": {"type": "array", "items": {"type": "string"}},
+            "store_ids": {"type": ["array", "null"], "items": {"type": "string"}},
+            "groups": {"type": ["array", "null"], "items": {"type": "string"}},
+            "slack": {"type": "boolean"}, "reminder_s": {"type": ["integer", "null"]}, "created_at": INSTANT}},
+        "Deliveries": {"type": "object", "required": ["webhook", "deliveries"], "properties": {
+            "webhook": {"type": "integer"}, "deliveries": {"type": "array", "items": {
+                "type": "object", "required": ["id", "message_id", "event", "status", "attempts"], "properties": {
+                    "id": {"type": "integer"}, "webhook": {"type": "integer"}, "message_id": {"type": "string"},
+                    "event": {"type": "string"}, "incidents": {"type": "integer"},
+                    "status": {"type": "string", "enum": ["pending", "delivered", "failed"]},
+                    "attempts": {"type": "integer"}, "created_at": INSTANT, "last_attempt_at": nullable,
+                    "next_attempt_at": nullable, "last_status": {"type": ["integer", "null"]},
+                    "last_error": nullable, "delivered_at": nullable, "body": {}}}}}},
         "DownStores": {"type": "object", "required": ["as_of", "poll_interval_s", "count", "stores"], "properties": {
             "as_of": {**nullable, "description": "The data's clock: the newest poll (null: none yet)"},
             "poll_interval_s": {"type": "integer"}, "group": nullable,

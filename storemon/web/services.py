@@ -14,7 +14,7 @@ from sqlalchemy import Engine
 
 from ..config import Settings
 from ..database.engines import database_id
-from ..reports.queue import report_queue
+from ..reports.queue import alerts_queue, report_queue
 
 from .limits import RateLimits
 from .metrics import Metrics
@@ -45,6 +45,11 @@ class Services:
         """The queue of this database's reports, named by its identity, read from the database
         when first needed (a web process starts, and answers /health, with the database down)."""
         return report_queue(self.redis, self.settings, database_id(self.engine))
+
+    @cached_property
+    def alerts(self) -> Queue:
+        """The queue of this database's incident evaluations and webhook deliveries."""
+        return alerts_queue(self.redis, self.settings, database_id(self.engine))
 
     def close(self) -> None:
         """Let go of every connection and thread (tests make many apps)."""

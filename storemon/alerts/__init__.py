@@ -1,0 +1,1 @@
+"""Alerts: incidents evaluated after every ingested batch, and webhook notifications of them."""

@@ -1,0 +1,89 @@
+"""Evaluating the incidents: after every load, and on the clock's watch.
+
+One transaction, under a lock of its own (loads are never held up), reads the data's
+version, the open incidents and the last day of polls, applies the rule
+(storemon/core/incidents.py) with the stores' business sessions (the worker's, made once:
+storemon/reports/warm.py), writes the changes and one pending delivery per endpoint that
+hears of them. A data version evaluated already is not evaluated again; the poller's
+silence, read by the wall clock, is checked every time.
+"""
+
+from __future__ import annotations
+
+import logging
+import time
+from dataclasses import dataclass
+from datetime import UTC, datetime
+
+import numpy as np
+from sqlalchemy import Connection, Engine, text
+
+from ..config import Settings
+from ..core.incidents import DOWN, NO_DATA, SPAN_US, Rules, evaluate as evaluated, poller_silent
+from ..core.polls import DAY_US, US, day_of
+from ..database import incidents, polls, version
+from ..database.engines import is_postgres
+from ..reports import warm
+from . import notifications
+
+log = logging.getLogger(__name__)
+ALERT_LOCK = 0x616C7274  # evaluations take turns under it (loads take another)
+
+
+def rules_of(settings: Settings) -> Rules:
+    return Rules(down_after=settings.incident_down_after, silence_us=settings.incident_silence * US,
+                 poller_silence_us=settings.poller_silence * US)
+
+
+@dataclass(frozen=True)
+class Outcome:
+    evaluated: bool  # the stores were (False: this data version was already, or there is no poll yet)
+    opened: int
+    resolved: int
+    deliveries: list[int]  # pending deliveries made, to queue
+    seconds: float
+
+
+def evaluate(engine: Engine, rules: Rules, now: datetime | None = None) -> Outcome:
+    started = time.perf_counter()
+    now = now or datetime.now(UTC)
+    with engine.begin() as conn:
+        if is_postgres(conn):
+            conn.execute(text("SELECT pg_advisory_xact_lock(:lock)"), {"lock": ALERT_LOCK})
+        current = version.current(conn)
+        newest = current.newest_poll_us
+        changed = incidents.set_poller(conn, poller_silent(newest, int(now.timestamp() * US), rules), newest,
+                                       rules.poller_silence_us, now)
+        stores = newest is not None and incidents.watched_version(conn) != current.version
+        if stores:
+            changed += _evaluate_stores(engine, conn, current, rules, now)
+            incidents.set_watched(conn, current.version, now)
+        rows = incidents.rows_of(conn, changed)
+        deliveries = notifications.queue_changes(conn, rows, now)
+    opened = sum(r.open for r in rows)
+    return Outcome(stores, opened, len(rows) - opened, deliveries, time.perf_counter() - started)
+
+
+def _evaluate_stores(engine: Engine, conn: Connection, current: version.DataVersion, rules: Rules,
+                     now: datetime) -> list[int]:
+    newest = current.newest_poll_us
+    prepared = warm.sessions_for(current.stores_version, newest) or warm.prepare(engine, SPAN_US + 2 * DAY_US, DAY_US)
+    if prepared is None or not prepared.stores.keys.size:
+        return []
+    keys = prepared.stores.keys
+    order = np.argsort(keys)
+    rows = polls.read(conn, int(day_of(newest - SPAN_US)), int(day_of(newest)), (int(keys.min()), int(keys.max())))
+    open_rows = incidents.open_incidents(conn)
+    found = evaluated(prepared.sessions, *rows.ordered(rows.key).polls(), newest,
+                      (keys[order], np.asarray(prepared.stores.first_poll_us, np.int64)[order]), rules,
+                      open_rows[DOWN].open, open_rows[NO_DATA].open)
+    return (incidents.record(conn, DOWN, found.down, open_rows[DOWN], now)
+            + incidents.record(conn, NO_DATA, found.no_data, open_rows[NO_DATA], now))
+
+
+def remind(engine: Engine, now: datetime | None = None) -> list[int]:
+    """Queue the reminders due (endpoints with ``reminder_s``); the deliveries made."""
+    now = now or datetime.now(UTC)
+    with engine.begin() as conn:
+        still_open = incidents.open_rows(conn)
+        return notifications.queue_reminders(conn, still_open, now) if still_open else []

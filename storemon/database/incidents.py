@@ -1,0 +1,183 @@
+"""Incidents as rows: the open ones an evaluation starts from, the changes it writes, and the
+lists people and notifications read (the rule: storemon/core/incidents.py).
+
+Every write runs in the evaluation's transaction; the unique index on the open incidents
+(kind, store) is the last word, so two evaluations can never open one incident twice.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from datetime import datetime
+
+import numpy as np
+from sqlalchemy import Connection, Engine, and_, bindparam, delete, func, insert, select, update
+
+from ..core.incidents import DOWN, KINDS, NO_DATA, NO_POLL, POLLER_SILENT, Changes, Open
+from .engines import as_utc, reading
+from .models import Incident, IncidentWatch, Store, StoreGroup
+
+POLLER = 0  # the poller's incidents' store (no store has key 0)
+_incidents = Incident.__table__
+_c = _incidents.c
+_watch = IncidentWatch.__table__
+
+
+@dataclass(frozen=True)
+class OpenRows:
+    """The open incidents of one kind: their row ids, and their stores and opening polls."""
+
+    ids: np.ndarray
+    open: Open
+
+
+def open_incidents(conn: Connection) -> dict[str, OpenRows]:
+    """The open incidents of the stores, by kind."""
+    found = conn.execute(select(_c.kind, _c.id, _c.store, _c.opened_poll_us)
+                         .where(_c.resolved_us.is_(None), _c.store != POLLER)).all()
+    by_kind = {}
+    for kind in (DOWN, NO_DATA):
+        mine = [r for r in found if r[0] == kind]
+        by_kind[kind] = OpenRows(np.array([r[1] for r in mine], np.int64),
+                                 Open(np.array([r[2] for r in mine], np.int64),
+                                      np.array([NO_POLL if r[3] is None else r[3] for r in mine], np.int64)))
+    return by_kind
+
+
+def record(conn: Connection, kind: str, changes: Changes, rows: OpenRows, noticed: datetime) -> list[int]:
+    """Write one kind's changes: resolve those it resolves, open those it opens; the ids of
+    the incidents changed."""
+    resolved = rows.ids[changes.resolved]
+    if resolved.size:
+        conn.execute(update(_incidents).where(_c.id == bindparam("incident"), _c.resolved_us.is_(None))
+                     .values(resolved_us=bindparam("at"), resolved_poll_us=bindparam("at"), resolved_at=noticed),
+                     [{"incident": int(i), "at": int(t)} for i, t in zip(resolved, changes.resolved_us)])
+    opened: list[int] = []
+    if changes.opened_store.size:
+        opened = list(conn.execute(insert(_incidents).returning(_c.id, sort_by_parameter_order=True), [
+            {"store": int(s), "kind": kind, "opened_us": int(a), "opened_poll_us": None if p == NO_POLL else int(p),
+             "noticed_at": noticed}
+            for s, a, p in zip(changes.opened_store, changes.opened_us, changes.opened_poll_us)]).scalars())
+    return [int(i) for i in resolved] + opened
+
+
+def set_poller(conn: Connection, silent: bool, newest_poll_us: int | None, silence_us: int, noticed: datetime
+               ) -> list[int]:
+    """Open the poller's incident when it is silent and none is open, resolve the open one when
+    it is not; the id changed, if any. It opens at the instant the silence passed its
+    threshold, the newest poll then having opened it, and is resolved by the newest poll."""
+    open_id = conn.execute(select(_c.id).where(_c.kind == POLLER_SILENT, _c.resolved_us.is_(None))).scalar()
+    if silent and open_id is None:
+        return [conn.execute(insert(_incidents).returning(_c.id).values(
+            store=POLLER, kind=POLLER_SILENT, opened_us=newest_poll_us + silence_us, opened_poll_us=newest_poll_us,
+            noticed_at=noticed)).scalar_one()]
+    if not silent and open_id is not None and newest_poll_us is not None:
+        conn.execute(update(_incidents).where(_c.id == open_id).values(
+            resolved_us=max(newest_poll_us, int(noticed.timestamp() * 1_000_000)), resolved_poll_us=newest_poll_us,
+            resolved_at=noticed))
+        return [open_id]
+    return []
+
+
+def watched_version(conn: Connection) -> int | None:
+    """The data version the incidents were last evaluated at (None: never)."""
+    return conn.execute(select(_watch.c.version).where(_watch.c.id == 1)).scalar()
+
+
+def set_watched(conn: Connection, version: int, at: datetime) -> None:
+    if conn.execute(update(_watch).where(_watch.c.id == 1).values(version=version, evaluated_at=at)).rowcount == 0:
+        conn.execute(insert(_watch).values(id=1, version=version, evaluated_at=at))
+
+
+@dataclass(frozen=True)
+class IncidentRow:
+    id: int
+    kind: str
+    store_id: str | None  # None: the poller's
+    name: str | None
+    groups: tuple[str, ...]
+    opened_us: int
+    opened_poll_us: int | None
+    resolved_us: int | None
+    resolved_poll_us: int | None
+    noticed_at: datetime
+    resolved_at: datetime | None
+
+    @property
+    def open(self) -> bool:
+        return self.resolved_us is None
+
+
+OPEN, RESOLVED, ANY = "open", "resolved", "any"
+STATES = (OPEN, RESOLVED, ANY)
+
+
+def listed(engine: Engine, *, state: str = ANY, kind: str | None = None, store_id: str | None = None,
+           group: str | None = None, limit: int = 100) -> list[IncidentRow]:
+    """Incidents, open ones first, then the most recent: of one state, kind, store or group
+    (a group's lists its stores' only)."""
+    with reading(engine) as conn:
+        return _rows(conn, state=state, kind=kind, store_id=store_id, group=group, limit=limit)
+
+
+def open_rows(conn: Connection) -> list[IncidentRow]:
+    """Every open incident, the most recent first."""
+    return _rows(conn, state=OPEN)
+
+
+_IDS_AT_ONCE = 5000  # ids bound into one query (SQLite takes 32,766 at most)
+
+
+def rows_of(conn: Connection, ids: list[int]) -> list[IncidentRow]:
+    """These incidents, in the order of their ids."""
+    found = [row for k in range(0, len(ids), _IDS_AT_ONCE) for row in _rows(conn, ids=ids[k:k + _IDS_AT_ONCE])]
+    return sorted(found, key=lambda row: row.id)
+
+
+def _rows(conn: Connection, *, state: str = ANY, kind: str | None = None, store_id: str | None = None,
+          group: str | None = None, limit: int | None = None, ids: list[int] | None = None) -> list[IncidentRow]:
+    s = Store.__table__.c
+    query = select(_c.id, _c.kind, s.store_id, s.name, _c.opened_us, _c.opened_poll_us, _c.resolved_us,
+                   _c.resolved_poll_us, _c.noticed_at, _c.resolved_at, _c.store) \
+        .select_from(_incidents.outerjoin(Store.__table__, s.id == _c.store))
+    if state == OPEN:
+        query = query.where(_c.resolved_us.is_(None))
+    elif state == RESOLVED:
+        query = query.where(_c.resolved_us.is_not(None))
+    if kind is not None:
+        query = query.where(_c.kind == kind)
+    if store_id is not None:
+        query = query.where(s.store_id == store_id)
+    if group is not None:
+        g = StoreGroup.__table__.c
+        query = query.where(_c.store.in_(select(g.store).where(g.label == group)))
+    if ids is not None:
+        query = query.where(_c.id.in_(ids))
+    found = conn.execute(query.order_by(_c.resolved_us.is_not(None), _c.opened_us.desc(), _c.id.desc())
+                         .limit(limit)).all()
+    labels = _labels(conn, [r[10] for r in found if r[10] != POLLER])
+    return [IncidentRow(r[0], r[1], r[2], r[3], labels.get(r[10], ()), *r[4:8], as_utc(r[8]), as_utc(r[9]))
+            for r in found]
+
+
+def _labels(conn: Connection, keys: list[int]) -> dict[int, tuple[str, ...]]:
+    if not keys:
+        return {}
+    g = StoreGroup.__table__.c
+    found: dict[int, list[str]] = {}
+    for key, label in conn.execute(select(g.store, g.label).where(g.store.in_(list(set(keys))))
+                                   .order_by(g.store, g.label)):
+        found.setdefault(key, []).append(label)
+    return {key: tuple(labels) for key, labels in found.items()}
+
+
+def open_counts(engine: Engine) -> dict[str, int]:
+    """How many incidents of each kind are open."""
+    with reading(engine) as conn:
+        found = dict(conn.execute(select(_c.kind, func.count()).where(_c.resolved_us.is_(None)).group_by(_c.kind)).all())
+    return {kind: int(found.get(kind, 0)) for kind in KINDS}
+
+
+def delete_resolved_before(conn: Connection, before_us: int) -> int:
+    """Retention: incidents resolved before then."""
+    return conn.execute(delete(_incidents).where(and_(_c.resolved_us.is_not(None), _c.resolved_us < before_us))).rowcount

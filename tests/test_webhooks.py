@@ -1,0 +1,236 @@
+"""Webhook notifications: Standard Webhooks signatures, endpoints managed by the API and the
+command line, one grouped notification per batch, a real receiver that verifies every
+delivery with the reference library, retries with backoff through a receiver that is down,
+slow and failing, reminders.
+
+Calendar: 2023-01-23 is a Monday; the stores keep UTC."""
+
+from __future__ import annotations
+
+import json
+from datetime import UTC, datetime, timedelta
+
+import pytest
+from rq import SimpleWorker
+
+from storemon.alerts import evaluation, signing
+from storemon.database import tokens, webhooks
+
+from .helpers import Loads, csv_body, rows, send, storemon, write_csv
+from .services import Receiver, WorkerProcess, wait_for
+
+MON = 0
+WEST = [f"w{i:02d}" for i in range(20)]
+EAST = [f"e{i:02d}" for i in range(30)]
+
+
+@pytest.fixture
+def made(pg):
+    return {scope: tokens.create(pg, scope, [scope]) for scope in tokens.SCOPES}
+
+
+@pytest.fixture
+def fleet(pg, tmp_path):
+    """Fifty stores open 09:00-17:00 UTC on Mondays, twenty in region:west, thirty in region:east."""
+    from storemon.database.loader import load_directory
+
+    load = Loads(pg, tmp_path)
+    load(hours=[(s, MON, "09:00", "17:00") for s in WEST + EAST], zones=[(s, "UTC") for s in WEST + EAST])
+    directory = tmp_path / "directory"
+    directory.mkdir()
+    write_csv(directory, "stores", ["store_id,name,groups", *(f"{s},Store {s},region:west" for s in WEST),
+                                    *(f"{s},Store {s},region:east" for s in EAST)])
+    load_directory(pg, directory)
+
+
+def run_alerts(app) -> None:
+    services = app.extensions["storemon"]
+    SimpleWorker([services.alerts], connection=services.redis).work(burst=True)
+
+
+def batch(client, token, status: dict[str, str], hhmm: str) -> None:
+    body = csv_body("store_id,status,timestamp_utc",
+                    *(f"{s},{st},2023-01-23 {hhmm}:00 UTC" for s, st in status.items()))
+    assert send(client, token, body=body).status_code == 200
+
+
+def add(client, token, **endpoint) -> dict:
+    answer = client.post("/webhooks", json=endpoint, headers={"Authorization": f"Bearer {token}"})
+    assert answer.status_code == 201, answer.get_json()
+    return answer.get_json()
+
+
+def test_signatures_are_the_specifications_and_verify_with_its_library():
+    # the test vector of the Standard Webhooks specification
+    assert signing.signature("whsec_MfKQ9r8GKYqrTwjUPD8ILPZIo2LaLaSw", "msg_p5jXN8AQM9LWM0D4loKWxJek", 1614265330,
+                             b'{"test": 2432232314}') == "v1,g0hM9SsE+OTPJTGt/tmIKtSyZlE3uFJELVlNIOLJ1OE="
+    from standardwebhooks.webhooks import Webhook, WebhookVerificationError
+
+    secret, body = signing.new_secret(), b'{"type":"webhook.test"}'
+    now = int(datetime.now(UTC).timestamp())
+    assert Webhook(secret).verify(body, signing.headers(secret, "msg_1", now, body)) == {"type": "webhook.test"}
+    with pytest.raises(WebhookVerificationError):  # the body changed on the way
+        Webhook(secret).verify(body + b" ", signing.headers(secret, "msg_1", now, body))
+    with pytest.raises(WebhookVerificationError):  # a replay, ten minutes late
+        Webhook(secret).verify(body, signing.headers(secret, "msg_1", now - 600, body))
+    for bad in ("secret", "whsec_not base64!", "whsec_" + "QUJD"):
+        with pytest.raises(signing.BadSecret):
+            signing.key_of(bad)
+
+
+def test_the_api_adds_lists_shows_and_removes_endpoints(client, pg, made):
+    admin = {"Authorization": f"Bearer {made['admin']}"}
+    added = add(client, made["admin"], url="https://example.com/hook", kinds=["down"], groups=["region:west"],
+                reminder_s=3600)
+    assert added["secret"].startswith("whsec_") and len(signing.key_of(added["secret"])) == 32
+    assert added | {"id": 0, "secret": "", "created_at": ""} == {
+        "id": 0, "url": "https://example.com/hook", "secret": "", "kinds": ["down"], "store_ids": None,
+        "groups": ["region:west"], "slack": False, "reminder_s": 3600, "created_at": ""}
+    listed = client.get("/webhooks", headers=admin).get_json()["webhooks"]
+    assert [e["id"] for e in listed] == [added["id"]] and listed[0]["secret"] == added["secret"][:10] + "…"
+    assert client.get(f"/webhooks/{added['id']}", headers=admin).get_json()["url"] == "https://example.com/hook"
+    assert client.get(f"/webhooks/{added['id']}/deliveries", headers=admin).get_json()["deliveries"] == []
+    # an admin token only
+    assert client.get("/webhooks", headers={"Authorization": f"Bearer {made['report']}"}).status_code == 403
+    assert client.get("/webhooks").status_code == 401
+    for bad in ({"url": "ftp://example.com"}, {"url": "https://example.com", "kinds": ["late"]},
+                {"url": "https://example.com", "secret": "abc"}, {"url": "https://example.com", "groups": ["west"]},
+                {"url": "https://example.com", "reminder_s": 5}, {"url": "https://example.com", "colour": "red"},
+                {}, ["https://example.com"]):
+        answer = client.post("/webhooks", json=bad, headers=admin)
+        assert answer.status_code == 400 and answer.get_json()["error"], bad
+    assert client.delete(f"/webhooks/{added['id']}", headers=admin).status_code == 204
+    assert client.delete(f"/webhooks/{added['id']}", headers=admin).status_code == 404
+    assert client.get(f"/webhooks/{added['id']}/deliveries", headers=admin).status_code == 404
+
+
+def test_the_command_line_adds_lists_and_removes_endpoints(pg):
+    secret = signing.new_secret()
+    ran = storemon(pg, "webhook", "add", "https://example.com/hook", "--secret", secret, "--kind", "down",
+                   "--kind", "no_data", "--group", "region:west", "--slack")
+    assert ran.returncode == 0, ran.stderr
+    assert ran.stdout.splitlines()[1] == f"secret: {secret}"
+    listed = storemon(pg, "webhook", "list").stdout
+    assert "https://example.com/hook" in listed and "down,no_data" in listed and "slack" in listed
+    webhook_id = ran.stdout.split()[1]
+    assert storemon(pg, "webhook", "remove", webhook_id).returncode == 0
+    assert storemon(pg, "webhook", "remove", webhook_id).returncode != 0
+    bad = storemon(pg, "webhook", "add", "https://example.com/hook", "--secret", "whsec_abc")
+    assert bad.returncode != 0 and "base64" in bad.stderr + bad.stdout
+
+
+def test_a_batch_reaches_each_endpoint_as_one_notification(client, app, pg, made, fleet):
+    """The ordering platform goes down: every store reports inactive in one batch. Each endpoint
+    gets one notification of it, listing the stores it hears of; the next batch, all back up,
+    one more each."""
+    everyone, west = Receiver(), Receiver()
+    try:
+        for receiver, filters in ((everyone, {}), (west, {"groups": ["region:west"], "kinds": ["down"]})):
+            made_endpoint = add(client, made["admin"], url=receiver.url, **filters)
+            receiver.trust(made_endpoint["secret"])
+        batch(client, made["ingest"], {s: "active" for s in WEST + EAST}, "10:00")
+        batch(client, made["ingest"], {s: "inactive" for s in WEST + EAST}, "11:00")
+        run_alerts(app)
+        assert len(everyone.bodies()) == len(west.bodies()) == 1
+        told = everyone.bodies()[0]
+        assert told["type"] == "incidents.changed" and told["data"]["resolved"] == []
+        downs = [i for i in told["data"]["opened"] if i["kind"] == "down"]
+        assert sorted(i["store_id"] for i in downs) == sorted(WEST + EAST)
+        assert {i["since"] for i in downs} == {"2023-01-23T11:00:00Z"}
+        assert [i["kind"] for i in told["data"]["opened"] if i["kind"] != "down"] == ["poller_silent"]
+        assert sorted(i["store_id"] for i in west.bodies()[0]["data"]["opened"]) == WEST
+        batch(client, made["ingest"], {s: "active" for s in WEST + EAST}, "12:00")
+        run_alerts(app)
+        assert len(everyone.bodies()) == len(west.bodies()) == 2
+        assert west.bodies()[1]["data"]["opened"] == [] and len(west.bodies()[1]["data"]["resolved"]) == 20
+        # each delivery signed, and logged once delivered
+        admin = {"Authorization": f"Bearer {made['admin']}"}
+        log = client.get(f"/webhooks/{made_endpoint['id']}/deliveries", headers=admin).get_json()["deliveries"]
+        assert [(d["status"], d["attempts"], d["last_status"], d["incidents"]) for d in log] == [
+            ("delivered", 1, 204, 20), ("delivered", 1, 204, 20)]
+        assert everyone.rejected == west.rejected == 0
+        scraped = client.get("/metrics", headers=admin).get_data(as_text=True)
+        assert "storemon_notifications_sent_total 4.0" in scraped
+        assert 'storemon_open_incidents{kind="down"} 0.0' in scraped
+        assert 'storemon_open_incidents{kind="poller_silent"} 1.0' in scraped
+        assert "storemon_delivery_latency_seconds_count 4.0" in scraped
+    finally:
+        everyone.stop()
+        west.stop()
+
+
+def test_a_failing_receiver_delays_nobody_else(client, app, pg, made, fleet):
+    healthy, failing = Receiver(), Receiver()
+    failing.script = ["500"] * 10
+    try:
+        ids = {}
+        for name, receiver in (("healthy", healthy), ("failing", failing)):
+            made_endpoint = add(client, made["admin"], url=receiver.url, kinds=["down"])
+            receiver.trust(made_endpoint["secret"])
+            ids[name] = made_endpoint["id"]
+        batch(client, made["ingest"], {"w00": "inactive"}, "10:00")
+        run_alerts(app)  # (a burst worker runs no scheduler: the failing one's retry waits)
+        assert len(healthy.bodies()) == 1 and failing.requests == 1
+        [pending] = webhooks.log(pg, ids["failing"])
+        assert (pending.status, pending.attempts, pending.last_status, pending.last_error) == (
+            "pending", 1, 500, "answered 500")
+        assert pending.next_attempt_at > pending.last_attempt_at
+    finally:
+        healthy.stop()
+        failing.stop()
+
+
+def test_a_slack_endpoint_gets_text_for_people(client, app, pg, made, fleet):
+    receiver = Receiver()
+    try:
+        made_endpoint = add(client, made["admin"], url=receiver.url, slack=True, kinds=["down"])
+        receiver.trust(made_endpoint["secret"])
+        batch(client, made["ingest"], {"w00": "inactive", "w01": "inactive"}, "10:00")
+        run_alerts(app)
+        assert receiver.bodies() == [{"text": "storemon: 2 incident(s) opened, 0 resolved\n"
+                                              "• opened: down — Store w00 (w00) since 2023-01-23 10:00:00 UTC\n"
+                                              "• opened: down — Store w01 (w01) since 2023-01-23 10:00:00 UTC"}]
+    finally:
+        receiver.stop()
+
+
+def test_reminders_list_what_stays_open_at_most_as_often_as_asked(client, app, pg, made, fleet, settings):
+    add(client, made["admin"], url="http://127.0.0.1:9/never", kinds=["down"], reminder_s=600)
+    batch(client, made["ingest"], {"w00": "inactive"}, "10:00")
+    run_alerts(app)
+    soon = datetime.now(UTC) + timedelta(minutes=5)
+    assert evaluation.remind(pg, soon) == []
+    [reminder] = evaluation.remind(pg, soon + timedelta(minutes=6))
+    assert evaluation.remind(pg, soon + timedelta(minutes=7)) == []
+    body = json.loads(webhooks.delivery(pg, reminder).body)
+    assert body["type"] == "incidents.reminder"
+    assert [(i["store_id"], i["kind"]) for i in body["data"]["open"]] == [("w00", "down")]
+
+
+@pytest.mark.slow
+def test_a_receiver_down_slow_and_failing_then_healthy_gets_the_notification_once(client, pg, made, fleet, settings,
+                                                                                  tmp_path):
+    """A real worker (with RQ's scheduler) delivers: refused, then past the timeout, then 500,
+    then delivered, waiting 1, 2, 4... s between attempts; the receiver accepts it once."""
+    receiver = Receiver(slow_s=2.5)
+    receiver.stop()
+    made_endpoint = add(client, made["admin"], url=receiver.url)
+    receiver.trust(made_endpoint["secret"])
+    env = {"DATABASE_URL": settings.database_url, "REDIS_URL": settings.redis_url, "RQ_QUEUE": settings.queue_prefix,
+           "WEBHOOK_BACKOFF": "1", "WEBHOOK_TIMEOUT": "1"}
+    worker = WorkerProcess(env, tmp_path / "worker.log")
+    try:
+        batch(client, made["ingest"], {"w00": "inactive"}, "10:00")
+        delivery = wait_for(lambda: webhooks.log(pg, made_endpoint["id"]), 60, "the notification")[0]
+        wait_for(lambda: webhooks.delivery(pg, delivery.id).attempts >= 1, 60, "the first attempt")
+        receiver.script = ["slow", "500"]
+        receiver.start()
+        wait_for(lambda: webhooks.delivery(pg, delivery.id).status == "delivered", 90, "the delivery")
+        final = webhooks.delivery(pg, delivery.id)
+        assert final.attempts >= 4 and final.last_status == 204
+        assert len(receiver.bodies()) == 1 and receiver.requests == 3 and receiver.rejected == 0
+        assert receiver.accepted[0][0]["webhook-id"] == final.message_id
+        assert rows(pg, "SELECT count(*) FROM deliveries") == [(1,)]
+    finally:
+        worker.stop()
+        receiver.stop()
