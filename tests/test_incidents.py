@@ -7,6 +7,7 @@ look at the stores' kinds unless they look at the poller's."""
 
 from __future__ import annotations
 
+import re
 from dataclasses import replace
 from datetime import UTC, datetime
 
@@ -201,3 +202,27 @@ def test_postgresql_stopped_during_an_evaluation_loses_and_doubles_nothing(tmp_p
         engine.dispose()
     finally:
         own.remove()
+
+
+def test_the_console_shows_incidents_on_their_page_the_fleet_and_the_store(client, app, pg, ingest_token,
+                                                                           three_stores):
+    batch(client, ingest_token, ("a", "active", "10:00"), ("b", "active", "10:00"), ("c", "active", "10:00"))
+    batch(client, ingest_token, ("a", "inactive", "11:00"), ("b", "active", "11:00"), ("c", "inactive", "11:00"))
+    run_alerts(app)
+    batch(client, ingest_token, ("a", "active", "12:00"), ("b", "active", "12:00"), ("c", "inactive", "12:00"))
+    run_alerts(app)
+    html = {"Accept": "text/html"}
+    page = client.get("/console/incidents", headers=html).get_data(as_text=True)
+    # open first, the most recent first (the poller's, since 13:00, two hours after the newest poll
+    # when first evaluated; c, since 11:00), then a, resolved after an hour
+    assert re.findall(r'data-kind="(\w+)" data-state="(\w+)"', page) == [
+        ("poller_silent", "open"), ("down", "open"), ("down", "resolved")]
+    assert "1 h" in page and "over 1 h" in page  # (a lasted an hour; c has lasted over an hour, at 12:00)
+    only_down = client.get("/console/incidents?kind=down&state=open", headers=html).get_data(as_text=True)
+    assert re.findall(r'data-kind="(\w+)" data-state="(\w+)"', only_down) == [("down", "open")]
+    assert client.get("/console/incidents?kind=late", headers=html).status_code == 400
+    fleet = client.get("/", headers=html).get_data(as_text=True)
+    assert 'id="open-incidents"' in fleet and 'data-kind="down">down: 1' in fleet
+    store = client.get("/stores/c", headers=html).get_data(as_text=True)
+    assert re.findall(r'class="incident (\w+)" data-incident', store) == ["down"]
+    assert 'id="incidents-h"' in store

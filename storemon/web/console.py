@@ -1,4 +1,4 @@
-"""The operator console: the fleet page, store pages, search, and signing in.
+"""The operator console: the fleet page, store pages, incidents, search, and signing in.
 
 Server-rendered (Jinja) from stored reports and the per-store timeline; a little
 JavaScript follows running reports. Access follows the report endpoints: open when they
@@ -17,7 +17,7 @@ from redis.exceptions import RedisError
 from ..core.windows import WINDOWS
 from ..reports import lifecycle, reconcile, submission
 from ..reports.options import EXTENDED
-from ..database import tokens
+from ..database import incidents as incident_rows, tokens
 from .services import current_services
 from .access import csrf_token
 from .fleet import fleet_of
@@ -25,7 +25,8 @@ from ..core.polls import day_of
 from ..database.engines import reading
 from ..database.queries import FoundStore, named_stores, find_stores, groups, holidays_between, latest_poll_us
 from .arguments import group as group_argument
-from .storeview import chart_days, dated, describe, local_date
+from .incidents import incident_filters
+from .storeview import chart_days, dated, describe, duration, local_date
 from .stores import requested_as_of, timeline_of, weekly_uptime
 from ..timeparse import format_instant, parse_as_of
 
@@ -93,13 +94,31 @@ def fleet():
     except RedisError:
         recent = None
     down = services.outages.down(group, DOWN_LISTED)
+    open_incidents = incident_rows.listed(engine, state=incident_rows.OPEN, group=group, limit=INCIDENTS_COUNTED)
     return render_template("fleet.html", shown=shown, latest=latest, summary=summary, recent=recent,
                            as_of=format_instant(shown.as_of_us) if shown else None, holidays=holidays_near(engine),
                            group=group, groups=groups(engine), named=named, down=down, wall_us=time.time_ns() // 1000,
+                           open_incidents=open_incidents, incidents_listed=INCIDENTS_COUNTED,
                            store=lambda store_id: named.get(store_id) or FoundStore(store_id))
 
 
 DOWN_LISTED = 20  # stores the fleet page's down-now panel lists (all are counted)
+INCIDENTS_COUNTED = 1000  # open incidents the fleet page counts by kind (it lists the first 10)
+INCIDENTS_LISTED = 500  # incidents the incidents page lists
+
+
+@console.get("/console/incidents")
+def incidents():
+    """Incidents, open first, then recent; filtered by state, kind, group or store."""
+    engine = current_services().engine
+    filters = incident_filters()
+    rows = incident_rows.listed(engine, limit=INCIDENTS_LISTED, **filters)
+    with reading(engine) as conn:
+        clock_us = latest_poll_us(conn)
+    settings = current_services().settings
+    return render_template("incidents.html", rows=rows, filters=filters, groups=groups(engine), clock_us=clock_us,
+                           open_count=sum(r.open for r in rows), limit=INCIDENTS_LISTED,
+                           silence=duration(settings.incident_silence), poller_silence=duration(settings.poller_silence))
 
 
 HOLIDAYS_BEFORE, HOLIDAYS_AFTER = 14, 60  # days either side of the data's clock the fleet page lists
@@ -141,12 +160,17 @@ def trigger():
     return redirect(url_for("console.fleet") + f"#report-{report_id}")
 
 
+STORE_INCIDENTS = 50  # incidents a store's page reads (it draws those of its seven days)
+
+
 @console.get("/stores/<path:store_id>")
 def store(store_id: str):
     as_of_us = requested_as_of()
     record, computed = timeline_of(store_id, as_of_us)
     report_id, weekly = weekly_uptime()
-    return render_template("store.html", store=describe(record, computed), days=chart_days(computed, record),
+    mine = incident_rows.listed(current_services().engine, store_id=store_id, limit=STORE_INCIDENTS)
+    return render_template("store.html", store=describe(record, computed), days=chart_days(computed, record, mine),
+                           incidents=mine,
                            requested=request.args.get("as_of", ""), latest_report=report_id,
                            weekly_in_latest=weekly.get(store_id))
 

@@ -192,19 +192,23 @@ def describe(record: StoreRecord, timeline: StoreTimeline) -> dict:
     }
 
 
-def chart_days(timeline: StoreTimeline, record: StoreRecord) -> list[dict]:
+def chart_days(timeline: StoreTimeline, record: StoreRecord, incidents=()) -> list[dict]:
     """The last 7 local days up to as_of, one band each: positions are percentages of the
     day's real length (23 or 25 hours on a DST night), with every third local hour marked,
-    and what a date's hours came from when not the weekly ones."""
+    what a date's hours came from when not the weekly ones, and the store's incidents (an
+    open one up to as_of)."""
     tz = zone(timezone_on(record, timeline.as_of_us))
     as_of = _local(timeline.as_of_us, tz)
     sources = day_sources(record)
-    bands = [_band(timeline, tz, (as_of - timedelta(days=back)).date(), back == 0)
+    bands = [_band(timeline, tz, (as_of - timedelta(days=back)).date(), back == 0, incidents)
              for back in range(CHART_DAYS - 1, -1, -1)]
     return [{**band, "calendar": sources.get(band["date"])} for band in bands]
 
 
-def _band(timeline: StoreTimeline, tz, date, last: bool) -> dict:
+INCIDENT_WORDS = {"down": "down", "no_data": "no data", "poller_silent": "poller silent"}
+
+
+def _band(timeline: StoreTimeline, tz, date, last: bool, incidents=()) -> dict:
     start = datetime(date.year, date.month, date.day, tzinfo=tz)
     following = date + timedelta(days=1)
     start_us = int(start.timestamp()) * 1_000_000
@@ -232,8 +236,18 @@ def _band(timeline: StoreTimeline, tz, date, last: bool) -> dict:
     polls = [{"x": x(p.ts_us), "active": p.active, "role": p.role, "at": format_instant(p.ts_us),
               "title": f"{_short(_local(p.ts_us, tz))} {'active' if p.active else 'inactive'} ({POLL_USE[p.role]})"}
              for p in timeline.polls if start_us <= p.ts_us < end_us]
+    marked = []
+    for i in incidents:
+        a = max(i.opened_us, start_us)
+        b = min(i.resolved_us if i.resolved_us is not None else timeline.as_of_us, end_us)
+        if b > a:
+            until = f"until {_short(_local(i.resolved_us, tz))}" if i.resolved_us is not None else "still open"
+            marked.append({"x": x(a), "w": max(x(b) - x(a), 0.2), "kind": i.kind, "id": i.id,
+                           "title": f"incident: {INCIDENT_WORDS.get(i.kind, i.kind)} since "
+                                    f"{_short(_local(i.opened_us, tz))}, {until}"})
     ticks = [{"x": x(int(datetime(date.year, date.month, date.day, h, tzinfo=tz).timestamp()) * 1_000_000),
               "label": f"{h:02d}"} for h in range(0, 24, 3)]
     return {"date": date.isoformat(), "label": start.strftime("%a %d %b"), "hours": round(span / 3.6e9, 2),
             "sessions": sessions, "segments": segments, "gaps": gaps, "polls": polls, "ticks": ticks,
+            "incidents": marked,
             "as_of_x": x(timeline.as_of_us) if last else None}
