@@ -1,4 +1,6 @@
-"""The report worker: ``python -u worker.py`` (Procfile ``worker:``).
+"""The worker: ``python -u worker.py`` (Procfile ``worker:``). It takes its database's alerts
+(incident evaluations, webhook deliveries: short jobs) before its reports, and runs RQ's
+scheduler, which queues a delivery's next attempt when its wait is over.
 
 Checks the database and its schema first and stops with one line if either is wrong.
 Preloads NumPy and the core, and makes the zones' transitions and reads every polled store

@@ -250,6 +250,15 @@ def _check_group(ctx, param, value: str | None) -> str | None:
         raise click.BadParameter(str(exc)) from None
 
 
+def _check_windows(ctx, param, value: str | None) -> tuple[int, ...]:
+    from .core.windows import parse_windows
+
+    try:
+        return parse_windows(value) if value else ()
+    except ValueError as exc:
+        raise click.BadParameter(str(exc)) from None
+
+
 @cli.command("report")
 @click.option("--as-of", callback=_parse_as_of, metavar="ISO8601",
               help="The report's reference instant (default: the latest poll).")
@@ -260,7 +269,10 @@ def _check_group(ctx, param, value: str | None) -> str | None:
               help="Only the stores of this group of the store directory, e.g. region:west.")
 @click.option("--format", "fmt", type=click.Choice(FORMATS), default="csv", show_default=True,
               help="CSV, JSON Lines (an object a store) or Parquet; the same rows and numbers.")
-def report(as_of: int | None, out: Path | None, extended: bool, group: str | None, fmt: str) -> None:
+@click.option("--windows", "days", callback=_check_windows, metavar="1h,1d,7d,30d",
+              help="Windows beyond the standard three, of whole days (up to 90), e.g. 1h,1d,7d,30d.")
+def report(as_of: int | None, out: Path | None, extended: bool, group: str | None, fmt: str,
+           days: tuple[int, ...]) -> None:
     """Compute the uptime report now, synchronously."""
     from .database.queries import group_exists
     from .reports.options import ReportOptions
@@ -273,7 +285,7 @@ def report(as_of: int | None, out: Path | None, extended: bool, group: str | Non
         if group is not None and not group_exists(engine, group):
             raise click.ClickException(f"no store is in group {group!r}; a store directory (stores.csv) gives stores "
                                        "groups")
-        as_of_used, rows = _report(engine, as_of, out, ReportOptions(extended, group), fmt)
+        as_of_used, rows = _report(engine, as_of, out, ReportOptions(extended, group, days), fmt)
     click.echo(f"report as of {format_instant(as_of_used)}: {rows} stores"
                + (f", written to {out}" if out else ""), err=True)
 

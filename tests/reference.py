@@ -44,16 +44,21 @@ def _version_on(day: date, versions: list[tuple[date, list]]) -> list:
     return on[-1] if on else ordered[0][1]
 
 
+def lookback_of(windows) -> int:
+    """SPEC, "Longer windows": the lookback is the longest window (a week at least) and a day."""
+    return max(max(windows), WINDOWS[2]) + 86400 * US
+
+
 def sessions(hours: list[tuple[int, int, int]], tz_name, as_of_us: int, special=(), holidays=(),
-             versions=None, zones=None) -> list[tuple[int, int]]:
+             versions=None, zones=None, lookback: int = LOOKBACK) -> list[tuple[int, int]]:
     """``special`` and ``holidays``: (local date, start s, end s) rows, None for both times when closed;
     ``versions``: the weekly hours' history, (effective local date, rows), used instead of ``hours``;
     ``zones``: the timezone's, (effective local date, name), used instead of ``tz_name``."""
     if not hours and not versions:
         hours = [(d, 0, 86400) for d in range(7)]
-    first_day = datetime.fromtimestamp((as_of_us - LOOKBACK) // US, UTC).date() - timedelta(days=3)
+    first_day = datetime.fromtimestamp((as_of_us - lookback) // US, UTC).date() - timedelta(days=3)
     intervals = []
-    for k in range(14):
+    for k in range(lookback // (86400 * US) + 6):
         day = first_day + timedelta(days=k)
         weekly = _version_on(day, versions) if versions else hours
         tz = _zone(_version_on(day, zones) if zones else tz_name)
@@ -76,20 +81,21 @@ def sessions(hours: list[tuple[int, int, int]], tz_name, as_of_us: int, special=
     return [(a, b) for a, b in merged]
 
 
-def _evidence(spans, polls, as_of_us) -> list[tuple[int, bool]]:
+def _evidence(spans, polls, as_of_us, lookback: int = LOOKBACK) -> list[tuple[int, bool]]:
     """The lookback's polls taken in business time, one per instant (inactive wins), sorted."""
     status: dict[int, bool] = {}
     for t, active in polls:
-        if as_of_us - LOOKBACK <= t <= as_of_us:
+        if as_of_us - lookback <= t <= as_of_us:
             status[t] = status.get(t, True) and active
     return sorted((t, a) for t, a in status.items() if any(s <= t < e for s, e in spans))
 
 
 def store_uptime(hours, tz_name, polls: list[tuple[int, bool]], as_of_us: int, special=(), holidays=(),
-                 versions=None, zones=None) -> tuple[list[int], list[int]]:
-    """(up per window, down per window) in microseconds for one store."""
-    spans = sessions(hours, tz_name, as_of_us, special, holidays, versions, zones)
-    evidence = _evidence(spans, polls, as_of_us)
+                 versions=None, zones=None, windows=WINDOWS) -> tuple[list[int], list[int]]:
+    """(up per window, down per window) in microseconds for one store; ``windows``: their lengths."""
+    lookback = lookback_of(windows)
+    spans = sessions(hours, tz_name, as_of_us, special, holidays, versions, zones, lookback)
+    evidence = _evidence(spans, polls, as_of_us, lookback)
     pieces = []  # (start, end, up)
     for s, e in spans:
         inside = [(t, a) for t, a in evidence if s <= t < e]
@@ -104,7 +110,7 @@ def store_uptime(hours, tz_name, polls: list[tuple[int, bool]], as_of_us: int, s
             state = earlier[-1] if earlier else (later[0] if later else False)
             pieces.append((s, e, state))
     up, down = [], []
-    for length in WINDOWS:
+    for length in windows:
         w0, w1 = as_of_us - length, as_of_us
         u = sum(max(0, min(b, w1) - max(a, w0)) for a, b, ok in pieces if ok)
         d = sum(max(0, min(b, w1) - max(a, w0)) for a, b, ok in pieces if not ok)
@@ -117,14 +123,15 @@ NEAR = 3600 * US
 
 
 def store_no_data(hours, tz_name, polls: list[tuple[int, bool]], as_of_us: int, special=(), holidays=(),
-                  versions=None, zones=None) -> tuple[list[int], int, int | None]:
+                  versions=None, zones=None, windows=WINDOWS) -> tuple[list[int], int, int | None]:
     """(no data per window in microseconds, evidence polls, the last one or None) for one store:
     each session's part in a window walked from its start, poll by poll, adding the stretches
     no poll's hour either side reaches."""
-    spans = sessions(hours, tz_name, as_of_us, special, holidays, versions, zones)
-    times = [t for t, _ in _evidence(spans, polls, as_of_us)]
+    lookback = lookback_of(windows)
+    spans = sessions(hours, tz_name, as_of_us, special, holidays, versions, zones, lookback)
+    times = [t for t, _ in _evidence(spans, polls, as_of_us, lookback)]
     no_data = []
-    for length in WINDOWS:
+    for length in windows:
         w0, w1 = as_of_us - length, as_of_us
         missing = 0
         for s, e in spans:

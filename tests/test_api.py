@@ -391,7 +391,7 @@ def test_report_history_newest_first_paginated_and_filtered(client, app, seeded,
     assert page["reports"][0] | {"created_at": None} == {
         "report_id": waiting, "status": "Pending", "progress": 0.0, "requested_as_of": None, "as_of": None,
         "created_at": None, "started_at": None, "finished_at": None, "duration_s": None, "rows": None, "error": None,
-        "columns": "standard", "group": None}
+        "columns": "standard", "group": None, "windows": ["1h", "1d", "7d"]}
     assert (page["reports"][1]["status"], page["reports"][1]["error"]) == ("Failed", "stopped for the test")
     rest = client.get(page["next"]).get_json()
     assert [r["report_id"] for r in rest["reports"]] == ids[::-1][:2]

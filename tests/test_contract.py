@@ -35,7 +35,8 @@ def live(seeded, redis_conn, tmp_path):
         conn.execute(text("INSERT INTO store_groups (store, label) SELECT id, 'region:west' FROM stores WHERE id % 2 = 0"))
     env = {"DATABASE_URL": TEST_DATABASE_URL, "REDIS_URL": TEST_REDIS_URL, "RQ_QUEUE": "reports-contract",
            "LOG_LEVEL": "WARNING", "TRIGGER_RATE_LIMIT": "", "API_RATE_LIMIT": "", "METRICS_TOKEN": "scrape",
-           "WEBHOOK_ATTEMPTS": "1", "WEBHOOK_TIMEOUT": "1"}  # (generated endpoints are nowhere: one try each)
+           "WEBHOOK_ATTEMPTS": "1", "WEBHOOK_TIMEOUT": "1",  # (generated endpoints are nowhere: one try each)
+           "AUTH_FAILURE_LIMIT": ""}  # (its negative cases send bad credentials: they must not lock the rest out)
     web = WebProcess(env, tmp_path / "web.log")
     worker = WorkerProcess(env, tmp_path / "worker.log")
     try:

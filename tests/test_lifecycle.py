@@ -36,7 +36,7 @@ def test_terminal_states_are_final(pg, redis_conn):
 def test_a_sharded_report_completes_only_with_every_part_of_its_run(pg, redis_conn):
     """The parts' rows are its CSV, after the header, in part order; the run completing keeps
     only its own parts; a report settled meanwhile takes no more rows."""
-    from storemon.core.csvout import HEADER
+    from storemon.core.csvout import header_of
 
     lifecycle.create(pg, "r", None)
     lifecycle.start(pg, "r")
@@ -49,7 +49,7 @@ def test_a_sharded_report_completes_only_with_every_part_of_its_run(pg, redis_co
     assert lifecycle.complete_parts(pg, redis_conn, "r", 2, 2, 7) is True
     row = lifecycle.find(pg, "r")
     assert (row.status, row.as_of_us, row.row_count) == (lifecycle.COMPLETE, 7, 3)
-    assert lifecycle.csv_of(pg, "r") == HEADER.encode() + b"a,0\nb,1\nc,2\n"
+    assert lifecycle.csv_of(pg, "r") == header_of(False).encode() + b"a,0\nb,1\nc,2\n"
     assert lifecycle.complete_parts(pg, redis_conn, "r", 2, 2, 7) is False  # a duplicate join
     lifecycle.store_part(pg, "r", 3, 0, b"late\n", 1)
     with pg.connect() as conn:

@@ -12,6 +12,7 @@ from datetime import UTC, datetime, timedelta
 
 import pytest
 from rq import SimpleWorker
+from sqlalchemy import text
 
 from storemon.alerts import evaluation, signing
 from storemon.database import tokens, webhooks
@@ -234,3 +235,20 @@ def test_a_receiver_down_slow_and_failing_then_healthy_gets_the_notification_onc
     finally:
         worker.stop()
         receiver.stop()
+
+
+def test_retention_takes_resolved_incidents_and_settled_notifications_only(client, app, pg, made, fleet):
+    from storemon.reports.retention import apply
+
+    add(client, made["admin"], url="http://127.0.0.1:9/never", kinds=["down"])
+    batch(client, made["ingest"], {"w00": "inactive", "w01": "inactive"}, "10:00")
+    run_alerts(app)  # (the delivery fails once and waits for its next attempt: pending)
+    batch(client, made["ingest"], {"w00": "active", "w01": "inactive"}, "11:00")
+    with pg.begin() as conn:  # the first notification given up on
+        conn.execute(text("UPDATE deliveries SET status = 'failed' WHERE id = (SELECT min(id) FROM deliveries)"))
+    run_alerts(app)
+    assert rows(pg, "SELECT kind, resolved_us IS NULL FROM incidents i JOIN stores s ON s.id = i.store"
+                    " ORDER BY s.store_id") == [("down", False), ("down", True)]
+    apply(pg, report_days=1, poll_days=0, now=datetime.now(UTC) + timedelta(days=2))
+    assert rows(pg, "SELECT s.store_id FROM incidents i JOIN stores s ON s.id = i.store") == [("w01",)]
+    assert rows(pg, "SELECT status FROM deliveries") == [("pending",)]

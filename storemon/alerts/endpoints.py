@@ -106,6 +106,8 @@ def _slack(slack) -> bool:
 def _reminder(reminder_s) -> int | None:
     if reminder_s is None:
         return None
+    if isinstance(reminder_s, float) and reminder_s.is_integer():  # (JSON's 600.0 is the whole number 600)
+        reminder_s = int(reminder_s)
     if isinstance(reminder_s, bool) or not isinstance(reminder_s, int) or \
             not REMINDERS_S[0] <= reminder_s <= REMINDERS_S[1]:
         raise BadEndpoint(f"reminder_s must be a whole number of seconds from {REMINDERS_S[0]} to {REMINDERS_S[1]}")

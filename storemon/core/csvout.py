@@ -1,6 +1,6 @@
 """The report CSV (RFC 4180): its columns and their units as core/windows.py defines them
-(minutes for the hour, hours for day and week), 2 decimals; the extended report's no-data
-columns after the seven standard ones."""
+(minutes for the hour, hours for the rest), 2 decimals; the extended report's no-data
+columns after the seven standard ones, then any longer window's."""
 
 from __future__ import annotations
 
@@ -9,10 +9,8 @@ from functools import lru_cache
 import numpy as np
 
 from .uptime import Uptime
-from .windows import COLUMNS, EXTENDED_COLUMNS, WINDOWS
+from .windows import WINDOWS, Window, header_columns
 
-HEADER = ",".join(COLUMNS) + "\n"
-EXTENDED_HEADER = ",".join(EXTENDED_COLUMNS) + "\n"
 _CENTI_UNITS_US = tuple(window.unit_us // 100 for window in WINDOWS)  # 0.01 of each window's unit
 
 
@@ -56,16 +54,14 @@ def row_values(up_us: tuple[int, ...], down_us: tuple[int, ...], no_data_us: tup
     return [_hundredths(np.array([us]), unit)[0] for us, unit in zip(values, _CENTI_UNITS_US * 3)]
 
 
-def to_csv(uptime: Uptime, extended: bool = False) -> bytes:
+def to_csv(uptime: Uptime, extended: bool = False, windows: tuple[Window, ...] = WINDOWS) -> bytes:
     """The header, then a row a store: its fields laid out in one list, each number with the
     comma before it (and the last with the line's end), joined once.
-    ``extended``: the no-data columns too (the uptime's coverage must have been computed)."""
-    values = (*uptime.up_us, *uptime.down_us)
-    units = _CENTI_UNITS_US * 2
-    if extended:
-        if uptime.coverage is None:
-            raise ValueError("an extended report needs the coverage computed (compute_uptime(..., coverage=True))")
-        values, units = values + uptime.coverage.no_data_us, units + _CENTI_UNITS_US
+    ``extended``: the no-data columns too (the uptime's coverage must have been computed);
+    ``windows``: those the uptime was computed for (``header_columns`` orders their columns)."""
+    if extended and uptime.coverage is None:
+        raise ValueError("an extended report needs the coverage computed (compute_uptime(..., coverage=True))")
+    values, units = _columns(uptime, extended, windows)
     ids = uptime.store_ids.tolist()
     if any(c in "".join(ids) for c in ',"\r\n'):
         ids = [csv_field(i) for i in ids]
@@ -74,13 +70,26 @@ def to_csv(uptime: Uptime, extended: bool = False) -> bytes:
     fields[0::width] = ids
     for k, (us, unit) in enumerate(zip(values, units)):
         fields[k + 1::width] = _hundredths(us, unit, ",", "\n" if k == width - 2 else "")
-    return (header_of(extended) + "".join(fields)).encode()
+    return (header_of(extended, windows) + "".join(fields)).encode()
 
 
-def header_of(extended: bool) -> str:
-    return EXTENDED_HEADER if extended else HEADER
+def _columns(uptime: Uptime, extended: bool, windows: tuple[Window, ...]) -> tuple[tuple, tuple]:
+    """Each column's microseconds and unit, in ``header_columns``' order."""
+    n = len(WINDOWS)
+    centi = tuple(w.unit_us // 100 for w in windows)
+    values, units = (*uptime.up_us[:n], *uptime.down_us[:n]), centi[:n] * 2
+    if extended:
+        values, units = values + uptime.coverage.no_data_us[:n], units + centi[:n]
+    for w in range(n, len(windows)):
+        values += (uptime.up_us[w], uptime.down_us[w]) + ((uptime.coverage.no_data_us[w],) if extended else ())
+        units += (centi[w],) * (3 if extended else 2)
+    return values, units
 
 
-def joined(parts: list[bytes], extended: bool = False) -> bytes:
+def header_of(extended: bool, windows: tuple[Window, ...] = WINDOWS) -> str:
+    return ",".join(header_columns(windows, extended)) + "\n"
+
+
+def joined(parts: list[bytes], extended: bool = False, windows: tuple[Window, ...] = WINDOWS) -> bytes:
     """The report CSV from the rows (no header) of its parts, in order."""
-    return header_of(extended).encode() + b"".join(parts)
+    return header_of(extended, windows).encode() + b"".join(parts)

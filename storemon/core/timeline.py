@@ -98,7 +98,7 @@ def store_timeline(data: ReportInput, as_of_us: int) -> StoreTimeline:
     runs = [keyed.keys(run) for run in keyed.runs]  # (one store's polls: one run, or none)
     p_key = np.concatenate([key for key, _ in runs]) if runs else np.zeros(0, np.int64)
     p_active = np.concatenate([active for _, active in runs]) if runs else np.zeros(0, bool)
-    filled = fill_sessions(keyed.s_store, keyed.s_start, keyed.s_end, p_key, p_active)
+    filled = fill_sessions(keyed.s_store, keyed.s_start, keyed.s_end, p_key, p_active, keyed.bits)
     base, lookback_start = keyed.base, as_of_us - LOOKBACK_US
     poll_us = filled.poll_rel + base
     lender_of = dict(zip(filled.silent.tolist(), filled.lender.tolist()))

@@ -21,12 +21,9 @@ from dataclasses import dataclass, field
 
 import numpy as np
 
-from .polls import (DAY_US, HOUR_US, LOOKBACK_US, TIME_BITS, TIME_MASK, US, WEEK_US, PollRows, day_of, distinct,
-                    first_of_runs)
+from .polls import DAY_US, HOUR_US, TIME_BITS, US, WEEK_US, PollRows, day_of, distinct, first_of_runs
 from .sessions import NO_DATED_ROWS, NO_ZONE_HISTORY, Sessions, ZoneHistory, business_sessions
-from .windows import WINDOWS
-
-WINDOWS_US = tuple(window.length_us for window in WINDOWS)
+from .windows import WINDOWS, Window, lookback_us
 NEAR_US = HOUR_US  # SPEC: an evidence poll vouches for the business time within 60 minutes of it
 NO_LAST_POLL = -1  # the last evidence poll of a store that has none (Coverage.last_evidence_us)
 # Polls computed at once: a run's dozen arrays of 64K values (half a megabyte each) stay in a
@@ -84,19 +81,20 @@ class Coverage:
 
     @staticmethod
     def joined(parts: list[Coverage], order: np.ndarray) -> Coverage:
-        return Coverage(tuple(np.concatenate([p.no_data_us[w] for p in parts]) for w in range(len(WINDOWS_US))),
+        return Coverage(tuple(np.concatenate([p.no_data_us[w] for p in parts]) for w in range(len(parts[0].no_data_us))),
                         np.concatenate([p.evidence_polls for p in parts]),
                         np.concatenate([p.last_evidence_us for p in parts])).taken(order)
 
 
 @dataclass
 class Uptime:
-    """The report's rows: listed stores sorted by id, and microseconds per window (hour, day, week)."""
+    """The report's rows: listed stores sorted by id, and microseconds per window (hour, day,
+    week, then any longer ones asked for)."""
 
     as_of_us: int
     store_ids: np.ndarray
-    up_us: tuple[np.ndarray, np.ndarray, np.ndarray]
-    down_us: tuple[np.ndarray, np.ndarray, np.ndarray]
+    up_us: tuple[np.ndarray, ...]
+    down_us: tuple[np.ndarray, ...]
     stores: np.ndarray | None = None  # each row's store index in the input
     coverage: Coverage | None = None  # when asked for (compute_uptime's ``coverage``)
 
@@ -107,9 +105,10 @@ class Uptime:
             return parts[0]
         ids = np.concatenate([p.store_ids for p in parts])[order]
         covered = [p.coverage for p in parts if p.coverage is not None]
+        windows = range(len(parts[0].up_us))
         return Uptime(parts[0].as_of_us, ids,
-                      tuple(np.concatenate([p.up_us[w] for p in parts])[order] for w in range(len(WINDOWS_US))),
-                      tuple(np.concatenate([p.down_us[w] for p in parts])[order] for w in range(len(WINDOWS_US))),
+                      tuple(np.concatenate([p.up_us[w] for p in parts])[order] for w in windows),
+                      tuple(np.concatenate([p.down_us[w] for p in parts])[order] for w in windows),
                       coverage=Coverage.joined(covered, order) if len(covered) == len(parts) else None)
 
 
@@ -135,9 +134,15 @@ def store_id_order(store_ids) -> np.ndarray:
     return np.argsort(np.asarray(store_ids, dtype=str), kind="stable") if len(store_ids) else np.zeros(0, np.int64)
 
 
-def key_base_us(as_of_us: int) -> int:
+def key_base_us(as_of_us: int, lookback: int) -> int:
     """The instant a report's (store, time) keys count from: a little before its lookback."""
-    return as_of_us - LOOKBACK_US - 4 * DAY_US
+    return as_of_us - lookback - 4 * DAY_US
+
+
+def time_bits(lookback: int) -> int:
+    """The bits of microseconds below the store's position in a report's keys: ``TIME_BITS``
+    (25 days), or more for a lookback that needs them (a 30-day window's: 42 bits, 1M stores)."""
+    return max(TIME_BITS, (lookback + 6 * DAY_US).bit_length())
 
 
 def _overlap(start: np.ndarray, end: np.ndarray, w0: int, w1: int) -> np.ndarray:
@@ -163,6 +168,12 @@ class KeyedInput:
     s_end: np.ndarray
     rows: PollRows
     runs: list[tuple[int, int]]  # (first row, row after the last)
+    bits: int = TIME_BITS  # of time in a key (``time_bits``)
+    lookback: int = 8 * DAY_US
+
+    @property
+    def mask(self) -> int:
+        return (1 << self.bits) - 1
 
     def keys(self, run: tuple[int, int]) -> tuple[np.ndarray, np.ndarray]:
         """A run's polls as sorted (store, time) keys, one per instant, and their statuses.
@@ -172,11 +183,11 @@ class KeyedInput:
         packed = rows.values()
         key = packed >> 1
         stores = np.flatnonzero(first_of_runs(rows.store))  # (a store's rows are consecutive)
-        key += np.repeat((rows.store[stores] << TIME_BITS) - self.base, np.add.reduceat(rows.count, stores))
+        key += np.repeat((rows.store[stores] << self.bits) - self.base, np.add.reduceat(rows.count, stores))
         active = (packed & 1).astype(bool)
         if key.size > 1 and not (key[1:] > key[:-1]).all():
-            store, ts_us, active = distinct(key >> TIME_BITS, (key & TIME_MASK) + self.base, active)
-            key = store << TIME_BITS
+            store, ts_us, active = distinct(key >> self.bits, (key & self.mask) + self.base, active)
+            key = store << self.bits
             key |= ts_us - self.base
         return key, active
 
@@ -216,30 +227,32 @@ def _sessions(data: ReportInput, first_s: int, last_s: int, threads: int) -> Ses
 
 
 def keyed_input(data: ReportInput, as_of_us: int, progress: Progress, threads: int = 1,
-                sessions: Sessions | None = None) -> KeyedInput:
+                sessions: Sessions | None = None, windows: tuple[Window, ...] = WINDOWS) -> KeyedInput:
     n = len(data.store_ids)
-    if n >= 1 << (62 - TIME_BITS):
-        raise ValueError(f"too many stores for one report: {n}")
+    lookback = lookback_us(windows)
+    bits = time_bits(lookback)
+    if n >= 1 << (62 - bits):
+        raise ValueError(f"too many stores for one report of these windows: {n}")
     # Business sessions (whole seconds) that cover the lookback, then in microseconds
     # relative to a base a little before it, so a (store, time) key fits in int64.
-    lookback_start = as_of_us - LOOKBACK_US
+    lookback_start = as_of_us - lookback
     if sessions is None:
         sessions = _sessions(data, lookback_start // US, -(-as_of_us // US), threads)
     progress(COMPUTING, 0.2)
-    base = key_base_us(as_of_us)
+    base = key_base_us(as_of_us, lookback)
     s_start = np.maximum(sessions.start_s * US, lookback_start) - base
     s_end = np.minimum(sessions.end_s * US, as_of_us + 1) - base  # (a poll at as_of is evidence)
     kept = np.flatnonzero(s_end > s_start)
-    windows = [(as_of_us - length - base, as_of_us - base) for length in WINDOWS_US]
+    bounds = [(as_of_us - w.length_us - base, as_of_us - base) for w in windows]
     rows = data.polls
     day = rows.day()
-    near = np.flatnonzero((day > day_of(base)) & (day < day_of(base + TIME_MASK)))  # (their keys must fit)
+    near = np.flatnonzero((day > day_of(base)) & (day < day_of(base + (1 << bits) - 1)))  # (their keys must fit)
     if near.size < day.size:
         rows, day = rows.taken(near), day[near]
     rows = rows.ordered((rows.store << 32) | day)
     progress(COMPUTING, 0.4)
-    return KeyedInput(base, windows, sessions.store[kept], s_start[kept], s_end[kept], rows,
-                  _store_runs(rows, _SLICE_POLLS))
+    return KeyedInput(base, bounds, sessions.store[kept], s_start[kept], s_end[kept], rows,
+                      _store_runs(rows, _SLICE_POLLS), bits, lookback)
 
 
 @dataclass
@@ -268,17 +281,17 @@ class Filled:
         return (self.lender >= 0) & self.poll_active[np.maximum(self.lender, 0)]
 
 
-def fill_sessions(s_store, s_start, s_end, p_key, p_active) -> Filled:
+def fill_sessions(s_store, s_start, s_end, p_key, p_active, bits: int = TIME_BITS) -> Filled:
     """Sessions are sorted (store, start) times relative to the base, none overlapping another
-    (``merge_intervals``); polls sorted (store, time) keys. Both cover the same stores, so this
-    runs on one slice of stores at a time."""
-    s_key = (s_store << TIME_BITS) | s_start
+    (``merge_intervals``); polls sorted (store, time) keys, ``bits`` of time. Both cover the
+    same stores, so this runs on one slice of stores at a time."""
+    s_key = (s_store << bits) | s_start
 
     # Evidence: the polls that fall inside a session of their own store, [start, end). Each
     # session's are a range of the sorted keys, the ranges in session order: found by a search
     # per session rather than a pass per poll (most polls fall in a session, sessions are few).
     first = np.searchsorted(p_key, s_key, side="left")
-    count = np.searchsorted(p_key, (s_store << TIME_BITS) | s_end, side="left")
+    count = np.searchsorted(p_key, (s_store << bits) | s_end, side="left")
     count -= first
     before = np.cumsum(count)
     before -= count  # evidence polls of the sessions before each
@@ -287,7 +300,7 @@ def fill_sessions(s_store, s_start, s_end, p_key, p_active) -> Filled:
     inside += np.repeat(first - before, count)
     p_key, p_active = p_key.take(inside), p_active.take(inside)
     p_store = s_store.take(p_session)
-    p_rel = p_key & TIME_MASK
+    p_rel = p_key & ((1 << bits) - 1)
 
     # Rule 1: each evidence poll owns the stretch of its session nearest to it: from the
     # midpoint with the previous poll (or the session's start) to the midpoint with the next.
@@ -325,10 +338,11 @@ class _SliceResult:
     last_rel: np.ndarray | None = None
 
 
-def _polled_uptime(s_store, s_start, s_end, p_key, p_active, windows, coverage: bool = False) -> _SliceResult:
+def _polled_uptime(s_store, s_start, s_end, p_key, p_active, windows, coverage: bool = False,
+                   bits: int = TIME_BITS) -> _SliceResult:
     """The sums of the stores of a slice, from their sessions and polls (``_SliceResult``)."""
     first = int(s_store[0])
-    filled = fill_sessions(s_store, s_start, s_end, p_key, p_active)
+    filled = fill_sessions(s_store, s_start, s_end, p_key, p_active, bits)
     up = np.flatnonzero(filled.poll_active)
     up_store, up_start, up_end = filled.poll_store.take(up) - first, filled.own_start.take(up), filled.own_end.take(up)
     silent = filled.silent[filled.silent_up]
@@ -344,10 +358,10 @@ def _polled_uptime(s_store, s_start, s_end, p_key, p_active, windows, coverage: 
                       + np.bincount(silent_store, _overlap(silent_start, silent_end, w0, w1), minlength=stores))
     if not coverage:
         return _SliceResult(first, uptime)
-    return _SliceResult(first, uptime, *_covered(s_store, s_start, s_end, filled, windows, first, stores))
+    return _SliceResult(first, uptime, *_covered(s_store, s_start, s_end, filled, windows, first, stores, bits))
 
 
-def _covered(s_store, s_start, s_end, filled: Filled, windows, first: int, stores: int
+def _covered(s_store, s_start, s_end, filled: Filled, windows, first: int, stores: int, bits: int = TIME_BITS
              ) -> tuple[list[np.ndarray], np.ndarray, np.ndarray]:
     """(business time within NEAR_US of an evidence poll per window, evidence polls, the last
     one's relative time or NO_LAST_POLL) for the stores of a slice.
@@ -375,7 +389,7 @@ def _covered(s_store, s_start, s_end, filled: Filled, windows, first: int, store
     begins = np.flatnonzero(new_store)
     ends = np.append(begins[1:], p_rel.size) - 1
     c_store = p_store[begins]
-    s_key = (s_store << TIME_BITS) | s_start
+    s_key = (s_store << bits) | s_start
     length = s_end - s_start
     before = np.cumsum(length)
     before -= length
@@ -386,7 +400,7 @@ def _covered(s_store, s_start, s_end, filled: Filled, windows, first: int, store
 
     def searched(store: np.ndarray, t: np.ndarray) -> np.ndarray:
         """B at these (store, time)s, by a search among the sessions' keys."""
-        key = (store << TIME_BITS) | t
+        key = (store << bits) | t
         at = np.searchsorted(s_key, key, side="right") - 1
         found = np.maximum(at, 0)
         return np.where(at >= 0, before[found] + np.minimum(key - s_key[found], length[found]), 0)
@@ -438,17 +452,19 @@ def _store_runs(rows: PollRows, polls: int) -> list[tuple[int, int]]:
 
 
 def compute_uptime(data: ReportInput, as_of_us: int, on_progress: Progress | None = None,
-                   threads: int = THREADS, sessions: Sessions | None = None, coverage: bool = False) -> Uptime:
+                   threads: int = THREADS, sessions: Sessions | None = None, coverage: bool = False,
+                   windows: tuple[Window, ...] = WINDOWS) -> Uptime:
     """Every listed store's up and down time in each window. The slices of stores are computed
     by ``threads`` threads at once (NumPy lets go of the interpreter in its loops; a report's
     pieces, already read ahead by other threads, are computed with one: storemon/reports/build.py).
     ``sessions``: the stores' business sessions (``business_sessions`` of their hours and zones)
     over a span covering the lookback, made beforehand; None: made here. ``coverage``: measure
-    no data too (``Coverage``)."""
+    no data too (``Coverage``). ``windows``: the standard three, and any longer ones after them
+    (``windows_of``), whose lookback is longer (SPEC, "Longer windows")."""
     progress = on_progress or no_progress
     progress(COMPUTING, 0.0)
-    return uptime_of_keyed(data, as_of_us, keyed_input(data, as_of_us, progress, threads, sessions), progress, threads,
-                           coverage)
+    return uptime_of_keyed(data, as_of_us, keyed_input(data, as_of_us, progress, threads, sessions, windows),
+                           progress, threads, coverage)
 
 
 def uptime_of_keyed(data: ReportInput, as_of_us: int, k: KeyedInput, progress: Progress, threads: int = 1,
@@ -466,11 +482,12 @@ def uptime_of_keyed(data: ReportInput, as_of_us: int, k: KeyedInput, progress: P
         p_key, p_active = k.keys(run)
         if not p_key.size:
             return None
-        a = np.searchsorted(k.s_store, p_key[0] >> TIME_BITS, side="left")
-        b = np.searchsorted(k.s_store, p_key[-1] >> TIME_BITS, side="right")
+        a = np.searchsorted(k.s_store, p_key[0] >> k.bits, side="left")
+        b = np.searchsorted(k.s_store, p_key[-1] >> k.bits, side="right")
         if a == b:  # (no store of the run has a session)
             return None
-        return _polled_uptime(k.s_store[a:b], k.s_start[a:b], k.s_end[a:b], p_key, p_active, k.windows, coverage)
+        return _polled_uptime(k.s_store[a:b], k.s_start[a:b], k.s_end[a:b], p_key, p_active, k.windows, coverage,
+                              k.bits)
 
     with ThreadPoolExecutor(max(1, threads), thread_name_prefix="uptime") as pool:
         for run, found in zip(k.runs, pool.map(run_uptime, k.runs) if threads > 1 else map(run_uptime, k.runs)):

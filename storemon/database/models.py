@@ -164,9 +164,10 @@ class Report(Base):
     started_at: Mapped[datetime | None] = mapped_column(DateTime(timezone=True))  # when a job first took it
     finished_at: Mapped[datetime | None] = mapped_column(DateTime(timezone=True))
     row_count: Mapped[int | None] = mapped_column(Integer)  # stores listed in the CSV
-    # what was asked for: the extended columns (no data too); the stores of one group only
+    # what was asked for: the extended columns (no data too); the stores of one group only; longer windows
     extended: Mapped[bool] = mapped_column(Boolean, server_default=false())
     store_group: Mapped[str | None] = mapped_column(Text)
+    windows: Mapped[str | None] = mapped_column(Text)  # longer windows' days, "30,90" (NULL: the standard three)
     error: Mapped[str | None] = mapped_column(Text)
     csv: Mapped[bytes | None] = mapped_column(LargeBinary)
     # A sharded report's CSV is the header and the rows of this run's parts (ReportPart); its

@@ -7,13 +7,15 @@ from concurrent.futures import Future
 import numpy as np
 from sqlalchemy import Engine
 
-from ..core import LOOKBACK_US, Progress, Uptime, compute_uptime, to_csv
+from ..core import Progress, Uptime, compute_uptime, to_csv
 from ..core.polls import PollRows, day_of
+from ..core.windows import WINDOWS, Window, lookback_us
 from ..database import polls, version
 from ..database.engines import is_postgres
 from . import warm
 from .options import STANDARD, ReportOptions
-from ..database.queries import EVERY_STORE, Piece, Snapshot, Stores, StoreRange, latest_poll_us, snapshot, why_no_polls
+from ..database.queries import (EVERY_STORE, Piece, Snapshot, Stores, StoreRange, calendar_dates, latest_poll_us,
+                                snapshot, why_no_polls)
 
 REPORTING = "computing report"
 PIECE_STORES = 2000  # stores a piece: about 280K polls of a fleet polled hourly (a few MB an array)
@@ -45,19 +47,21 @@ def build_report(engine: Engine, as_of_us: int | None = None, on_progress: Progr
     reported as one step, the whole report, reading its data included."""
     as_of = resolve_as_of(engine, as_of_us)
     with snapshot(engine) as snap:
-        return as_of, build_csv(snap, as_of, EVERY_STORE.within(options.group), on_progress, options.extended)[0]
+        return as_of, build_csv(snap, as_of, EVERY_STORE.within(options.group), on_progress, options.extended,
+                                options.windows)[0]
 
 
 def build_csv(snap: Snapshot, as_of_us: int, within: StoreRange, on_progress: Progress | None = None,
-              extended: bool = False) -> tuple[bytes, int]:
+              extended: bool = False, windows: tuple[Window, ...] = WINDOWS) -> tuple[bytes, int]:
     """On a snapshot, the report's CSV for the stores of a range (its header, then a row a
-    store; ``extended``: the no-data columns too), and the data version it was computed from."""
-    uptime, seen = compute(snap, as_of_us, within, on_progress, coverage=extended)
-    return to_csv(uptime, extended), seen
+    store; ``extended``: the no-data columns too; ``windows``: any longer ones after the
+    standard three), and the data version it was computed from."""
+    uptime, seen = compute(snap, as_of_us, within, on_progress, coverage=extended, windows=windows)
+    return to_csv(uptime, extended, windows), seen
 
 
 def compute(snap: Snapshot, as_of_us: int, within: StoreRange = EVERY_STORE, on_progress: Progress | None = None,
-            coverage: bool = False) -> tuple[Uptime, int]:
+            coverage: bool = False, windows: tuple[Window, ...] = WINDOWS) -> tuple[Uptime, int]:
     """On a snapshot, the report's rows for the stores of a range, and the data version read.
 
     The stores are read first (or taken from what the worker keeps), then cut into pieces of
@@ -73,24 +77,25 @@ def compute(snap: Snapshot, as_of_us: int, within: StoreRange = EVERY_STORE, on_
 
     progress(0.0)
     seen = version.current(snap.conn)
-    first_day, last_day = int(day_of(as_of_us - LOOKBACK_US)), int(day_of(as_of_us))
+    lookback = lookback_us(windows)
+    first_day, last_day = int(day_of(as_of_us - lookback)), int(day_of(as_of_us))
     parts: list[Uptime] = []
     with snap.readers(READERS) as read:  # (its helpers connect while the stores are listed)
-        prepared = warm.sessions_for(seen.stores_version, as_of_us)
+        prepared = warm.sessions_for(seen.stores_version, as_of_us, lookback)
         # (the worker's list of stores knows no groups: a group's are read)
         stores = prepared.listed(as_of_us, within) if prepared is not None and within.group is None \
-            else Stores.read(snap.conn, as_of_us, within)
+            else Stores.read(snap.conn, as_of_us, within, dates=calendar_dates(as_of_us - lookback, as_of_us))
         # (a piece read as a range of keys brings the polls of stores between its own too, which
         # its input drops: every store's report, and SQLite, which reads ranges only)
         pieces = stores.pieces(PIECE_STORES, contiguous=within == EVERY_STORE or not is_postgres(snap.conn))
         if not pieces:
             return compute_uptime(stores.report_input(PollRows.empty(), as_of_us), as_of_us,
-                                  coverage=coverage), seen.version
+                                  coverage=coverage, windows=windows), seen.version
 
         def piece_uptime(piece: Piece, rows: PollRows) -> Uptime:
             sessions = prepared.of(piece.stores.keys) if prepared is not None else None
             return compute_uptime(piece.stores.report_input(rows, as_of_us), as_of_us, threads=1, sessions=sessions,
-                                  coverage=coverage)
+                                  coverage=coverage, windows=windows)
 
         # Pieces are read at most READ_AHEAD ahead of the one computed: reading outpaces NumPy,
         # and unchecked it would hold the whole lookback.

@@ -59,10 +59,11 @@ class ReportRow:
     row_count: int | None
     extended: bool = False
     store_group: str | None = None
+    windows: str | None = None  # the longer windows' days (``ReportOptions.windows_text``)
 
     @property
     def options(self) -> ReportOptions:
-        return ReportOptions(bool(self.extended), self.store_group)
+        return ReportOptions(bool(self.extended), self.store_group, ReportOptions.days_of(self.windows))
 
 
 def now() -> datetime:
@@ -81,7 +82,7 @@ def create(engine: Engine, report_id: str, requested_as_of_us: int | None, optio
     with engine.begin() as conn:
         conn.execute(insert(_table).values(id=report_id, status=PENDING, requested_as_of_us=requested_as_of_us,
                                            created_at=now(), attempts=0, extended=options.extended,
-                                           store_group=options.group))
+                                           store_group=options.group, windows=options.windows_text))
 
 
 def find(engine: Engine, report_id: str) -> ReportRow | None:
@@ -235,17 +236,18 @@ def newest_pending(engine: Engine, requested_as_of_us: int | None, options: Repo
             _table.c.status == PENDING, wanted.is_(None) if requested_as_of_us is None else wanted == requested_as_of_us,
             _table.c.extended == options.extended,
             group.is_(None) if options.group is None else group == options.group,
+            _table.c.windows.is_(None) if options.windows_text is None else _table.c.windows == options.windows_text,
         ).order_by(_table.c.created_at.desc()).limit(1)).scalar()
 
 
 def latest_routine(engine: Engine) -> ReportRow | None:
     """The newest routine report that is Complete: an extended one of every store asked for
     without an as_of (the clock's, the console's, or any other as of the newest poll then).
-    A report asked for as of a chosen instant, of one group, or with the standard columns
-    only, is ad hoc: it never becomes what the fleet page, the store pages, the metrics and
+    A report asked for as of a chosen instant, of one group, with longer windows, or with the
+    standard columns only, is ad hoc: it never becomes what the fleet page, the store pages, the metrics and
     /reports/latest show, so they always show no data beside up and down."""
     with engine.connect() as conn:
         found = conn.execute(_newest_first(select(*_COLUMNS).where(
             _table.c.status == COMPLETE, _table.c.requested_as_of_us.is_(None), _table.c.store_group.is_(None),
-            _table.c.extended.is_(True))).limit(1)).first()
+            _table.c.windows.is_(None), _table.c.extended.is_(True))).limit(1)).first()
     return None if found is None else _row(found)

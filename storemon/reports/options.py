@@ -1,14 +1,18 @@
 """What a report is asked for beyond its as_of: its columns and its stores.
 
 The standard report is SPEC's seven columns for every store; ``extended`` appends the
-no-data columns (SPEC, "Evidence coverage"), and ``group`` keeps the stores of one group of
-the store directory (a label, ``key:value``). A report's row records them, so every job
-that works on it (the report's own, a sharded report's parts and join) computes the same.
+no-data columns (SPEC, "Evidence coverage"), ``days`` windows of that many whole days after
+the standard ones (SPEC, "Longer windows": ``windows=1h,1d,7d,30d``), and ``group`` keeps the
+stores of one group of the store directory (a label, ``key:value``). A report's row records
+them, so every job that works on it (the report's own, a sharded report's parts and join)
+computes the same.
 """
 
 from __future__ import annotations
 
 from dataclasses import dataclass
+
+from ..core.windows import Window, windows_of
 
 
 STANDARD_COLUMNS, EXTENDED_COLUMNS = "standard", "extended"
@@ -19,10 +23,24 @@ COLUMN_SETS = (STANDARD_COLUMNS, EXTENDED_COLUMNS)  # what ``columns`` may ask f
 class ReportOptions:
     extended: bool = False  # the no-data columns after the standard ones
     group: str | None = None  # the stores of this group only (None: every store)
+    days: tuple[int, ...] = ()  # longer windows, of whole days, ascending (none: the standard three only)
 
     @property
     def columns(self) -> str:
         return EXTENDED_COLUMNS if self.extended else STANDARD_COLUMNS
+
+    @property
+    def windows(self) -> tuple[Window, ...]:
+        return windows_of(self.days)
+
+    @property
+    def windows_text(self) -> str | None:
+        """The longer windows as a report's row keeps them (``30,90``), None for none."""
+        return ",".join(map(str, self.days)) or None
+
+    @staticmethod
+    def days_of(text: str | None) -> tuple[int, ...]:
+        return tuple(int(n) for n in text.split(",")) if text else ()
 
 
 STANDARD = ReportOptions()

@@ -60,8 +60,10 @@ class Plan:
 
 
 def sharded(engine: Engine, settings: Settings, as_of_us: int, options: ReportOptions = STANDARD) -> bool:
-    """Whether a report as of then is cut into parts (a report of one group never is)."""
+    """Whether a report as of then is cut into parts (a report of one group, or with longer
+    windows, never is)."""
     return bool(settings.report_shard_stores) and is_postgres(engine) and options.group is None \
+        and not options.days \
         and listed_count(engine, as_of_us) > settings.report_shard_stores
 
 

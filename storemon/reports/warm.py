@@ -70,12 +70,12 @@ class Prepared:
 _prepared: Prepared | None = None
 
 
-def sessions_for(stores_version: int, as_of_us: int) -> Prepared | None:
+def sessions_for(stores_version: int, as_of_us: int, lookback: int = LOOKBACK_US) -> Prepared | None:
     """The prepared sessions, if they are of this stores version and cover this as_of's lookback."""
     found = _prepared
     if found is None or found.stores_version != stores_version:
         return None
-    if found.first_us > as_of_us - LOOKBACK_US or found.last_us < as_of_us:
+    if found.first_us > as_of_us - lookback or found.last_us < as_of_us:
         return None
     return found
 

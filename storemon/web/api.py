@@ -13,6 +13,7 @@ from sqlalchemy.exc import SQLAlchemyError
 
 from ..database import engines
 from ..reports import formats, lifecycle, reconcile, submission
+from ..core.windows import parse_windows
 from ..reports.options import COLUMN_SETS, EXTENDED_COLUMNS, ReportOptions
 from .arguments import flag, group as group_argument, limit
 from .services import current_services
@@ -40,7 +41,7 @@ def _json_body() -> dict | None:
     return body
 
 
-TRIGGER_FIELDS = ("as_of", "columns", "group")  # what POST /trigger_report takes, in the query or a JSON body
+TRIGGER_FIELDS = ("as_of", "columns", "group", "windows")  # what POST /trigger_report takes, in the query or a JSON body
 
 
 def _trigger_field(name: str, body: dict | None) -> str | None:
@@ -57,20 +58,29 @@ def _trigger_field(name: str, body: dict | None) -> str | None:
     return from_query[0] if from_query else from_body
 
 
+def _windows_shown(options: ReportOptions) -> list[str]:
+    """A report's windows as ``windows=`` names them: 1h, 1d, 7d and any longer ones."""
+    return ["1h", "1d", "7d", *(f"{n}d" for n in options.days)]
+
+
 def _trigger_request() -> tuple[int | None, ReportOptions]:
     """The as_of and options POST /trigger_report asks for; 400 naming the problem otherwise."""
     body = _json_body()
     if body is not None and (unknown := sorted(set(body) - set(TRIGGER_FIELDS))):
         abort(400, f"unknown field(s) in the request body: {', '.join(unknown)[:200]}; "
                    f"accepted: {', '.join(TRIGGER_FIELDS)}")
-    as_of, columns, group = (_trigger_field(name, body) for name in TRIGGER_FIELDS)
+    as_of, columns, group, windows = (_trigger_field(name, body) for name in TRIGGER_FIELDS)
     try:
         as_of_us = None if as_of is None else parse_as_of(as_of)
     except ValueError as exc:
         abort(400, f"bad as_of: {exc}")
     if columns is not None and columns not in COLUMN_SETS:
         abort(400, f"columns must be standard or extended (got {columns[:40]!r})")
-    return as_of_us, ReportOptions(columns == EXTENDED_COLUMNS, group_argument(group))
+    try:
+        days = parse_windows(windows) if windows is not None else ()
+    except ValueError as exc:
+        abort(400, f"bad windows: {exc}")
+    return as_of_us, ReportOptions(columns == EXTENDED_COLUMNS, group_argument(group), days)
 
 
 @api.post("/trigger_report")
@@ -135,7 +145,7 @@ def _described(state: reconcile.ReportState) -> dict:
         "duration_s": (round((row.finished_at - row.started_at).total_seconds(), 3)
                        if row.finished_at and row.started_at else None),
         "rows": row.row_count, "error": row.error,
-        "columns": row.options.columns, "group": row.store_group,
+        "columns": row.options.columns, "group": row.store_group, "windows": _windows_shown(row.options),
     }
 
 

@@ -139,7 +139,12 @@ AS_OF_QUERY = _query("as_of", AS_OF_INPUT, "The report's reference instant, ISO 
 AS_OF_OR_EMPTY = {**AS_OF_QUERY, "schema": {"anyOf": [AS_OF_INPUT, {"const": ""}]}}
 # Report endpoints take a token when REQUIRE_REPORT_TOKEN is on; the embedded demo runs without.
 REPORT_SECURITY = [{}, {"bearer": []}]
-WEBHOOK_ID = {"name": "webhook_id", "in": "path", "required": True, "schema": {"type": "integer", "minimum": 0}}
+_WINDOW = "(1h|([1-9]|[1-8][0-9]|90)d)"
+WINDOWS_CHOICE = {"type": "string", "pattern": f"^ *{_WINDOW} *(, *{_WINDOW} *)*$", "examples": ["1h,1d,7d,30d"],
+                  "description": "1h, 1d and 7d (the standard windows, always reported) and any of whole days "
+                                 "up to 90d, joined by commas"}
+WEBHOOK_ID = {"name": "webhook_id", "in": "path", "required": True, "schema": {"type": "integer", "minimum": 0},
+              "description": "An endpoint's id (one never made is a 404)"}
 # what POST /webhooks accepts: an http(s) address (a plain subset), a secret of a 24- or 32-byte key
 _WEBHOOK_URL = {"type": "string", "maxLength": 2000, "examples": ["https://hooks.example.com/storemon"],
                 "pattern": r"^https?://[a-z0-9]([a-z0-9-]{0,20}[a-z0-9])?(\.[a-z0-9]([a-z0-9-]{0,20}[a-z0-9])?)*"
@@ -191,7 +196,7 @@ def document() -> dict:
             "/trigger_report": {"post": {
                 "operationId": "trigger_report", "tags": ["reports"], "security": REPORT_SECURITY,
                 "summary": "Start a report; answers at once with its id",
-                "description": "as_of, columns and group may come in the query string or a JSON body, not both "
+                "description": "as_of, columns, group and windows may come in the query string or a JSON body, not both "
                                "with different values. A trigger identical to one still queued gets that report's "
                                "id (X-Report-Coalesced: true). A group no store is in is a 400.",
                 "parameters": [AS_OF_QUERY, _query("allow_future", {"type": "boolean", "default": False},
@@ -200,12 +205,17 @@ def document() -> dict:
                                _query("columns", COLUMNS_CHOICE, "extended: add no_data_last_hour, "
                                                                  "no_data_last_day, no_data_last_week"),
                                _query("group", GROUP, "Only the stores of this group (the whole report's rows of "
-                                                      "them)")],
+                                                      "them)"),
+                               _query("windows", WINDOWS_CHOICE, "Windows beyond the standard three, of whole "
+                                                                 "days: uptime_last_<N>d, downtime_last_<N>d (and "
+                                                                 "no_data_last_<N>d) in hours after the standard "
+                                                                 "columns; the lookback grows to the longest")],
                 "requestBody": {"required": False, "content": {"application/json": {"schema": {
                     "type": "object", "additionalProperties": False,
                     "properties": {"as_of": {"anyOf": [AS_OF_INPUT, {"type": "null"}]},
                                    "columns": {"anyOf": [COLUMNS_CHOICE, {"type": "null"}]},
-                                   "group": {"anyOf": [GROUP, {"type": "null"}]}}}}}},
+                                   "group": {"anyOf": [GROUP, {"type": "null"}]},
+                                   "windows": {"anyOf": [WINDOWS_CHOICE, {"type": "null"}]}}}}}},
                 "responses": {"202": _json(_ref("Triggered"), "Queued", headers={
                     "Location": {"schema": {"type": "string"}, "description": "Where to poll the report"},
                     "X-Report-Coalesced": {"schema": {"const": "true"},
@@ -419,7 +429,9 @@ def _schemas() -> dict:
             "requested_as_of": nullable, "as_of": nullable, "created_at": INSTANT,
             "started_at": nullable, "finished_at": nullable, "duration_s": {"type": ["number", "null"]},
             "rows": {"type": ["integer", "null"]}, "error": nullable, "columns": COLUMNS_CHOICE,
-            "group": {**nullable, "description": "The group the report is of (null: every store)"}}},
+            "group": {**nullable, "description": "The group the report is of (null: every store)"},
+            "windows": {"type": "array", "items": {"type": "string"},
+                        "description": "Its windows: 1h, 1d, 7d and any longer ones"}}},
         "ReportPage": {"type": "object", "required": ["reports", "next"], "properties": {
             "reports": {"type": "array", "items": _ref("Report")},
             "next": {**nullable, "description": "The next page's URL, or null on the last"}}},
@@ -455,12 +467,12 @@ def _schemas() -> dict:
         "Incidents": {"type": "object", "required": ["count", "incidents"], "properties": {
             "count": {"type": "integer"}, "incidents": {"type": "array", "items": _ref("Incident")}}},
         "NewWebhook": {"type": "object", "required": ["url"], "additionalProperties": False, "properties": {
-            "url": _WEBHOOK_URL, "secret": _SECRET,
-            "kinds": {"type": "array", "items": {"type": "string", "enum": list(KINDS)}, "maxItems": 3,
-                      "description": "The incident kinds it hears of (none: all)"},
-            "store_ids": {"type": "array", "items": {"type": "string", "minLength": 1, "maxLength": 200},
+            "url": _WEBHOOK_URL, "secret": {"anyOf": [_SECRET, {"type": "null"}]},
+            "kinds": {"type": ["array", "null"], "items": {"type": "string", "enum": list(KINDS)}, "maxItems": 3,
+                      "description": "The incident kinds it hears of (none or null: all)"},
+            "store_ids": {"type": ["array", "null"], "items": {"type": "string", "minLength": 1, "maxLength": 200},
                           "maxItems": 1000, "description": "The stores it hears of (with groups; neither: all)"},
-            "groups": {"type": "array", "items": GROUP, "maxItems": 100},
+            "groups": {"type": ["array", "null"], "items": GROUP, "maxItems": 100},
             "slack": {"type": "boolean", "description": "A Slack-compatible body ({\"text\"}) instead of JSON"},
             "reminder_s": {"type": ["integer", "null"], "minimum": 60, "maximum": 604800,
                            "description": "Remind it of incidents still open this often"}}},

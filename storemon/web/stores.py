@@ -14,7 +14,7 @@ from ..database import stores as store_records
 from ..reports import lifecycle
 from .arguments import group as group_argument, limit, text
 from .services import current_services
-from ..core.uptime import DAY_US, LOOKBACK_US
+from ..core.polls import DAY_US, LOOKBACK_US
 from ..core.timeline import StoreTimeline, store_timeline
 from .fleet import fleet_of
 from ..database.queries import StoreRecord, find_stores, latest_poll_us, store_calendar, store_input, why_no_polls

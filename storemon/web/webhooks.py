@@ -48,8 +48,11 @@ def list_endpoints():
     return jsonify(webhooks=[endpoints.as_json(e) for e in endpoint_rows.endpoints(current_services().engine)])
 
 
+_LARGEST_ID = 2**31 - 1  # (an id is an int4; a larger one names no endpoint)
+
+
 def _endpoint(webhook_id: int) -> endpoint_rows.Endpoint:
-    found = endpoint_rows.endpoint(current_services().engine, webhook_id)
+    found = endpoint_rows.endpoint(current_services().engine, webhook_id) if webhook_id <= _LARGEST_ID else None
     if found is None:
         abort(404, f"no webhook endpoint {webhook_id}")
     return found
@@ -63,7 +66,7 @@ def show(webhook_id: int):
 @webhooks.delete("/webhooks/<int:webhook_id>")
 def remove(webhook_id: int):
     """Remove an endpoint and its delivery log."""
-    if not endpoint_rows.remove(current_services().engine, webhook_id):
+    if webhook_id > _LARGEST_ID or not endpoint_rows.remove(current_services().engine, webhook_id):
         abort(404, f"no webhook endpoint {webhook_id}")
     return "", 204
 
