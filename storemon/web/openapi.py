@@ -12,6 +12,7 @@ from flask import Blueprint, jsonify
 from flask_swagger_ui import get_swaggerui_blueprint
 
 from .. import __version__
+from ..alerts.endpoints import MAX_URL, URL_PATTERN
 from ..core.incidents import KINDS
 from ..core.windows import COLUMNS, EXTENDED_COLUMNS
 from ..reports.formats import FORMATS
@@ -146,9 +147,8 @@ WINDOWS_CHOICE = {"type": "string", "pattern": f"^ *{_WINDOW} *(, *{_WINDOW} *)*
 WEBHOOK_ID = {"name": "webhook_id", "in": "path", "required": True, "schema": {"type": "integer", "minimum": 0},
               "description": "An endpoint's id (one never made is a 404)"}
 # what POST /webhooks accepts: an http(s) address (a plain subset), a secret of a 24- or 32-byte key
-_WEBHOOK_URL = {"type": "string", "maxLength": 2000, "examples": ["https://hooks.example.com/storemon"],
-                "pattern": r"^https?://[a-z0-9]([a-z0-9-]{0,20}[a-z0-9])?(\.[a-z0-9]([a-z0-9-]{0,20}[a-z0-9])?)*"
-                           r"(:[1-9][0-9]{0,3})?(/[A-Za-z0-9._~-]*)*$"}
+_WEBHOOK_URL = {"type": "string", "maxLength": MAX_URL, "pattern": URL_PATTERN,
+                "examples": ["https://hooks.example.com/storemon"]}
 _SECRET = {"type": "string", "pattern": r"^whsec_([A-Za-z0-9+/]{32}|[A-Za-z0-9+/]{43}=)$",
            "description": "whsec_ and the base64 of a 24- to 64-byte key (Standard Webhooks); made if not given"}
 _REPORT_ERRORS = (401, 403, 429, 503)
@@ -310,10 +310,11 @@ def document() -> dict:
             "/incidents": {"get": {
                 "operationId": "list_incidents", "tags": ["incidents"], "security": REPORT_SECURITY,
                 "summary": "Incidents (a store down or silent in its business hours, the poller silent), open first",
-                "parameters": [_query("state", {"type": "string", "enum": ["open", "resolved", "any"], "default": "any"},
-                                      "Only open or only resolved ones"),
-                               _query("kind", {"type": "string", "enum": list(KINDS)}, "Only incidents of this kind"),
-                               _query("store_id", STORE_ID, "Only this store's"),
+                "parameters": [_query("state", {"type": "string", "enum": ["open", "resolved", "any", ""],
+                                                "default": "any"}, "Only open or only resolved ones (empty: any)"),
+                               _query("kind", {"type": "string", "enum": [*KINDS, ""]},
+                                      "Only incidents of this kind (empty: every kind)"),
+                               _query("store_id", {"type": "string"}, "Only this store's (empty: every store's)"),
                                _query("group", GROUP, "Only the stores of this group"),
                                _query("limit", {"type": "integer", "minimum": 1, "maximum": 10000, "default": 100},
                                       "List at most this many")],
