@@ -160,7 +160,8 @@ def build_worker(settings: Settings, worker_class=None):
     import numpy  # noqa: F401  (preloaded for the forks)
 
     from storemon.database.engines import database_id, make_engine
-    from storemon.reports.queue import alerts_queue, redis_client, report_queue
+    from storemon.alerts.queue import alerts_queue
+    from storemon.reports.queue import redis_client, report_queue
 
     redis = redis_client(settings.redis_url)
     worker_class = worker_class or _worker_class()

@@ -185,7 +185,8 @@ def _queue_evaluation(settings, engine) -> None:
     from redis.exceptions import RedisError
 
     from .database.engines import database_id
-    from .reports.queue import alerts_queue, enqueue_evaluation, redis_client
+    from .alerts.queue import alerts_queue, enqueue_evaluation
+    from .reports.queue import redis_client
 
     redis = redis_client(settings.redis_url, timeout_s=1)
     try:
@@ -275,12 +276,14 @@ def report(as_of: int | None, out: Path | None, extended: bool, group: str | Non
            days: tuple[int, ...]) -> None:
     """Compute the uptime report now, synchronously."""
     from .database.queries import group_exists
-    from .reports.options import ReportOptions
+    from .reports.options import ReportOptions, retention_problem
     from .timeparse import format_instant
 
     if fmt == "parquet" and out is None and sys.stdout.isatty():
         raise click.ClickException("Parquet is binary: write it to a file with --out FILE (or redirect stdout)")
     settings = _settings()
+    if problem := retention_problem(days, settings.poll_retention_days):
+        raise click.BadParameter(problem, param_hint="--windows")
     with _database(settings.database_url) as engine:
         if group is not None and not group_exists(engine, group):
             raise click.ClickException(f"no store is in group {group!r}; a store directory (stores.csv) gives stores "
@@ -377,8 +380,8 @@ def webhook() -> None:
 @webhook.command("add")
 @click.argument("url")
 @click.option("--secret", metavar="whsec_...", help="The signing secret (Standard Webhooks); made if not given.")
-@click.option("--kind", "kinds", multiple=True, type=click.Choice(["down", "no_data", "poller_silent"]),
-              help="An incident kind it hears of; once per kind (none given: every kind).")
+@click.option("--kind", "kinds", multiple=True, metavar="KIND",
+              help="An incident kind it hears of (down, no_data, poller_silent); once per kind (none: every kind).")
 @click.option("--store", "store_ids", multiple=True, metavar="STORE_ID", help="A store it hears of; once per store.")
 @click.option("--group", "groups", multiple=True, metavar="KEY:VALUE",
               help="A group whose stores it hears of; once per group (no store or group: every store).")
@@ -403,11 +406,11 @@ def webhook_add(url: str, secret: str | None, kinds, store_ids, groups, slack: b
 @webhook.command("list")
 def webhook_list() -> None:
     """The endpoints: id, URL, kinds, stores, body."""
-    from .alerts.endpoints import as_json
+    from .alerts.endpoints import endpoint_json
     from .database.webhooks import endpoints
 
     with _database(_settings().database_url) as engine:
-        found = [as_json(e) for e in endpoints(engine)]
+        found = [endpoint_json(e) for e in endpoints(engine)]
     click.echo(f"{'id':>4} {'url':<40} {'kinds':<28} {'stores':<24} body")
     for e in found:
         stores = ", ".join((e["store_ids"] or []) + (e["groups"] or [])) or "every store"

@@ -176,3 +176,28 @@ def test_incidents_match_the_reference(scenario, down_after, silence_us):
             resolved = [int(t) for r, t in zip(changes.resolved, changes.resolved_us) if opened.store[r] == i]
             assert got_opened == expected[kind]["opened"], (kind, i)
             assert (resolved[0] if resolved else None) == expected[kind]["resolved"], (kind, i)
+
+
+def test_store_keys_of_any_size_give_the_same_changes():
+    """The rule numbers stores by position, so a database key past 2**22 (41 bits of time below
+    it) cannot overflow its keys."""
+    from storemon.core.incidents import evaluate
+    from storemon.core.sessions import Sessions, business_sessions
+
+    stores = {"a": OPEN, "b": OPEN}
+    polls = [("a", "2023-01-23 10:00:00", "inactive"), ("b", "2023-01-23 09:00:00", "active")]
+    data = report_input(stores, polls)
+    now = parse_instant("2023-01-23T11:30:00Z")
+    sessions = business_sessions(list(data.timezones), data.hours_store, data.hours_day, data.hours_start_s,
+                                 data.hours_end_s, now // US - 3 * 86400, now // US + 86400)
+    store, ts_us, active = data.polls.ordered(data.polls.key).polls()
+    found = []
+    for offset in (0, 1 << 40):
+        moved = Sessions(sessions.store + offset, sessions.start_s, sessions.end_s)
+        keys = np.array([0, 1], np.int64) + offset
+        result = evaluate(moved, store + offset, ts_us, active, now, (keys, np.array([ts_us.min()] * 2)), Rules(),
+                          Open.none(), Open.none())
+        found.append([(int(s) - offset, int(a)) for c in (result.down, result.no_data)
+                      for s, a in zip(c.opened_store, c.opened_us)])
+    assert found[0] == found[1] == [(0, parse_instant("2023-01-23T10:00:00Z")),
+                                    (1, parse_instant("2023-01-23T11:00:00Z"))]

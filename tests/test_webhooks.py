@@ -249,6 +249,70 @@ def test_retention_takes_resolved_incidents_and_settled_notifications_only(clien
     run_alerts(app)
     assert rows(pg, "SELECT kind, resolved_us IS NULL FROM incidents i JOIN stores s ON s.id = i.store"
                     " ORDER BY s.store_id") == [("down", False), ("down", True)]
+    apply(pg, report_days=1, poll_days=0)  # (resolved just now by the wall clock, if years ago by the data's)
+    assert rows(pg, "SELECT count(*) FROM incidents WHERE store != 0") == [(2,)]
     apply(pg, report_days=1, poll_days=0, now=datetime.now(UTC) + timedelta(days=2))
     assert rows(pg, "SELECT s.store_id FROM incidents i JOIN stores s ON s.id = i.store") == [("w01",)]
     assert rows(pg, "SELECT status FROM deliveries") == [("pending",)]
+
+
+def test_a_malformed_answer_fails_the_attempt_and_a_2xx_cut_short_delivers():
+    """A receiver answering something that is not HTTP, or a 2xx whose body stops short."""
+    import socket
+    import threading
+
+    from storemon.alerts.delivery import attempt
+
+    def serve(answer: bytes) -> str:
+        server = socket.create_server(("127.0.0.1", 0))
+
+        def once():
+            conn, _ = server.accept()
+            conn.recv(65536)
+            conn.sendall(answer)
+            conn.close()
+            server.close()
+
+        threading.Thread(target=once, daemon=True).start()
+        return f"http://127.0.0.1:{server.getsockname()[1]}/hook"
+
+    secret = signing.new_secret()
+    garbled = attempt(serve(b"NOT HTTP AT ALL\r\n\r\n"), secret, "msg_1", b"{}", 2)
+    assert not garbled.delivered and garbled.error.startswith("a malformed answer")
+    short = attempt(serve(b"HTTP/1.1 200 OK\r\nContent-Length: 100\r\n\r\nonly a little"), secret, "msg_1", b"{}", 2)
+    assert short.delivered and short.status == 200
+
+
+def test_a_reminder_waits_its_interval_after_a_new_incident_is_told(client, app, pg, made, fleet):
+    add(client, made["admin"], url="http://127.0.0.1:9/never", kinds=["down"], reminder_s=600)
+    with pg.begin() as conn:  # reminded long ago, of incidents since resolved
+        conn.execute(text("UPDATE webhooks SET reminded_at = :at"), {"at": datetime.now(UTC) - timedelta(days=3)})
+    batch(client, made["ingest"], {"w00": "inactive"}, "10:00")
+    run_alerts(app)
+    assert evaluation.remind(pg, datetime.now(UTC) + timedelta(minutes=5)) == []
+    assert len(evaluation.remind(pg, datetime.now(UTC) + timedelta(minutes=11))) == 1
+
+
+def test_the_console_shows_webhooks_and_their_deliveries_to_an_admin_only(client, app, pg, made, fleet):
+    receiver = Receiver()
+    try:
+        made_endpoint = add(client, made["admin"], url=receiver.url, kinds=["down"], groups=["region:west"])
+        receiver.trust(made_endpoint["secret"])
+        batch(client, made["ingest"], {"w00": "inactive"}, "10:00")
+        run_alerts(app)
+        page = client.get("/console/webhooks", headers={"Accept": "text/html",
+                                                       "Authorization": f"Bearer {made['admin']}"})
+        text_of = page.get_data(as_text=True)
+        assert page.status_code == 200 and receiver.url in text_of and "Hears of down, of region:west" in text_of
+        assert text_of.count('data-status="delivered"') == 1
+        refused = client.get("/console/webhooks", headers={"Authorization": f"Bearer {made['report']}"})
+        assert refused.status_code == 403
+        admin = {"Authorization": f"Bearer {made['admin']}"}
+        log = client.get(f"/webhooks/{made_endpoint['id']}/deliveries?body=true", headers=admin).get_json()
+        assert log["deliveries"][0]["body"]["type"] == "incidents.changed"
+        assert "body" not in client.get(f"/webhooks/{made_endpoint['id']}/deliveries", headers=admin).get_json()[
+            "deliveries"][0]
+        assert client.get(f"/webhooks/{made_endpoint['id']}/deliveries?body=true&limit=21", headers=admin
+                          ).status_code == 400
+    finally:
+        receiver.stop()

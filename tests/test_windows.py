@@ -50,6 +50,12 @@ def test_bad_windows_are_refused_naming_the_problem(client, seeded):
     assert client.post("/trigger_report", json={"windows": 30}).status_code == 400
     ran = storemon(seeded, "report", "--windows", "1y")
     assert ran.returncode == 2 and "1y" in ran.stderr
+    # a 90-day window looks back 91 days: more than POLL_RETENTION_DAYS keeps by default
+    answer = client.post("/trigger_report", query_string={"windows": "90d"})
+    assert answer.status_code == 400 and "POLL_RETENTION_DAYS" in answer.get_json()["error"]
+    assert client.post("/trigger_report", query_string={"windows": "89d"}).status_code == 202
+    ran = storemon(seeded, "report", "--windows", "90d")
+    assert ran.returncode == 2 and "POLL_RETENTION_DAYS" in ran.stderr
 
 
 def test_longer_windows_on_sqlite_are_those_on_postgresql(pg, sqlite, tmp_path):

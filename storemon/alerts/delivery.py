@@ -7,6 +7,7 @@ last (the first wait is WEBHOOK_BACKOFF, the longest an hour) until the attempts
 
 from __future__ import annotations
 
+import http.client
 import time
 import urllib.error
 import urllib.request
@@ -41,8 +42,11 @@ def attempt(url: str, secret: str, message_id: str, body: bytes, timeout_s: floa
     request = urllib.request.Request(url, data=body, method="POST", headers=headers)
     try:
         with _opener.open(request, timeout=timeout_s) as answer:
-            answer.read(_ANSWER_READ)
             status = answer.status
+            try:
+                answer.read(_ANSWER_READ)
+            except (http.client.HTTPException, OSError):
+                pass  # (the status is the answer; a body cut short does not undo it)
     except urllib.error.HTTPError as exc:
         exc.close()
         return Answer(False, exc.code, f"answered {exc.code}")
@@ -50,6 +54,8 @@ def attempt(url: str, secret: str, message_id: str, body: bytes, timeout_s: floa
         return Answer(False, None, f"unreachable: {exc.reason}"[:300])
     except (TimeoutError, OSError) as exc:
         return Answer(False, None, f"no answer: {exc or type(exc).__name__}"[:300])
+    except http.client.HTTPException as exc:  # a malformed answer: a bad status line, a header too long
+        return Answer(False, None, f"a malformed answer: {type(exc).__name__} {exc}"[:300])
     if 200 <= status < 300:
         return Answer(True, status, None)
     return Answer(False, status, f"answered {status}")

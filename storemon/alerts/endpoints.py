@@ -119,7 +119,7 @@ def add(engine: Engine, spec: EndpointSpec) -> Endpoint:
                         spec.reminder_s, datetime.now(UTC))
 
 
-def as_json(endpoint: Endpoint, with_secret: bool = False) -> dict:
+def endpoint_json(endpoint: Endpoint, with_secret: bool = False) -> dict:
     """An endpoint as the API and the command line show it (the secret only when it is made)."""
     return {"id": endpoint.id, "url": endpoint.url,
             "secret": endpoint.secret if with_secret else signing.shown(endpoint.secret),

@@ -21,7 +21,7 @@ from sqlalchemy import Connection, Engine, text
 from ..config import Settings
 from ..core.incidents import DOWN, NO_DATA, SPAN_US, Rules, evaluate as evaluated, poller_silent
 from ..core.polls import DAY_US, US, day_of
-from ..database import incidents, polls, version
+from ..database import incidents, polls, version, webhooks
 from ..database.engines import is_postgres
 from ..reports import warm
 from . import notifications
@@ -48,8 +48,7 @@ def evaluate(engine: Engine, rules: Rules, now: datetime | None = None) -> Outco
     started = time.perf_counter()
     now = now or datetime.now(UTC)
     with engine.begin() as conn:
-        if is_postgres(conn):
-            conn.execute(text("SELECT pg_advisory_xact_lock(:lock)"), {"lock": ALERT_LOCK})
+        _lock(conn)
         current = version.current(conn)
         newest = current.newest_poll_us
         changed = incidents.set_poller(conn, poller_silent(newest, int(now.timestamp() * US), rules), newest,
@@ -82,8 +81,19 @@ def _evaluate_stores(engine: Engine, conn: Connection, current: version.DataVers
 
 
 def remind(engine: Engine, now: datetime | None = None) -> list[int]:
-    """Queue the reminders due (endpoints with ``reminder_s``); the deliveries made."""
+    """Queue the reminders due (endpoints with ``reminder_s``), under the evaluations' lock so
+    that two watches never send one twice; the deliveries made."""
     now = now or datetime.now(UTC)
     with engine.begin() as conn:
+        reminded = [e for e in webhooks.endpoints(conn) if e.reminder_s]
+        if not reminded:
+            return []
+        _lock(conn)
         still_open = incidents.open_rows(conn)
-        return notifications.queue_reminders(conn, still_open, now) if still_open else []
+        return notifications.queue_reminders(conn, reminded, still_open, now) if still_open else []
+
+
+def _lock(conn: Connection) -> None:
+    """Take the evaluations' turn (SQLite: the transaction's write lock is already one)."""
+    if is_postgres(conn):
+        conn.execute(text("SELECT pg_advisory_xact_lock(:lock)"), {"lock": ALERT_LOCK})

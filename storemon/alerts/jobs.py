@@ -11,7 +11,8 @@ from redis.exceptions import RedisError
 
 from ..database import engines, webhooks
 from ..reports.jobs import process_engine, process_settings
-from ..reports.queue import alerts_queue, enqueue_delivery, redis_client
+from ..reports.queue import redis_client
+from .queue import alerts_queue, enqueue_delivery
 from ..reports.tallies import tally_notification
 from . import delivery, evaluation
 

@@ -15,7 +15,7 @@ from datetime import datetime
 
 from sqlalchemy import Connection
 
-from ..core.incidents import POLLER_SILENT
+from ..core.incidents import KIND_NAMES
 from ..database import webhooks
 from ..database.incidents import IncidentRow
 from ..database.webhooks import Endpoint
@@ -24,10 +24,9 @@ from ..timeparse import format_instant
 CHANGED, REMINDER, TEST = "incidents.changed", "incidents.reminder", "webhook.test"
 LISTED = 1000  # incidents a JSON body lists of each state (all are counted)
 SLACK_LINES = 20  # incidents a Slack body lists
-_KIND_WORDS = {"down": "down", "no_data": "no data", POLLER_SILENT: "poller silent"}
 
 
-def as_json(row: IncidentRow) -> dict:
+def incident_json(row: IncidentRow) -> dict:
     """An incident as the API and the notifications show it."""
     return {"id": row.id, "kind": row.kind, "store_id": row.store_id, "name": row.name, "groups": list(row.groups),
             "open": row.open, "since": format_instant(row.opened_us),
@@ -59,9 +58,10 @@ def body(endpoint: Endpoint, event: str, now: datetime, opened: list[IncidentRow
     data: dict = {}
     if event == CHANGED:
         data = {"opened_count": len(opened), "resolved_count": len(resolved),
-                "opened": [as_json(r) for r in opened[:LISTED]], "resolved": [as_json(r) for r in resolved[:LISTED]]}
+                "opened": [incident_json(r) for r in opened[:LISTED]],
+                "resolved": [incident_json(r) for r in resolved[:LISTED]]}
     elif event == REMINDER:
-        data = {"open_count": len(still_open), "open": [as_json(r) for r in still_open[:LISTED]]}
+        data = {"open_count": len(still_open), "open": [incident_json(r) for r in still_open[:LISTED]]}
     elif event == TEST:
         data = {"message": "a test notification from storemon", "webhook": endpoint.id}
     envelope = {"type": event, "timestamp": _iso(now), "data": data}
@@ -76,7 +76,7 @@ def _slack_text(event: str, opened, resolved, still_open) -> str:
     else:
         head = f"storemon: {len(opened)} incident(s) opened, {len(resolved)} resolved"
         listed = [("opened", r) for r in opened] + [("resolved", r) for r in resolved]
-    lines = [head] + [f"• {what}: {_KIND_WORDS.get(r.kind, r.kind)} — {_who(r)} since {_short(r.opened_us)}"
+    lines = [head] + [f"• {what}: {KIND_NAMES.get(r.kind, r.kind)} — {_who(r)} since {_short(r.opened_us)}"
                       + (f", until {_short(r.resolved_us)}" if r.resolved_us is not None else "")
                       for what, r in listed[:SLACK_LINES]]
     if len(listed) > SLACK_LINES:
@@ -108,17 +108,18 @@ def queue_changes(conn: Connection, changed: list[IncidentRow], now: datetime) -
     return made
 
 
-def queue_reminders(conn: Connection, still_open: list[IncidentRow], now: datetime) -> list[int]:
-    """A reminder to each endpoint with one due (``reminder_s`` since its last, or since the
-    oldest open incident it hears of was noticed) listing the open incidents it hears of."""
+def queue_reminders(conn: Connection, endpoints: list[Endpoint], still_open: list[IncidentRow], now: datetime
+                    ) -> list[int]:
+    """A reminder to each of these endpoints with one due (``reminder_s`` since its last
+    reminder, and since the oldest open incident it hears of was first told) listing the open
+    incidents it hears of."""
     made = []
-    for endpoint in webhooks.endpoints(conn):
-        if not endpoint.reminder_s:
-            continue
+    for endpoint in endpoints:
         mine = [r for r in still_open if hears_of(endpoint, r)]
         if not mine:
             continue
-        last = endpoint.reminded_at or min(r.noticed_at for r in mine)
+        first_told = min(r.noticed_at for r in mine)
+        last = first_told if endpoint.reminded_at is None else max(endpoint.reminded_at, first_told)
         if (now - last).total_seconds() < endpoint.reminder_s:
             continue
         made.append(webhooks.queue(conn, endpoint.id, REMINDER, body(endpoint, REMINDER, now, still_open=mine),

@@ -23,7 +23,7 @@ by the wall clock (``poller_silent``).
 
 from __future__ import annotations
 
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 
 import numpy as np
 
@@ -33,6 +33,7 @@ from .uptime import ReportInput
 
 DOWN, NO_DATA, POLLER_SILENT = "down", "no_data", "poller_silent"
 KINDS = (DOWN, NO_DATA, POLLER_SILENT)
+KIND_NAMES = {DOWN: "down", NO_DATA: "no data", POLLER_SILENT: "poller silent"}  # for people
 SPAN_US = DAY_US  # the polls an evaluation reads: this long before the clock
 NO_POLL = -1  # an incident's opening poll when none opened it (no evidence poll in the span)
 
@@ -100,7 +101,7 @@ class _Business:
         self.before = np.cumsum(self.length) - self.length
 
     def _at(self, store: np.ndarray, ts_us: np.ndarray) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
-        key = (store << TIME_BITS) | (ts_us - self.base)
+        key = (store << TIME_BITS) | (ts_us - self.base)  # (a store of -1 finds nothing of its own)
         at = np.searchsorted(self.key, key, side="right") - 1
         return key, at, np.maximum(at, 0)
 
@@ -134,19 +135,28 @@ def evaluate(sessions: Sessions, store: np.ndarray, ts_us: np.ndarray, active: n
     SPAN_US, now]`` count. ``first_poll_us``: (store keys, sorted, and each one's first poll
     ever), the stores that may fall silent. ``down``, ``no_data``: the incidents open now."""
     span_start = now_us - SPAN_US
-    kept = (ts_us <= now_us) & (ts_us >= span_start)
-    store, ts_us, active = store[kept], ts_us[kept], active[kept]
     near = (sessions.end_s * US > span_start - DAY_US) & (sessions.start_s * US <= now_us)
-    sessions = Sessions(sessions.store[near], sessions.start_s[near], sessions.end_s[near])
-    if not sessions.store.size:
+    if not near.any():
         none = _no_changes()
         return Evaluation(none, none)
+    # Stores by their position among those with a session near now (-1: none), not by their
+    # keys: a key (however large) never overflows the (store, time) keys below.
+    keys = sessions.store[near][first_of_runs(sessions.store[near])]
+    sessions = Sessions(_position(keys, sessions.store[near]), sessions.start_s[near], sessions.end_s[near])
+    kept = (ts_us <= now_us) & (ts_us >= span_start)
+    at = _position(keys, store[kept])
+    store, ts_us, active = at[at >= 0], ts_us[kept][at >= 0], active[kept][at >= 0]
+    polled = _position(keys, first_poll_us[0])
+    first_poll_us = (polled[polled >= 0], first_poll_us[1][polled >= 0])
+    down, no_data = (Open(_position(keys, o.store), o.after_us) for o in (down, no_data))
+
     base = min(span_start - DAY_US, int(sessions.start_s.min()) * US)
     business = _Business(sessions, base)
     evidence = np.flatnonzero(business.inside(store, ts_us))
     e_store, e_ts, e_active = store[evidence], ts_us[evidence], active[evidence]
-    return Evaluation(_down(business, e_store, e_ts, e_active, now_us, rules, down),
-                      _no_data(business, e_store, e_ts, now_us, span_start, first_poll_us, rules, no_data))
+    found = Evaluation(_down(business, e_store, e_ts, e_active, now_us, rules, down),
+                       _no_data(business, e_store, e_ts, now_us, span_start, first_poll_us, rules, no_data))
+    return Evaluation(*(replace(c, opened_store=keys[c.opened_store]) for c in (found.down, found.no_data)))
 
 
 def _no_changes() -> Changes:

@@ -169,7 +169,6 @@ class KeyedInput:
     rows: PollRows
     runs: list[tuple[int, int]]  # (first row, row after the last)
     bits: int = TIME_BITS  # of time in a key (``time_bits``)
-    lookback: int = 8 * DAY_US
 
     @property
     def mask(self) -> int:
@@ -252,7 +251,7 @@ def keyed_input(data: ReportInput, as_of_us: int, progress: Progress, threads: i
     rows = rows.ordered((rows.store << 32) | day)
     progress(COMPUTING, 0.4)
     return KeyedInput(base, bounds, sessions.store[kept], s_start[kept], s_end[kept], rows,
-                      _store_runs(rows, _SLICE_POLLS), bits, lookback)
+                      _store_runs(rows, _SLICE_POLLS), bits)
 
 
 @dataclass

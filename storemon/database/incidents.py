@@ -11,7 +11,7 @@ from dataclasses import dataclass
 from datetime import datetime
 
 import numpy as np
-from sqlalchemy import Connection, Engine, and_, bindparam, delete, func, insert, select, update
+from sqlalchemy import Connection, Engine, and_, bindparam, delete, func, insert, or_, select, update
 
 from ..core.incidents import DOWN, KINDS, NO_DATA, NO_POLL, POLLER_SILENT, Changes, Open
 from .engines import as_utc, reading
@@ -64,8 +64,9 @@ def record(conn: Connection, kind: str, changes: Changes, rows: OpenRows, notice
 def set_poller(conn: Connection, silent: bool, newest_poll_us: int | None, silence_us: int, noticed: datetime
                ) -> list[int]:
     """Open the poller's incident when it is silent and none is open, resolve the open one when
-    it is not; the id changed, if any. It opens at the instant the silence passed its
-    threshold, the newest poll then having opened it, and is resolved by the newest poll."""
+    it is not; the id changed, if any. Its instants are the wall clock's: it opens at the
+    instant the silence passed its threshold (the newest poll then having opened it), and is
+    resolved when a newer poll is noticed (which names that poll)."""
     open_id = conn.execute(select(_c.id).where(_c.kind == POLLER_SILENT, _c.resolved_us.is_(None))).scalar()
     if silent and open_id is None:
         return [conn.execute(insert(_incidents).returning(_c.id).values(
@@ -73,7 +74,7 @@ def set_poller(conn: Connection, silent: bool, newest_poll_us: int | None, silen
             noticed_at=noticed)).scalar_one()]
     if not silent and open_id is not None and newest_poll_us is not None:
         conn.execute(update(_incidents).where(_c.id == open_id).values(
-            resolved_us=max(newest_poll_us, int(noticed.timestamp() * 1_000_000)), resolved_poll_us=newest_poll_us,
+            resolved_us=int(noticed.timestamp() * 1_000_000), resolved_poll_us=newest_poll_us,
             resolved_at=noticed))
         return [open_id]
     return []
@@ -115,7 +116,7 @@ STATES = (OPEN, RESOLVED, ANY)
 def listed(engine: Engine, *, state: str = ANY, kind: str | None = None, store_id: str | None = None,
            group: str | None = None, limit: int = 100) -> list[IncidentRow]:
     """Incidents, open ones first, then the most recent: of one state, kind, store or group
-    (a group's lists its stores' only)."""
+    (a group's: its stores', and the poller's, which concerns every store)."""
     with reading(engine) as conn:
         return _rows(conn, state=state, kind=kind, store_id=store_id, group=group, limit=limit)
 
@@ -150,7 +151,7 @@ def _rows(conn: Connection, *, state: str = ANY, kind: str | None = None, store_
         query = query.where(s.store_id == store_id)
     if group is not None:
         g = StoreGroup.__table__.c
-        query = query.where(_c.store.in_(select(g.store).where(g.label == group)))
+        query = query.where(or_(_c.store == POLLER, _c.store.in_(select(g.store).where(g.label == group))))
     if ids is not None:
         query = query.where(_c.id.in_(ids))
     found = conn.execute(query.order_by(_c.resolved_us.is_not(None), _c.opened_us.desc(), _c.id.desc())
@@ -161,23 +162,27 @@ def _rows(conn: Connection, *, state: str = ANY, kind: str | None = None, store_
 
 
 def _labels(conn: Connection, keys: list[int]) -> dict[int, tuple[str, ...]]:
-    if not keys:
-        return {}
     g = StoreGroup.__table__.c
+    distinct = sorted(set(keys))
     found: dict[int, list[str]] = {}
-    for key, label in conn.execute(select(g.store, g.label).where(g.store.in_(list(set(keys))))
-                                   .order_by(g.store, g.label)):
-        found.setdefault(key, []).append(label)
+    for k in range(0, len(distinct), _IDS_AT_ONCE):
+        for key, label in conn.execute(select(g.store, g.label).where(g.store.in_(distinct[k:k + _IDS_AT_ONCE]))
+                                       .order_by(g.store, g.label)):
+            found.setdefault(key, []).append(label)
     return {key: tuple(labels) for key, labels in found.items()}
 
 
-def open_counts(engine: Engine) -> dict[str, int]:
-    """How many incidents of each kind are open."""
+def open_counts(engine: Engine, group: str | None = None) -> dict[str, int]:
+    """How many incidents of each kind are open (of one group's stores, the poller's with them)."""
+    query = select(_c.kind, func.count()).where(_c.resolved_us.is_(None))
+    if group is not None:
+        g = StoreGroup.__table__.c
+        query = query.where(or_(_c.store == POLLER, _c.store.in_(select(g.store).where(g.label == group))))
     with reading(engine) as conn:
-        found = dict(conn.execute(select(_c.kind, func.count()).where(_c.resolved_us.is_(None)).group_by(_c.kind)).all())
+        found = dict(conn.execute(query.group_by(_c.kind)).all())
     return {kind: int(found.get(kind, 0)) for kind in KINDS}
 
 
-def delete_resolved_before(conn: Connection, before_us: int) -> int:
-    """Retention: incidents resolved before then."""
-    return conn.execute(delete(_incidents).where(and_(_c.resolved_us.is_not(None), _c.resolved_us < before_us))).rowcount
+def delete_resolved_before(conn: Connection, before: datetime) -> int:
+    """Retention: incidents resolved (by the wall clock: when storemon noticed) before then."""
+    return conn.execute(delete(_incidents).where(and_(_c.resolved_at.is_not(None), _c.resolved_at < before))).rowcount

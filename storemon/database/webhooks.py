@@ -162,15 +162,6 @@ def overdue(engine: Engine, before: datetime, limit: int = 1000) -> list[tuple[i
                                                .order_by(_d.next_attempt_at).limit(limit))]
 
 
-def counts(engine: Engine) -> dict[str, int]:
-    """Deliveries by status."""
-    from sqlalchemy import func
-
-    with reading(engine) as conn:
-        found = dict(conn.execute(select(_d.status, func.count()).group_by(_d.status)).all())
-    return {status: int(found.get(status, 0)) for status in (PENDING, DELIVERED, FAILED)}
-
-
 def delete_before(conn: Connection, before: datetime) -> int:
     """Retention: settled deliveries made before then."""
     return conn.execute(delete(_deliveries).where(_d.status != PENDING, _d.created_at < before)).rowcount

@@ -30,7 +30,8 @@ from . import jobs
 from ..alerts import jobs as alert_jobs
 from ..config import Settings
 from ..database import engines
-from .queue import alerts_queue_name, queue_name, redis_client
+from ..alerts.queue import alerts_queue_name
+from .queue import queue_name, redis_client
 
 log = logging.getLogger(__name__)
 LEASE_PREFIX = "storemon:clock:lease"  # and the database's identity: one clock per database

@@ -45,3 +45,11 @@ class ReportOptions:
 
 STANDARD = ReportOptions()
 EXTENDED = ReportOptions(extended=True)
+
+
+def retention_problem(days: tuple[int, ...], poll_retention_days: int) -> str | None:
+    """Why windows of these days cannot be reported with polls kept this long (0: for good), or None."""
+    if days and poll_retention_days and max(days) + 1 > poll_retention_days:
+        return (f"a {max(days)}-day window looks back {max(days) + 1} days, and polls are kept for "
+                f"{poll_retention_days} (POLL_RETENTION_DAYS)")
+    return None

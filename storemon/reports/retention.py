@@ -37,7 +37,7 @@ def apply(engine: Engine, report_days: int, poll_days: int, now: datetime | None
     with engine.begin() as conn:
         reports = conn.execute(delete(_reports).where(_reports.c.status.not_in(UNSETTLED),
                                                       _reports.c.created_at < before)).rowcount
-        incidents.delete_resolved_before(conn, int(before.timestamp() * 1_000_000))
+        incidents.delete_resolved_before(conn, before)
         webhooks.delete_before(conn, before)
     removed = 0
     if poll_days:

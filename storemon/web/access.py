@@ -35,8 +35,9 @@ REPORT, INGEST, METRICS, DASHBOARD, ADMIN = "report", "ingest", "metrics", "dash
 # dashboard its login or an admin token; webhook endpoints an admin token.
 NEEDS = {"api": REPORT, "stores": REPORT, "incidents": REPORT, "console": REPORT, "ingest": INGEST,
          "metrics": METRICS, "rq_dashboard": DASHBOARD, "webhooks": ADMIN}
-# Routes that change what every report says need an admin token, whatever their blueprint.
-ADMIN_ONLY = frozenset({"stores.retire_stores"})
+# Routes that change what every report says, or show where notifications go, need an admin
+# token, whatever their blueprint.
+ADMIN_ONLY = frozenset({"stores.retire_stores", "console.webhooks"})
 
 
 
@@ -145,8 +146,15 @@ def _dashboard_access():
             {"WWW-Authenticate": 'Basic realm="storemon rq-dashboard"'})
 
 
+def _admin_access():
+    if request.blueprint == "console" and bearer_token() is None and caller() is None:  # a person: to sign in
+        return redirect(url_for("console.signin", next=request.full_path.rstrip("?")))
+    require_scope(ADMIN)
+    return None
+
+
 _CHECKS = {REPORT: _report_access, INGEST: lambda: require_scope(INGEST) and None, METRICS: _metrics_access,
-           DASHBOARD: _dashboard_access, ADMIN: lambda: require_scope(ADMIN) and None}
+           DASHBOARD: _dashboard_access, ADMIN: _admin_access}
 
 
 def authorize():

@@ -14,7 +14,7 @@ from sqlalchemy.exc import SQLAlchemyError
 from ..database import engines
 from ..reports import formats, lifecycle, reconcile, submission
 from ..core.windows import parse_windows
-from ..reports.options import COLUMN_SETS, EXTENDED_COLUMNS, ReportOptions
+from ..reports.options import COLUMN_SETS, EXTENDED_COLUMNS, ReportOptions, retention_problem
 from .arguments import flag, group as group_argument, limit
 from .services import current_services
 from ..timeparse import format_instant, parse_as_of
@@ -80,6 +80,8 @@ def _trigger_request() -> tuple[int | None, ReportOptions]:
         days = parse_windows(windows) if windows is not None else ()
     except ValueError as exc:
         abort(400, f"bad windows: {exc}")
+    if problem := retention_problem(days, current_services().settings.poll_retention_days):
+        abort(400, f"bad windows: {problem}")
     return as_of_us, ReportOptions(columns == EXTENDED_COLUMNS, group_argument(group), days)
 
 

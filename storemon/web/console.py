@@ -14,10 +14,11 @@ from urllib.parse import urlsplit
 from flask import Blueprint, abort, flash, redirect, render_template, request, session, url_for
 from redis.exceptions import RedisError
 
+from ..core.incidents import KIND_NAMES
 from ..core.windows import WINDOWS
 from ..reports import lifecycle, reconcile, submission
 from ..reports.options import EXTENDED
-from ..database import incidents as incident_rows, tokens
+from ..database import incidents as incident_rows, tokens, webhooks as endpoint_rows
 from .services import current_services
 from .access import csrf_token
 from .fleet import fleet_of
@@ -38,7 +39,8 @@ RECENT = 10
 @console.app_context_processor
 def _template_helpers():
     return {"csrf_token": csrf_token, "signed_in": "token_hash" in session,
-            "tokens_required": current_services().settings.require_report_token, "windows": WINDOWS}
+            "tokens_required": current_services().settings.require_report_token, "windows": WINDOWS,
+            "incident_kinds": KIND_NAMES}
 
 
 def _safe_next(target: str | None) -> str:
@@ -94,16 +96,16 @@ def fleet():
     except RedisError:
         recent = None
     down = services.outages.down(group, DOWN_LISTED)
-    open_incidents = incident_rows.listed(engine, state=incident_rows.OPEN, group=group, limit=INCIDENTS_COUNTED)
+    open_incidents = incident_rows.listed(engine, state=incident_rows.OPEN, group=group, limit=INCIDENTS_SHOWN)
     return render_template("fleet.html", shown=shown, latest=latest, summary=summary, recent=recent,
                            as_of=format_instant(shown.as_of_us) if shown else None, holidays=holidays_near(engine),
                            group=group, groups=groups(engine), named=named, down=down, wall_us=time.time_ns() // 1000,
-                           open_incidents=open_incidents, incidents_listed=INCIDENTS_COUNTED,
+                           open_incidents=open_incidents, open_counts=incident_rows.open_counts(engine, group),
                            store=lambda store_id: named.get(store_id) or FoundStore(store_id))
 
 
 DOWN_LISTED = 20  # stores the fleet page's down-now panel lists (all are counted)
-INCIDENTS_COUNTED = 1000  # open incidents the fleet page counts by kind (it lists the first 10)
+INCIDENTS_SHOWN = 10  # open incidents the fleet page lists (all are counted, by kind)
 INCIDENTS_LISTED = 500  # incidents the incidents page lists
 
 
@@ -158,6 +160,17 @@ def trigger():
         return redirect(url_for("console.fleet"))
     flash(f"Report {report_id} {'was already queued' if coalesced else 'queued'}.", "info")
     return redirect(url_for("console.fleet") + f"#report-{report_id}")
+
+
+WEBHOOK_LOG = 10  # deliveries the webhooks page lists of each endpoint
+
+
+@console.get("/console/webhooks")
+def webhooks():
+    """The endpoints and their latest deliveries (an admin token: storemon/web/access.py)."""
+    engine = current_services().engine
+    found = [(e, endpoint_rows.log(engine, e.id, WEBHOOK_LOG)) for e in endpoint_rows.endpoints(engine)]
+    return render_template("webhooks.html", endpoints=found)
 
 
 STORE_INCIDENTS = 50  # incidents a store's page reads (it draws those of its seven days)

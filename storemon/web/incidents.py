@@ -5,7 +5,7 @@ from __future__ import annotations
 
 from flask import Blueprint, abort, jsonify, request
 
-from ..alerts.notifications import as_json
+from ..alerts.notifications import incident_json
 from ..core.incidents import KINDS
 from ..database.incidents import ANY, STATES, listed
 from .arguments import group as group_argument, limit, text
@@ -31,4 +31,4 @@ def incident_filters() -> dict:
 def list_incidents():
     """Incidents of a state (open, resolved or any), kind, store or group."""
     found = listed(current_services().engine, limit=limit(100, MAX_LISTED), **incident_filters())
-    return jsonify(count=len(found), incidents=[as_json(row) for row in found])
+    return jsonify(count=len(found), incidents=[incident_json(row) for row in found])

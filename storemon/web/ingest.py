@@ -27,7 +27,7 @@ from ..database.loader import LoadSummary, load_sources
 from ..database.stores import UnknownStores
 from ..database.engines import database_id
 from ..memory import release_free_memory
-from ..reports.queue import enqueue_evaluation
+from ..alerts.queue import enqueue_evaluation
 from ..reports.tallies import tally_ingested
 
 log = logging.getLogger(__name__)

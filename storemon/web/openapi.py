@@ -149,7 +149,9 @@ WEBHOOK_ID = {"name": "webhook_id", "in": "path", "required": True, "schema": {"
 # what POST /webhooks accepts: an http(s) address (a plain subset), a secret of a 24- or 32-byte key
 _WEBHOOK_URL = {"type": "string", "maxLength": MAX_URL, "pattern": URL_PATTERN,
                 "examples": ["https://hooks.example.com/storemon"]}
-_SECRET = {"type": "string", "pattern": r"^whsec_([A-Za-z0-9+/]{32}|[A-Za-z0-9+/]{43}=)$",
+_B64 = "[A-Za-z0-9+/]"  # (24 to 64 bytes: 8 to 20 groups of 4 characters and a rest, or 21 and one byte)
+_SECRET = {"type": "string", "pattern": rf"^whsec_(({_B64}{{4}}){{8,20}}({_B64}{{2}}==|{_B64}{{3}}=)?"
+                                        rf"|({_B64}{{4}}){{21}}({_B64}{{2}}==)?)$",
            "description": "whsec_ and the base64 of a 24- to 64-byte key (Standard Webhooks); made if not given"}
 _REPORT_ERRORS = (401, 403, 429, 503)
 
@@ -343,8 +345,10 @@ def document() -> dict:
             "/webhooks/{webhook_id}/deliveries": {"get": {
                 "operationId": "webhook_deliveries", "tags": ["webhooks"], "security": [{"bearer": []}],
                 "summary": "An endpoint's delivery log, newest first (an admin token)",
-                "parameters": [WEBHOOK_ID, _query("limit", {"type": "integer", "minimum": 1, "maximum": 1000,
-                                                            "default": 50}, "List at most this many")],
+                "parameters": [WEBHOOK_ID, _query("body", {"type": "boolean", "default": False},
+                                                  "true: each with the body it sent (then at most 20 at a time)"),
+                               _query("limit", {"type": "integer", "minimum": 1, "maximum": 1000, "default": 50},
+                                      "List at most this many (with bodies: at most 20, default 20)")],
                 "responses": {"200": _json(_ref("Deliveries"), "The deliveries"),
                               **_errors(400, 401, 403, 404, 429, 503)}}},
             "/webhooks/{webhook_id}/test": {"post": {

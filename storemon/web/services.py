@@ -14,7 +14,8 @@ from sqlalchemy import Engine
 
 from ..config import Settings
 from ..database.engines import database_id
-from ..reports.queue import alerts_queue, report_queue
+from ..alerts.queue import alerts_queue
+from ..reports.queue import report_queue
 
 from .limits import RateLimits
 from .metrics import Metrics

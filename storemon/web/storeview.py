@@ -7,6 +7,7 @@ from __future__ import annotations
 from datetime import date, datetime, timedelta, UTC
 from itertools import groupby
 
+from ..core.incidents import KIND_NAMES
 from ..core.csvout import row_values
 from ..core.localtime import zone
 from ..core.sessions import CLOSED, version_on
@@ -205,9 +206,6 @@ def chart_days(timeline: StoreTimeline, record: StoreRecord, incidents=()) -> li
     return [{**band, "calendar": sources.get(band["date"])} for band in bands]
 
 
-INCIDENT_WORDS = {"down": "down", "no_data": "no data", "poller_silent": "poller silent"}
-
-
 def _band(timeline: StoreTimeline, tz, date, last: bool, incidents=()) -> dict:
     start = datetime(date.year, date.month, date.day, tzinfo=tz)
     following = date + timedelta(days=1)
@@ -237,13 +235,13 @@ def _band(timeline: StoreTimeline, tz, date, last: bool, incidents=()) -> dict:
               "title": f"{_short(_local(p.ts_us, tz))} {'active' if p.active else 'inactive'} ({POLL_USE[p.role]})"}
              for p in timeline.polls if start_us <= p.ts_us < end_us]
     marked = []
-    for i in incidents:
+    for i in incidents:  # (drawn up to as_of, as the rest of the chart)
         a = max(i.opened_us, start_us)
-        b = min(i.resolved_us if i.resolved_us is not None else timeline.as_of_us, end_us)
+        b = min(i.resolved_us if i.resolved_us is not None else timeline.as_of_us, timeline.as_of_us, end_us)
         if b > a:
             until = f"until {_short(_local(i.resolved_us, tz))}" if i.resolved_us is not None else "still open"
             marked.append({"x": x(a), "w": max(x(b) - x(a), 0.2), "kind": i.kind, "id": i.id,
-                           "title": f"incident: {INCIDENT_WORDS.get(i.kind, i.kind)} since "
+                           "title": f"incident: {KIND_NAMES.get(i.kind, i.kind)} since "
                                     f"{_short(_local(i.opened_us, tz))}, {until}"})
     ticks = [{"x": x(int(datetime(date.year, date.month, date.day, h, tzinfo=tz).timestamp()) * 1_000_000),
               "label": f"{h:02d}"} for h in range(0, 24, 3)]

@@ -12,8 +12,8 @@ from redis.exceptions import RedisError
 
 from ..alerts import endpoints, notifications
 from ..database import webhooks as endpoint_rows
-from ..reports.queue import enqueue_delivery
-from .arguments import limit
+from ..alerts.queue import enqueue_delivery
+from .arguments import flag, limit
 from .services import current_services
 
 webhooks = Blueprint("webhooks", __name__)
@@ -40,12 +40,12 @@ def add():
     except endpoints.BadEndpoint as exc:
         abort(400, str(exc))
     added = endpoints.add(current_services().engine, spec)
-    return jsonify(endpoints.as_json(added, with_secret=True)), 201
+    return jsonify(endpoints.endpoint_json(added, with_secret=True)), 201
 
 
 @webhooks.get("/webhooks")
 def list_endpoints():
-    return jsonify(webhooks=[endpoints.as_json(e) for e in endpoint_rows.endpoints(current_services().engine)])
+    return jsonify(webhooks=[endpoints.endpoint_json(e) for e in endpoint_rows.endpoints(current_services().engine)])
 
 
 _LARGEST_ID = 2**31 - 1  # (an id is an int4; a larger one names no endpoint)
@@ -60,7 +60,7 @@ def _endpoint(webhook_id: int) -> endpoint_rows.Endpoint:
 
 @webhooks.get("/webhooks/<int:webhook_id>")
 def show(webhook_id: int):
-    return jsonify(endpoints.as_json(_endpoint(webhook_id)))
+    return jsonify(endpoints.endpoint_json(_endpoint(webhook_id)))
 
 
 @webhooks.delete("/webhooks/<int:webhook_id>")
@@ -71,27 +71,34 @@ def remove(webhook_id: int):
     return "", 204
 
 
-def delivery_json(row: endpoint_rows.DeliveryRow) -> dict:
+def delivery_json(row: endpoint_rows.DeliveryRow, with_body: bool = False) -> dict:
     def iso(moment):
         return None if moment is None else moment.isoformat().replace("+00:00", "Z")
 
-    try:
-        event_body = json.loads(row.body)
-    except ValueError:
-        event_body = base64.b64encode(row.body).decode()
-    return {"id": row.id, "webhook": row.webhook, "message_id": row.message_id, "event": row.event,
-            "incidents": row.incidents, "status": row.status, "attempts": row.attempts,
-            "created_at": iso(row.created_at), "last_attempt_at": iso(row.last_attempt_at),
-            "next_attempt_at": iso(row.next_attempt_at), "last_status": row.last_status,
-            "last_error": row.last_error, "delivered_at": iso(row.delivered_at), "body": event_body}
+    shown = {"id": row.id, "webhook": row.webhook, "message_id": row.message_id, "event": row.event,
+             "incidents": row.incidents, "status": row.status, "attempts": row.attempts,
+             "created_at": iso(row.created_at), "last_attempt_at": iso(row.last_attempt_at),
+             "next_attempt_at": iso(row.next_attempt_at), "last_status": row.last_status,
+             "last_error": row.last_error, "delivered_at": iso(row.delivered_at)}
+    if with_body:
+        try:
+            shown["body"] = json.loads(row.body)
+        except ValueError:
+            shown["body"] = base64.b64encode(row.body).decode()
+    return shown
+
+
+MOST_LOGGED, MOST_WITH_BODIES = 1000, 20  # (a body may list 2,000 incidents: half a megabyte)
 
 
 @webhooks.get("/webhooks/<int:webhook_id>/deliveries")
 def deliveries(webhook_id: int):
-    """The endpoint's delivery log, newest first."""
+    """The endpoint's delivery log, newest first; ``body=true``: with what each sent (fewer at a time)."""
     _endpoint(webhook_id)
-    found = endpoint_rows.log(current_services().engine, webhook_id, limit(50, 1000))
-    return jsonify(webhook=webhook_id, deliveries=[delivery_json(row) for row in found])
+    with_body = flag("body")
+    found = endpoint_rows.log(current_services().engine, webhook_id,
+                              limit(20 if with_body else 50, MOST_WITH_BODIES if with_body else MOST_LOGGED))
+    return jsonify(webhook=webhook_id, deliveries=[delivery_json(row, with_body) for row in found])
 
 
 @webhooks.post("/webhooks/<int:webhook_id>/test")
