@@ -1,26 +1,38 @@
 """Alerts benchmark: incidents evaluated after each hourly batch, and their first notification,
 through the service (waitress, one worker.py) on the full-scale data in PostgreSQL.
 
-    .venv/bin/python -m bench.bench_alerts
+    .venv/bin/python -m bench.bench_alerts [--against CHECKOUT]
 
-1. Six more hours of polls sent over HTTP as the poller sends them (the first one warms up):
+1. Twenty-one more batches of an hour's polls sent over HTTP as the poller sends them (the
+   first one warms up), six hours of the US afternoon a day (18:00-23:00 UTC; the polls'
+   statistics made current as each day begins: ANALYZE), every other batch with each status
+   flipped so that thousands of incidents open or resolve each time:
    each batch's answer time end to end, the evaluation's own time (the job's result), and
    from the answer (the batch committed just before it) to its notification arriving at a
    local receiver that verifies the signature.
 2. The ordering platform down: every store answers inactive in one batch. How many
    notifications each of two endpoints receives for it, and how many incidents the first lists.
+3. With ``--against`` (a checkout of another commit, e.g. ``git worktree add /tmp/old REF``):
+   the hourly batch's answer time of this checkout (and its worker evaluating each batch) and
+   that one, alternating, each on a copy of the database of its own, side by side.
 """
 
 from __future__ import annotations
 
+import argparse
 import http.client
 import json
+import os
+import signal
 import statistics
 import threading
 import time
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
+from pathlib import Path
 
-from .bench_api import free_port, service
+import psycopg
+
+from .bench_api import free_port, service, start_web, start_workers, stop_workers
 from .bench_ingest import make_token, shifted
 from .bench_report import prepare
 from .fixtures import copy_database, dataset, machine_speed, measured
@@ -90,27 +102,101 @@ def evaluation_seconds(env: dict, count: int) -> list[float]:
     from rq.job import Job
 
     redis = Redis.from_url(env["REDIS_URL"])
-    queues = [name.decode().removeprefix("rq:queue:") for name in redis.keys("rq:queue:*.alerts")]
+    queues = [name.decode().removeprefix("rq:queue:") for name in redis.smembers("rq:queues")
+              if name.decode().endswith(".alerts")]
     finished = Queue(queues[0], connection=redis).finished_job_registry
     jobs = [Job.fetch(i, connection=redis) for i in finished.get_job_ids()]
     results = sorted((j.ended_at, j.return_value()) for j in jobs if j.func_name.endswith("evaluate_incidents"))
     return [r["seconds"] for _, r in results if r and r["evaluated"]][-count:]
 
 
+DOWNGRADE = """
+from alembic import command
+from storemon.config import load_settings
+from storemon.database.engines import alembic_config, make_engine
+command.downgrade(alembic_config(make_engine(load_settings().database_url)), {revision!r})
+result = {{}}
+"""
+
+
+def head_of(root: str) -> str:
+    """The newest migration of a checkout."""
+    import re
+
+    found = re.search(r'HEAD_REVISION = "(\w+)"', (Path(root) / "storemon/database/engines.py").read_text())
+    return found.group(1)
+
+
+def busy_hour(lines: list[str], k: int) -> bytes:
+    """The ``k``-th batch: the hour moved on by an hour, six a day, then to the next day's; every
+    other one with each status flipped."""
+    body = shifted(lines, k % 6 + 24 * (k // 6))
+    if k % 2:
+        body = body.replace(b",active,", b",was-active,").replace(b",inactive,", b",active,")
+        body = body.replace(b",was-active,", b",inactive,")
+    return body
+
+
+def percentile(values: list[float], q: float) -> float:
+    ordered = sorted(values)
+    return ordered[min(len(ordered) - 1, int(q * len(ordered)))]
+
+
+def side_by_side(against: str, lines: list[str]) -> None:
+    """The hourly batch answered, this checkout against another, alternating."""
+    from .fixtures import ROOT
+
+    runs = {}
+    try:
+        for label, root in (("this checkout", ROOT), ("against", against)):
+            url = copy_database(prepare("full"), f"ingest_{len(runs)}")
+            token = make_token(url)  # (which brings the schema up to this checkout's newest)
+            if root != ROOT:  # (its own schema: this checkout's migrations taken back to its newest)
+                measured(DOWNGRADE.format(revision=head_of(root)), url)
+            web, port, env = start_web(url, root=root, extra={"RQ_QUEUE": f"bench{len(runs)}"})
+            runs[label] = (web, [], http.client.HTTPConnection("127.0.0.1", port, timeout=60), token, [])
+            if root == ROOT:  # (the other enqueues nothing after a load: no worker of its own)
+                runs[label][1].extend(start_workers(env, 1))
+        for k in range(8):
+            for _, _, conn, token, times in runs.values():
+                started = time.perf_counter()
+                post(conn, "/polls", token, shifted(lines, k), "text/csv")
+                if k:
+                    times.append(time.perf_counter() - started)
+                time.sleep(1)  # (the evaluation, if any, done before the other's batch)
+    finally:
+        for web, workers, *_ in runs.values():
+            web.send_signal(signal.SIGTERM)
+            stop_workers(workers)
+    for label, (*_, times) in runs.items():
+        print(f"hourly batch answered, {label}: median {statistics.median(times) * 1000:.0f} ms, "
+              f"max {max(times) * 1000:.0f} ms ({len(times)} runs)")
+
+
 def main() -> None:
     print(machine_speed(), flush=True)
+    parser = argparse.ArgumentParser()
+    parser.add_argument("--against", help="a checkout of another commit, to time the hourly batch beside")
+    args = parser.parse_args()
     next_hour = dataset("next_hour", "--start", "2023-01-25T18:00", "--days", "0.042", schedules=False)
     lines = (next_hour / "store_status.csv").read_text().splitlines()
+    if args.against:
+        side_by_side(os.path.abspath(args.against), lines)
+        return
+    full = dataset("full")
     url = copy_database(prepare("full"), "alerts")
     ingest, admin = make_token(url), measured(ADMIN_TOKEN, url)["token"]
     everyone, downs_only = Receiver(), Receiver()
     with service(url) as (conn, env):
         add_endpoint(conn, admin, everyone)
         answers, latencies, told = [], [], []
-        for k in range(6):
+        for k in range(21):
+            if k % 6 == 0:  # a day's polls begin: their statistics current, as a daily ANALYZE keeps them
+                with psycopg.connect(url) as db:
+                    db.execute("ANALYZE poll_days")
             before = len(everyone.arrived)
             started = time.perf_counter()
-            post(conn, "/polls", ingest, shifted(lines, k), "text/csv")
+            post(conn, "/polls", ingest, busy_hour(lines, k), "text/csv")
             committed = time.perf_counter()
             arrived = everyone.wait_for(before + 1)
             if k:  # the first pays for the first fork, connections and sessions
@@ -118,17 +204,19 @@ def main() -> None:
                 latencies.append(arrived - committed)
                 data = everyone.arrived[-1][1]["data"]
                 told.append(data["opened_count"] + data["resolved_count"])
-        evaluations = evaluation_seconds(env, 5)
+        evaluations = evaluation_seconds(env, 20)
         print(f"hourly batch over HTTP ({len(lines) - 1:,} polls), answered in: median "
               f"{statistics.median(answers) * 1000:.0f} ms, max {max(answers) * 1000:.0f} ms")
         print(f"its evaluation (the job's own time): median {statistics.median(evaluations) * 1000:.0f} ms, "
               f"max {max(evaluations) * 1000:.0f} ms")
         print(f"answer to notification received: median {statistics.median(latencies) * 1000:.0f} ms, "
-              f"max {max(latencies) * 1000:.0f} ms (changes told: {min(told):,}-{max(told):,} a batch)")
+              f"p95 {percentile(latencies, 0.95) * 1000:.0f} ms, max {max(latencies) * 1000:.0f} ms "
+              f"({len(latencies)} batches; changes told: {min(told):,}-{max(told):,} a batch)")
 
         add_endpoint(conn, admin, downs_only, kinds=["down"])
-        stores = sorted({line.split(",", 1)[0] for line in lines[1:]})
-        down = "store_id,status,timestamp_utc\n" + "".join(f"{s},inactive,2023-01-26 00:10:00 UTC\n" for s in stores)
+        zones = (full / "timezones.csv").read_text().splitlines()[1:]
+        stores = sorted({line.split(",", 1)[0] for line in zones})
+        down = "store_id,status,timestamp_utc\n" + "".join(f"{s},inactive,2023-01-29 00:10:00 UTC\n" for s in stores)
         before_everyone, before_downs = len(everyone.arrived), len(downs_only.arrived)
         post(conn, "/polls", ingest, down.encode(), "text/csv")
         everyone.wait_for(before_everyone + 1)

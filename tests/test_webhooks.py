@@ -316,3 +316,45 @@ def test_the_console_shows_webhooks_and_their_deliveries_to_an_admin_only(client
                           ).status_code == 400
     finally:
         receiver.stop()
+
+
+@pytest.mark.slow
+def test_redis_stopped_during_an_evaluation_loses_and_doubles_nothing(client, pg, made, fleet, monkeypatch):
+    """The evaluation commits its incidents and their notification while Redis is down, so its
+    delivery cannot be queued; Redis comes back empty. The clock's watch queues the late
+    delivery, which arrives once; evaluating again opens nothing twice."""
+    from rq import Queue
+
+    from storemon.alerts import jobs as alert_jobs
+    from storemon.reports import jobs
+
+    from .services import OwnRedis
+
+    receiver, own = Receiver(), OwnRedis()
+    try:
+        made_endpoint = add(client, made["admin"], url=receiver.url, kinds=["down"])
+        receiver.trust(made_endpoint["secret"])
+        batch(client, made["ingest"], {"w00": "inactive", "w01": "inactive"}, "10:00")
+        own.start()
+        monkeypatch.setenv("REDIS_URL", own.url)
+        jobs.reset_engine()
+        own.stop()
+        assert alert_jobs.evaluate_incidents()["opened"] >= 2
+        assert rows(pg, "SELECT status FROM deliveries") == [("pending",)]
+        own.start()
+        with pg.begin() as conn:  # a minute on: the delivery is late
+            conn.execute(text("UPDATE deliveries SET next_attempt_at = next_attempt_at - interval '2 minutes'"))
+        assert alert_jobs.watch()["queued"] == 1
+        redis = jobs.redis_client(own.url)
+        SimpleWorker([Queue(q.decode().removeprefix("rq:queue:"), connection=redis)
+                      for q in redis.smembers("rq:queues")], connection=redis).work(burst=True)
+        assert len(receiver.bodies()) == 1 and rows(pg, "SELECT status FROM deliveries") == [("delivered",)]
+        before = rows(pg, "SELECT id, kind, opened_us FROM incidents ORDER BY id")
+        assert alert_jobs.evaluate_incidents()["opened"] == 0
+        assert alert_jobs.watch()["queued"] == 0
+        assert rows(pg, "SELECT id, kind, opened_us FROM incidents ORDER BY id") == before
+        assert len(receiver.bodies()) == 1
+    finally:
+        receiver.stop()
+        own.remove()
+        jobs.reset_engine()

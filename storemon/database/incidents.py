@@ -11,9 +11,11 @@ from dataclasses import dataclass
 from datetime import datetime
 
 import numpy as np
-from sqlalchemy import Connection, Engine, and_, bindparam, delete, func, insert, or_, select, update
+from sqlalchemy import (Connection, DateTime, Engine, and_, bindparam, column, delete, func, insert, or_, select, table,
+                        text, update)
 
 from ..core.incidents import DOWN, KINDS, NO_DATA, NO_POLL, POLLER_SILENT, Changes, Open
+from .bulk import staged
 from .engines import as_utc, reading
 from .models import Incident, IncidentWatch, Store, StoreGroup
 
@@ -45,20 +47,27 @@ def open_incidents(conn: Connection) -> dict[str, OpenRows]:
 
 
 def record(conn: Connection, kind: str, changes: Changes, rows: OpenRows, noticed: datetime) -> list[int]:
-    """Write one kind's changes: resolve those it resolves, open those it opens; the ids of
-    the incidents changed."""
+    """Write one kind's changes, set-based (a batch may change thousands): resolve those it
+    resolves, open those it opens; the ids of the incidents changed."""
+    when = {"noticed": noticed, "kind": kind}
+    noticed_type = bindparam("noticed", type_=DateTime(timezone=True))
     resolved = rows.ids[changes.resolved]
     if resolved.size:
-        conn.execute(update(_incidents).where(_c.id == bindparam("incident"), _c.resolved_us.is_(None))
-                     .values(resolved_us=bindparam("at"), resolved_poll_us=bindparam("at"), resolved_at=noticed),
-                     [{"incident": int(i), "at": int(t)} for i, t in zip(resolved, changes.resolved_us)])
+        with staged(conn, "resolved_incidents", [("id", "int4", resolved), ("at", "int8", changes.resolved_us)],
+                    analyze=False) as t:
+            conn.execute(text(f"UPDATE incidents SET resolved_us = t.at, resolved_poll_us = t.at, resolved_at = :noticed"
+                              f" FROM {t} t WHERE incidents.id = t.id AND incidents.resolved_us IS NULL")
+                         .bindparams(noticed_type), when)
     opened: list[int] = []
     if changes.opened_store.size:
-        opened = list(conn.execute(insert(_incidents).returning(_c.id, sort_by_parameter_order=True), [
-            {"store": int(s), "kind": kind, "opened_us": int(a), "opened_poll_us": None if p == NO_POLL else int(p),
-             "noticed_at": noticed}
-            for s, a, p in zip(changes.opened_store, changes.opened_us, changes.opened_poll_us)]).scalars())
-    return [int(i) for i in resolved] + opened
+        with staged(conn, "opened_incidents", [("store", "int4", changes.opened_store),
+                                               ("opened_us", "int8", changes.opened_us),
+                                               ("poll_us", "int8", changes.opened_poll_us)], analyze=False) as t:
+            opened = list(conn.execute(text(
+                f"INSERT INTO incidents (store, kind, opened_us, opened_poll_us, noticed_at)"
+                f" SELECT store, :kind, opened_us, NULLIF(poll_us, {NO_POLL}), :noticed FROM {t} ORDER BY store"
+                " RETURNING id").bindparams(noticed_type), when).scalars())
+    return [int(i) for i in resolved] + sorted(opened)
 
 
 def set_poller(conn: Connection, silent: bool, newest_poll_us: int | None, silence_us: int, noticed: datetime
@@ -126,17 +135,17 @@ def open_rows(conn: Connection) -> list[IncidentRow]:
     return _rows(conn, state=OPEN)
 
 
-_IDS_AT_ONCE = 5000  # ids bound into one query (SQLite takes 32,766 at most)
-
-
 def rows_of(conn: Connection, ids: list[int]) -> list[IncidentRow]:
-    """These incidents, in the order of their ids."""
-    found = [row for k in range(0, len(ids), _IDS_AT_ONCE) for row in _rows(conn, ids=ids[k:k + _IDS_AT_ONCE])]
+    """These incidents (ids, staged for a join: a batch may change thousands), in id order."""
+    if not ids:
+        return []
+    with staged(conn, "changed_incidents", [("id", "int4", ids)]) as t:
+        found = _rows(conn, within=select(column("id")).select_from(table(t)))
     return sorted(found, key=lambda row: row.id)
 
 
 def _rows(conn: Connection, *, state: str = ANY, kind: str | None = None, store_id: str | None = None,
-          group: str | None = None, limit: int | None = None, ids: list[int] | None = None) -> list[IncidentRow]:
+          group: str | None = None, limit: int | None = None, within=None) -> list[IncidentRow]:
     s = Store.__table__.c
     query = select(_c.id, _c.kind, s.store_id, s.name, _c.opened_us, _c.opened_poll_us, _c.resolved_us,
                    _c.resolved_poll_us, _c.noticed_at, _c.resolved_at, _c.store) \
@@ -152,23 +161,21 @@ def _rows(conn: Connection, *, state: str = ANY, kind: str | None = None, store_
     if group is not None:
         g = StoreGroup.__table__.c
         query = query.where(or_(_c.store == POLLER, _c.store.in_(select(g.store).where(g.label == group))))
-    if ids is not None:
-        query = query.where(_c.id.in_(ids))
-    found = conn.execute(query.order_by(_c.resolved_us.is_not(None), _c.opened_us.desc(), _c.id.desc())
-                         .limit(limit)).all()
-    labels = _labels(conn, [r[10] for r in found if r[10] != POLLER])
+    if within is not None:  # (a select of incident ids)
+        query = query.where(_c.id.in_(within))
+    query = query.order_by(_c.resolved_us.is_not(None), _c.opened_us.desc(), _c.id.desc()).limit(limit)
+    found = conn.execute(query).all()
+    labels = _labels(conn, query.with_only_columns(_c.store)) if found else {}
     return [IncidentRow(r[0], r[1], r[2], r[3], labels.get(r[10], ()), *r[4:8], as_utc(r[8]), as_utc(r[9]))
             for r in found]
 
 
-def _labels(conn: Connection, keys: list[int]) -> dict[int, tuple[str, ...]]:
+def _labels(conn: Connection, stores) -> dict[int, tuple[str, ...]]:
+    """The group labels of the stores a select gives, each store's in order."""
     g = StoreGroup.__table__.c
-    distinct = sorted(set(keys))
     found: dict[int, list[str]] = {}
-    for k in range(0, len(distinct), _IDS_AT_ONCE):
-        for key, label in conn.execute(select(g.store, g.label).where(g.store.in_(distinct[k:k + _IDS_AT_ONCE]))
-                                       .order_by(g.store, g.label)):
-            found.setdefault(key, []).append(label)
+    for key, label in conn.execute(select(g.store, g.label).where(g.store.in_(stores)).order_by(g.store, g.label)):
+        found.setdefault(key, []).append(label)
     return {key: tuple(labels) for key, labels in found.items()}
 
 
