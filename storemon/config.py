@@ -178,6 +178,7 @@ class Settings:
     report_schedule: str = setting("REPORT_SCHEDULE", "5 * * * *", _cron)
     settle_every: int = setting("SETTLE_EVERY", 60, _int)
     retention_schedule: str = setting("RETENTION_SCHEDULE", "30 3 * * *", _cron)
+    trend_schedule: str = setting("TREND_SCHEDULE", "20 * * * *", _cron)  # each store's uptime per day
     report_retention_days: int = setting("REPORT_RETENTION_DAYS", 30, _int)
     poll_retention_days: int = setting("POLL_RETENTION_DAYS", 90, _int, minimum=0)  # 0 keeps every poll
     # Signs the console's session cookie; unset, each process makes a random one (sessions then

@@ -285,3 +285,16 @@ class Delivery(Base):
     last_status: Mapped[int | None] = mapped_column(Integer)  # the HTTP status of the last answer
     last_error: Mapped[str | None] = mapped_column(Text)
     delivered_at: Mapped[datetime | None] = mapped_column(DateTime(timezone=True))
+
+
+class DailyUptime(Base):
+    """A store's uptime and downtime within business hours of one UTC day, as the report as of
+    the next midnight computes its last day (storemon/reports/trends.py)."""
+
+    __tablename__ = "daily_uptime"
+    __table_args__ = (Index("daily_uptime_by_day", "day"),)  # (a fleet's days)
+
+    store: Mapped[int] = mapped_column(Integer, primary_key=True, autoincrement=False)
+    day: Mapped[int] = mapped_column(Integer, primary_key=True, autoincrement=False)  # days since 1970-01-01, UTC
+    up_us: Mapped[int] = mapped_column(BigInteger)
+    down_us: Mapped[int] = mapped_column(BigInteger)

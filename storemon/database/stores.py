@@ -70,6 +70,7 @@ def _delete(conn: Connection, keys: list[int]) -> Retired:
                                        " AND day = (SELECT max(day) FROM poll_days) LIMIT 1")).first() is not None
         for table, column in (("poll_days", "store"), ("business_hours", "store"), ("special_hours", "store"),
                               ("timezone_history", "store"), ("store_groups", "store"), ("incidents", "store"),
+                              ("daily_uptime", "store"),
                               ("stores", "id")):
             conn.execute(text(f"DELETE FROM {table} WHERE {column} IN {gone}"))
     version.bump(conn, stores_changed=True)

@@ -2,7 +2,7 @@
 
 RQ's own CronScheduler enqueues, each on its setting's schedule: the hourly report
 (REPORT_SCHEDULE), settling stale reports (every SETTLE_EVERY seconds), retention
-(RETENTION_SCHEDULE) and the incidents' watch (every WATCH_EVERY seconds: the poller's
+(RETENTION_SCHEDULE), the trends' days (TREND_SCHEDULE) and the incidents' watch (every WATCH_EVERY seconds: the poller's
 silence, reminders, lost evaluations and deliveries); workers run them. Cron schedules read UTC. Only one clock works
 at a time: it holds a lease in Redis, renewed with every scheduler heartbeat (at most a
 minute apart), so a second clock started by mistake waits and takes over only if the
@@ -97,6 +97,9 @@ def build_scheduler(settings: Settings, redis, lease, database: str) -> LeasedCr
     if settings.retention_schedule:
         scheduler.register(jobs.apply_retention, queue, cron=settings.retention_schedule,
                            name=schedule_name("retention", database))
+    if settings.trend_schedule:
+        scheduler.register(jobs.update_trends, queue, cron=settings.trend_schedule,
+                           name=schedule_name("trends", database))
     scheduler.register(alert_jobs.watch, alerts_queue_name(settings, database), interval=settings.watch_every,
                        name=schedule_name("incidents' watch", database))
     return scheduler

@@ -350,6 +350,15 @@ def settle() -> int:
     return reconcile.settle_stale(process_engine(), _queue(), process_settings())
 
 
+def update_trends() -> list[int]:
+    """Compute the trends' days due: the last complete ones, and any missing (storemon/reports/trends.py)."""
+    from .trends import update
+
+    days = update(process_engine())
+    log.info("trends: %d day(s) computed", len(days))
+    return days
+
+
 def apply_retention() -> dict:
     """Delete reports and polls past their retention."""
     from .retention import apply

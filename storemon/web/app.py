@@ -150,12 +150,14 @@ def register_blueprints(app: Flask, settings: Settings) -> None:
     from .metrics import metrics_blueprint
     from .openapi import docs, openapi
     from .stores import stores
+    from .trends import trends
     from .webhooks import webhooks
 
     app.register_blueprint(api)
     app.register_blueprint(ingest)
     app.register_blueprint(stores)
     app.register_blueprint(incidents)
+    app.register_blueprint(trends)
     app.register_blueprint(webhooks)
     app.register_blueprint(console)
     app.register_blueprint(metrics_blueprint(app.extensions["storemon"].metrics))

@@ -321,6 +321,18 @@ def document() -> dict:
                                _query("limit", {"type": "integer", "minimum": 1, "maximum": 10000, "default": 100},
                                       "List at most this many")],
                 "responses": {"200": _json(_ref("Incidents"), "The incidents"), **_errors(400, *_REPORT_ERRORS)}}},
+            "/trends": {"get": {
+                "operationId": "list_trends", "tags": ["reports"], "security": REPORT_SECURITY,
+                "summary": "Uptime within business hours per UTC day, of a store, a group or the fleet",
+                "description": "Each day as the report as of the midnight that ends it computes its last day; "
+                               "the complete days before the newest poll's that have figures (the clock computes "
+                               "them: TREND_SCHEDULE). store_id or group, not both; neither: the fleet.",
+                "parameters": [_query("store_id", {"type": "string"}, "One store's days (empty: the fleet's)"),
+                               _query("group", GROUP, "One group's stores, summed"),
+                               _query("days", {"type": "integer", "minimum": 1, "maximum": 90, "default": 90},
+                                      "The last this many days")],
+                "responses": {"200": _json(_ref("Trend"), "The days, oldest first"),
+                              **_errors(400, *_REPORT_ERRORS)}}},
             "/webhooks": {
                 "post": {"operationId": "add_webhook", "tags": ["webhooks"], "security": [{"bearer": []}],
                          "summary": "Add an endpoint notified of incidents (an admin token); its secret is shown once",
@@ -469,6 +481,15 @@ def _schemas() -> dict:
             "resolved": {**nullable, "description": "When it ended (null: open)"},
             "resolved_by_poll": nullable, "noticed_at": {**INSTANT, "description": "When storemon opened it (wall clock)"},
             "resolved_noticed_at": nullable}},
+        "Trend": {"type": "object", "required": ["as_of", "days"], "properties": {
+            "as_of": {**nullable, "description": "The data's clock: the newest poll (null: none yet)"},
+            "store_id": nullable, "group": nullable,
+            "days": {"type": "array", "items": {"type": "object", "required": ["date", "uptime_h", "downtime_h",
+                                                                              "uptime_pct", "stores"],
+                                                "properties": {
+                "date": {"type": "string"}, "uptime_h": {"type": "number"}, "downtime_h": {"type": "number"},
+                "uptime_pct": {"type": ["number", "null"], "description": "null: no business time that day"},
+                "stores": {"type": "integer", "description": "Stores with business time that day"}}}}}},
         "Incidents": {"type": "object", "required": ["count", "incidents"], "properties": {
             "count": {"type": "integer"}, "incidents": {"type": "array", "items": _ref("Incident")}}},
         "NewWebhook": {"type": "object", "required": ["url"], "additionalProperties": False, "properties": {
