@@ -372,6 +372,17 @@ def token_revoke(name: str) -> None:
     click.echo(f"token {name!r} revoked")
 
 
+@cli.command("trends")
+def trends_now() -> None:
+    """Compute the trends' days now, as the clock does every hour: the last 8 complete UTC days
+    again, and any of the last 90 not computed yet."""
+    from .reports.trends import update
+
+    with _database(_settings().database_url) as engine:
+        days = update(engine)
+    click.echo(f"trends: {len(days)} day(s) computed")
+
+
 @cli.group("webhook")
 def webhook() -> None:
     """Webhook endpoints told of incidents: add, list, remove."""

@@ -70,3 +70,11 @@ def test_the_fleet_and_store_pages_draw_the_trend(client, seeded):
                             " ORDER BY s.store_id LIMIT 1")[0][0]
     page = client.get(f"/stores/{store_id}", headers=html).get_data(as_text=True)
     assert 'id="store-trend"' in page
+
+
+def test_the_command_line_computes_the_trends_now(seeded):
+    from .helpers import storemon
+
+    ran = storemon(seeded, "trends")
+    assert ran.returncode == 0 and ran.stdout.startswith("trends: ") and "day(s) computed" in ran.stdout
+    assert rows(seeded, "SELECT count(DISTINCT day) > 0 FROM daily_uptime") == [(True,)]

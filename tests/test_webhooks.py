@@ -305,6 +305,9 @@ def test_the_console_shows_webhooks_and_their_deliveries_to_an_admin_only(client
         text_of = page.get_data(as_text=True)
         assert page.status_code == 200 and receiver.url in text_of and "Hears of down, of region:west" in text_of
         assert text_of.count('data-status="delivered"') == 1
+        assert '<a href="/console/webhooks">Webhooks</a>' in text_of  # (in an admin's menu only)
+        assert "/console/webhooks\">Webhooks" not in client.get("/console/incidents", headers={"Accept": "text/html"}
+                                                                ).get_data(as_text=True)
         refused = client.get("/console/webhooks", headers={"Authorization": f"Bearer {made['report']}"})
         assert refused.status_code == 403
         admin = {"Authorization": f"Bearer {made['admin']}"}

@@ -81,9 +81,9 @@ def parse_windows(text: str) -> tuple[int, ...]:
             continue
         digits = token[:-1]
         if not token.endswith("d") or not (digits.isascii() and digits.isdecimal()) or len(digits) > 3:
-            raise ValueError(f"a window is 1h, 1d, 7d or a whole number of days such as 30d (got {token[:20]!r})")
+            raise ValueError(f"a window is 1h, 1d, 7d or 2 to {MAX_DAYS} days such as 30d (got {token[:20]!r})")
         if not 1 <= int(digits) <= MAX_DAYS:
-            raise ValueError(f"a window is 1 to {MAX_DAYS} days (got {token})")
+            raise ValueError(f"a window is 1h, 1d, 7d or 2 to {MAX_DAYS} days (got {token})")
         if int(digits) not in (1, 7):  # (the standard day and week)
             days.add(int(digits))
     return tuple(sorted(days))

@@ -20,7 +20,7 @@ from ..reports import lifecycle, reconcile, submission
 from ..reports.options import EXTENDED
 from ..database import incidents as incident_rows, tokens, webhooks as endpoint_rows
 from .services import current_services
-from .access import csrf_token
+from .access import caller, csrf_token
 from .fleet import fleet_of
 from ..core.polls import day_of
 from ..database.engines import reading
@@ -41,7 +41,13 @@ RECENT = 10
 def _template_helpers():
     return {"csrf_token": csrf_token, "signed_in": "token_hash" in session,
             "tokens_required": current_services().settings.require_report_token, "windows": WINDOWS,
-            "incident_kinds": KIND_NAMES}
+            "incident_kinds": KIND_NAMES, "admin": _is_admin()}
+
+
+def _is_admin() -> bool:
+    """Whether the caller's token (the console's or a bearer one) is an admin's: the menu shows webhooks."""
+    owner = caller()
+    return owner is not None and owner.allows("admin")
 
 
 def _safe_next(target: str | None) -> str:
