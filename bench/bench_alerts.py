@@ -12,6 +12,8 @@ through the service (waitress, one worker.py) on the full-scale data in PostgreS
    local receiver that verifies the signature.
 2. The ordering platform down: every store answers inactive in one batch. How many
    notifications each of two endpoints receives for it, and how many incidents the first lists.
+3. The trends' days computed (``python -m storemon trends``, timed), then GET /trends for one
+   store and for the fleet (median of 20 and of 5).
 3. With ``--against`` (a checkout of another commit, e.g. ``git worktree add /tmp/old REF``):
    the hourly batch's answer time of this checkout (and its worker evaluating each batch) and
    that one, alternating, each on a copy of the database of its own, side by side.
@@ -110,6 +112,18 @@ def evaluation_seconds(env: dict, count: int) -> list[float]:
     return [r["seconds"] for _, r in results if r and r["evaluated"]][-count:]
 
 
+TRENDS = """
+from storemon.config import load_settings
+from storemon.database.engines import make_engine
+from storemon.reports.trends import update
+result = {'days': len(update(make_engine(load_settings().database_url)))}
+"""
+READ_TOKEN = """
+from storemon.database import tokens
+from storemon.config import load_settings
+from storemon.database.engines import make_engine
+result = {'token': tokens.create(make_engine(load_settings().database_url), 'bench-reader', ['report'])}
+"""
 DOWNGRADE = """
 from alembic import command
 from storemon.config import load_settings
@@ -227,6 +241,21 @@ def main() -> None:
               f"{len(everyone.arrived) - before_everyone} notification(s) to one endpoint, "
               f"{len(downs_only.arrived) - before_downs} to the other; the first lists {len(data['opened']):,} of "
               f"{data['opened_count']:,} incidents opened")
+
+        started = time.perf_counter()
+        computed = measured(TRENDS, url)["days"]
+        print(f"the trends' days computed: {computed} in {time.perf_counter() - started:.1f} s (a whole process)")
+        reader = measured(READ_TOKEN, url)["token"]
+        for label, query, runs in (("one store", f"?store_id={stores[len(stores) // 2]}", 20), ("the fleet", "", 5)):
+            times = []
+            for _ in range(runs):
+                t0 = time.perf_counter()
+                conn.request("GET", f"/trends{query}", headers={"Authorization": f"Bearer {reader}"})
+                response = conn.getresponse()
+                days = len(json.loads(response.read())["days"])
+                times.append(time.perf_counter() - t0)
+            print(f"GET /trends, {label} ({days} days): median {statistics.median(times) * 1000:.1f} ms, "
+                  f"max {max(times) * 1000:.1f} ms")
 
 
 if __name__ == "__main__":

@@ -11,7 +11,7 @@ from storemon.core.polls import DAY_US
 from storemon.database.trends import trend
 from storemon.reports import trends
 from storemon.reports.build import build_report
-from storemon.timeparse import format_instant
+from storemon.timeparse import format_instant, parse_instant
 
 from .helpers import rows
 
@@ -31,9 +31,14 @@ def test_a_trends_day_is_the_report_as_of_the_next_midnight(client, seeded):
                 continue
             assert (shown["uptime_h"], shown["downtime_h"]) == (float(report[store_id]["uptime_last_day"]),
                                                                 float(report[store_id]["downtime_last_day"]))
-        # the fleet's day is its stores' summed
-        fleet = [d for d in trend(seeded, day, day)][0]
-        assert fleet.up_us == rows(seeded, f"SELECT sum(up_us) FROM daily_uptime WHERE day = {day}")[0][0]
+        # the fleet's day is the report's stores summed
+        from storemon.database.queries import snapshot
+        from storemon.reports.build import compute
+
+        with snapshot(seeded) as snap:
+            uptime, _ = compute(snap, as_of)
+        [fleet] = trend(seeded, day, day)
+        assert (fleet.up_us, fleet.down_us) == (int(uptime.up_us[1].sum()), int(uptime.down_us[1].sum()))
 
 
 def test_a_second_run_recomputes_the_last_days_only_and_changes_nothing(seeded):
@@ -57,6 +62,7 @@ def test_trends_of_a_group_and_bad_arguments(client, seeded):
     assert len(client.get("/trends?days=2").get_json()["days"]) == 2
     for bad in ("days=0", "days=91", "days=x", "group=west", "store_id=a&group=region:west"):
         assert client.get(f"/trends?{bad}").status_code == 400, bad
+    assert client.get("/trends?store_id=no-such-store").status_code == 404
 
 
 def test_the_fleet_and_store_pages_draw_the_trend(client, seeded):
@@ -78,3 +84,30 @@ def test_the_command_line_computes_the_trends_now(seeded):
     ran = storemon(seeded, "trends")
     assert ran.returncode == 0 and ran.stdout.startswith("trends: ") and "day(s) computed" in ran.stdout
     assert rows(seeded, "SELECT count(DISTINCT day) > 0 FROM daily_uptime") == [(True,)]
+
+
+def test_trends_on_sqlite_are_those_on_postgresql_and_follow_a_changed_calendar(pg, sqlite, tmp_path):
+    """Stores open 09:00-17:00 UTC every day, polled over three weeks (and one store with hours but no
+    poll yet); a holiday added later for a day two weeks back is computed again at once."""
+    from .helpers import Loads
+
+    found = []
+    for engine in (pg, sqlite):
+        load = Loads(engine, tmp_path / engine.dialect.name)
+        load(hours=[(s, d, "09:00", "17:00") for s in "abc" for d in range(7)], zones=[(s, "UTC") for s in "abc"])
+        load(polls=[(s, status, f"2023-01-{day:02d} 12:00:00 UTC") for day in range(3, 25)
+                    for s, status in (("a", "active"), ("b", "inactive" if day % 3 else "active"))])
+        trends.update(engine)
+        before = rows(engine, "SELECT day, up_us, down_us FROM daily_uptime d JOIN stores s ON s.id = d.store"
+                              " WHERE s.store_id = 'a' ORDER BY day")
+        load(holidays=["2023-01-10,,,Closed"])
+        trends.update(engine)
+        after = rows(engine, "SELECT day, up_us, down_us FROM daily_uptime d JOIN stores s ON s.id = d.store"
+                             " WHERE s.store_id = 'a' ORDER BY day")
+        holiday = (parse_instant("2023-01-10T00:00:00Z") // DAY_US)
+        assert [r for r in after if r[0] != holiday] == [r for r in before if r[0] != holiday]
+        assert [r for r in before if r[0] == holiday] == [(holiday, 8 * 3600 * 10**6, 0)]
+        assert [r for r in after if r[0] == holiday] == [(holiday, 0, 0)]
+        found.append(rows(engine, "SELECT s.store_id, d.day, d.up_us, d.down_us FROM daily_uptime d"
+                                  " JOIN stores s ON s.id = d.store ORDER BY 1, 2"))
+    assert found[0] == found[1]

@@ -1,5 +1,6 @@
-"""Trends: each store's business time and uptime of each UTC day, as a report as of the next
-midnight computes them (kept, so that 90 days of a fleet are read, not recomputed).
+"""Trends: each store's uptime and downtime of each UTC day, as a report as of the next midnight
+computes them (kept, so that 90 days of a fleet are read, not recomputed), and the stores
+version they were computed at (a change of hours, zones or calendar computes them again).
 
 Revision ID: 0018
 Revises: 0017
@@ -19,7 +20,8 @@ def upgrade() -> None:
                     sa.Column("store", sa.Integer, primary_key=True, autoincrement=False),
                     sa.Column("day", sa.Integer, primary_key=True, autoincrement=False),
                     sa.Column("up_us", sa.BigInteger, nullable=False),
-                    sa.Column("down_us", sa.BigInteger, nullable=False))
+                    sa.Column("down_us", sa.BigInteger, nullable=False),
+                    sa.Column("stores_version", sa.BigInteger, nullable=False))
     op.create_index("daily_uptime_by_day", "daily_uptime", ["day"])
 
 

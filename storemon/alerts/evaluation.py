@@ -85,10 +85,10 @@ def remind(engine: Engine, now: datetime | None = None) -> list[int]:
     that two watches never send one twice; the deliveries made."""
     now = now or datetime.now(UTC)
     with engine.begin() as conn:
-        reminded = [e for e in webhooks.endpoints(conn) if e.reminder_s]
-        if not reminded:
+        if not any(e.reminder_s for e in webhooks.endpoints(conn)):
             return []
-        _lock(conn)
+        _lock(conn)  # (then read again: a watch that waited reads the reminders just sent)
+        reminded = [e for e in webhooks.endpoints(conn) if e.reminder_s]
         still_open = incidents.open_rows(conn)
         return notifications.queue_reminders(conn, reminded, still_open, now) if still_open else []
 

@@ -48,6 +48,13 @@ def csv_field(text: str) -> str:
     return text
 
 
+def in_hundredths(us: int, unit_us: int) -> float:
+    """One value as the CSV writes it, as a number: ``us`` in a unit (``HOUR_US``...), to 0.01,
+    rounded half up in integers."""
+    centi = unit_us // 100
+    return ((us + centi // 2) // centi) / 100
+
+
 def row_values(up_us: tuple[int, ...], down_us: tuple[int, ...], no_data_us: tuple[int, ...] = ()) -> list[str]:
     """One store's numbers as its report row writes them (the extended row's with ``no_data_us``)."""
     values = (*up_us, *down_us, *no_data_us)

@@ -289,7 +289,8 @@ class Delivery(Base):
 
 class DailyUptime(Base):
     """A store's uptime and downtime within business hours of one UTC day, as the report as of
-    the next midnight computes its last day (storemon/reports/trends.py)."""
+    the next midnight computes its last day (storemon/reports/trends.py), and the stores
+    version (data_version) it was computed at."""
 
     __tablename__ = "daily_uptime"
     __table_args__ = (Index("daily_uptime_by_day", "day"),)  # (a fleet's days)
@@ -298,3 +299,4 @@ class DailyUptime(Base):
     day: Mapped[int] = mapped_column(Integer, primary_key=True, autoincrement=False)  # days since 1970-01-01, UTC
     up_us: Mapped[int] = mapped_column(BigInteger)
     down_us: Mapped[int] = mapped_column(BigInteger)
+    stores_version: Mapped[int] = mapped_column(BigInteger)

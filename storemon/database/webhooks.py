@@ -13,7 +13,7 @@ import secrets
 from dataclasses import dataclass
 from datetime import datetime, timedelta
 
-from sqlalchemy import Connection, Engine, delete, insert, select, update
+from sqlalchemy import Connection, Engine, delete, insert, literal, select, update
 
 from .engines import as_utc, reading
 from .models import Delivery, Webhook
@@ -131,10 +131,11 @@ def delivery(engine: Engine, delivery_id: int) -> DeliveryRow | None:
     return _delivery(found) if found is not None else None
 
 
-def log(engine: Engine, webhook_id: int, limit: int = 100) -> list[DeliveryRow]:
-    """The endpoint's deliveries, newest first."""
+def log(engine: Engine, webhook_id: int, limit: int = 100, with_body: bool = False) -> list[DeliveryRow]:
+    """The endpoint's deliveries, newest first (their bodies, a few hundred KB each, only if asked)."""
+    fields = _FIELDS if with_body else [f if f is not _d.body else literal(b"").label("body") for f in _FIELDS]
     with reading(engine) as conn:
-        return [_delivery(r) for r in conn.execute(select(*_FIELDS).where(_d.webhook == webhook_id)
+        return [_delivery(r) for r in conn.execute(select(*fields).where(_d.webhook == webhook_id)
                                                        .order_by(_d.id.desc()).limit(limit))]
 
 

@@ -99,7 +99,7 @@ def build_scheduler(settings: Settings, redis, lease, database: str) -> LeasedCr
                            name=schedule_name("retention", database))
     if settings.trend_schedule:
         scheduler.register(jobs.update_trends, queue, cron=settings.trend_schedule,
-                           name=schedule_name("trends", database))
+                           job_timeout=settings.report_job_timeout, name=schedule_name("trends", database))
     scheduler.register(alert_jobs.watch, alerts_queue_name(settings, database), interval=settings.watch_every,
                        name=schedule_name("incidents' watch", database))
     return scheduler

@@ -17,8 +17,8 @@ from sqlalchemy import Engine, delete, func, select
 from ..core import DAY_US
 from ..core.windows import lookback_us, windows_of
 from ..core.polls import day_of
-from ..database import incidents, polls, version, webhooks
-from ..database.models import DailyUptime, Report
+from ..database import incidents, polls, trends, version, webhooks
+from ..database.models import Report
 from .lifecycle import UNSETTLED
 from .options import ReportOptions
 from ..database.trends import TREND_DAYS
@@ -42,8 +42,7 @@ def apply(engine: Engine, report_days: int, poll_days: int, now: datetime | None
         webhooks.delete_before(conn, before)
         newest = version.current(conn).newest_poll_us
         if newest is not None:  # (the trends' days, older than they show, by the data's clock)
-            conn.execute(delete(DailyUptime.__table__).where(
-                DailyUptime.__table__.c.day < int(day_of(newest)) - TREND_DAYS - 1))
+            trends.delete_days_before(conn, int(day_of(newest)) - TREND_DAYS - 1)
     removed = 0
     if poll_days:
         before_day = int(day_of(_poll_cutoff_us(engine, int(now.timestamp() * 1_000_000) - poll_days * DAY_US)))

@@ -27,7 +27,7 @@ from ..database.engines import reading
 from ..database.queries import FoundStore, named_stores, find_stores, groups, holidays_between, latest_poll_us
 from .arguments import group as group_argument
 from .incidents import incident_filters
-from .trends import day_json, days_of
+from .trends import chart_of, days_of
 from .storeview import chart_days, dated, describe, duration, local_date
 from .stores import requested_as_of, timeline_of, weekly_uptime
 from ..timeparse import format_instant, parse_as_of
@@ -108,7 +108,7 @@ def fleet():
                            as_of=format_instant(shown.as_of_us) if shown else None, holidays=holidays_near(engine),
                            group=group, groups=groups(engine), named=named, down=down, wall_us=time.time_ns() // 1000,
                            open_incidents=open_incidents, open_counts=incident_rows.open_counts(engine, group),
-                           trend=[day_json(d) for d in days_of(group=group)[1]],
+                           trend=chart_of(*days_of(group=group)[1:]),
                            store=lambda store_id: named.get(store_id) or FoundStore(store_id))
 
 
@@ -177,7 +177,7 @@ WEBHOOK_LOG = 10  # deliveries the webhooks page lists of each endpoint
 def webhooks():
     """The endpoints and their latest deliveries (an admin token: storemon/web/access.py)."""
     engine = current_services().engine
-    found = [(e, endpoint_rows.log(engine, e.id, WEBHOOK_LOG)) for e in endpoint_rows.endpoints(engine)]
+    found = [(e, endpoint_rows.log(engine, e.id, WEBHOOK_LOG)) for e in endpoint_rows.endpoints(engine)]  # (no bodies)
     return render_template("webhooks.html", endpoints=found)
 
 
@@ -191,7 +191,7 @@ def store(store_id: str):
     report_id, weekly = weekly_uptime()
     mine = incident_rows.listed(current_services().engine, store_id=store_id, limit=STORE_INCIDENTS)
     return render_template("store.html", store=describe(record, computed), days=chart_days(computed, record, mine),
-                           incidents=mine, trend=[day_json(d) for d in days_of(store_id=store_id)[1]],
+                           incidents=mine, trend=chart_of(*days_of(store_id=store_id)[1:]),
                            requested=request.args.get("as_of", ""), latest_report=report_id,
                            weekly_in_latest=weekly.get(store_id))
 

@@ -97,7 +97,7 @@ def deliveries(webhook_id: int):
     _endpoint(webhook_id)
     with_body = flag("body")
     found = endpoint_rows.log(current_services().engine, webhook_id,
-                              limit(20 if with_body else 50, MOST_WITH_BODIES if with_body else MOST_LOGGED))
+                              limit(20 if with_body else 50, MOST_WITH_BODIES if with_body else MOST_LOGGED), with_body)
     return jsonify(webhook=webhook_id, deliveries=[delivery_json(row, with_body) for row in found])
 
 
