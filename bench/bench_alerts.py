@@ -4,9 +4,8 @@ through the service (waitress, one worker.py) on the full-scale data in PostgreS
     .venv/bin/python -m bench.bench_alerts [--against CHECKOUT]
 
 1. Twenty-one more batches of an hour's polls sent over HTTP as the poller sends them (the
-   first one warms up), six hours of the US afternoon a day (18:00-23:00 UTC; the polls'
-   statistics made current as each day begins: ANALYZE), every other batch with each status
-   flipped so that thousands of incidents open or resolve each time:
+   first one warms up), six hours of the US afternoon a day (18:00-23:00 UTC), every other
+   batch with each status flipped so that thousands of incidents open or resolve each time:
    each batch's answer time end to end, the evaluation's own time (the job's result), and
    from the answer (the batch committed just before it) to its notification arriving at a
    local receiver that verifies the signature.
@@ -31,8 +30,6 @@ import threading
 import time
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from pathlib import Path
-
-import psycopg
 
 from .bench_api import free_port, service, start_web, start_workers, stop_workers
 from .bench_ingest import make_token, shifted
@@ -205,9 +202,6 @@ def main() -> None:
         add_endpoint(conn, admin, everyone)
         answers, latencies, told = [], [], []
         for k in range(21):
-            if k % 6 == 0:  # a day's polls begin: their statistics current, as a daily ANALYZE keeps them
-                with psycopg.connect(url) as db:
-                    db.execute("ANALYZE poll_days")
             before = len(everyone.arrived)
             started = time.perf_counter()
             post(conn, "/polls", ingest, busy_hour(lines, k), "text/csv")

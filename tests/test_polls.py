@@ -139,3 +139,25 @@ def test_a_read_gives_the_rows_of_its_stores_and_days_in_order(engine, tmp_path)
             at = (found.start * 8).tolist()
             assert [(s, d, found.packed.tobytes()[a:a + 8 * c]) for s, d, a, c in zip(
                 found.store.tolist(), found.day().tolist(), at, found.count.tolist())] == expected, wanted
+
+
+def test_a_load_that_begins_a_new_day_brings_the_polls_statistics_up_to_date(pg, tmp_path):
+    """ANALYZE once a load has begun a new UTC day (PostgreSQL's plans for the newest days
+    depend on it), and not for every load."""
+    import time
+
+    from .helpers import Loads, scalar
+    from .services import wait_for
+
+    def analyzed() -> int:
+        return scalar(pg, "SELECT analyze_count FROM pg_stat_user_tables WHERE relname = 'poll_days'")
+
+    load = Loads(pg, tmp_path)
+    before = analyzed()
+    load(polls=[("s", "active", "2023-01-23 10:00:00 UTC")])
+    once = wait_for(lambda: analyzed() > before and analyzed(), 10, "the first day's ANALYZE")
+    load(polls=[("s", "active", "2023-01-23 11:00:00 UTC")])  # the same day: none
+    time.sleep(1.5)  # (past the statistics' flush: an ANALYZE would show by now)
+    assert analyzed() == once
+    load(polls=[("s", "inactive", "2023-01-24 09:00:00 UTC")])
+    wait_for(lambda: analyzed() > once, 10, "the next day's ANALYZE")

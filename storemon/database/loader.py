@@ -91,6 +91,7 @@ def load_sources(engine: Engine, named: dict[str, sources.Source], *, skip_bad: 
         if is_postgres(conn):
             conn.execute(text("SELECT pg_advisory_xact_lock(:lock)"), {"lock": WRITE_LOCK})
         # (SQLite: the transaction began with BEGIN IMMEDIATE, which already excludes other writers.)
+        clock_before = version.current(conn).newest_poll_us
         with _gc_paused():
             newest, first_polls, store_keys = _write(conn, named, options, local_files, summary, create,
                                                      effective_date)
@@ -99,6 +100,8 @@ def load_sources(engine: Engine, named: dict[str, sources.Source], *, skip_bad: 
         version.bump(conn, newest, stores_changed=bool(store_keys.created) or bool(first_polls)
                      or any(kind in named for kind in (sources.TIMEZONES, sources.HOURS, sources.SPECIAL_HOURS,
                                                        sources.HOLIDAYS)))
+    if newest is not None and (clock_before is None or day_of(newest) > day_of(clock_before)):
+        stored_polls.analyze_new_day(engine)
     summary.stores = int(store_keys.named.size)
     summary.new_stores, summary.new_store_ids = store_keys.created, store_keys.created_ids
     summary.seconds = time.perf_counter() - started

@@ -109,6 +109,17 @@ def read_store(conn: Connection, store: int, since_us: int, until_us: int) -> tu
     return ts_us[keep], active[keep]
 
 
+def analyze_new_day(engine) -> None:
+    """PostgreSQL's statistics of the polls brought up to date, once a load has begun a new UTC
+    day. Until autovacuum gets to it (on a large table, days later), the planner takes the
+    newest days for nearly empty and reads them by the index on day, bucket after bucket:
+    reading the two newest days (an evaluation of incidents, who is down now) took 0.4-0.5 s
+    instead of 0.02 s at full scale. ANALYZE samples the table: tens of milliseconds, once a day."""
+    if is_postgres(engine):
+        with engine.begin() as conn:
+            conn.execute(text("ANALYZE poll_days"))
+
+
 def newest_us(conn: Connection) -> int | None:
     """The newest stored poll's instant (its day's rows decoded), or None when none is stored."""
     day = conn.execute(text("SELECT max(day) FROM poll_days")).scalar()
