@@ -72,3 +72,20 @@ def test_the_code_names_the_migrations_head():
     from storemon.database.engines import HEAD_REVISION, MIGRATIONS_DIR
 
     assert ScriptDirectory(str(MIGRATIONS_DIR)).get_current_head() == HEAD_REVISION
+
+
+def test_an_error_beside_a_staged_table_is_the_error_raised(engine):
+    """A statement failing while a staged table exists: its own error comes out (not one about
+    dropping the table in a failed transaction), and the table goes with the rollback."""
+    from sqlalchemy.exc import DBAPIError
+
+    from storemon.database.bulk import staged
+
+    with pytest.raises(DBAPIError) as found:
+        with engine.begin() as conn:
+            with staged(conn, "probe", [("n", "int4", [1, 2])]):
+                conn.execute(text("SELECT n FROM no_such_table"))
+    assert "no_such_table" in str(found.value)
+    with engine.begin() as conn:
+        with staged(conn, "probe", [("n", "int4", [1])]) as table:
+            assert conn.execute(text(f"SELECT count(*) FROM {table}")).scalar() == 1

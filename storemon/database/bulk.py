@@ -134,17 +134,17 @@ def staged(conn: Connection, table: str, columns: Sequence[tuple[str, str, Seque
 def staged_batches(conn: Connection, table: str, columns: Sequence[tuple[str, str]], batches: Iterable[Sequence],
                    analyze: bool = True) -> Iterator[str]:
     """``staged`` for values that come in batches: the columns, (name, SQL type), filled with
-    each batch's values in turn as it comes (memory holds one batch)."""
+    each batch's values in turn as it comes (memory holds one batch). Dropped once done; after
+    an error it is left to the transaction's rollback, which takes it too (a DROP in a failed
+    PostgreSQL transaction would fail, and its error hide the one that counts)."""
     ddl = ", ".join(f"{name} {sql_type}" for name, sql_type in columns)
     conn.execute(text(f"CREATE TEMPORARY TABLE {table} ({ddl})"))
-    try:
-        for values in batches:
-            copy_into(conn, table, [(name, sql_type, v) for (name, sql_type), v in zip(columns, values)])
-        if analyze and is_postgres(conn):
-            conn.execute(text(f"ANALYZE {table}"))
-        yield table
-    finally:
-        conn.execute(text(f"DROP TABLE {table}"))
+    for values in batches:
+        copy_into(conn, table, [(name, sql_type, v) for (name, sql_type), v in zip(columns, values)])
+    if analyze and is_postgres(conn):
+        conn.execute(text(f"ANALYZE {table}"))
+    yield table
+    conn.execute(text(f"DROP TABLE {table}"))
 
 
 def _python_values(values: Sequence | Varying) -> list:
