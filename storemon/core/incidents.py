@@ -76,10 +76,6 @@ class Changes:
     resolved: np.ndarray
     resolved_us: np.ndarray
 
-    @property
-    def empty(self) -> bool:
-        return not (self.opened_store.size or self.resolved.size)
-
 
 @dataclass(frozen=True)
 class Evaluation:

@@ -18,6 +18,7 @@ from ..core.incidents import DOWN, KINDS, NO_DATA, NO_POLL, POLLER_SILENT, Chang
 from .bulk import staged
 from .engines import as_utc, reading
 from .models import Incident, IncidentWatch, Store, StoreGroup
+from .queries import groups_of
 
 POLLER = 0  # the poller's incidents' store (no store has key 0)
 _incidents = Incident.__table__
@@ -165,18 +166,9 @@ def _rows(conn: Connection, *, state: str = ANY, kind: str | None = None, store_
         query = query.where(_c.id.in_(within))
     query = query.order_by(_c.resolved_us.is_not(None), _c.opened_us.desc(), _c.id.desc()).limit(limit)
     found = conn.execute(query).all()
-    labels = _labels(conn, query.with_only_columns(_c.store)) if found else {}
+    labels = groups_of(conn, query.with_only_columns(_c.store)) if found else {}
     return [IncidentRow(r[0], r[1], r[2], r[3], labels.get(r[10], ()), *r[4:8], as_utc(r[8]), as_utc(r[9]))
             for r in found]
-
-
-def _labels(conn: Connection, stores) -> dict[int, tuple[str, ...]]:
-    """The group labels of the stores a select gives, each store's in order."""
-    g = StoreGroup.__table__.c
-    found: dict[int, list[str]] = {}
-    for key, label in conn.execute(select(g.store, g.label).where(g.store.in_(stores)).order_by(g.store, g.label)):
-        found.setdefault(key, []).append(label)
-    return {key: tuple(labels) for key, labels in found.items()}
 
 
 def open_counts(engine: Engine, group: str | None = None) -> dict[str, int]:

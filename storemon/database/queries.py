@@ -396,7 +396,7 @@ def _record(conn: Connection, store_id: str, key: int, timezone: str | None, nam
     zones = [tuple(r) for r in conn.execute(text("SELECT effective_date, timezone FROM timezone_history"
                                                  " WHERE store = :key ORDER BY effective_date"), {"key": key})]
     return StoreRecord(store_id, timezone, hours, special, _named_holidays(conn, dates), zones, name,
-                       _groups_of(conn, [key]).get(key, ()))
+                       groups_of(conn, [key]).get(key, ()))
 
 
 def store_input(engine: Engine, store_id: str, since_us: int, until_us: int) -> tuple[StoreRecord, ReportInput] | None:
@@ -487,13 +487,13 @@ def _found(engine: Engine, where, limit: int | None = None) -> list[FoundStore]:
     with reading(engine) as conn:
         found = conn.execute(select(c.id, c.store_id, c.timezone, c.name).where(where).order_by(c.store_id)
                              .limit(limit)).all()
-        groups = _groups_of(conn, [f[0] for f in found])
+        groups = groups_of(conn, [f[0] for f in found])
     return [FoundStore(f[1], f[2], f[3], groups.get(f[0], ())) for f in found]
 
 
-def _groups_of(conn: Connection, keys: list[int]) -> dict[int, tuple[str, ...]]:
-    """The group labels of the stores of these keys, each store's in order."""
-    if not keys:
+def groups_of(conn: Connection, keys) -> dict[int, tuple[str, ...]]:
+    """The group labels of the stores of these keys (a list, or a select of them), each store's in order."""
+    if isinstance(keys, list) and not keys:
         return {}
     g = StoreGroup.__table__.c
     found: dict[int, list[str]] = {}
