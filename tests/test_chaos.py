@@ -217,7 +217,8 @@ def test_an_idle_worker_is_listed_again_soon_after_redis_comes_back_empty(stack,
 
     worker = stack.worker()
     queue = stack.app.extensions["storemon"].queue
-    wait_for(lambda: [w.get_state() for w in Worker.all(queue=queue)] == ["idle"], 10, "the worker to wait for work")
+    # (a worker starting forks RQ's scheduler and warms up: under the full suite's load, over 10 s once)
+    wait_for(lambda: [w.get_state() for w in Worker.all(queue=queue)] == ["idle"], 30, "the worker to wait for work")
     time.sleep(1)  # (then into its blocking dequeue)
     if restart == "restarted":
         stack.redis.stop()
