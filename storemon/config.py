@@ -40,6 +40,18 @@ def _int(name: str, raw: str | None, default: int, minimum: int = 1) -> int:
     return value
 
 
+def _float(name: str, raw: str | None, default: float) -> float:
+    if not (raw or "").strip():
+        return default
+    try:
+        value = float(raw)
+    except ValueError:
+        raise ConfigError(f"{name} must be a number, got {raw!r}") from None
+    if not value > 0 or value == float("inf"):
+        raise ConfigError(f"{name} must be a positive number, got {raw!r}")
+    return value
+
+
 def _bool(name: str, raw: str | None, default: bool) -> bool:
     value = (raw or "").strip().lower()
     if not value:
@@ -146,6 +158,10 @@ class Settings:
     incident_silence: int = setting("INCIDENT_SILENCE", 7200, _int)
     poller_silence: int = setting("POLLER_SILENCE", 7200, _int)
     watch_every: int = setting("WATCH_EVERY", 60, _int)
+    # SLOs (docs/slo.md): the window of their budgets (whole days), and the burn rate, over the
+    # last day and the last hour both, at which a store's budget "burns fast".
+    slo_window_days: int = setting("SLO_WINDOW_DAYS", 30, _int)
+    slo_fast_burn: float = setting("SLO_FAST_BURN", 14.4, _float)
     # Webhook deliveries: the longest an attempt waits for an answer, how many attempts a
     # notification gets, and the wait before the second (doubling after each, up to an hour).
     webhook_timeout: int = setting("WEBHOOK_TIMEOUT", 5, _int)
@@ -216,6 +232,11 @@ def load_settings(environ: Mapping[str, str] = os.environ) -> Settings:
     if settings.report_database_wait >= settings.report_job_timeout:
         raise ConfigError(f"REPORT_DATABASE_WAIT ({settings.report_database_wait} s) must be shorter than "
                           f"REPORT_JOB_TIMEOUT ({settings.report_job_timeout} s)")
+    if settings.slo_window_days > 90:  # (storemon/core/windows.py's MAX_DAYS)
+        raise ConfigError(f"SLO_WINDOW_DAYS must be 90 days at most, got {settings.slo_window_days}")
+    if settings.poll_retention_days and settings.slo_window_days + 1 > settings.poll_retention_days:
+        raise ConfigError(f"SLO_WINDOW_DAYS ({settings.slo_window_days}) looks back a day longer, past the polls "
+                          f"kept (POLL_RETENTION_DAYS={settings.poll_retention_days})")
     if settings.incident_silence >= 86400:
         raise ConfigError(f"INCIDENT_SILENCE must be under a day (86400 s), got {settings.incident_silence}")
     return settings

@@ -225,3 +225,21 @@ def store_incidents(hours, tz_name, polls: list[tuple[int, bool]], now_us: int, 
             remaining -= b - a
     changes["no_data"] = {"resolved": resolved, "opened": opened}
     return changes
+
+
+def store_slo(hours, tz_name, polls: list[tuple[int, bool]], as_of_us: int, objective_pct: float, days: int,
+              fast_burn: float) -> dict:
+    """One store's SLO over the last ``days`` days, as exact fractions (None: no meaning), from
+    its report's figures: attainment, budget left, the burn rate of the hour, day, week and
+    window, and whether the budget is spent or burns fast (over both the day and the hour)."""
+    from fractions import Fraction
+
+    lengths = [*WINDOWS, days * 86400 * US]
+    up, down = store_uptime(hours, tz_name, polls, as_of_us, windows=lengths)
+    allowed = (100 - Fraction(objective_pct)) / 100
+    burn = [Fraction(d, u + d) / allowed if u + d else None for u, d in zip(up, down)]
+    business = up[3] + down[3]
+    left = 1 - Fraction(down[3]) / (allowed * business) if business else None
+    return {"attainment": Fraction(up[3], business) if business else None, "budget_left": left, "burn": burn,
+            "exhausted": left is not None and left <= 0 and down[3] > 0,
+            "burning": burn[1] is not None and burn[0] is not None and burn[1] >= fast_burn and burn[0] >= fast_burn}

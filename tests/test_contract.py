@@ -74,7 +74,8 @@ def test_the_document_is_openapi_3_1_and_names_every_api_endpoint(live):
     assert set(document["paths"]) == {
         "/trigger_report", "/get_report", "/get_report/{report_id}", "/reports", "/reports/latest", "/polls",
         "/business_hours", "/timezones", "/special_hours", "/holidays", "/stores", "/stores/down", "/stores/{store_id}/timeline",
-        "/stores/{store_id}/calendar", "/incidents", "/trends", "/webhooks", "/webhooks/{webhook_id}",
+        "/stores/{store_id}/calendar", "/incidents", "/trends", "/slo", "/slo/targets", "/slo/targets/fleet",
+        "/slo/targets/groups/{group}", "/slo/targets/stores/{store_id}", "/webhooks", "/webhooks/{webhook_id}",
         "/webhooks/{webhook_id}/deliveries", "/webhooks/{webhook_id}/test", "/health", "/metrics"}
     assert set(document["paths"]["/stores"]) == {"get", "put", "delete"}
 

@@ -19,11 +19,12 @@ import numpy as np
 from sqlalchemy import Connection, Engine, text
 
 from ..config import Settings
-from ..core.incidents import DOWN, NO_DATA, SPAN_US, Rules, evaluate as evaluated, poller_silent
+from ..core.incidents import (DOWN, NO_DATA, SLO_BURN, SLO_EXHAUSTED, SPAN_US, Rules, changes_to,
+                              evaluate as evaluated, poller_silent)
 from ..core.polls import DAY_US, US, day_of
-from ..database import incidents, polls, version, webhooks
-from ..database.engines import is_postgres
-from ..reports import warm
+from ..database import incidents, polls, slo as targets, version, webhooks
+from ..database.engines import is_postgres, reading
+from ..reports import slo, warm
 from . import notifications
 
 log = logging.getLogger(__name__)
@@ -78,6 +79,41 @@ def _evaluate_stores(engine: Engine, conn: Connection, current: version.DataVers
                       open_rows[DOWN].open, open_rows[NO_DATA].open)
     return (incidents.record(conn, DOWN, found.down, open_rows[DOWN], now)
             + incidents.record(conn, NO_DATA, found.no_data, open_rows[NO_DATA], now))
+
+
+def evaluate_slos(engine: Engine, window_days: int, fast_burn: float, now: datetime | None = None) -> Outcome:
+    """Open and resolve the SLOs' incidents (budget exhausted, burning fast: storemon/core/slo.py)
+    at the data's version, unless evaluated there already with the same targets. The SLOs are
+    computed (a report over the window) before the lock is taken; if the data or the targets
+    changed meanwhile, nothing is written (the change queued an evaluation of its own)."""
+    started = time.perf_counter()
+    now = now or datetime.now(UTC)
+    with reading(engine) as conn:
+        current, targeted = version.current(conn), targets.fingerprint(conn)
+        if current.newest_poll_us is None or targets.evaluated_version(conn) == current.version:
+            return Outcome(False, 0, 0, [], time.perf_counter() - started)
+    exhausted = burning = np.zeros(0, np.int64)
+    at_us, seen = current.newest_poll_us, current.version
+    if targeted[0]:
+        measured = slo.measure(engine, window_days)
+        at_us, seen, status = measured.as_of_us, measured.version, measured.status
+        with reading(engine) as conn:
+            keys = targets.keys_of(conn, status.store_ids)
+        exhausted, burning = keys[status.exhausted()], keys[status.burning(fast_burn)]
+    with engine.begin() as conn:
+        _lock(conn)
+        if targets.fingerprint(conn) != targeted or version.current(conn).version != seen \
+                or targets.evaluated_version(conn) == seen:
+            return Outcome(False, 0, 0, [], time.perf_counter() - started)
+        open_rows = incidents.open_incidents(conn)
+        changed = [i for kind, wanted in ((SLO_EXHAUSTED, exhausted), (SLO_BURN, burning))
+                   for i in incidents.record(conn, kind, changes_to(wanted, open_rows[kind].open, at_us),
+                                             open_rows[kind], now, by_polls=False)]
+        targets.set_evaluated(conn, seen)
+        rows = incidents.rows_of(conn, changed)
+        deliveries = notifications.queue_changes(conn, rows, now)
+    opened = sum(r.open for r in rows)
+    return Outcome(True, opened, len(rows) - opened, deliveries, time.perf_counter() - started)
 
 
 def remind(engine: Engine, now: datetime | None = None) -> list[int]:

@@ -39,14 +39,25 @@ def _queue_deliveries(found: list[tuple[int, int]]) -> int:
 
 
 def evaluate_incidents() -> dict:
-    """Evaluate the incidents at the data's version (after a load), and queue the notifications."""
-    outcome = evaluation.evaluate(process_engine(), evaluation.rules_of(process_settings()))
+    """Evaluate the incidents at the data's version (after a load, or a change of SLO targets),
+    queue their notifications, then do the same for the SLOs' (slower: a report over their window)."""
+    engine, settings = process_engine(), process_settings()
+    outcome = evaluation.evaluate(engine, evaluation.rules_of(settings))
     _queue_deliveries([(d, 0) for d in outcome.deliveries])
-    if outcome.opened or outcome.resolved:
-        log.info("incidents: %d opened, %d resolved, %d notification(s) in %.3f s", outcome.opened,
-                 outcome.resolved, len(outcome.deliveries), outcome.seconds)
+    _log("incidents", outcome)
+    slos = evaluation.evaluate_slos(engine, settings.slo_window_days, settings.slo_fast_burn)
+    _queue_deliveries([(d, 0) for d in slos.deliveries])
+    _log("SLO incidents", slos)
     return {"evaluated": outcome.evaluated, "opened": outcome.opened, "resolved": outcome.resolved,
-            "deliveries": len(outcome.deliveries), "seconds": round(outcome.seconds, 3)}
+            "deliveries": len(outcome.deliveries), "seconds": round(outcome.seconds, 3),
+            "slo": {"evaluated": slos.evaluated, "opened": slos.opened, "resolved": slos.resolved,
+                    "deliveries": len(slos.deliveries), "seconds": round(slos.seconds, 3)}}
+
+
+def _log(what: str, outcome: evaluation.Outcome) -> None:
+    if outcome.opened or outcome.resolved:
+        log.info("%s: %d opened, %d resolved, %d notification(s) in %.3f s", what, outcome.opened,
+                 outcome.resolved, len(outcome.deliveries), outcome.seconds)
 
 
 def deliver(delivery_id: int) -> str:
@@ -92,12 +103,13 @@ def _tally(outcome: str, latency_s: float | None) -> None:
 
 
 def watch() -> dict:
-    """The clock's watch: the poller's silence by the wall clock, any load whose evaluation was
-    lost, the reminders due, and the deliveries whose jobs were lost."""
-    engine, now = process_engine(), datetime.now(UTC)
-    outcome = evaluation.evaluate(engine, evaluation.rules_of(process_settings()), now)
+    """The clock's watch: the poller's silence by the wall clock, any load (or change of SLO
+    targets) whose evaluation was lost, the reminders due, and the deliveries whose jobs were lost."""
+    engine, settings, now = process_engine(), process_settings(), datetime.now(UTC)
+    outcome = evaluation.evaluate(engine, evaluation.rules_of(settings), now)
+    slos = evaluation.evaluate_slos(engine, settings.slo_window_days, settings.slo_fast_burn, now)
     reminders = evaluation.remind(engine, now)
     late = webhooks.overdue(engine, now - _LATE)
-    queued = _queue_deliveries([(d, 0) for d in outcome.deliveries + reminders] + late)
-    return {"evaluated": outcome.evaluated, "opened": outcome.opened, "resolved": outcome.resolved,
-            "reminders": len(reminders), "queued": queued}
+    queued = _queue_deliveries([(d, 0) for d in outcome.deliveries + slos.deliveries + reminders] + late)
+    return {"evaluated": outcome.evaluated, "opened": outcome.opened + slos.opened,
+            "resolved": outcome.resolved + slos.resolved, "reminders": len(reminders), "queued": queued}

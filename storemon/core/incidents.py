@@ -32,8 +32,11 @@ from .sessions import Sessions, business_sessions
 from .uptime import ReportInput
 
 DOWN, NO_DATA, POLLER_SILENT = "down", "no_data", "poller_silent"
-KINDS = (DOWN, NO_DATA, POLLER_SILENT)
-KIND_NAMES = {DOWN: "down", NO_DATA: "no data", POLLER_SILENT: "poller silent"}  # for people
+SLO_EXHAUSTED, SLO_BURN = "slo_exhausted", "slo_burn"  # storemon/core/slo.py's alerts
+KINDS = (DOWN, NO_DATA, POLLER_SILENT, SLO_EXHAUSTED, SLO_BURN)
+STORE_KINDS = (DOWN, NO_DATA, SLO_EXHAUSTED, SLO_BURN)  # the kinds of a store's incidents
+KIND_NAMES = {DOWN: "down", NO_DATA: "no data", POLLER_SILENT: "poller silent",
+              SLO_EXHAUSTED: "SLO budget exhausted", SLO_BURN: "SLO burning fast"}  # for people
 SPAN_US = DAY_US  # the polls an evaluation reads: this long before the clock
 NO_POLL = -1  # an incident's opening poll when none opened it (no evidence poll in the span)
 
@@ -233,6 +236,17 @@ def _no_data(business: _Business, e_store, e_ts, now_us: int, span_start: int, f
     chosen = np.flatnonzero(silent)
     return Changes(candidates[chosen], business.when(silent_from[chosen] + rules.silence_us), last_poll[chosen],
                    resolved, resolved_us)
+
+
+def changes_to(wanted: np.ndarray, opened: Open, at_us: int) -> Changes:
+    """The changes that leave open exactly the incidents of the stores ``wanted`` (keys), a
+    condition read at ``at_us`` (the SLOs'): those not open yet open then, no poll opening
+    them, and the open ones of other stores resolve then."""
+    wanted = np.unique(np.asarray(wanted, np.int64))
+    resolved = np.flatnonzero(_position(wanted, opened.store) < 0)
+    opening = wanted[_position(np.sort(opened.store), wanted) < 0]
+    return Changes(opening, np.full(opening.size, at_us, np.int64), np.full(opening.size, NO_POLL, np.int64),
+                   resolved, np.full(resolved.size, at_us, np.int64))
 
 
 def poller_silent(newest_poll_us: int | None, wall_us: int, rules: Rules) -> bool:

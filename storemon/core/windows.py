@@ -88,3 +88,13 @@ def parse_windows(text: str) -> tuple[int, ...]:
         if int(digits) not in (1, 7):  # (the standard day and week)
             days.add(int(digits))
     return tuple(sorted(days))
+
+
+def parse_days(text: str) -> int:
+    """A window of whole days as written, ``<N>d`` (``30d``): N, 1 to MAX_DAYS. ValueError naming the problem."""
+    token = text.strip().lower()
+    digits = token[:-1]
+    if not token.endswith("d") or not (digits.isascii() and digits.isdecimal()) or len(digits) > 3 \
+            or not 1 <= int(digits) <= MAX_DAYS:
+        raise ValueError(f"a window is 1 to {MAX_DAYS} whole days, such as 30d (got {token[:20]!r})")
+    return int(digits)

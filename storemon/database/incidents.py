@@ -14,7 +14,7 @@ import numpy as np
 from sqlalchemy import (Connection, DateTime, Engine, and_, bindparam, column, delete, func, insert, or_, select, table,
                         text, update)
 
-from ..core.incidents import DOWN, KINDS, NO_DATA, NO_POLL, POLLER_SILENT, Changes, Open
+from ..core.incidents import KINDS, NO_POLL, POLLER_SILENT, STORE_KINDS, Changes, Open
 from .bulk import staged
 from .engines import as_utc, reading
 from .models import Incident, IncidentWatch, Store, StoreGroup
@@ -39,7 +39,7 @@ def open_incidents(conn: Connection) -> dict[str, OpenRows]:
     found = conn.execute(select(_c.kind, _c.id, _c.store, _c.opened_poll_us)
                          .where(_c.resolved_us.is_(None), _c.store != POLLER)).all()
     by_kind = {}
-    for kind in (DOWN, NO_DATA):
+    for kind in STORE_KINDS:
         mine = [r for r in found if r[0] == kind]
         by_kind[kind] = OpenRows(np.array([r[1] for r in mine], np.int64),
                                  Open(np.array([r[2] for r in mine], np.int64),
@@ -47,16 +47,19 @@ def open_incidents(conn: Connection) -> dict[str, OpenRows]:
     return by_kind
 
 
-def record(conn: Connection, kind: str, changes: Changes, rows: OpenRows, noticed: datetime) -> list[int]:
+def record(conn: Connection, kind: str, changes: Changes, rows: OpenRows, noticed: datetime,
+           by_polls: bool = True) -> list[int]:
     """Write one kind's changes, set-based (a batch may change thousands): resolve those it
-    resolves, open those it opens; the ids of the incidents changed."""
+    resolves, open those it opens; the ids of the incidents changed. ``by_polls`` False: a
+    condition read off the figures (an SLO's), which no poll resolves."""
     when = {"noticed": noticed, "kind": kind}
+    resolved_poll = "t.at" if by_polls else "NULL"
     noticed_type = bindparam("noticed", type_=DateTime(timezone=True))
     resolved = rows.ids[changes.resolved]
     if resolved.size:
         with staged(conn, "resolved_incidents", [("id", "int4", resolved), ("at", "int8", changes.resolved_us)],
                     analyze=False) as t:
-            conn.execute(text(f"UPDATE incidents SET resolved_us = t.at, resolved_poll_us = t.at, resolved_at = :noticed"
+            conn.execute(text(f"UPDATE incidents SET resolved_us = t.at, resolved_poll_us = {resolved_poll}, resolved_at = :noticed"
                               f" FROM {t} t WHERE incidents.id = t.id AND incidents.resolved_us IS NULL")
                          .bindparams(noticed_type), when)
     opened: list[int] = []

@@ -9,7 +9,7 @@ from __future__ import annotations
 
 from datetime import datetime
 
-from sqlalchemy import (BigInteger, Boolean, DateTime, ForeignKey, Index, Integer, LargeBinary, SmallInteger, String,
+from sqlalchemy import (BigInteger, Boolean, DateTime, Float, ForeignKey, Index, Integer, LargeBinary, SmallInteger, String,
                         Text, false, text)
 from sqlalchemy.orm import DeclarativeBase, Mapped, mapped_column
 
@@ -233,13 +233,28 @@ class Incident(Base):
 
 
 class IncidentWatch(Base):
-    """One row: the data version the incidents were last evaluated at, and when."""
+    """One row: the data version the incidents were last evaluated at, and when; and the one
+    the SLOs' alerts were (NULL: never, or their targets changed since)."""
 
     __tablename__ = "incident_watch"
 
     id: Mapped[int] = mapped_column(Integer, primary_key=True)
     version: Mapped[int] = mapped_column(BigInteger)
     evaluated_at: Mapped[datetime] = mapped_column(DateTime(timezone=True))
+    slo_version: Mapped[int | None] = mapped_column(BigInteger)
+
+
+class SloTarget(Base):
+    """An SLO's objective (a percentage of business time up): of the fleet (name ''), of a
+    group (its label) or of a store (its id). A store's own target applies, else the strictest
+    of its groups', else the fleet's (storemon/database/slo.py)."""
+
+    __tablename__ = "slo_targets"
+
+    scope: Mapped[str] = mapped_column(String(8), primary_key=True)  # fleet, group, store
+    name: Mapped[str] = mapped_column(Text, primary_key=True)
+    objective: Mapped[float] = mapped_column(Float)
+    updated_at: Mapped[datetime] = mapped_column(DateTime(timezone=True))
 
 
 class Webhook(Base):

@@ -33,11 +33,12 @@ REPORT, INGEST, METRICS, DASHBOARD, ADMIN = "report", "ingest", "metrics", "dash
 # REQUIRE_REPORT_TOKEN is set (the console: the token a person signed in with); ingestion a
 # token of scope ingest; metrics METRICS_TOKEN, an admin token or the dashboard's login; the
 # dashboard its login or an admin token; webhook endpoints an admin token.
-NEEDS = {"api": REPORT, "stores": REPORT, "incidents": REPORT, "trends": REPORT, "console": REPORT, "ingest": INGEST,
+NEEDS = {"api": REPORT, "stores": REPORT, "incidents": REPORT, "trends": REPORT, "slo": REPORT, "console": REPORT,
+         "ingest": INGEST,
          "metrics": METRICS, "rq_dashboard": DASHBOARD, "webhooks": ADMIN}
-# Routes that change what every report says, or show where notifications go, need an admin
-# token, whatever their blueprint.
-ADMIN_ONLY = frozenset({"stores.retire_stores", "console.webhooks"})
+# Routes that change what every report says or what alerts, or show where notifications go,
+# need an admin token, whatever their blueprint.
+ADMIN_ONLY = frozenset({"stores.retire_stores", "console.webhooks", "slo.set_target", "slo.remove_target"})
 
 
 

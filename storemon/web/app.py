@@ -150,6 +150,7 @@ def register_blueprints(app: Flask, settings: Settings) -> None:
     from .metrics import metrics_blueprint
     from .openapi import docs, openapi
     from .stores import stores
+    from .slo import slo
     from .trends import trends
     from .webhooks import webhooks
 
@@ -157,6 +158,7 @@ def register_blueprints(app: Flask, settings: Settings) -> None:
     app.register_blueprint(ingest)
     app.register_blueprint(stores)
     app.register_blueprint(incidents)
+    app.register_blueprint(slo)
     app.register_blueprint(trends)
     app.register_blueprint(webhooks)
     app.register_blueprint(console)

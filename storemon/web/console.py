@@ -27,6 +27,7 @@ from ..database.engines import reading
 from ..database.queries import FoundStore, named_stores, find_stores, groups, holidays_between, latest_poll_us
 from .arguments import group as group_argument
 from .incidents import incident_filters
+from .slo import status_json
 from .trends import chart_of, days_of
 from .storeview import chart_days, dated, describe, duration, local_date
 from .stores import requested_as_of, timeline_of, weekly_uptime
@@ -184,14 +185,27 @@ def webhooks():
 STORE_INCIDENTS = 50  # incidents a store's page reads (it draws those of its seven days)
 
 
+def store_slo(store_id: str, settings) -> dict | None:
+    """The store's SLO over SLO_WINDOW_DAYS as of the newest poll, as GET /slo shows it (None:
+    not polled yet)."""
+    from ..reports.slo import measure_store  # (the report's code: not at the web's start)
+
+    measured = measure_store(current_services().engine, store_id, settings.slo_window_days)
+    if measured is None or not measured.status.store_ids.size:
+        return None
+    return {"window": measured.window, **status_json(measured, settings.slo_fast_burn)[0]}
+
+
 @console.get("/stores/<path:store_id>")
 def store(store_id: str):
     as_of_us = requested_as_of()
     record, computed = timeline_of(store_id, as_of_us)
     report_id, weekly = weekly_uptime()
-    mine = incident_rows.listed(current_services().engine, store_id=store_id, limit=STORE_INCIDENTS)
+    services = current_services()
+    mine = incident_rows.listed(services.engine, store_id=store_id, limit=STORE_INCIDENTS)
     return render_template("store.html", store=describe(record, computed), days=chart_days(computed, record, mine),
                            incidents=mine, trend=chart_of(*days_of(store_id=store_id)[1:]),
+                           slo=store_slo(store_id, services.settings),
                            requested=request.args.get("as_of", ""), latest_report=report_id,
                            weekly_in_latest=weekly.get(store_id))
 

@@ -14,6 +14,7 @@ from flask_swagger_ui import get_swaggerui_blueprint
 from .. import __version__
 from ..alerts.endpoints import MAX_URL, URL_PATTERN
 from ..core.incidents import KINDS
+from ..core.slo import MAX_OBJECTIVE, MIN_OBJECTIVE
 from ..core.windows import COLUMNS, EXTENDED_COLUMNS
 from ..reports.formats import FORMATS
 from ..reports.options import COLUMN_SETS, STANDARD_COLUMNS
@@ -154,6 +155,10 @@ _SECRET = {"type": "string", "pattern": rf"^whsec_(({_B64}{{4}}){{8,20}}({_B64}{
                                         rf"|({_B64}{{4}}){{21}}({_B64}{{2}}==)?)$",
            "description": "whsec_ and the base64 of a 24- to 64-byte key (Standard Webhooks); made if not given"}
 _REPORT_ERRORS = (401, 403, 429, 503)
+SLO_WINDOW = {"type": "string", "pattern": "^ *([1-9]|[1-8][0-9]|90)[dD] *$", "examples": ["30d"],
+              "description": "Whole days, 1d to 90d"}
+OBJECTIVE = {"type": "number", "minimum": MIN_OBJECTIVE, "maximum": MAX_OBJECTIVE, "examples": [99.5],
+             "description": "The percentage of business time up"}
 
 COMPLETE_CSV = {
     "description": "Complete: the report (hour in minutes, day and week in hours), as CSV unless another "
@@ -333,6 +338,44 @@ def document() -> dict:
                                       "The last this many days")],
                 "responses": {"200": _json(_ref("Trend"), "The days, oldest first"),
                               **_errors(400, *_REPORT_ERRORS)}}},
+            "/slo": {"get": {
+                "operationId": "list_slo", "tags": ["slo"], "security": REPORT_SECURITY,
+                "summary": "Each store's SLO over a window: attainment, error budget left, burn rates; worst first",
+                "description": "The figures of the report with that window as of the newest poll. A store's "
+                               "objective is its own target's, else the strictest of its groups', else the "
+                               "fleet's, else none (then its budget and burn rates are null).",
+                "parameters": [_query("window", SLO_WINDOW, "The SLO's window (default SLO_WINDOW_DAYS)"),
+                               _query("store_id", {"type": "string"}, "Only this store (empty: every store)"),
+                               _query("group", GROUP, "Only the stores of this group"),
+                               _query("limit", {"type": "integer", "minimum": 1, "maximum": 100000},
+                                      "List at most this many (the worst first)")],
+                "responses": {"200": _json(_ref("Slo"), "The stores' SLOs"),
+                              **_errors(400, 404, *_REPORT_ERRORS)}}},
+            "/slo/targets": {"get": {
+                "operationId": "list_slo_targets", "tags": ["slo"], "security": REPORT_SECURITY,
+                "summary": "The SLO targets: the fleet's, the groups', the stores'",
+                "responses": {"200": _json({"type": "object", "required": ["targets"], "properties": {
+                    "targets": {"type": "array", "items": _ref("SloTarget")}}}, "The targets"),
+                    **_errors(*_REPORT_ERRORS)}}},
+            **{path: {
+                "put": {"operationId": f"set_{what}_slo_target", "tags": ["slo"], "security": [{"bearer": []}],
+                        "summary": f"Set {who} SLO objective (an admin token)", "parameters": parameters,
+                        "requestBody": {"required": True, "content": {"application/json": {"schema": {
+                            "type": "object", "required": ["objective_pct"], "additionalProperties": False,
+                            "properties": {"objective_pct": OBJECTIVE}}}}},
+                        "responses": {"200": _json(_ref("SloTarget"), "Changed"),
+                                      "201": _json(_ref("SloTarget"), "Set"),
+                                      **_errors(400, 401, 403, *((404,) if what == "store" else ()), 429, 503)}},
+                "delete": {"operationId": f"remove_{what}_slo_target", "tags": ["slo"],
+                           "security": [{"bearer": []}], "summary": f"Remove {who} SLO target (an admin token)",
+                           "parameters": parameters,
+                           "responses": {"204": {"description": "Removed"}, **_errors(401, 403, 404, 429, 503)}}}
+                for path, what, who, parameters in (
+                    ("/slo/targets/fleet", "fleet", "the fleet's", []),
+                    ("/slo/targets/groups/{group}", "group", "a group's",
+                     [{"name": "group", "in": "path", "required": True, "schema": GROUP}]),
+                    ("/slo/targets/stores/{store_id}", "store", "a store's",
+                     [{"name": "store_id", "in": "path", "required": True, "schema": STORE_ID}]))},
             "/webhooks": {
                 "post": {"operationId": "add_webhook", "tags": ["webhooks"], "security": [{"bearer": []}],
                          "summary": "Add an endpoint notified of incidents (an admin token); its secret is shown once",
@@ -427,6 +470,7 @@ def _ingest_operation(kind: str, summary: str) -> dict:
 
 def _schemas() -> dict:
     nullable = {"type": ["string", "null"]}
+    maybe_number = {"type": ["number", "null"]}
     window = {"type": "number", "minimum": 0}
     moment = {"type": "object", "required": ["utc", "local"], "properties": {"utc": INSTANT, "local": INSTANT}}
     return {
@@ -481,6 +525,30 @@ def _schemas() -> dict:
             "resolved": {**nullable, "description": "When it ended (null: open)"},
             "resolved_by_poll": nullable, "noticed_at": {**INSTANT, "description": "When storemon opened it (wall clock)"},
             "resolved_noticed_at": nullable}},
+        "Slo": {"type": "object", "required": ["as_of", "window", "fast_burn", "summary", "stores"], "properties": {
+            "as_of": {**nullable, "description": "The data's clock: the newest poll (null: none yet)"},
+            "window": {"type": "string"}, "fast_burn": {"type": "number"},
+            "summary": {"type": ["object", "null"], "properties": {
+                "stores": {"type": "integer"}, "with_objective": {"type": "integer"}, "meeting": {"type": "integer"},
+                "exhausted": {"type": "integer"}, "burning": {"type": "integer"},
+                "attainment_pct": {"type": ["number", "null"]}}},
+            "stores": {"type": "array", "items": {"type": "object", "required": [
+                "store_id", "target", "objective_pct", "uptime_h", "downtime_h", "attainment_pct", "budget_h",
+                "budget_left_pct", "burn_rate", "exhausted", "burning"], "properties": {
+                "store_id": {"type": "string"},
+                "target": {**nullable, "description": "The target that applies: fleet, group:<label> or store:<id>"},
+                "objective_pct": maybe_number, "uptime_h": {"type": "number"}, "downtime_h": {"type": "number"},
+                "attainment_pct": {**maybe_number, "description": "null: no business time in the window"},
+                "budget_h": {**maybe_number, "description": "The downtime the objective allows (null: none)"},
+                "budget_left_pct": {**maybe_number, "description": "1 - downtime / budget, in percent"},
+                "burn_rate": {"type": "object", "additionalProperties": maybe_number,
+                              "description": "By window (1h, 1d, 7d and the SLO's): how many times faster than "
+                                             "the objective allows the budget is spent"},
+                "exhausted": {"type": "boolean"}, "burning": {"type": "boolean"}}}}}},
+        "SloTarget": {"type": "object", "required": ["scope", "name", "objective_pct", "updated_at"], "properties": {
+            "scope": {"type": "string", "enum": ["fleet", "group", "store"]},
+            "name": {**nullable, "description": "The group's label or the store's id (null: the fleet)"},
+            "objective_pct": {"type": "number"}, "updated_at": nullable}},
         "Trend": {"type": "object", "required": ["as_of", "days"], "properties": {
             "as_of": {**nullable, "description": "The data's clock: the newest poll (null: none yet)"},
             "store_id": nullable, "group": nullable,
@@ -494,7 +562,7 @@ def _schemas() -> dict:
             "count": {"type": "integer"}, "incidents": {"type": "array", "items": _ref("Incident")}}},
         "NewWebhook": {"type": "object", "required": ["url"], "additionalProperties": False, "properties": {
             "url": _WEBHOOK_URL, "secret": {"anyOf": [_SECRET, {"type": "null"}]},
-            "kinds": {"type": ["array", "null"], "items": {"type": "string", "enum": list(KINDS)}, "maxItems": 3,
+            "kinds": {"type": ["array", "null"], "items": {"type": "string", "enum": list(KINDS)}, "maxItems": len(KINDS),
                       "description": "The incident kinds it hears of (none or null: all)"},
             "store_ids": {"type": ["array", "null"], "items": {"type": "string", "minLength": 1, "maxLength": 200},
                           "maxItems": 1000, "description": "The stores it hears of (with groups; neither: all)"},

@@ -7,7 +7,7 @@ from __future__ import annotations
 from datetime import date, datetime, timedelta, UTC
 from itertools import groupby
 
-from ..core.incidents import KIND_NAMES
+from ..core.incidents import DOWN, KIND_NAMES, NO_DATA
 from ..core.csvout import row_values
 from ..core.localtime import zone
 from ..core.sessions import CLOSED, version_on
@@ -235,7 +235,9 @@ def _band(timeline: StoreTimeline, tz, date, last: bool, incidents=()) -> dict:
               "title": f"{_short(_local(p.ts_us, tz))} {'active' if p.active else 'inactive'} ({POLL_USE[p.role]})"}
              for p in timeline.polls if start_us <= p.ts_us < end_us]
     marked = []
-    for i in incidents:  # (drawn up to as_of, as the rest of the chart)
+    for i in incidents:  # (drawn up to as_of, as the rest of the chart; an SLO's are figures, not moments)
+        if i.kind not in (DOWN, NO_DATA):
+            continue
         a = max(i.opened_us, start_us)
         b = min(i.resolved_us if i.resolved_us is not None else timeline.as_of_us, timeline.as_of_us, end_us)
         if b > a:

@@ -1,0 +1,229 @@
+"""SLOs (storemon/core/slo.py, GET /slo, /slo/targets, their incidents), by hand.
+
+Stores a to d keep UTC and open Mondays 09:00-17:00; polls on Monday 2023-01-23 at 10:00,
+11:00, 12:00 and 13:00, so as of 13:00 each has 4 h of business time in the last day
+(09:00-13:00), and 8 in the week (Monday 16th 13:00-17:00 too, which takes each store's first
+evidence poll: up):
+
+    a  active, inactive, active, active      up 09:00-10:30 and 11:30-13:00: up 3 h, down 1 h
+    b  active, active, inactive, inactive    up 09:00-11:30: up 2.5 h, down 1.5 h (all the last hour)
+    c  active x4                             up 4 h
+    d  active x4                             up 4 h
+
+Targets: the fleet 90 %, group region:east 80 % (a and b), group region:west 95 % (b), store c
+99 %. So a's is east's 80 (a group's before the fleet's), b's west's 95 (the strictest of its
+groups), c's its own 99, d's the fleet's 90.
+
+Over the last day (window=1d):
+
+    a  attainment 75 %;   budget 0.2 x 4 h = 48 min, down 60: left 1 - 60/48 = -25 %;
+       burn 1d = (1/4)/0.2 = 1.25, 1h = 0, 7d = (1/8)/0.2 = 0.625
+    b  attainment 62.5 %; budget 0.05 x 4 h = 12 min, down 90: left 1 - 90/12 = -650 %;
+       burn 1d = (1.5/4)/0.05 = 7.5, 1h = 1/0.05 = 20, 7d = (1.5/8)/0.05 = 3.75
+    c  100 %; budget 0.01 x 4 h = 2.4 min, left 100 %, burn 0
+    d  100 %; budget 0.1 x 4 h = 24 min, left 100 %, burn 0
+"""
+
+from __future__ import annotations
+
+import numpy as np
+import pytest
+from hypothesis import HealthCheck, given, settings, strategies as st
+from sqlalchemy import text
+
+from storemon.alerts import evaluation
+from storemon.core import compute_uptime
+from storemon.core.slo import status_of
+from storemon.core.uptime import Uptime
+from storemon.database import tokens
+from storemon.reports.slo import windows_for
+
+from . import reference
+from .core_cases import scenarios, to_input
+from .helpers import Loads, rows, write_csv
+
+MON = 0
+HOUR_US = 3_600_000_000
+POLLS = {"a": "active inactive active active", "b": "active active inactive inactive",
+         "c": "active active active active", "d": "active active active active"}
+
+
+@pytest.fixture
+def admin(pg):
+    return {"Authorization": f"Bearer {tokens.create(pg, 'admin', ['admin'])}"}
+
+
+@pytest.fixture
+def four_stores(pg, tmp_path):
+    load = Loads(pg, tmp_path)
+    load(polls=[(s, status, f"2023-01-23 {10 + i}:00:00 UTC") for s, statuses in POLLS.items()
+                for i, status in enumerate(statuses.split())],
+         hours=[(s, MON, "09:00", "17:00") for s in POLLS], zones=[(s, "UTC") for s in POLLS])
+    directory = tmp_path / "directory"
+    write_csv(directory, "stores", ["store_id,name,groups", "a,Alpha,region:east", "b,Beta,region:east;region:west"])
+    from storemon.database.loader import load_directory
+
+    load_directory(pg, directory)
+
+
+def set_targets(client, admin) -> None:
+    for path, objective in (("fleet", 90), ("groups/region:east", 80), ("groups/region:west", 95),
+                            ("stores/c", 99)):
+        assert client.put(f"/slo/targets/{path}", json={"objective_pct": objective}, headers=admin).status_code == 201
+
+
+def test_slo_figures_by_hand(client, four_stores, admin):
+    set_targets(client, admin)
+    answer = client.get("/slo?window=1d").get_json()
+    assert (answer["as_of"], answer["window"], answer["fast_burn"]) == ("2023-01-23T13:00:00Z", "1d", 14.4)
+    by_store = {s["store_id"]: s for s in answer["stores"]}
+    assert [s["store_id"] for s in answer["stores"]] == ["b", "a", "c", "d"]  # least budget left first
+    assert by_store["a"] == {
+        "store_id": "a", "target": "group:region:east", "objective_pct": 80.0, "uptime_h": 3.0, "downtime_h": 1.0,
+        "attainment_pct": 75.0, "budget_h": 0.8, "budget_left_pct": -25.0,
+        "burn_rate": {"1h": 0.0, "1d": 1.25, "7d": 0.62}, "exhausted": True, "burning": False}
+    b = by_store["b"]
+    assert (b["target"], b["objective_pct"], b["attainment_pct"], b["budget_h"], b["budget_left_pct"]) == \
+        ("group:region:west", 95.0, 62.5, 0.2, -650.0)
+    assert b["burn_rate"] == {"1h": 20.0, "1d": 7.5, "7d": 3.75} and b["exhausted"] and not b["burning"]
+    c, d = by_store["c"], by_store["d"]
+    assert (c["target"], c["objective_pct"], c["budget_h"], c["budget_left_pct"]) == ("store:c", 99.0, 0.04, 100.0)
+    assert (d["target"], d["objective_pct"], d["budget_h"], d["budget_left_pct"]) == ("fleet", 90.0, 0.4, 100.0)
+    assert answer["summary"] == {"stores": 4, "with_objective": 4, "meeting": 2, "exhausted": 2, "burning": 0,
+                                 "attainment_pct": round(100 * 13.5 / 16, 3)}
+    # one store's, one group's
+    assert client.get("/slo?window=1d&store_id=b").get_json()["stores"] == [b]
+    assert [s["store_id"] for s in client.get("/slo?window=1d&group=region:east").get_json()["stores"]] == ["b", "a"]
+
+
+def test_a_longer_window_adds_its_burn_rate_and_no_target_means_no_budget(client, four_stores, admin):
+    """30 days as of 13:00 reach back to Monday 26 Dec: four more Mondays of 8 h without
+    polls before them, which take each store's first evidence poll (all active): 32 h more up."""
+    answer = client.get("/slo?window=30d").get_json()
+    a = next(s for s in answer["stores"] if s["store_id"] == "a")
+    assert (a["uptime_h"], a["downtime_h"], a["attainment_pct"]) == (35.0, 1.0, round(100 * 35 / 36, 3))
+    assert (a["target"], a["objective_pct"], a["budget_h"], a["budget_left_pct"]) == (None, None, None, None)
+    assert a["burn_rate"] == {"1h": None, "1d": None, "7d": None, "30d": None}
+    assert not a["exhausted"] and not a["burning"]
+    assert client.get("/slo").get_json()["window"] == "30d"  # SLO_WINDOW_DAYS
+
+
+def test_bad_arguments_and_targets_are_refused(client, four_stores, admin):
+    for bad in ("window=0d", "window=91d", "window=30", "window=1h", "group=west", "limit=0"):
+        assert client.get(f"/slo?{bad}").status_code == 400, bad
+    assert client.get("/slo?store_id=zz").status_code == 404
+    for body in ({"objective_pct": 100}, {"objective_pct": 0.5}, {"objective_pct": "99"}, {"objective_pct": True},
+                 {"objective": 99}, [99], {}):
+        assert client.put("/slo/targets/fleet", json=body, headers=admin).status_code == 400, body
+    assert client.put("/slo/targets/groups/west", json={"objective_pct": 99}, headers=admin).status_code == 400
+    assert client.put("/slo/targets/stores/zz", json={"objective_pct": 99}, headers=admin).status_code == 404
+    assert client.delete("/slo/targets/fleet", headers=admin).status_code == 404
+    # an admin's: a report token may read them, not set them
+    reader = {"Authorization": f"Bearer {tokens.create(client.application.extensions['storemon'].engine, 'r', ['report'])}"}
+    assert client.put("/slo/targets/fleet", json={"objective_pct": 99}, headers=reader).status_code == 403
+    assert client.get("/slo/targets", headers=reader).status_code == 200
+
+
+def test_targets_are_set_changed_listed_and_removed(client, four_stores, admin):
+    set_targets(client, admin)
+    changed = client.put("/slo/targets/fleet", json={"objective_pct": 99.95}, headers=admin)
+    assert changed.status_code == 200 and changed.get_json()["objective_pct"] == 99.95
+    listed = client.get("/slo/targets").get_json()["targets"]
+    assert [(t["scope"], t["name"], t["objective_pct"]) for t in listed] == [
+        ("fleet", None, 99.95), ("group", "region:east", 80.0), ("group", "region:west", 95.0), ("store", "c", 99.0)]
+    assert client.delete("/slo/targets/groups/region:east", headers=admin).status_code == 204
+    a = client.get("/slo?window=1d&store_id=a").get_json()["stores"][0]
+    assert (a["target"], a["objective_pct"]) == ("fleet", 99.95)
+
+
+def test_core_burn_rates_and_budgets_by_hand():
+    """Two windows' figures: a store down 1 h of 10 (objective 99 %) and one without business time."""
+    hour = HOUR_US
+    uptime = Uptime(0, np.array(["x", "y"]), (np.array([0, 0]), np.array([9 * hour, 0]), np.array([9 * hour, 0])),
+                    (np.array([hour, 0]), np.array([hour, 0]), np.array([hour, 0])))
+    status = status_of(uptime, np.array([99, 99]), 2)
+    assert status.attainment[0] == pytest.approx(0.9) and np.isnan(status.attainment[1])
+    assert status.budget_us[0] == pytest.approx(0.01 * 10 * hour)
+    assert status.budget_left[0] == pytest.approx(1 - 10) and np.isnan(status.budget_left[1])
+    assert status.burn_rate(0)[0] == pytest.approx(100) and status.burn_rate(1)[0] == pytest.approx(10)
+    assert status.exhausted().tolist() == [True, False]
+    assert status.burning(10).tolist() == [True, False] and status.burning(10.5).tolist() == [False, False]
+    with pytest.raises(ValueError):
+        status_of(uptime, np.array([99, 99]), 0)  # (the hour is no SLO's window)
+
+
+def test_budget_and_burn_alerts_open_and_resolve_as_incidents(client, app, pg, four_stores, admin):
+    from .test_incidents import run_alerts
+
+    set_targets(client, admin)
+    run_alerts(app)  # (the targets' change queued an evaluation)
+    found = set(rows(pg, "SELECT s.store_id, i.kind, i.opened_us, i.opened_poll_us FROM incidents i"
+                         " JOIN stores s ON s.id = i.store WHERE i.kind LIKE 'slo%'"))
+    as_of = 1674478800 * 1_000_000  # 2023-01-23 13:00 UTC
+    # over the default 30 days (36 h of business time) no budget is spent: a's 0.2 x 36 h = 7.2 h
+    # against 1 h down, b's 0.05 x 36 h = 1.8 h against 1.5 h; and b's 7.5x burns below 14.4
+    assert found == set()
+    outcome = evaluation.evaluate_slos(pg, 1, 5.0)  # the day, burning at 5x
+    assert not outcome.evaluated  # (this data and these targets were evaluated)
+    with pg.begin() as conn:
+        conn.execute(text("UPDATE incident_watch SET slo_version = NULL"))
+    outcome = evaluation.evaluate_slos(pg, 1, 5.0)
+    assert (outcome.evaluated, outcome.opened, outcome.resolved) == (True, 3, 0)
+    assert set(rows(pg, "SELECT s.store_id, i.kind, i.opened_us, i.opened_poll_us FROM incidents i"
+                        " JOIN stores s ON s.id = i.store WHERE i.kind LIKE 'slo%'")) == {
+        ("a", "slo_exhausted", as_of, None), ("b", "slo_exhausted", as_of, None), ("b", "slo_burn", as_of, None)}
+    # a's own target of 70 % allows 0.3 x 4 h = 1.2 h down, more than its 1 h: resolved
+    assert client.put("/slo/targets/stores/a", json={"objective_pct": 70}, headers=admin).status_code == 201
+    outcome = evaluation.evaluate_slos(pg, 1, 5.0)
+    assert (outcome.opened, outcome.resolved) == (0, 1)
+    assert rows(pg, "SELECT s.store_id, i.resolved_us, i.resolved_poll_us FROM incidents i JOIN stores s"
+                    " ON s.id = i.store WHERE i.resolved_us IS NOT NULL AND i.kind LIKE 'slo%'") == [("a", as_of, None)]
+    # no target at all: every SLO incident resolves
+    for path in ("fleet", "groups/region:east", "groups/region:west", "stores/c", "stores/a"):
+        assert client.delete(f"/slo/targets/{path}", headers=admin).status_code == 204
+    outcome = evaluation.evaluate_slos(pg, 1, 5.0)
+    assert (outcome.opened, outcome.resolved) == (0, 2)
+    assert rows(pg, "SELECT count(*) FROM incidents WHERE kind LIKE 'slo%' AND resolved_us IS NULL") == [(0,)]
+
+
+def test_the_store_page_shows_its_slo(client, four_stores, admin):
+    html = {"Accept": "text/html"}
+    page = client.get("/stores/a", headers=html).get_data(as_text=True)
+    assert 'id="store-slo"' in page and "No objective applies" in page and 'id="slo-budget"' not in page
+    set_targets(client, admin)
+    page = client.get("/stores/b", headers=html).get_data(as_text=True)
+    # over the default 30 days: 36 h of business time, 1.5 h down; b's 95 % allows 1.8 h
+    assert '<strong id="slo-attainment">95.833 %</strong>' in page and "95.0 %" in page
+    assert 'data-left="16.67"' in page and "budget spent" not in page
+
+
+@settings(max_examples=100, deadline=None, suppress_health_check=[HealthCheck.too_slow])
+@given(scenarios(), st.sampled_from([1, 7, 3, 30]), st.data())
+def test_the_core_slo_matches_the_reference(scenario, days, data):
+    """Figures to a relative 1e-9 of the reference's exact fractions; the alerts alike, unless a
+    figure lies within that of its threshold (where floats may round either way)."""
+    as_of, stores = scenario
+    objectives = [data.draw(st.sampled_from([50, 90, 99, 99.5, 99.999])) for _ in stores]
+    fast_burn = data.draw(st.sampled_from([1.0, 2.0, 14.4]))
+    windows, window = windows_for(days)
+    uptime = compute_uptime(to_input(stores), as_of, windows=windows)
+    at = {s: i for i, s in enumerate(uptime.store_ids.tolist())}
+    status = status_of(uptime, np.array([objectives[int(s[1:])] for s in uptime.store_ids.tolist()]), window)
+    for i, (hours, tz, polls) in enumerate(stores):
+        if f"s{i}" not in at:
+            continue
+        j = at[f"s{i}"]
+        expected = reference.store_slo(hours, tz, polls, as_of, objectives[i], days, fast_burn)
+
+        def same(found, exact):
+            assert (exact is None) == bool(np.isnan(found)) and (exact is None or found == pytest.approx(float(exact), rel=1e-9, abs=1e-12))
+
+        same(status.attainment[j], expected["attainment"])
+        same(status.budget_left[j], expected["budget_left"])
+        for w, rate in zip((0, 1, 2, window), expected["burn"][:3] + [expected["burn"][3]]):
+            same(status.burn_rate(w)[j], rate)
+        near = lambda value, threshold: value is not None and abs(float(value) - threshold) <= 1e-9 * max(1, threshold)
+        if not near(expected["budget_left"], 0):
+            assert bool(status.exhausted()[j]) == expected["exhausted"]
+        if not any(near(r, fast_burn) for r in expected["burn"][:2]):
+            assert bool(status.burning(fast_burn)[j]) == expected["burning"]
