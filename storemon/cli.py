@@ -392,7 +392,8 @@ def webhook() -> None:
 @click.argument("url")
 @click.option("--secret", metavar="whsec_...", help="The signing secret (Standard Webhooks); made if not given.")
 @click.option("--kind", "kinds", multiple=True, metavar="KIND",
-              help="An incident kind it hears of (down, no_data, poller_silent); once per kind (none: every kind).")
+              help="An incident kind it hears of (down, no_data, poller_silent, slo_exhausted, slo_burn); once per "
+                   "kind (none: every kind).")
 @click.option("--store", "store_ids", multiple=True, metavar="STORE_ID", help="A store it hears of; once per store.")
 @click.option("--group", "groups", multiple=True, metavar="KEY:VALUE",
               help="A group whose stores it hears of; once per group (no store or group: every store).")
@@ -557,3 +558,107 @@ def _exit_now(code: int | str | None) -> None:
         except (OSError, ValueError):  # a reader that went away (`| head`), a closed stream
             pass
     os._exit(code or 0)
+
+
+@cli.group("slo")
+def slo() -> None:
+    """SLOs: each store's attainment and error budget against its target; the targets."""
+
+
+def _slo_target(words: tuple[str, ...], with_objective: bool) -> tuple[str, str, float | None]:
+    """``fleet [OBJECTIVE]``, ``group KEY:VALUE [OBJECTIVE]`` or ``store ID [OBJECTIVE]``."""
+    from .core.slo import objective_problem
+    from .database.slo import FLEET, SCOPES
+
+    wanted = (1 if words and words[0] == FLEET else 2) + with_objective
+    if not words or words[0] not in SCOPES or len(words) != wanted:
+        raise click.UsageError(f"give fleet, group KEY:VALUE or store ID{' and an objective' if with_objective else ''}")
+    name = words[1] if words[0] != FLEET else ""
+    if words[0] == "group":
+        from .sources import group_label
+
+        try:
+            name = group_label(name)
+        except ValueError as exc:
+            raise click.UsageError(str(exc)) from None
+    objective = None
+    if with_objective:
+        try:
+            objective = float(words[-1])
+        except ValueError:
+            raise click.UsageError(f"the objective is a percentage, such as 99.5 (got {words[-1]!r})") from None
+        if problem := objective_problem(objective):
+            raise click.UsageError(problem)
+    return words[0], name, objective
+
+
+@slo.command("set", context_settings={"ignore_unknown_options": True})
+@click.argument("target", nargs=-1, required=True, metavar="fleet|group KEY:VALUE|store ID OBJECTIVE")
+def slo_set(target: tuple[str, ...]) -> None:
+    """Set the fleet's, a group's or a store's objective, in percent (slo set group region:west 99.5)."""
+    from datetime import UTC, datetime
+
+    from .database.queries import named_stores
+    from .database.slo import STORE, set_target
+
+    scope, name, objective = _slo_target(target, True)
+    settings = _settings()
+    with _database(settings.database_url) as engine:
+        if scope == STORE and not named_stores(engine, [name]):
+            raise click.ClickException(f"unknown store {name[:64]!r}")
+        created = set_target(engine, scope, name, objective, datetime.now(UTC))
+        _queue_evaluation(settings, engine)
+    click.echo(f"{scope} {name + ' ' if name else ''}target {'set' if created else 'changed'}: {objective:g} %")
+
+
+@slo.command("remove")
+@click.argument("target", nargs=-1, required=True, metavar="fleet|group KEY:VALUE|store ID")
+def slo_remove(target: tuple[str, ...]) -> None:
+    """Remove the fleet's, a group's or a store's target."""
+    from .database.slo import remove_target
+
+    scope, name, _ = _slo_target(target, False)
+    settings = _settings()
+    with _database(settings.database_url) as engine:
+        if not remove_target(engine, scope, name):
+            raise click.ClickException(f"no {scope} target{' for ' + repr(name[:64]) if name else ''}")
+        _queue_evaluation(settings, engine)
+    click.echo(f"{scope} {name + ' ' if name else ''}target removed")
+
+
+@slo.command("list")
+@click.option("--window", default=None, metavar="30d", help="The SLOs' window (default SLO_WINDOW_DAYS).")
+@click.option("--group", callback=_check_group, metavar="KEY:VALUE", help="Only the stores of this group.")
+@click.option("--limit", type=click.IntRange(1), default=20, show_default=True, help="The worst this many stores.")
+def slo_list(window: str | None, group: str | None, limit: int) -> None:
+    """The targets, then the stores with the least budget left, as of the newest poll."""
+    from .core.windows import parse_days
+    from .database.slo import targets
+    from .reports.options import retention_problem
+    from .reports.slo import measure, worst_first
+    from .web.slo import status_json, summary_json
+
+    settings = _settings()
+    try:
+        days = parse_days(window) if window else settings.slo_window_days
+    except ValueError as exc:
+        raise click.UsageError(str(exc)) from None
+    if problem := retention_problem((days,), settings.poll_retention_days):
+        raise click.UsageError(problem)
+    with _database(settings.database_url) as engine:
+        for t in targets(engine):
+            click.echo(f"target: {t.scope}{' ' + t.name if t.name else ''} {t.objective:g} %")
+        measured = measure(engine, days, group)
+    if measured is None:
+        raise click.ClickException("no polls are loaded yet")
+    summary = summary_json(measured, settings.slo_fast_burn)
+    click.echo(f"as of the newest poll, over {days} days: {summary['stores']} stores, {summary['with_objective']} "
+               f"with an objective, {summary['meeting']} meeting it, {summary['exhausted']} with the budget spent, "
+               f"{summary['burning']} burning fast")
+    click.echo(f"{'store':<24} {'target':<24} {'up %':>8} {'obj %':>7} {'left %':>9} {'burn 1h':>8} {'1d':>6}")
+    for row in status_json(measured, settings.slo_fast_burn, worst_first(measured)[:limit]):
+        def shown(value, digits=2):
+            return "-" if value is None else f"{value:.{digits}f}"
+        click.echo(f"{row['store_id'][:24]:<24} {(row['target'] or '-')[:24]:<24} {shown(row['attainment_pct'], 3):>8} "
+                   f"{shown(row['objective_pct'], 3):>7} {shown(row['budget_left_pct']):>9} "
+                   f"{shown(row['burn_rate']['1h']):>8} {shown(row['burn_rate']['1d']):>6}")

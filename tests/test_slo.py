@@ -53,17 +53,21 @@ def admin(pg):
     return {"Authorization": f"Bearer {tokens.create(pg, 'admin', ['admin'])}"}
 
 
-@pytest.fixture
-def four_stores(pg, tmp_path):
-    load = Loads(pg, tmp_path)
+def load_four_stores(engine, tmp_path) -> None:
+    from storemon.database.loader import load_directory
+
+    load = Loads(engine, tmp_path)
     load(polls=[(s, status, f"2023-01-23 {10 + i}:00:00 UTC") for s, statuses in POLLS.items()
                 for i, status in enumerate(statuses.split())],
          hours=[(s, MON, "09:00", "17:00") for s in POLLS], zones=[(s, "UTC") for s in POLLS])
     directory = tmp_path / "directory"
     write_csv(directory, "stores", ["store_id,name,groups", "a,Alpha,region:east", "b,Beta,region:east;region:west"])
-    from storemon.database.loader import load_directory
+    load_directory(engine, directory)
 
-    load_directory(pg, directory)
+
+@pytest.fixture
+def four_stores(pg, tmp_path):
+    load_four_stores(pg, tmp_path)
 
 
 def set_targets(client, admin) -> None:
@@ -109,9 +113,12 @@ def test_a_longer_window_adds_its_burn_rate_and_no_target_means_no_budget(client
 
 
 def test_bad_arguments_and_targets_are_refused(client, four_stores, admin):
-    for bad in ("window=0d", "window=91d", "window=30", "window=1h", "group=west", "limit=0"):
+    for bad in ("window=0d", "window=91d", "window=30", "window=1h", "window=030d", "window=30d%09", "window=%2B30d",
+                "group=west", "limit=0"):
         assert client.get(f"/slo?{bad}").status_code == 400, bad
     assert client.get("/slo?store_id=zz").status_code == 404
+    assert client.get("/slo?store_id=a%00").status_code == 404  # (no id holds a NUL: PostgreSQL text cannot)
+    assert client.delete("/slo/targets/stores/a%00", headers=admin).status_code == 404
     for body in ({"objective_pct": 100}, {"objective_pct": 0.5}, {"objective_pct": "99"}, {"objective_pct": True},
                  {"objective": 99}, [99], {}):
         assert client.put("/slo/targets/fleet", json=body, headers=admin).status_code == 400, body
@@ -165,10 +172,16 @@ def test_budget_and_burn_alerts_open_and_resolve_as_incidents(client, app, pg, f
     assert found == set()
     outcome = evaluation.evaluate_slos(pg, 1, 5.0)  # the day, burning at 5x
     assert not outcome.evaluated  # (this data and these targets were evaluated)
+    hook = client.post("/webhooks", json={"url": "http://127.0.0.1:9/hook", "kinds": ["slo_exhausted"]},
+                       headers=admin).get_json()
     with pg.begin() as conn:
         conn.execute(text("UPDATE incident_watch SET slo_version = NULL"))
     outcome = evaluation.evaluate_slos(pg, 1, 5.0)
     assert (outcome.evaluated, outcome.opened, outcome.resolved) == (True, 3, 0)
+    # one notification to the endpoint, of the kind it hears of only
+    [sent] = client.get(f"/webhooks/{hook['id']}/deliveries?body=true", headers=admin).get_json()["deliveries"]
+    assert [(i["store_id"], i["kind"], i["opened_by_poll"]) for i in sent["body"]["data"]["opened"]] == [
+        ("a", "slo_exhausted", None), ("b", "slo_exhausted", None)]
     assert set(rows(pg, "SELECT s.store_id, i.kind, i.opened_us, i.opened_poll_us FROM incidents i"
                         " JOIN stores s ON s.id = i.store WHERE i.kind LIKE 'slo%'")) == {
         ("a", "slo_exhausted", as_of, None), ("b", "slo_exhausted", as_of, None), ("b", "slo_burn", as_of, None)}
@@ -227,3 +240,52 @@ def test_the_core_slo_matches_the_reference(scenario, days, data):
             assert bool(status.exhausted()[j]) == expected["exhausted"]
         if not any(near(r, fast_burn) for r in expected["burn"][:2]):
             assert bool(status.burning(fast_burn)[j]) == expected["burning"]
+
+
+def test_slos_on_sqlite_are_those_on_postgresql(pg, sqlite, tmp_path):
+    """The same loads and targets into both: the same figures, the same incidents."""
+    from datetime import UTC, datetime
+
+    from storemon.core.incidents import Rules
+    from storemon.database import slo as targets
+    from storemon.reports.slo import measure
+
+    found = []
+    for engine in (pg, sqlite):
+        load_four_stores(engine, tmp_path / engine.dialect.name)
+        for scope, name, objective in (("fleet", "", 90), ("group", "region:west", 95), ("store", "c", 99)):
+            targets.set_target(engine, scope, name, objective, datetime.now(UTC))
+        evaluation.evaluate(engine, Rules())  # (the incidents' evaluation writes the watch's row)
+        outcome = evaluation.evaluate_slos(engine, 1, 5.0)
+        measured = measure(engine, 1)
+        status = measured.status
+        found.append((outcome.opened, status.store_ids.tolist(), status.objective_pct.tolist(),
+                      status.budget_left.tolist(), status.burn_rate(0).tolist(),
+                      sorted(rows(engine, "SELECT s.store_id, i.kind FROM incidents i JOIN stores s ON s.id = i.store"
+                                          " WHERE i.kind LIKE 'slo%'"))))
+    assert found[0] == found[1]
+    assert found[0][-1] == [("a", "slo_exhausted"), ("b", "slo_burn"), ("b", "slo_exhausted")]
+
+
+def test_the_command_line_sets_lists_and_removes_targets(pg, four_stores, settings):
+    from storemon.core.incidents import KINDS
+
+    from .helpers import storemon
+
+    assert storemon(pg, "slo", "set", "fleet", "90").returncode == 0
+    done = storemon(pg, "slo", "set", "group", "region:west", "95")
+    assert (done.returncode, done.stdout.strip()) == (0, "group region:west target set: 95 %")
+    assert storemon(pg, "slo", "set", "group", "region:west", "96").stdout.strip() == \
+        "group region:west target changed: 96 %"
+    listed = storemon(pg, "slo", "list", "--window", "1d", "--limit", "2").stdout.splitlines()
+    assert listed[:2] == ["target: fleet 90 %", "target: group region:west 96 %"]
+    assert "4 stores, 4 with an objective, 2 meeting it, 2 with the budget spent" in listed[2]
+    assert [line.split()[:2] for line in listed[4:]] == [["b", "group:region:west"], ["a", "fleet"]]
+    for bad in (("set", "fleet"), ("set", "fleet", "100"), ("set", "group", "west", "99"), ("set", "moon", "99"),
+                ("list", "--window", "91d")):
+        assert storemon(pg, "slo", *bad).returncode == 2, bad
+    assert storemon(pg, "slo", "set", "store", "zz", "99").returncode == 1
+    assert storemon(pg, "slo", "remove", "group", "region:west").returncode == 0
+    assert storemon(pg, "slo", "remove", "group", "region:west").returncode == 1
+    help_text = storemon(pg, "webhook", "add", "--help").stdout
+    assert all(kind in help_text for kind in KINDS)
