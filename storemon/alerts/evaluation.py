@@ -73,7 +73,7 @@ def _evaluate_stores(engine: Engine, conn: Connection, current: version.DataVers
     keys = prepared.stores.keys
     order = np.argsort(keys)
     rows = polls.read(conn, int(day_of(newest - SPAN_US)), int(day_of(newest)), (int(keys.min()), int(keys.max())))
-    open_rows = incidents.open_incidents(conn)
+    open_rows = incidents.open_incidents(conn, (DOWN, NO_DATA))
     found = evaluated(prepared.sessions, *rows.ordered(rows.key).polls(), newest,
                       (keys[order], np.asarray(prepared.stores.first_poll_us, np.int64)[order]), rules,
                       open_rows[DOWN].open, open_rows[NO_DATA].open)
@@ -105,7 +105,7 @@ def evaluate_slos(engine: Engine, window_days: int, fast_burn: float, now: datet
         if targets.fingerprint(conn) != targeted or version.current(conn).version != seen \
                 or targets.evaluated_version(conn) == seen:
             return Outcome(False, 0, 0, [], time.perf_counter() - started)
-        open_rows = incidents.open_incidents(conn)
+        open_rows = incidents.open_incidents(conn, (SLO_EXHAUSTED, SLO_BURN))
         changed = [i for kind, wanted in ((SLO_EXHAUSTED, exhausted), (SLO_BURN, burning))
                    for i in incidents.record(conn, kind, changes_to(wanted, open_rows[kind].open, at_us),
                                              open_rows[kind], now, by_polls=False)]

@@ -12,7 +12,7 @@ from redis.exceptions import RedisError
 from ..database import engines, webhooks
 from ..reports.jobs import process_engine, process_settings
 from ..reports.queue import redis_client
-from .queue import alerts_queue, enqueue_delivery
+from .queue import alerts_queue, enqueue_delivery, enqueue_slo_evaluation
 from ..reports.tallies import tally_notification
 from . import delivery, evaluation
 
@@ -40,18 +40,26 @@ def _queue_deliveries(found: list[tuple[int, int]]) -> int:
 
 def evaluate_incidents() -> dict:
     """Evaluate the incidents at the data's version (after a load, or a change of SLO targets),
-    queue their notifications, then do the same for the SLOs' (slower: a report over their window)."""
-    engine, settings = process_engine(), process_settings()
-    outcome = evaluation.evaluate(engine, evaluation.rules_of(settings))
+    queue their notifications, then an evaluation of the SLOs' alerts behind them."""
+    outcome = evaluation.evaluate(process_engine(), evaluation.rules_of(process_settings()))
     _queue_deliveries([(d, 0) for d in outcome.deliveries])
     _log("incidents", outcome)
-    slos = evaluation.evaluate_slos(engine, settings.slo_window_days, settings.slo_fast_burn)
-    _queue_deliveries([(d, 0) for d in slos.deliveries])
-    _log("SLO incidents", slos)
+    try:
+        enqueue_slo_evaluation(_queue())
+    except RedisError as exc:
+        log.warning("SLO evaluation not queued (%s); the clock's watch will do it", exc)
     return {"evaluated": outcome.evaluated, "opened": outcome.opened, "resolved": outcome.resolved,
-            "deliveries": len(outcome.deliveries), "seconds": round(outcome.seconds, 3),
-            "slo": {"evaluated": slos.evaluated, "opened": slos.opened, "resolved": slos.resolved,
-                    "deliveries": len(slos.deliveries), "seconds": round(slos.seconds, 3)}}
+            "deliveries": len(outcome.deliveries), "seconds": round(outcome.seconds, 3)}
+
+
+def evaluate_slos() -> dict:
+    """Evaluate the SLOs' alerts at the data's version and targets, and queue the notifications."""
+    settings = process_settings()
+    outcome = evaluation.evaluate_slos(process_engine(), settings.slo_window_days, settings.slo_fast_burn)
+    _queue_deliveries([(d, 0) for d in outcome.deliveries])
+    _log("SLO incidents", outcome)
+    return {"evaluated": outcome.evaluated, "opened": outcome.opened, "resolved": outcome.resolved,
+            "deliveries": len(outcome.deliveries), "seconds": round(outcome.seconds, 3)}
 
 
 def _log(what: str, outcome: evaluation.Outcome) -> None:

@@ -13,6 +13,7 @@ from ..reports.queue import queue_name
 
 # Named by path, so the web process never imports the jobs to enqueue.
 EVALUATE_JOB = "storemon.alerts.jobs.evaluate_incidents"
+EVALUATE_SLOS_JOB = "storemon.alerts.jobs.evaluate_slos"
 DELIVER_JOB = "storemon.alerts.jobs.deliver"
 
 
@@ -31,6 +32,13 @@ def enqueue_evaluation(queue: Queue) -> None:
     version evaluated already does nothing, so a burst of loads costs little; one lost with
     Redis is made up by the clock's watch."""
     queue.enqueue_call(EVALUATE_JOB, description="evaluate incidents", timeout=120, result_ttl=600,
+                       failure_ttl=24 * 3600, retry=Retry(max=2))
+
+
+def enqueue_slo_evaluation(queue: Queue) -> None:
+    """Queue an evaluation of the SLOs' alerts (after the incidents', behind the deliveries
+    that one queued: a report over the SLOs' window takes longer than a notification)."""
+    queue.enqueue_call(EVALUATE_SLOS_JOB, description="evaluate SLOs", timeout=600, result_ttl=600,
                        failure_ttl=24 * 3600, retry=Retry(max=2))
 
 

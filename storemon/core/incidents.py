@@ -34,7 +34,6 @@ from .uptime import ReportInput
 DOWN, NO_DATA, POLLER_SILENT = "down", "no_data", "poller_silent"
 SLO_EXHAUSTED, SLO_BURN = "slo_exhausted", "slo_burn"  # storemon/core/slo.py's alerts
 KINDS = (DOWN, NO_DATA, POLLER_SILENT, SLO_EXHAUSTED, SLO_BURN)
-STORE_KINDS = (DOWN, NO_DATA, SLO_EXHAUSTED, SLO_BURN)  # the kinds of a store's incidents
 KIND_NAMES = {DOWN: "down", NO_DATA: "no data", POLLER_SILENT: "poller silent",
               SLO_EXHAUSTED: "SLO budget exhausted", SLO_BURN: "SLO burning fast"}  # for people
 SPAN_US = DAY_US  # the polls an evaluation reads: this long before the clock

@@ -14,7 +14,7 @@ import numpy as np
 from sqlalchemy import (Connection, DateTime, Engine, and_, bindparam, column, delete, func, insert, or_, select, table,
                         text, update)
 
-from ..core.incidents import KINDS, NO_POLL, POLLER_SILENT, STORE_KINDS, Changes, Open
+from ..core.incidents import KINDS, NO_POLL, POLLER_SILENT, Changes, Open
 from .bulk import staged
 from .engines import as_utc, reading
 from .models import Incident, IncidentWatch, Store, StoreGroup
@@ -34,12 +34,12 @@ class OpenRows:
     open: Open
 
 
-def open_incidents(conn: Connection) -> dict[str, OpenRows]:
-    """The open incidents of the stores, by kind."""
+def open_incidents(conn: Connection, kinds: tuple[str, ...]) -> dict[str, OpenRows]:
+    """The open incidents of the stores, of these kinds, by kind."""
     found = conn.execute(select(_c.kind, _c.id, _c.store, _c.opened_poll_us)
-                         .where(_c.resolved_us.is_(None), _c.store != POLLER)).all()
+                         .where(_c.resolved_us.is_(None), _c.store != POLLER, _c.kind.in_(kinds))).all()
     by_kind = {}
-    for kind in STORE_KINDS:
+    for kind in kinds:
         mine = [r for r in found if r[0] == kind]
         by_kind[kind] = OpenRows(np.array([r[1] for r in mine], np.int64),
                                  Open(np.array([r[2] for r in mine], np.int64),
@@ -130,6 +130,8 @@ def listed(engine: Engine, *, state: str = ANY, kind: str | None = None, store_i
            group: str | None = None, limit: int = 100) -> list[IncidentRow]:
     """Incidents, open ones first, then the most recent: of one state, kind, store or group
     (a group's: its stores', and the poller's, which concerns every store)."""
+    if store_id is not None and "\x00" in store_id:
+        return []  # (no stored id holds one: PostgreSQL text cannot)
     with reading(engine) as conn:
         return _rows(conn, state=state, kind=kind, store_id=store_id, group=group, limit=limit)
 
