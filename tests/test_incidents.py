@@ -109,6 +109,9 @@ def test_get_incidents_lists_open_ones_first_and_filters(client, app, pg, ingest
     assert [(i["store_id"], i["opened_by_poll"]) for i in poller] == [(None, "2023-01-23T10:00:00Z")]  # (still open)
     for bad in ("state=closed", "kind=late", "group=west", "limit=0"):
         assert client.get(f"/incidents?{bad}").status_code == 400, bad
+    # no stored id holds a NUL (PostgreSQL text cannot): none of its incidents, not an error
+    assert client.get("/incidents?store_id=c%00").get_json() == {"count": 0, "incidents": []}
+    assert client.get("/trends?store_id=c%00").status_code == 404
 
 
 def test_nothing_opens_on_a_holiday(client, app, pg, ingest_token, three_stores, tmp_path):

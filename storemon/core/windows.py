@@ -9,6 +9,7 @@ longest window.
 
 from __future__ import annotations
 
+import re
 from dataclasses import dataclass
 
 from .polls import DAY_US, HOUR_US, US, WEEK_US
@@ -91,10 +92,9 @@ def parse_windows(text: str) -> tuple[int, ...]:
 
 
 def parse_days(text: str) -> int:
-    """A window of whole days as written, ``<N>d`` (``30d``): N, 1 to MAX_DAYS. ValueError naming the problem."""
-    token = text.strip().lower()
-    digits = token[:-1]
-    if not token.endswith("d") or not (digits.isascii() and digits.isdecimal()) or len(digits) > 3 \
-            or not 1 <= int(digits) <= MAX_DAYS:
-        raise ValueError(f"a window is 1 to {MAX_DAYS} whole days, such as 30d (got {token[:20]!r})")
-    return int(digits)
+    """A window of whole days as written, ``<N>d`` (``30d``; spaces around it allowed): N, 1 to
+    MAX_DAYS. ValueError naming the problem."""
+    found = re.fullmatch(r" *([1-9][0-9]?)[dD] *", text)
+    if found is None or int(found[1]) > MAX_DAYS:
+        raise ValueError(f"a window is 1 to {MAX_DAYS} whole days, such as 30d (got {text.strip()[:20]!r})")
+    return int(found[1])

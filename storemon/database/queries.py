@@ -476,6 +476,7 @@ def find_stores(engine: Engine, query: str, limit: int) -> list[FoundStore]:
 
 def named_stores(engine: Engine, store_ids: list[str]) -> dict[str, FoundStore]:
     """The stores of these ids (those that exist) with their names and groups, by id."""
+    store_ids = [i for i in store_ids if "\x00" not in i]  # (no stored id holds one: PostgreSQL text cannot)
     if not store_ids:
         return {}
     return {f.store_id: f for f in _found(engine, Store.__table__.c.store_id.in_(list(dict.fromkeys(store_ids))))}

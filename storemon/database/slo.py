@@ -56,6 +56,8 @@ def set_target(engine: Engine, scope: str, name: str, objective: float, now: dat
 
 def remove_target(engine: Engine, scope: str, name: str) -> bool:
     """Remove a target; whether it existed."""
+    if "\x00" in name:
+        return False  # (none is named so: PostgreSQL text cannot hold it)
     with engine.begin() as conn:
         removed = conn.execute(delete(_targets).where(_t.scope == scope, _t.name == name)).rowcount > 0
         if removed:

@@ -155,8 +155,8 @@ _SECRET = {"type": "string", "pattern": rf"^whsec_(({_B64}{{4}}){{8,20}}({_B64}{
                                         rf"|({_B64}{{4}}){{21}}({_B64}{{2}}==)?)$",
            "description": "whsec_ and the base64 of a 24- to 64-byte key (Standard Webhooks); made if not given"}
 _REPORT_ERRORS = (401, 403, 429, 503)
-SLO_WINDOW = {"type": "string", "pattern": "^ *([1-9]|[1-8][0-9]|90)[dD] *$", "examples": ["30d"],
-              "description": "Whole days, 1d to 90d"}
+SLO_WINDOW = {"type": "string", "pattern": "^( *([1-9]|[1-8][0-9]|90)[dD] *)?$", "examples": ["30d"],
+              "description": "Whole days, 1d to 90d (empty: the default)"}
 OBJECTIVE = {"type": "number", "minimum": MIN_OBJECTIVE, "maximum": MAX_OBJECTIVE, "examples": [99.5],
              "description": "The percentage of business time up"}
 

@@ -38,7 +38,7 @@ def window_days() -> int:
     """``window`` (``30d``; default the SLO_WINDOW_DAYS setting); 400 naming a bad one or one longer
     than the polls are kept."""
     settings = current_services().settings
-    raw = text("window")
+    raw = request.args.get("window", "")
     try:
         days = parse_days(raw) if raw else settings.slo_window_days
     except ValueError as exc:
