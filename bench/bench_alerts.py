@@ -9,6 +9,8 @@ through the service (waitress, one worker.py) on the full-scale data in PostgreS
    each batch's answer time end to end, the evaluation's own time (the job's result), and
    from the answer (the batch committed just before it) to its notification arriving at a
    local receiver that verifies the signature.
+   Then ten batches none of them flipped (an ordinary hour's changes, after the first): their
+   evaluations' own times.
 2. The ordering platform down: every store answers inactive in one batch. How many
    notifications each of two endpoints receives for it, and how many incidents the first lists.
 3. The trends' days computed (``python -m storemon trends``, timed), then GET /trends for one
@@ -28,6 +30,7 @@ import signal
 import statistics
 import threading
 import time
+from datetime import datetime, timedelta
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from pathlib import Path
 
@@ -213,6 +216,15 @@ def main() -> None:
                 data = everyone.arrived[-1][1]["data"]
                 told.append(data["opened_count"] + data["resolved_count"])
         evaluations = evaluation_seconds(env, 20)
+        quiet = []  # then ten batches as the poller sends them, none flipped: the changes of an ordinary hour
+        for k in range(22, 42, 2):
+            before = len(everyone.arrived)
+            post(conn, "/polls", ingest, busy_hour(lines, k), "text/csv")
+            if k > 22:
+                everyone.wait_for(before + 1)
+                quiet.append(everyone.arrived[-1][1]["data"])
+        time.sleep(1)
+        ordinary = evaluation_seconds(env, 9)
         print(f"hourly batch over HTTP ({len(lines) - 1:,} polls), answered in: median "
               f"{statistics.median(answers) * 1000:.0f} ms, max {max(answers) * 1000:.0f} ms")
         print(f"its evaluation (the job's own time): median {statistics.median(evaluations) * 1000:.0f} ms, "
@@ -220,11 +232,16 @@ def main() -> None:
         print(f"answer to notification received: median {statistics.median(latencies) * 1000:.0f} ms, "
               f"p95 {percentile(latencies, 0.95) * 1000:.0f} ms, max {max(latencies) * 1000:.0f} ms "
               f"({len(latencies)} batches; changes told: {min(told):,}-{max(told):,} a batch)")
+        changes = [d["opened_count"] + d["resolved_count"] for d in quiet]
+        print(f"an ordinary hour's evaluation ({min(changes):,}-{max(changes):,} changes): median "
+              f"{statistics.median(ordinary) * 1000:.0f} ms, max {max(ordinary) * 1000:.0f} ms")
 
         add_endpoint(conn, admin, downs_only, kinds=["down"])
         zones = (full / "timezones.csv").read_text().splitlines()[1:]
         stores = sorted({line.split(",", 1)[0] for line in zones})
-        down = "store_id,status,timestamp_utc\n" + "".join(f"{s},inactive,2023-01-29 00:10:00 UTC\n" for s in stores)
+        newest = max(line.rsplit(",", 1)[1] for line in busy_hour(lines, 40).decode().splitlines()[1:])
+        at = (datetime.strptime(newest[:19], "%Y-%m-%d %H:%M:%S") + timedelta(minutes=10)).strftime("%Y-%m-%d %H:%M:%S")
+        down = "store_id,status,timestamp_utc\n" + "".join(f"{s},inactive,{at} UTC\n" for s in stores)
         before_everyone, before_downs = len(everyone.arrived), len(downs_only.arrived)
         post(conn, "/polls", ingest, down.encode(), "text/csv")
         everyone.wait_for(before_everyone + 1)

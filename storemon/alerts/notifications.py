@@ -12,6 +12,7 @@ from __future__ import annotations
 
 import json
 from datetime import datetime
+from functools import lru_cache
 
 from sqlalchemy import Connection
 
@@ -29,13 +30,19 @@ SLACK_LINES = 20  # incidents a Slack body lists
 def incident_json(row: IncidentRow) -> dict:
     """An incident as the API and the notifications show it."""
     return {"id": row.id, "kind": row.kind, "store_id": row.store_id, "name": row.name, "groups": list(row.groups),
-            "open": row.open, "since": format_instant(row.opened_us),
-            "opened_by_poll": None if row.opened_poll_us is None else format_instant(row.opened_poll_us),
-            "resolved": None if row.resolved_us is None else format_instant(row.resolved_us),
-            "resolved_by_poll": None if row.resolved_poll_us is None else format_instant(row.resolved_poll_us),
+            "open": row.open, "since": _instant(row.opened_us), "opened_by_poll": _instant(row.opened_poll_us),
+            "resolved": _instant(row.resolved_us), "resolved_by_poll": _instant(row.resolved_poll_us),
             "noticed_at": _iso(row.noticed_at), "resolved_noticed_at": _iso(row.resolved_at)}
 
 
+# A body lists up to thousands of incidents whose instants repeat (the poll that opened one is
+# often its start; one evaluation notices all of them at once): each is written once.
+@lru_cache(maxsize=4096)
+def _instant(us: int | None) -> str | None:
+    return None if us is None else format_instant(us)
+
+
+@lru_cache(maxsize=256)
 def _iso(moment: datetime | None) -> str | None:
     return None if moment is None else format_instant(int(moment.timestamp() * 1_000_000))
 
