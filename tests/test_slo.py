@@ -289,3 +289,24 @@ def test_the_command_line_sets_lists_and_removes_targets(pg, four_stores, settin
     assert storemon(pg, "slo", "remove", "group", "region:west").returncode == 1
     help_text = storemon(pg, "webhook", "add", "--help").stdout
     assert all(kind in help_text for kind in KINDS)
+
+
+def test_an_slo_evaluation_lost_with_redis_is_made_up_by_the_watch(client, pg, four_stores, admin, settings,
+                                                                   monkeypatch):
+    """Targets set while Redis was gone (their evaluation never queued): the clock's watch opens
+    their incidents; a second watch changes nothing."""
+    from storemon.alerts import jobs as alert_jobs
+    from storemon.reports import jobs
+
+    set_targets(client, admin)  # (its evaluations are queued on a Redis no worker reads, then flushed)
+    client.application.extensions["storemon"].redis.flushdb()
+    monkeypatch.setenv("SLO_WINDOW_DAYS", "1")
+    monkeypatch.setenv("SLO_FAST_BURN", "5")
+    jobs.reset_engine()
+    assert rows(pg, "SELECT count(*) FROM incidents WHERE kind LIKE 'slo%'") == [(0,)]
+    assert alert_jobs.watch()["opened"] >= 3  # (the poller's own too: the data is years old)
+    found = rows(pg, "SELECT s.store_id, i.kind FROM incidents i JOIN stores s ON s.id = i.store"
+                     " WHERE i.kind LIKE 'slo%' ORDER BY 1, 2")
+    assert found == [("a", "slo_exhausted"), ("b", "slo_burn"), ("b", "slo_exhausted")]
+    assert alert_jobs.watch()["opened"] == 0
+    assert rows(pg, "SELECT count(*) FROM incidents WHERE kind LIKE 'slo%'") == [(3,)]
