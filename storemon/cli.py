@@ -241,10 +241,10 @@ def _report(engine, as_of: int | None, out: Path | None, options=None, fmt: str 
 
 
 def _check_group(ctx, param, value: str | None) -> str | None:
+    if value is None:
+        return None  # (and the sources' parsers are not imported: a report reads none)
     from .sources import group_label
 
-    if value is None:
-        return None
     try:
         return group_label(value)
     except ValueError as exc:
@@ -568,7 +568,7 @@ def slo() -> None:
 def _slo_target(words: tuple[str, ...], with_objective: bool) -> tuple[str, str, float | None]:
     """``fleet [OBJECTIVE]``, ``group KEY:VALUE [OBJECTIVE]`` or ``store ID [OBJECTIVE]``."""
     from .core.slo import objective_problem
-    from .database.slo import FLEET, SCOPES
+    from .database.targets import FLEET, SCOPES
 
     wanted = (1 if words and words[0] == FLEET else 2) + with_objective
     if not words or words[0] not in SCOPES or len(words) != wanted:
@@ -599,23 +599,23 @@ def slo_set(target: tuple[str, ...]) -> None:
     from datetime import UTC, datetime
 
     from .database.queries import named_stores
-    from .database.slo import STORE, set_target
+    from .database.targets import STORE, set_target
 
     scope, name, objective = _slo_target(target, True)
     settings = _settings()
     with _database(settings.database_url) as engine:
         if scope == STORE and not named_stores(engine, [name]):
             raise click.ClickException(f"unknown store {name[:64]!r}")
-        created = set_target(engine, scope, name, objective, datetime.now(UTC))
+        _, new = set_target(engine, scope, name, objective, datetime.now(UTC))
         _queue_evaluation(settings, engine)
-    click.echo(f"{scope} {name + ' ' if name else ''}target {'set' if created else 'changed'}: {objective:g} %")
+    click.echo(f"{scope} {name + ' ' if name else ''}target {'set' if new else 'changed'}: {objective:g} %")
 
 
 @slo.command("remove")
 @click.argument("target", nargs=-1, required=True, metavar="fleet|group KEY:VALUE|store ID")
 def slo_remove(target: tuple[str, ...]) -> None:
     """Remove the fleet's, a group's or a store's target."""
-    from .database.slo import remove_target
+    from .database.targets import remove_target
 
     scope, name, _ = _slo_target(target, False)
     settings = _settings()
@@ -633,10 +633,9 @@ def slo_remove(target: tuple[str, ...]) -> None:
 def slo_list(window: str | None, group: str | None, limit: int) -> None:
     """The targets, then the stores with the least budget left, as of the newest poll."""
     from .core.windows import parse_days
-    from .database.slo import targets
+    from .database.targets import targets
     from .reports.options import retention_problem
-    from .reports.slo import measure, worst_first
-    from .web.slo import status_json, summary_json
+    from .reports.slo import measure, store_rows, summary, worst_first
 
     settings = _settings()
     try:
@@ -647,16 +646,16 @@ def slo_list(window: str | None, group: str | None, limit: int) -> None:
         raise click.UsageError(problem)
     with _database(settings.database_url) as engine:
         for t in targets(engine):
-            click.echo(f"target: {t.scope}{' ' + t.name if t.name else ''} {t.objective:g} %")
+            click.echo(f"target: {t.scope}{' ' + t.name if t.name else ''} {t.objective_pct:g} %")
         measured = measure(engine, days, group)
     if measured is None:
         raise click.ClickException("no polls are loaded yet")
-    summary = summary_json(measured, settings.slo_fast_burn)
-    click.echo(f"as of the newest poll, over {days} days: {summary['stores']} stores, {summary['with_objective']} "
-               f"with an objective, {summary['meeting']} meeting it, {summary['exhausted']} with the budget spent, "
-               f"{summary['burning']} burning fast")
+    together = summary(measured, settings.slo_fast_burn)
+    click.echo(f"as of the newest poll, over {days} days: {together['stores']} stores, {together['with_objective']} "
+               f"with an objective, {together['meeting']} meeting it, {together['exhausted']} with the budget spent, "
+               f"{together['burning']} burning fast")
     click.echo(f"{'store':<24} {'target':<24} {'up %':>8} {'obj %':>7} {'left %':>9} {'burn 1h':>8} {'1d':>6}")
-    for row in status_json(measured, settings.slo_fast_burn, worst_first(measured)[:limit]):
+    for row in store_rows(measured, settings.slo_fast_burn, worst_first(measured)[:limit]):
         def shown(value, digits=2):
             return "-" if value is None else f"{value:.{digits}f}"
         click.echo(f"{row['store_id'][:24]:<24} {(row['target'] or '-')[:24]:<24} {shown(row['attainment_pct'], 3):>8} "

@@ -7,7 +7,7 @@ variable it is read from, and how that variable's text is read and checked.
 from __future__ import annotations
 
 import os
-from dataclasses import dataclass, field, fields
+from dataclasses import dataclass, field, fields, replace
 from functools import partial
 from pathlib import Path
 from collections.abc import Callable, Mapping
@@ -234,6 +234,9 @@ def load_settings(environ: Mapping[str, str] = os.environ) -> Settings:
                           f"REPORT_JOB_TIMEOUT ({settings.report_job_timeout} s)")
     if settings.slo_window_days > 90:  # (storemon/core/windows.py's MAX_DAYS)
         raise ConfigError(f"SLO_WINDOW_DAYS must be 90 days at most, got {settings.slo_window_days}")
+    if settings.poll_retention_days and settings.slo_window_days + 1 > settings.poll_retention_days \
+            and not (environ.get("SLO_WINDOW_DAYS") or "").strip():  # (the default: as long as the polls allow)
+        settings = replace(settings, slo_window_days=settings.poll_retention_days - 1)
     if settings.poll_retention_days and settings.slo_window_days + 1 > settings.poll_retention_days:
         raise ConfigError(f"SLO_WINDOW_DAYS ({settings.slo_window_days}) looks back a day longer, past the polls "
                           f"kept (POLL_RETENTION_DAYS={settings.poll_retention_days})")

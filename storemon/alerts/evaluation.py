@@ -6,6 +6,10 @@ version, the open incidents and the last day of polls, applies the rule
 storemon/reports/warm.py), writes the changes and one pending delivery per endpoint that
 hears of them. A data version evaluated already is not evaluated again; the poller's
 silence, read by the wall clock, is checked every time.
+
+The SLOs' alerts (``evaluate_slos``, a job of their own) compute the SLOs first, a report
+over their window, outside the lock; then, under it, write their changes as above, unless
+the data or the targets changed while they computed.
 """
 
 from __future__ import annotations
@@ -22,8 +26,9 @@ from ..config import Settings
 from ..core.incidents import (DOWN, NO_DATA, SLO_BURN, SLO_EXHAUSTED, SPAN_US, Rules, changes_to,
                               evaluate as evaluated, poller_silent)
 from ..core.polls import DAY_US, US, day_of
-from ..database import incidents, polls, slo as targets, version, webhooks
+from ..database import incidents, polls, targets, version, webhooks
 from ..database.engines import is_postgres, reading
+from ..database.queries import store_keys
 from ..reports import slo, warm
 from . import notifications
 
@@ -82,38 +87,49 @@ def _evaluate_stores(engine: Engine, conn: Connection, current: version.DataVers
 
 
 def evaluate_slos(engine: Engine, window_days: int, fast_burn: float, now: datetime | None = None) -> Outcome:
-    """Open and resolve the SLOs' incidents (budget exhausted, burning fast: storemon/core/slo.py)
-    at the data's version, unless evaluated there already with the same targets. The SLOs are
-    computed (a report over the window) before the lock is taken; if the data or the targets
-    changed meanwhile, nothing is written (the change queued an evaluation of its own)."""
+    """Open and resolve the SLOs' incidents (budget exhausted, burning fast: storemon/core/slo.py),
+    unless they were evaluated at this data version, with these targets and settings already.
+    The SLOs are computed (a report over the window) before the lock is taken; if the data or
+    the targets changed meanwhile, nothing is written: the change queued an evaluation of its
+    own, which reads them. Without any target, the open ones all resolve."""
     started = time.perf_counter()
     now = now or datetime.now(UTC)
     with reading(engine) as conn:
-        current, targeted = version.current(conn), targets.fingerprint(conn)
-        if current.newest_poll_us is None or targets.evaluated_version(conn) == current.version:
+        current, read = version.current(conn), targets.current_fingerprint(conn)
+        if current.newest_poll_us is None or \
+                incidents.slo_evaluated(conn) == _slo_key(current.version, read, window_days, fast_burn):
             return Outcome(False, 0, 0, [], time.perf_counter() - started)
     exhausted = burning = np.zeros(0, np.int64)
     at_us, seen = current.newest_poll_us, current.version
-    if targeted[0]:
+    if read != targets.NONE:
         measured = slo.measure(engine, window_days)
-        at_us, seen, status = measured.as_of_us, measured.version, measured.status
+        if measured is None:  # (every poll deleted meanwhile)
+            return Outcome(False, 0, 0, [], time.perf_counter() - started)
+        at_us, seen, read, figures = measured.as_of_us, measured.version, measured.targets_read, measured.figures
         with reading(engine) as conn:
-            keys = targets.keys_of(conn, status.store_ids)
-        exhausted, burning = keys[status.exhausted()], keys[status.burning(fast_burn)]
+            keys = store_keys(conn, figures.store_ids)  # (a store retired meanwhile: -1, and no incident)
+        exhausted = keys[figures.exhausted() & (keys >= 0)]
+        burning = keys[figures.burning(fast_burn) & (keys >= 0)]
+    key = _slo_key(seen, read, window_days, fast_burn)
     with engine.begin() as conn:
         _lock(conn)
-        if targets.fingerprint(conn) != targeted or version.current(conn).version != seen \
-                or targets.evaluated_version(conn) == seen:
+        if version.current(conn).version != seen or targets.current_fingerprint(conn) != read \
+                or incidents.slo_evaluated(conn) == key:
             return Outcome(False, 0, 0, [], time.perf_counter() - started)
         open_rows = incidents.open_incidents(conn, (SLO_EXHAUSTED, SLO_BURN))
         changed = [i for kind, wanted in ((SLO_EXHAUSTED, exhausted), (SLO_BURN, burning))
                    for i in incidents.record(conn, kind, changes_to(wanted, open_rows[kind].open, at_us),
                                              open_rows[kind], now, by_polls=False)]
-        targets.set_evaluated(conn, seen)
+        incidents.set_slo_evaluated(conn, key)
         rows = incidents.rows_of(conn, changed)
         deliveries = notifications.queue_changes(conn, rows, now)
     opened = sum(r.open for r in rows)
     return Outcome(True, opened, len(rows) - opened, deliveries, time.perf_counter() - started)
+
+
+def _slo_key(data_version: int, targets_read: str, window_days: int, fast_burn: float) -> str:
+    """What an evaluation of the SLOs' alerts depends on: the data, the targets, and the rule's settings."""
+    return f"{data_version}:{targets_read}:{window_days}:{fast_burn!r}"
 
 
 def remind(engine: Engine, now: datetime | None = None) -> list[int]:

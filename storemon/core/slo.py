@@ -13,15 +13,19 @@ SLO says exactly what that report says:
   times faster than the objective allows the budget is being spent (1: it lasts the window
   exactly); none for a window without business time.
 
-Two conditions alert (storemon/alerts/evaluation.py opens them as incidents):
+A store with an objective and business time in the window is **meeting** it while budget
+is left, and its budget is **exhausted** once none is (0 or less, some time down): one or
+the other, never both. Two conditions alert (storemon/alerts/evaluation.py opens them as
+incidents):
 
-- **budget exhausted**: the budget left over the window is 0 or less (and some business
-  time was down);
+- **budget exhausted**, as above;
 - **burning fast**: the burn rate over the last day and over the last hour both at least
-  ``fast_burn`` (default 14.4: at that rate a 30-day budget is gone in about two days). Two
-  windows, as the multi-window burn-rate alerts of the SRE workbook, Sloth and Pyrra: the day
-  makes it significant, the hour makes it current, so it ends within the hour the store is back
-  (or closes: a window without business time burns nothing).
+  ``fast_burn`` (SLO_FAST_BURN, 14.4 by default: sustained, a 30-day budget lasts about two
+  days; over one day it spends about half of it). Two windows, as the multi-window burn-rate
+  alerts of the SRE workbook, Sloth and Pyrra (whose pairs are shorter: an hour and 5
+  minutes; polls come hourly here): the day makes it significant, the hour makes it current,
+  so it ends within an hour, by the data's clock, of the store coming back (or closing: a
+  window without business time burns nothing).
 
 Business time is every window's denominator: a closed store burns nothing, and a night does
 not dilute a day's outage.
@@ -34,29 +38,27 @@ from dataclasses import dataclass
 import numpy as np
 
 from .uptime import Uptime
-from .windows import DAY
+from .windows import DAY, HOUR
 
-HOUR = 0  # the last hour's window among a report's
-FAST_BURN = 14.4  # the default burn rate, over the last day and the last hour, that alerts
 MAX_OBJECTIVE = 99.999  # in percent: the strictest target (one of 100 % would have no budget)
 MIN_OBJECTIVE = 1.0
 
 
 def objective_problem(percent: float) -> str | None:
-    """Why a target (in percent) is not one, or None."""
+    """Why a target (in percent, any number: a huge integer too) is not one, or None."""
     if not MIN_OBJECTIVE <= percent <= MAX_OBJECTIVE:
         return f"an objective is a percentage from {MIN_OBJECTIVE:g} to {MAX_OBJECTIVE:g}"
     return None
 
 
 @dataclass(frozen=True)
-class Status:
+class SloFigures:
     """The stores' SLOs over one window of a report: its rows' figures and each store's
     objective (in percent, as set; NaN where none applies)."""
 
     uptime: Uptime
     objective_pct: np.ndarray
-    window: int  # the SLO's window among the report's
+    window_index: int  # the SLO's window among the report's
 
     @property
     def allowed(self) -> np.ndarray:
@@ -69,16 +71,16 @@ class Status:
         return self.uptime.store_ids
 
     def business_us(self, window: int | None = None) -> np.ndarray:
-        w = self.window if window is None else window
+        w = self.window_index if window is None else window
         return self.uptime.up_us[w] + self.uptime.down_us[w]
 
     def down_us(self, window: int | None = None) -> np.ndarray:
-        return self.uptime.down_us[self.window if window is None else window]
+        return self.uptime.down_us[self.window_index if window is None else window]
 
     @property
     def attainment(self) -> np.ndarray:
         """Uptime over business time in the window (NaN: none)."""
-        return _ratio(self.uptime.up_us[self.window], self.business_us())
+        return _ratio(self.uptime.up_us[self.window_index], self.business_us())
 
     @property
     def budget_us(self) -> np.ndarray:
@@ -100,7 +102,11 @@ class Status:
         with np.errstate(invalid="ignore"):
             return (self.budget_left <= 0) & (self.down_us() > 0)
 
-    def burning(self, fast_burn: float = FAST_BURN) -> np.ndarray:
+    def meeting(self) -> np.ndarray:
+        """Whether each store meets its objective: it has one, business time, and budget left."""
+        return ~np.isnan(self.budget_left) & ~self.exhausted()
+
+    def burning(self, fast_burn: float) -> np.ndarray:
         """Whether each store burns its budget at ``fast_burn`` or faster over both the last
         day and the last hour."""
         with np.errstate(invalid="ignore"):
@@ -116,9 +122,9 @@ def _ratio(numerator: np.ndarray, denominator: np.ndarray) -> np.ndarray:
     return out
 
 
-def status_of(uptime: Uptime, objective_pct: np.ndarray, window: int) -> Status:
+def figures_of(uptime: Uptime, objective_pct: np.ndarray, window: int) -> SloFigures:
     """The SLOs of a report's rows over its window ``window`` (an index of its windows, the
     standard three first), each row's objective in percent or NaN."""
     if not DAY <= window < len(uptime.up_us):
         raise ValueError("an SLO's window is the report's day, week or a longer one")
-    return Status(uptime, np.asarray(objective_pct, np.float64), window)
+    return SloFigures(uptime, np.asarray(objective_pct, np.float64), window)

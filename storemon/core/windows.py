@@ -33,7 +33,7 @@ class Window:
 WINDOWS = (Window("last_hour", HOUR_US, "minutes", 60 * US, "Last hour"),
            Window("last_day", DAY_US, "hours", HOUR_US, "Last day"),
            Window("last_week", WEEK_US, "hours", HOUR_US, "Last week"))
-DAY = 1  # the last day's window (the trends' days)
+HOUR, DAY = 0, 1  # the last hour's and the last day's windows (the trends' days)
 WEEK = len(WINDOWS) - 1  # the longest window (the week), by which the console ranks stores
 UPTIME_COLUMNS = tuple(f"uptime_{w.name}" for w in WINDOWS)
 DOWNTIME_COLUMNS = tuple(f"downtime_{w.name}" for w in WINDOWS)

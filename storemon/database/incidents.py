@@ -104,6 +104,17 @@ def set_watched(conn: Connection, version: int, at: datetime) -> None:
         conn.execute(insert(_watch).values(id=1, version=version, evaluated_at=at))
 
 
+def slo_evaluated(conn: Connection) -> str | None:
+    """What the SLOs' alerts were last evaluated at (storemon/alerts/evaluation.py's key; None: never)."""
+    return conn.execute(select(_watch.c.slo_evaluated).where(_watch.c.id == 1)).scalar()
+
+
+def set_slo_evaluated(conn: Connection, key: str) -> bool:
+    """Record it; False if the watch has no row yet (no evaluation of the incidents ever ran:
+    it writes the row, and the SLOs are evaluated again after it)."""
+    return conn.execute(update(_watch).where(_watch.c.id == 1).values(slo_evaluated=key)).rowcount > 0
+
+
 class IncidentRow(NamedTuple):  # (a tuple: a batch may read back thousands, each made in a fraction of a dataclass's time)
     id: int
     kind: str

@@ -9,8 +9,8 @@ from __future__ import annotations
 
 from datetime import datetime
 
-from sqlalchemy import (BigInteger, Boolean, DateTime, Float, ForeignKey, Index, Integer, LargeBinary, SmallInteger, String,
-                        Text, false, text)
+from sqlalchemy import (BigInteger, Boolean, CheckConstraint, DateTime, Float, ForeignKey, Index, Integer,
+                        LargeBinary, SmallInteger, String, Text, false, text)
 from sqlalchemy.orm import DeclarativeBase, Mapped, mapped_column
 
 from .polls import FILL_PERCENT
@@ -233,27 +233,32 @@ class Incident(Base):
 
 
 class IncidentWatch(Base):
-    """One row: the data version the incidents were last evaluated at, and when; and the one
-    the SLOs' alerts were (NULL: never, or their targets changed since)."""
+    """One row: the data version the incidents were last evaluated at, and when; and what the
+    SLOs' alerts were (storemon/alerts/evaluation.py)."""
 
     __tablename__ = "incident_watch"
 
     id: Mapped[int] = mapped_column(Integer, primary_key=True)
     version: Mapped[int] = mapped_column(BigInteger)
     evaluated_at: Mapped[datetime] = mapped_column(DateTime(timezone=True))
-    slo_version: Mapped[int | None] = mapped_column(BigInteger)
+    # what the SLOs' alerts were last evaluated at: "<data version>:<targets>:<window>:<fast burn>"
+    slo_evaluated: Mapped[str | None] = mapped_column(Text)
 
 
 class SloTarget(Base):
     """An SLO's objective (a percentage of business time up): of the fleet (name ''), of a
     group (its label) or of a store (its id). A store's own target applies, else the strictest
-    of its groups', else the fleet's (storemon/database/slo.py)."""
+    of its groups', else the fleet's (storemon/database/targets.py)."""
 
     __tablename__ = "slo_targets"
+    __table_args__ = (
+        CheckConstraint("scope IN ('fleet', 'group', 'store')", name="slo_targets_scope"),
+        CheckConstraint("objective_pct BETWEEN 1 AND 99.999", name="slo_targets_objective"),
+    )
 
     scope: Mapped[str] = mapped_column(String(8), primary_key=True)  # fleet, group, store
     name: Mapped[str] = mapped_column(Text, primary_key=True)
-    objective: Mapped[float] = mapped_column(Float)
+    objective_pct: Mapped[float] = mapped_column(Float)
     updated_at: Mapped[datetime] = mapped_column(DateTime(timezone=True))
 
 

@@ -430,6 +430,13 @@ def store_input(engine: Engine, store_id: str, since_us: int, until_us: int) -> 
     return record, data
 
 
+def store_keys(conn: Connection, store_ids: np.ndarray) -> np.ndarray:
+    """The database keys of these stores (ids), -1 for one that no longer exists."""
+    c = Store.__table__.c
+    keys = dict(conn.execute(select(c.store_id, c.id)).all())
+    return np.fromiter((keys.get(i, -1) for i in store_ids.tolist()), np.int64, store_ids.size)
+
+
 def group_keys(conn: Connection, label: str) -> np.ndarray:
     """The database keys of the stores of a group, sorted."""
     g = StoreGroup.__table__.c

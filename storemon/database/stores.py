@@ -68,6 +68,9 @@ def _delete(conn: Connection, keys: list[int]) -> Retired:
         # (the newest poll is worked out again only if it may have been theirs: that reads a whole day)
         newest_day = conn.execute(text(f"SELECT 1 FROM poll_days WHERE store IN {gone}"
                                        " AND day = (SELECT max(day) FROM poll_days) LIMIT 1")).first() is not None
+        # (a store's own SLO target goes too: one made again later with its id starts without)
+        conn.execute(text("DELETE FROM slo_targets WHERE scope = 'store'"
+                          f" AND name IN (SELECT store_id FROM stores WHERE id IN {gone})"))
         for table, column in (("poll_days", "store"), ("business_hours", "store"), ("special_hours", "store"),
                               ("timezone_history", "store"), ("store_groups", "store"), ("incidents", "store"),
                               ("daily_uptime", "store"),

@@ -27,7 +27,6 @@ from ..database.engines import reading
 from ..database.queries import FoundStore, named_stores, find_stores, groups, holidays_between, latest_poll_us
 from .arguments import group as group_argument
 from .incidents import incident_filters
-from .slo import status_json
 from .trends import chart_of, days_of
 from .storeview import chart_days, dated, describe, duration, local_date
 from .stores import requested_as_of, timeline_of, weekly_uptime
@@ -186,14 +185,14 @@ STORE_INCIDENTS = 50  # incidents a store's page reads (it draws those of its se
 
 
 def store_slo(store_id: str, settings) -> dict | None:
-    """The store's SLO over SLO_WINDOW_DAYS as of the newest poll, as GET /slo shows it (None:
-    not polled yet)."""
-    from ..reports.slo import measure_store  # (the report's code: not at the web's start)
+    """The store's SLO over SLO_WINDOW_DAYS as of the newest poll (whatever the page's as_of),
+    as GET /slo shows it (None: not polled yet)."""
+    from ..reports.slo import measure_store, store_rows  # (the report's code: not at the web's start)
 
     measured = measure_store(current_services().engine, store_id, settings.slo_window_days)
-    if measured is None or not measured.status.store_ids.size:
+    if measured is None or not measured.figures.store_ids.size:
         return None
-    return {"window": measured.window, **status_json(measured, settings.slo_fast_burn)[0]}
+    return {"window": measured.window, **store_rows(measured, settings.slo_fast_burn)[0]}
 
 
 @console.get("/stores/<path:store_id>")
