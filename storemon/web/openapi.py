@@ -369,7 +369,8 @@ def document() -> dict:
                 "delete": {"operationId": f"remove_{what}_slo_target", "tags": ["slo"],
                            "security": [{"bearer": []}], "summary": f"Remove {who} SLO target (an admin token)",
                            "parameters": parameters,
-                           "responses": {"204": {"description": "Removed"}, **_errors(401, 403, 404, 429, 503)}}}
+                           "responses": {"204": {"description": "Removed"},
+                                         **_errors(*((400,) if what == "group" else ()), 401, 403, 404, 429, 503)}}}
                 for path, what, who, parameters in (
                     ("/slo/targets/fleet", "fleet", "the fleet's", []),
                     ("/slo/targets/groups/{group}", "group", "a group's",
