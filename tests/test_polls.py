@@ -161,3 +161,29 @@ def test_a_load_that_begins_a_new_day_brings_the_polls_statistics_up_to_date(pg,
     assert analyzed() == once
     load(polls=[("s", "inactive", "2023-01-24 09:00:00 UTC")])
     wait_for(lambda: analyzed() > once, 10, "the next day's ANALYZE")
+
+
+def test_a_first_load_of_several_batches_is_as_compact_as_one_of_a_single_batch(pg, tmp_path, monkeypatch):
+    """Each batch of a first load rewrites day rows an earlier one wrote; the load writes its
+    rows again, whole pages, before it commits: the table takes the pages one batch would."""
+    from storemon.database import loader
+    from storemon.sources import text as text_sources
+
+    from .helpers import scalar
+
+    directory = tmp_path / "polls"
+    polls_csv(directory, [(f"s{store:03d}", "active" if (store + hour) % 5 else "inactive",
+                           format_instant(START + hour * HOUR_US).replace("T", " ").replace("Z", " UTC"))
+                          for hour in range(48) for store in range(200)])  # (in time order, as a poller writes)
+
+    monkeypatch.setattr(text_sources, "BLOCK_CHARS", 16_384)  # (a batch ends between blocks: about 360 lines)
+
+    def loaded(batch_polls: int) -> tuple[int, list]:
+        truncate(pg)
+        monkeypatch.setattr(loader, "LOCAL_BATCH_POLLS", batch_polls)
+        load_directory(pg, directory)
+        return scalar(pg, "SELECT pg_relation_size('poll_days')"), stored_polls(pg)
+
+    one = loaded(1_000_000)
+    several = loaded(1000)  # (ten batches: each rewrites the rows of the day the one before ended in)
+    assert several == one

@@ -375,14 +375,17 @@ def _add_polls(conn: Connection, store_keys: _StoreKeys, batches, summary: LoadS
     """Merge each batch of polls into the stored ones as it comes; the newest poll, and how
     many stores have a first poll earlier than before. The summary counts rows read and new
     polls."""
-    newest, first_polls = None, 0
-    with stored_polls.filled_whole(conn):
+    newest, first_polls, written = None, 0, 0
+    with stored_polls.filled_whole(conn) as first_load:
         for batch in batches:
             new, first = stored_polls.add(conn, store_keys(batch.stores.ids)[batch.store], batch.ts_us, batch.active)
             first_polls += first
             summary.new_polls, summary.rows_read = summary.new_polls + new, summary.rows_read + batch.rows_read
+            written += batch.ts_us.size > 0
             if batch.ts_us.size:
                 newest = max(newest or 0, int(batch.ts_us.max()))
+        if first_load and written > 1:
+            stored_polls.compact(conn)
     return newest, first_polls
 
 

@@ -55,17 +55,31 @@ def add(conn: Connection, store: np.ndarray, ts_us: np.ndarray, active: np.ndarr
 
 
 @contextmanager
-def filled_whole(conn: Connection) -> Iterator[None]:
-    """Around the writes of a load into an empty table (a first load): its rows fill their
-    pages whole, not for a day's growth, since they hold whole days, mostly, that will not
-    grow; the table's fill factor is restored once they are written (the transaction undoes
-    both if it fails). Nothing changes for a table that holds rows, or on SQLite."""
+def filled_whole(conn: Connection) -> Iterator[bool]:
+    """Around the writes of a load into an empty table (a first load; yields whether it is
+    one): its rows fill their pages whole, not for a day's growth, since they hold whole days,
+    mostly, that will not grow; the table's fill factor is restored once they are written (the
+    transaction undoes both if it fails). Nothing changes for a table that holds rows, or on
+    SQLite."""
     empty = is_postgres(conn) and conn.execute(text("SELECT 1 FROM poll_days LIMIT 1")).first() is None
     if empty:
         conn.execute(text("ALTER TABLE poll_days SET (fillfactor = 100)"))
-    yield
+    yield empty
     if empty:
         conn.execute(text(f"ALTER TABLE poll_days SET (fillfactor = {FILL_PERCENT})"))
+
+
+def compact(conn: Connection) -> None:
+    """After a first load of several batches (a large request body), inside its transaction:
+    each batch rewrote the day rows an earlier one had written, whose first versions would
+    stay, dead, in pages no later row fills (16.6 bytes a poll at full scale instead of
+    12.3). The rows are written again into a new file, whole pages, in key order. PostgreSQL
+    only (the table is locked until the load commits: nothing reads a first load before)."""
+    conn.execute(text("CREATE TEMP TABLE poll_days_compact ON COMMIT DROP AS SELECT store, day, polls FROM poll_days"))
+    conn.execute(text("TRUNCATE poll_days"))
+    conn.execute(text("INSERT INTO poll_days (store, day, polls)"
+                      " SELECT store, day, polls FROM poll_days_compact ORDER BY store, day"))
+    conn.execute(text("DROP TABLE poll_days_compact"))
 
 
 def read(conn: Connection, first_day: int, last_day: int, stores: tuple[int, int] | np.ndarray) -> PollRows:
