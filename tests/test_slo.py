@@ -358,3 +358,14 @@ def test_a_retired_store_takes_its_target_with_it(client, pg, four_stores, admin
     assert client.put("/slo/targets/stores/d", json={"objective_pct": 99}, headers=admin).status_code == 201
     retire(pg, ["d"])
     assert client.get("/slo/targets").get_json()["targets"] == []
+
+
+def test_the_documents_window_is_the_cores():
+    import re
+
+    from storemon.core.windows import MAX_DAYS
+    from storemon.web.openapi import SLO_WINDOW
+
+    accepted = [w for w in ("", "1d", "30D", " 7d ", f"{MAX_DAYS}d", f"{MAX_DAYS + 1}d", "0d", "030d", "1h")
+                if re.search(SLO_WINDOW["pattern"], w)]
+    assert accepted == ["", "1d", "30D", " 7d ", f"{MAX_DAYS}d"]
