@@ -369,3 +369,18 @@ def test_the_documents_window_is_the_cores():
     accepted = [w for w in ("", "1d", "30D", " 7d ", f"{MAX_DAYS}d", f"{MAX_DAYS + 1}d", "0d", "030d", "1h")
                 if re.search(SLO_WINDOW["pattern"], w)]
     assert accepted == ["", "1d", "30D", " 7d ", f"{MAX_DAYS}d"]
+
+
+def test_one_slo_report_at_a_time_and_the_next_is_told_to_retry(client, four_stores):
+    """Every store's SLOs take a report (a core for most of a second at full scale): a web
+    process computes one at a time; another asks again after Retry-After. One store's never waits."""
+    turns = client.application.extensions["storemon"].slo_reports
+    assert turns.acquire(blocking=False)  # (a request computing)
+    try:
+        busy = client.get("/slo")
+        assert (busy.status_code, busy.headers["Retry-After"]) == (503, "2")
+        assert "retry in 2 s" in busy.get_json()["error"]
+        assert client.get("/slo?store_id=a").status_code == 200
+    finally:
+        turns.release()
+    assert client.get("/slo").status_code == 200

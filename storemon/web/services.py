@@ -22,13 +22,14 @@ from .metrics import Metrics
 from .outages import Outages
 
 CONCURRENT_INGESTIONS = 2  # ingestions one web process runs at once
+CONCURRENT_SLO_REPORTS = 1  # SLOs of the fleet or a group (a report over their window) one web process computes at once
 
 
 @dataclass(frozen=True)
 class Services:
     """What request handlers share: an engine for quick requests, one for ingestion (longer
     timeouts), one raw Redis client, the report queue (thread-safe all), a few threads that let
-    /health give up on a dependency that does not answer, and the ingestions' turns."""
+    /health give up on a dependency that does not answer, and the ingestions' and SLO reports' turns."""
 
     settings: Settings
     engine: Engine
@@ -40,6 +41,9 @@ class Services:
     outages: Outages  # who is down now (it keeps the stores' sessions around the clock)
     # One writes, one is ready to: loads take turns under the loads' lock, each holding a thread.
     ingestions: BoundedSemaphore = field(default_factory=lambda: BoundedSemaphore(CONCURRENT_INGESTIONS))
+    # A GET /slo of many stores computes a report (0.8 s of a core at full scale over 30 days):
+    # one at a time, so that a burst of them cannot take every request thread and core.
+    slo_reports: BoundedSemaphore = field(default_factory=lambda: BoundedSemaphore(CONCURRENT_SLO_REPORTS))
 
     @cached_property
     def queue(self) -> Queue:

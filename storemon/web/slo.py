@@ -25,6 +25,7 @@ from .services import current_services
 log = logging.getLogger(__name__)
 slo = Blueprint("slo", __name__)
 MAX_LISTED = 100_000
+RETRY_AFTER_S = 2
 
 
 def window_days() -> int:
@@ -52,8 +53,16 @@ def list_slo():
     most = limit(MAX_LISTED, MAX_LISTED)
     if store_id is not None and not named_stores(services.engine, [store_id]):
         abort(404, f"unknown store {store_id[:64]!r}")
-    measured = measure_store(services.engine, store_id, days) if store_id is not None else \
-        measure(services.engine, days, group)
+    if store_id is not None:
+        measured = measure_store(services.engine, store_id, days)
+    elif services.slo_reports.acquire(blocking=False):
+        try:
+            measured = measure(services.engine, days, group)
+        finally:
+            services.slo_reports.release()
+    else:
+        return (jsonify(error=f"the SLOs of other requests are being computed in this process; retry in "
+                              f"{RETRY_AFTER_S} s", status=503), 503, {"Retry-After": str(RETRY_AFTER_S)})
     if measured is None:
         return jsonify(as_of=None, window=f"{days}d", fast_burn=fast_burn, summary=None, stores=[])
     order = worst_first(measured)
