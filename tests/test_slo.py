@@ -384,3 +384,25 @@ def test_one_slo_report_at_a_time_and_the_next_is_told_to_retry(client, four_sto
     finally:
         turns.release()
     assert client.get("/slo").status_code == 200
+
+
+def test_the_fleets_slos_are_kept_until_a_load_or_a_target_changes_them(client, pg, four_stores, admin, tmp_path,
+                                                                          monkeypatch):
+    from storemon.reports import slo as slo_reports
+
+    computed = []
+    measure = slo_reports.measure
+
+    def counted(engine, days, group=None):
+        computed.append(days)
+        return measure(engine, days, group)
+
+    monkeypatch.setattr(slo_reports, "measure", counted)
+    first = client.get("/slo?window=1d").get_json()
+    assert client.get("/slo?window=1d").get_json() == first and computed == [1]
+    client.get("/slo?window=7d")
+    assert computed == [1, 7]
+    set_targets(client, admin)  # (the targets change)
+    assert client.get("/slo?window=1d").get_json()["summary"]["with_objective"] == 4 and computed == [1, 7, 1]
+    Loads(pg, tmp_path / "later")(polls=[("a", "active", "2023-01-23 14:00:00 UTC")])  # (the data changes)
+    assert client.get("/slo?window=1d").get_json()["as_of"] == "2023-01-23T14:00:00Z" and computed == [1, 7, 1, 1]

@@ -2,10 +2,12 @@
 
 from __future__ import annotations
 
+from collections import OrderedDict
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass, field
 from functools import cached_property
-from threading import BoundedSemaphore
+from threading import BoundedSemaphore, Lock
+from typing import Any
 
 from flask import current_app
 from redis import Redis
@@ -23,6 +25,24 @@ from .outages import Outages
 
 CONCURRENT_INGESTIONS = 2  # ingestions one web process runs at once
 CONCURRENT_SLO_REPORTS = 1  # SLOs of the fleet or a group (a report over their window) one web process computes at once
+
+
+class Kept:
+    """The last few results of some work, by a key that names everything they depend on (so
+    a result found is always right), shared by a process's request threads."""
+
+    def __init__(self, size: int):
+        self.size, self._found, self._lock = size, OrderedDict(), Lock()
+
+    def get(self, key: tuple) -> Any:
+        with self._lock:
+            return self._found.get(key)
+
+    def put(self, key: tuple, value: Any) -> None:
+        with self._lock:
+            self._found[key] = value
+            while len(self._found) > self.size:
+                self._found.popitem(last=False)
 
 
 @dataclass(frozen=True)
@@ -44,6 +64,9 @@ class Services:
     # A GET /slo of many stores computes a report (0.8 s of a core at full scale over 30 days):
     # one at a time, so that a burst of them cannot take every request thread and core.
     slo_reports: BoundedSemaphore = field(default_factory=lambda: BoundedSemaphore(CONCURRENT_SLO_REPORTS))
+    # and the last two kept, by the data's version, the targets, the window and the group: a
+    # dashboard asking every minute gets the same answer at once until a load or a target changes it
+    slos: Kept = field(default_factory=lambda: Kept(2))
 
     @cached_property
     def queue(self) -> Queue:

@@ -14,7 +14,8 @@ from redis.exceptions import RedisError
 from ..alerts.queue import enqueue_evaluation
 from ..core.slo import objective_problem
 from ..core.windows import parse_days
-from ..database import targets
+from ..database import targets, version
+from ..database.engines import reading
 from ..database.queries import named_stores
 from ..reports.options import retention_problem
 from ..sources import group_label
@@ -55,14 +56,21 @@ def list_slo():
         abort(404, f"unknown store {store_id[:64]!r}")
     if store_id is not None:
         measured = measure_store(services.engine, store_id, days)
-    elif services.slo_reports.acquire(blocking=False):
-        try:
-            measured = measure(services.engine, days, group)
-        finally:
-            services.slo_reports.release()
     else:
-        return (jsonify(error=f"the SLOs of other requests are being computed in this process; retry in "
-                              f"{RETRY_AFTER_S} s", status=503), 503, {"Retry-After": str(RETRY_AFTER_S)})
+        with reading(services.engine) as conn:
+            kept = services.slos.get((version.current(conn).version, targets.current_fingerprint(conn), days, group))
+        if kept is not None:
+            measured = kept
+        elif services.slo_reports.acquire(blocking=False):
+            try:
+                measured = measure(services.engine, days, group)
+            finally:
+                services.slo_reports.release()
+            if measured is not None:
+                services.slos.put((measured.version, measured.targets_read, days, group), measured)
+        else:
+            return (jsonify(error=f"the SLOs of other requests are being computed in this process; retry in "
+                                  f"{RETRY_AFTER_S} s", status=503), 503, {"Retry-After": str(RETRY_AFTER_S)})
     if measured is None:
         return jsonify(as_of=None, window=f"{days}d", fast_burn=fast_burn, summary=None, stores=[])
     order = worst_first(measured)
