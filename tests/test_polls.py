@@ -187,3 +187,28 @@ def test_a_first_load_of_several_batches_is_as_compact_as_one_of_a_single_batch(
     one = loaded(1_000_000)
     several = loaded(1000)  # (ten batches: each rewrites the rows of the day the one before ended in)
     assert several == one
+
+
+def test_a_compaction_that_cannot_be_safe_or_quick_leaves_the_rows_as_written(pg, tmp_path, monkeypatch):
+    """Not under a snapshot older than its statements (TRUNCATE would empty rows the load cannot
+    see), and not while a reader holds the table past COMPACT_LOCK_WAIT: the rows stay."""
+    from sqlalchemy import text
+
+    from storemon.database import polls
+
+    Loads(pg, tmp_path)(polls=[("a", "active", "2023-01-23 10:00:00 UTC"), ("b", "inactive", "2023-01-23 11:00:00 UTC")])
+    before = stored_polls(pg)
+    with pg.connect() as conn:
+        conn.execute(text("SET TRANSACTION ISOLATION LEVEL REPEATABLE READ"))
+        assert not polls.compact(conn)
+        conn.rollback()
+    monkeypatch.setattr(polls, "COMPACT_LOCK_WAIT", "200ms")
+    with pg.connect() as reader, pg.connect() as conn:
+        reader.execute(text("SELECT count(*) FROM poll_days"))  # (its transaction holds the table)
+        assert not polls.compact(conn)
+        assert conn.execute(text("SELECT count(*) FROM poll_days")).scalar() == 2  # (the transaction goes on)
+        conn.commit()
+    assert stored_polls(pg) == before
+    with pg.begin() as conn:
+        assert polls.compact(conn)
+    assert stored_polls(pg) == before

@@ -406,3 +406,21 @@ def test_the_fleets_slos_are_kept_until_a_load_or_a_target_changes_them(client, 
     assert client.get("/slo?window=1d").get_json()["summary"]["with_objective"] == 4 and computed == [1, 7, 1]
     Loads(pg, tmp_path / "later")(polls=[("a", "active", "2023-01-23 14:00:00 UTC")])  # (the data changes)
     assert client.get("/slo?window=1d").get_json()["as_of"] == "2023-01-23T14:00:00Z" and computed == [1, 7, 1, 1]
+
+
+def test_a_groups_slos_are_kept_apart_from_the_fleets(client, four_stores):
+    fleet = client.get("/slo?window=1d").get_json()["stores"]
+    east = client.get("/slo?window=1d&group=region:east").get_json()["stores"]
+    assert sorted(s["store_id"] for s in fleet) == ["a", "b", "c", "d"] and sorted(s["store_id"] for s in east) == ["a", "b"]
+    assert client.get("/slo?window=1d").get_json()["stores"] == fleet
+
+
+def test_the_last_results_kept_are_the_most_recently_used():
+    from storemon.web.services import Kept
+
+    kept = Kept(2)
+    kept.put(("a",), 1)
+    kept.put(("b",), 2)
+    assert kept.get(("a",)) == 1  # (a used last)
+    kept.put(("c",), 3)
+    assert (kept.get(("a",)), kept.get(("b",)), kept.get(("c",))) == (1, None, 3)

@@ -20,6 +20,7 @@ from contextlib import contextmanager
 
 import numpy as np
 from sqlalchemy import Connection, text
+from sqlalchemy.exc import OperationalError
 
 from ..core.polls import POLL_DTYPE, PollRows, day_of, first_of_runs, merged
 from .bulk import Varying, binary_rows, copy_into, staged, upsert
@@ -69,17 +70,38 @@ def filled_whole(conn: Connection) -> Iterator[bool]:
         conn.execute(text(f"ALTER TABLE poll_days SET (fillfactor = {FILL_PERCENT})"))
 
 
-def compact(conn: Connection) -> None:
-    """After a first load of several batches (a large request body), inside its transaction:
-    each batch rewrote the day rows an earlier one had written, whose first versions would
-    stay, dead, in pages no later row fills (16.6 bytes a poll at full scale instead of
-    12.3). The rows are written again into a new file, whole pages, in key order. PostgreSQL
-    only (the table is locked until the load commits: nothing reads a first load before)."""
-    conn.execute(text("CREATE TEMP TABLE poll_days_compact ON COMMIT DROP AS SELECT store, day, polls FROM poll_days"))
-    conn.execute(text("TRUNCATE poll_days"))
-    conn.execute(text("INSERT INTO poll_days (store, day, polls)"
-                      " SELECT store, day, polls FROM poll_days_compact ORDER BY store, day"))
-    conn.execute(text("DROP TABLE poll_days_compact"))
+COMPACT_LOCK_WAIT = "5s"  # how long a compaction waits for readers of the table to finish, else is skipped
+
+
+def compact(conn: Connection) -> bool:
+    """After a first load of several batches (a large request body, or files of more than one
+    batch), inside its transaction: each batch rewrote the day rows an earlier one had
+    written, whose first versions would stay, dead, in pages no later row fills (16.6 bytes a
+    poll at full scale instead of 12.3). The rows are written again into a new file, whole
+    pages, in key order; whether they were.
+
+    PostgreSQL, at READ COMMITTED only: TRUNCATE empties the table of rows the transaction
+    cannot see too, and under a snapshot taken before the loads' lock a load could take
+    itself for the first while another's rows were there. TRUNCATE locks the table until the
+    load commits (readers wait for it: a first load is seen whole or not at all); it waits at
+    most COMPACT_LOCK_WAIT for readers already there (a dump, say), and if they stay, the
+    load keeps its rows as written."""
+    if not is_postgres(conn) or conn.execute(text("SHOW transaction_isolation")).scalar() != "read committed":
+        return False
+    try:
+        with conn.begin_nested():
+            conn.execute(text(f"SET LOCAL lock_timeout = '{COMPACT_LOCK_WAIT}'"))
+            conn.execute(text("CREATE TEMP TABLE poll_days_compact AS SELECT store, day, polls FROM poll_days"))
+            conn.execute(text("TRUNCATE poll_days"))
+            conn.execute(text("INSERT INTO poll_days (store, day, polls)"
+                              " SELECT store, day, polls FROM poll_days_compact ORDER BY store, day"))
+            conn.execute(text("DROP TABLE poll_days_compact"))
+            conn.execute(text("SET LOCAL lock_timeout = DEFAULT"))
+    except OperationalError as exc:
+        if getattr(exc.orig, "sqlstate", None) != "55P03":  # (lock_not_available: readers stayed)
+            raise
+        return False
+    return True
 
 
 def read(conn: Connection, first_day: int, last_day: int, stores: tuple[int, int] | np.ndarray) -> PollRows:

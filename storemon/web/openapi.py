@@ -111,7 +111,8 @@ _ERRORS = {
     413: "The request body is too large",
     415: "The body's Content-Type or Content-Encoding is not one this endpoint reads",
     429: "Rate limit exceeded; Retry-After says when to try again",
-    503: "The database or Redis is unavailable; Retry-After may say when to try again",
+    503: "The database or Redis is unavailable, or the process is busy with the same work for others; "
+         "Retry-After may say when to try again",
 }
 
 

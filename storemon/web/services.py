@@ -28,14 +28,17 @@ CONCURRENT_SLO_REPORTS = 1  # SLOs of the fleet or a group (a report over their 
 
 
 class Kept:
-    """The last few results of some work, by a key that names everything they depend on (so
-    a result found is always right), shared by a process's request threads."""
+    """The last few results of some work, the least recently used forgotten first, by a key
+    that names everything they depend on (so a result found is always right), shared by a
+    process's request threads."""
 
     def __init__(self, size: int):
         self.size, self._found, self._lock = size, OrderedDict(), Lock()
 
     def get(self, key: tuple) -> Any:
         with self._lock:
+            if key in self._found:
+                self._found.move_to_end(key)  # (the least recently used goes first)
             return self._found.get(key)
 
     def put(self, key: tuple, value: Any) -> None:

@@ -27,6 +27,7 @@ log = logging.getLogger(__name__)
 slo = Blueprint("slo", __name__)
 MAX_LISTED = 100_000
 RETRY_AFTER_S = 2
+SLO_WAIT_S = 1.0  # how long a request waits for another's SLO report before it is told to retry
 
 
 def window_days() -> int:
@@ -57,20 +58,23 @@ def list_slo():
     if store_id is not None:
         measured = measure_store(services.engine, store_id, days)
     else:
-        with reading(services.engine) as conn:
-            kept = services.slos.get((version.current(conn).version, targets.current_fingerprint(conn), days, group))
-        if kept is not None:
-            measured = kept
-        elif services.slo_reports.acquire(blocking=False):
+        def kept():
+            with reading(services.engine) as conn:
+                return services.slos.get((version.current(conn).version, targets.current_fingerprint(conn), days,
+                                          group))
+
+        measured = kept()
+        if measured is None:
+            # (another request may be computing this very report: wait for it a moment, then look again)
+            if not services.slo_reports.acquire(timeout=SLO_WAIT_S):
+                return (jsonify(error=f"the SLOs of other requests are being computed in this process; retry in "
+                                      f"{RETRY_AFTER_S} s", status=503), 503, {"Retry-After": str(RETRY_AFTER_S)})
             try:
-                measured = measure(services.engine, days, group)
+                measured = kept() or measure(services.engine, days, group)
+                if measured is not None:
+                    services.slos.put((measured.version, measured.targets_read, days, group), measured)
             finally:
                 services.slo_reports.release()
-            if measured is not None:
-                services.slos.put((measured.version, measured.targets_read, days, group), measured)
-        else:
-            return (jsonify(error=f"the SLOs of other requests are being computed in this process; retry in "
-                                  f"{RETRY_AFTER_S} s", status=503), 503, {"Retry-After": str(RETRY_AFTER_S)})
     if measured is None:
         return jsonify(as_of=None, window=f"{days}d", fast_burn=fast_burn, summary=None, stores=[])
     order = worst_first(measured)
