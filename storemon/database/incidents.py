@@ -19,7 +19,7 @@ from ..core.incidents import KINDS, NO_POLL, POLLER_SILENT, Changes, Open
 from .bulk import staged
 from .engines import as_utc, reading
 from .models import Incident, IncidentWatch, Store, StoreGroup
-from .queries import groups_of
+from .queries import groups_of, never_stored
 
 POLLER = 0  # the poller's incidents' store (no store has key 0)
 _incidents = Incident.__table__
@@ -141,8 +141,8 @@ def listed(engine: Engine, *, state: str = ANY, kind: str | None = None, store_i
            group: str | None = None, limit: int = 100) -> list[IncidentRow]:
     """Incidents, open ones first, then the most recent: of one state, kind, store or group
     (a group's: its stores', and the poller's, which concerns every store)."""
-    if store_id is not None and "\x00" in store_id:
-        return []  # (no stored id holds one: PostgreSQL text cannot)
+    if store_id is not None and never_stored(store_id):
+        return []
     with reading(engine) as conn:
         return _rows(conn, state=state, kind=kind, store_id=store_id, group=group, limit=limit)
 

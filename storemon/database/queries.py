@@ -370,12 +370,18 @@ def holidays_between(engine: Engine, first_date: int, last_date: int) -> list[tu
         return _named_holidays(conn, (first_date, last_date))
 
 
+def never_stored(text: str) -> bool:
+    """Whether no stored id or name can be this text: it holds a control character, which the
+    sources refuse (and PostgreSQL text cannot hold a NUL, so asking would fail)."""
+    from ..sources import CONTROL_CHARACTER  # (here: a report never imports the sources' parsers)
+
+    return CONTROL_CHARACTER.search(text) is not None
+
+
 def store_calendar(engine: Engine, store_id: str, first_date: int, last_date: int) -> StoreRecord | None:
     """One store's weekly hours and zone, and the special hours and holidays of these local dates;
     None for an unknown store."""
-    from ..sources import CONTROL_CHARACTER
-
-    if CONTROL_CHARACTER.search(store_id):
+    if never_stored(store_id):
         return None
     with snapshot(engine) as snap:
         found = snap.conn.execute(text("SELECT id, timezone, name FROM stores WHERE store_id = :store_id"),
@@ -402,10 +408,8 @@ def _record(conn: Connection, store_id: str, key: int, timezone: str | None, nam
 def store_input(engine: Engine, store_id: str, since_us: int, until_us: int) -> tuple[StoreRecord, ReportInput] | None:
     """One store's record, and its report input holding its polls in ``[since, until]`` (its
     own rows, by key); None for an unknown store."""
-    from ..sources import CONTROL_CHARACTER  # (here: a report never imports the sources' parsers)
-
-    if CONTROL_CHARACTER.search(store_id):
-        return None  # no stored id holds one (and PostgreSQL text cannot hold a NUL)
+    if never_stored(store_id):
+        return None
     with snapshot(engine) as snap:
         conn = snap.conn
         found = conn.execute(text("SELECT id, timezone, name, first_poll_us FROM stores WHERE store_id = :store_id"),
@@ -471,10 +475,8 @@ def find_stores(engine: Engine, query: str, limit: int) -> list[FoundStore]:
     """The stores whose id starts with ``query`` or whose name holds it, ignoring case, in id
     order. A scan of the stores table (14K rows: a few ms), as a collation-aware index range
     on a prefix is not reliable."""
-    from ..sources import CONTROL_CHARACTER
-
-    if CONTROL_CHARACTER.search(query):
-        return []  # no stored id or name holds one (and PostgreSQL text cannot hold a NUL)
+    if never_stored(query):
+        return []
     c = Store.__table__.c
     wanted = query.lower()
     return _found(engine, or_(func.lower(func.substr(c.store_id, 1, len(query))) == wanted,
@@ -483,7 +485,7 @@ def find_stores(engine: Engine, query: str, limit: int) -> list[FoundStore]:
 
 def named_stores(engine: Engine, store_ids: list[str]) -> dict[str, FoundStore]:
     """The stores of these ids (those that exist) with their names and groups, by id."""
-    store_ids = [i for i in store_ids if "\x00" not in i]  # (no stored id holds one: PostgreSQL text cannot)
+    store_ids = [i for i in store_ids if not never_stored(i)]
     if not store_ids:
         return {}
     return {f.store_id: f for f in _found(engine, Store.__table__.c.store_id.in_(list(dict.fromkeys(store_ids))))}

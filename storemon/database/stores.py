@@ -15,6 +15,7 @@ from sqlalchemy import Connection, Engine, text
 from . import polls, version
 from .bulk import staged
 from .engines import WRITE_LOCK, is_postgres
+from .queries import never_stored
 from ..sources.text import shown
 
 SHOWN_UNKNOWN = 100  # unknown store ids an error lists
@@ -47,7 +48,7 @@ def retire(engine: Engine, store_ids: list[str], *, where_stored: list[str] = ()
     with engine.connect() as conn, conn.begin() as transaction:
         if is_postgres(conn):
             conn.execute(text("SELECT pg_advisory_xact_lock(:lock)"), {"lock": WRITE_LOCK})
-        storable = [s for s in wanted if "\x00" not in s]  # (no stored id holds a NUL: PostgreSQL text cannot)
+        storable = [s for s in wanted if not never_stored(s)]
         with staged(conn, "retired_ids", [("store_id", "text", storable)]):
             keys = dict(conn.execute(text("SELECT s.store_id, s.id FROM stores s"
                                           " WHERE s.store_id IN (SELECT store_id FROM retired_ids)")).all())

@@ -17,6 +17,7 @@ from sqlalchemy import Connection, DateTime, Engine, bindparam, delete, select, 
 
 from .engines import as_utc, reading
 from .models import SloTarget, Store, StoreGroup
+from .queries import never_stored
 
 FLEET, GROUP, STORE = "fleet", "group", "store"
 SCOPES = (FLEET, GROUP, STORE)
@@ -72,8 +73,8 @@ def set_target(engine: Engine, scope: str, name: str, objective_pct: float, now:
 
 def remove_target(engine: Engine, scope: str, name: str) -> bool:
     """Remove a target; whether it existed."""
-    if "\x00" in name:
-        return False  # (none is named so: PostgreSQL text cannot hold it)
+    if never_stored(name):
+        return False
     with engine.begin() as conn:
         return conn.execute(delete(_targets).where(_t.scope == scope, _t.name == name)).rowcount > 0
 
