@@ -632,18 +632,15 @@ def slo_remove(target: tuple[str, ...]) -> None:
 @click.option("--limit", type=click.IntRange(1), default=20, show_default=True, help="The worst this many stores.")
 def slo_list(window: str | None, group: str | None, limit: int) -> None:
     """The targets, then the stores with the least budget left, as of the newest poll."""
-    from .core.windows import parse_days
     from .database.targets import targets
-    from .reports.options import retention_problem
+    from .reports.options import slo_window_days
     from .reports.slo import measure, store_rows, summary, worst_first
 
     settings = _settings()
     try:
-        days = parse_days(window) if window else settings.slo_window_days
+        days = slo_window_days(window, settings)
     except ValueError as exc:
         raise click.UsageError(str(exc)) from None
-    if problem := retention_problem((days,), settings.poll_retention_days):
-        raise click.UsageError(problem)
     with _database(settings.database_url) as engine:
         for t in targets(engine):
             click.echo(f"target: {t.scope}{' ' + t.name if t.name else ''} {t.objective_pct:g} %")

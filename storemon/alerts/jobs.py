@@ -48,8 +48,7 @@ def evaluate_incidents() -> dict:
         enqueue_slo_evaluation(_queue())
     except RedisError as exc:
         log.warning("SLO evaluation not queued (%s); the clock's watch will do it", exc)
-    return {"evaluated": outcome.evaluated, "opened": outcome.opened, "resolved": outcome.resolved,
-            "deliveries": len(outcome.deliveries), "seconds": round(outcome.seconds, 3)}
+    return _result(outcome)
 
 
 def evaluate_slos() -> dict:
@@ -58,14 +57,19 @@ def evaluate_slos() -> dict:
     outcome = evaluation.evaluate_slos(process_engine(), settings.slo_window_days, settings.slo_fast_burn)
     _queue_deliveries([(d, 0) for d in outcome.deliveries])
     _log("SLO incidents", outcome)
-    return {"evaluated": outcome.evaluated, "opened": outcome.opened, "resolved": outcome.resolved,
-            "deliveries": len(outcome.deliveries), "seconds": round(outcome.seconds, 3)}
+    return _result(outcome)
 
 
 def _log(what: str, outcome: evaluation.Outcome) -> None:
     if outcome.opened or outcome.resolved:
         log.info("%s: %d opened, %d resolved, %d notification(s) in %.3f s", what, outcome.opened,
                  outcome.resolved, len(outcome.deliveries), outcome.seconds)
+
+
+def _result(outcome: evaluation.Outcome) -> dict:
+    """An evaluation job's result, as RQ keeps it (the benchmark reads its seconds)."""
+    return {"evaluated": outcome.evaluated, "opened": outcome.opened, "resolved": outcome.resolved,
+            "deliveries": len(outcome.deliveries), "seconds": round(outcome.seconds, 3)}
 
 
 def deliver(delivery_id: int) -> str:

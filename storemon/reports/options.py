@@ -12,7 +12,8 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 
-from ..core.windows import Window, windows_of
+from ..config import Settings
+from ..core.windows import Window, parse_days, windows_of
 
 
 STANDARD_COLUMNS, EXTENDED_COLUMNS = "standard", "extended"
@@ -53,3 +54,12 @@ def retention_problem(days: tuple[int, ...], poll_retention_days: int) -> str | 
         return (f"a {max(days)}-day window looks back {max(days) + 1} days, and polls are kept for "
                 f"{poll_retention_days} (POLL_RETENTION_DAYS)")
     return None
+
+
+def slo_window_days(text: str | None, settings: Settings) -> int:
+    """An SLO's window as asked for (``30d``; none: SLO_WINDOW_DAYS), in days; ValueError
+    naming a bad one, or one that looks back past the polls kept."""
+    days = parse_days(text) if text else settings.slo_window_days
+    if problem := retention_problem((days,), settings.poll_retention_days):
+        raise ValueError(problem)
+    return days

@@ -13,11 +13,10 @@ from redis.exceptions import RedisError
 
 from ..alerts.queue import enqueue_evaluation
 from ..core.slo import objective_problem
-from ..core.windows import parse_days
 from ..database import targets, version
 from ..database.engines import reading
 from ..database.queries import named_stores
-from ..reports.options import retention_problem
+from ..reports.options import slo_window_days
 from ..sources import group_label
 from ..timeparse import format_instant
 from .arguments import group as group_argument, limit, text
@@ -33,15 +32,10 @@ SLO_WAIT_S = 1.0  # how long a request waits for another's SLO report before it 
 def window_days() -> int:
     """``window`` (``30d``; default the SLO_WINDOW_DAYS setting); 400 naming a bad one or one longer
     than the polls are kept."""
-    settings = current_services().settings
-    raw = request.args.get("window", "")
     try:
-        days = parse_days(raw) if raw else settings.slo_window_days
+        return slo_window_days(request.args.get("window", ""), current_services().settings)
     except ValueError as exc:
         abort(400, str(exc))
-    if problem := retention_problem((days,), settings.poll_retention_days):
-        abort(400, problem)
-    return days
 
 
 @slo.get("/slo")
