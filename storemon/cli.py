@@ -568,13 +568,13 @@ def slo() -> None:
 def _slo_target(words: tuple[str, ...], with_objective: bool) -> tuple[str, str, float | None]:
     """``fleet [OBJECTIVE]``, ``group KEY:VALUE [OBJECTIVE]`` or ``store ID [OBJECTIVE]``."""
     from .core.slo import objective_problem
-    from .database.targets import FLEET, SCOPES
+    from .database.targets import FLEET, GROUP, SCOPES
 
     wanted = (1 if words and words[0] == FLEET else 2) + with_objective
     if not words or words[0] not in SCOPES or len(words) != wanted:
         raise click.UsageError(f"give fleet, group KEY:VALUE or store ID{' and an objective' if with_objective else ''}")
     name = words[1] if words[0] != FLEET else ""
-    if words[0] == "group":
+    if words[0] == GROUP:
         from .sources import group_label
 
         try:
